@@ -1,0 +1,90 @@
+"""The JSON document ``docker_issues_<env>.json``: building it and reading it back.
+
+Its shape is documented in the README ("The issues file"); ``SCHEMA_VERSION`` changes
+whenever a field changes meaning or goes away (new fields may appear without a bump).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller import __version__
+from controller.model import Issue, IssueState, ServiceCondition, ServiceStatus, to_datetime
+
+SCHEMA_VERSION = 1
+
+
+class IssueFileError(Exception):
+    """An issues file exists but cannot be read back; the message is one line."""
+
+
+def converged(issues: list[Issue], services: list[ServiceStatus]) -> bool:
+    """Every required service ready, and no active issue that blocks."""
+    return all(s.condition is ServiceCondition.READY for s in services if s.required) and not any(
+        i.active and i.blocking for i in issues
+    )
+
+
+def build_document(
+    *,
+    env: str,
+    project: str,
+    issues: list[Issue],
+    services: list[ServiceStatus],
+    generated_at: float,
+    dry_run: bool,
+) -> dict[str, Any]:
+    states = Counter(str(i.state) for i in issues)
+    active = [i for i in issues if i.active]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generator": f"compose-controller {__version__}",
+        "env": env,
+        "project": project,
+        "generated_at": to_datetime(generated_at).isoformat(),
+        "dry_run": dry_run,
+        "converged": converged(issues, services),
+        "summary": {
+            "active": len(active),
+            "by_state": {str(s): states.get(str(s), 0) for s in IssueState},
+            "active_by_severity": dict(Counter(str(i.severity) for i in active)),
+            "active_by_category": dict(Counter(str(i.category) for i in active)),
+        },
+        "services": [s.model_dump(mode="json") for s in services],
+        "issues": [
+            i.model_dump(mode="json")
+            for i in sorted(issues, key=lambda i: (not i.active, -i.severity.rank, i.first_seen))
+        ],
+    }
+
+
+def render_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def load_issues(path: Path) -> list[Issue]:
+    """Issues saved by an earlier run, or none if the file does not exist."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IssueFileError(f"{path}: cannot read issues: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("issues"), list):
+        raise IssueFileError(f"{path}: issues: expected a list under 'issues'")
+    if raw.get("schema_version") != SCHEMA_VERSION:
+        raise IssueFileError(f"{path}: schema_version: expected {SCHEMA_VERSION}")
+    issues = []
+    for index, item in enumerate(raw["issues"]):
+        try:
+            issues.append(Issue.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in (index, *first["loc"]))
+            raise IssueFileError(f"{path}: issues.{loc}: {first['msg']}") from exc
+    return issues

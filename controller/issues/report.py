@@ -1,0 +1,130 @@
+"""The Markdown report ``docker_issues_report_<env>.md``, rendered from the JSON document.
+
+Rendering from the document (not from the store) keeps the two outputs consistent: the
+report never says anything the JSON does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RECENT_ACTIONS = 30
+
+
+def cell(value: object) -> str:
+    """Text safe inside a Markdown table cell."""
+    text = "" if value is None else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _time(value: str | None) -> str:
+    return value[:19].replace("T", " ") if value else ""
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    issues: list[dict[str, Any]] = doc["issues"]
+    active = [i for i in issues if i["state"] != "resolved"]
+    resolved = [i for i in issues if i["state"] == "resolved"]
+    out = [
+        f"# Docker issues report: {doc['env']}",
+        "",
+        f"Project `{doc['project']}`, generated {_time(doc['generated_at'])} UTC by "
+        f"{doc['generator']}." + (" **Dry run: nothing was changed.**" if doc["dry_run"] else ""),
+        "",
+        f"**Converged: {'yes' if doc['converged'] else 'no'}.** "
+        f"{len(active)} active issue(s), {len(resolved)} resolved.",
+        "",
+        "## Services",
+        "",
+    ]
+    out += _table(
+        ["service", "condition", "containers", "running", "healthy", "restarts"],
+        [
+            [
+                s["name"] + ("" if s["required"] else " (optional)"),
+                s["condition"],
+                f"{s['containers']}/{s['replicas']}",
+                s["running"],
+                "-" if s["healthy"] is None else s["healthy"],
+                s["restarts"],
+            ]
+            for s in doc["services"]
+        ],
+    )
+    out += ["", "## Active issues", ""]
+    if not active:
+        out.append("None.")
+    for issue in active:
+        out += _issue_section(issue)
+    out += ["", "## Remediation log", ""]
+    attempts = sorted(
+        ((a, i) for i in issues for a in i["attempts"]),
+        key=lambda pair: pair[0]["started_at"],
+        reverse=True,
+    )[:RECENT_ACTIONS]
+    if attempts:
+        out += _table(
+            ["started", "service", "issue", "action", "attempt", "outcome", "detail"],
+            [
+                [
+                    _time(a["started_at"]),
+                    i["service"],
+                    i["id"],
+                    a["action"],
+                    a["attempt"],
+                    a["outcome"] or "running",
+                    a["detail"],
+                ]
+                for a, i in attempts
+            ],
+        )
+    else:
+        out.append("No actions taken.")
+    out += ["", "## Resolved issues", ""]
+    if resolved:
+        out += _table(
+            ["id", "service", "title", "occurrences", "resolved", "resolution"],
+            [
+                [
+                    i["id"],
+                    i["service"],
+                    i["title"],
+                    i["occurrences"],
+                    _time(i["resolved_at"]),
+                    i["resolution"],
+                ]
+                for i in resolved
+            ],
+        )
+    else:
+        out.append("None.")
+    return "\n".join(out) + "\n"
+
+
+def _issue_section(issue: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### `{issue['id']}` {issue['severity'].upper()} {cell(issue['title'])}",
+        "",
+        f"- service `{issue['service']}`, category {issue['category']}, "
+        f"kind {issue['kind']}, state **{issue['state']}**",
+        f"- seen {issue['count']} time(s), first {_time(issue['first_seen'])}, "
+        f"last {_time(issue['last_seen'])}",
+    ]
+    if issue["detail"]:
+        lines.append(f"- detail: {cell(issue['detail'])}")
+    if issue["waiting_for"]:
+        lines.append(f"- waiting for: {', '.join(issue['waiting_for'])} to be ready first")
+    if issue["plan"]:
+        lines.append(f"- plan: {cell(issue['plan'])}")
+    if issue["next_attempt_at"]:
+        lines.append(f"- next attempt not before {_time(issue['next_attempt_at'])} UTC")
+    if issue["resolution"]:
+        lines.append(f"- why: {cell(issue['resolution'])}")
+    lines.append("")
+    return lines

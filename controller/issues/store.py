@@ -1,0 +1,266 @@
+"""The issue store: one issue per fingerprint, its counts, and its state machine.
+
+States and who moves them::
+
+    open ──(worker takes it)──► remediating ──(verified)──► resolved
+      ▲                              │
+      │                              └──(not verified)──► failed ──(backoff over)──► remediating
+      │                                                     │
+      │                                   (budget spent)────┴──► needs-human
+      └──(drift seen again after resolved: reopened, fresh budget)
+
+Any active issue whose drift a pass no longer sees is resolved ("recovered"), except one
+a worker is remediating: the worker's verification decides that one. The store is shared
+by the pass and the workers, so every method takes the lock and hands out copies.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from controller.model import (
+    Action,
+    Attempt,
+    Clock,
+    Drift,
+    Issue,
+    IssueState,
+    Outcome,
+    ServiceCondition,
+    ServiceStatus,
+    issue_id,
+    system_clock,
+    to_datetime,
+)
+
+ACTIONABLE = frozenset({IssueState.OPEN, IssueState.FAILED})
+KEEP_RESOLVED = 200  # resolved issues kept as history in the JSON
+
+
+@dataclass
+class SyncResult:
+    opened: list[Issue] = field(default_factory=list)
+    reopened: list[Issue] = field(default_factory=list)
+    recovered: list[Issue] = field(default_factory=list)
+
+
+class IssueStore:
+    def __init__(self, env: str, clock: Clock = system_clock) -> None:
+        self.env = env
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._issues: dict[str, Issue] = {}
+        self._services: dict[str, ServiceStatus] = {}
+        self._changes = 0
+
+    # --- reading ------------------------------------------------------------------------
+
+    @property
+    def changes(self) -> int:
+        """A counter that moves whenever anything changed (to save only when needed)."""
+        return self._changes
+
+    def issues(self) -> list[Issue]:
+        with self._lock:
+            return [i.model_copy(deep=True) for i in self._issues.values()]
+
+    def get(self, fingerprint: str) -> Issue | None:
+        with self._lock:
+            issue = self._issues.get(fingerprint)
+            return issue.model_copy(deep=True) if issue else None
+
+    def active(self) -> list[Issue]:
+        return [i for i in self.issues() if i.active]
+
+    def actionable(self, now: float | None = None) -> dict[str, list[Issue]]:
+        """Open or failed issues whose backoff is over, by service."""
+        at = to_datetime(self._clock() if now is None else now)
+        by_service: dict[str, list[Issue]] = {}
+        for issue in self.issues():
+            if issue.state in ACTIONABLE and (
+                issue.next_attempt_at is None or issue.next_attempt_at <= at
+            ):
+                by_service.setdefault(issue.service, []).append(issue)
+        return by_service
+
+    def services(self) -> list[ServiceStatus]:
+        with self._lock:
+            remediating = {
+                i.service for i in self._issues.values() if i.state is IssueState.REMEDIATING
+            }
+            return [
+                s.model_copy(update={"condition": ServiceCondition.REMEDIATING})
+                if s.name in remediating
+                else s.model_copy()
+                for s in self._services.values()
+            ]
+
+    # --- the pass -----------------------------------------------------------------------
+
+    def sync_drifts(self, drifts: Sequence[Drift], statuses: Iterable[ServiceStatus]) -> SyncResult:
+        """Record one pass's drifts: open new issues, count repeats, resolve what recovered."""
+        now = to_datetime(self._clock())
+        result = SyncResult()
+        with self._lock:
+            self._services = {s.name: s for s in statuses}
+            seen = set()
+            for drift in drifts:
+                seen.add(drift.fingerprint)
+                self._upsert(drift, now, result)
+            for issue in self._issues.values():
+                if (
+                    issue.source == "drift"
+                    and issue.active
+                    and issue.fingerprint not in seen
+                    and issue.state is not IssueState.REMEDIATING
+                ):
+                    self._resolve(issue, now, "recovered without a fix from the controller")
+                    result.recovered.append(issue.model_copy(deep=True))
+            self._trim()
+            self._changes += 1
+        return result
+
+    def _upsert(self, drift: Drift, now: datetime, result: SyncResult) -> None:
+        issue = self._issues.get(drift.fingerprint)
+        if issue is None:
+            issue = Issue(
+                id=issue_id(f"{self.env}:{drift.fingerprint}"),
+                fingerprint=drift.fingerprint,
+                env=self.env,
+                service=drift.service,
+                kind=str(drift.kind),
+                category=drift.category,
+                severity=drift.severity,
+                blocking=drift.blocking,
+                title=drift.title,
+                detail=drift.detail,
+                first_seen=now,
+                last_seen=now,
+                opened_at=now,
+            )
+            self._issues[drift.fingerprint] = issue
+            result.opened.append(issue.model_copy(deep=True))
+            return
+        reopened = issue.state is IssueState.RESOLVED
+        if reopened:
+            issue.state = IssueState.OPEN
+            issue.occurrences += 1
+            issue.opened_at = now
+            issue.resolved_at = None
+            issue.resolution = ""
+            issue.next_attempt_at = None
+        issue.count += 1
+        issue.last_seen = now
+        issue.severity = drift.severity
+        issue.category = drift.category
+        issue.blocking = drift.blocking
+        issue.title = drift.title
+        issue.detail = drift.detail
+        if reopened:
+            result.reopened.append(issue.model_copy(deep=True))
+
+    def _resolve(self, issue: Issue, now: datetime, resolution: str) -> None:
+        issue.state = IssueState.RESOLVED
+        issue.resolved_at = now
+        issue.resolution = resolution
+        issue.next_attempt_at = None
+        issue.waiting_for = []
+        issue.plan = ""
+
+    def _trim(self) -> None:
+        resolved = sorted(
+            (i for i in self._issues.values() if i.state is IssueState.RESOLVED),
+            key=lambda i: i.resolved_at or i.last_seen,
+        )
+        for issue in resolved[: max(0, len(resolved) - KEEP_RESOLVED)]:
+            del self._issues[issue.fingerprint]
+
+    # --- the workers --------------------------------------------------------------------
+
+    def note(
+        self, fingerprints: Iterable[str], *, plan: str = "", waiting_for: Sequence[str] = ()
+    ) -> None:
+        """Say what the controller intends for issues it is not acting on yet."""
+        with self._lock:
+            for fp in fingerprints:
+                if issue := self._issues.get(fp):
+                    issue.plan = plan
+                    issue.waiting_for = list(waiting_for)
+            self._changes += 1
+
+    def escalate(self, fingerprints: Iterable[str], reason: str) -> None:
+        """Hand issues to a human without acting (nothing the controller may do fits)."""
+        with self._lock:
+            for fp in fingerprints:
+                if issue := self._issues.get(fp):
+                    issue.state = IssueState.NEEDS_HUMAN
+                    issue.resolution = reason
+                    issue.plan = ""
+                    issue.next_attempt_at = None
+            self._changes += 1
+
+    def begin(self, fingerprints: Iterable[str], action: Action) -> None:
+        """A worker starts a step on these issues."""
+        now = to_datetime(self._clock())
+        with self._lock:
+            for fp in fingerprints:
+                if issue := self._issues.get(fp):
+                    issue.state = IssueState.REMEDIATING
+                    issue.waiting_for = []
+                    issue.attempts.append(
+                        Attempt(action=action, attempt=issue.failed_attempts() + 1, started_at=now)
+                    )
+            self._changes += 1
+
+    def finish(
+        self,
+        fingerprints: Iterable[str],
+        outcome: Outcome,
+        detail: str,
+        *,
+        next_state: IssueState,
+        next_attempt_at: float | None = None,
+        reason: str = "",
+    ) -> None:
+        """A worker's step ended; the remediator's retry policy chose what comes next."""
+        now = to_datetime(self._clock())
+        with self._lock:
+            for fp in fingerprints:
+                issue = self._issues.get(fp)
+                if issue is None:
+                    continue
+                if issue.attempts and issue.attempts[-1].outcome is None:
+                    last = issue.attempts[-1]
+                    last.finished_at = now
+                    last.outcome = outcome
+                    last.detail = detail
+                if next_state is IssueState.RESOLVED:
+                    self._resolve(issue, now, reason)
+                    continue
+                issue.state = next_state
+                issue.resolution = reason
+                issue.next_attempt_at = (
+                    to_datetime(next_attempt_at) if next_attempt_at is not None else None
+                )
+            self._changes += 1
+
+    # --- persistence --------------------------------------------------------------------
+
+    def restore(self, issues: Iterable[Issue]) -> None:
+        """Take back issues saved by an earlier run; a fix it was running counts as cut short."""
+        now = to_datetime(self._clock())
+        with self._lock:
+            for issue in issues:
+                if issue.env != self.env:
+                    continue
+                if issue.state is IssueState.REMEDIATING:
+                    issue.state = IssueState.OPEN
+                    if issue.attempts and issue.attempts[-1].outcome is None:
+                        issue.attempts[-1].outcome = Outcome.CANCELLED
+                        issue.attempts[-1].finished_at = now
+                        issue.attempts[-1].detail = "the controller stopped during this step"
+                self._issues[issue.fingerprint] = issue
+            self._changes += 1

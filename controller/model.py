@@ -1,0 +1,285 @@
+"""Plain data shared by every stage: enums, snapshots, the desired state, drifts, issues.
+
+Nothing here does I/O or imports another module of ours. Snapshots and drifts are frozen
+dataclasses (cheap, hashable); issues are pydantic models because they are persisted to
+and reloaded from ``docker_issues_<env>.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+# --- vocabulary -------------------------------------------------------------------------
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+class Category(StrEnum):
+    CONNECTION = "connection"
+    DATABASE = "database"
+    AUTH = "auth"
+    CONFIG = "config"
+    IMPORT = "import"
+    FILESYSTEM = "filesystem"
+    PERFORMANCE = "performance"
+    HEALTH = "health"
+
+
+class IssueState(StrEnum):
+    OPEN = "open"
+    REMEDIATING = "remediating"
+    RESOLVED = "resolved"
+    FAILED = "failed"
+    NEEDS_HUMAN = "needs-human"
+
+
+ACTIVE_STATES = frozenset(
+    {IssueState.OPEN, IssueState.REMEDIATING, IssueState.FAILED, IssueState.NEEDS_HUMAN}
+)
+
+
+class DriftKind(StrEnum):
+    """How observed state differs from the declaration of one service."""
+
+    MISSING = "missing"  # no container at all
+    EXITED = "exited"  # a container that should run has stopped (or was created, never started)
+    DEAD = "dead"  # the engine could not stop or remove it cleanly
+    RESTARTING = "restarting"  # the engine's restart policy is looping it
+    UNHEALTHY = "unhealthy"  # its healthcheck fails
+    PAUSED = "paused"
+    REPLICAS = "replicas"  # more or fewer containers than declared
+    JOB_FAILED = "job-failed"  # a `state: completed` service exited non-zero
+
+
+class Action(StrEnum):
+    START = "start"  # docker compose up -d --no-deps SERVICE
+    RESTART = "restart"  # restart the affected containers
+    RECREATE = "recreate"  # docker compose up -d --force-recreate --no-deps SERVICE
+    UNPAUSE = "unpause"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"  # the action ran and verification passed
+    FAILURE = "failure"  # the action ran, verification did not pass by the deadline
+    ERROR = "error"  # the action itself failed (engine or compose error)
+    DRY_RUN = "dry-run"  # planned, not executed
+    CANCELLED = "cancelled"  # cut short by shutdown
+
+
+class ServiceRunState(StrEnum):
+    """What a declaration asks of a service."""
+
+    RUNNING = "running"  # long-running: containers up (and healthy if checked)
+    COMPLETED = "completed"  # one-shot job: ran and exited 0
+
+
+# --- time -------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Wall-clock time in epoch seconds; injected so tests of timing never sleep."""
+
+    def __call__(self) -> float: ...
+
+
+def system_clock() -> float:
+    return time.time()
+
+
+def to_datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+# --- desired state ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeProject:
+    """Everything `docker compose` needs to address one project the way the user does."""
+
+    name: str
+    files: tuple[Path, ...]
+    workdir: Path
+    env_files: tuple[Path, ...] = ()
+    profiles: tuple[str, ...] = ()
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """The healthy state of one compose service: the declaration merged over compose."""
+
+    name: str
+    state: ServiceRunState = ServiceRunState.RUNNING
+    replicas: int = 1
+    check_health: bool = False  # require `healthy` (only when compose defines a healthcheck)
+    required: bool = True  # optional services never fail convergence; their drifts are low
+    enforce: bool = False  # act even on what a person paused
+    depends_on: tuple[str, ...] = ()
+    verify_timeout: float = 30.0  # seconds a fix has to become ready
+    min_ready: float = 2.0  # seconds it must stay ready to count as fixed
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    env: str
+    source: Path  # the desired_state/<env>.yaml it came from
+    compose: ComposeProject
+    services: Mapping[str, ServiceSpec]
+    max_attempts: int = 3  # failed fixes of one issue before it needs a human
+    backoff_initial: float = 10.0
+    backoff_max: float = 300.0
+
+    @property
+    def project(self) -> str:
+        return self.compose.name
+
+
+# --- observed state ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSnapshot:
+    """One container as the engine reported it at one moment."""
+
+    id: str
+    name: str
+    service: str
+    number: int
+    status: str  # created | running | paused | restarting | removing | exited | dead
+    health: str | None  # starting | healthy | unhealthy | None (no healthcheck)
+    exit_code: int
+    oom_killed: bool
+    restart_count: int
+    started_at: str
+    config_hash: str | None
+    oneoff: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedState:
+    project: str
+    observed_at: float
+    containers: tuple[ContainerSnapshot, ...]
+
+    def of(self, service: str) -> tuple[ContainerSnapshot, ...]:
+        """The service's containers, `docker compose run` one-offs excluded."""
+        return tuple(c for c in self.containers if c.service == service and not c.oneoff)
+
+
+# --- differences and issues -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One difference between declaration and observation, found by `reconcile.diff`."""
+
+    service: str
+    kind: DriftKind
+    severity: Severity
+    category: Category
+    title: str
+    detail: str = ""
+    containers: tuple[str, ...] = ()
+    blocking: bool = True  # counts against convergence (False for optional services)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"drift:{self.service}:{self.kind}"
+
+
+def issue_id(fingerprint: str) -> str:
+    """A short stable id for a fingerprint (the same fault keeps its id across runs)."""
+    return hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
+
+
+class Attempt(BaseModel):
+    """One remediation step taken (or planned, in dry run) for an issue."""
+
+    action: Action
+    attempt: int  # 1-based number of this step among the issue's attempts
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: Outcome | None = None
+    detail: str = ""
+
+
+class Issue(BaseModel):
+    """A deduplicated fault: every sighting of the same fingerprint updates one issue."""
+
+    id: str
+    fingerprint: str
+    env: str
+    service: str
+    source: str = "drift"
+    kind: str
+    category: Category
+    severity: Severity
+    state: IssueState = IssueState.OPEN
+    blocking: bool = True
+    title: str
+    detail: str = ""
+    count: int = 1  # sightings: passes that saw it, or log lines that matched
+    occurrences: int = 1  # times it (re)opened
+    first_seen: datetime
+    last_seen: datetime
+    opened_at: datetime  # when it last (re)opened; its attempt budget counts from here
+    resolved_at: datetime | None = None
+    resolution: str = ""
+    next_attempt_at: datetime | None = None
+    waiting_for: list[str] = Field(default_factory=list)
+    plan: str = ""
+    attempts: list[Attempt] = Field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def failed_attempts(self) -> int:
+        """Failed steps since the issue last opened: what its budget is measured against."""
+        return sum(
+            1
+            for a in self.attempts
+            if a.outcome in (Outcome.FAILURE, Outcome.ERROR) and a.started_at >= self.opened_at
+        )
+
+
+class ServiceCondition(StrEnum):
+    READY = "Ready"  # as declared, health settled
+    PROGRESSING = "Progressing"  # no drift, but health still starting
+    DEGRADED = "Degraded"  # drifted
+    REMEDIATING = "Remediating"  # a fix is running
+
+
+class ServiceStatus(BaseModel):
+    """The observed condition of one service, as the reports show it."""
+
+    name: str
+    condition: ServiceCondition
+    required: bool
+    replicas: int
+    containers: int
+    running: int
+    healthy: int | None  # None when health is not checked
+    restarts: int

@@ -1,0 +1,128 @@
+"""The Docker engine through the docker SDK: the only module that imports ``docker``.
+
+It returns our frozen snapshots and raises our errors (gateway.py); SDK and HTTP errors are
+translated here, at the boundary, so no other module needs to know them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from controller.model import ContainerSnapshot
+from controller.observe.gateway import ContainerGone, EngineError, EngineUnavailable
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
+HASH_LABEL = "com.docker.compose.config-hash"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except docker.errors.NotFound as exc:
+        raise ContainerGone(f"{what}: {exc.explanation or exc}") from exc
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise EngineUnavailable(f"{what}: engine unreachable ({type(exc).__name__})") from exc
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{what}: {exc.explanation or exc}") from exc
+    except docker.errors.DockerException as exc:
+        raise EngineUnavailable(f"{what}: {exc}") from exc
+
+
+def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
+    """Our snapshot of one `docker inspect` document (pure; tested on recorded documents)."""
+    labels: dict[str, str] = data.get("Config", {}).get("Labels") or {}
+    state: dict[str, Any] = data.get("State") or {}
+    health = state.get("Health") or {}
+    number = labels.get(NUMBER_LABEL, "0")
+    return ContainerSnapshot(
+        id=data["Id"],
+        name=str(data.get("Name", "")).lstrip("/"),
+        service=labels.get(SERVICE_LABEL, ""),
+        number=int(number) if number.isdigit() else 0,
+        status=str(state.get("Status", "unknown")),
+        health=health.get("Status") or None,
+        exit_code=int(state.get("ExitCode") or 0),
+        oom_killed=bool(state.get("OOMKilled")),
+        restart_count=int(data.get("RestartCount") or 0),
+        started_at=str(state.get("StartedAt") or ""),
+        config_hash=labels.get(HASH_LABEL),
+        oneoff=labels.get(ONEOFF_LABEL, "False") == "True",
+    )
+
+
+class DockerEngine:
+    """``EngineGateway`` over the docker SDK's low-level API client."""
+
+    def __init__(self, base_url: str | None = None, timeout: float = 30.0) -> None:
+        self._base_url = base_url
+        self._timeout = timeout
+        self._api: docker.APIClient | None = None
+
+    def _client(self) -> docker.APIClient:
+        if self._api is None:
+            with _translated("connect"):
+                if self._base_url:
+                    self._api = docker.APIClient(
+                        base_url=self._base_url, version="auto", timeout=int(self._timeout)
+                    )
+                else:
+                    self._api = docker.from_env(version="auto", timeout=int(self._timeout)).api
+        return self._api
+
+    def _call(self, what: str, fn: Callable[[docker.APIClient], T]) -> T:
+        with _translated(what):
+            return fn(self._client())
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._call("ping", lambda api: api.ping()))
+        except EngineError:
+            self._api = None  # reconnect (and renegotiate the API version) next time
+            return False
+
+    def list_containers(self, project: str) -> list[ContainerSnapshot]:
+        summaries = self._call(
+            "list containers",
+            lambda api: api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}),
+        )
+        snapshots = []
+        for summary in summaries:
+            container_id: str = summary["Id"]
+            try:
+                data = self._inspect(container_id)
+            except ContainerGone:
+                continue  # removed since the list call: it is simply not there
+            snapshots.append(snapshot_from_inspect(data))
+        return sorted(snapshots, key=lambda c: (c.service, c.number, c.name))
+
+    def _inspect(self, container_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._call(
+            f"inspect {container_id[:12]}", lambda api: api.inspect_container(container_id)
+        )
+        return data
+
+    def restart(self, container_id: str, timeout: float) -> None:
+        self._call(
+            f"restart {container_id[:12]}",
+            lambda api: api.restart(container_id, timeout=int(timeout)),
+        )
+
+    def unpause(self, container_id: str) -> None:
+        self._call(f"unpause {container_id[:12]}", lambda api: api.unpause(container_id))
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None

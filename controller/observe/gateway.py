@@ -1,0 +1,51 @@
+"""The seam between the controller and the Docker engine.
+
+Everything above ``observe`` talks to the engine through ``EngineGateway``; the docker SDK
+stays inside ``engine.py``. Unit tests pass a fake gateway (tests/fakes.py), never a mock
+of the SDK.
+
+Errors, drawn once::
+
+    EngineError                 anything the engine refused or failed to do
+    ├── EngineUnavailable       the engine did not answer (socket gone, daemon restarting)
+    ├── ContainerGone           the container named no longer exists
+    └── ComposeError            a `docker compose` command failed or timed out
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from controller.model import ContainerSnapshot
+
+
+class EngineError(Exception):
+    """The engine refused or failed an operation; the message is one line for humans."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine could not be reached; nothing was observed or changed."""
+
+
+class ContainerGone(EngineError):
+    """The container was removed between observation and action."""
+
+
+class ComposeError(EngineError):
+    """`docker compose` exited non-zero or timed out; the message carries its last words."""
+
+
+class EngineGateway(Protocol):
+    def ping(self) -> bool:
+        """True when the engine answers."""
+        ...
+
+    def list_containers(self, project: str) -> list[ContainerSnapshot]:
+        """Every container (any state) labelled with the compose project."""
+        ...
+
+    def restart(self, container_id: str, timeout: float) -> None: ...
+
+    def unpause(self, container_id: str) -> None: ...
+
+    def close(self) -> None: ...

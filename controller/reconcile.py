@@ -1,0 +1,235 @@
+"""The heart of the loop: ``diff(desired, observed)`` lists every drift. Pure, no I/O.
+
+Level-triggered like a Kubernetes reconciler: the whole picture is recomputed from one
+fresh observation each pass, so nothing depends on which events were seen or missed.
+One drift per service and kind (replicas share it; the affected containers are listed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from controller.model import (
+    Category,
+    ContainerSnapshot,
+    DesiredState,
+    Drift,
+    DriftKind,
+    ObservedState,
+    ServiceCondition,
+    ServiceRunState,
+    ServiceSpec,
+    ServiceStatus,
+    Severity,
+)
+
+# Severity of each kind of drift for a required service; optional services' drifts are low.
+_SEVERITY = {
+    DriftKind.MISSING: Severity.HIGH,
+    DriftKind.EXITED: Severity.HIGH,
+    DriftKind.DEAD: Severity.HIGH,
+    DriftKind.RESTARTING: Severity.HIGH,
+    DriftKind.UNHEALTHY: Severity.HIGH,
+    DriftKind.PAUSED: Severity.MEDIUM,
+    DriftKind.REPLICAS: Severity.MEDIUM,
+    DriftKind.JOB_FAILED: Severity.HIGH,
+}
+_STOPPED = frozenset({"exited", "created"})
+
+
+def diff(desired: DesiredState, observed: ObservedState) -> list[Drift]:
+    """Every drift of every declared service, in service order."""
+    drifts: list[Drift] = []
+    for spec in desired.services.values():
+        drifts.extend(service_drifts(spec, observed.of(spec.name)))
+    return drifts
+
+
+def service_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> list[Drift]:
+    """The drifts of one service, given its (non one-off) containers."""
+    found = list(
+        _completed_drifts(spec, containers)
+        if spec.state is ServiceRunState.COMPLETED
+        else _running_drifts(spec, containers)
+    )
+    if not spec.required:
+        found = [_optional(d) for d in found]
+    return found
+
+
+def service_ready(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> bool:
+    """True when the service is exactly as declared *and* its health is settled.
+
+    Stricter than "no drift": a container whose health is still ``starting`` is not a
+    drift, but a fix is not verified until it reports ``healthy``.
+    """
+    if service_drifts(spec, containers):
+        return False
+    if spec.state is ServiceRunState.COMPLETED:
+        return all(c.status == "exited" for c in containers) and bool(containers)
+    if spec.check_health:
+        return all(c.health == "healthy" for c in containers)
+    return True
+
+
+def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> Iterator[Drift]:
+    if spec.replicas == 0:
+        if running := [c for c in containers if c.status in ("running", "restarting")]:
+            yield _drift(
+                spec,
+                DriftKind.REPLICAS,
+                f"{spec.name} should not run",
+                running,
+                f"{len(running)} running, 0 declared",
+            )
+        return
+    if not containers:
+        yield _drift(
+            spec,
+            DriftKind.MISSING,
+            f"{spec.name} is not running (no container)",
+            (),
+            "no container of this service exists",
+        )
+        return
+    stopped = [c for c in containers if c.status in _STOPPED]
+    if stopped:
+        yield _exited(spec, stopped)
+    if dead := [c for c in containers if c.status == "dead"]:
+        yield _drift(spec, DriftKind.DEAD, f"{spec.name} is dead", dead, "state dead")
+    if restarting := [c for c in containers if c.status == "restarting"]:
+        worst = max(c.restart_count for c in restarting)
+        yield _drift(
+            spec,
+            DriftKind.RESTARTING,
+            f"{spec.name} is restarting in a loop",
+            restarting,
+            f"restart count {worst}, last exit code {restarting[0].exit_code}",
+        )
+    if paused := [c for c in containers if c.status == "paused"]:
+        yield _drift(spec, DriftKind.PAUSED, f"{spec.name} is paused", paused, "state paused")
+    if spec.check_health:
+        unhealthy = [c for c in containers if c.status == "running" and c.health == "unhealthy"]
+        if unhealthy:
+            yield _drift(
+                spec,
+                DriftKind.UNHEALTHY,
+                f"{spec.name} is unhealthy",
+                unhealthy,
+                "its healthcheck fails",
+            )
+    if len(containers) != spec.replicas:
+        yield _drift(
+            spec,
+            DriftKind.REPLICAS,
+            f"{spec.name} has {len(containers)} of {spec.replicas} replicas",
+            containers,
+            f"{len(containers)} containers, {spec.replicas} declared",
+        )
+
+
+def _exited(spec: ServiceSpec, stopped: Sequence[ContainerSnapshot]) -> Drift:
+    first = stopped[0]
+    if first.status == "created":
+        return _drift(
+            spec,
+            DriftKind.EXITED,
+            f"{spec.name} was created but never started",
+            stopped,
+            "state created",
+        )
+    oom = any(c.oom_killed for c in stopped)
+    why = " (OOM killed)" if oom else ""
+    drift = _drift(
+        spec,
+        DriftKind.EXITED,
+        f"{spec.name} exited with code {first.exit_code}{why}",
+        stopped,
+        f"exit code {first.exit_code}, restart count {first.restart_count}",
+    )
+    if oom:
+        return Drift(
+            drift.service,
+            drift.kind,
+            Severity.CRITICAL,
+            Category.PERFORMANCE,
+            drift.title,
+            drift.detail + ", killed for exceeding its memory",
+            drift.containers,
+            drift.blocking,
+        )
+    return drift
+
+
+def _completed_drifts(
+    spec: ServiceSpec, containers: Sequence[ContainerSnapshot]
+) -> Iterator[Drift]:
+    if not containers:
+        yield _drift(
+            spec,
+            DriftKind.MISSING,
+            f"job {spec.name} has not run",
+            (),
+            "no container of this job exists",
+        )
+        return
+    failed = [c for c in containers if c.status in ("exited", "dead") and c.exit_code != 0]
+    if failed:
+        yield _drift(
+            spec,
+            DriftKind.JOB_FAILED,
+            f"job {spec.name} failed with exit code {failed[0].exit_code}",
+            failed,
+            f"exit code {failed[0].exit_code}",
+        )
+
+
+def _drift(
+    spec: ServiceSpec,
+    kind: DriftKind,
+    title: str,
+    containers: Sequence[ContainerSnapshot],
+    detail: str,
+) -> Drift:
+    return Drift(
+        service=spec.name,
+        kind=kind,
+        severity=_SEVERITY[kind],
+        category=Category.HEALTH,
+        title=title,
+        detail=detail,
+        containers=tuple(c.name for c in containers),
+    )
+
+
+def _optional(drift: Drift) -> Drift:
+    return Drift(
+        drift.service,
+        drift.kind,
+        Severity.LOW,
+        drift.category,
+        drift.title + " (optional)",
+        drift.detail,
+        drift.containers,
+        blocking=False,
+    )
+
+
+def service_status(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> ServiceStatus:
+    """Summary of one service for reports; ``Remediating`` is overlaid by the issue store."""
+    if service_ready(spec, containers):
+        condition = ServiceCondition.READY
+    elif service_drifts(spec, containers):
+        condition = ServiceCondition.DEGRADED
+    else:
+        condition = ServiceCondition.PROGRESSING
+    return ServiceStatus(
+        name=spec.name,
+        condition=condition,
+        required=spec.required,
+        replicas=spec.replicas,
+        containers=len(containers),
+        running=sum(1 for c in containers if c.status == "running"),
+        healthy=sum(1 for c in containers if c.health == "healthy") if spec.check_health else None,
+        restarts=sum(c.restart_count for c in containers),
+    )

@@ -1,0 +1,355 @@
+"""Wiring: the stages joined into a controller, driven by APScheduler and shut down cleanly.
+
+One reconcile pass: observe the project, ``diff`` it against the declaration, record the
+drifts in the issue store, queue every service with an actionable issue, write the JSON
+and Markdown outputs. APScheduler runs the pass every ``interval_active`` seconds while
+anything is wrong and every ``interval_quiet`` seconds when all is well; the switch is
+made at the end of the pass that sees the change. ``request_pass`` (a fix finished, and
+later engine events) makes the next pass come at once; requests during a pass are
+coalesced into one more pass.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from loguru import logger
+from prometheus_client import CollectorRegistry
+
+from controller.desired import load_desired
+from controller.issues.document import (
+    IssueFileError,
+    build_document,
+    converged,
+    load_issues,
+    render_json,
+)
+from controller.issues.files import atomic_write
+from controller.issues.report import render_markdown
+from controller.issues.store import IssueStore, SyncResult
+from controller.metrics import Metrics, StateCollector, StateView
+from controller.model import Clock, DesiredState, ServiceCondition, system_clock
+from controller.observe.compose_cli import ComposeCli
+from controller.observe.engine import DockerEngine
+from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
+from controller.observe.observer import Observer
+from controller.reconcile import diff, service_status
+from controller.remediate.policy import RetryPolicy
+from controller.remediate.remediator import Remediator
+from controller.remediate.strategies import Actuator, ComposeActions
+
+JOB_ID = "reconcile"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: str
+    desired_dir: Path = Path("desired_state")
+    state_dir: Path = Path(".")
+    max_agents: int = 3
+    interval_active: float = 5.0
+    interval_quiet: float = 50.0
+    dry_run: bool = False
+    once: bool = False
+    once_timeout: float = 300.0
+    shutdown_timeout: float = 30.0
+
+
+def load(settings: Settings) -> DesiredState:
+    """The declared state of ``settings.env`` (raises ``DesiredStateError``)."""
+    return load_desired(
+        settings.env, settings.desired_dir, lambda project: ComposeCli(project).config()
+    )
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: Settings,
+        desired: DesiredState,
+        *,
+        gateway: EngineGateway | None = None,
+        compose: ComposeActions | None = None,
+        registry: CollectorRegistry | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.settings = settings
+        self.desired = desired
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._gateway = gateway if gateway is not None else DockerEngine()
+        self._clock = clock
+        self.store = IssueStore(desired.env, clock)
+        self.metrics = Metrics(self.registry, desired.env)
+        self.observer = Observer(self._gateway, desired.project, clock)
+        policy = RetryPolicy(
+            max_attempts=desired.max_attempts,
+            backoff_initial=desired.backoff_initial,
+            backoff_max=desired.backoff_max,
+            backoff_enabled=not settings.once,
+        )
+        self.remediator = Remediator(
+            desired=desired,
+            store=self.store,
+            observe=self.observer.observe,
+            actuator=Actuator(self._gateway, compose or ComposeCli(desired.compose)),
+            policy=policy,
+            metrics=self.metrics,
+            max_agents=settings.max_agents,
+            dry_run=settings.dry_run,
+            clock=clock,
+            on_change=self._on_remediation_change,
+        )
+        self.registry.register(
+            StateCollector(
+                desired.env,
+                StateView(
+                    issues=self.store.issues,
+                    services=self.store.services,
+                    queue_depth=lambda: self.remediator.queue.depth,
+                    workers_busy=lambda: self.remediator.busy,
+                    workers_max=settings.max_agents,
+                ),
+            )
+        )
+        self.json_path = settings.state_dir / f"docker_issues_{desired.env}.json"
+        self.report_path = settings.state_dir / f"docker_issues_report_{desired.env}.md"
+        self._scheduler: Any = None
+        self._pending = threading.Event()
+        self._pass_lock = threading.Lock()
+        self._save_lock = threading.Lock()
+        self._saved_changes = -1
+        self._engine_ok: bool | None = None
+        self._active: bool | None = None
+        self.passes_completed = 0
+
+    # --- state on disk ------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Take back the issues (history, attempts, backoff) an earlier run saved."""
+        try:
+            issues = load_issues(self.json_path)
+        except IssueFileError as exc:
+            aside = self.json_path.with_name(
+                f"{self.json_path.name}.unreadable-{int(self._clock())}"
+            )
+            self.json_path.replace(aside)
+            logger.warning("{}; kept it as {} and started afresh", exc, aside.name)
+            return
+        self.store.restore(issues)
+        if issues:
+            logger.info("restored {} issue(s) from {}", len(issues), self.json_path)
+
+    def document(self) -> dict[str, Any]:
+        return build_document(
+            env=self.desired.env,
+            project=self.desired.project,
+            issues=self.store.issues(),
+            services=self.store.services(),
+            generated_at=self._clock(),
+            dry_run=self.settings.dry_run,
+        )
+
+    def save(self, force: bool = False) -> None:
+        with self._save_lock:
+            changes = self.store.changes
+            if changes == self._saved_changes and not force:
+                return
+            doc = self.document()
+            atomic_write(self.json_path, render_json(doc))
+            atomic_write(self.report_path, render_markdown(doc))
+            self._saved_changes = changes
+
+    # --- one pass -----------------------------------------------------------------------
+
+    def reconcile_pass(self, submit: bool = True) -> bool:
+        """Observe, diff, record, queue fixes (unless not ``submit``), save.
+
+        False when the engine did not answer (nothing is recorded or fixed then).
+        """
+        with self._pass_lock:
+            started = time.monotonic()
+            try:
+                observed = self.observer.observe()
+            except EngineUnavailable as exc:
+                self._engine_state(False, str(exc))
+                self.metrics.pass_done("engine_unavailable", time.monotonic() - started)
+                return False
+            except EngineError as exc:
+                logger.error("pass failed: {}", exc)
+                self.metrics.pass_done("error", time.monotonic() - started)
+                return False
+            self._engine_state(True)
+            drifts = diff(self.desired, observed)
+            statuses = [
+                service_status(spec, observed.of(name))
+                for name, spec in self.desired.services.items()
+            ]
+            self._log_sync(self.store.sync_drifts(drifts, statuses))
+            if submit:
+                for service in self.store.actionable():
+                    self.remediator.submit(service)
+            self.save()
+            self.passes_completed += 1
+            self.metrics.pass_done("ok", time.monotonic() - started)
+            self._adapt_interval()
+            return True
+
+    def _engine_state(self, ok: bool, why: str = "") -> None:
+        self.metrics.engine_reachable(ok)
+        if ok != self._engine_ok:
+            if ok:
+                logger.info("engine reachable; observing project {}", self.desired.project)
+            else:
+                logger.error("engine unreachable, nothing observed or changed: {}", why)
+        self._engine_ok = ok
+
+    def _log_sync(self, result: SyncResult) -> None:
+        for issue in result.opened:
+            logger.warning(
+                "{}: drift: {} [{} {}] issue {}",
+                issue.service,
+                issue.title,
+                issue.severity,
+                issue.kind,
+                issue.id,
+            )
+        for issue in result.reopened:
+            logger.warning(
+                "{}: drift again: {} (occurrence {}) issue {}",
+                issue.service,
+                issue.title,
+                issue.occurrences,
+                issue.id,
+            )
+        for issue in result.recovered:
+            logger.info(
+                "{}: recovered on its own: {} issue {}", issue.service, issue.title, issue.id
+            )
+
+    def needs_attention(self) -> bool:
+        """Anything wrong or not yet settled: the fast interval applies."""
+        return bool(self.store.active()) or any(
+            s.condition is not ServiceCondition.READY for s in self.store.services()
+        )
+
+    def converged(self) -> bool:
+        return converged(self.store.issues(), self.store.services())
+
+    def ready(self) -> bool:
+        """For /readyz: the engine answered and at least one pass completed."""
+        return bool(self._engine_ok) and self.passes_completed > 0
+
+    # --- scheduling ---------------------------------------------------------------------
+
+    def _on_remediation_change(self, finished: bool) -> None:
+        self.save()
+        if finished:
+            self.request_pass()
+
+    def request_pass(self) -> None:
+        """Run a pass as soon as possible (coalesced with any pass already running)."""
+        self._pending.set()
+        if self._scheduler is not None and self._scheduler.running:
+            try:
+                self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
+            except Exception:  # the scheduler is shutting down
+                logger.debug("pass request dropped: scheduler stopping")
+
+    def _pass_job(self) -> None:
+        while True:
+            self._pending.clear()
+            try:
+                self.reconcile_pass()
+            except Exception:
+                logger.exception("reconcile pass failed unexpectedly")
+                self.metrics.pass_done("error", 0.0)
+            if not self._pending.is_set():
+                return
+
+    def _trigger(self, seconds: float) -> IntervalTrigger:
+        return IntervalTrigger(seconds=seconds, jitter=min(1.0, seconds * 0.1), timezone=UTC)
+
+    def _adapt_interval(self) -> None:
+        active = self.needs_attention()
+        if active == self._active or self._scheduler is None:
+            self._active = active
+            return
+        self._active = active
+        seconds = self.settings.interval_active if active else self.settings.interval_quiet
+        self._scheduler.reschedule_job(JOB_ID, trigger=self._trigger(seconds))
+        logger.info("polling every {:g} s ({})", seconds, "issues open" if active else "quiet")
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the workers and the scheduler; the first pass runs at once."""
+        self.restore()
+        self.remediator.start()
+        scheduler = BackgroundScheduler(timezone=UTC)
+        scheduler.add_job(
+            self._pass_job,
+            self._trigger(self.settings.interval_active),
+            id=JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
+        self._active = True
+        self._scheduler = scheduler
+        scheduler.start()
+
+    def stop(self) -> None:
+        """Stop polling, let running fixes finish (up to the shutdown timeout), save."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        with self._pass_lock:  # let a running pass end before the workers go
+            pass
+        cut_short = self.remediator.stop(self.settings.shutdown_timeout)
+        if cut_short:
+            logger.warning("shutdown cut short the fix of: {}", ", ".join(cut_short))
+        self.save(force=True)
+        self._gateway.close()
+
+    def run_once(self) -> bool:
+        """Pass, fix, verify, repeat until converged or nothing more can be done.
+
+        Backoff is off (a CI gate should not sit out minutes), the attempt budget is not.
+        Stops when converged, when a round takes no step and nothing is still starting,
+        or at ``once_timeout``. True when converged.
+        """
+        self.restore()
+        self.remediator.start()
+        deadline = time.monotonic() + self.settings.once_timeout
+        try:
+            while time.monotonic() < deadline:
+                steps_before = self.remediator.steps_taken
+                if not self.reconcile_pass():
+                    time.sleep(1.0)
+                    continue
+                self.remediator.queue.wait_idle(max(0.0, deadline - time.monotonic()))
+                if not self.reconcile_pass(submit=False):
+                    continue
+                if self.converged() or self.settings.dry_run:
+                    break
+                settling = any(
+                    s.condition is ServiceCondition.PROGRESSING for s in self.store.services()
+                )
+                if self.remediator.steps_taken == steps_before and not settling:
+                    break
+                time.sleep(0.5)
+            else:
+                logger.error("not converged within {:g} s", self.settings.once_timeout)
+        finally:
+            if self.remediator.stop(self.settings.shutdown_timeout):
+                self.reconcile_pass(submit=False)  # report what the cut-short fixes left
+            self.save(force=True)
+            self._gateway.close()
+        return self.converged()

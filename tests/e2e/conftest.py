@@ -1,0 +1,252 @@
+"""Real-engine fixtures: a compose project per test, its own ports, cleaned up after.
+
+Every stack here uses ``network_mode: host`` (loopback ports) or ``none``. Nothing is
+mocked: these tests drive the real Docker engine, the real ``docker compose`` and the
+installed ``controller`` command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo" / "compose.yaml"
+STACKS = Path(__file__).parent / "stacks"
+CONTROLLER = str(Path(sys.executable).parent / "controller")
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine() -> None:
+    done = subprocess.run(["docker", "info"], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.fail("no Docker engine answers `docker info`: run scripts/engine-up first")
+    done = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.fail("no `docker compose` v2: run scripts/engine-up first")
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 120.0,
+    what: str = "condition",
+    interval: float = 0.25,
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct loopback ports in 18000-18999 that nothing listens on now."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(18000, 18999)
+        if port in ports:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
+
+
+class Stack:
+    """One compose project for one test, declared in its own desired_state directory."""
+
+    def __init__(
+        self, root: Path, compose_file: Path, environment: dict[str, str], services: str = ""
+    ) -> None:
+        self.project = f"cce2e-{uuid.uuid4().hex[:10]}"
+        self.env = "e2e"
+        self.root = root
+        self.compose_file = compose_file
+        self.environment = environment
+        self.desired_dir = root / "desired_state"
+        self.state_dir = root / "state"
+        self.desired_dir.mkdir(parents=True)
+        self.state_dir.mkdir()
+        env_lines = "".join(f'  {k}: "{v}"\n' for k, v in environment.items())
+        self.desired_file = self.desired_dir / f"{self.env}.yaml"
+        self.desired_file.write_text(
+            f"project: {self.project}\n"
+            f"compose_files: [{compose_file}]\n"
+            + (f"environment:\n{env_lines}" if environment else "")
+            + (f"services:\n{services}" if services else "")
+        )
+
+    # --- compose and engine -------------------------------------------------------------
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 180) -> str:
+        argv = ["docker", "compose", "-p", self.project, "-f", str(self.compose_file), *args]
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **self.environment},
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} failed: {done.stderr[-2000:]}")
+        return done.stdout
+
+    def up(self, *services: str) -> None:
+        self.compose("up", "--detach", "--wait", "--wait-timeout", "150", *services)
+
+    def down(self) -> None:
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
+
+    def inspect(self, service: str) -> dict[str, Any] | None:
+        ids = self.compose("ps", "--all", "--quiet", service).split()
+        if not ids:
+            return None
+        out = subprocess.run(
+            ["docker", "inspect", ids[0]], capture_output=True, text=True, check=True
+        ).stdout
+        data: dict[str, Any] = json.loads(out)[0]
+        return data
+
+    def state(self, service: str) -> tuple[str, str | None]:
+        """(status, health) of the service's first container; ('missing', None) if none."""
+        data = self.inspect(service)
+        if data is None:
+            return "missing", None
+        health = (data["State"].get("Health") or {}).get("Status")
+        return data["State"]["Status"], health
+
+    def healthy(self, service: str) -> bool:
+        return self.state(service) == ("running", "healthy")
+
+    def docker(self, *args: str) -> str:
+        return subprocess.run(
+            ["docker", *args], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+
+    def kill(self, service: str) -> None:
+        data = self.inspect(service)
+        assert data is not None, f"{service} has no container"
+        self.docker("kill", "--signal", "KILL", data["Id"])
+
+    # --- the controller -----------------------------------------------------------------
+
+    def argv(self, *flags: str) -> list[str]:
+        return [
+            CONTROLLER,
+            "--env",
+            self.env,
+            "--desired-state-dir",
+            str(self.desired_dir),
+            "--state-dir",
+            str(self.state_dir),
+            *flags,
+        ]
+
+    def run_controller(self, *flags: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*flags),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.root,
+            check=False,
+        )
+
+    def start_controller(self, *flags: str) -> subprocess.Popen[str]:
+        with open(self.root / "controller.log", "w") as log:  # the child keeps its own copy
+            return subprocess.Popen(
+                self.argv(*flags), stdout=log, stderr=subprocess.STDOUT, text=True, cwd=self.root
+            )
+
+    def log(self) -> str:
+        path = self.root / "controller.log"
+        return path.read_text() if path.exists() else ""
+
+    def issues(self) -> dict[str, Any]:
+        path = self.state_dir / f"docker_issues_{self.env}.json"
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {"issues": [], "services": [], "converged": False}
+        return data
+
+    def issue(self, fingerprint: str) -> dict[str, Any] | None:
+        return next((i for i in self.issues()["issues"] if i["fingerprint"] == fingerprint), None)
+
+    def report(self) -> str:
+        return (self.state_dir / f"docker_issues_report_{self.env}.md").read_text()
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError:
+        return 0, ""
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    stacks: list[Stack] = []
+    procs: list[subprocess.Popen[str]] = []
+
+    def make(
+        compose_file: Path = DEMO, environment: dict[str, str] | None = None, services: str = ""
+    ) -> Stack:
+        if environment is None and compose_file == DEMO:
+            db, backend, frontend = free_ports(3)
+            environment = {
+                "DB_PORT": str(db),
+                "BACKEND_PORT": str(backend),
+                "FRONTEND_PORT": str(frontend),
+            }
+        stack = Stack(tmp_path / f"s{len(stacks)}", compose_file, environment or {}, services)
+        stacks.append(stack)
+        original = stack.start_controller
+
+        def tracked(*flags: str) -> subprocess.Popen[str]:
+            proc = original(*flags)
+            procs.append(proc)
+            return proc
+
+        stack.start_controller = tracked  # type: ignore[method-assign]
+        return stack
+
+    yield make
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    for stack in stacks:
+        stack.down()

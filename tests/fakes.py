@@ -1,0 +1,177 @@
+"""Fakes of OUR seams (EngineGateway, ComposeActions, the clock), never of the docker SDK.
+
+``FakeWorld`` is a tiny in-memory engine plus Compose: containers per service, and a few
+behaviours a test can switch on (a service that crashes right after every start, one whose
+healthcheck keeps failing, an engine that does not answer).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from controller.model import (
+    ComposeProject,
+    ContainerSnapshot,
+    DesiredState,
+    ServiceRunState,
+    ServiceSpec,
+)
+from controller.observe.gateway import ComposeError, ContainerGone, EngineUnavailable
+
+
+class FakeClock:
+    """Epoch seconds that move only when a test (or a wait) moves them."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def wait(self, seconds: float) -> bool:
+        """A stop-aware sleep that never sleeps: time jumps, and no stop is requested."""
+        self.now += seconds
+        return False
+
+
+def spec(name: str, **fields: object) -> ServiceSpec:
+    defaults: dict[str, object] = {"verify_timeout": 10.0, "min_ready": 1.0}
+    defaults.update(fields)
+    return ServiceSpec(name=name, **defaults)  # type: ignore[arg-type]
+
+
+def desired(*specs: ServiceSpec, max_attempts: int = 3, env: str = "dev") -> DesiredState:
+    return DesiredState(
+        env=env,
+        source=Path("desired_state") / f"{env}.yaml",
+        compose=ComposeProject(name="demo", files=(Path("compose.yaml"),), workdir=Path(".")),
+        services={s.name: s for s in specs},
+        max_attempts=max_attempts,
+    )
+
+
+def container(service: str, number: int = 1, **fields: object) -> ContainerSnapshot:
+    base = ContainerSnapshot(
+        id=f"{service}-{number}-id",
+        name=f"demo-{service}-{number}",
+        service=service,
+        number=number,
+        status="running",
+        health=None,
+        exit_code=0,
+        oom_killed=False,
+        restart_count=0,
+        started_at="2026-01-01T00:00:00Z",
+        config_hash="h",
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+class FakeWorld:
+    """An EngineGateway and ComposeActions over an in-memory set of containers."""
+
+    def __init__(self, project: str = "demo") -> None:
+        self.project = project
+        self.containers: dict[str, ContainerSnapshot] = {}
+        self.healthchecked: set[str] = set()  # services whose containers report health
+        self.crashing: set[str] = set()  # services that exit 1 right after every start
+        self.sick: set[str] = set()  # services whose healthcheck fails after every start
+        self.reachable = True
+        self.actions: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self._starts = 0
+
+    # arranging a scene
+    def run(self, service: str, replicas: int = 1, **fields: object) -> None:
+        for n in range(1, replicas + 1):
+            snap = container(service, n, **fields)
+            if service in self.healthchecked and "health" not in fields:
+                snap = replace(snap, health="healthy")
+            self.containers[snap.id] = snap
+
+    def set(self, service: str, **fields: object) -> None:
+        for cid, snap in list(self.containers.items()):
+            if snap.service == service:
+                self.containers[cid] = replace(snap, **fields)  # type: ignore[arg-type]
+
+    def _started(self, snap: ContainerSnapshot) -> ContainerSnapshot:
+        self._starts += 1
+        started = f"2026-01-01T00:00:{self._starts:02d}Z"
+        if snap.service in self.crashing:
+            return replace(
+                snap,
+                status="exited",
+                exit_code=1,
+                health=None,
+                started_at=started,
+                restart_count=snap.restart_count,
+            )
+        health = None
+        if snap.service in self.healthchecked:
+            health = "unhealthy" if snap.service in self.sick else "healthy"
+        return replace(snap, status="running", exit_code=0, health=health, started_at=started)
+
+    # EngineGateway
+    def ping(self) -> bool:
+        return self.reachable
+
+    def list_containers(self, project: str) -> list[ContainerSnapshot]:
+        if not self.reachable:
+            raise EngineUnavailable("list containers: engine unreachable (fake)")
+        with self.lock:
+            return sorted(
+                (c for c in self.containers.values() if project == self.project),
+                key=lambda c: (c.service, c.number),
+            )
+
+    def restart(self, container_id: str, timeout: float) -> None:
+        with self.lock:
+            snap = self.containers.get(container_id)
+            if snap is None:
+                raise ContainerGone(f"restart {container_id}: no such container")
+            self.actions.append(("restart", snap.name))
+            self.containers[container_id] = self._started(snap)
+
+    def unpause(self, container_id: str) -> None:
+        with self.lock:
+            snap = self.containers[container_id]
+            self.actions.append(("unpause", snap.name))
+            self.containers[container_id] = replace(snap, status="running")
+
+    def close(self) -> None:
+        pass
+
+    # ComposeActions
+    def up(
+        self,
+        service: str,
+        *,
+        force_recreate: bool = False,
+        replicas: int | None = None,
+        timeout: float = 120.0,
+    ) -> object:
+        if not self.reachable:
+            raise ComposeError("compose up exited 1: cannot connect to the engine (fake)")
+        with self.lock:
+            self.actions.append(("recreate" if force_recreate else "up", service))
+            existing = [c for c in self.containers.values() if c.service == service]
+            if force_recreate:
+                for c in existing:
+                    del self.containers[c.id]
+                existing = []
+            wanted = replicas or 1
+            for c in existing:
+                if c.status != "running":
+                    self.containers[c.id] = self._started(c)
+            for n in range(len(existing) + 1, wanted + 1):
+                fresh = container(service, n, id=f"{service}-{n}-id{self._starts}")
+                self.containers[fresh.id] = self._started(fresh)
+        return None
+
+
+__all__ = ["FakeClock", "FakeWorld", "ServiceRunState", "container", "desired", "spec"]

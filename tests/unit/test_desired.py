@@ -1,0 +1,180 @@
+"""Loading desired_state/<env>.yaml: the merge over compose, and one-line errors."""
+
+from pathlib import Path
+
+import pytest
+
+from controller.desired import (
+    DesiredStateError,
+    default_verify_timeout,
+    load_desired,
+    parse_duration,
+)
+from controller.model import ServiceRunState
+
+COMPOSE = {
+    "services": {
+        "db": {
+            "image": "pg",
+            "healthcheck": {
+                "test": ["CMD", "true"],
+                "interval": "2s",
+                "timeout": "1s",
+                "retries": 3,
+                "start_period": "10s",
+            },
+        },
+        "web": {
+            "image": "web",
+            "depends_on": {
+                "db": {"condition": "service_healthy", "required": True},
+                "cache": {"condition": "service_started", "required": False},
+            },
+            "deploy": {"replicas": 2},
+        },
+        "sidecar": {"image": "x", "network_mode": "service:web"},
+        "cache": {"image": "redis", "healthcheck": {"disable": True}},
+    }
+}
+
+
+def write(tmp_path: Path, text: str, env: str = "dev") -> Path:
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    (tmp_path / f"{env}.yaml").write_text(text)
+    return tmp_path
+
+
+def load(directory: Path, env: str = "dev", model=COMPOSE):  # type: ignore[no-untyped-def]
+    seen = []
+
+    def loader(project):  # type: ignore[no-untyped-def]
+        seen.append(project)
+        return model
+
+    return load_desired(env, directory, loader), seen
+
+
+GOOD = """
+project: demo-dev
+compose_files: [compose.yaml]
+environment: {DB_PORT: 18432, DEBUG: true}
+services:
+  db: {healthy: true}
+  web: {verify_timeout_seconds: 42}
+  cache: {required: false}
+"""
+
+
+def test_a_valid_file_merges_over_the_compose_model(tmp_path):
+    state, seen = load(write(tmp_path, GOOD))
+    assert state.project == "demo-dev"
+    assert seen[0].environment == {"DB_PORT": "18432", "DEBUG": "true"}
+    assert seen[0].files == ((tmp_path / "compose.yaml").resolve(),)
+    db, web = state.services["db"], state.services["web"]
+    assert db.check_health and db.verify_timeout == 10 + (2 + 1) * 4 + 5
+    assert web.replicas == 2  # from compose deploy.replicas
+    assert web.depends_on == ("db",)  # the non-required cache dependency is not waited for
+    assert web.verify_timeout == 42
+    assert state.services["sidecar"].depends_on == ("web",)  # network_mode: service:web
+    assert not state.services["cache"].required
+    assert not state.services["cache"].check_health  # healthcheck disabled
+
+
+def test_services_not_declared_get_defaults(tmp_path):
+    state, _ = load(write(tmp_path, "project: p\ncompose_files: [compose.yaml]\n"))
+    assert set(state.services) == {"db", "web", "sidecar", "cache"}
+    assert state.services["db"].check_health  # health checked where compose has a healthcheck
+    assert state.services["db"].state is ServiceRunState.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        (
+            "project: p\ncompose_files: [compose.yaml]\nservices: {db: {replicas: two}}\n",
+            "services.db.replicas",
+            "integer",
+        ),
+        (
+            "project: p\ncompose_files: [compose.yaml]\nservices: {db: {helthy: true}}\n",
+            "services.db.helthy",
+            "Extra inputs",
+        ),
+        (
+            "project: p\ncompose_files: [compose.yaml]\nservices: {nope: {}}\n",
+            "services.nope",
+            "no such service",
+        ),
+        (
+            "project: p\ncompose_files: [compose.yaml]\nservices: {web: {healthy: true}}\n",
+            "services.web.healthy",
+            "no healthcheck",
+        ),
+        (
+            "project: p\ncompose_files: [compose.yaml]\nservices: {web: {depends_on: [x]}}\n",
+            "services.web.depends_on.0",
+            "no such service",
+        ),
+        ("project: Bad Name\ncompose_files: [compose.yaml]\n", "project", "pattern"),
+        ("compose_files: [compose.yaml]\n", "project", "required"),
+        ("project: p\ncompose_files: [missing.yaml]\n", "compose_files.0", "no such file"),
+        (
+            "project: p\ncompose_files: [compose.yaml]\nremediation: {max_attempts: 0}\n",
+            "remediation.max_attempts",
+            "greater than or equal to 1",
+        ),
+        ("project: p\ncompose_files: [compose.yaml\n", "line", "invalid YAML"),
+    ],
+)
+def test_a_bad_file_is_one_line_naming_the_file_and_field(tmp_path, text, field, words):
+    with pytest.raises(DesiredStateError) as caught:
+        load(write(tmp_path, text))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(str(tmp_path / "dev.yaml") + ": " + field)
+    assert words in message
+
+
+def test_a_missing_file_says_so(tmp_path):
+    with pytest.raises(DesiredStateError, match=r"staging\.yaml: no such file"):
+        load(tmp_path, env="staging")
+
+
+def test_an_env_name_cannot_walk_out_of_the_directory(tmp_path):
+    with pytest.raises(DesiredStateError, match="not an environment name"):
+        load(tmp_path, env="../etc/passwd")
+
+
+def test_a_compose_failure_is_reported_against_compose_files(tmp_path):
+    write(tmp_path, "project: p\ncompose_files: [compose.yaml]\n")
+
+    def broken(project):  # type: ignore[no-untyped-def]
+        raise RuntimeError("service web: invalid interpolation")
+
+    with pytest.raises(
+        DesiredStateError,
+        match="compose_files: docker compose config failed: service web: invalid interpolation",
+    ):
+        load_desired("dev", tmp_path, broken)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2s", 2.0),
+        ("1m30s", 90.0),
+        ("500ms", 0.5),
+        ("1h", 3600.0),
+        (5, 5.0),
+        ("bogus", 7.0),
+        (None, 7.0),
+    ],
+)
+def test_compose_durations(text, seconds):
+    assert parse_duration(text, default=7.0) == seconds
+
+
+def test_verify_timeout_follows_the_healthcheck_within_bounds():
+    assert default_verify_timeout({}) == 15.0
+    assert default_verify_timeout({"interval": "1s", "timeout": "1s", "retries": 1}) == 15.0
+    assert default_verify_timeout({"interval": "10m", "timeout": "1m"}) == 300.0

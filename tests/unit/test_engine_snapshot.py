@@ -1,0 +1,46 @@
+"""Turning a `docker inspect` document into our snapshot (documents as the engine sends them)."""
+
+from controller.observe.engine import snapshot_from_inspect
+
+INSPECT = {
+    "Id": "4f1c0ffee",
+    "Name": "/demo-dev-backend-1",
+    "RestartCount": 2,
+    "State": {
+        "Status": "running",
+        "Running": True,
+        "OOMKilled": False,
+        "ExitCode": 0,
+        "StartedAt": "2026-11-28T04:36:38.756931413Z",
+        "Health": {"Status": "unhealthy", "FailingStreak": 3, "Log": []},
+    },
+    "Config": {
+        "Labels": {
+            "com.docker.compose.project": "demo-dev",
+            "com.docker.compose.service": "backend",
+            "com.docker.compose.container-number": "1",
+            "com.docker.compose.config-hash": "0a9077",
+            "com.docker.compose.oneoff": "False",
+        }
+    },
+}
+
+
+def test_a_compose_container_is_read_with_health_restarts_and_hash():
+    snap = snapshot_from_inspect(INSPECT)
+    assert (snap.name, snap.service, snap.number) == ("demo-dev-backend-1", "backend", 1)
+    assert (snap.status, snap.health, snap.restart_count) == ("running", "unhealthy", 2)
+    assert snap.config_hash == "0a9077" and not snap.oneoff
+
+
+def test_a_container_without_healthcheck_or_labels_reads_safely():
+    snap = snapshot_from_inspect(
+        {
+            "Id": "x",
+            "Name": "/x",
+            "State": {"Status": "exited", "ExitCode": 137, "OOMKilled": True},
+            "Config": {"Labels": None},
+        }
+    )
+    assert snap.health is None and snap.service == "" and snap.number == 0
+    assert snap.exit_code == 137 and snap.oom_killed

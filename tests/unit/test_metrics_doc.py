@@ -1,0 +1,33 @@
+"""docs/metrics.md lists exactly the metrics the controller exports."""
+
+import re
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from controller.issues.store import IssueStore
+from controller.metrics import Metrics, StateCollector, StateView
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+
+
+def exported() -> dict[str, str]:
+    registry = CollectorRegistry()
+    Metrics(registry, "dev")
+    store = IssueStore("dev")
+    registry.register(
+        StateCollector("dev", StateView(store.issues, store.services, lambda: 0, lambda: 0, 3))
+    )
+    return {family.name: family.type for family in registry.collect()}
+
+
+def documented() -> dict[str, str]:
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\w+) \|", DOC.read_text(), flags=re.MULTILINE)
+    return dict(rows)
+
+
+def test_every_exported_metric_is_documented_with_its_type_and_nothing_else():
+    names = exported()
+    # prometheus_client reports counters without their _total suffix
+    expected = {(n + "_total" if t == "counter" else n): t for n, t in names.items()}
+    assert documented() == expected

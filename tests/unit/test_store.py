@@ -1,0 +1,149 @@
+"""The issue store: dedupe, counts, the state machine, restore after a restart."""
+
+from controller.issues.store import KEEP_RESOLVED, IssueStore
+from controller.model import (
+    Action,
+    Category,
+    Drift,
+    DriftKind,
+    IssueState,
+    Outcome,
+    Severity,
+)
+from tests.fakes import FakeClock
+
+
+def drift(service: str = "web", kind: DriftKind = DriftKind.EXITED) -> Drift:
+    return Drift(service, kind, Severity.HIGH, Category.HEALTH, f"{service} {kind}")
+
+
+def test_the_same_drift_in_many_passes_is_one_issue_with_a_count():
+    clock = FakeClock()
+    store = IssueStore("dev", clock)
+    first = store.sync_drifts([drift()], [])
+    clock.advance(5)
+    store.sync_drifts([drift()], [])
+    (issue,) = store.issues()
+    assert [i.id for i in first.opened] == [issue.id]
+    assert issue.count == 2
+    assert (issue.last_seen - issue.first_seen).total_seconds() == 5
+    assert issue.state is IssueState.OPEN
+
+
+def test_issue_ids_are_stable_and_distinct_per_env():
+    a = IssueStore("dev").sync_drifts([drift()], []).opened[0]
+    b = IssueStore("dev").sync_drifts([drift()], []).opened[0]
+    c = IssueStore("test").sync_drifts([drift()], []).opened[0]
+    assert a.id == b.id != c.id
+
+
+def test_a_drift_that_disappears_is_resolved_as_recovered():
+    store = IssueStore("dev", FakeClock())
+    store.sync_drifts([drift()], [])
+    result = store.sync_drifts([], [])
+    (issue,) = store.issues()
+    assert issue.state is IssueState.RESOLVED
+    assert "recovered" in issue.resolution
+    assert [i.id for i in result.recovered] == [issue.id]
+
+
+def test_an_issue_being_remediated_is_left_to_its_worker():
+    store = IssueStore("dev", FakeClock())
+    store.sync_drifts([drift()], [])
+    store.begin(["drift:web:exited"], Action.RESTART)
+    store.sync_drifts([], [])
+    assert store.issues()[0].state is IssueState.REMEDIATING
+
+
+def test_a_resolved_issue_that_comes_back_reopens_with_a_fresh_budget():
+    clock = FakeClock()
+    store = IssueStore("dev", clock)
+    store.sync_drifts([drift()], [])
+    store.begin(["drift:web:exited"], Action.RESTART)
+    store.finish(["drift:web:exited"], Outcome.FAILURE, "no", next_state=IssueState.FAILED)
+    assert store.issues()[0].failed_attempts() == 1
+    store.sync_drifts([], [])
+    clock.advance(60)
+    result = store.sync_drifts([drift()], [])
+    (issue,) = store.issues()
+    assert [i.id for i in result.reopened] == [issue.id]
+    assert issue.state is IssueState.OPEN and issue.occurrences == 2
+    assert issue.failed_attempts() == 0  # the budget counts from the reopening
+    assert len(issue.attempts) == 1  # history is kept
+
+
+def test_attempts_record_start_end_and_outcome():
+    clock = FakeClock()
+    store = IssueStore("dev", clock)
+    store.sync_drifts([drift()], [])
+    store.begin(["drift:web:exited"], Action.RESTART)
+    clock.advance(3)
+    store.finish(
+        ["drift:web:exited"],
+        Outcome.SUCCESS,
+        "ok",
+        next_state=IssueState.RESOLVED,
+        reason="fixed by restart",
+    )
+    (issue,) = store.issues()
+    (attempt,) = issue.attempts
+    assert attempt.outcome is Outcome.SUCCESS and attempt.attempt == 1
+    assert attempt.finished_at is not None
+    assert (attempt.finished_at - attempt.started_at).total_seconds() == 3
+    assert issue.state is IssueState.RESOLVED and issue.resolution == "fixed by restart"
+
+
+def test_backoff_hides_an_issue_from_the_workers_until_it_is_over():
+    clock = FakeClock()
+    store = IssueStore("dev", clock)
+    store.sync_drifts([drift()], [])
+    store.begin(["drift:web:exited"], Action.RESTART)
+    store.finish(
+        ["drift:web:exited"],
+        Outcome.FAILURE,
+        "no",
+        next_state=IssueState.FAILED,
+        next_attempt_at=clock() + 10,
+    )
+    assert store.actionable() == {}
+    clock.advance(10)
+    assert list(store.actionable()) == ["web"]
+
+
+def test_needs_human_is_not_actionable():
+    store = IssueStore("dev", FakeClock())
+    store.sync_drifts([drift()], [])
+    store.escalate(["drift:web:exited"], "paused by a person")
+    assert store.actionable() == {}
+    assert store.issues()[0].state is IssueState.NEEDS_HUMAN
+
+
+def test_restore_takes_back_issues_and_cancels_a_fix_cut_short():
+    clock = FakeClock()
+    old = IssueStore("dev", clock)
+    old.sync_drifts([drift()], [])
+    old.begin(["drift:web:exited"], Action.RESTART)
+    new = IssueStore("dev", clock)
+    new.restore(old.issues())
+    (issue,) = new.issues()
+    assert issue.state is IssueState.OPEN
+    assert issue.attempts[-1].outcome is Outcome.CANCELLED
+
+
+def test_restore_ignores_issues_of_another_env():
+    old = IssueStore("test", FakeClock())
+    old.sync_drifts([drift()], [])
+    new = IssueStore("dev", FakeClock())
+    new.restore(old.issues())
+    assert new.issues() == []
+
+
+def test_resolved_history_is_bounded():
+    clock = FakeClock()
+    store = IssueStore("dev", clock)
+    for n in range(KEEP_RESOLVED + 20):
+        store.sync_drifts([drift(f"s{n}")], [])
+        clock.advance(1)
+        store.sync_drifts([], [])
+    assert len(store.issues()) == KEEP_RESOLVED
+    assert "s0" not in {i.service for i in store.issues()}
