@@ -23,7 +23,8 @@ DSN = os.environ["DATABASE_URL"]
 def beat() -> None:
     with psycopg2.connect(DSN, connect_timeout=2) as conn, conn.cursor() as cur:
         cur.execute(
-            "CREATE TABLE IF NOT EXISTS heartbeat (id serial PRIMARY KEY, at timestamptz DEFAULT now())"
+            "CREATE TABLE IF NOT EXISTS heartbeat"
+            " (id serial PRIMARY KEY, at timestamptz DEFAULT now())"
         )
         cur.execute("INSERT INTO heartbeat DEFAULT VALUES")
 
