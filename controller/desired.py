@@ -17,7 +17,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from controller.model import ComposeProject, DesiredState, ServiceRunState, ServiceSpec
+from controller.detect.library import PatternError, PatternOverride, build_patterns, parse_specs
+from controller.model import (
+    ComposeProject,
+    DesiredState,
+    DetectionSettings,
+    ServiceRunState,
+    ServiceSpec,
+)
 
 ComposeModelLoader = Callable[[ComposeProject], Mapping[str, Any]]
 
@@ -61,6 +68,21 @@ class RemediationSettings(_Strict):
     backoff_max_seconds: float = Field(default=300.0, gt=0)
 
 
+class DiscoveryDeclaration(_Strict):
+    enabled: bool = True
+    min_occurrences: int = Field(default=3, ge=1, le=1000)
+
+
+class DetectionDeclaration(_Strict):
+    patterns: list[dict[str, Any]] = Field(default_factory=list)  # checked by the library
+    overrides: dict[str, PatternOverride] = Field(default_factory=dict)
+    ignore: dict[str, list[str]] = Field(default_factory=dict)
+    escalate_after: int = Field(default=10, ge=2, le=100_000)
+    escalate_window_seconds: float = Field(default=60.0, gt=0)
+    resolve_after_quiet_seconds: float = Field(default=300.0, gt=0)
+    discovery: DiscoveryDeclaration = DiscoveryDeclaration()
+
+
 class DesiredStateFile(_Strict):
     project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     compose_files: list[str] = Field(min_length=1)
@@ -68,6 +90,7 @@ class DesiredStateFile(_Strict):
     profiles: list[str] = Field(default_factory=list)
     environment: dict[str, str | int | float | bool] = Field(default_factory=dict)
     remediation: RemediationSettings = RemediationSettings()
+    detection: DetectionDeclaration = DetectionDeclaration()
     services: dict[str, ServiceDeclaration | None] = Field(default_factory=dict)
 
 
@@ -110,6 +133,7 @@ def load_desired(env: str, directory: Path, load_compose: ComposeModelLoader) ->
         source=path,
         compose=project,
         services=services,
+        detection=detection_settings(path, declared.detection, services),
         max_attempts=settings.max_attempts,
         backoff_initial=settings.backoff_initial_seconds,
         backoff_max=max(settings.backoff_max_seconds, settings.backoff_initial_seconds),
@@ -215,6 +239,38 @@ def _spec(
         depends_on=tuple(depends_on),
         verify_timeout=verify_timeout,
         min_ready=decl.min_ready_seconds,
+    )
+
+
+def detection_settings(
+    path: Path, declared: DetectionDeclaration, services: Mapping[str, ServiceSpec]
+) -> DetectionSettings:
+    """The library merged with the file's detection section; errors name the pattern."""
+    try:
+        added = parse_specs(declared.patterns, "detection.patterns")
+        patterns = build_patterns(added, declared.overrides)
+    except PatternError as exc:
+        field = "detection.overrides" if ": overrides:" in str(exc) else "detection.patterns"
+        raise DesiredStateError(path, field, str(exc)) from None
+    known = {p.id for p in patterns} | {"*", "unclassified"}
+    ignore: dict[str, frozenset[str]] = {}
+    for service, ids in declared.ignore.items():
+        if service not in services:
+            raise DesiredStateError(path, f"detection.ignore.{service}", "no such service")
+        for i, pattern_id in enumerate(ids):
+            if pattern_id not in known:
+                raise DesiredStateError(
+                    path, f"detection.ignore.{service}.{i}", f"no such pattern: {pattern_id}"
+                )
+        ignore[service] = frozenset(ids)
+    return DetectionSettings(
+        patterns=patterns,
+        ignore=ignore,
+        escalate_after=declared.escalate_after,
+        escalate_window=declared.escalate_window_seconds,
+        resolve_after_quiet=declared.resolve_after_quiet_seconds,
+        discovery=declared.discovery.enabled,
+        discovery_min_occurrences=declared.discovery.min_occurrences,
     )
 
 

@@ -8,7 +8,7 @@ severity, category, state; never log text or container ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -17,7 +17,16 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from controller import __version__
-from controller.model import Action, Issue, IssueState, Outcome, ServiceCondition, ServiceStatus
+from controller.model import (
+    Action,
+    Category,
+    Issue,
+    IssueState,
+    Outcome,
+    PatternDef,
+    ServiceCondition,
+    ServiceStatus,
+)
 
 PREFIX = "compose_controller"
 PASS_RESULTS = ("ok", "engine_unavailable", "error")
@@ -64,6 +73,18 @@ class Metrics:
             buckets=REMEDIATION_BUCKETS,
             registry=registry,
         )
+        self.log_lines = Counter(
+            f"{PREFIX}_log_lines_total",
+            "Log lines read, each once, by service.",
+            ["env", "service"],
+            registry=registry,
+        )
+        self.findings = Counter(
+            f"{PREFIX}_findings_total",
+            "Log records that matched a pattern (or an unclassified template).",
+            ["env", "pattern", "category"],
+            registry=registry,
+        )
         self.engine_up = Gauge(
             f"{PREFIX}_engine_up",
             "1 when the Docker engine answered the last call, else 0.",
@@ -79,6 +100,20 @@ class Metrics:
             for outcome in Outcome:
                 self.remediation_actions.labels(env, action, outcome)
         self.engine_up.labels(env).set(0)
+
+    def declare(self, services: Iterable[str], patterns: Iterable[PatternDef]) -> None:
+        """Create the per-service and per-pattern series at zero."""
+        for service in services:
+            self.log_lines.labels(self.env, service)
+        for pattern in patterns:
+            self.findings.labels(self.env, pattern.id, pattern.category)
+        self.findings.labels(self.env, "unclassified", Category.HEALTH)
+
+    def log_line(self, service: str) -> None:
+        self.log_lines.labels(self.env, service).inc()
+
+    def finding(self, pattern_id: str, category: Category) -> None:
+        self.findings.labels(self.env, pattern_id, category).inc()
 
     def pass_done(self, result: str, seconds: float) -> None:
         self.reconcile_passes.labels(self.env, result).inc()

@@ -115,6 +115,37 @@ def to_datetime(epoch: float) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class PatternDef:
+    """One log pattern of the library (or of the user), validated and ready to compile."""
+
+    id: str
+    regex: str
+    category: Category
+    severity: Severity
+    title: str
+    hint: str = ""
+    remediation: str = "none"  # restart | recreate | runbook | none: what it suggests
+    generic: bool = False  # a catch-all (a bare traceback): only when nothing specific matches
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionSettings:
+    """How logs become findings: the patterns, what to ignore, escalation and discovery."""
+
+    patterns: tuple[PatternDef, ...] = ()
+    ignore: Mapping[str, frozenset[str]] = field(default_factory=dict)  # service -> ids, "*"
+    escalate_after: int = 10  # occurrences ...
+    escalate_window: float = 60.0  # ... within this many seconds raise severity one level
+    resolve_after_quiet: float = 300.0  # a log issue not seen this long is resolved
+    discovery: bool = True  # mine unmatched error-looking lines into templates
+    discovery_min_occurrences: int = 3
+
+    def ignored(self, service: str, pattern_id: str) -> bool:
+        ids = self.ignore.get(service, frozenset())
+        return "*" in ids or pattern_id in ids
+
+
+@dataclass(frozen=True, slots=True)
 class ComposeProject:
     """Everything `docker compose` needs to address one project the way the user does."""
 
@@ -147,6 +178,7 @@ class DesiredState:
     source: Path  # the desired_state/<env>.yaml it came from
     compose: ComposeProject
     services: Mapping[str, ServiceSpec]
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
     max_attempts: int = 3  # failed fixes of one issue before it needs a human
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
@@ -186,6 +218,36 @@ class ObservedState:
     def of(self, service: str) -> tuple[ContainerSnapshot, ...]:
         """The service's containers, `docker compose run` one-offs excluded."""
         return tuple(c for c in self.containers if c.service == service and not c.oneoff)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One cleaned line of one container's log, with the engine's timestamp."""
+
+    service: str
+    container: str  # container name
+    ts_ns: int  # engine timestamp, nanoseconds since the epoch
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A log record that matched a pattern (or recurred as an unknown error template)."""
+
+    service: str
+    container: str
+    ts: float  # epoch seconds of the record's first line
+    kind: str  # "log" (a library or user pattern) or "unclassified" (discovery)
+    pattern_id: str
+    category: Category
+    severity: Severity
+    title: str
+    fingerprint: str
+    evidence: str  # the record, redacted and bounded
+    line: str = ""  # the most telling line of the record, redacted and bounded
+    hint: str = ""
+    remediation: str = "none"
+    captures: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- differences and issues -------------------------------------------------------------
@@ -248,6 +310,11 @@ class Issue(BaseModel):
     resolved_at: datetime | None = None
     resolution: str = ""
     next_attempt_at: datetime | None = None
+    pattern_id: str | None = None  # log issues: the pattern that matched
+    escalated_from: Severity | None = None  # set when repetition raised the severity
+    hint: str = ""  # log issues: what a human should look at
+    suggested: str = ""  # log issues: the remediation the pattern suggests
+    samples: list[str] = Field(default_factory=list)  # log issues: redacted evidence
     waiting_for: list[str] = Field(default_factory=list)
     plan: str = ""
     attempts: list[Attempt] = Field(default_factory=list)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +28,18 @@ from controller.issues.document import (
     IssueFileError,
     build_document,
     converged,
-    load_issues,
+    load_state,
     render_json,
 )
 from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore, SyncResult
+from controller.logflow import LogPipeline
 from controller.metrics import Metrics, StateCollector, StateView
 from controller.model import Clock, DesiredState, ServiceCondition, system_clock
 from controller.observe.compose_cli import ComposeCli
 from controller.observe.engine import DockerEngine
+from controller.observe.events import EventWatcher
 from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
 from controller.observe.observer import Observer
 from controller.reconcile import diff, service_status
@@ -105,6 +107,18 @@ class Controller:
             dry_run=settings.dry_run,
             clock=clock,
             on_change=self._on_remediation_change,
+            retry_after=self.request_pass_in,
+        )
+        self.metrics.declare(desired.services, desired.detection.patterns)
+        self.logs = LogPipeline(
+            gateway=self._gateway,
+            store=self.store,
+            settings=desired.detection,
+            metrics=self.metrics,
+            on_findings=self._on_findings,
+        )
+        self.events = EventWatcher(
+            self._gateway, desired.project, self._on_event, self._on_event_stream
         )
         self.registry.register(
             StateCollector(
@@ -121,7 +135,8 @@ class Controller:
         self.json_path = settings.state_dir / f"docker_issues_{desired.env}.json"
         self.report_path = settings.state_dir / f"docker_issues_report_{desired.env}.md"
         self._scheduler: Any = None
-        self._pending = threading.Event()
+        self._pass_gate = threading.Lock()
+        self._again = False
         self._pass_lock = threading.Lock()
         self._save_lock = threading.Lock()
         self._saved_changes = -1
@@ -132,9 +147,10 @@ class Controller:
     # --- state on disk ------------------------------------------------------------------
 
     def restore(self) -> None:
-        """Take back the issues (history, attempts, backoff) an earlier run saved."""
+        """Take back what an earlier run saved: issues (history, attempts, backoff) and
+        log cursors (so no line is read twice)."""
         try:
-            issues = load_issues(self.json_path)
+            saved = load_state(self.json_path)
         except IssueFileError as exc:
             aside = self.json_path.with_name(
                 f"{self.json_path.name}.unreadable-{int(self._clock())}"
@@ -142,9 +158,10 @@ class Controller:
             self.json_path.replace(aside)
             logger.warning("{}; kept it as {} and started afresh", exc, aside.name)
             return
-        self.store.restore(issues)
-        if issues:
-            logger.info("restored {} issue(s) from {}", len(issues), self.json_path)
+        self.store.restore(saved.issues)
+        self.logs.reader.restore(saved.log_cursors)
+        if saved.issues:
+            logger.info("restored {} issue(s) from {}", len(saved.issues), self.json_path)
 
     def document(self) -> dict[str, Any]:
         return build_document(
@@ -154,6 +171,7 @@ class Controller:
             services=self.store.services(),
             generated_at=self._clock(),
             dry_run=self.settings.dry_run,
+            log_cursors=self.logs.reader.cursors(),
         )
 
     def save(self, force: bool = False) -> None:
@@ -186,12 +204,17 @@ class Controller:
                 self.metrics.pass_done("error", time.monotonic() - started)
                 return False
             self._engine_state(True)
+            self.logs.sync(observed)
             drifts = diff(self.desired, observed)
             statuses = [
                 service_status(spec, observed.of(name))
                 for name, spec in self.desired.services.items()
             ]
             self._log_sync(self.store.sync_drifts(drifts, statuses))
+            for issue in self.store.expire_log_issues(self.desired.detection.resolve_after_quiet):
+                logger.info(
+                    "{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id
+                )
             if submit:
                 for service in self.store.actionable():
                     self.remediator.submit(service)
@@ -233,6 +256,41 @@ class Controller:
                 "{}: recovered on its own: {} issue {}", issue.service, issue.title, issue.id
             )
 
+    def _on_findings(self, result: SyncResult) -> None:
+        for issue in result.opened:
+            logger.warning(
+                "{}: log: {} [{} {}] issue {}: {}",
+                issue.service,
+                issue.title,
+                issue.severity,
+                issue.category,
+                issue.id,
+                issue.detail,
+            )
+        for issue in result.reopened:
+            logger.warning("{}: log error again: {} issue {}", issue.service, issue.title, issue.id)
+        for issue in result.escalated:
+            logger.warning(
+                "{}: {} repeats: severity {} -> {} issue {}",
+                issue.service,
+                issue.title,
+                issue.escalated_from,
+                issue.severity,
+                issue.id,
+            )
+        self.save()
+        if result.opened or result.reopened or result.escalated:
+            self.request_pass()
+
+    def _on_event(self, service: str, action: str) -> None:
+        logger.debug("event: {} {}", service or "?", action)
+        self.remediator.on_event(service, action)
+        self.request_pass()
+
+    def _on_event_stream(self, up: bool) -> None:
+        if up:
+            self.request_pass()  # resync: events may have been missed while it was down
+
     def needs_attention(self) -> bool:
         """Anything wrong or not yet settled: the fast interval applies."""
         return bool(self.store.active()) or any(
@@ -255,22 +313,46 @@ class Controller:
 
     def request_pass(self) -> None:
         """Run a pass as soon as possible (coalesced with any pass already running)."""
-        self._pending.set()
+        self._again = True
+        self._reschedule(datetime.now(UTC))
+
+    def request_pass_in(self, seconds: float) -> None:
+        """Run a pass after ``seconds`` (a held service settles, a backoff ends)."""
+        if self._scheduler is not None and self._scheduler.running:
+            run_at = datetime.now(UTC) + timedelta(seconds=seconds + 0.1)
+            self._scheduler.add_job(self.request_pass, "date", run_date=run_at)
+
+    def _reschedule(self, when: datetime) -> None:
         if self._scheduler is not None and self._scheduler.running:
             try:
-                self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
+                self._scheduler.modify_job(JOB_ID, next_run_time=when)
             except Exception:  # the scheduler is shutting down
                 logger.debug("pass request dropped: scheduler stopping")
 
     def _pass_job(self) -> None:
+        """One scheduled run: pass until nobody asked for another during the last one.
+
+        A run that finds a pass in progress only leaves word (``_again``); the running one
+        passes once more. The word is read again after the gate opens, so no request is
+        lost between the last check and the release.
+        """
         while True:
-            self._pending.clear()
+            if not self._pass_gate.acquire(blocking=False):
+                self._again = True
+                return
             try:
-                self.reconcile_pass()
-            except Exception:
-                logger.exception("reconcile pass failed unexpectedly")
-                self.metrics.pass_done("error", 0.0)
-            if not self._pending.is_set():
+                while True:
+                    self._again = False
+                    try:
+                        self.reconcile_pass()
+                    except Exception:
+                        logger.exception("reconcile pass failed unexpectedly")
+                        self.metrics.pass_done("error", 0.0)
+                    if not self._again:
+                        break
+            finally:
+                self._pass_gate.release()
+            if not self._again:
                 return
 
     def _trigger(self, seconds: float) -> IntervalTrigger:
@@ -289,15 +371,17 @@ class Controller:
     # --- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the workers and the scheduler; the first pass runs at once."""
+        """Start the workers, the log pipeline, the event watcher and the scheduler; the
+        first pass runs at once."""
         self.restore()
         self.remediator.start()
+        self.logs.start()
         scheduler = BackgroundScheduler(timezone=UTC)
         scheduler.add_job(
             self._pass_job,
             self._trigger(self.settings.interval_active),
             id=JOB_ID,
-            max_instances=1,
+            max_instances=3,  # never "skipped": the gate in _pass_job coalesces
             coalesce=True,
             misfire_grace_time=None,
             next_run_time=datetime.now(UTC),
@@ -305,9 +389,11 @@ class Controller:
         self._active = True
         self._scheduler = scheduler
         scheduler.start()
+        self.events.start()
 
     def stop(self) -> None:
         """Stop polling, let running fixes finish (up to the shutdown timeout), save."""
+        self.events.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         with self._pass_lock:  # let a running pass end before the workers go
@@ -315,6 +401,7 @@ class Controller:
         cut_short = self.remediator.stop(self.settings.shutdown_timeout)
         if cut_short:
             logger.warning("shutdown cut short the fix of: {}", ", ".join(cut_short))
+        self.logs.stop()
         self.save(force=True)
         self._gateway.close()
 
@@ -327,6 +414,7 @@ class Controller:
         """
         self.restore()
         self.remediator.start()
+        self.logs.start()
         deadline = time.monotonic() + self.settings.once_timeout
         try:
             while time.monotonic() < deadline:
@@ -337,7 +425,7 @@ class Controller:
                 self.remediator.queue.wait_idle(max(0.0, deadline - time.monotonic()))
                 if not self.reconcile_pass(submit=False):
                     continue
-                if self.converged() or self.settings.dry_run:
+                if self.settings.dry_run or (self.converged() and not self.store.actionable()):
                     break
                 settling = any(
                     s.condition is ServiceCondition.PROGRESSING for s in self.store.services()
@@ -350,6 +438,8 @@ class Controller:
         finally:
             if self.remediator.stop(self.settings.shutdown_timeout):
                 self.reconcile_pass(submit=False)  # report what the cut-short fixes left
+            self.logs.settle(2.0)  # what the services logged so far belongs in the report
+            self.logs.stop()
             self.save(force=True)
             self._gateway.close()
         return self.converged()

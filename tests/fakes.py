@@ -8,8 +8,11 @@ healthcheck keeps failing, an engine that does not answer).
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from controller.model import (
     ComposeProject,
@@ -72,6 +75,26 @@ def container(service: str, number: int = 1, **fields: object) -> ContainerSnaps
     return replace(base, **fields)  # type: ignore[arg-type]
 
 
+def _stamp(ts_ns: int) -> bytes:
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{text}.{nanos:09d}Z".encode()
+
+
+class FakeStream:
+    """A finished stream of chunks (the fake engine's logs end when printed out)."""
+
+    def __init__(self, chunks: list[Any]) -> None:
+        self._chunks = chunks
+        self.closed = False
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class FakeWorld:
     """An EngineGateway and ComposeActions over an in-memory set of containers."""
 
@@ -83,6 +106,8 @@ class FakeWorld:
         self.sick: set[str] = set()  # services whose healthcheck fails after every start
         self.reachable = True
         self.actions: list[tuple[str, str]] = []
+        self.logs: dict[str, list[tuple[int, bytes]]] = {}
+        self.follows: list[tuple[str, float | None]] = []
         self.lock = threading.Lock()
         self._starts = 0
 
@@ -116,7 +141,26 @@ class FakeWorld:
             health = "unhealthy" if snap.service in self.sick else "healthy"
         return replace(snap, status="running", exit_code=0, health=health, started_at=started)
 
+    # logs: what each container printed, as (timestamp ns, line) pairs
+    def print(self, container_id: str, ts_ns: int, line: bytes) -> None:
+        self.logs.setdefault(container_id, []).append((ts_ns, line))
+
     # EngineGateway
+    def follow_logs(self, container_id: str, since: float | None) -> FakeStream:
+        """The engine's behaviour: lines stamped at or after ``since``, then the end."""
+        if not self.reachable:
+            raise EngineUnavailable("logs: engine unreachable (fake)")
+        self.follows.append((container_id, since))
+        chunks = [
+            _stamp(ts) + b" " + line + b"\n"
+            for ts, line in self.logs.get(container_id, [])
+            if since is None or ts >= int(since * 1e9)
+        ]
+        return FakeStream(chunks)
+
+    def events(self, project: str) -> FakeStream:
+        return FakeStream([])
+
     def ping(self) -> bool:
         return self.reachable
 

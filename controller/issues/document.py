@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,14 @@ def converged(issues: list[Issue], services: list[ServiceStatus]) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SavedState:
+    """What an earlier run left in its issues file."""
+
+    issues: list[Issue] = field(default_factory=list)
+    log_cursors: dict[str, int] = field(default_factory=dict)
+
+
 def build_document(
     *,
     env: str,
@@ -38,6 +48,7 @@ def build_document(
     services: list[ServiceStatus],
     generated_at: float,
     dry_run: bool,
+    log_cursors: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     states = Counter(str(i.state) for i in issues)
     active = [i for i in issues if i.active]
@@ -60,6 +71,7 @@ def build_document(
             i.model_dump(mode="json")
             for i in sorted(issues, key=lambda i: (not i.active, -i.severity.rank, i.first_seen))
         ],
+        "log_cursors": dict(sorted((log_cursors or {}).items())),
     }
 
 
@@ -67,12 +79,12 @@ def render_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 
-def load_issues(path: Path) -> list[Issue]:
-    """Issues saved by an earlier run, or none if the file does not exist."""
+def load_state(path: Path) -> SavedState:
+    """Issues and log cursors saved by an earlier run (empty if there is no file)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return []
+        return SavedState()
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IssueFileError(f"{path}: cannot read issues: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("issues"), list):
@@ -87,4 +99,9 @@ def load_issues(path: Path) -> list[Issue]:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in (index, *first["loc"]))
             raise IssueFileError(f"{path}: issues.{loc}: {first['msg']}") from exc
-    return issues
+    cursors = raw.get("log_cursors") or {}
+    if not isinstance(cursors, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) for k, v in cursors.items()
+    ):
+        raise IssueFileError(f"{path}: log_cursors: expected container ids to integers")
+    return SavedState(issues, cursors)

@@ -6,6 +6,7 @@ report never says anything the JSON does not.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 RECENT_ACTIONS = 30
@@ -107,17 +108,36 @@ def render_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _fenced(text: str) -> list[str]:
+    """A code block that the text itself cannot close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, text, fence]
+
+
 def _issue_section(issue: dict[str, Any]) -> list[str]:
+    kind = issue["kind"]
+    if issue.get("pattern_id") and issue["pattern_id"] != kind:
+        kind = f"{kind} (pattern `{issue['pattern_id']}`)"
     lines = [
         f"### `{issue['id']}` {issue['severity'].upper()} {cell(issue['title'])}",
         "",
         f"- service `{issue['service']}`, category {issue['category']}, "
-        f"kind {issue['kind']}, state **{issue['state']}**",
+        f"kind {kind}, state **{issue['state']}**",
         f"- seen {issue['count']} time(s), first {_time(issue['first_seen'])}, "
         f"last {_time(issue['last_seen'])}",
     ]
+    if issue.get("escalated_from"):
+        lines.append(
+            f"- escalated from {issue['escalated_from']} to {issue['severity']}: it repeated "
+            "too often"
+        )
     if issue["detail"]:
         lines.append(f"- detail: {cell(issue['detail'])}")
+    if issue.get("hint"):
+        lines.append(f"- hint: {cell(issue['hint'])}")
+    if issue.get("suggested") and issue["suggested"] != "none":
+        lines.append(f"- suggested remediation: {issue['suggested']}")
     if issue["waiting_for"]:
         lines.append(f"- waiting for: {', '.join(issue['waiting_for'])} to be ready first")
     if issue["plan"]:
@@ -126,5 +146,7 @@ def _issue_section(issue: dict[str, Any]) -> list[str]:
         lines.append(f"- next attempt not before {_time(issue['next_attempt_at'])} UTC")
     if issue["resolution"]:
         lines.append(f"- why: {cell(issue['resolution'])}")
+    if issue.get("samples"):
+        lines += ["", "Latest evidence (secrets masked):", "", *_fenced(issue["samples"][-1])]
     lines.append("")
     return lines

@@ -17,20 +17,24 @@ by the pass and the workers, so every method takes the lock and hands out copies
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from controller.model import (
     Action,
     Attempt,
     Clock,
+    DetectionSettings,
     Drift,
+    Finding,
     Issue,
     IssueState,
     Outcome,
     ServiceCondition,
     ServiceStatus,
+    Severity,
     issue_id,
     system_clock,
     to_datetime,
@@ -38,6 +42,12 @@ from controller.model import (
 
 ACTIONABLE = frozenset({IssueState.OPEN, IssueState.FAILED})
 KEEP_RESOLVED = 200  # resolved issues kept as history in the JSON
+KEEP_SAMPLES = 3  # distinct evidence samples kept per log issue
+_NEXT_SEVERITY = {
+    Severity.LOW: Severity.MEDIUM,
+    Severity.MEDIUM: Severity.HIGH,
+    Severity.HIGH: Severity.CRITICAL,
+}
 
 
 @dataclass
@@ -45,6 +55,7 @@ class SyncResult:
     opened: list[Issue] = field(default_factory=list)
     reopened: list[Issue] = field(default_factory=list)
     recovered: list[Issue] = field(default_factory=list)
+    escalated: list[Issue] = field(default_factory=list)
 
 
 class IssueStore:
@@ -54,6 +65,7 @@ class IssueStore:
         self._lock = threading.RLock()
         self._issues: dict[str, Issue] = {}
         self._services: dict[str, ServiceStatus] = {}
+        self._recent: dict[str, deque[datetime]] = {}  # log issue -> recent sightings
         self._changes = 0
 
     # --- reading ------------------------------------------------------------------------
@@ -146,12 +158,7 @@ class IssueStore:
             return
         reopened = issue.state is IssueState.RESOLVED
         if reopened:
-            issue.state = IssueState.OPEN
-            issue.occurrences += 1
-            issue.opened_at = now
-            issue.resolved_at = None
-            issue.resolution = ""
-            issue.next_attempt_at = None
+            self._reopen(issue, now)
         issue.count += 1
         issue.last_seen = now
         issue.severity = drift.severity
@@ -161,6 +168,107 @@ class IssueStore:
         issue.detail = drift.detail
         if reopened:
             result.reopened.append(issue.model_copy(deep=True))
+
+    # --- log findings -------------------------------------------------------------------
+
+    def record_findings(
+        self, findings: Iterable[Finding], settings: DetectionSettings
+    ) -> SyncResult:
+        """Count findings into log issues; escalate what repeats too often in a window.
+
+        Times are the log lines' own, so reading an old log does not look like a burst.
+        A log issue blocks convergence (``--once``) only while it is critical.
+        """
+        result = SyncResult()
+        with self._lock:
+            for finding in findings:
+                self._upsert_finding(finding, settings, result)
+                self._changes += 1
+        return result
+
+    def _upsert_finding(
+        self, finding: Finding, settings: DetectionSettings, result: SyncResult
+    ) -> None:
+        at = to_datetime(finding.ts)
+        issue = self._issues.get(finding.fingerprint)
+        if issue is None:
+            issue = Issue(
+                id=issue_id(f"{self.env}:{finding.fingerprint}"),
+                fingerprint=finding.fingerprint,
+                env=self.env,
+                service=finding.service,
+                source="log",
+                kind=finding.kind,
+                pattern_id=finding.pattern_id,
+                category=finding.category,
+                severity=finding.severity,
+                blocking=finding.severity is Severity.CRITICAL,
+                title=finding.title,
+                detail=finding.line,
+                hint=finding.hint,
+                suggested=finding.remediation,
+                samples=[finding.evidence],
+                first_seen=at,
+                last_seen=at,
+                opened_at=at,
+            )
+            self._issues[finding.fingerprint] = issue
+            self._recent[finding.fingerprint] = deque([at], maxlen=settings.escalate_after)
+            result.opened.append(issue.model_copy(deep=True))
+            return
+        if issue.state is IssueState.RESOLVED:
+            self._reopen(issue, at)
+            issue.severity = finding.severity
+            issue.escalated_from = None
+            self._recent.pop(finding.fingerprint, None)
+            result.reopened.append(issue.model_copy(deep=True))
+        issue.count += 1
+        issue.last_seen = max(issue.last_seen, at)
+        issue.detail = finding.line
+        if finding.evidence not in issue.samples:
+            issue.samples = [*issue.samples, finding.evidence][-KEEP_SAMPLES:]
+        recent = self._recent.setdefault(finding.fingerprint, deque(maxlen=settings.escalate_after))
+        recent.append(at)
+        window = timedelta(seconds=settings.escalate_window)
+        if (
+            issue.escalated_from is None
+            and issue.severity in _NEXT_SEVERITY
+            and len(recent) >= settings.escalate_after
+            and recent[-1] - recent[0] <= window
+        ):
+            issue.escalated_from = issue.severity
+            issue.severity = _NEXT_SEVERITY[issue.severity]
+            result.escalated.append(issue.model_copy(deep=True))
+        issue.blocking = issue.severity is Severity.CRITICAL
+
+    def expire_log_issues(self, quiet_seconds: float) -> list[Issue]:
+        """Resolve log issues not seen for ``quiet_seconds`` (the error stopped)."""
+        now = to_datetime(self._clock())
+        quiet = timedelta(seconds=quiet_seconds)
+        expired: list[Issue] = []
+        with self._lock:
+            for issue in self._issues.values():
+                if (
+                    issue.source == "log"
+                    and issue.active
+                    and issue.state is not IssueState.REMEDIATING
+                    and now - issue.last_seen >= quiet
+                ):
+                    self._resolve(issue, now, f"not seen for {quiet_seconds:g} s")
+                    self._recent.pop(issue.fingerprint, None)
+                    expired.append(issue.model_copy(deep=True))
+            if expired:
+                self._changes += 1
+        return expired
+
+    def _reopen(self, issue: Issue, now: datetime) -> None:
+        """A resolved fault is back: the same issue, a new occurrence, a fresh budget."""
+        issue.state = IssueState.OPEN
+        issue.occurrences += 1
+        issue.opened_at = now
+        issue.resolved_at = None
+        issue.resolution = ""
+        issue.next_attempt_at = None
 
     def _resolve(self, issue: Issue, now: datetime, resolution: str) -> None:
         issue.state = IssueState.RESOLVED
@@ -182,14 +290,22 @@ class IssueStore:
 
     def note(
         self, fingerprints: Iterable[str], *, plan: str = "", waiting_for: Sequence[str] = ()
-    ) -> None:
-        """Say what the controller intends for issues it is not acting on yet."""
+    ) -> bool:
+        """Say what the controller intends for issues it is not acting on yet.
+
+        True when that is news (so a caller logs a decision once, not every pass).
+        """
+        changed = False
         with self._lock:
             for fp in fingerprints:
-                if issue := self._issues.get(fp):
+                issue = self._issues.get(fp)
+                if issue and (issue.plan, issue.waiting_for) != (plan, list(waiting_for)):
                     issue.plan = plan
                     issue.waiting_for = list(waiting_for)
-            self._changes += 1
+                    changed = True
+            if changed:
+                self._changes += 1
+        return changed
 
     def escalate(self, fingerprints: Iterable[str], reason: str) -> None:
         """Hand issues to a human without acting (nothing the controller may do fits)."""

@@ -62,6 +62,24 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
     )
 
 
+class _Stream:
+    """A streamed response (logs, events) whose read errors come out as our errors."""
+
+    def __init__(self, stream: Any, what: str) -> None:
+        self._stream = stream
+        self._what = what
+
+    def __iter__(self) -> Iterator[Any]:
+        with _translated(self._what):
+            yield from self._stream
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        except Exception:  # closing a stream that already ended is not an error
+            return
+
+
 class DockerEngine:
     """``EngineGateway`` over the docker SDK's low-level API client."""
 
@@ -112,6 +130,18 @@ class DockerEngine:
             f"inspect {container_id[:12]}", lambda api: api.inspect_container(container_id)
         )
         return data
+
+    def follow_logs(self, container_id: str, since: float | None) -> _Stream:
+        options: dict[str, Any] = {"stream": True, "follow": True, "timestamps": True}
+        if since is not None and since > 0:
+            options["since"] = since
+        what = f"logs {container_id[:12]}"
+        return _Stream(self._call(what, lambda api: api.logs(container_id, **options)), what)
+
+    def events(self, project: str) -> _Stream:
+        filters = {"type": "container", "label": [f"{PROJECT_LABEL}={project}"]}
+        what = "events"
+        return _Stream(self._call(what, lambda api: api.events(decode=True, filters=filters)), what)
 
     def restart(self, container_id: str, timeout: float) -> None:
         self._call(

@@ -14,7 +14,8 @@ Errors, drawn once::
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from controller.model import ContainerSnapshot
 
@@ -35,6 +36,22 @@ class ComposeError(EngineError):
     """`docker compose` exited non-zero or timed out; the message carries its last words."""
 
 
+class LogStream(Protocol):
+    """A container's log as raw bytes (each line prefixed by its RFC 3339 timestamp)."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class EventStream(Protocol):
+    """The engine's event stream, decoded (one dict per event)."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
 class EngineGateway(Protocol):
     def ping(self) -> bool:
         """True when the engine answers."""
@@ -42,6 +59,14 @@ class EngineGateway(Protocol):
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:
         """Every container (any state) labelled with the compose project."""
+        ...
+
+    def follow_logs(self, container_id: str, since: float | None) -> LogStream:
+        """Follow stdout and stderr from ``since`` (epoch seconds; None: the beginning)."""
+        ...
+
+    def events(self, project: str) -> EventStream:
+        """Container events of the project, from now on, until closed."""
         ...
 
     def restart(self, container_id: str, timeout: float) -> None: ...

@@ -22,6 +22,7 @@ from controller.model import (
     ContainerSnapshot,
     DesiredState,
     Drift,
+    DriftKind,
     IssueState,
     ObservedState,
     Outcome,
@@ -29,6 +30,7 @@ from controller.model import (
 )
 from controller.observe.gateway import EngineError
 from controller.reconcile import service_drifts, service_ready
+from controller.remediate.activity import OperatorActivity
 from controller.remediate.policy import RetryPolicy
 from controller.remediate.queue import WorkQueue
 from controller.remediate.strategies import Actuator, ladder, left_alone_reason, primary
@@ -56,6 +58,8 @@ class Remediator:
         clock: Clock = system_clock,
         wait: Callable[[float], bool] | None = None,
         on_change: Callable[[bool], None] = lambda finished: None,
+        activity: OperatorActivity | None = None,
+        retry_after: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self._desired = desired
         self._store = store
@@ -67,6 +71,8 @@ class Remediator:
         self._dry_run = dry_run
         self._clock = clock
         self._on_change = on_change
+        self.activity = activity if activity is not None else OperatorActivity(clock)
+        self._retry_after = retry_after
         self.queue = WorkQueue()
         self._stop = threading.Event()
         self._wait = wait if wait is not None else self._stop.wait
@@ -84,6 +90,10 @@ class Remediator:
 
     def submit(self, service: str) -> bool:
         return self.queue.add(service)
+
+    def on_event(self, service: str, action: str) -> None:
+        """An engine event; those about services we are fixing are our own doing."""
+        self.activity.event(service, action, ours=service in self.queue.processing)
 
     @property
     def busy(self) -> int:
@@ -130,14 +140,15 @@ class Remediator:
         if not drifts:
             return
         fingerprints = [d.fingerprint for d in drifts]
+        main = primary(drifts)
+        if self._left_to_people(service, fingerprints, main):
+            return
         waiting = self._unready_dependencies(service, observed)
         if waiting:
-            self._store.note(
-                fingerprints, plan=f"waits until {', '.join(waiting)} is ready", waiting_for=waiting
-            )
-            logger.info("{}: waiting for {} before fixing it", service, ", ".join(waiting))
+            plan = f"waits until {', '.join(waiting)} is ready"
+            if self._store.note(fingerprints, plan=plan, waiting_for=waiting):
+                logger.info("{}: waiting for {} before fixing it", service, ", ".join(waiting))
             return
-        main = primary(drifts)
         steps = ladder(main, spec)
         if not steps:
             reason = left_alone_reason(main, spec)
@@ -151,6 +162,29 @@ class Remediator:
             self._plan(service, fingerprints, main, steps, failed)
             return
         self._climb(service, fingerprints, drifts, steps, failed)
+
+    def _left_to_people(self, service: str, fingerprints: list[str], main: Drift) -> bool:
+        """True when a person is busy with the service or stopped it on purpose."""
+        held = self.activity.held_for(service)
+        if held > 0:
+            plan = f"waits: a docker/compose operation on {service} is in progress"
+            if self._store.note(fingerprints, plan=plan):
+                logger.info("{}: an operation on it is in progress; not touching it", service)
+            self._retry_after(held)
+            return True
+        person = self.activity.stopped_by_person(service)
+        spec = self._desired.services[service]
+        if person and not spec.enforce and main.kind in _PERSON_KINDS:
+            verb = "paused" if person == "pause" else "stopped"
+            reason = (
+                f"{service} was {verb} by a person: the controller leaves it alone "
+                f"(declare services.{service}.enforce: true to have it brought back)"
+            )
+            self._store.escalate(fingerprints, reason)
+            logger.warning("{}: left alone: {}", service, reason)
+            self._on_change(True)
+            return True
+        return False
 
     def _unready_dependencies(self, service: str, observed: ObservedState) -> list[str]:
         specs = self._desired.services
@@ -175,8 +209,8 @@ class Remediator:
             f"would {steps[0]} {service} because {main.title} "
             f"(attempt {failed + 1} of {self._policy.max_attempts}){then}"
         )
-        self._store.note(fingerprints, plan=plan)
-        logger.info("{}: dry run: {}", service, plan)
+        if self._store.note(fingerprints, plan=plan):
+            logger.info("{}: dry run: {}", service, plan)
 
     def _climb(
         self,
@@ -272,6 +306,9 @@ class Remediator:
     def _count_step(self) -> None:
         with self._steps_lock:
             self.steps_taken += 1
+
+
+_PERSON_KINDS = frozenset({DriftKind.EXITED, DriftKind.MISSING, DriftKind.PAUSED})
 
 
 def _not_ready(containers: Sequence[ContainerSnapshot]) -> list[ContainerSnapshot]:

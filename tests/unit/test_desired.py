@@ -178,3 +178,62 @@ def test_verify_timeout_follows_the_healthcheck_within_bounds():
     assert default_verify_timeout({}) == 15.0
     assert default_verify_timeout({"interval": "1s", "timeout": "1s", "retries": 1}) == 15.0
     assert default_verify_timeout({"interval": "10m", "timeout": "1m"}) == 300.0
+
+
+def test_detection_adds_overrides_and_ignores_patterns(tmp_path):
+    text = (
+        GOOD
+        + """
+detection:
+  patterns:
+    - id: payment-declined
+      regex: 'payment [a-z]+ declined'
+      category: health
+      severity: high
+      title: Payment declined
+      examples: ['ERROR payment visa declined']
+  overrides:
+    conn-refused: {severity: low}
+  ignore:
+    web: [conn-refused, unclassified]
+  escalate_after: 4
+"""
+    )
+    state, _ = load(write(tmp_path, text))
+    by_id = {p.id: p for p in state.detection.patterns}
+    assert by_id["payment-declined"].title == "Payment declined"
+    assert by_id["conn-refused"].severity == "low"
+    assert state.detection.ignored("web", "conn-refused")
+    assert not state.detection.ignored("db", "conn-refused")
+    assert state.detection.escalate_after == 4
+
+
+@pytest.mark.parametrize(
+    ("detection", "field", "words"),
+    [
+        (
+            "  patterns: [{id: mine, regex: 'bad(', category: health, severity: low, title: Mine}]\n",
+            "detection.patterns",
+            "pattern mine: regex: invalid",
+        ),
+        (
+            "  patterns: [{id: mine, regex: 'ok', category: health, severity: low, title: Mine, colour: red}]\n",
+            "detection.patterns",
+            "pattern mine: colour: Extra inputs",
+        ),
+        ("  overrides: {nope: {severity: low}}\n", "detection.overrides", "pattern nope"),
+        (
+            "  overrides: {conn-refused: {severity: huge}}\n",
+            "detection.overrides.conn-refused.severity",
+            "Input should be",
+        ),
+        ("  ignore: {ghost: [conn-refused]}\n", "detection.ignore.ghost", "no such service"),
+        ("  ignore: {web: [nope]}\n", "detection.ignore.web.0", "no such pattern: nope"),
+    ],
+)
+def test_a_bad_detection_section_names_the_field_and_pattern(tmp_path, detection, field, words):
+    with pytest.raises(DesiredStateError) as caught:
+        load(write(tmp_path, "project: p\ncompose_files: [compose.yaml]\ndetection:\n" + detection))
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'dev.yaml'}: {field}")
+    assert words in message

@@ -10,7 +10,7 @@ from controller.issues.document import (
     SCHEMA_VERSION,
     IssueFileError,
     build_document,
-    load_issues,
+    load_state,
     render_json,
 )
 from controller.issues.files import atomic_write
@@ -95,6 +95,7 @@ def test_the_document_has_the_documented_top_level_shape():
         "summary",
         "services",
         "issues",
+        "log_cursors",
     }
     assert doc["schema_version"] == SCHEMA_VERSION
     assert doc["converged"] is False
@@ -121,22 +122,22 @@ def test_issues_survive_a_round_trip_through_the_file(tmp_path: Path):
     store = scene()
     path = tmp_path / "docker_issues_dev.json"
     atomic_write(path, render_json(document(store)))
-    assert load_issues(path) == store.issues()
+    assert load_state(path).issues == store.issues()
 
 
 def test_an_unreadable_issues_file_is_one_line_naming_it(tmp_path: Path):
     path = tmp_path / "docker_issues_dev.json"
     path.write_text('{"schema_version": 1, "issues": [{"id": 3}]}')
     with pytest.raises(IssueFileError) as caught:
-        load_issues(path)
+        load_state(path)
     assert str(caught.value).startswith(f"{path}: issues.0.")
     path.write_text("{torn")
     with pytest.raises(IssueFileError, match="cannot read issues"):
-        load_issues(path)
+        load_state(path)
 
 
 def test_no_issues_file_means_no_issues(tmp_path: Path):
-    assert load_issues(tmp_path / "absent.json") == []
+    assert load_state(tmp_path / "absent.json").issues == []
 
 
 def test_the_report_shows_services_active_issues_and_the_log():
@@ -170,3 +171,33 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path):
         atomic_write(path, 42)  # type: ignore[arg-type]
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_a_log_issue_shows_its_pattern_escalation_hint_and_fenced_evidence():
+    from controller.model import DetectionSettings, Finding
+
+    store = IssueStore("dev", FakeClock())
+    evidence = "Traceback (most recent call last):\n  x = ```weird```\nKeyError: 'X'"
+    found = [
+        Finding(
+            service="web",
+            container="demo-web-1",
+            ts=1_800_000_000.0 + n,
+            kind="log",
+            pattern_id="python-traceback",
+            category=Category.HEALTH,
+            severity=Severity.HIGH,
+            title="Unhandled Python exception",
+            fingerprint="log:web:python-traceback:1",
+            evidence=evidence,
+            line="KeyError: 'X'",
+            hint="Read the last line.",
+        )
+        for n in range(3)
+    ]
+    store.record_findings(found, DetectionSettings(escalate_after=3))
+    text = render_markdown(document(store))
+    assert "kind log (pattern `python-traceback`)" in text
+    assert "escalated from high to critical" in text
+    assert "- hint: Read the last line." in text
+    assert "````\n" + evidence + "\n````" in text  # a fence the evidence cannot close

@@ -1,0 +1,164 @@
+"""Records in, findings out: the detection stage of the loop.
+
+Lines are grouped into records per container (``records``), every record of a batch is
+matched in one scan (``matcher``), and each record yields at most one finding: its best
+pattern, where specific patterns beat generic catch-alls, then higher severity wins, then
+the pattern listed first. Records that match nothing but look like errors go to
+``discovery``. Everything a finding carries from the log is redacted first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from controller.detect.discovery import Discovery, looks_like_error
+from controller.detect.fingerprint import fingerprint
+from controller.detect.matcher import Matcher
+from controller.detect.records import Record, RecordAssembler
+from controller.detect.redact import redact
+from controller.model import Category, DetectionSettings, Finding, LogLine, Severity
+
+EVIDENCE_CHARS = 4000
+LINE_CHARS = 300
+UNCLASSIFIED = "unclassified"
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 12] + " [...cut]"
+
+
+class Detector:
+    def __init__(self, settings: DetectionSettings) -> None:
+        self.settings = settings
+        self.matcher = Matcher(settings.patterns)
+        self.discovery = (
+            Discovery(settings.discovery_min_occurrences) if settings.discovery else None
+        )
+        self._assemblers: dict[str, RecordAssembler] = {}
+        self._last_line_at: dict[str, float] = {}
+
+    # --- lines to records ---------------------------------------------------------------
+
+    def feed(self, lines: Iterable[LogLine], now: float) -> list[Finding]:
+        """Take new lines; returns the findings of every record they completed."""
+        records: list[Record] = []
+        for line in lines:
+            assembler = self._assemblers.get(line.container)
+            if assembler is None:
+                assembler = self._assemblers[line.container] = RecordAssembler()
+            records.extend(assembler.feed(line))
+            self._last_line_at[line.container] = now
+        return self.detect(records)
+
+    def flush(self, now: float, idle: float = 0.25) -> list[Finding]:
+        """Close records whose container printed nothing for ``idle`` seconds."""
+        records: list[Record] = []
+        for container, assembler in self._assemblers.items():
+            if assembler.pending and now - self._last_line_at.get(container, 0.0) >= idle:
+                records.extend(assembler.flush())
+        return self.detect(records)
+
+    def forget(self, containers: Iterable[str]) -> list[Finding]:
+        """Close and drop the records of containers that are gone."""
+        records: list[Record] = []
+        for container in containers:
+            assembler = self._assemblers.pop(container, None)
+            self._last_line_at.pop(container, None)
+            if assembler is not None:
+                records.extend(assembler.flush())
+        return self.detect(records)
+
+    def containers(self) -> list[str]:
+        return list(self._assemblers)
+
+    def pending(self) -> bool:
+        """True while a record is still open (waiting for more lines or the idle flush)."""
+        return any(a.pending for a in self._assemblers.values())
+
+    # --- records to findings ------------------------------------------------------------
+
+    def detect(self, records: Sequence[Record]) -> list[Finding]:
+        if not records:
+            return []
+        flat: list[str] = []
+        owner: list[int] = []
+        for index, record in enumerate(records):
+            flat.extend(record.lines)
+            owner.extend([index] * len(record.lines))
+        best: dict[int, tuple[tuple[int, int, int], int, int]] = {}
+        for hit in self.matcher.scan_lines(flat):
+            record = records[owner[hit.line]]
+            pattern = self.matcher.patterns[hit.pattern]
+            if self.settings.ignored(record.service, pattern.id):
+                continue
+            rank = (0 if pattern.generic else 1, pattern.severity.rank, -hit.pattern)
+            current = best.get(owner[hit.line])
+            if current is None or rank > current[0]:
+                best[owner[hit.line]] = (rank, hit.pattern, hit.line)
+        findings: list[Finding] = []
+        for index, record in enumerate(records):
+            if index in best:
+                _, pattern_index, line_index = best[index]
+                findings.append(self._matched(record, pattern_index, flat[line_index]))
+            elif self.discovery is not None:
+                found = self._discovered(record)
+                if found is not None:
+                    findings.append(found)
+        return findings
+
+    def _matched(self, record: Record, pattern_index: int, line: str) -> Finding:
+        pattern = self.matcher.patterns[pattern_index]
+        match = self.matcher.search(pattern_index, line)
+        captures = {k: v for k, v in (match.groupdict() if match else {}).items() if v is not None}
+        if pattern.generic:  # a bare traceback: what identifies it is its head and last line
+            last = next((t for t in reversed(record.lines) if t.strip()), line)
+            identity, shown = f"{record.lines[0]} | {last}", last
+        else:
+            identity, shown = (match.group(0) if match else line), line
+            last = next((t for t in reversed(record.lines) if t.strip()), line)
+            if last != line:  # a record's last line says how it ended (the exception)
+                shown = f"{line.strip()} | {last.strip()}"
+        return Finding(
+            service=record.service,
+            container=record.container,
+            ts=record.ts_ns / 1e9,
+            kind="log",
+            pattern_id=pattern.id,
+            category=pattern.category,
+            severity=pattern.severity,
+            title=pattern.title,
+            fingerprint=fingerprint(record.service, pattern.id, identity),
+            evidence=_bounded(redact(record.text), EVIDENCE_CHARS),
+            line=_bounded(redact(shown.strip()), LINE_CHARS),
+            hint=pattern.hint,
+            remediation=pattern.remediation,
+            captures=captures,
+        )
+
+    def _discovered(self, record: Record) -> Finding | None:
+        assert self.discovery is not None
+        if self.settings.ignored(record.service, UNCLASSIFIED):
+            return None
+        line = next((t for t in record.lines if looks_like_error(t)), None)
+        if line is None:
+            return None
+        shown = redact(line.strip())
+        learned = self.discovery.add(record.service, shown)
+        if learned is None:
+            return None
+        template_id, template = learned
+        loud = any(word in line for word in ("FATAL", "CRITICAL", "PANIC", "EMERG"))
+        return Finding(
+            service=record.service,
+            container=record.container,
+            ts=record.ts_ns / 1e9,
+            kind=UNCLASSIFIED,
+            pattern_id=UNCLASSIFIED,
+            category=Category.HEALTH,
+            severity=Severity.MEDIUM if loud else Severity.LOW,
+            title=_bounded(f"Unclassified error: {template}", 160),
+            fingerprint=f"log:{record.service}:{UNCLASSIFIED}:{template_id}",
+            evidence=_bounded(redact(record.text), EVIDENCE_CHARS),
+            line=_bounded(shown, LINE_CHARS),
+            hint="No pattern knows this error; add one to detection.patterns if it matters.",
+        )

@@ -1,0 +1,66 @@
+"""Discovery of errors the library does not know.
+
+A line that looks like an error (a level word or field, an exception class) but matches
+no pattern is mined into a template with drain3, one miner per service. When a template
+has been seen ``min_occurrences`` times it becomes an "unclassified" finding carrying the
+template, so a user learns what the library misses (and can add a pattern for it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+from drain3 import TemplateMiner
+from drain3.template_miner_config import TemplateMinerConfig
+
+from controller.detect.fingerprint import mask_variables
+
+# drain3 logs every new cluster at INFO; the controller reports what matters itself
+logging.getLogger("drain3").setLevel(logging.WARNING)
+
+ERRORISH = re.compile(
+    r"(?:^|[\s\[(|:])(?:ERROR|FATAL|CRITICAL|PANIC|EMERG|SEVERE|ALERT)(?:$|[\s\]):|,])"
+    r"|(?i:\"?\blevel\"?\s*[:=]\s*\"?(?:error|fatal|critical|panic|emerg)\b)"
+    r"|\b[A-Z][A-Za-z0-9_]*(?:Exception|Error)\b(?::|\s*\()"
+)
+MAX_CLUSTERS = 500
+
+
+def looks_like_error(text: str) -> bool:
+    return ERRORISH.search(text) is not None
+
+
+class Discovery:
+    def __init__(self, min_occurrences: int = 3) -> None:
+        self._min = max(1, min_occurrences)
+        self._miners: dict[str, TemplateMiner] = {}
+        self._known: dict[tuple[str, int], str] = {}  # (service, cluster) -> template id
+
+    def _miner(self, service: str) -> TemplateMiner:
+        miner = self._miners.get(service)
+        if miner is None:
+            config = TemplateMinerConfig()
+            config.profiling_enabled = False
+            config.drain_sim_th = 0.5
+            config.drain_max_clusters = MAX_CLUSTERS
+            miner = self._miners[service] = TemplateMiner(config=config)
+        return miner
+
+    def add(self, service: str, text: str) -> tuple[str, str] | None:
+        """Learn one unmatched error line (already redacted).
+
+        Returns (template id, template) once its template recurred often enough, for this
+        line and every later one of the same template; None before that.
+        """
+        result = self._miner(service).add_log_message(mask_variables(text)[:2000])
+        key = (service, int(result["cluster_id"]))
+        template = str(result["template_mined"])
+        if key in self._known:
+            return self._known[key], template
+        if int(result["cluster_size"]) < self._min:
+            return None
+        template_id = hashlib.sha256(template.encode()).hexdigest()[:10]
+        self._known[key] = template_id
+        return template_id, template

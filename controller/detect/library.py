@@ -1,0 +1,170 @@
+"""The pattern library: ``patterns.yaml`` shipped in the package, plus the user's changes.
+
+Every pattern is matched case-insensitively against single lines, by Hyperscan in buffers
+of many lines and by Python ``re`` for captures, and exported to ``grep -E`` for the
+benchmark. So a pattern keeps to the syntax all three share and never crosses a line break:
+
+- literals, ``.``, bracket classes that are not negated (``[A-Za-z0-9_.-]``), ``\\b``,
+  ``\\w``, escaped punctuation (``\\.``, ``\\(``), ``^`` and ``$``;
+- groups ``( )``, ``(?: )`` and named captures ``(?P<name> )`` (plain groups for grep);
+- ``* + ? {m,n}`` and alternation.
+
+Not allowed: ``\\s`` ``\\S`` ``\\W`` ``\\D`` ``\\d`` (write ``[ \\t]`` or ``[0-9]``), negated
+classes ``[^...]`` (they admit a newline in a buffer), lookarounds, back-references and
+inline flags. ``check_pattern`` enforces this and names the pattern id in every error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from controller.model import Category, PatternDef, Severity
+
+Remediation = Literal["restart", "recreate", "runbook", "none"]
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+_FORBIDDEN = [
+    (
+        re.compile(r"(?<!\\)(?:\\\\)*\\[sSWDd]"),
+        "\\s \\S \\W \\D \\d are not portable or admit a newline; write [ \\t] or [0-9]",
+    ),
+    (
+        re.compile(r"(?<!\\)(?:\\\\)*\[\^"),
+        "negated classes [^...] admit a newline; list what is allowed instead",
+    ),
+    (
+        re.compile(r"\(\?(?!:|P<)"),
+        "only (?: ) and (?P<name> ) groups are allowed (no lookarounds or inline flags)",
+    ),
+    (re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]"), "back-references are not allowed"),
+    (re.compile(r"(?<!\\)(?:\\\\)*\\n"), "a pattern matches within one line: no \\n"),
+    (re.compile(r"[*+}]\?"), "lazy quantifiers are not allowed"),
+]
+
+
+class PatternError(Exception):
+    """A pattern cannot be used; ``str()`` is one line naming the pattern id."""
+
+
+class PatternSpec(BaseModel):
+    """One entry of ``patterns.yaml`` (and of ``detection.patterns`` in a desired state)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN)
+    regex: str = Field(min_length=2)
+    category: Category
+    severity: Severity
+    title: str = Field(min_length=3, max_length=100)
+    hint: str = ""
+    remediation: Remediation = "none"
+    generic: bool = False
+    examples: list[str] = Field(default_factory=list)
+    near_misses: list[str] = Field(default_factory=list)
+
+    def definition(self) -> PatternDef:
+        return PatternDef(
+            id=self.id,
+            regex=self.regex,
+            category=self.category,
+            severity=self.severity,
+            title=self.title,
+            hint=self.hint,
+            remediation=self.remediation,
+            generic=self.generic,
+        )
+
+
+class PatternOverride(BaseModel):
+    """What a desired state may change in a library pattern."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: Severity | None = None
+    category: Category | None = None
+    title: str | None = Field(default=None, min_length=3, max_length=100)
+    hint: str | None = None
+    remediation: Remediation | None = None
+
+
+def compile_python(regex: str) -> re.Pattern[str]:
+    return re.compile(regex, re.IGNORECASE)
+
+
+def check_pattern(spec: PatternSpec) -> re.Pattern[str]:
+    """Validate one pattern and its examples; returns its compiled ``re`` form."""
+    for rule, why in _FORBIDDEN:
+        if rule.search(spec.regex):
+            raise PatternError(f"pattern {spec.id}: regex: {why}")
+    try:
+        compiled = compile_python(spec.regex)
+    except re.error as exc:
+        raise PatternError(f"pattern {spec.id}: regex: invalid: {exc}") from None
+    if compiled.search(""):
+        raise PatternError(f"pattern {spec.id}: regex: matches an empty line")
+    for i, example in enumerate(spec.examples):
+        if not compiled.search(example):
+            raise PatternError(f"pattern {spec.id}: examples.{i}: does not match: {example!r}")
+    for i, near in enumerate(spec.near_misses):
+        if compiled.search(near):
+            raise PatternError(f"pattern {spec.id}: near_misses.{i}: matches: {near!r}")
+    return compiled
+
+
+def to_ere(regex: str) -> str:
+    """The same pattern in POSIX ERE for ``grep -E`` (groups become plain groups)."""
+    return re.sub(r"\(\?(?::|P<[A-Za-z_][A-Za-z0-9_]*>)", "(", regex)
+
+
+def parse_specs(raw: Any, where: str) -> list[PatternSpec]:
+    """Validate a list of pattern mappings; errors name the pattern id when there is one."""
+    if not isinstance(raw, list):
+        raise PatternError(f"{where}: expected a list of patterns")
+    specs: list[PatternSpec] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        label = item.get("id", f"#{index}") if isinstance(item, dict) else f"#{index}"
+        try:
+            spec = PatternSpec.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "pattern"
+            raise PatternError(f"pattern {label}: {loc}: {first['msg']}") from None
+        if spec.id in seen:
+            raise PatternError(f"pattern {spec.id}: id: defined twice")
+        seen.add(spec.id)
+        check_pattern(spec)
+        specs.append(spec)
+    return specs
+
+
+def library_specs() -> list[PatternSpec]:
+    """The shipped library, validated (examples and near-misses included)."""
+    text = resources.files("controller.detect").joinpath("patterns.yaml").read_text("utf-8")
+    return parse_specs(yaml.safe_load(text), "patterns.yaml")
+
+
+def build_patterns(
+    added: Sequence[PatternSpec] = (),
+    overrides: Mapping[str, PatternOverride] | None = None,
+    library: Sequence[PatternSpec] | None = None,
+) -> tuple[PatternDef, ...]:
+    """The library with the user's overrides applied and the user's patterns added.
+
+    A user pattern with the id of a library pattern replaces it.
+    """
+    base = {s.id: s for s in (library if library is not None else library_specs())}
+    for pattern_id, change in (overrides or {}).items():
+        if pattern_id not in base:
+            raise PatternError(f"pattern {pattern_id}: overrides: no such pattern in the library")
+        updates = change.model_dump(exclude_none=True)
+        base[pattern_id] = base[pattern_id].model_copy(update=updates)
+    for spec in added:
+        base[spec.id] = spec
+    return tuple(s.definition() for s in base.values())

@@ -1,0 +1,103 @@
+"""The engine's event stream for one project: each container event becomes a hint.
+
+Events never carry state into a decision (level-triggered): a hint only makes the next
+pass come at once, and the pass re-reads everything. When the stream breaks (the engine
+restarted, the socket went away) the watcher reconnects with backoff and says so, so the
+runtime can resync fully on return.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from loguru import logger
+
+from controller.observe.engine import SERVICE_LABEL
+from controller.observe.gateway import EngineError, EngineGateway, EventStream
+
+# container actions worth a pass; exec_* and the like are noise
+ACTIONS = frozenset(
+    {
+        "create",
+        "start",
+        "restart",
+        "die",
+        "kill",
+        "oom",
+        "stop",
+        "destroy",
+        "pause",
+        "unpause",
+        "health_status",
+        "rename",
+        "update",
+    }
+)
+
+
+class EventWatcher:
+    def __init__(
+        self,
+        gateway: EngineGateway,
+        project: str,
+        on_event: Callable[[str, str], None],
+        on_connection: Callable[[bool], None] = lambda up: None,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self._gateway = gateway
+        self._project = project
+        self._on_event = on_event
+        self._on_connection = on_connection
+        self._max_backoff = max_backoff
+        self._stop = threading.Event()
+        self._stream: EventStream | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                stream = self._gateway.events(self._project)
+            except EngineError as exc:
+                logger.debug("event stream unavailable: {}", exc)
+            else:
+                with self._lock:
+                    self._stream = stream
+                self._on_connection(True)
+                backoff = 0.5
+                try:
+                    for event in stream:
+                        self._dispatch(event)
+                except EngineError as exc:
+                    logger.debug("event stream broke: {}", exc)
+                with self._lock:
+                    self._stream = None
+                if self._stop.is_set():
+                    return
+                self._on_connection(False)
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, self._max_backoff)
+
+    def _dispatch(self, event: dict[str, object]) -> None:
+        action = str(event.get("Action") or event.get("status") or "")
+        base = action.split(":", 1)[0]  # "health_status: unhealthy"
+        if base not in ACTIONS:
+            return
+        actor = event.get("Actor")
+        attributes = actor.get("Attributes", {}) if isinstance(actor, dict) else {}
+        service = str(attributes.get(SERVICE_LABEL, "")) if isinstance(attributes, dict) else ""
+        self._on_event(service, base)

@@ -1,0 +1,220 @@
+"""Follow the log of every container of the project, reading each line exactly once.
+
+One thread per container streams its log with timestamps. A cursor per container (the
+newest timestamp read, plus the lines read at that very timestamp) survives the end of a
+stream: when a container restarts under the same id, following resumes from the cursor
+without losing or repeating a line; a recreated container (a new id) is read from its
+start. The cursors are saved with the issues, so a restarted controller resumes too.
+Lines go to ``sink`` cleaned and bounded (``detect.records``); the sink may block, which
+slows the reader rather than growing memory.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from loguru import logger
+
+from controller.model import ContainerSnapshot, LogLine, ObservedState
+from controller.observe.gateway import EngineError, EngineGateway, LogStream
+from controller.observe.lines import LineSplitter, clean
+
+_EPOCH_CACHE: dict[str, int] = {}
+
+
+def parse_timestamp(text: bytes) -> int | None:
+    """Nanoseconds since the epoch of an RFC 3339 UTC timestamp as Docker prints it."""
+    s = text.decode("ascii", "replace")
+    if len(s) < 20 or s[10] != "T" or not s.endswith("Z"):
+        return None
+    second = s[:19]
+    base = _EPOCH_CACHE.get(second)
+    if base is None:
+        try:
+            base = calendar.timegm(time.strptime(second, "%Y-%m-%dT%H:%M:%S"))
+        except ValueError:
+            return None
+        if len(_EPOCH_CACHE) > 4096:
+            _EPOCH_CACHE.clear()
+        _EPOCH_CACHE[second] = base
+    fraction = s[20:-1] if s[19] == "." else ""
+    if fraction and not fraction.isdigit():
+        return None
+    return base * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
+
+
+def _digest(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=8).digest()
+
+
+class _Cursor:
+    """The newest timestamp read from one container, and the lines read at exactly it.
+
+    A cursor saved by an earlier run keeps only its timestamp (``seen`` is None): every
+    line stamped at or before it counts as read.
+    """
+
+    __slots__ = ("seen", "ts_ns")
+
+    def __init__(self, ts_ns: int = -1, seen: set[bytes] | None = None) -> None:
+        self.ts_ns = ts_ns
+        self.seen = seen
+
+    def advance(self, ts_ns: int, digest: bytes) -> None:
+        if ts_ns > self.ts_ns:
+            self.ts_ns = ts_ns
+            self.seen = {digest}
+        elif ts_ns == self.ts_ns and self.seen is not None:
+            self.seen.add(digest)
+
+
+class _Resume:
+    """Where a new stream of one container picks up: lines up to the cursor were read.
+
+    Only the start of a stream is filtered: within one stream the engine never repeats a
+    line, so lines whose stamps are slightly out of order (stdout and stderr are stamped
+    separately) are never dropped.
+    """
+
+    __slots__ = ("passed", "seen", "ts_ns")
+
+    def __init__(self, cursor: _Cursor) -> None:
+        self.ts_ns = cursor.ts_ns
+        self.seen = None if cursor.seen is None else frozenset(cursor.seen)
+        self.passed = cursor.ts_ns < 0
+
+    def admit(self, ts_ns: int, digest: bytes) -> bool:
+        if self.passed or ts_ns > self.ts_ns:
+            self.passed = True
+            return True
+        return ts_ns == self.ts_ns and self.seen is not None and digest not in self.seen
+
+
+class LogReader:
+    def __init__(
+        self,
+        gateway: EngineGateway,
+        sink: Callable[[LogLine], None],
+        cursors: Mapping[str, int] | None = None,
+        on_line: Callable[[str], None] = lambda service: None,
+    ) -> None:
+        self._gateway = gateway
+        self._sink = sink
+        self._on_line = on_line
+        self._lock = threading.Lock()
+        self._cursors = {cid: _Cursor(ts) for cid, ts in (cursors or {}).items()}
+        self._threads: dict[str, threading.Thread] = {}
+        self._streams: dict[str, LogStream] = {}
+        self._drained: dict[str, str] = {}  # container id -> started_at read to its end
+        self._stopping = False
+
+    def restore(self, cursors: Mapping[str, int]) -> None:
+        """Resume from cursors an earlier run saved (before the first ``sync``)."""
+        with self._lock:
+            for cid, ts_ns in cursors.items():
+                self._cursors.setdefault(cid, _Cursor(ts_ns))
+
+    def cursors(self) -> dict[str, int]:
+        with self._lock:
+            return {cid: c.ts_ns for cid, c in self._cursors.items() if c.ts_ns >= 0}
+
+    def following(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(cid for cid, t in self._threads.items() if t.is_alive())
+
+    def sync(self, observed: ObservedState) -> list[str]:
+        """Follow every container that may have unread lines; forget removed ones.
+
+        Returns the names of containers that disappeared (their records can be closed).
+        """
+        present = {c.id: c for c in observed.containers if not c.oneoff}
+        gone: list[str] = []
+        with self._lock:
+            if self._stopping:
+                return gone
+            for cid, thread in list(self._threads.items()):
+                if not thread.is_alive():
+                    del self._threads[cid]
+                    self._streams.pop(cid, None)
+                    if cid not in present:
+                        gone.append(thread.name.removeprefix("logs-"))
+            for cid in list(self._cursors):
+                if cid not in present and cid not in self._threads:
+                    del self._cursors[cid]
+                    self._drained.pop(cid, None)
+            for cid, container in present.items():
+                if cid in self._threads:
+                    continue
+                running = container.status in ("running", "restarting", "paused")
+                if not running and self._drained.get(cid) == container.started_at:
+                    continue  # this run of it was read to its end already
+                thread = threading.Thread(
+                    target=self._follow,
+                    args=(container,),
+                    name=f"logs-{container.name}",
+                    daemon=True,
+                )
+                self._threads[cid] = thread
+                self._cursors.setdefault(cid, _Cursor(seen=set()))
+                thread.start()
+        return gone
+
+    def _follow(self, container: ContainerSnapshot) -> None:
+        cid = container.id
+        with self._lock:
+            cursor = self._cursors.setdefault(cid, _Cursor(seen=set()))
+            resume = _Resume(cursor)
+            # a microsecond early: float seconds cannot carry every nanosecond
+            since = (cursor.ts_ns - 1000) / 1e9 if cursor.ts_ns >= 0 else None
+        try:
+            stream = self._gateway.follow_logs(cid, since)
+        except EngineError as exc:
+            logger.debug("{}: cannot follow its log: {}", container.name, exc)
+            return
+        with self._lock:
+            if self._stopping:
+                stream.close()
+                return
+            self._streams[cid] = stream
+        splitter = LineSplitter()
+        try:
+            for chunk in stream:
+                for raw in splitter.feed(chunk):
+                    self._line(container, cursor, resume, raw)
+            for raw in splitter.finish():
+                self._line(container, cursor, resume, raw)
+        except EngineError as exc:
+            logger.debug("{}: log stream ended: {}", container.name, exc)
+        else:
+            with self._lock:
+                self._drained[cid] = container.started_at
+
+    def _line(
+        self, container: ContainerSnapshot, cursor: _Cursor, resume: _Resume, raw: bytes
+    ) -> None:
+        stamp, _, body = raw.partition(b" ")
+        ts_ns = parse_timestamp(stamp)
+        if ts_ns is None:  # not a timestamped line: keep it at the cursor's time
+            ts_ns, body = max(cursor.ts_ns, 0), raw
+        digest = _digest(body)
+        if not resume.admit(ts_ns, digest):
+            return
+        with self._lock:
+            cursor.advance(ts_ns, digest)
+        self._on_line(container.service)
+        self._sink(LogLine(container.service, container.name, ts_ns, clean(body)))
+
+    def stop(self, timeout: float = 2.0) -> None:
+        with self._lock:
+            self._stopping = True
+            streams = list(self._streams.values())
+            threads = list(self._threads.values())
+        for stream in streams:
+            stream.close()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))

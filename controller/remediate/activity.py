@@ -1,0 +1,57 @@
+"""What people (and other tools) are doing to the project, read from engine events.
+
+The controller must not fight a person: a container someone stopped or paused stays as
+they left it (unless the service is declared ``enforce: true``), and a service in the
+middle of a ``docker compose up``/``down``/recreate is not touched until it settles.
+
+Events caused by the controller's own fixes are not people: the remediator reports which
+services it is working on, and events about those are ignored here.
+
+- ``stop`` or ``pause`` not caused by us: the service is "stopped by a person" until any
+  container of it starts again (``start``/``unpause``).
+- ``create``, ``destroy``, ``rename``, ``stop``, ``pause``, ``unpause`` not caused by us: an
+  operation is in progress; the service is held for ``settle`` seconds after the last one.
+  ``kill``/``die``/``oom`` alone are what a crash looks like: they hold nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from controller.model import Clock, system_clock
+
+OPERATIONS = frozenset({"create", "destroy", "rename", "stop", "pause", "unpause"})
+PERSON_STOPS = frozenset({"stop", "pause"})
+STARTS = frozenset({"start", "unpause"})
+
+
+class OperatorActivity:
+    def __init__(self, clock: Clock = system_clock, settle: float = 3.0) -> None:
+        self._clock = clock
+        self._settle = settle
+        self._lock = threading.Lock()
+        self._held_until: dict[str, float] = {}
+        self._stopped: dict[str, str] = {}  # service -> the action a person took
+
+    def event(self, service: str, action: str, ours: bool) -> None:
+        if not service:
+            return
+        with self._lock:
+            if action in STARTS:
+                self._stopped.pop(service, None)
+            if ours:
+                return
+            if action in PERSON_STOPS:
+                self._stopped[service] = action
+            if action in OPERATIONS:
+                self._held_until[service] = self._clock() + self._settle
+
+    def held_for(self, service: str) -> float:
+        """Seconds until an operation on ``service`` has settled (0 when none)."""
+        with self._lock:
+            return max(0.0, self._held_until.get(service, 0.0) - self._clock())
+
+    def stopped_by_person(self, service: str) -> str | None:
+        """``"stop"`` or ``"pause"`` when a person did that last, else None."""
+        with self._lock:
+            return self._stopped.get(service)
