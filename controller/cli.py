@@ -177,11 +177,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if settings.once:
         ok = controller.run_once()
+        if settings.dry_run:
+            print_plan(controller)
         logger.info(
             "{}; report: {}", "converged" if ok else "NOT converged", controller.report_path
         )
         return EXIT_OK if ok else EXIT_NOT_CONVERGED
     return _serve(controller, args.metrics_host, args.metrics_port)
+
+
+def print_plan(controller: Controller) -> None:
+    """The dry run's plan, one line per active issue, on stdout."""
+    active = [i for i in controller.store.issues() if i.active]
+    print(f"Plan for {controller.desired.env} (dry run, nothing changed): {len(active)} issue(s)")
+    for issue in sorted(active, key=lambda i: (i.service, -i.severity.rank)):
+        if issue.caused_by:
+            what = f"nothing of its own: caused by {', '.join(issue.caused_by)}, fixed first"
+        else:
+            what = issue.plan or issue.resolution or "report only"
+        print(f"- {issue.service}: {issue.title} [{issue.severity}] -> {what}")
 
 
 def _serve(controller: Controller, host: str, port: int) -> int:

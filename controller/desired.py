@@ -9,6 +9,7 @@ file and the field.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,9 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controller.detect.library import PatternError, PatternOverride, build_patterns, parse_specs
 from controller.model import (
+    DEFAULT_CAPTURE,
+    Action,
     ComposeProject,
     DesiredState,
     DetectionSettings,
+    RemediationSettings,
+    Runbook,
+    RunbookStep,
     ServiceRunState,
     ServiceSpec,
 )
@@ -62,10 +68,50 @@ class ServiceDeclaration(_Strict):
     min_ready_seconds: float = Field(default=2.0, ge=0, le=600)
 
 
-class RemediationSettings(_Strict):
-    max_attempts: int = Field(default=3, ge=1, le=100)
+class ExecDeclaration(_Strict):
+    service: str
+    argv: list[str] = Field(min_length=1)
+    user: str = ""
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+
+class ComposeDeclaration(_Strict):
+    service: str
+    action: Literal["start", "restart", "recreate"]
+
+
+class HookDeclaration(_Strict):
+    argv: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+
+class WhenDeclaration(_Strict):
+    pattern: str
+    services: list[str] = Field(default_factory=list)
+
+
+class RunbookDeclaration(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    when: WhenDeclaration
+    capture_pattern: str = DEFAULT_CAPTURE
+    exec: ExecDeclaration | None = None
+    compose: ComposeDeclaration | None = None
+    hook: HookDeclaration | None = None
+    then_restart: bool = False
+
+
+class RemediationDeclaration(_Strict):
+    budget: int = Field(default=5, ge=1, le=1000)
+    budget_window_seconds: float = Field(default=3600.0, gt=0)
     backoff_initial_seconds: float = Field(default=10.0, gt=0)
     backoff_max_seconds: float = Field(default=300.0, gt=0)
+    backoff_reset_seconds: float = Field(default=600.0, gt=0)
+    log_quiet_seconds: float = Field(default=10.0, ge=0, le=600)
+    log_active_seconds: float = Field(default=60.0, gt=0)
+    hook: HookDeclaration | None = None
+    runbooks: list[RunbookDeclaration] = Field(default_factory=list)
 
 
 class DiscoveryDeclaration(_Strict):
@@ -89,7 +135,7 @@ class DesiredStateFile(_Strict):
     env_files: list[str] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
     environment: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    remediation: RemediationSettings = RemediationSettings()
+    remediation: RemediationDeclaration = RemediationDeclaration()
     detection: DetectionDeclaration = DetectionDeclaration()
     services: dict[str, ServiceDeclaration | None] = Field(default_factory=dict)
 
@@ -127,16 +173,16 @@ def load_desired(env: str, directory: Path, load_compose: ComposeModelLoader) ->
             path, "compose_files", f"docker compose config failed: {exc}"
         ) from None
     services = merge_services(path, declared, compose_model)
-    settings = declared.remediation
+    detection = detection_settings(path, declared.detection, services)
     return DesiredState(
         env=env,
         source=path,
         compose=project,
         services=services,
-        detection=detection_settings(path, declared.detection, services),
-        max_attempts=settings.max_attempts,
-        backoff_initial=settings.backoff_initial_seconds,
-        backoff_max=max(settings.backoff_max_seconds, settings.backoff_initial_seconds),
+        detection=detection,
+        remediation=remediation_settings(
+            path, declared.remediation, services, detection, project.environment
+        ),
     )
 
 
@@ -237,6 +283,8 @@ def _spec(
         required=decl.required,
         enforce=decl.enforce,
         depends_on=tuple(depends_on),
+        has_build=bool(compose_service.get("build")),
+        restart=str(compose_service.get("restart") or "no"),
         verify_timeout=verify_timeout,
         min_ready=decl.min_ready_seconds,
     )
@@ -272,6 +320,156 @@ def detection_settings(
         discovery=declared.discovery.enabled,
         discovery_min_occurrences=declared.discovery.min_occurrences,
     )
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CAPTURE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def remediation_settings(
+    path: Path,
+    declared: RemediationDeclaration,
+    services: Mapping[str, ServiceSpec],
+    detection: DetectionSettings,
+    environment: Mapping[str, str],
+) -> RemediationSettings:
+    """Runbooks and the hook, checked against the services, the patterns and captures."""
+    patterns = {p.id: p for p in detection.patterns}
+    runbooks: list[Runbook] = []
+    names: set[str] = set()
+    for i, rb in enumerate(declared.runbooks):
+        where = f"remediation.runbooks.{i}"
+        if rb.name in names:
+            raise DesiredStateError(path, f"{where}.name", f"runbook {rb.name} defined twice")
+        names.add(rb.name)
+        pattern = patterns.get(rb.when.pattern)
+        if pattern is None:
+            raise DesiredStateError(
+                path,
+                f"{where}.when.pattern",
+                f"runbook {rb.name}: no such pattern: {rb.when.pattern}",
+            )
+        for j, service in enumerate(rb.when.services):
+            if service not in services:
+                raise DesiredStateError(
+                    path, f"{where}.when.services.{j}", f"runbook {rb.name}: no such service"
+                )
+        try:
+            re.compile(rb.capture_pattern)
+        except re.error as exc:
+            raise DesiredStateError(
+                path, f"{where}.capture_pattern", f"runbook {rb.name}: invalid: {exc}"
+            ) from None
+        chosen = [k for k in ("exec", "compose", "hook") if getattr(rb, k) is not None]
+        if len(chosen) != 1:
+            raise DesiredStateError(
+                path, where, f"runbook {rb.name}: declare exactly one of exec, compose, hook"
+            )
+        groups = set(re.compile(pattern.regex).groupindex)
+        step = _step(path, f"{where}.{chosen[0]}", rb, services, environment, groups)
+        runbooks.append(
+            Runbook(
+                name=rb.name,
+                pattern=rb.when.pattern,
+                step=step,
+                services=frozenset(rb.when.services),
+                capture_pattern=rb.capture_pattern,
+                then_restart=rb.then_restart,
+            )
+        )
+    hook = None
+    if declared.hook is not None:
+        hook = RunbookStep(
+            kind="hook",
+            argv=tuple(
+                _interpolate(path, "remediation.hook.argv", declared.hook.argv, environment, set())
+            ),
+            env=declared.hook.env,
+            timeout=declared.hook.timeout_seconds,
+        )
+    return RemediationSettings(
+        budget=declared.budget,
+        budget_window=declared.budget_window_seconds,
+        backoff_initial=declared.backoff_initial_seconds,
+        backoff_max=max(declared.backoff_max_seconds, declared.backoff_initial_seconds),
+        backoff_reset=declared.backoff_reset_seconds,
+        log_quiet=declared.log_quiet_seconds,
+        log_active=declared.log_active_seconds,
+        runbooks=tuple(runbooks),
+        hook=hook,
+    )
+
+
+def _step(
+    path: Path,
+    where: str,
+    rb: RunbookDeclaration,
+    services: Mapping[str, ServiceSpec],
+    environment: Mapping[str, str],
+    groups: set[str],
+) -> RunbookStep:
+    if rb.exec is not None:
+        if rb.exec.service not in services:
+            raise DesiredStateError(
+                path, f"{where}.service", f"runbook {rb.name}: no such service: {rb.exec.service}"
+            )
+        argv = _interpolate(path, f"{where}.argv", rb.exec.argv, environment, groups, rb.name)
+        return RunbookStep(
+            kind="exec",
+            argv=tuple(argv),
+            service=rb.exec.service,
+            user=rb.exec.user,
+            env=rb.exec.env,
+            timeout=rb.exec.timeout_seconds,
+        )
+    if rb.compose is not None:
+        if rb.compose.service not in services:
+            raise DesiredStateError(
+                path,
+                f"{where}.service",
+                f"runbook {rb.name}: no such service: {rb.compose.service}",
+            )
+        return RunbookStep(
+            kind="compose", service=rb.compose.service, action=Action(rb.compose.action)
+        )
+    assert rb.hook is not None
+    argv = _interpolate(path, f"{where}.argv", rb.hook.argv, environment, groups, rb.name)
+    return RunbookStep(
+        kind="hook", argv=tuple(argv), env=rb.hook.env, timeout=rb.hook.timeout_seconds
+    )
+
+
+def _interpolate(
+    path: Path,
+    where: str,
+    argv: list[str],
+    environment: Mapping[str, str],
+    groups: set[str],
+    runbook: str = "",
+) -> list[str]:
+    """``${VAR}`` from the declared environment now; ``{capture}`` checked, filled later."""
+    label = f"runbook {runbook}: " if runbook else ""
+    out = []
+    for i, arg in enumerate(argv):
+
+        def variable(match: re.Match[str], i: int = i) -> str:
+            name = match.group(1)
+            if name in environment:
+                return environment[name]
+            if name in os.environ:
+                return os.environ[name]
+            raise DesiredStateError(path, f"{where}.{i}", f"{label}${{{name}}} is not set")
+
+        arg = _VARIABLE.sub(variable, arg)
+        for capture in _CAPTURE.findall(arg.replace("${", "$(")):
+            if capture not in groups:
+                raise DesiredStateError(
+                    path,
+                    f"{where}.{i}",
+                    f"{label}{{{capture}}} is not a named capture of the pattern",
+                )
+        out.append(arg)
+    return out
 
 
 def _compose_dependencies(compose_service: Mapping[str, Any]) -> list[str]:

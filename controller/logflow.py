@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from loguru import logger
 
@@ -62,10 +62,20 @@ class LogPipeline:
         """Wait (up to ``timeout``) until every line read so far went through detection."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._detector_lock:
-                done = self._queue.empty() and not self.detector.pending()
+            with self._detector_lock:  # lines taken off the queue count until recorded
+                done = self._queue.unfinished_tasks == 0 and not self.detector.pending()
             if done:
                 return True
+            time.sleep(0.05)
+        return False
+
+    def settle_containers(self, container_ids: Sequence[str], timeout: float) -> bool:
+        """Wait until the logs of these (stopped) containers were read to their end and went
+        through detection, so the findings about why they stopped are in the store."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not (self.reader.following() & set(container_ids)):
+                return self.settle(max(0.0, deadline - time.monotonic()))
             time.sleep(0.05)
         return False
 
@@ -90,9 +100,11 @@ class LogPipeline:
                 with self._detector_lock:
                     findings = self.detector.feed(batch, now)
                     findings += self.detector.flush(now, IDLE_FLUSH)
-                self._record(findings)
+                    self._record(findings)
             except Exception:  # one bad batch must not stop detection
                 logger.exception("log detection failed on a batch of {} lines", len(batch))
+            for _ in batch:
+                self._queue.task_done()
 
     def _record(self, findings: list[Finding]) -> None:
         if not findings:

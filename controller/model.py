@@ -76,7 +76,10 @@ class Action(StrEnum):
     START = "start"  # docker compose up -d --no-deps SERVICE
     RESTART = "restart"  # restart the affected containers
     RECREATE = "recreate"  # docker compose up -d --force-recreate --no-deps SERVICE
+    REBUILD = "rebuild"  # docker compose up -d --build --force-recreate --no-deps SERVICE
     UNPAUSE = "unpause"
+    RUNBOOK = "runbook"  # a step the desired state declares for a known issue
+    HOOK = "hook"  # the user's external command, given the issue as JSON
 
 
 class Outcome(StrEnum):
@@ -168,8 +171,60 @@ class ServiceSpec:
     required: bool = True  # optional services never fail convergence; their drifts are low
     enforce: bool = False  # act even on what a person paused
     depends_on: tuple[str, ...] = ()
+    has_build: bool = False  # compose can build its image (a rebuild is possible)
+    restart: str = "no"  # its compose restart policy
     verify_timeout: float = 30.0  # seconds a fix has to become ready
     min_ready: float = 2.0  # seconds it must stay ready to count as fixed
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookStep:
+    """One action of a runbook (or the external hook), validated at load.
+
+    ``exec``: run ``argv`` in a running container of ``service`` (no shell);
+    ``compose``: ``action`` (start, restart, recreate) on ``service``;
+    ``hook``: run the user's ``argv`` on this machine, the issue as JSON on stdin.
+    ``argv`` may hold ``{capture}`` placeholders, filled with validated captured values.
+    """
+
+    kind: str  # exec | compose | hook
+    argv: tuple[str, ...] = ()
+    service: str = ""
+    action: Action | None = None
+    user: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 60.0
+
+
+DEFAULT_CAPTURE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}"  # what a captured value may be
+
+
+@dataclass(frozen=True, slots=True)
+class Runbook:
+    """A known fix for a known issue: when ``pattern`` matches, run ``step``."""
+
+    name: str
+    pattern: str  # a pattern id
+    step: RunbookStep
+    services: frozenset[str] = frozenset()  # whose findings trigger it; empty: any
+    capture_pattern: str = DEFAULT_CAPTURE  # a captured value must match it in full
+    then_restart: bool = False  # restart the service that logged it afterwards
+
+    def applies_to(self, service: str, pattern_id: str | None) -> bool:
+        return pattern_id == self.pattern and (not self.services or service in self.services)
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationSettings:
+    budget: int = 5  # fix steps per service ...
+    budget_window: float = 3600.0  # ... within this many seconds, then it needs a human
+    backoff_initial: float = 10.0  # wait before the 2nd fix of an unstable service ...
+    backoff_max: float = 300.0  # ... doubling up to this
+    backoff_reset: float = 600.0  # ready this long since the last fix: stable again
+    log_quiet: float = 10.0  # a fixed log issue must not recur for this long
+    log_active: float = 60.0  # a log issue is acted on only if seen this recently
+    runbooks: tuple[Runbook, ...] = ()
+    hook: RunbookStep | None = None  # the last rung of every ladder, when declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +234,7 @@ class DesiredState:
     compose: ComposeProject
     services: Mapping[str, ServiceSpec]
     detection: DetectionSettings = field(default_factory=DetectionSettings)
-    max_attempts: int = 3  # failed fixes of one issue before it needs a human
-    backoff_initial: float = 10.0
-    backoff_max: float = 300.0
+    remediation: RemediationSettings = field(default_factory=RemediationSettings)
 
     @property
     def project(self) -> str:
@@ -315,6 +368,8 @@ class Issue(BaseModel):
     hint: str = ""  # log issues: what a human should look at
     suggested: str = ""  # log issues: the remediation the pattern suggests
     samples: list[str] = Field(default_factory=list)  # log issues: redacted evidence
+    captures: dict[str, str] = Field(default_factory=dict)  # log issues: named groups
+    caused_by: list[str] = Field(default_factory=list)  # ids of upstream issues behind it
     waiting_for: list[str] = Field(default_factory=list)
     plan: str = ""
     attempts: list[Attempt] = Field(default_factory=list)
@@ -324,12 +379,30 @@ class Issue(BaseModel):
         return self.state in ACTIVE_STATES
 
     def failed_attempts(self) -> int:
-        """Failed steps since the issue last opened: what its budget is measured against."""
+        """Failed steps since the issue last opened."""
         return sum(
             1
             for a in self.attempts
             if a.outcome in (Outcome.FAILURE, Outcome.ERROR) and a.started_at >= self.opened_at
         )
+
+
+class ServiceHistory(BaseModel):
+    """Loop protection for one service, persisted with the issues.
+
+    Like Kubernetes' crash-loop backoff: every fix step counts; the wait before the next
+    one doubles while the service stays unstable and resets once it has been ready for
+    ``backoff_reset`` seconds since the last fix; at most ``budget`` steps fit in
+    ``budget_window`` seconds, then the service needs a human.
+    """
+
+    steps: list[datetime] = Field(default_factory=list)  # starts of fix steps, in window
+    consecutive: int = 0  # fix steps since the service was last stable
+    last_step_at: datetime | None = None
+    next_allowed_at: datetime | None = None
+    ready_since: datetime | None = None
+    exhausted_at: datetime | None = None  # budget spent: hands off until it recovers
+    learned: dict[str, Action] = Field(default_factory=dict)  # fingerprint -> what fixed it
 
 
 class ServiceCondition(StrEnum):

@@ -42,7 +42,7 @@ from controller.observe.engine import DockerEngine
 from controller.observe.events import EventWatcher
 from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
 from controller.observe.observer import Observer
-from controller.reconcile import diff, service_status
+from controller.reconcile import diff, root_causes, service_status
 from controller.remediate.policy import RetryPolicy
 from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
@@ -90,26 +90,7 @@ class Controller:
         self.store = IssueStore(desired.env, clock)
         self.metrics = Metrics(self.registry, desired.env)
         self.observer = Observer(self._gateway, desired.project, clock)
-        policy = RetryPolicy(
-            max_attempts=desired.max_attempts,
-            backoff_initial=desired.backoff_initial,
-            backoff_max=desired.backoff_max,
-            backoff_enabled=not settings.once,
-        )
-        self.remediator = Remediator(
-            desired=desired,
-            store=self.store,
-            observe=self.observer.observe,
-            actuator=Actuator(self._gateway, compose or ComposeCli(desired.compose)),
-            policy=policy,
-            metrics=self.metrics,
-            max_agents=settings.max_agents,
-            dry_run=settings.dry_run,
-            clock=clock,
-            on_change=self._on_remediation_change,
-            retry_after=self.request_pass_in,
-        )
-        self.metrics.declare(desired.services, desired.detection.patterns)
+        policy = RetryPolicy.of(desired.remediation, backoff_enabled=not settings.once)
         self.logs = LogPipeline(
             gateway=self._gateway,
             store=self.store,
@@ -117,6 +98,27 @@ class Controller:
             metrics=self.metrics,
             on_findings=self._on_findings,
         )
+        self.remediator = Remediator(
+            desired=desired,
+            store=self.store,
+            observe=self.observer.observe,
+            actuator=Actuator(
+                self._gateway,
+                compose or ComposeCli(desired.compose),
+                desired.services,
+                self.observer.observe,
+                desired.remediation.hook,
+            ),
+            policy=policy,
+            metrics=self.metrics,
+            max_agents=settings.max_agents,
+            dry_run=settings.dry_run,
+            clock=clock,
+            on_change=self._on_remediation_change,
+            retry_after=self.request_pass_in,
+            settle_logs=self.logs.settle_containers,
+        )
+        self.metrics.declare(desired.services, desired.detection.patterns)
         self.events = EventWatcher(
             self._gateway, desired.project, self._on_event, self._on_event_stream
         )
@@ -159,6 +161,7 @@ class Controller:
             logger.warning("{}; kept it as {} and started afresh", exc, aside.name)
             return
         self.store.restore(saved.issues)
+        self.store.restore_histories(saved.remediation)
         self.logs.reader.restore(saved.log_cursors)
         if saved.issues:
             logger.info("restored {} issue(s) from {}", len(saved.issues), self.json_path)
@@ -172,6 +175,7 @@ class Controller:
             generated_at=self._clock(),
             dry_run=self.settings.dry_run,
             log_cursors=self.logs.reader.cursors(),
+            remediation=self.store.histories(),
         )
 
     def save(self, force: bool = False) -> None:
@@ -211,6 +215,14 @@ class Controller:
                 for name, spec in self.desired.services.items()
             ]
             self._log_sync(self.store.sync_drifts(drifts, statuses))
+            for issue in self.store.link_causes(root_causes(self.desired, self.store.active())):
+                logger.info(
+                    "{}: {} is caused by an upstream issue ({}); fixing that first",
+                    issue.service,
+                    issue.title,
+                    ", ".join(issue.caused_by),
+                )
+            self.remediator.observe_pass(statuses)
             for issue in self.store.expire_log_issues(self.desired.detection.resolve_after_quiet):
                 logger.info(
                     "{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id

@@ -18,6 +18,8 @@ from controller.model import (
     ComposeProject,
     ContainerSnapshot,
     DesiredState,
+    DetectionSettings,
+    RemediationSettings,
     ServiceRunState,
     ServiceSpec,
 )
@@ -48,13 +50,19 @@ def spec(name: str, **fields: object) -> ServiceSpec:
     return ServiceSpec(name=name, **defaults)  # type: ignore[arg-type]
 
 
-def desired(*specs: ServiceSpec, max_attempts: int = 3, env: str = "dev") -> DesiredState:
+def desired(
+    *specs: ServiceSpec,
+    env: str = "dev",
+    remediation: RemediationSettings | None = None,
+    detection: DetectionSettings | None = None,
+) -> DesiredState:
     return DesiredState(
         env=env,
         source=Path("desired_state") / f"{env}.yaml",
         compose=ComposeProject(name="demo", files=(Path("compose.yaml"),), workdir=Path(".")),
         services={s.name: s for s in specs},
-        max_attempts=max_attempts,
+        remediation=remediation or RemediationSettings(log_quiet=0.0),
+        detection=detection or DetectionSettings(),
     )
 
 
@@ -108,6 +116,8 @@ class FakeWorld:
         self.actions: list[tuple[str, str]] = []
         self.logs: dict[str, list[tuple[int, bytes]]] = {}
         self.follows: list[tuple[str, float | None]] = []
+        self.exec_result: tuple[int, bytes] = (0, b"")
+        self.cured_by_exec: set[str] = set()  # services a successful exec heals
         self.lock = threading.Lock()
         self._starts = 0
 
@@ -181,6 +191,25 @@ class FakeWorld:
             self.actions.append(("restart", snap.name))
             self.containers[container_id] = self._started(snap)
 
+    def exec(
+        self,
+        container_id: str,
+        argv: Any,
+        *,
+        user: str = "",
+        env: Any = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, bytes]:
+        with self.lock:
+            snap = self.containers[container_id]
+            self.actions.append(("exec", f"{snap.name}: {' '.join(argv)}"))
+            code, output = self.exec_result
+            if code == 0:
+                for service in self.cured_by_exec:
+                    self.sick.discard(service)
+                    self.crashing.discard(service)
+            return code, output
+
     def unpause(self, container_id: str) -> None:
         with self.lock:
             snap = self.containers[container_id]
@@ -196,13 +225,15 @@ class FakeWorld:
         service: str,
         *,
         force_recreate: bool = False,
+        build: bool = False,
         replicas: int | None = None,
         timeout: float = 120.0,
     ) -> object:
         if not self.reachable:
             raise ComposeError("compose up exited 1: cannot connect to the engine (fake)")
         with self.lock:
-            self.actions.append(("recreate" if force_recreate else "up", service))
+            verb = "rebuild" if build else "recreate" if force_recreate else "up"
+            self.actions.append((verb, service))
             existing = [c for c in self.containers.values() if c.service == service]
             if force_recreate:
                 for c in existing:

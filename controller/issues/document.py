@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller import __version__
-from controller.model import Issue, IssueState, ServiceCondition, ServiceStatus, to_datetime
+from controller.model import (
+    Issue,
+    IssueState,
+    ServiceCondition,
+    ServiceHistory,
+    ServiceStatus,
+    to_datetime,
+)
 
 SCHEMA_VERSION = 1
 
@@ -38,6 +45,7 @@ class SavedState:
 
     issues: list[Issue] = field(default_factory=list)
     log_cursors: dict[str, int] = field(default_factory=dict)
+    remediation: dict[str, ServiceHistory] = field(default_factory=dict)
 
 
 def build_document(
@@ -49,6 +57,7 @@ def build_document(
     generated_at: float,
     dry_run: bool,
     log_cursors: Mapping[str, int] | None = None,
+    remediation: Mapping[str, ServiceHistory] | None = None,
 ) -> dict[str, Any]:
     states = Counter(str(i.state) for i in issues)
     active = [i for i in issues if i.active]
@@ -71,6 +80,7 @@ def build_document(
             i.model_dump(mode="json")
             for i in sorted(issues, key=lambda i: (not i.active, -i.severity.rank, i.first_seen))
         ],
+        "remediation": {k: v.model_dump(mode="json") for k, v in (remediation or {}).items()},
         "log_cursors": dict(sorted((log_cursors or {}).items())),
     }
 
@@ -104,4 +114,12 @@ def load_state(path: Path) -> SavedState:
         isinstance(k, str) and isinstance(v, int) for k, v in cursors.items()
     ):
         raise IssueFileError(f"{path}: log_cursors: expected container ids to integers")
-    return SavedState(issues, cursors)
+    histories: dict[str, ServiceHistory] = {}
+    for service, item in (raw.get("remediation") or {}).items():
+        try:
+            histories[str(service)] = ServiceHistory.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in (service, *first["loc"]))
+            raise IssueFileError(f"{path}: remediation.{loc}: {first['msg']}") from exc
+    return SavedState(issues, cursors, histories)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from controller.model import (
     Action,
@@ -33,6 +34,7 @@ from controller.model import (
     IssueState,
     Outcome,
     ServiceCondition,
+    ServiceHistory,
     ServiceStatus,
     Severity,
     issue_id,
@@ -40,6 +42,7 @@ from controller.model import (
     to_datetime,
 )
 
+T = TypeVar("T")
 ACTIONABLE = frozenset({IssueState.OPEN, IssueState.FAILED})
 KEEP_RESOLVED = 200  # resolved issues kept as history in the JSON
 KEEP_SAMPLES = 3  # distinct evidence samples kept per log issue
@@ -66,6 +69,7 @@ class IssueStore:
         self._issues: dict[str, Issue] = {}
         self._services: dict[str, ServiceStatus] = {}
         self._recent: dict[str, deque[datetime]] = {}  # log issue -> recent sightings
+        self._histories: dict[str, ServiceHistory] = {}
         self._changes = 0
 
     # --- reading ------------------------------------------------------------------------
@@ -88,15 +92,86 @@ class IssueStore:
         return [i for i in self.issues() if i.active]
 
     def actionable(self, now: float | None = None) -> dict[str, list[Issue]]:
-        """Open or failed issues whose backoff is over, by service."""
+        """Open or failed issues whose backoff is over and that no upstream issue explains,
+        by service."""
         at = to_datetime(self._clock() if now is None else now)
         by_service: dict[str, list[Issue]] = {}
         for issue in self.issues():
-            if issue.state in ACTIONABLE and (
-                issue.next_attempt_at is None or issue.next_attempt_at <= at
+            if (
+                issue.state in ACTIONABLE
+                and not issue.caused_by
+                and (issue.next_attempt_at is None or issue.next_attempt_at <= at)
             ):
                 by_service.setdefault(issue.service, []).append(issue)
         return by_service
+
+    def of_service(self, service: str) -> list[Issue]:
+        """The active issues of one service."""
+        with self._lock:
+            return [
+                i.model_copy(deep=True)
+                for i in self._issues.values()
+                if i.service == service and i.active
+            ]
+
+    # --- loop protection per service (the remediator's policy edits it) -----------------
+
+    def edit_history(self, service: str, change: Callable[[ServiceHistory], T]) -> T:
+        """Apply ``change`` to the service's history under the store's lock."""
+        with self._lock:
+            history = self._histories.setdefault(service, ServiceHistory())
+            result = change(history)
+            self._changes += 1
+            return result
+
+    def histories(self) -> dict[str, ServiceHistory]:
+        with self._lock:
+            return {k: v.model_copy(deep=True) for k, v in sorted(self._histories.items())}
+
+    def restore_histories(self, histories: Mapping[str, ServiceHistory]) -> None:
+        with self._lock:
+            self._histories.update({k: v.model_copy(deep=True) for k, v in histories.items()})
+
+    def link_causes(self, links: Mapping[str, list[str]]) -> list[Issue]:
+        """Set every active issue's ``caused_by`` from ``links``; returns newly linked ones."""
+        linked: list[Issue] = []
+        with self._lock:
+            for issue in self._issues.values():
+                causes = sorted(links.get(issue.fingerprint, [])) if issue.active else []
+                if causes != issue.caused_by:
+                    if causes and not issue.caused_by:
+                        linked.append(issue)
+                    issue.caused_by = causes
+                    self._changes += 1
+            return [i.model_copy(deep=True) for i in linked]
+
+    def defer(self, fingerprints: Iterable[str], until: datetime, plan: str) -> bool:
+        """Back off: the issues wait until ``until``. True when that is news."""
+        changed = False
+        with self._lock:
+            for fp in fingerprints:
+                issue = self._issues.get(fp)
+                if issue and issue.active and issue.next_attempt_at != until:
+                    issue.next_attempt_at = until
+                    issue.plan = plan
+                    changed = True
+            if changed:
+                self._changes += 1
+        return changed
+
+    def release(self, service: str) -> list[Issue]:
+        """A person acted on the service: issues that waited for a human may be fixed again."""
+        released: list[Issue] = []
+        with self._lock:
+            for issue in self._issues.values():
+                if issue.service == service and issue.state is IssueState.NEEDS_HUMAN:
+                    issue.state = IssueState.OPEN
+                    issue.resolution = ""
+                    issue.next_attempt_at = None
+                    released.append(issue.model_copy(deep=True))
+            if released:
+                self._changes += 1
+        return released
 
     def services(self) -> list[ServiceStatus]:
         with self._lock:
@@ -208,6 +283,7 @@ class IssueStore:
                 hint=finding.hint,
                 suggested=finding.remediation,
                 samples=[finding.evidence],
+                captures=dict(finding.captures),
                 first_seen=at,
                 last_seen=at,
                 opened_at=at,
@@ -225,6 +301,8 @@ class IssueStore:
         issue.count += 1
         issue.last_seen = max(issue.last_seen, at)
         issue.detail = finding.line
+        if finding.captures:
+            issue.captures = dict(finding.captures)
         if finding.evidence not in issue.samples:
             issue.samples = [*issue.samples, finding.evidence][-KEEP_SAMPLES:]
         recent = self._recent.setdefault(finding.fingerprint, deque(maxlen=settings.escalate_after))
@@ -276,6 +354,7 @@ class IssueStore:
         issue.resolution = resolution
         issue.next_attempt_at = None
         issue.waiting_for = []
+        issue.caused_by = []
         issue.plan = ""
 
     def _trim(self) -> None:
@@ -307,16 +386,25 @@ class IssueStore:
                 self._changes += 1
         return changed
 
-    def escalate(self, fingerprints: Iterable[str], reason: str) -> None:
-        """Hand issues to a human without acting (nothing the controller may do fits)."""
+    def escalate(self, fingerprints: Iterable[str], reason: str) -> bool:
+        """Hand issues to a human without acting. True when that is news."""
+        changed = False
         with self._lock:
             for fp in fingerprints:
-                if issue := self._issues.get(fp):
+                issue = self._issues.get(fp)
+                if (
+                    issue
+                    and issue.active
+                    and (issue.state, issue.resolution) != (IssueState.NEEDS_HUMAN, reason)
+                ):
                     issue.state = IssueState.NEEDS_HUMAN
                     issue.resolution = reason
                     issue.plan = ""
                     issue.next_attempt_at = None
-            self._changes += 1
+                    changed = True
+            if changed:
+                self._changes += 1
+        return changed
 
     def begin(self, fingerprints: Iterable[str], action: Action) -> None:
         """A worker starts a step on these issues."""

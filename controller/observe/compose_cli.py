@@ -102,6 +102,7 @@ class ComposeCli:
         service: str,
         *,
         force_recreate: bool = False,
+        build: bool = False,
         replicas: int | None = None,
         timeout: float = 120.0,
     ) -> CommandResult:
@@ -109,7 +110,9 @@ class ComposeCli:
         args = ["up", "--detach", "--no-deps", "--no-color", "--quiet-pull"]
         if force_recreate:
             args.append("--force-recreate")
+        if build:
+            args.append("--build")
         if replicas is not None:
             args += ["--scale", f"{service}={replicas}"]
         args.append(service)
-        return self.run(args, timeout)
+        return self.run(args, timeout if not build else max(timeout, 900.0))

@@ -6,7 +6,8 @@ translated here, at the boundary, so no other module needs to know them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -142,6 +143,46 @@ class DockerEngine:
         filters = {"type": "container", "label": [f"{PROJECT_LABEL}={project}"]}
         what = "events"
         return _Stream(self._call(what, lambda api: api.events(decode=True, filters=filters)), what)
+
+    def exec(
+        self,
+        container_id: str,
+        argv: Sequence[str],
+        *,
+        user: str = "",
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, bytes]:
+        what = f"exec in {container_id[:12]}"
+        created = self._call(
+            what,
+            lambda api: api.exec_create(
+                container_id,
+                list(argv),
+                user=user,
+                environment=dict(env or {}),
+                stdout=True,
+                stderr=True,
+            ),
+        )
+        exec_id = created["Id"]
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["output"] = self._call(what, lambda api: api.exec_start(exec_id))
+            except EngineError as exc:
+                result["error"] = exc
+
+        worker = threading.Thread(target=run, name="exec", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise EngineError(f"{what}: still running after {timeout:g} s (left running)")
+        if "error" in result:
+            raise result["error"]
+        code = self._call(what, lambda api: api.exec_inspect(exec_id)).get("ExitCode")
+        return int(code if code is not None else -1), bytes(result.get("output") or b"")
 
     def restart(self, container_id: str, timeout: float) -> None:
         self._call(

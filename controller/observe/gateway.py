@@ -14,7 +14,7 @@ Errors, drawn once::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from controller.model import ContainerSnapshot
@@ -67,6 +67,18 @@ class EngineGateway(Protocol):
 
     def events(self, project: str) -> EventStream:
         """Container events of the project, from now on, until closed."""
+        ...
+
+    def exec(
+        self,
+        container_id: str,
+        argv: Sequence[str],
+        *,
+        user: str = "",
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, bytes]:
+        """Run ``argv`` in the container (no shell); its exit code and combined output."""
         ...
 
     def restart(self, container_id: str, timeout: float) -> None: ...

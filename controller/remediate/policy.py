@@ -1,50 +1,114 @@
-"""The retry policy: exponential backoff between failed fixes, and a budget per issue.
+"""The retry policy: backoff between fixes of an unstable service, and a budget per service.
 
-Backoff follows Kubernetes' numbers by default (10 s, doubling, capped at 5 min). The budget
-counts failed steps since the issue last opened; when it is spent the issue needs a human
-and the controller stops touching it until it recovers or reopens.
+Kubernetes' crash-loop numbers by default: the first fix comes at once; while the service
+stays unstable each further fix waits twice as long as the one before (10 s, 20 s, 40 s ...
+capped at 5 min); being ready for 10 min since the last fix makes it stable again. Every fix
+step counts against a budget (5 per hour by default); when it is spent the service needs a
+human, and the controller keeps its hands off it until it recovers or a person acts.
+
+The state lives in a ``ServiceHistory`` saved with the issues, so restarting the controller
+does not reset loop protection. The functions here are pure: time comes in as an argument.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from controller.model import IssueState
+from controller.model import RemediationSettings, ServiceHistory, to_datetime
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
-    state: IssueState
-    next_attempt_at: float | None
-    reason: str
+class Gate:
+    allowed: bool
+    wait_until: datetime | None = None  # backing off until then
+    exhausted: str = ""  # why the budget is spent
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 3
+    budget: int = 5
+    budget_window: float = 3600.0
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
-    backoff_enabled: bool = True  # off in --once: a CI gate climbs the ladder without waiting
+    backoff_reset: float = 600.0
+    backoff_enabled: bool = True  # off in --once: a CI gate climbs without waiting
 
-    def backoff(self, failed_attempts: int) -> float:
-        """Delay before the next try after ``failed_attempts`` failures (>= 1)."""
-        exponent = max(0, failed_attempts - 1)
-        return min(self.backoff_initial * (2.0 ** min(exponent, 30)), self.backoff_max)
-
-    def budget_left(self, failed_attempts: int) -> bool:
-        return failed_attempts < self.max_attempts
-
-    def after_failure(self, failed_attempts: int, now: float) -> Verdict:
-        if not self.budget_left(failed_attempts):
-            return Verdict(
-                IssueState.NEEDS_HUMAN,
-                None,
-                f"{failed_attempts} fix attempt(s) failed; the budget is {self.max_attempts}: "
-                "needs a human",
-            )
-        delay = self.backoff(failed_attempts) if self.backoff_enabled else 0.0
-        return Verdict(
-            IssueState.FAILED,
-            now + delay,
-            f"{failed_attempts} of {self.max_attempts} attempt(s) failed; next in {delay:.0f} s",
+    @classmethod
+    def of(cls, settings: RemediationSettings, backoff_enabled: bool = True) -> RetryPolicy:
+        return cls(
+            budget=settings.budget,
+            budget_window=settings.budget_window,
+            backoff_initial=settings.backoff_initial,
+            backoff_max=max(settings.backoff_max, settings.backoff_initial),
+            backoff_reset=settings.backoff_reset,
+            backoff_enabled=backoff_enabled,
         )
+
+    def backoff(self, consecutive: int) -> float:
+        """The wait after the ``consecutive``-th fix of an unstable service (0 before any)."""
+        if consecutive <= 0:
+            return 0.0
+        return min(self.backoff_initial * 2.0 ** min(consecutive - 1, 30), self.backoff_max)
+
+    def steps_in_window(self, history: ServiceHistory, now: float) -> int:
+        since = to_datetime(now) - timedelta(seconds=self.budget_window)
+        history.steps = [t for t in history.steps if t > since]
+        return len(history.steps)
+
+    def gate(self, history: ServiceHistory, now: float) -> Gate:
+        """May the service be fixed now?"""
+        used = self.steps_in_window(history, now)
+        if history.exhausted_at is not None or used >= self.budget:
+            if history.exhausted_at is None:
+                history.exhausted_at = to_datetime(now)
+            minutes = self.budget_window / 60
+            return Gate(
+                False,
+                exhausted=(
+                    f"{used} fix step(s) in the last {minutes:g} min spent the budget of "
+                    f"{self.budget}: needs a human (hands off until it recovers or a person "
+                    "acts on it)"
+                ),
+            )
+        wait = history.next_allowed_at
+        if self.backoff_enabled and wait is not None and wait > to_datetime(now):
+            return Gate(False, wait_until=wait)
+        return Gate(True)
+
+    def record_step(self, history: ServiceHistory, now: float) -> None:
+        at = to_datetime(now)
+        history.steps.append(at)
+        history.consecutive += 1
+        history.last_step_at = at
+        history.ready_since = None
+
+    def after_work(self, history: ServiceHistory, now: float) -> None:
+        """A work item ended (fixed or not): the next fix waits the backoff."""
+        delay = self.backoff(history.consecutive)
+        history.next_allowed_at = to_datetime(now + delay) if delay else None
+
+    def observe(self, history: ServiceHistory, ready: bool, now: float) -> None:
+        """A pass saw the service ready (or not): stability resets the backoff."""
+        at = to_datetime(now)
+        if not ready:
+            history.ready_since = None
+            return
+        history.exhausted_at = None  # it recovered: the controller may act again later
+        if history.ready_since is None:
+            history.ready_since = at
+        if history.consecutive and at - history.ready_since >= timedelta(
+            seconds=self.backoff_reset
+        ):
+            history.consecutive = 0
+            history.next_allowed_at = None
+
+    def person_acted(self, history: ServiceHistory) -> None:
+        """A person started or recreated the service: a fresh start, a fresh budget."""
+        history.steps.clear()
+        history.consecutive = 0
+        history.next_allowed_at = None
+        history.exhausted_at = None
+
+    def budget_left(self, history: ServiceHistory, now: float) -> int:
+        return max(0, self.budget - self.steps_in_window(history, now))

@@ -3,6 +3,11 @@
 Level-based like controller-runtime: a queued key carries no payload; the worker observes
 the service afresh, so a fix is planned on what is true now, not on what an event said.
 At most ``max_agents`` workers run; the keyed queue keeps two off the same service.
+
+One work item, in order: leave it alone if a person is busy with it or stopped it; wait
+for its dependencies; plan (``plan.make_plan``); hand it to a human when nothing fits or
+its budget is spent; wait out its backoff; then climb the plan's steps, verifying each,
+until one works or the steps run out.
 """
 
 from __future__ import annotations
@@ -11,30 +16,42 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 
 from loguru import logger
 
 from controller.issues.store import IssueStore
 from controller.metrics import Metrics
 from controller.model import (
-    Action,
     Clock,
     ContainerSnapshot,
     DesiredState,
     Drift,
     DriftKind,
+    Issue,
     IssueState,
     ObservedState,
     Outcome,
+    ServiceCondition,
+    ServiceHistory,
+    ServiceSpec,
+    ServiceStatus,
     system_clock,
+    to_datetime,
 )
 from controller.observe.gateway import EngineError
 from controller.reconcile import service_drifts, service_ready
 from controller.remediate.activity import OperatorActivity
+from controller.remediate.plan import CRASHES, Plan, Step, make_plan
 from controller.remediate.policy import RetryPolicy
 from controller.remediate.queue import WorkQueue
-from controller.remediate.strategies import Actuator, ladder, left_alone_reason, primary
+from controller.remediate.strategies import Actuator, StepFailed, primary
 from controller.remediate.verify import verify
+
+_PERSON_KINDS = frozenset({DriftKind.EXITED, DriftKind.MISSING, DriftKind.PAUSED})
+# events that mean a person (or their tooling) brought the service back on purpose
+_PERSON_STARTS = frozenset({"create", "unpause"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +77,10 @@ class Remediator:
         on_change: Callable[[bool], None] = lambda finished: None,
         activity: OperatorActivity | None = None,
         retry_after: Callable[[float], None] = lambda seconds: None,
+        settle_logs: Callable[[Sequence[str], float], object] = lambda ids, timeout: None,
     ) -> None:
         self._desired = desired
+        self._settings = desired.remediation
         self._store = store
         self._observe = observe
         self._actuator = actuator
@@ -73,12 +92,16 @@ class Remediator:
         self._on_change = on_change
         self.activity = activity if activity is not None else OperatorActivity(clock)
         self._retry_after = retry_after
+        self._settle_logs = settle_logs
         self.queue = WorkQueue()
         self._stop = threading.Event()
         self._wait = wait if wait is not None else self._stop.wait
         self._threads: list[threading.Thread] = []
         self._steps_lock = threading.Lock()
         self.steps_taken = 0
+        self._runbooks_lock = threading.Lock()
+        self._runbook_locks: dict[str, threading.Lock] = {}
+        self._runbook_done: dict[tuple[str, tuple[tuple[str, str], ...]], datetime] = {}
 
     # --- the pool -----------------------------------------------------------------------
 
@@ -90,10 +113,6 @@ class Remediator:
 
     def submit(self, service: str) -> bool:
         return self.queue.add(service)
-
-    def on_event(self, service: str, action: str) -> None:
-        """An engine event; those about services we are fixing are our own doing."""
-        self.activity.event(service, action, ours=service in self.queue.processing)
 
     @property
     def busy(self) -> int:
@@ -124,6 +143,29 @@ class Remediator:
             finally:
                 self.queue.done(service)
 
+    # --- what the runtime tells it --------------------------------------------------------
+
+    def on_event(self, service: str, action: str) -> None:
+        """An engine event; those about services we are fixing are our own doing."""
+        ours = service in self.queue.processing
+        self.activity.event(service, action, ours=ours)
+        if ours or service not in self._desired.services:
+            return
+        no_policy = self._desired.services[service].restart in ("", "no")
+        if action in _PERSON_STARTS or (action == "start" and no_policy):
+            self._store.edit_history(service, self._policy.person_acted)
+            if self._store.release(service):
+                logger.info("{}: a person acted on it; the controller may fix it again", service)
+
+    def observe_pass(self, statuses: Sequence[ServiceStatus]) -> None:
+        """Every pass: a service ready long enough since its last fix is stable again."""
+        now = self._clock()
+        for status in statuses:
+            ready = status.condition is ServiceCondition.READY
+            self._store.edit_history(
+                status.name, partial(self._policy.observe, ready=ready, now=now)
+            )
+
     # --- one service --------------------------------------------------------------------
 
     def handle(self, service: str) -> None:
@@ -133,38 +175,59 @@ class Remediator:
         except EngineError as exc:
             logger.warning("{}: not remediating, engine unavailable: {}", service, exc)
             return
-        actionable = {i.fingerprint: i for i in self._store.actionable().get(service, [])}
-        drifts = [
-            d for d in service_drifts(spec, observed.of(service)) if d.fingerprint in actionable
-        ]
-        if not drifts:
+        containers = observed.of(service)
+        drifts, logs = self._work_of(service, containers)
+        if not drifts and not logs:
             return
-        fingerprints = [d.fingerprint for d in drifts]
-        main = primary(drifts)
-        if self._left_to_people(service, fingerprints, main):
+        if drifts and self._left_to_people(service, drifts):
             return
         waiting = self._unready_dependencies(service, observed)
         if waiting:
-            plan = f"waits until {', '.join(waiting)} is ready"
-            if self._store.note(fingerprints, plan=plan, waiting_for=waiting):
+            fingerprints = [d.fingerprint for d in drifts] + [i.fingerprint for i in logs]
+            text = f"waits until {', '.join(waiting)} is ready"
+            if self._store.note(fingerprints, plan=text, waiting_for=waiting):
                 logger.info("{}: waiting for {} before fixing it", service, ", ".join(waiting))
             return
-        steps = ladder(main, spec)
-        if not steps:
-            reason = left_alone_reason(main, spec)
-            self._store.escalate(fingerprints, reason)
-            logger.warning("{}: left alone: {}", service, reason)
-            self._on_change(True)
+        if any(d.kind in CRASHES for d in drifts):
+            # what it printed before it died says whether a restart can help: read it all
+            self._settle_logs([c.id for c in containers if c.status != "running"], 2.0)
+            drifts, logs = self._work_of(service, containers)
+        history: ServiceHistory = self._store.edit_history(service, _copy)
+        plan = make_plan(spec, drifts, logs, self._settings, history.learned, spec.has_build)
+        if plan.hand_over:
+            if self._store.escalate(plan.hand_over_fingerprints, plan.hand_over):
+                logger.warning("{}: needs a human: {}", service, plan.hand_over)
+                self._on_change(True)
             return
-        failed = max(actionable[fp].failed_attempts() for fp in fingerprints)
-        steps = steps[min(failed, len(steps) - 1) :]
+        if not plan.steps:
+            return  # log issues that suggest nothing: reported only
+        if not self._admitted(service, plan):
+            return
         if self._dry_run:
-            self._plan(service, fingerprints, main, steps, failed)
+            self._note_dry_run(service, plan)
             return
-        self._climb(service, fingerprints, drifts, steps, failed)
+        self._climb(service, plan, containers)
 
-    def _left_to_people(self, service: str, fingerprints: list[str], main: Drift) -> bool:
+    def _work_of(
+        self, service: str, containers: Sequence[ContainerSnapshot]
+    ) -> tuple[list[Drift], list[Issue]]:
+        """The drifts that are still true and the log issues still recurring, unlinked."""
+        spec = self._desired.services[service]
+        now = to_datetime(self._clock())
+        recent = now - timedelta(seconds=self._settings.log_active)
+        mine = [
+            i
+            for i in self._store.of_service(service)
+            if i.state in (IssueState.OPEN, IssueState.FAILED) and not i.caused_by
+        ]
+        drift_fps = {i.fingerprint for i in mine if i.source == "drift"}
+        drifts = [d for d in service_drifts(spec, containers) if d.fingerprint in drift_fps]
+        logs = [i for i in mine if i.source == "log" and i.last_seen >= recent]
+        return drifts, logs
+
+    def _left_to_people(self, service: str, drifts: Sequence[Drift]) -> bool:
         """True when a person is busy with the service or stopped it on purpose."""
+        fingerprints = [d.fingerprint for d in drifts]
         held = self.activity.held_for(service)
         if held > 0:
             plan = f"waits: a docker/compose operation on {service} is in progress"
@@ -174,15 +237,15 @@ class Remediator:
             return True
         person = self.activity.stopped_by_person(service)
         spec = self._desired.services[service]
-        if person and not spec.enforce and main.kind in _PERSON_KINDS:
+        if person and not spec.enforce and primary(drifts).kind in _PERSON_KINDS:
             verb = "paused" if person == "pause" else "stopped"
             reason = (
                 f"{service} was {verb} by a person: the controller leaves it alone "
                 f"(declare services.{service}.enforce: true to have it brought back)"
             )
-            self._store.escalate(fingerprints, reason)
-            logger.warning("{}: left alone: {}", service, reason)
-            self._on_change(True)
+            if self._store.escalate(fingerprints, reason):
+                logger.warning("{}: left alone: {}", service, reason)
+                self._on_change(True)
             return True
         return False
 
@@ -196,102 +259,151 @@ class Remediator:
             and not service_ready(specs[dep], observed.of(dep))
         ]
 
-    def _plan(
-        self,
-        service: str,
-        fingerprints: list[str],
-        main: Drift,
-        steps: Sequence[Action],
-        failed: int,
-    ) -> None:
-        then = f"; if it does not verify: {', '.join(steps[1:])}" if len(steps) > 1 else ""
-        plan = (
-            f"would {steps[0]} {service} because {main.title} "
-            f"(attempt {failed + 1} of {self._policy.max_attempts}){then}"
-        )
-        if self._store.note(fingerprints, plan=plan):
-            logger.info("{}: dry run: {}", service, plan)
+    def _admitted(self, service: str, plan: Plan) -> bool:
+        """The budget and the backoff allow a fix now; otherwise record why not."""
+        now = self._clock()
+        gate = self._store.edit_history(service, partial(self._policy.gate, now=now))
+        if gate.exhausted:
+            if self._store.escalate(plan.addresses, gate.exhausted):
+                logger.warning("{}: {}", service, gate.exhausted)
+                self._on_change(True)
+            return False
+        if gate.wait_until is not None:
+            when = gate.wait_until.strftime("%H:%M:%S")
+            text = f"backing off: next fix ({plan.describe}) not before {when} UTC"
+            if self._store.defer(plan.addresses, gate.wait_until, text):
+                logger.info("{}: {}", service, text)
+            self._retry_after(max(0.0, gate.wait_until.timestamp() - now))
+            return False
+        return True
 
-    def _climb(
-        self,
-        service: str,
-        fingerprints: list[str],
-        drifts: Sequence[Drift],
-        steps: Sequence[Action],
-        failed: int,
-    ) -> None:
-        affected = {name for d in drifts for name in d.containers}
-        for index, action in enumerate(steps):
-            if self._stop.is_set() or not self._policy.budget_left(failed):
+    def _note_dry_run(self, service: str, plan: Plan) -> None:
+        now = self._clock()
+        left = self._store.edit_history(service, partial(self._policy.budget_left, now=now))
+        used = self._policy.budget - left
+        text = (
+            f"would {plan.describe} {service} because {plan.why} (fix {used + 1} of "
+            f"{self._policy.budget} allowed per {self._policy.budget_window / 60:g} min; "
+            "eligible now)"
+        )
+        if self._store.note(plan.addresses, plan=text):
+            logger.info("{}: dry run: {}", service, text)
+
+    def _climb(self, service: str, plan: Plan, containers: Sequence[ContainerSnapshot]) -> None:
+        affected = {c.name for c in containers if c.status != "running" or c.health == "unhealthy"}
+        for index, step in enumerate(plan.steps):
+            now = self._clock()
+            if self._stop.is_set():
                 return
-            self._store.begin(fingerprints, action)
+            left = self._store.edit_history(service, partial(self._policy.budget_left, now=now))
+            if not left:
+                self._admitted(service, plan)  # records the spent budget
+                return
+            self._store.begin(plan.addresses, step.action)
+            self._store.edit_history(service, partial(self._policy.record_step, now=now))
             self._count_step()
             self._on_change(False)
-            logger.info(
-                "{}: {} (attempt {} of {})", service, action, failed + 1, self._policy.max_attempts
-            )
-            result = self._step(action, service, affected)
+            logger.info("{}: {} ({})", service, step.label, plan.why)
+            result = self._step(step, service, plan, affected)
             if result.outcome is Outcome.SUCCESS:
-                self._store.finish(
-                    fingerprints,
-                    result.outcome,
-                    result.detail,
-                    next_state=IssueState.RESOLVED,
-                    reason=f"fixed by {action}",
-                )
-                logger.info("{}: fixed by {}: {}", service, action, result.detail)
-                self._on_change(True)
+                self._succeeded(service, plan, step, result)
                 return
             if result.outcome is Outcome.CANCELLED:
                 self._store.finish(
-                    fingerprints,
+                    plan.addresses,
                     result.outcome,
                     result.detail,
                     next_state=IssueState.OPEN,
                     reason="fix cut short by shutdown",
                 )
-                logger.warning("{}: {} cut short by shutdown", service, action)
+                logger.warning("{}: {} cut short by shutdown", service, step.label)
                 self._on_change(True)
                 return
-            failed += 1
-            verdict = self._policy.after_failure(failed, self._clock())
-            last = index == len(steps) - 1 or verdict.state is IssueState.NEEDS_HUMAN
-            if last:
+            logger.warning(
+                "{}: {} did not fix it ({}): {}", service, step.label, result.outcome, result.detail
+            )
+            if index < len(plan.steps) - 1:
                 self._store.finish(
-                    fingerprints,
-                    result.outcome,
-                    result.detail,
-                    next_state=verdict.state,
-                    next_attempt_at=verdict.next_attempt_at,
-                    reason=verdict.reason,
-                )
-            else:
-                self._store.finish(
-                    fingerprints,
+                    plan.addresses,
                     result.outcome,
                     result.detail,
                     next_state=IssueState.FAILED,
-                    reason=f"{action} did not fix it; trying {steps[index + 1]}",
+                    reason=f"{step.label} did not fix it; trying {plan.steps[index + 1].label}",
                 )
-            logger.warning(
-                "{}: {} did not fix it ({}): {}", service, action, result.outcome, result.detail
-            )
-            if last:
-                logger.warning("{}: {}", service, verdict.reason)
-                self._on_change(True)
-                return
+                continue
+            self._failed(service, plan, result)
 
-    def _step(self, action: Action, service: str, affected: set[str]) -> StepResult:
+    def _succeeded(self, service: str, plan: Plan, step: Step, result: StepResult) -> None:
+        now = self._clock()
+
+        def learn(history: ServiceHistory) -> None:
+            self._policy.after_work(history, now)
+            for fp in plan.addresses:
+                history.learned[fp] = step.action
+
+        self._store.edit_history(service, learn)
+        self._store.finish(
+            plan.addresses,
+            result.outcome,
+            result.detail,
+            next_state=IssueState.RESOLVED,
+            reason=f"fixed by {step.label}",
+        )
+        logger.info("{}: fixed by {}: {}", service, step.label, result.detail)
+        self._on_change(True)
+
+    def _failed(self, service: str, plan: Plan, result: StepResult) -> None:
+        now = self._clock()
+        self._store.edit_history(service, partial(self._policy.after_work, now=now))
+        gate = self._store.edit_history(service, partial(self._policy.gate, now=now))
+        if gate.exhausted:
+            state, until, reason = IssueState.NEEDS_HUMAN, None, gate.exhausted
+        else:
+            until = gate.wait_until.timestamp() if gate.wait_until else now
+            reason = f"{plan.describe} did not fix it; next fix not before " + (
+                to_datetime(until).strftime("%H:%M:%S UTC")
+            )
+            state = IssueState.FAILED
+            self._retry_after(max(0.0, until - now))
+        self._store.finish(
+            plan.addresses,
+            result.outcome,
+            result.detail,
+            next_state=state,
+            next_attempt_at=until,
+            reason=reason,
+        )
+        logger.warning("{}: {}", service, reason)
+        self._on_change(True)
+
+    def _step(self, step: Step, service: str, plan: Plan, affected: set[str]) -> StepResult:
         spec = self._desired.services[service]
         started = time.monotonic()
+        began = to_datetime(self._clock())
+        issue = self._issue_for(step, service, plan)
         try:
             containers = self._observe().of(service)
-            targets = [c for c in containers if c.name in affected] or _not_ready(containers)
-            detail = self._actuator.run(action, spec, targets)
-        except EngineError as exc:
+            # the containers that drifted; for a log error of a running service, all of them
+            targets = (
+                [c for c in containers if c.name in affected]
+                or _not_ready(containers)
+                or list(containers)
+            )
+            if step.runbook is not None:
+                detail = self._run_runbook(step, spec, targets, issue)
+            else:
+                detail = self._actuator.run(step.action, spec, targets, issue=issue)
+        except (EngineError, StepFailed) as exc:
             result = StepResult(Outcome.ERROR, str(exc))
         else:
-            check = verify(spec, self._observe, self._clock, self._wait)
+            check = verify(
+                spec,
+                self._observe,
+                self._clock,
+                self._wait,
+                hold=max(spec.min_ready, self._settings.log_quiet if plan.quiet else 0.0),
+                recurred=lambda: self._recurred(plan.quiet, began),
+            )
             outcome = (
                 Outcome.SUCCESS
                 if check.ok
@@ -300,15 +412,56 @@ class Remediator:
                 else Outcome.FAILURE
             )
             result = StepResult(outcome, f"{detail}; {check.detail}")
-        self._metrics.remediation_done(action, result.outcome, time.monotonic() - started)
+        self._metrics.remediation_done(step.action, result.outcome, time.monotonic() - started)
         return result
+
+    def _run_runbook(
+        self,
+        step: Step,
+        spec: ServiceSpec,
+        targets: Sequence[ContainerSnapshot],
+        issue: Issue | None,
+    ) -> str:
+        """Run a runbook once per cause: several services may log the same missing
+        database; the first to get there fixes it, the others see it done."""
+        runbook = step.runbook
+        assert runbook is not None
+        captures = tuple(sorted(issue.captures.items())) if issue is not None else ()
+        key = (runbook.name, captures)
+        with self._runbooks_lock:
+            lock = self._runbook_locks.setdefault(runbook.name, threading.Lock())
+        with lock:
+            done = self._runbook_done.get(key)
+            if done is not None and issue is not None and issue.last_seen <= done:
+                return f"runbook {runbook.name} already ran at {done:%H:%M:%S} UTC"
+            detail = self._actuator.run(step.action, spec, targets, runbook=runbook, issue=issue)
+            self._runbook_done[key] = to_datetime(self._clock())
+            return detail
+
+    def _issue_for(self, step: Step, service: str, plan: Plan) -> Issue | None:
+        """The issue a runbook or hook is about (its captures and its JSON)."""
+        candidates = [self._store.get(fp) for fp in plan.addresses]
+        issues = [i for i in candidates if i is not None]
+        if step.runbook is not None:
+            for issue in issues:
+                if step.runbook.applies_to(service, issue.pattern_id):
+                    return issue
+        return issues[0] if issues else None
+
+    def _recurred(self, fingerprints: Sequence[str], since: datetime) -> str | None:
+        for fp in fingerprints:
+            issue = self._store.get(fp)
+            if issue is not None and issue.last_seen > since:
+                return issue.title
+        return None
 
     def _count_step(self) -> None:
         with self._steps_lock:
             self.steps_taken += 1
 
 
-_PERSON_KINDS = frozenset({DriftKind.EXITED, DriftKind.MISSING, DriftKind.PAUSED})
+def _copy(history: ServiceHistory) -> ServiceHistory:
+    return history.model_copy(deep=True)
 
 
 def _not_ready(containers: Sequence[ContainerSnapshot]) -> list[ContainerSnapshot]:

@@ -7,10 +7,25 @@ when the previous step did not verify. Kinds a controller must not "fix" on its 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import re
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from controller.model import Action, ContainerSnapshot, Drift, DriftKind, ServiceSpec
+from controller.detect.redact import redact
+from controller.model import (
+    DEFAULT_CAPTURE,
+    Action,
+    ContainerSnapshot,
+    Drift,
+    DriftKind,
+    Issue,
+    ObservedState,
+    Runbook,
+    RunbookStep,
+    ServiceSpec,
+)
 from controller.observe.gateway import EngineGateway
 
 LADDERS: dict[DriftKind, tuple[Action, ...]] = {
@@ -68,19 +83,74 @@ class ComposeActions(Protocol):
         service: str,
         *,
         force_recreate: bool = False,
+        build: bool = False,
         replicas: int | None = None,
         timeout: float = 120.0,
     ) -> object: ...
 
 
-class Actuator:
-    """Runs one action against the engine or Compose; raises ``EngineError`` when it fails."""
+class StepFailed(Exception):
+    """A runbook or hook step ran and failed (non-zero exit, rejected capture ...)."""
 
-    def __init__(self, gateway: EngineGateway, compose: ComposeActions) -> None:
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+OUTPUT_CHARS = 300
+
+
+def fill_argv(argv: Sequence[str], captures: Mapping[str, str], allowed: str) -> list[str]:
+    """``argv`` with ``{name}`` replaced by captured values that pass ``allowed``.
+
+    A value is never split, quoted or interpreted: it becomes (part of) one argv element,
+    and only after the strict pattern accepted it. Nothing here reaches a shell.
+    """
+    check = re.compile(allowed)
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in captures:
+            raise StepFailed(f"the finding captured no {name!r}")
+        if check.fullmatch(captures[name]) is None:
+            raise StepFailed(f"captured {name} rejected by {allowed}")
+        return captures[name]
+
+    return [_PLACEHOLDER.sub(value, arg) for arg in argv]
+
+
+def _tail(output: bytes | str) -> str:
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return redact(lines[-1][:OUTPUT_CHARS]) if lines else "(no output)"
+
+
+class Actuator:
+    """Runs one step against the engine, Compose, or the user's hook.
+
+    Raises ``EngineError`` or ``StepFailed`` when the step fails; returns what it did.
+    """
+
+    def __init__(
+        self,
+        gateway: EngineGateway,
+        compose: ComposeActions,
+        specs: Mapping[str, ServiceSpec] | None = None,
+        observe: Callable[[], ObservedState] | None = None,
+        hook: RunbookStep | None = None,
+    ) -> None:
         self._gateway = gateway
         self._compose = compose
+        self._specs = specs or {}
+        self._observe = observe
+        self._hook = hook
 
-    def run(self, action: Action, spec: ServiceSpec, targets: Sequence[ContainerSnapshot]) -> str:
+    def run(
+        self,
+        action: Action,
+        spec: ServiceSpec,
+        targets: Sequence[ContainerSnapshot],
+        *,
+        runbook: Runbook | None = None,
+        issue: Issue | None = None,
+    ) -> str:
         """Do ``action`` on ``spec``'s service; ``targets`` are the containers that drifted."""
         if action is Action.START:
             self._compose.up(spec.name, replicas=spec.replicas)
@@ -88,6 +158,9 @@ class Actuator:
         if action is Action.RECREATE:
             self._compose.up(spec.name, force_recreate=True, replicas=spec.replicas)
             return "docker compose up --no-deps --force-recreate"
+        if action is Action.REBUILD:
+            self._compose.up(spec.name, force_recreate=True, build=True, replicas=spec.replicas)
+            return "docker compose up --no-deps --build --force-recreate"
         if action is Action.RESTART:
             if not targets:  # nothing to restart (it vanished): start it instead
                 self._compose.up(spec.name, replicas=spec.replicas)
@@ -99,4 +172,57 @@ class Actuator:
             for container in targets:
                 self._gateway.unpause(container.id)
             return "unpaused " + ", ".join(c.name for c in targets)
-        raise ValueError(f"unknown action {action}")
+        if action is Action.RUNBOOK and runbook is not None:
+            done = self._step(runbook.step, issue, runbook.capture_pattern)
+            if runbook.then_restart:
+                done += "; " + self.run(Action.RESTART, spec, self._containers(spec.name))
+            return f"runbook {runbook.name}: {done}"
+        if action is Action.HOOK and self._hook is not None:
+            return "hook: " + self._step(self._hook, issue, DEFAULT_CAPTURE)
+        raise StepFailed(f"{action} cannot run here")
+
+    def _containers(self, service: str) -> list[ContainerSnapshot]:
+        if self._observe is None:
+            return []
+        return [c for c in self._observe().of(service) if c.status == "running"]
+
+    def _step(self, step: RunbookStep, issue: Issue | None, allowed: str) -> str:
+        captures = issue.captures if issue is not None else {}
+        argv = fill_argv(step.argv, captures, allowed)
+        if step.kind == "exec":
+            running = self._containers(step.service)
+            if not running:
+                raise StepFailed(f"no running container of {step.service} to exec in")
+            code, output = self._gateway.exec(
+                running[0].id, argv, user=step.user, env=step.env, timeout=step.timeout
+            )
+            if code != 0:
+                raise StepFailed(f"{argv[0]} in {step.service} exited {code}: {_tail(output)}")
+            return f"{argv[0]} in {step.service} exited 0"
+        if step.kind == "compose" and step.action is not None:
+            target = self._specs[step.service]
+            return self.run(step.action, target, self._containers(step.service))
+        if step.kind == "hook":
+            return self._run_hook(argv, step, issue)
+        raise StepFailed(f"unknown step kind {step.kind}")
+
+    @staticmethod
+    def _run_hook(argv: list[str], step: RunbookStep, issue: Issue | None) -> str:
+        payload = issue.model_dump_json() if issue is not None else "{}"
+        try:
+            done = subprocess.run(  # noqa: S603 - the user's own command, declared by them
+                argv,
+                input=payload,
+                capture_output=True,
+                text=True,
+                timeout=step.timeout,
+                env={**os.environ, **step.env},
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise StepFailed(f"hook {argv[0]} timed out after {step.timeout:g} s") from None
+        except OSError as exc:
+            raise StepFailed(f"hook {argv[0]} cannot run: {exc}") from None
+        if done.returncode != 0:
+            raise StepFailed(f"hook {argv[0]} exited {done.returncode}: {_tail(done.stderr)}")
+        return f"{argv[0]} exited 0"

@@ -1,8 +1,10 @@
-"""Verification: a fix counts only once the service is ready and stays ready.
+"""Verification: a fix counts only once the service is ready, stays ready, and the error
+that triggered it has stopped.
 
 Ready means exactly as declared (``reconcile.service_ready``: running, the declared number
-of replicas, healthy where a healthcheck is declared) for ``min_ready`` seconds in a row
-with no restart in between, before ``verify_timeout`` runs out.
+of replicas, healthy where a healthcheck is declared) for ``hold`` seconds in a row with no
+restart in between, and no recurrence of the triggering log error (``recurred``) since the
+step began, all before ``timeout`` runs out.
 """
 
 from __future__ import annotations
@@ -34,18 +36,26 @@ def verify(
     observe: Callable[[], ObservedState],
     clock: Clock,
     wait: Callable[[float], bool],
+    *,
+    hold: float | None = None,
+    timeout: float | None = None,
+    recurred: Callable[[], str | None] = lambda: None,
 ) -> VerifyResult:
-    """Poll until ready for ``min_ready`` s, or ``verify_timeout`` s pass.
+    """Poll until the service is ready for ``hold`` s (default ``spec.min_ready``).
 
     ``wait(seconds)`` sleeps and returns True when the controller is shutting down;
     ``clock`` and ``wait`` are injected so tests run without sleeping.
     """
-    deadline = clock() + spec.verify_timeout
+    hold = spec.min_ready if hold is None else hold
+    deadline = clock() + max(spec.verify_timeout if timeout is None else timeout, hold + 5.0)
     ready_since: float | None = None
     ready_set: tuple[tuple[str, str, int], ...] = ()
     last = "not observed yet"
     while True:
         now = clock()
+        again = recurred()
+        if again:
+            return VerifyResult(False, f"the error came back: {again}")
         try:
             containers = observe().of(spec.name)
         except EngineError as exc:
@@ -55,14 +65,14 @@ def verify(
                 current = _fingerprint(containers)
                 if ready_since is None or current != ready_set:
                     ready_since, ready_set = now, current
-                if now - ready_since >= spec.min_ready:
-                    return VerifyResult(True, f"ready for {spec.min_ready:g} s")
+                if now - ready_since >= hold:
+                    return VerifyResult(True, f"ready for {hold:g} s")
                 last = "ready, waiting to see it stay ready"
             else:
                 ready_since = None
                 drifts = service_drifts(spec, containers)
                 last = drifts[0].title if drifts else "health still starting"
         if now >= deadline:
-            return VerifyResult(False, f"not ready after {spec.verify_timeout:g} s: {last}")
+            return VerifyResult(False, f"not verified in time: {last}")
         if wait(POLL_SECONDS):
             return VerifyResult(False, "cut short by shutdown", cancelled=True)

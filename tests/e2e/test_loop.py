@@ -97,10 +97,14 @@ def test_dry_run_changes_no_container_and_still_reports_the_plan(make_stack):
     doc = stack.issues()
     assert doc["dry_run"] is True
     plans = {i["service"]: i["plan"] for i in doc["issues"]}
-    assert plans["alpha"].startswith("would restart alpha because alpha exited with code 137")
+    assert plans["alpha"].startswith(
+        "would restart then recreate alpha because alpha exited with code 137"
+    )
     assert plans["gamma"].startswith("would start gamma")
     assert all(i["attempts"] == [] for i in doc["issues"])
     assert "Dry run: nothing was changed." in stack.report()
+    assert done.stdout.startswith("Plan for e2e (dry run, nothing changed): 2 issue(s)\n")
+    assert "- gamma: gamma is not running (no container) [high] -> would start gamma" in done.stdout
 
 
 def test_with_one_agent_fixes_never_overlap(make_stack):

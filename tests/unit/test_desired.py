@@ -119,8 +119,8 @@ def test_services_not_declared_get_defaults(tmp_path):
         ("compose_files: [compose.yaml]\n", "project", "required"),
         ("project: p\ncompose_files: [missing.yaml]\n", "compose_files.0", "no such file"),
         (
-            "project: p\ncompose_files: [compose.yaml]\nremediation: {max_attempts: 0}\n",
-            "remediation.max_attempts",
+            "project: p\ncompose_files: [compose.yaml]\nremediation: {budget: 0}\n",
+            "remediation.budget",
             "greater than or equal to 1",
         ),
         ("project: p\ncompose_files: [compose.yaml\n", "line", "invalid YAML"),
@@ -237,3 +237,79 @@ def test_a_bad_detection_section_names_the_field_and_pattern(tmp_path, detection
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'dev.yaml'}: {field}")
     assert words in message
+
+
+RUNBOOKS = (
+    GOOD
+    + """
+remediation:
+  budget: 4
+  hook: {argv: [/usr/local/bin/page-me, "${DB_PORT}"], timeout_seconds: 5}
+  runbooks:
+    - name: create-missing-database
+      when: {pattern: pg-database-missing, services: [web]}
+      exec:
+        service: db
+        argv: [createdb, -p, "${DB_PORT}", "{database}"]
+        user: postgres
+      then_restart: true
+"""
+)
+
+
+def test_runbooks_and_the_hook_are_loaded_with_variables_filled(tmp_path):
+    state, _ = load(write(tmp_path, RUNBOOKS))
+    (runbook,) = state.remediation.runbooks
+    assert runbook.pattern == "pg-database-missing" and runbook.services == {"web"}
+    assert runbook.step.argv == ("createdb", "-p", "18432", "{database}")
+    assert runbook.step.user == "postgres" and runbook.then_restart
+    assert state.remediation.hook is not None
+    assert state.remediation.hook.argv == ("/usr/local/bin/page-me", "18432")
+    assert state.remediation.budget == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (
+            ("pg-database-missing", "nope-pattern"),
+            "remediation.runbooks.0.when.pattern",
+            "no such pattern: nope-pattern",
+        ),
+        (
+            ("services: [web]", "services: [ghost]"),
+            "remediation.runbooks.0.when.services.0",
+            "no such service",
+        ),
+        (
+            ("service: db", "service: ghost"),
+            "remediation.runbooks.0.exec.service",
+            "no such service: ghost",
+        ),
+        (
+            ('"{database}"', '"{table}"'),
+            "remediation.runbooks.0.exec.argv.3",
+            "{table} is not a named capture",
+        ),
+        (
+            ('"${DB_PORT}", "{database}"', '"${NOPE}", "{database}"'),
+            "remediation.runbooks.0.exec.argv.2",
+            "${NOPE} is not set",
+        ),
+        (
+            (
+                "      then_restart: true\n",
+                "      then_restart: true\n      compose: {service: db, action: restart}\n",
+            ),
+            "remediation.runbooks.0",
+            "exactly one of exec, compose, hook",
+        ),
+    ],
+)
+def test_a_bad_runbook_is_one_line_naming_it(tmp_path, change, field, words):
+    text = RUNBOOKS.replace(*change)
+    with pytest.raises(DesiredStateError) as caught:
+        load(write(tmp_path, text))
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'dev.yaml'}: {field}"), message
+    assert words in message and "runbook create-missing-database" in message

@@ -95,6 +95,7 @@ def test_the_document_has_the_documented_top_level_shape():
         "summary",
         "services",
         "issues",
+        "remediation",
         "log_cursors",
     }
     assert doc["schema_version"] == SCHEMA_VERSION

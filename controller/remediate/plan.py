@@ -1,0 +1,172 @@
+"""What to do about one service's issues: the strategy ladder, chosen by what is wrong.
+
+Pure: issues and settings in, a ``Plan`` out. The rules, in order:
+
+1. Runbooks first: a declared fix for a recurring log issue of the service comes before
+   any generic action (it removes the cause; a restart would only hide it).
+2. A container that crashed, loops or is unhealthy while the service logs a config,
+   import or auth error is not restarted: a restart cannot fix those. Its runbook runs if
+   one is declared (then the service is restarted), a service with ``build:`` is rebuilt
+   for an import error, and otherwise it goes to a human at once: no restart loop.
+3. Otherwise the ladder of the drift's kind (restart, then recreate; start what is
+   missing), with the action that fixed the same fault last time tried first.
+4. A log issue with no drift is acted on only if its pattern suggests an action (restart
+   or recreate, never for config, import or auth) or a runbook fits; else it is reported.
+5. The external hook, when declared, is the last rung of every ladder and what runs
+   instead of handing a service to a human.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from controller.model import (
+    Action,
+    Category,
+    Drift,
+    DriftKind,
+    Issue,
+    RemediationSettings,
+    Runbook,
+    ServiceSpec,
+)
+from controller.remediate.strategies import ladder, left_alone_reason, primary
+
+RESTART_CANNOT_FIX = frozenset({Category.CONFIG, Category.IMPORT, Category.AUTH})
+CRASHES = frozenset(
+    {
+        DriftKind.EXITED,
+        DriftKind.RESTARTING,
+        DriftKind.DEAD,
+        DriftKind.UNHEALTHY,
+        DriftKind.JOB_FAILED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    action: Action
+    runbook: Runbook | None = None
+
+    @property
+    def label(self) -> str:
+        return f"runbook {self.runbook.name}" if self.runbook else str(self.action)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    steps: tuple[Step, ...] = ()
+    addresses: tuple[str, ...] = ()  # fingerprints the steps act on
+    quiet: tuple[str, ...] = ()  # log fingerprints that must stop recurring to verify
+    why: str = ""  # the issue behind the plan, for logs and dry runs
+    hand_over: str = ""  # nothing fits: a human gets it, with this reason
+    hand_over_fingerprints: tuple[str, ...] = ()
+
+    @property
+    def describe(self) -> str:
+        return " then ".join(s.label for s in self.steps)
+
+
+def _runbook_steps(
+    service: str, issues: Sequence[Issue], runbooks: Sequence[Runbook]
+) -> tuple[list[Step], list[Issue]]:
+    steps: list[Step] = []
+    matched: list[Issue] = []
+    for issue in issues:
+        for runbook in runbooks:
+            if runbook.applies_to(service, issue.pattern_id):
+                if all(s.runbook is not runbook for s in steps):
+                    steps.append(Step(Action.RUNBOOK, runbook))
+                if issue not in matched:
+                    matched.append(issue)
+    return steps, matched
+
+
+def make_plan(
+    spec: ServiceSpec,
+    drifts: Sequence[Drift],
+    log_issues: Sequence[Issue],
+    settings: RemediationSettings,
+    learned: Mapping[str, Action],
+    has_build: bool = False,
+) -> Plan:
+    """The plan for one service; ``log_issues`` are its recurring, unlinked log issues."""
+    by_severity = sorted(log_issues, key=lambda i: -i.severity.rank)
+    runbooks, runbook_issues = _runbook_steps(spec.name, by_severity, settings.runbooks)
+    if drifts:
+        return _with_hook(
+            _drift_plan(spec, drifts, by_severity, runbooks, runbook_issues, learned, has_build),
+            settings,
+        )
+    for issue in by_severity:
+        steps, _ = _runbook_steps(spec.name, [issue], settings.runbooks)
+        if not steps and issue.category not in RESTART_CANNOT_FIX:
+            if issue.suggested == "restart":
+                steps = [Step(Action.RESTART), Step(Action.RECREATE)]
+            elif issue.suggested == "recreate":
+                steps = [Step(Action.RECREATE)]
+        if steps:
+            return _with_hook(
+                Plan(tuple(steps), (issue.fingerprint,), (issue.fingerprint,), why=issue.title),
+                settings,
+            )
+    return Plan()
+
+
+def _drift_plan(
+    spec: ServiceSpec,
+    drifts: Sequence[Drift],
+    log_issues: Sequence[Issue],
+    runbooks: list[Step],
+    runbook_issues: list[Issue],
+    learned: Mapping[str, Action],
+    has_build: bool,
+) -> Plan:
+    main = primary(drifts)
+    fingerprints = tuple(d.fingerprint for d in drifts)
+    rungs = ladder(main, spec)
+    if not rungs:
+        return Plan(
+            why=main.title,
+            hand_over=left_alone_reason(main, spec),
+            hand_over_fingerprints=fingerprints,
+        )
+    generic = [Step(a) for a in rungs]
+    first = learned.get(main.fingerprint)
+    if first in rungs:
+        generic.sort(key=lambda step: step.action is not first)
+    quiet = tuple(i.fingerprint for i in runbook_issues)
+    blockers = [i for i in log_issues if i.category in RESTART_CANNOT_FIX]
+    if main.kind in CRASHES and blockers:
+        cause = blockers[0]
+        if runbooks:
+            steps = [*runbooks, *generic[:1]]
+        elif cause.category is Category.IMPORT and has_build:
+            steps = [Step(Action.REBUILD)]
+        else:
+            return Plan(
+                why=main.title,
+                hand_over=(
+                    f"{spec.name} fails with a {cause.category} error that a restart cannot "
+                    f"fix: {cause.title} ({cause.detail[:160]})"
+                ),
+                hand_over_fingerprints=(*fingerprints, cause.fingerprint),
+            )
+        addresses = (*fingerprints, *(i.fingerprint for i in [cause, *runbook_issues]))
+        return Plan(
+            tuple(steps), tuple(dict.fromkeys(addresses)), quiet, why=f"{main.title}: {cause.title}"
+        )
+    addresses = (*fingerprints, *quiet)
+    return Plan(tuple([*runbooks, *generic]), addresses, quiet, why=main.title)
+
+
+def _with_hook(plan: Plan, settings: RemediationSettings) -> Plan:
+    if settings.hook is None:
+        return plan
+    if plan.hand_over:
+        return Plan((Step(Action.HOOK),), plan.hand_over_fingerprints, why=plan.why)
+    if plan.steps:
+        return Plan((*plan.steps, Step(Action.HOOK)), plan.addresses, plan.quiet, plan.why)
+    return plan
