@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -187,6 +188,40 @@ class Stack:
                 self.argv(*flags), stdout=log, stderr=subprocess.STDOUT, text=True, cwd=self.root
             )
 
+    def serve(self, *flags: str) -> str:
+        """Start the long-running controller on a free port; its base URL once ready."""
+        (port,) = free_ports(1)
+        self.start_controller("--metrics-port", str(port), *flags)
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: http_get(base + "/readyz")[0] == 200, 60, "the controller to be ready")
+        return base
+
+    def psql(self, *args: str, check: bool = True) -> str:
+        """psql as postgres in the db service, over its unix socket."""
+        port = self.environment["DB_PORT"]
+        return self.compose(
+            "exec",
+            "-T",
+            "db",
+            "psql",
+            "-h",
+            "/tmp",
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            *args,
+            check=check,
+        )
+
+    def wait_issue(self, fingerprint: str, state: str, timeout: float = 120) -> dict[str, Any]:
+        issue: dict[str, Any] = wait_for(
+            lambda: (i := self.issue(fingerprint)) and i["state"] == state and i,
+            timeout,
+            f"{fingerprint} to be {state}",
+        )
+        return issue
+
     def log(self) -> str:
         path = self.root / "controller.log"
         return path.read_text() if path.exists() else ""
@@ -204,6 +239,15 @@ class Stack:
 
     def report(self) -> str:
         return (self.state_dir / f"docker_issues_report_{self.env}.md").read_text()
+
+
+def metric(base: str, name: str, labels: str) -> float | None:
+    """One sample of the controller's /metrics, by name and exact label text."""
+    code, text = http_get(base + "/metrics")
+    if code != 200:
+        return None
+    found = re.search(rf"^{name}\{{{labels}\}} ([0-9.e+]+)$", text, flags=re.MULTILINE)
+    return float(found.group(1)) if found else None
 
 
 def http_get(url: str) -> tuple[int, str]:

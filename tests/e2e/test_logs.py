@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 
-from tests.e2e.conftest import STACKS, free_ports, http_get, wait_for
+from tests.e2e.conftest import STACKS, metric, wait_for
 
 CHATTY = STACKS / "chatty.yaml"
 RUN_DONE = """  patterns:
@@ -17,22 +16,6 @@ RUN_DONE = """  patterns:
 """
 
 
-def metric(base: str, name: str, labels: str) -> float | None:
-    code, text = http_get(base + "/metrics")
-    if code != 200:
-        return None
-    match = re.search(rf"^{name}\{{{labels}\}} ([0-9.e+]+)$", text, flags=re.MULTILINE)
-    return float(match.group(1)) if match else None
-
-
-def start(stack, *flags: str) -> str:  # type: ignore[no-untyped-def]
-    (port,) = free_ports(1)
-    stack.start_controller("--metrics-port", str(port), *flags)
-    base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: http_get(base + "/readyz")[0] == 200, 60, "the controller to be ready")
-    return base
-
-
 def log_issues(stack, service: str) -> list[dict]:  # type: ignore[no-untyped-def]
     return [i for i in stack.issues()["issues"] if i["source"] == "log" and i["service"] == service]
 
@@ -40,21 +23,10 @@ def log_issues(stack, service: str) -> list[dict]:  # type: ignore[no-untyped-de
 def test_a_real_postgres_error_is_an_issue_in_seconds_without_waiting_for_a_poll(make_stack):
     stack = make_stack()
     stack.up("db")
-    start(stack, "--interval-active", "120", "--interval-quiet", "120")
+    stack.serve("--interval-active", "120", "--interval-quiet", "120")
     wait_for(lambda: stack.issues()["services"], 60, "the first pass")
-    port = stack.environment["DB_PORT"]
     # a client asks for a database that does not exist: the real server logs the real error
-    stack.compose(
-        "exec",
-        "-T",
-        "db",
-        "psql",
-        "-h",
-        "/tmp",
-        "-p",
-        port,
-        "-U",
-        "postgres",
+    stack.psql(
         "-d",
         "ghostdb",
         "-c",
@@ -81,7 +53,7 @@ def test_a_restarted_or_recreated_containers_lines_are_neither_lost_nor_doubled(
     )
     stack.desired_file.write_text(stack.desired_file.read_text() + "detection:\n" + RUN_DONE)
     stack.up("counter")
-    base = start(stack)
+    base = stack.serve()
 
     def runs_read() -> int:
         issue = next(
@@ -103,7 +75,7 @@ def test_a_restarted_or_recreated_containers_lines_are_neither_lost_nor_doubled(
 def test_a_real_python_traceback_is_one_finding_with_the_whole_record(make_stack):
     stack = make_stack(CHATTY)
     stack.up("pytrace")
-    start(stack)
+    stack.serve()
     (issue,) = wait_for(lambda: log_issues(stack, "pytrace"), 60, "the traceback's issue")
     record = issue["samples"][0]
     assert issue["count"] == 1
@@ -121,7 +93,7 @@ psycopg2.OperationalError: connection to server at "127.0.0.1", port 5432 failed
 def test_secrets_in_log_lines_appear_in_no_output(make_stack):
     stack = make_stack(CHATTY)
     stack.up("talker")
-    start(stack, "--log-level", "DEBUG")
+    stack.serve("--log-level", "DEBUG")
     subprocess.run(
         [
             "docker",

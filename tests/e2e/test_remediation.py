@@ -6,31 +6,18 @@ import itertools
 import re
 from datetime import datetime
 
-from tests.e2e.conftest import STACKS, free_ports, http_get, wait_for
+from tests.e2e.conftest import STACKS, metric, wait_for
 
 CHATTY = STACKS / "chatty.yaml"
 TRIO = STACKS / "trio.yaml"
 
 
 def start(stack, *flags: str) -> str:  # type: ignore[no-untyped-def]
-    (port,) = free_ports(1)
-    stack.start_controller(
-        "--metrics-port", str(port), "--interval-active", "1", "--interval-quiet", "2", *flags
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: http_get(base + "/readyz")[0] == 200, 60, "the controller to be ready")
-    return base
+    return stack.serve("--interval-active", "1", "--interval-quiet", "2", *flags)
 
 
 def passes(base: str) -> float:
-    text = http_get(base + "/metrics")[1]
-    match = re.search(
-        r'^compose_controller_reconcile_passes_total\{env="e2e",result="ok"\} '
-        r"([0-9.e+]+)$",
-        text,
-        flags=re.MULTILINE,
-    )
-    return float(match.group(1)) if match else 0.0
+    return metric(base, "compose_controller_reconcile_passes_total", 'env="e2e",result="ok"') or 0.0
 
 
 def attempts(issue: dict) -> list[tuple[datetime, datetime]]:  # type: ignore[type-arg]
@@ -143,17 +130,7 @@ def test_the_missing_database_runbook_creates_it_and_the_backend_recovers(make_s
         if a["action"] == "runbook" and a["outcome"] == "success"
     ]
     assert any("createdb in db exited 0" in a["detail"] for a in runbook_steps)
-    out = stack.compose(
-        "exec",
-        "-T",
-        "db",
-        "psql",
-        "-h",
-        "/tmp",
-        "-p",
-        stack.environment["DB_PORT"],
-        "-U",
-        "postgres",
+    out = stack.psql(
         "-Atc",
         "select datname from pg_database where datname = 'orders'",
     )
