@@ -17,6 +17,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from controller import __version__
+from controller.detect.restarts import RESTART_PATTERN
 from controller.model import (
     Action,
     Category,
@@ -108,6 +109,7 @@ class Metrics:
         for pattern in patterns:
             self.findings.labels(self.env, pattern.id, pattern.category)
         self.findings.labels(self.env, "unclassified", Category.HEALTH)
+        self.findings.labels(self.env, RESTART_PATTERN, Category.HEALTH)
 
     def log_line(self, service: str) -> None:
         self.log_lines.labels(self.env, service).inc()

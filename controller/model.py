@@ -70,6 +70,9 @@ class DriftKind(StrEnum):
     PAUSED = "paused"
     REPLICAS = "replicas"  # more or fewer containers than declared
     JOB_FAILED = "job-failed"  # a `state: completed` service exited non-zero
+    PROBE_FAILED = "probe-failed"  # a probe the declaration adds fails
+    OUTDATED = "outdated"  # runs a config older than the compose model (file or env edited)
+    ORPHAN = "orphan"  # a container of the project whose service is no longer declared
 
 
 class Action(StrEnum):
@@ -161,6 +164,36 @@ class ComposeProject:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeSpec:
+    """A check the declaration adds to a service, with Kubernetes' settings.
+
+    ``http``: GET ``url``, pass on ``status`` (or any 2xx/3xx) and, if given, ``body`` in
+    the first 64 KiB; ``tcp``: connect to ``host``:``port``; ``exec``: ``argv`` exits 0 in a
+    running container of the service.
+    """
+
+    kind: str  # http | tcp | exec
+    url: str = ""
+    status: int | None = None
+    body: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
+    argv: tuple[str, ...] = ()
+    period: float = 10.0
+    timeout: float = 1.0
+    failure_threshold: int = 3
+    success_threshold: int = 1
+    initial_delay: float = 0.0
+
+    @property
+    def name(self) -> str:
+        target = self.url or (
+            f"{self.host}:{self.port}" if self.kind == "tcp" else " ".join(self.argv)
+        )
+        return f"{self.kind} {target}"
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """The healthy state of one compose service: the declaration merged over compose."""
 
@@ -173,6 +206,8 @@ class ServiceSpec:
     depends_on: tuple[str, ...] = ()
     has_build: bool = False  # compose can build its image (a rebuild is possible)
     restart: str = "no"  # its compose restart policy
+    recreate_outdated: bool = False  # recreate it when its config hash is outdated
+    probes: tuple[ProbeSpec, ...] = ()
     verify_timeout: float = 30.0  # seconds a fix has to become ready
     min_ready: float = 2.0  # seconds it must stay ready to count as fixed
 
@@ -263,10 +298,20 @@ class ContainerSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeView:
+    """What a service's probes say: passing, failing, or not known yet (None)."""
+
+    ok: bool | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ObservedState:
     project: str
     observed_at: float
     containers: tuple[ContainerSnapshot, ...]
+    probes: Mapping[str, ProbeView] = field(default_factory=dict)  # by service
+    config_hashes: Mapping[str, str] = field(default_factory=dict)  # the compose model's
 
     def of(self, service: str) -> tuple[ContainerSnapshot, ...]:
         """The service's containers, `docker compose run` one-offs excluded."""
@@ -290,7 +335,7 @@ class Finding:
     service: str
     container: str
     ts: float  # epoch seconds of the record's first line
-    kind: str  # "log" (a library or user pattern) or "unclassified" (discovery)
+    kind: str  # "log" (a pattern), "unclassified" (discovery), "restart" (the engine's)
     pattern_id: str
     category: Category
     severity: Severity
@@ -301,6 +346,7 @@ class Finding:
     hint: str = ""
     remediation: str = "none"
     captures: Mapping[str, str] = field(default_factory=dict)
+    source: str = "log"  # "log" or "engine" (restart counts)
 
 
 # --- differences and issues -------------------------------------------------------------

@@ -17,6 +17,7 @@ from controller.model import (
     DriftKind,
     Issue,
     ObservedState,
+    ProbeView,
     ServiceCondition,
     ServiceRunState,
     ServiceSpec,
@@ -34,40 +35,110 @@ _SEVERITY = {
     DriftKind.PAUSED: Severity.MEDIUM,
     DriftKind.REPLICAS: Severity.MEDIUM,
     DriftKind.JOB_FAILED: Severity.HIGH,
+    DriftKind.PROBE_FAILED: Severity.HIGH,
+    DriftKind.OUTDATED: Severity.LOW,
+    DriftKind.ORPHAN: Severity.LOW,
 }
+# drifts that are reported but never fail convergence
+_NOT_BLOCKING = frozenset({DriftKind.OUTDATED, DriftKind.ORPHAN})
 _STOPPED = frozenset({"exited", "created"})
 
 
 def diff(desired: DesiredState, observed: ObservedState) -> list[Drift]:
-    """Every drift of every declared service, in service order."""
+    """Every drift of every declared service in service order, then orphans."""
     drifts: list[Drift] = []
     for spec in desired.services.values():
-        drifts.extend(service_drifts(spec, observed.of(spec.name)))
+        drifts.extend(drifts_of(spec, observed))
+    undeclared = sorted(
+        {c.service for c in observed.containers if not c.oneoff} - set(desired.services)
+    )
+    for service in undeclared:
+        names = tuple(c.name for c in observed.of(service))
+        drifts.append(
+            Drift(
+                service,
+                DriftKind.ORPHAN,
+                Severity.LOW,
+                Category.CONFIG,
+                f"{service} runs but is no longer a service of the project",
+                f"orphan container(s): {', '.join(names)}",
+                names,
+                blocking=False,
+            )
+        )
     return drifts
 
 
-def service_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> list[Drift]:
-    """The drifts of one service, given its (non one-off) containers."""
-    found = list(
-        _completed_drifts(spec, containers)
-        if spec.state is ServiceRunState.COMPLETED
-        else _running_drifts(spec, containers)
+def drifts_of(spec: ServiceSpec, observed: ObservedState) -> list[Drift]:
+    """The drifts of one service in an observation (containers, probes, config hash)."""
+    return service_drifts(
+        spec,
+        observed.of(spec.name),
+        observed.probes.get(spec.name),
+        observed.config_hashes.get(spec.name),
     )
+
+
+def ready_in(spec: ServiceSpec, observed: ObservedState) -> bool:
+    return service_ready(spec, observed.of(spec.name), observed.probes.get(spec.name))
+
+
+def service_drifts(
+    spec: ServiceSpec,
+    containers: Sequence[ContainerSnapshot],
+    probe: ProbeView | None = None,
+    config_hash: str | None = None,
+) -> list[Drift]:
+    """The drifts of one service, given its (non one-off) containers, what its probes say,
+    and the config hash the compose model has for it now."""
+    if spec.state is ServiceRunState.COMPLETED:
+        found = list(_completed_drifts(spec, containers))
+    else:
+        found = list(_running_drifts(spec, containers))
+        running = [c for c in containers if c.status == "running"]
+        if spec.probes and running and probe is not None and probe.ok is False:
+            found.append(
+                _drift(
+                    spec,
+                    DriftKind.PROBE_FAILED,
+                    f"{spec.name}'s probe fails",
+                    running,
+                    probe.detail,
+                )
+            )
+    if config_hash:
+        old = [c for c in containers if c.config_hash and c.config_hash != config_hash]
+        if old:
+            found.append(
+                _drift(
+                    spec,
+                    DriftKind.OUTDATED,
+                    f"{spec.name} runs an outdated config",
+                    old,
+                    "the compose file or its variables changed since it was "
+                    "created; docker compose up -d recreates it",
+                )
+            )
     if not spec.required:
         found = [_optional(d) for d in found]
     return found
 
 
-def service_ready(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> bool:
+def service_ready(
+    spec: ServiceSpec, containers: Sequence[ContainerSnapshot], probe: ProbeView | None = None
+) -> bool:
     """True when the service is exactly as declared *and* its health is settled.
 
-    Stricter than "no drift": a container whose health is still ``starting`` is not a
-    drift, but a fix is not verified until it reports ``healthy``.
+    Stricter than "no drift": a container whose health is still ``starting`` or whose
+    probes have not passed yet is not a drift, but a fix is not verified until it is
+    ``healthy`` and its probes pass.
     """
-    if service_drifts(spec, containers):
+    if any(d.kind is not DriftKind.OUTDATED for d in service_drifts(spec, containers, probe)):
         return False
     if spec.state is ServiceRunState.COMPLETED:
         return all(c.status == "exited" for c in containers) and bool(containers)
+    if spec.probes and (probe is None or probe.ok is not True):
+        return False
     if spec.check_health:
         return all(c.health == "healthy" for c in containers)
     return True
@@ -196,10 +267,11 @@ def _drift(
         service=spec.name,
         kind=kind,
         severity=_SEVERITY[kind],
-        category=Category.HEALTH,
+        category=Category.CONFIG if kind is DriftKind.OUTDATED else Category.HEALTH,
         title=title,
         detail=detail,
         containers=tuple(c.name for c in containers),
+        blocking=kind not in _NOT_BLOCKING,
     )
 
 
@@ -216,11 +288,12 @@ def _optional(drift: Drift) -> Drift:
     )
 
 
-def service_status(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> ServiceStatus:
+def service_status(spec: ServiceSpec, observed: ObservedState) -> ServiceStatus:
     """Summary of one service for reports; ``Remediating`` is overlaid by the issue store."""
-    if service_ready(spec, containers):
+    containers = observed.of(spec.name)
+    if ready_in(spec, observed):
         condition = ServiceCondition.READY
-    elif service_drifts(spec, containers):
+    elif drifts_of(spec, observed):
         condition = ServiceCondition.DEGRADED
     else:
         condition = ServiceCondition.PROGRESSING

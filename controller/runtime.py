@@ -24,6 +24,7 @@ from loguru import logger
 from prometheus_client import CollectorRegistry
 
 from controller.desired import load_desired
+from controller.detect.restarts import restart_findings
 from controller.issues.document import (
     IssueFileError,
     build_document,
@@ -36,12 +37,14 @@ from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
 from controller.metrics import Metrics, StateCollector, StateView
-from controller.model import Clock, DesiredState, ServiceCondition, system_clock
+from controller.model import Clock, DesiredState, ObservedState, ServiceCondition, system_clock
 from controller.observe.compose_cli import ComposeCli
+from controller.observe.compose_model import ConfigHashes
 from controller.observe.engine import DockerEngine
 from controller.observe.events import EventWatcher
 from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
 from controller.observe.observer import Observer
+from controller.observe.probes import Prober
 from controller.reconcile import diff, root_causes, service_status
 from controller.remediate.policy import RetryPolicy
 from controller.remediate.remediator import Remediator
@@ -89,7 +92,15 @@ class Controller:
         self._clock = clock
         self.store = IssueStore(desired.env, clock)
         self.metrics = Metrics(self.registry, desired.env)
-        self.observer = Observer(self._gateway, desired.project, clock)
+        compose_cli = compose or ComposeCli(desired.compose)
+        self.prober = Prober(self._gateway, desired.services, lambda service: self.request_pass())
+        hashes = ConfigHashes(
+            ComposeCli(desired.compose), (*desired.compose.files, *desired.compose.env_files)
+        )
+        self.observer = Observer(
+            self._gateway, desired.project, clock, self.prober.view, hashes.current
+        )
+        self._restart_counts: dict[str, int] = {}
         policy = RetryPolicy.of(desired.remediation, backoff_enabled=not settings.once)
         self.logs = LogPipeline(
             gateway=self._gateway,
@@ -104,7 +115,7 @@ class Controller:
             observe=self.observer.observe,
             actuator=Actuator(
                 self._gateway,
-                compose or ComposeCli(desired.compose),
+                compose_cli,
                 desired.services,
                 self.observer.observe,
                 desired.remediation.hook,
@@ -209,10 +220,11 @@ class Controller:
                 return False
             self._engine_state(True)
             self.logs.sync(observed)
+            self.prober.update(observed)
+            self._count_restarts(observed)
             drifts = diff(self.desired, observed)
             statuses = [
-                service_status(spec, observed.of(name))
-                for name, spec in self.desired.services.items()
+                service_status(spec, observed) for name, spec in self.desired.services.items()
             ]
             self._log_sync(self.store.sync_drifts(drifts, statuses))
             for issue in self.store.link_causes(root_causes(self.desired, self.store.active())):
@@ -229,12 +241,22 @@ class Controller:
                 )
             if submit:
                 for service in self.store.actionable():
-                    self.remediator.submit(service)
+                    if service in self.desired.services:  # orphans are only reported
+                        self.remediator.submit(service)
             self.save()
             self.passes_completed += 1
             self.metrics.pass_done("ok", time.monotonic() - started)
             self._adapt_interval()
             return True
+
+    def _count_restarts(self, observed: ObservedState) -> None:
+        findings, self._restart_counts = restart_findings(
+            self._restart_counts, observed, self._clock()
+        )
+        if findings:
+            for finding in findings:
+                self.metrics.finding(finding.pattern_id, finding.category)
+            self._on_findings(self.store.record_findings(findings, self.desired.detection))
 
     def _engine_state(self, ok: bool, why: str = "") -> None:
         self.metrics.engine_reachable(ok)
@@ -300,8 +322,11 @@ class Controller:
         self.request_pass()
 
     def _on_event_stream(self, up: bool) -> None:
-        if up:
-            self.request_pass()  # resync: events may have been missed while it was down
+        # down: a pass finds out whether the engine is gone (and /readyz says so);
+        # up again: a full resync, events may have been missed meanwhile
+        if not up:
+            logger.warning("event stream lost; checking the engine")
+        self.request_pass()
 
     def needs_attention(self) -> bool:
         """Anything wrong or not yet settled: the fast interval applies."""
@@ -388,6 +413,7 @@ class Controller:
         self.restore()
         self.remediator.start()
         self.logs.start()
+        self.prober.start()
         scheduler = BackgroundScheduler(timezone=UTC)
         scheduler.add_job(
             self._pass_job,
@@ -406,6 +432,7 @@ class Controller:
     def stop(self) -> None:
         """Stop polling, let running fixes finish (up to the shutdown timeout), save."""
         self.events.stop()
+        self.prober.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         with self._pass_lock:  # let a running pass end before the workers go
@@ -427,6 +454,7 @@ class Controller:
         self.restore()
         self.remediator.start()
         self.logs.start()
+        self.prober.start()
         deadline = time.monotonic() + self.settings.once_timeout
         try:
             while time.monotonic() < deadline:
@@ -452,6 +480,7 @@ class Controller:
                 self.reconcile_pass(submit=False)  # report what the cut-short fixes left
             self.logs.settle(2.0)  # what the services logged so far belongs in the report
             self.logs.stop()
+            self.prober.stop()
             self.save(force=True)
             self._gateway.close()
         return self.converged()

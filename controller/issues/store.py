@@ -272,7 +272,7 @@ class IssueStore:
                 fingerprint=finding.fingerprint,
                 env=self.env,
                 service=finding.service,
-                source="log",
+                source=finding.source,
                 kind=finding.kind,
                 pattern_id=finding.pattern_id,
                 category=finding.category,
@@ -327,7 +327,7 @@ class IssueStore:
         with self._lock:
             for issue in self._issues.values():
                 if (
-                    issue.source == "log"
+                    issue.source != "drift"
                     and issue.active
                     and issue.state is not IssueState.REMEDIATING
                     and now - issue.last_seen >= quiet

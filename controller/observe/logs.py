@@ -11,7 +11,6 @@ slows the reader rather than growing memory.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import threading
 import time
@@ -21,30 +20,7 @@ from loguru import logger
 
 from controller.model import ContainerSnapshot, LogLine, ObservedState
 from controller.observe.gateway import EngineError, EngineGateway, LogStream
-from controller.observe.lines import LineSplitter, clean
-
-_EPOCH_CACHE: dict[str, int] = {}
-
-
-def parse_timestamp(text: bytes) -> int | None:
-    """Nanoseconds since the epoch of an RFC 3339 UTC timestamp as Docker prints it."""
-    s = text.decode("ascii", "replace")
-    if len(s) < 20 or s[10] != "T" or not s.endswith("Z"):
-        return None
-    second = s[:19]
-    base = _EPOCH_CACHE.get(second)
-    if base is None:
-        try:
-            base = calendar.timegm(time.strptime(second, "%Y-%m-%dT%H:%M:%S"))
-        except ValueError:
-            return None
-        if len(_EPOCH_CACHE) > 4096:
-            _EPOCH_CACHE.clear()
-        _EPOCH_CACHE[second] = base
-    fraction = s[20:-1] if s[19] == "." else ""
-    if fraction and not fraction.isdigit():
-        return None
-    return base * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
+from controller.observe.lines import LineSplitter, clean, parse_timestamp
 
 
 def _digest(body: bytes) -> bytes:

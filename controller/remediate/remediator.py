@@ -41,7 +41,7 @@ from controller.model import (
     to_datetime,
 )
 from controller.observe.gateway import EngineError
-from controller.reconcile import service_drifts, service_ready
+from controller.reconcile import drifts_of, ready_in
 from controller.remediate.activity import OperatorActivity
 from controller.remediate.plan import CRASHES, Plan, Step, make_plan
 from controller.remediate.policy import RetryPolicy
@@ -176,7 +176,7 @@ class Remediator:
             logger.warning("{}: not remediating, engine unavailable: {}", service, exc)
             return
         containers = observed.of(service)
-        drifts, logs = self._work_of(service, containers)
+        drifts, logs = self._work_of(service, observed)
         if not drifts and not logs:
             return
         if drifts and self._left_to_people(service, drifts):
@@ -191,7 +191,7 @@ class Remediator:
         if any(d.kind in CRASHES for d in drifts):
             # what it printed before it died says whether a restart can help: read it all
             self._settle_logs([c.id for c in containers if c.status != "running"], 2.0)
-            drifts, logs = self._work_of(service, containers)
+            drifts, logs = self._work_of(service, observed)
         history: ServiceHistory = self._store.edit_history(service, _copy)
         plan = make_plan(spec, drifts, logs, self._settings, history.learned, spec.has_build)
         if plan.hand_over:
@@ -208,9 +208,7 @@ class Remediator:
             return
         self._climb(service, plan, containers)
 
-    def _work_of(
-        self, service: str, containers: Sequence[ContainerSnapshot]
-    ) -> tuple[list[Drift], list[Issue]]:
+    def _work_of(self, service: str, observed: ObservedState) -> tuple[list[Drift], list[Issue]]:
         """The drifts that are still true and the log issues still recurring, unlinked."""
         spec = self._desired.services[service]
         now = to_datetime(self._clock())
@@ -221,7 +219,7 @@ class Remediator:
             if i.state in (IssueState.OPEN, IssueState.FAILED) and not i.caused_by
         ]
         drift_fps = {i.fingerprint for i in mine if i.source == "drift"}
-        drifts = [d for d in service_drifts(spec, containers) if d.fingerprint in drift_fps]
+        drifts = [d for d in drifts_of(spec, observed) if d.fingerprint in drift_fps]
         logs = [i for i in mine if i.source == "log" and i.last_seen >= recent]
         return drifts, logs
 
@@ -254,9 +252,7 @@ class Remediator:
         return [
             dep
             for dep in specs[service].depends_on
-            if dep in specs
-            and specs[dep].required
-            and not service_ready(specs[dep], observed.of(dep))
+            if dep in specs and specs[dep].required and not ready_in(specs[dep], observed)
         ]
 
     def _admitted(self, service: str, plan: Plan) -> bool:

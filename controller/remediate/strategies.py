@@ -37,6 +37,9 @@ LADDERS: dict[DriftKind, tuple[Action, ...]] = {
     DriftKind.DEAD: (Action.RECREATE,),
     DriftKind.JOB_FAILED: (Action.START, Action.RECREATE),
     DriftKind.PAUSED: (Action.UNPAUSE,),
+    DriftKind.PROBE_FAILED: (Action.RESTART, Action.RECREATE),
+    DriftKind.OUTDATED: (Action.RECREATE,),
+    DriftKind.ORPHAN: (),
 }
 
 # When a service has several drifts, the first kind here decides the action.
@@ -46,9 +49,12 @@ PRECEDENCE: tuple[DriftKind, ...] = (
     DriftKind.EXITED,
     DriftKind.RESTARTING,
     DriftKind.UNHEALTHY,
+    DriftKind.PROBE_FAILED,
     DriftKind.REPLICAS,
     DriftKind.JOB_FAILED,
     DriftKind.PAUSED,
+    DriftKind.OUTDATED,
+    DriftKind.ORPHAN,
 )
 
 RESTART_TIMEOUT = 10.0  # seconds a container gets to stop before SIGKILL
@@ -62,6 +68,8 @@ def primary(drifts: Sequence[Drift]) -> Drift:
 def ladder(drift: Drift, spec: ServiceSpec) -> tuple[Action, ...]:
     if drift.kind is DriftKind.PAUSED and not spec.enforce:
         return ()
+    if drift.kind is DriftKind.OUTDATED and not spec.recreate_outdated:
+        return ()
     return LADDERS[drift.kind]
 
 
@@ -71,6 +79,12 @@ def left_alone_reason(drift: Drift, spec: ServiceSpec) -> str:
         return (
             f"{spec.name} was paused, which a person does on purpose: the controller leaves "
             f"it alone (declare services.{spec.name}.enforce: true to unpause it)"
+        )
+    if drift.kind is DriftKind.OUTDATED:
+        return (
+            f"{spec.name} runs a config older than the compose model: `docker compose up -d "
+            f"{spec.name}` recreates it (or declare services.{spec.name}.recreate_outdated: "
+            "true to let the controller do it)"
         )
     return f"no strategy fits a {drift.kind} drift"
 

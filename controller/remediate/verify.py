@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from controller.model import Clock, ContainerSnapshot, ObservedState, ServiceSpec
 from controller.observe.gateway import EngineError
-from controller.reconcile import service_drifts, service_ready
+from controller.reconcile import drifts_of, ready_in
 
 POLL_SECONDS = 0.5
 
@@ -57,11 +57,12 @@ def verify(
         if again:
             return VerifyResult(False, f"the error came back: {again}")
         try:
-            containers = observe().of(spec.name)
+            observed = observe()
         except EngineError as exc:
             ready_since, last = None, f"engine error while verifying: {exc}"
         else:
-            if service_ready(spec, containers):
+            containers = observed.of(spec.name)
+            if ready_in(spec, observed):
                 current = _fingerprint(containers)
                 if ready_since is None or current != ready_set:
                     ready_since, ready_set = now, current
@@ -70,8 +71,8 @@ def verify(
                 last = "ready, waiting to see it stay ready"
             else:
                 ready_since = None
-                drifts = service_drifts(spec, containers)
-                last = drifts[0].title if drifts else "health still starting"
+                drifts = drifts_of(spec, observed)
+                last = drifts[0].title if drifts else "health or probes not passing yet"
         if now >= deadline:
             return VerifyResult(False, f"not verified in time: {last}")
         if wait(POLL_SECONDS):

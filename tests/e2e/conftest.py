@@ -11,9 +11,12 @@ import json
 import os
 import random
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -85,13 +88,20 @@ class Stack:
     """One compose project for one test, declared in its own desired_state directory."""
 
     def __init__(
-        self, root: Path, compose_file: Path, environment: dict[str, str], services: str = ""
+        self,
+        root: Path,
+        compose_file: Path,
+        environment: dict[str, str],
+        services: str = "",
+        docker_host: str | None = None,
     ) -> None:
         self.project = f"cce2e-{uuid.uuid4().hex[:10]}"
         self.env = "e2e"
         self.root = root
         self.compose_file = compose_file
         self.environment = environment
+        # the engine this stack runs on (None: the default one), for every process we start
+        self.process_env = {**os.environ, **({"DOCKER_HOST": docker_host} if docker_host else {})}
         self.desired_dir = root / "desired_state"
         self.state_dir = root / "state"
         self.desired_dir.mkdir(parents=True)
@@ -114,7 +124,7 @@ class Stack:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **self.environment},
+            env={**self.process_env, **self.environment},
             check=False,
         )
         if check and done.returncode != 0:
@@ -131,10 +141,7 @@ class Stack:
         ids = self.compose("ps", "--all", "--quiet", service).split()
         if not ids:
             return None
-        out = subprocess.run(
-            ["docker", "inspect", ids[0]], capture_output=True, text=True, check=True
-        ).stdout
-        data: dict[str, Any] = json.loads(out)[0]
+        data: dict[str, Any] = json.loads(self.docker("inspect", ids[0]))[0]
         return data
 
     def state(self, service: str) -> tuple[str, str | None]:
@@ -150,8 +157,20 @@ class Stack:
 
     def docker(self, *args: str) -> str:
         return subprocess.run(
-            ["docker", *args], capture_output=True, text=True, check=True, timeout=60
+            ["docker", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            env=self.process_env,
         ).stdout
+
+    def crash(self, service: str) -> None:
+        """SIGKILL the container's main process from the host: a real crash (the engine
+        does not count it as a manual stop, as it may `docker kill`)."""
+        data = self.inspect(service)
+        assert data is not None and data["State"]["Pid"], f"{service} is not running"
+        os.kill(int(data["State"]["Pid"]), signal.SIGKILL)
 
     def kill(self, service: str) -> None:
         data = self.inspect(service)
@@ -180,12 +199,18 @@ class Stack:
             timeout=timeout,
             cwd=self.root,
             check=False,
+            env=self.process_env,
         )
 
     def start_controller(self, *flags: str) -> subprocess.Popen[str]:
         with open(self.root / "controller.log", "w") as log:  # the child keeps its own copy
             return subprocess.Popen(
-                self.argv(*flags), stdout=log, stderr=subprocess.STDOUT, text=True, cwd=self.root
+                self.argv(*flags),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=self.root,
+                env=self.process_env,
             )
 
     def serve(self, *flags: str) -> str:
@@ -266,7 +291,10 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
     procs: list[subprocess.Popen[str]] = []
 
     def make(
-        compose_file: Path = DEMO, environment: dict[str, str] | None = None, services: str = ""
+        compose_file: Path = DEMO,
+        environment: dict[str, str] | None = None,
+        services: str = "",
+        docker_host: str | None = None,
     ) -> Stack:
         if environment is None and compose_file == DEMO:
             db, backend, frontend = free_ports(3)
@@ -275,7 +303,9 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
                 "BACKEND_PORT": str(backend),
                 "FRONTEND_PORT": str(frontend),
             }
-        stack = Stack(tmp_path / f"s{len(stacks)}", compose_file, environment or {}, services)
+        stack = Stack(
+            tmp_path / f"s{len(stacks)}", compose_file, environment or {}, services, docker_host
+        )
         stacks.append(stack)
         original = stack.start_controller
 
@@ -294,3 +324,77 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
             proc.wait(10)
     for stack in stacks:
         stack.down()
+
+
+class PrivateEngine:
+    """A Docker engine of the test's own (its own socket, data and exec roots), so that a
+    test may stop and restart an engine without touching one it did not start.
+    ``--live-restore`` keeps its containers running while it is down, as in production."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.host = f"unix://{root}/docker.sock"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def docker(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["docker", "-H", self.host, *args], capture_output=True, check=False, timeout=120, **kw
+        )
+
+    def up(self) -> bool:
+        return self.docker("info").returncode == 0
+
+    def start(self) -> None:
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            pytest.fail("no dockerd binary: run scripts/engine-up first")
+        with open(self.root / "dockerd.log", "ab") as log:
+            self._proc = subprocess.Popen(
+                [
+                    dockerd,
+                    "--host",
+                    self.host,
+                    "--data-root",
+                    str(self.root / "data"),
+                    "--exec-root",
+                    str(self.root / "exec"),
+                    "--pidfile",
+                    str(self.root / "pid"),
+                    "--bridge=none",
+                    "--iptables=false",
+                    "--ip-masq=false",
+                    "--live-restore",
+                    "--log-level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self.up, 60, "the private engine to answer")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(60)
+        self._proc = None
+
+
+@pytest.fixture
+def private_engine() -> Iterator[PrivateEngine]:
+    root = Path(tempfile.mkdtemp(prefix="cce", dir="/tmp"))  # a short path: socket names
+    engine = PrivateEngine(root)
+    engine.start()
+    try:
+        image = subprocess.run(
+            ["docker", "save", "cc-busybox:1"], capture_output=True, check=True, timeout=120
+        ).stdout
+        assert engine.docker("load", input=image).returncode == 0
+        yield engine
+    finally:
+        if not engine.up():
+            engine.start()
+        ids = engine.docker("ps", "-aq").stdout.decode().split()
+        if ids:
+            engine.docker("rm", "-f", *ids)
+        engine.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -313,3 +313,38 @@ def test_a_bad_runbook_is_one_line_naming_it(tmp_path, change, field, words):
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'dev.yaml'}: {field}"), message
     assert words in message and "runbook create-missing-database" in message
+
+
+def test_probes_are_declared_with_kubernetes_settings(tmp_path):
+    text = GOOD.replace(
+        "  db: {healthy: true}\n",
+        """  db:
+    healthy: true
+    recreate_outdated: true
+    probes:
+      - tcp: {port: "${DB_PORT}"}
+        period_seconds: 2
+        failure_threshold: 2
+      - http: {url: "http://127.0.0.1:${DB_PORT}/", status: 200, body: ok}
+        initial_delay_seconds: 5
+      - exec: {argv: [pg_isready, -q]}
+""",
+    )
+    state, _ = load(write(tmp_path, text))
+    db = state.services["db"]
+    tcp, http, exe = db.probes
+    assert (tcp.kind, tcp.port, tcp.period, tcp.failure_threshold) == ("tcp", 18432, 2, 2)
+    assert (http.url, http.status, http.body, http.initial_delay) == (
+        "http://127.0.0.1:18432/",
+        200,
+        "ok",
+        5,
+    )
+    assert exe.argv == ("pg_isready", "-q")
+    assert db.recreate_outdated
+
+
+def test_a_probe_must_say_what_it_checks(tmp_path):
+    text = GOOD.replace("  db: {healthy: true}\n", "  db:\n    probes: [{period_seconds: 2}]\n")
+    with pytest.raises(DesiredStateError, match=r"services\.db\.probes\.0: declare exactly one"):
+        load(write(tmp_path, text))

@@ -3,7 +3,8 @@
 from dataclasses import replace
 
 from controller.model import LogLine, ObservedState
-from controller.observe.logs import LogReader, parse_timestamp
+from controller.observe.lines import parse_timestamp
+from controller.observe.logs import LogReader
 from tests.fakes import FakeWorld, container
 
 T0 = 1_800_000_000_000_000_000

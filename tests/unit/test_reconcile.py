@@ -104,7 +104,9 @@ def test_health_still_starting_is_no_drift_but_not_ready():
     checked = spec("web", check_health=True)
     assert service_drifts(checked, starting) == []
     assert not service_ready(checked, starting)
-    assert service_status(checked, starting).condition == "Progressing"
+    assert service_status(checked, ObservedState("demo", 0.0, tuple(starting))).condition == (
+        "Progressing"
+    )
 
 
 def test_diff_covers_every_declared_service_and_ignores_one_off_containers():

@@ -57,7 +57,7 @@ class Rig:
         observed = self.observer.observe()
         self.store.sync_drifts(
             diff(self.state, observed),
-            [service_status(s, observed.of(n)) for n, s in self.state.services.items()],
+            [service_status(s, observed) for s in self.state.services.values()],
         )
 
     def fix(self, service: str) -> None:

@@ -1,0 +1,164 @@
+"""Services: the declaration merged over the compose model into ``ServiceSpec`` values.
+
+Compose supplies what a service is (healthcheck, replicas, dependencies, build, restart
+policy); the declaration says what healthy means for it (running or completed, health
+checked or not, required, probes, enforcement).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from controller.desired.errors import DesiredStateError
+from controller.desired.interpolate import interpolate
+from controller.desired.schema import DesiredStateFile, ProbeDeclaration, ServiceDeclaration
+from controller.model import ProbeSpec, ServiceRunState, ServiceSpec
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def merge_services(
+    path: Path,
+    declared: DesiredStateFile,
+    compose_model: Mapping[str, Any],
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, ServiceSpec]:
+    compose_services: Mapping[str, Any] = compose_model.get("services") or {}
+    for name in declared.services:
+        if name not in compose_services:
+            known = ", ".join(sorted(compose_services)) or "none"
+            raise DesiredStateError(
+                path, f"services.{name}", f"no such service in the compose project (has: {known})"
+            )
+    specs: dict[str, ServiceSpec] = {}
+    for name, compose_service in sorted(compose_services.items()):
+        decl = declared.services.get(name) or ServiceDeclaration()
+        spec = _spec(path, name, decl, compose_service or {}, compose_services)
+        probes = tuple(
+            _probe(path, f"services.{name}.probes.{i}", p, environment or {})
+            for i, p in enumerate(decl.probes)
+        )
+        specs[name] = replace(spec, probes=probes, recreate_outdated=decl.recreate_outdated)
+    return specs
+
+
+def _probe(
+    path: Path, where: str, declared: ProbeDeclaration, environment: Mapping[str, str]
+) -> ProbeSpec:
+    chosen = [k for k in ("http", "tcp", "exec") if getattr(declared, k) is not None]
+    if len(chosen) != 1:
+        raise DesiredStateError(path, where, "declare exactly one of http, tcp, exec")
+    base = ProbeSpec(
+        kind=chosen[0],
+        period=declared.period_seconds,
+        timeout=declared.timeout_seconds,
+        failure_threshold=declared.failure_threshold,
+        success_threshold=declared.success_threshold,
+        initial_delay=declared.initial_delay_seconds,
+    )
+    if declared.http is not None:
+        (url,) = interpolate(path, f"{where}.http.url", [declared.http.url], environment, set())
+        return replace(base, url=url, status=declared.http.status, body=declared.http.body)
+    if declared.tcp is not None:
+        host, port = interpolate(
+            path, f"{where}.tcp", [declared.tcp.host, str(declared.tcp.port)], environment, set()
+        )
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise DesiredStateError(path, f"{where}.tcp.port", f"not a port: {port}")
+        return replace(base, host=host, port=int(port))
+    assert declared.exec is not None
+    argv = interpolate(path, f"{where}.exec.argv", declared.exec.argv, environment, set())
+    return replace(base, argv=tuple(argv))
+
+
+def _spec(
+    path: Path,
+    name: str,
+    decl: ServiceDeclaration,
+    compose_service: Mapping[str, Any],
+    compose_services: Mapping[str, Any],
+) -> ServiceSpec:
+    healthcheck = compose_service.get("healthcheck") or {}
+    has_healthcheck = bool(healthcheck) and not healthcheck.get("disable", False)
+    if decl.healthy and not has_healthcheck:
+        raise DesiredStateError(
+            path, f"services.{name}.healthy", "the compose service defines no healthcheck"
+        )
+    depends_on = _compose_dependencies(compose_service)
+    for i, dep in enumerate(decl.depends_on):
+        if dep not in compose_services:
+            raise DesiredStateError(
+                path, f"services.{name}.depends_on.{i}", f"no such service: {dep}"
+            )
+        if dep not in depends_on:
+            depends_on.append(dep)
+    if decl.replicas is not None:
+        replicas = decl.replicas
+    else:
+        deploy = compose_service.get("deploy") or {}
+        replicas = int(deploy.get("replicas") or compose_service.get("scale") or 1)
+    check_health = has_healthcheck if decl.healthy is None else decl.healthy
+    if decl.verify_timeout_seconds is not None:
+        verify_timeout = decl.verify_timeout_seconds
+    else:
+        verify_timeout = default_verify_timeout(healthcheck if check_health else {})
+    return ServiceSpec(
+        name=name,
+        state=ServiceRunState(decl.state),
+        replicas=replicas,
+        check_health=check_health,
+        required=decl.required,
+        enforce=decl.enforce,
+        depends_on=tuple(depends_on),
+        has_build=bool(compose_service.get("build")),
+        restart=str(compose_service.get("restart") or "no"),
+        verify_timeout=verify_timeout,
+        min_ready=decl.min_ready_seconds,
+    )
+
+
+def _compose_dependencies(compose_service: Mapping[str, Any]) -> list[str]:
+    deps: list[str] = []
+    depends_on = compose_service.get("depends_on") or {}
+    if isinstance(depends_on, list):  # short syntax, in case a loader did not normalise it
+        deps.extend(str(d) for d in depends_on)
+    else:
+        deps.extend(n for n, c in depends_on.items() if (c or {}).get("required", True))
+    network_mode = str(compose_service.get("network_mode") or "")
+    if network_mode.startswith("service:"):
+        deps.append(network_mode.removeprefix("service:"))
+    return list(dict.fromkeys(deps))
+
+
+def parse_duration(text: str | int | float | None, default: float) -> float:
+    """Seconds in a Go/Compose duration (``1m30s``, ``500ms``); bare numbers are seconds."""
+    if text is None or text == "":
+        return default
+    if isinstance(text, int | float):
+        return float(text)
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return default
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def default_verify_timeout(healthcheck: Mapping[str, Any]) -> float:
+    """Time a fixed service gets to become ready: its healthcheck's own worst case, plus slack.
+
+    Docker marks a container unhealthy after ``retries`` failures ``interval`` apart, and not
+    before ``start_period`` is over; a fix should get at least that long. Bounded to
+    15 s .. 5 min so a missing or absurd healthcheck neither rushes nor stalls a fix.
+    """
+    if not healthcheck:
+        return 15.0
+    interval = parse_duration(healthcheck.get("interval"), 30.0)
+    timeout = parse_duration(healthcheck.get("timeout"), 30.0)
+    start_period = parse_duration(healthcheck.get("start_period"), 0.0)
+    retries = int(healthcheck.get("retries") or 3)
+    worst = start_period + (interval + timeout) * (retries + 1) + 5.0
+    return min(max(worst, 15.0), 300.0)
