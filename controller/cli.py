@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+import prometheus_client
 from loguru import logger
 
 from controller import __version__
@@ -147,6 +148,7 @@ def configure_logging(level: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging(args.log_level)
+    prometheus_client.disable_created_metrics()  # no *_created series: half the scrape
     settings = Settings(
         env=args.env,
         desired_dir=args.desired_state_dir,

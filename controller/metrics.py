@@ -1,9 +1,11 @@
 """Every metric the controller exports, in one registry (the contract is docs/metrics.md).
 
 Counters and histograms are recorded by the stages as things happen; state that lives in
-the issue store is exported by ``StateCollector`` at scrape time, so it is never stale and
-never updated from everywhere. Labels are bounded: env, service, action, outcome, result,
-severity, category, state; never log text or container ids.
+the issue store and the work queue is exported by ``StateCollector`` at scrape time, so it
+is never stale and never updated from everywhere. Labels are bounded: env, service,
+action, outcome, result, severity, category, state, pattern, version; never log text or
+container ids. Every label combination of a declared service exists from the first
+scrape (at zero), so ``rate()`` and ``absent()`` work at once.
 """
 
 from __future__ import annotations
@@ -26,13 +28,19 @@ from controller.model import (
     Outcome,
     PatternDef,
     ServiceCondition,
+    ServiceHistory,
     ServiceStatus,
+    Severity,
+    system_clock,
+    to_datetime,
 )
 
 PREFIX = "compose_controller"
 PASS_RESULTS = ("ok", "engine_unavailable", "error")
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REMEDIATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+DETECTION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+RECOVERY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 
 
 class Metrics:
@@ -41,6 +49,15 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry, env: str) -> None:
         self.env = env
         self.registry = registry
+
+        def counter(name: str, doc: str, labels: list[str]) -> Counter:
+            return Counter(f"{PREFIX}_{name}", doc, labels, registry=registry)
+
+        def histogram(
+            name: str, doc: str, labels: list[str], buckets: tuple[float, ...]
+        ) -> Histogram:
+            return Histogram(f"{PREFIX}_{name}", doc, labels, buckets=buckets, registry=registry)
+
         self.build_info = Gauge(
             f"{PREFIX}_build_info",
             "Always 1; the labels say which build runs.",
@@ -48,64 +65,75 @@ class Metrics:
             registry=registry,
         )
         self.build_info.labels(__version__).set(1)
-        self.reconcile_passes = Counter(
-            f"{PREFIX}_reconcile_passes_total",
-            "Reconcile passes, by result.",
-            ["env", "result"],
-            registry=registry,
+        self.reconcile_passes = counter(
+            "reconcile_passes_total", "Reconcile passes, by result.", ["env", "result"]
         )
-        self.reconcile_duration = Histogram(
-            f"{PREFIX}_reconcile_duration_seconds",
+        self.reconcile_duration = histogram(
+            "reconcile_duration_seconds",
             "Time one reconcile pass took (observe, diff, record, enqueue).",
             ["env"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
+            DURATION_BUCKETS,
         )
-        self.remediation_actions = Counter(
-            f"{PREFIX}_remediation_actions_total",
+        self.remediation_actions = counter(
+            "remediation_actions_total",
             "Remediation steps taken, by action and outcome.",
-            ["env", "action", "outcome"],
-            registry=registry,
+            ["env", "service", "action", "outcome"],
         )
-        self.remediation_duration = Histogram(
-            f"{PREFIX}_remediation_duration_seconds",
+        self.remediation_duration = histogram(
+            "remediation_duration_seconds",
             "Time one remediation step took, action and verification together.",
-            ["env", "action"],
-            buckets=REMEDIATION_BUCKETS,
-            registry=registry,
+            ["env", "service", "action"],
+            REMEDIATION_BUCKETS,
         )
-        self.log_lines = Counter(
-            f"{PREFIX}_log_lines_total",
-            "Log lines read, each once, by service.",
+        self.detection = histogram(
+            "detection_seconds",
+            "Time from a fault (a container's exit, a failing healthcheck streak, an error "
+            "line) to its issue being recorded.",
             ["env", "service"],
-            registry=registry,
+            DETECTION_BUCKETS,
         )
-        self.findings = Counter(
-            f"{PREFIX}_findings_total",
+        self.recovery = histogram(
+            "recovery_seconds",
+            "Time from an issue being recorded to the fault being gone (fixed, recovered, "
+            "or for a log error: its last sighting).",
+            ["env", "service"],
+            RECOVERY_BUCKETS,
+        )
+        self.log_lines = counter(
+            "log_lines_total", "Log lines read, each once, by service.", ["env", "service"]
+        )
+        self.findings = counter(
+            "findings_total",
             "Log records that matched a pattern (or an unclassified template).",
             ["env", "pattern", "category"],
-            registry=registry,
+        )
+        self.restarts = counter(
+            "container_restarts_total",
+            "Restarts of the service's containers by Docker's restart policy, as observed.",
+            ["env", "service"],
         )
         self.engine_up = Gauge(
             f"{PREFIX}_engine_up",
-            "1 when the Docker engine answered the last call, else 0.",
+            "1 when the Docker engine answered the last pass, else 0.",
             ["env"],
             registry=registry,
         )
-        # every label combination exists from the first scrape, so rate() and absent() work
         for result in PASS_RESULTS:
             self.reconcile_passes.labels(env, result)
         self.reconcile_duration.labels(env)
-        for action in Action:
-            self.remediation_duration.labels(env, action)
-            for outcome in Outcome:
-                self.remediation_actions.labels(env, action, outcome)
         self.engine_up.labels(env).set(0)
 
     def declare(self, services: Iterable[str], patterns: Iterable[PatternDef]) -> None:
-        """Create the per-service and per-pattern series at zero."""
+        """Create every per-service and per-pattern series at zero."""
         for service in services:
             self.log_lines.labels(self.env, service)
+            self.restarts.labels(self.env, service)
+            self.detection.labels(self.env, service)
+            self.recovery.labels(self.env, service)
+            for action in Action:
+                self.remediation_duration.labels(self.env, service, action)
+                for outcome in Outcome:
+                    self.remediation_actions.labels(self.env, service, action, outcome)
         for pattern in patterns:
             self.findings.labels(self.env, pattern.id, pattern.category)
         self.findings.labels(self.env, "unclassified", Category.HEALTH)
@@ -117,6 +145,9 @@ class Metrics:
     def finding(self, pattern_id: str, category: Category) -> None:
         self.findings.labels(self.env, pattern_id, category).inc()
 
+    def restarted(self, service: str, times: int = 1) -> None:
+        self.restarts.labels(self.env, service).inc(times)
+
     def pass_done(self, result: str, seconds: float) -> None:
         self.reconcile_passes.labels(self.env, result).inc()
         if result == "ok":
@@ -125,9 +156,21 @@ class Metrics:
     def engine_reachable(self, up: bool) -> None:
         self.engine_up.labels(self.env).set(1 if up else 0)
 
-    def remediation_done(self, action: Action, outcome: Outcome, seconds: float) -> None:
-        self.remediation_actions.labels(self.env, action, outcome).inc()
-        self.remediation_duration.labels(self.env, action).observe(seconds)
+    def remediation_done(
+        self, service: str, action: Action, outcome: Outcome, seconds: float
+    ) -> None:
+        self.remediation_actions.labels(self.env, service, action, outcome).inc()
+        self.remediation_duration.labels(self.env, service, action).observe(seconds)
+
+    def detected(self, service: str, seconds: float) -> None:
+        self.detection.labels(self.env, service).observe(max(0.0, seconds))
+
+    def recovered(self, issue: Issue) -> None:
+        """Observe how long a resolved issue's fault lasted."""
+        end = issue.last_seen if issue.source != "drift" else issue.resolved_at
+        if end is not None:
+            seconds = (end - issue.opened_at).total_seconds()
+            self.recovery.labels(self.env, issue.service).observe(max(0.0, seconds))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +182,12 @@ class StateView:
     queue_depth: Callable[[], int]
     workers_busy: Callable[[], int]
     workers_max: int
+    histories: Callable[[], dict[str, ServiceHistory]] = dict
+    clock: Callable[[], float] = system_clock
+
+
+def _family(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
 
 
 class StateCollector(Collector):
@@ -147,61 +196,97 @@ class StateCollector(Collector):
         self._view = view
 
     def collect(self) -> Iterator[Metric]:
+        env, view = self._env, self._view
+        issues = view.issues()
+        yield from self._issues(issues)
+        services = view.services()
+        yield from self._services(services, issues)
+        for name, doc, value in (
+            ("workqueue_depth", "Services waiting for a remediation worker.", view.queue_depth()),
+            ("workers_busy", "Remediation workers fixing a service now.", view.workers_busy()),
+            ("workers_max", "Remediation workers at most (--max-agents).", view.workers_max),
+        ):
+            family = _family(name, doc, ["env"])
+            family.add_metric([env], value)
+            yield family
+
+    def _issues(self, issues: list[Issue]) -> Iterator[Metric]:
         env = self._env
-        issues = GaugeMetricFamily(
-            f"{PREFIX}_issues",
+        family = _family(
+            "issues",
             "Issues not yet resolved, by service, severity, category and state.",
-            labels=["env", "service", "severity", "category", "state"],
+            ["env", "service", "severity", "category", "state"],
         )
         counts: dict[tuple[str, str, str, str], int] = {}
         by_state: dict[IssueState, int] = {s: 0 for s in IssueState if s is not IssueState.RESOLVED}
-        for issue in self._view.issues():
+        by_severity: dict[Severity, int] = dict.fromkeys(Severity, 0)
+        for issue in issues:
             if issue.active:
                 key = (issue.service, str(issue.severity), str(issue.category), str(issue.state))
                 counts[key] = counts.get(key, 0) + 1
                 by_state[issue.state] += 1
+                by_severity[issue.severity] += 1
         for (service, severity, category, state), n in sorted(counts.items()):
-            issues.add_metric([env, service, severity, category, state], n)
-        yield issues
-        totals = GaugeMetricFamily(
-            f"{PREFIX}_issues_by_state",
-            "Issues not yet resolved, by state only.",
-            labels=["env", "state"],
+            family.add_metric([env, service, severity, category, state], n)
+        yield family
+        totals = _family(
+            "issues_by_state", "Issues not yet resolved, by state only.", ["env", "state"]
         )
         for state, n in by_state.items():
             totals.add_metric([env, str(state)], n)
         yield totals
-        up = GaugeMetricFamily(
-            f"{PREFIX}_service_ready",
+        severities = _family(
+            "issues_by_severity", "Issues not yet resolved, by severity only.", ["env", "severity"]
+        )
+        for severity, n in by_severity.items():
+            severities.add_metric([env, str(severity)], n)
+        yield severities
+
+    def _services(self, services: list[ServiceStatus], issues: list[Issue]) -> Iterator[Metric]:
+        env = self._env
+        now = to_datetime(self._view.clock())
+        histories = self._view.histories()
+        needs_human = {i.service for i in issues if i.state is IssueState.NEEDS_HUMAN}
+        ready = _family(
+            "service_ready",
             "1 when the service is as declared and its health settled, else 0.",
-            labels=["env", "service"],
+            ["env", "service"],
         )
-        for status in self._view.services():
-            up.add_metric(
-                [env, status.name], 1 if status.condition is ServiceCondition.READY else 0
+        running = _family(
+            "service_running_containers", "The service's running containers.", ["env", "service"]
+        )
+        healthy = _family(
+            "service_healthy_containers",
+            "The service's healthy containers (health-checked services only).",
+            ["env", "service"],
+        )
+        human = _family(
+            "service_needs_human",
+            "1 when an issue of the service waits for a person, else 0.",
+            ["env", "service"],
+        )
+        backoff = _family(
+            "service_backoff",
+            "1 while the service's next fix waits out its backoff, else 0.",
+            ["env", "service"],
+        )
+        for status in services:
+            labels = [env, status.name]
+            ready.add_metric(labels, 1 if status.condition is ServiceCondition.READY else 0)
+            running.add_metric(labels, status.running)
+            if status.healthy is not None:
+                healthy.add_metric(labels, status.healthy)
+            history = histories.get(status.name)
+            human.add_metric(
+                labels,
+                1
+                if status.name in needs_human or (history is not None and history.exhausted_at)
+                else 0,
             )
-        yield up
-        yield _single(
-            f"{PREFIX}_workqueue_depth",
-            "Services waiting for a remediation worker.",
-            env,
-            self._view.queue_depth(),
-        )
-        yield _single(
-            f"{PREFIX}_workers_busy",
-            "Remediation workers fixing a service now.",
-            env,
-            self._view.workers_busy(),
-        )
-        yield _single(
-            f"{PREFIX}_workers_max",
-            "Remediation workers at most (--max-agents).",
-            env,
-            self._view.workers_max,
-        )
-
-
-def _single(name: str, documentation: str, env: str, value: float) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, documentation, labels=["env"])
-    family.add_metric([env], value)
-    return family
+            waiting = (
+                history is not None
+                and history.next_allowed_at is not None
+                and (history.next_allowed_at > now)
+            )
+            backoff.add_metric(labels, 1 if waiting else 0)
+        yield from (ready, running, healthy, human, backoff)

@@ -295,6 +295,8 @@ class ContainerSnapshot:
     started_at: str
     config_hash: str | None
     oneoff: bool = False
+    finished_at: str = ""  # when it last stopped (RFC 3339), "" if never
+    failing_since: str = ""  # start of its current failing healthcheck streak, "" if none
 
 
 @dataclass(frozen=True, slots=True)

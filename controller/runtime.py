@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,12 +38,20 @@ from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
 from controller.metrics import Metrics, StateCollector, StateView
-from controller.model import Clock, DesiredState, ObservedState, ServiceCondition, system_clock
+from controller.model import (
+    Clock,
+    ContainerSnapshot,
+    DesiredState,
+    ObservedState,
+    ServiceCondition,
+    system_clock,
+)
 from controller.observe.compose_cli import ComposeCli
 from controller.observe.compose_model import ConfigHashes
 from controller.observe.engine import DockerEngine
 from controller.observe.events import EventWatcher
 from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
+from controller.observe.lines import parse_timestamp
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
 from controller.reconcile import diff, root_causes, service_status
@@ -51,6 +60,20 @@ from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
 
 JOB_ID = "reconcile"
+
+
+def fault_started(kind: str, containers: Sequence[ContainerSnapshot]) -> float | None:
+    """When the fault behind a drift began, as the engine recorded it (epoch seconds)."""
+    stamps: list[str] = []
+    if kind in ("exited", "dead", "restarting"):
+        stamps = [c.finished_at for c in containers if c.status != "running" and c.finished_at]
+    elif kind == "unhealthy":
+        stamps = [c.failing_since for c in containers if c.failing_since]
+    parsed = [t for t in (parse_timestamp(s.encode()) for s in stamps) if t is not None]
+    if not parsed:
+        return None
+    # an exit: the latest one is this fault; a failing streak: the earliest start
+    return (max(parsed) if kind != "unhealthy" else min(parsed)) / 1e9
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +113,8 @@ class Controller:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._gateway = gateway if gateway is not None else DockerEngine()
         self._clock = clock
-        self.store = IssueStore(desired.env, clock)
         self.metrics = Metrics(self.registry, desired.env)
+        self.store = IssueStore(desired.env, clock, on_resolved=self.metrics.recovered)
         compose_cli = compose or ComposeCli(desired.compose)
         self.prober = Prober(self._gateway, desired.services, lambda service: self.request_pass())
         hashes = ConfigHashes(
@@ -142,6 +165,8 @@ class Controller:
                     queue_depth=lambda: self.remediator.queue.depth,
                     workers_busy=lambda: self.remediator.busy,
                     workers_max=settings.max_agents,
+                    histories=self.store.histories,
+                    clock=clock,
                 ),
             )
         )
@@ -226,7 +251,9 @@ class Controller:
             statuses = [
                 service_status(spec, observed) for name, spec in self.desired.services.items()
             ]
-            self._log_sync(self.store.sync_drifts(drifts, statuses))
+            synced = self.store.sync_drifts(drifts, statuses)
+            self._log_sync(synced)
+            self._time_detection(synced, observed)
             for issue in self.store.link_causes(root_causes(self.desired, self.store.active())):
                 logger.info(
                     "{}: {} is caused by an upstream issue ({}); fixing that first",
@@ -256,7 +283,17 @@ class Controller:
         if findings:
             for finding in findings:
                 self.metrics.finding(finding.pattern_id, finding.category)
+                self.metrics.restarted(finding.service)
             self._on_findings(self.store.record_findings(findings, self.desired.detection))
+
+    def _time_detection(self, synced: SyncResult, observed: ObservedState) -> None:
+        """Time to detect, for drifts whose start the engine recorded (an exit, the first
+        failing healthcheck of the current streak)."""
+        now = self._clock()
+        for issue in (*synced.opened, *synced.reopened):
+            started = fault_started(issue.kind, observed.of(issue.service))
+            if started is not None:
+                self.metrics.detected(issue.service, now - started)
 
     def _engine_state(self, ok: bool, why: str = "") -> None:
         self.metrics.engine_reachable(ok)
@@ -291,6 +328,9 @@ class Controller:
             )
 
     def _on_findings(self, result: SyncResult) -> None:
+        now = self._clock()
+        for issue in (*result.opened, *result.reopened):  # from the line to the store
+            self.metrics.detected(issue.service, now - issue.last_seen.timestamp())
         for issue in result.opened:
             logger.warning(
                 "{}: log: {} [{} {}] issue {}: {}",

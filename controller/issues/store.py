@@ -62,9 +62,15 @@ class SyncResult:
 
 
 class IssueStore:
-    def __init__(self, env: str, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        env: str,
+        clock: Clock = system_clock,
+        on_resolved: Callable[[Issue], None] = lambda issue: None,
+    ) -> None:
         self.env = env
         self._clock = clock
+        self._on_resolved = on_resolved
         self._lock = threading.RLock()
         self._issues: dict[str, Issue] = {}
         self._services: dict[str, ServiceStatus] = {}
@@ -356,6 +362,7 @@ class IssueStore:
         issue.waiting_for = []
         issue.caused_by = []
         issue.plan = ""
+        self._on_resolved(issue.model_copy(deep=True))
 
     def _trim(self) -> None:
         resolved = sorted(

@@ -47,6 +47,10 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
     state: dict[str, Any] = data.get("State") or {}
     health = state.get("Health") or {}
     number = labels.get(NUMBER_LABEL, "0")
+    streak = int(health.get("FailingStreak") or 0)
+    log = health.get("Log") or []
+    failing_since = str(log[-min(streak, len(log))].get("Start") or "") if streak and log else ""
+    finished = str(state.get("FinishedAt") or "")
     return ContainerSnapshot(
         id=data["Id"],
         name=str(data.get("Name", "")).lstrip("/"),
@@ -60,6 +64,8 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
         started_at=str(state.get("StartedAt") or ""),
         config_hash=labels.get(HASH_LABEL),
         oneoff=labels.get(ONEOFF_LABEL, "False") == "True",
+        finished_at="" if finished.startswith("0001-") else finished,
+        failing_since=failing_since,
     )
 
 

@@ -408,7 +408,9 @@ class Remediator:
                 else Outcome.FAILURE
             )
             result = StepResult(outcome, f"{detail}; {check.detail}")
-        self._metrics.remediation_done(step.action, result.outcome, time.monotonic() - started)
+        self._metrics.remediation_done(
+            service, step.action, result.outcome, time.monotonic() - started
+        )
         return result
 
     def _run_runbook(

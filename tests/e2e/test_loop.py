@@ -39,7 +39,7 @@ def test_a_killed_demo_service_is_restarted_healthy_and_its_issue_resolved(make_
     assert code == 200
     assert re.search(
         r'compose_controller_remediation_actions_total\{action="restart",env="e2e",'
-        r'outcome="success"\} [1-9]',
+        r'outcome="success",service="backend"\} [1-9]',
         metrics,
     ), metrics
     assert "compose_controller_reconcile_duration_seconds_count" in metrics

@@ -61,11 +61,14 @@ def test_an_always_crashing_service_is_fixed_within_budget_with_growing_gaps(mak
 
 
 def test_a_dead_database_is_fixed_first_and_its_dependents_wait(make_stack):
-    stack = make_stack()
+    # db is enforced: someone stopping it is undone, after the 3 s the controller gives an
+    # operation in progress to settle; that keeps it down long enough for its dependents
+    # to log real connection errors (a crash is fixed before they notice)
+    stack = make_stack(services="  db: {enforce: true}\n")
     stack.up()
     start(stack)
     wait_for(lambda: stack.issues()["converged"], 90, "the stack to converge")
-    stack.kill("db")
+    stack.docker("stop", "--time", "5", stack.inspect("db")["Id"])
     db_issue = wait_for(
         lambda: (i := stack.issue("drift:db:exited")) and i["state"] == "resolved" and i,
         120,

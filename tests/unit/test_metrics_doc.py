@@ -13,8 +13,25 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 def exported() -> dict[str, str]:
     registry = CollectorRegistry()
-    Metrics(registry, "dev")
+    Metrics(registry, "dev").declare(["web"], [])
     store = IssueStore("dev")
+    from controller.model import ServiceCondition, ServiceStatus
+
+    store.sync_drifts(
+        [],
+        [
+            ServiceStatus(
+                name="web",
+                condition=ServiceCondition.READY,
+                required=True,
+                replicas=1,
+                containers=1,
+                running=1,
+                healthy=1,
+                restarts=0,
+            )
+        ],
+    )
     registry.register(
         StateCollector("dev", StateView(store.issues, store.services, lambda: 0, lambda: 0, 3))
     )

@@ -15,7 +15,7 @@ from tests.fakes import FakeClock
 
 def registry_with_state() -> tuple[CollectorRegistry, IssueStore]:
     registry = CollectorRegistry()
-    Metrics(registry, "dev")
+    Metrics(registry, "dev").declare(["web"], [])
     store = IssueStore("dev", FakeClock())
     store.sync_drifts(
         [Drift("web", DriftKind.EXITED, Severity.HIGH, Category.HEALTH, "web exited")],
@@ -43,7 +43,7 @@ def test_counters_exist_at_zero_before_anything_happened():
     assert (
         registry.get_sample_value(
             "compose_controller_remediation_actions_total",
-            {"env": "dev", "action": "recreate", "outcome": "failure"},
+            {"env": "dev", "service": "web", "action": "recreate", "outcome": "failure"},
         )
         == 0
     )
@@ -109,3 +109,81 @@ def test_the_endpoints_answer_on_loopback():
         assert get(base + "/nope")[0] == 404
     finally:
         server.stop()
+
+
+def test_service_gauges_say_ready_running_healthy_needs_human_and_backoff():
+    from datetime import timedelta
+
+    from controller.model import to_datetime
+
+    clock = FakeClock()
+    registry = CollectorRegistry()
+    store = IssueStore("dev", clock)
+    store.sync_drifts(
+        [Drift("web", DriftKind.EXITED, Severity.CRITICAL, Category.HEALTH, "web exited")],
+        [
+            ServiceStatus(
+                name="web",
+                condition=ServiceCondition.DEGRADED,
+                required=True,
+                replicas=2,
+                containers=2,
+                running=1,
+                healthy=1,
+                restarts=3,
+            )
+        ],
+    )
+    store.escalate(["drift:web:exited"], "a person stopped it")
+    store.edit_history(
+        "web", lambda h: setattr(h, "next_allowed_at", to_datetime(clock()) + timedelta(seconds=30))
+    )
+    registry.register(
+        StateCollector(
+            "dev",
+            StateView(
+                store.issues, store.services, lambda: 0, lambda: 0, 3, store.histories, clock
+            ),
+        )
+    )
+    labels = {"env": "dev", "service": "web"}
+    assert registry.get_sample_value("compose_controller_service_running_containers", labels) == 1
+    assert registry.get_sample_value("compose_controller_service_healthy_containers", labels) == 1
+    assert registry.get_sample_value("compose_controller_service_needs_human", labels) == 1
+    assert registry.get_sample_value("compose_controller_service_backoff", labels) == 1
+    assert (
+        registry.get_sample_value(
+            "compose_controller_issues_by_severity", {"env": "dev", "severity": "critical"}
+        )
+        == 1
+    )
+    clock.advance(31)
+    assert registry.get_sample_value("compose_controller_service_backoff", labels) == 0
+
+
+def test_time_to_recover_is_observed_when_an_issue_resolves():
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, "dev")
+    metrics.declare(["web"], [])
+    clock = FakeClock()
+    store = IssueStore("dev", clock, on_resolved=metrics.recovered)
+    store.sync_drifts([Drift("web", DriftKind.EXITED, Severity.HIGH, Category.HEALTH, "x")], [])
+    clock.advance(7)
+    store.sync_drifts([], [])
+    labels = {"env": "dev", "service": "web"}
+    assert registry.get_sample_value("compose_controller_recovery_seconds_count", labels) == 1
+    assert registry.get_sample_value("compose_controller_recovery_seconds_sum", labels) == 7
+
+
+def test_the_start_of_a_fault_comes_from_the_engine_record():
+    from controller.runtime import fault_started
+    from tests.fakes import container
+
+    exited = [container("web", status="exited", finished_at="2027-01-15T08:00:00.5Z")]
+    assert fault_started("exited", exited) == 1_800_000_000.5
+    sick = [
+        container("web", failing_since="2027-01-15T08:00:01Z"),
+        container("web", 2, failing_since="2027-01-15T08:00:03Z"),
+    ]
+    assert fault_started("unhealthy", sick) == 1_800_000_001.0
+    assert fault_started("missing", exited) is None

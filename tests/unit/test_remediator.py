@@ -100,7 +100,7 @@ def test_an_exited_service_is_restarted_and_verified():
     assert (
         rig.registry.get_sample_value(
             "compose_controller_remediation_actions_total",
-            {"env": "dev", "action": "restart", "outcome": "success"},
+            {"env": "dev", "service": "web", "action": "restart", "outcome": "success"},
         )
         == 1
     )

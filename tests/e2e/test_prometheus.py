@@ -1,0 +1,227 @@
+"""The observability contract on a real Prometheus: every dashboard query and every alert
+signal returns series during an incident, the critical-issue alert goes pending or
+firing, and promtool finds nothing wrong in a scrape of /metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import ROOT, STACKS, free_ports, http_get, metric, wait_for
+
+DASHBOARD = ROOT / "grafana" / "dashboards" / "compose-controller.json"
+ALERTS = ROOT / "metrics" / "alerts.yml"
+COMPARISON = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*-?[0-9.]+\s*$")
+
+
+def dashboard_queries() -> list[str]:
+    board = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+
+
+class Prometheus:
+    def __init__(self, root: Path, target: str) -> None:
+        (self.port,) = free_ports(1)
+        self.base = f"http://127.0.0.1:{self.port}"
+        config = root / "prometheus.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(ALERTS)],
+                    "scrape_configs": [
+                        {
+                            "job_name": "compose-controller",
+                            "static_configs": [{"targets": [target]}],
+                        }
+                    ],
+                }
+            )
+        )
+        binary = shutil.which("prometheus")
+        if binary is None:
+            pytest.fail("no prometheus binary: run scripts/engine-up (Debian package prometheus)")
+        with open(root / "prometheus.log", "w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={root / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(lambda: http_get(self.base + "/-/ready")[0] == 200, 60, "Prometheus to start")
+
+    def query(self, expr: str) -> dict[str, Any]:
+        code, body = http_get(f"{self.base}/api/v1/query?query={urllib.parse.quote(expr)}")
+        answer: dict[str, Any] = json.loads(body) if body else {"status": f"http {code}"}
+        return answer
+
+    def series(self, expr: str) -> list[dict[str, Any]]:
+        answer = self.query(expr)
+        assert answer["status"] == "success", (expr, answer)
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+    def alerts(self) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = json.loads(http_get(self.base + "/api/v1/alerts")[1])[
+            "data"
+        ]["alerts"]
+        return alerts
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[Prometheus] = []
+
+    def start(target: str) -> Prometheus:
+        prom = Prometheus(tmp_path, target)
+        started.append(prom)
+        return prom
+
+    yield start
+    for prom in started:
+        prom.stop()
+
+
+def concrete(expr: str) -> str:
+    """A dashboard query with Grafana's variables filled in for this run."""
+    return (
+        expr.replace("$env", "e2e")
+        .replace('service=~"$service"', 'service=~".*"')
+        .replace("$__rate_interval", "1m")
+    )
+
+
+def test_dashboards_and_alerts_hold_on_a_real_prometheus_during_an_incident(
+    make_stack, prometheus_factory
+):
+    stack = make_stack(
+        STACKS / "chatty.yaml",
+        services=(
+            "  pytrace: {replicas: 0}\n  importer: {replicas: 0}\n"
+            "  crasher: {verify_timeout_seconds: 2}\n"
+        ),
+    )
+    stack.compose("up", "-d", "talker", "counter")
+    base = stack.serve("--interval-active", "1", "--interval-quiet", "1")
+    prom = prometheus_factory(base.removeprefix("http://"))
+    wait_for(lambda: prom.series('up{job="compose-controller"} == 1'), 60, "the first scrape")
+
+    # the incident: a critical database error is logged, a service crashes, one crash-loops
+    subprocess.run(
+        [
+            "docker",
+            "compose",
+            "-p",
+            stack.project,
+            "-f",
+            str(stack.compose_file),
+            "exec",
+            "-T",
+            "talker",
+            "sh",
+            "-c",
+            "cat > /tmp/say.new && mv /tmp/say.new /tmp/say",
+        ],
+        input='2026-11-28 10:00:00.000 UTC [57] FATAL:  database "ghost" does not exist\n',
+        text=True,
+        check=True,
+        timeout=60,
+        env=stack.process_env,
+    )
+    stack.crash("counter")
+    wait_for(
+        lambda: metric(
+            base,
+            "compose_controller_remediation_actions_total",
+            'action="restart",env="e2e",outcome="success",service="counter"',
+        ),
+        90,
+        "the crashed counter to be fixed",
+    )
+    wait_for(
+        lambda: prom.series('compose_controller_issues{severity="critical"}'),
+        60,
+        "Prometheus to see the critical issue",
+    )
+    wait_for(
+        lambda: prom.series(
+            'compose_controller_remediation_actions_total{outcome="success",service="counter"} > 0'
+        ),
+        60,
+        "Prometheus to see the fix",
+    )
+    wait_for(
+        lambda: (
+            prom.series("compose_controller_container_restarts_total")
+            and prom.series("increase(compose_controller_remediation_actions_total[1m]) > 0")
+        ),
+        60,
+        "a minute of remediation history",
+    )
+
+    for expr in dashboard_queries():
+        assert prom.series(concrete(expr)), f"dashboard query returned nothing: {expr}"
+    for rule in alert_rules():
+        assert prom.query(rule["expr"])["status"] == "success", rule["alert"]
+        signal = COMPARISON.sub("", rule["expr"])
+        assert signal != rule["expr"], f"{rule['alert']}: expected `<signal> <comparison>`"
+        assert prom.series(signal), f"{rule['alert']}: its signal has no series: {signal}"
+
+    alert = wait_for(
+        lambda: next(
+            (
+                a
+                for a in prom.alerts()
+                if a["labels"]["alertname"] == "ComposeCriticalIssueOpen"
+                and a["state"] in ("pending", "firing")
+            ),
+            None,
+        ),
+        60,
+        "the critical-issue alert to go pending or firing",
+    )
+    assert alert["labels"]["service"] == "talker"
+
+
+def test_promtool_finds_no_problem_in_a_scrape_of_metrics(make_stack):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("no promtool: run scripts/engine-up (Debian package prometheus)")
+    stack = make_stack(STACKS / "trio.yaml")
+    stack.up()
+    base = stack.serve()
+    wait_for(lambda: stack.issues()["converged"], 60, "a first pass")
+    code, scrape = http_get(base + "/metrics")
+    assert code == 200
+    done = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=scrape,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
+        done.stdout + done.stderr
+    )
