@@ -1,12 +1,11 @@
-"""Wiring: the stages joined into a controller, driven by APScheduler and shut down cleanly.
+"""Wiring: the stages joined into a controller, scheduled, and shut down cleanly.
 
-One reconcile pass: observe the project, ``diff`` it against the declaration, record the
-drifts in the issue store, queue every service with an actionable issue, write the JSON
-and Markdown outputs. APScheduler runs the pass every ``interval_active`` seconds while
-anything is wrong and every ``interval_quiet`` seconds when all is well; the switch is
-made at the end of the pass that sees the change. ``request_pass`` (a fix finished, and
-later engine events) makes the next pass come at once; requests during a pass are
-coalesced into one more pass.
+One reconcile pass: observe the project (containers, probes, config hashes), follow new
+containers' logs, ``diff`` against the declaration, record drifts and Docker's restarts
+in the issue store, link effects to their root causes, queue every service with an
+actionable issue, write the JSON and Markdown outputs. ``scheduling.PassScheduler`` runs
+it on the adaptive interval; engine events, probe changes, new findings and finished
+fixes request a pass at once. ``run_once`` is the CI gate.
 """
 
 from __future__ import annotations
@@ -15,12 +14,9 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
@@ -58,8 +54,7 @@ from controller.reconcile import diff, root_causes, service_status
 from controller.remediate.policy import RetryPolicy
 from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
-
-JOB_ID = "reconcile"
+from controller.scheduling import PassScheduler
 
 
 def fault_started(kind: str, containers: Sequence[ContainerSnapshot]) -> float | None:
@@ -172,14 +167,13 @@ class Controller:
         )
         self.json_path = settings.state_dir / f"docker_issues_{desired.env}.json"
         self.report_path = settings.state_dir / f"docker_issues_report_{desired.env}.md"
-        self._scheduler: Any = None
-        self._pass_gate = threading.Lock()
-        self._again = False
+        self.scheduler = PassScheduler(
+            self._scheduled_pass, settings.interval_active, settings.interval_quiet
+        )
         self._pass_lock = threading.Lock()
         self._save_lock = threading.Lock()
         self._saved_changes = -1
         self._engine_ok: bool | None = None
-        self._active: bool | None = None
         self.passes_completed = 0
 
     # --- state on disk ------------------------------------------------------------------
@@ -273,7 +267,7 @@ class Controller:
             self.save()
             self.passes_completed += 1
             self.metrics.pass_done("ok", time.monotonic() - started)
-            self._adapt_interval()
+            self.scheduler.adapt(self.needs_attention())
             return True
 
     def _count_restarts(self, observed: ObservedState) -> None:
@@ -390,60 +384,18 @@ class Controller:
 
     def request_pass(self) -> None:
         """Run a pass as soon as possible (coalesced with any pass already running)."""
-        self._again = True
-        self._reschedule(datetime.now(UTC))
+        self.scheduler.request()
 
     def request_pass_in(self, seconds: float) -> None:
         """Run a pass after ``seconds`` (a held service settles, a backoff ends)."""
-        if self._scheduler is not None and self._scheduler.running:
-            run_at = datetime.now(UTC) + timedelta(seconds=seconds + 0.1)
-            self._scheduler.add_job(self.request_pass, "date", run_date=run_at)
+        self.scheduler.request_in(seconds)
 
-    def _reschedule(self, when: datetime) -> None:
-        if self._scheduler is not None and self._scheduler.running:
-            try:
-                self._scheduler.modify_job(JOB_ID, next_run_time=when)
-            except Exception:  # the scheduler is shutting down
-                logger.debug("pass request dropped: scheduler stopping")
-
-    def _pass_job(self) -> None:
-        """One scheduled run: pass until nobody asked for another during the last one.
-
-        A run that finds a pass in progress only leaves word (``_again``); the running one
-        passes once more. The word is read again after the gate opens, so no request is
-        lost between the last check and the release.
-        """
-        while True:
-            if not self._pass_gate.acquire(blocking=False):
-                self._again = True
-                return
-            try:
-                while True:
-                    self._again = False
-                    try:
-                        self.reconcile_pass()
-                    except Exception:
-                        logger.exception("reconcile pass failed unexpectedly")
-                        self.metrics.pass_done("error", 0.0)
-                    if not self._again:
-                        break
-            finally:
-                self._pass_gate.release()
-            if not self._again:
-                return
-
-    def _trigger(self, seconds: float) -> IntervalTrigger:
-        return IntervalTrigger(seconds=seconds, jitter=min(1.0, seconds * 0.1), timezone=UTC)
-
-    def _adapt_interval(self) -> None:
-        active = self.needs_attention()
-        if active == self._active or self._scheduler is None:
-            self._active = active
-            return
-        self._active = active
-        seconds = self.settings.interval_active if active else self.settings.interval_quiet
-        self._scheduler.reschedule_job(JOB_ID, trigger=self._trigger(seconds))
-        logger.info("polling every {:g} s ({})", seconds, "issues open" if active else "quiet")
+    def _scheduled_pass(self) -> None:
+        try:
+            self.reconcile_pass()
+        except Exception:
+            logger.exception("reconcile pass failed unexpectedly")
+            self.metrics.pass_done("error", 0.0)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -454,27 +406,14 @@ class Controller:
         self.remediator.start()
         self.logs.start()
         self.prober.start()
-        scheduler = BackgroundScheduler(timezone=UTC)
-        scheduler.add_job(
-            self._pass_job,
-            self._trigger(self.settings.interval_active),
-            id=JOB_ID,
-            max_instances=3,  # never "skipped": the gate in _pass_job coalesces
-            coalesce=True,
-            misfire_grace_time=None,
-            next_run_time=datetime.now(UTC),
-        )
-        self._active = True
-        self._scheduler = scheduler
-        scheduler.start()
+        self.scheduler.start()
         self.events.start()
 
     def stop(self) -> None:
         """Stop polling, let running fixes finish (up to the shutdown timeout), save."""
         self.events.stop()
         self.prober.stop()
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+        self.scheduler.stop()
         with self._pass_lock:  # let a running pass end before the workers go
             pass
         cut_short = self.remediator.stop(self.settings.shutdown_timeout)

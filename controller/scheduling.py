@@ -1,0 +1,108 @@
+"""APScheduler driving the reconcile pass: a resync interval that adapts, and requests.
+
+The pass runs every ``active`` seconds while anything is wrong and every ``quiet``
+seconds when all is well, with up to 10 % jitter (at most 1 s) so that many controllers
+do not poll in step; ``adapt`` switches at the end of the pass that sees the change.
+``request`` (an event, a probe change, a finding, a finished fix) makes the next pass come
+at once; requests during a pass are coalesced into one more pass, never lost, never run
+twice at the same time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from loguru import logger
+
+JOB_ID = "reconcile"
+
+
+def _trigger(seconds: float) -> IntervalTrigger:
+    return IntervalTrigger(seconds=seconds, jitter=min(1.0, seconds * 0.1), timezone=UTC)
+
+
+class PassScheduler:
+    def __init__(self, run_pass: Callable[[], None], active: float, quiet: float) -> None:
+        self._run_pass = run_pass
+        self._active_seconds = active
+        self._quiet_seconds = quiet
+        self._scheduler: Any = None
+        self._gate = threading.Lock()
+        self._again = False
+        self._active = True
+
+    def start(self) -> None:
+        """Start polling at the active interval; the first pass runs at once."""
+        scheduler = BackgroundScheduler(timezone=UTC)
+        scheduler.add_job(
+            self._job,
+            _trigger(self._active_seconds),
+            id=JOB_ID,
+            max_instances=3,  # never "skipped": the gate in _job coalesces
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
+        self._active = True
+        self._scheduler = scheduler
+        scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and bool(self._scheduler.running)
+
+    def request(self) -> None:
+        """A pass as soon as possible (coalesced with any pass already running)."""
+        self._again = True
+        if self.running:
+            try:
+                self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
+            except Exception:  # the scheduler is shutting down
+                logger.debug("pass request dropped: scheduler stopping")
+
+    def request_in(self, seconds: float) -> None:
+        """A pass after ``seconds`` (a held service settles, a backoff ends)."""
+        if self.running:
+            run_at = datetime.now(UTC) + timedelta(seconds=seconds + 0.1)
+            self._scheduler.add_job(self.request, "date", run_date=run_at)
+
+    def adapt(self, attention: bool) -> None:
+        """The interval for what the last pass saw: active while anything is wrong."""
+        if attention == self._active or not self.running:
+            self._active = attention
+            return
+        self._active = attention
+        seconds = self._active_seconds if attention else self._quiet_seconds
+        self._scheduler.reschedule_job(JOB_ID, trigger=_trigger(seconds))
+        logger.info("polling every {:g} s ({})", seconds, "issues open" if attention else "quiet")
+
+    def _job(self) -> None:
+        """One scheduled run: pass until nobody asked for another during the last one.
+
+        A run that finds a pass in progress only leaves word (``_again``); the running one
+        passes once more. The word is read again after the gate opens, so no request is
+        lost between the last check and the release.
+        """
+        while True:
+            if not self._gate.acquire(blocking=False):
+                self._again = True
+                return
+            try:
+                while True:
+                    self._again = False
+                    self._run_pass()
+                    if not self._again:
+                        break
+            finally:
+                self._gate.release()
+            if not self._again:
+                return

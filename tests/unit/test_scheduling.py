@@ -1,0 +1,48 @@
+"""The pass scheduler: requests during a pass are coalesced, never lost, never parallel."""
+
+import threading
+
+from controller.scheduling import PassScheduler
+
+
+def test_requests_during_a_pass_make_exactly_one_more_pass_and_never_a_parallel_one():
+    inside = threading.Event()
+    release = threading.Event()
+    passes: list[int] = []
+    running = [0]
+
+    def run_pass() -> None:
+        running[0] += 1
+        assert running[0] == 1, "two passes at once"
+        passes.append(len(passes))
+        if len(passes) == 1:
+            inside.set()
+            assert release.wait(10)
+        running[0] -= 1
+
+    scheduler = PassScheduler(run_pass, active=5, quiet=50)
+    first = threading.Thread(target=scheduler._job)
+    first.start()
+    assert inside.wait(10)
+    for _ in range(5):  # five triggers while the first pass runs ...
+        scheduler.request()
+        scheduler._job()
+    release.set()
+    first.join(10)
+    assert passes == [0, 1]  # ... and they became one more pass
+
+
+def test_the_interval_follows_what_the_last_pass_saw():
+    scheduler = PassScheduler(lambda: None, active=5, quiet=50)
+    scheduler.start()
+    try:
+        job = scheduler._scheduler.get_job("reconcile")
+        assert job.trigger.interval.total_seconds() == 5
+        scheduler.adapt(attention=False)
+        job = scheduler._scheduler.get_job("reconcile")
+        assert job.trigger.interval.total_seconds() == 50
+        assert job.trigger.jitter == 1.0
+        scheduler.adapt(attention=True)
+        assert scheduler._scheduler.get_job("reconcile").trigger.interval.total_seconds() == 5
+    finally:
+        scheduler.stop()
