@@ -136,6 +136,11 @@ class Stack:
 
     def down(self) -> None:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
+        # a test may have left the compose file unreadable: remove by project label too
+        label = f"label=com.docker.compose.project={self.project}"
+        ids = self.docker("ps", "-aq", "--filter", label, check=False).split()
+        if ids:
+            self.docker("rm", "-f", *ids, check=False)
 
     def inspect(self, service: str) -> dict[str, Any] | None:
         ids = self.compose("ps", "--all", "--quiet", service).split()
@@ -155,12 +160,12 @@ class Stack:
     def healthy(self, service: str) -> bool:
         return self.state(service) == ("running", "healthy")
 
-    def docker(self, *args: str) -> str:
+    def docker(self, *args: str, check: bool = True) -> str:
         return subprocess.run(
             ["docker", *args],
             capture_output=True,
             text=True,
-            check=True,
+            check=check,
             timeout=60,
             env=self.process_env,
         ).stdout
@@ -397,4 +402,7 @@ def private_engine() -> Iterator[PrivateEngine]:
         if ids:
             engine.docker("rm", "-f", *ids)
         engine.stop()
+        mounts = Path("/proc/mounts").read_text().split("\n")
+        for point in sorted({m.split()[1] for m in mounts if f" {root}/" in m}, reverse=True):
+            subprocess.run(["umount", "-l", point], check=False)  # dockerd's own bind mount
         shutil.rmtree(root, ignore_errors=True)
