@@ -23,7 +23,8 @@ from controller.observe.logs import LogReader
 
 QUEUE_LINES = 20_000
 BATCH_LINES = 5_000
-IDLE_FLUSH = 0.25  # seconds without a line before an open record is closed
+IDLE_FLUSH = 0.1  # seconds without a line before an open record is closed
+WAKE = 0.05  # how often the detector looks for records to close when no line comes
 
 
 class LogPipeline:
@@ -90,7 +91,7 @@ class LogPipeline:
         while not self._stop.is_set():
             batch: list[LogLine] = []
             try:
-                batch.append(self._queue.get(timeout=0.1))
+                batch.append(self._queue.get(timeout=WAKE))
                 while len(batch) < BATCH_LINES:
                     batch.append(self._queue.get_nowait())
             except queue.Empty:
