@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from controller.model import (
     Action,
@@ -219,23 +219,18 @@ class IssueStore:
     def _upsert(self, drift: Drift, now: datetime, result: SyncResult) -> None:
         issue = self._issues.get(drift.fingerprint)
         if issue is None:
-            issue = Issue(
-                id=issue_id(f"{self.env}:{drift.fingerprint}"),
-                fingerprint=drift.fingerprint,
-                env=self.env,
-                service=drift.service,
+            self._open(
+                drift.fingerprint,
+                drift.service,
+                now,
+                result,
                 kind=str(drift.kind),
                 category=drift.category,
                 severity=drift.severity,
                 blocking=drift.blocking,
                 title=drift.title,
                 detail=drift.detail,
-                first_seen=now,
-                last_seen=now,
-                opened_at=now,
             )
-            self._issues[drift.fingerprint] = issue
-            result.opened.append(issue.model_copy(deep=True))
             return
         reopened = issue.state is IssueState.RESOLVED
         if reopened:
@@ -273,11 +268,11 @@ class IssueStore:
         at = to_datetime(finding.ts)
         issue = self._issues.get(finding.fingerprint)
         if issue is None:
-            issue = Issue(
-                id=issue_id(f"{self.env}:{finding.fingerprint}"),
-                fingerprint=finding.fingerprint,
-                env=self.env,
-                service=finding.service,
+            self._open(
+                finding.fingerprint,
+                finding.service,
+                at,
+                result,
                 source=finding.source,
                 kind=finding.kind,
                 pattern_id=finding.pattern_id,
@@ -290,13 +285,8 @@ class IssueStore:
                 suggested=finding.remediation,
                 samples=[finding.evidence],
                 captures=dict(finding.captures),
-                first_seen=at,
-                last_seen=at,
-                opened_at=at,
             )
-            self._issues[finding.fingerprint] = issue
             self._recent[finding.fingerprint] = deque([at], maxlen=settings.escalate_after)
-            result.opened.append(issue.model_copy(deep=True))
             return
         if issue.state is IssueState.RESOLVED:
             self._reopen(issue, at)
@@ -344,6 +334,23 @@ class IssueStore:
             if expired:
                 self._changes += 1
         return expired
+
+    def _open(
+        self, fingerprint: str, service: str, at: datetime, result: SyncResult, **fields: Any
+    ) -> None:
+        """A fault seen for the first time: a new issue, its id stable for env + fingerprint."""
+        issue = Issue(
+            id=issue_id(f"{self.env}:{fingerprint}"),
+            fingerprint=fingerprint,
+            env=self.env,
+            service=service,
+            first_seen=at,
+            last_seen=at,
+            opened_at=at,
+            **fields,
+        )
+        self._issues[fingerprint] = issue
+        result.opened.append(issue.model_copy(deep=True))
 
     def _reopen(self, issue: Issue, now: datetime) -> None:
         """A resolved fault is back: the same issue, a new occurrence, a fresh budget."""

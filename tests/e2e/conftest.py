@@ -117,10 +117,13 @@ class Stack:
 
     # --- compose and engine -------------------------------------------------------------
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 180) -> str:
+    def compose(
+        self, *args: str, check: bool = True, timeout: float = 180, stdin: str | None = None
+    ) -> str:
         argv = ["docker", "compose", "-p", self.project, "-f", str(self.compose_file), *args]
         done = subprocess.run(
             argv,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -130,6 +133,18 @@ class Stack:
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} failed: {done.stderr[-2000:]}")
         return done.stdout
+
+    def say(self, service: str, text: str) -> None:
+        """Make a talker-like service print ``text`` (it prints what lands in /tmp/say)."""
+        self.compose(
+            "exec",
+            "-T",
+            service,
+            "sh",
+            "-c",
+            "cat > /tmp/say.new && mv /tmp/say.new /tmp/say",
+            stdin=text,
+        )
 
     def up(self, *services: str) -> None:
         self.compose("up", "--detach", "--wait", "--wait-timeout", "150", *services)

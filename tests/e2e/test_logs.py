@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 from tests.e2e.conftest import STACKS, metric, wait_for
 
 CHATTY = STACKS / "chatty.yaml"
@@ -94,26 +92,7 @@ def test_secrets_in_log_lines_appear_in_no_output(make_stack):
     stack = make_stack(CHATTY)
     stack.up("talker")
     stack.serve("--log-level", "DEBUG")
-    subprocess.run(
-        [
-            "docker",
-            "compose",
-            "-p",
-            stack.project,
-            "-f",
-            str(CHATTY),
-            "exec",
-            "-T",
-            "talker",
-            "sh",
-            "-c",
-            "cat > /tmp/say.new && mv /tmp/say.new /tmp/say",
-        ],
-        input=SECRET_LINES,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    stack.say("talker", SECRET_LINES)
     wait_for(lambda: len(log_issues(stack, "talker")) >= 2, 60, "both lines' issues")
     json_text = (stack.state_dir / "docker_issues_e2e.json").read_text()
     outputs = {"json": json_text, "report": stack.report(), "controller log": stack.log()}

@@ -128,26 +128,8 @@ def test_dashboards_and_alerts_hold_on_a_real_prometheus_during_an_incident(
     wait_for(lambda: prom.series('up{job="compose-controller"} == 1'), 60, "the first scrape")
 
     # the incident: a critical database error is logged, a service crashes, one crash-loops
-    subprocess.run(
-        [
-            "docker",
-            "compose",
-            "-p",
-            stack.project,
-            "-f",
-            str(stack.compose_file),
-            "exec",
-            "-T",
-            "talker",
-            "sh",
-            "-c",
-            "cat > /tmp/say.new && mv /tmp/say.new /tmp/say",
-        ],
-        input='2026-11-28 10:00:00.000 UTC [57] FATAL:  database "ghost" does not exist\n',
-        text=True,
-        check=True,
-        timeout=60,
-        env=stack.process_env,
+    stack.say(
+        "talker", '2026-11-28 10:00:00.000 UTC [57] FATAL:  database "ghost" does not exist\n'
     )
     stack.crash("counter")
     wait_for(
