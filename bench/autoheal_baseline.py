@@ -56,7 +56,7 @@ def check_once(client: docker.DockerClient, project: str) -> None:
         service = (container.attrs.get("Labels") or {}).get(SERVICE_LABEL, "?")
         say("notice", reason, str(names[0]).lstrip("/"), f"service={service}")
         try:
-            client.api.restart(container.id, timeout=STOP_TIMEOUT)
+            client.api.restart(str(container.id), timeout=STOP_TIMEOUT)
             say("restarted", str(names[0]).lstrip("/"))
         except DockerException as err:
             say("restart-failed", str(names[0]).lstrip("/"), str(err).replace("\n", " "))

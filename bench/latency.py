@@ -1,447 +1,799 @@
-"""Benchmark: how fast faults are detected and fixed, ours against two baselines, one run.
+"""Benchmark: how fast real faults are detected and repaired, ours against two baselines.
 
-    .venv/bin/python bench/latency.py [--trials 5] [--json PATH]
+    .venv/bin/python bench/latency.py [--trials N] [--json PATH]
 
-Three compose projects run the same small service (bench/latency_stack.yaml: busybox,
-no network, a file-based healthcheck, and a loop that prints what is written to a file):
+Three compose projects run the same services (bench/latency_stack.yaml: busybox, no
+network, a healthcheck that tests /tmp/healthy, which every start re-creates), each
+looked after by one contender:
 
-- ours: looked after by the controller (`controller --env bench`, default 5 s / 50 s
-  resync). Its backoff is set to 0.1 s and its budget to 1000 for the run, because the
-  trials inject the same fault again and again: the benchmark measures detection and
-  repair, not loop protection (which would rightly slow the 3rd fix of a flapping service);
-- poller: bench/autoheal_baseline.py, docker-autoheal's behaviour (every 5 s, restart what
-  is unhealthy or exited);
-- docker: Docker's own `restart: on-failure` policy (crashes only; it ignores health).
+- ours: the controller, ``controller --env bench --interval-active 5 --interval-quiet
+  50``, with a desired_state file written to the temp dir. Its budget is raised to 100 and
+  its backoff reset to 10 s of readiness (Docker's own restart policy resets its delay
+  after 10 s of running), and each trial waits until the controller has reset it: every
+  trial measures a first fix, not the crash-loop protection that rightly slows the 2nd;
+- autoheal: bench/autoheal_baseline.py, what docker-autoheal does (every 5 s, restart
+  whatever is unhealthy or exited; it prints a timestamped line when it notices). Its
+  faults come after a random 0-5 s offset, so they meet its cadence at a random phase;
+- docker: Docker's own ``restart: on-failure`` policy, for crashes only (the engine does
+  not restart an unhealthy container and does not read logs).
 
-Each trial injects one fault into each contender's container and measures, from the
-moment of the fault, (a) detection: the issue appearing in the controller's /status
-(polled every 20 ms) or the poller printing that it noticed, and (b) recovery: the
-container running and healthy again, started after the fault (docker inspect, every
-50 ms). Faults: a crash (SIGKILL of the container's main process from the host), a
-failing healthcheck (its file removed), and an error line printed by the service (only
-the controller reads logs: n/a for the others). It prints p50 and p95 per case and
-contender, and the ratios. Nothing here is asserted: machines are noisy.
+Each of ``--trials`` rounds (default 5) injects, into each contender's services:
+
+1. crash: SIGKILL of the container's main process from the host (os.kill on State.Pid);
+2. healthcheck: ``rm /tmp/healthy`` in the container (fault time: when the exec ended);
+3. error line: ``Error: connect ECONNREFUSED 127.0.0.1:6379`` (pattern conn-refused) on
+   the service's own stdout (a ``docker exec`` writes it to /proc/1/fd/1); fault time: the
+   engine's timestamp of that line in the container's log.
+
+and measures, from the fault, (a) detection: the issue appearing, reopening or counting
+up in the controller's GET /status (polled every 20 ms), or the time autoheal printed that
+it noticed; (b) recovery: ``docker inspect`` (the API call, every 50 ms) showing the
+service running and healthy in a container started after the fault. An error line needs
+no repair (conn-refused is reported, not fixed) and autoheal cannot see one at all: both
+are "n/a". The engine's own "unhealthy" verdict is recorded too, since every contender
+waits for it (interval 1 s x retries 2).
+
+It prints p50/p95 per case and contender, the ratios ours/autoheal and ours/docker and the
+goals next to them (printed, not asserted), then the same as one JSON line (the last line
+of stdout; ``--json PATH`` writes it there too). The controller's log, the autoheal output
+and the desired_state and issues files stay in the temp dir it prints. Everything it
+starts is torn down at the end, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
+import random
+import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
+import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, TypeVar
+
+import docker
+from docker.errors import DockerException, NotFound
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from controller.observe.lines import parse_timestamp  # noqa: E402
-
 STACK = ROOT / "bench" / "latency_stack.yaml"
+BASELINE = ROOT / "bench" / "autoheal_baseline.py"
 CONTROLLER = str(Path(sys.executable).parent / "controller")
-ERROR_LINE = "Error: connect ECONNREFUSED 127.0.0.1:6379\n"
-CASES = ("crash", "healthcheck", "error line")
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ERROR_LINE = "Error: connect ECONNREFUSED 127.0.0.1:6379"
+FAULTS = ("crash", "healthcheck", "error line")
+SERVICE = {"crash": "crash", "healthcheck": "sick", "error line": "noisy"}
+CONTENDERS = ("ours", "autoheal", "docker")
+LABEL = {"ours": "ours", "autoheal": "autoheal (5 s)", "docker": "docker on-failure"}
+ACTIVE = {"open", "remediating", "failed", "needs-human"}
+
+STATUS_EVERY = 0.02  # s between GET /status polls
+INSPECT_EVERY = 0.05  # s between docker inspect polls
+AUTOHEAL_INTERVAL = 5.0  # s between the baseline's checks
+TRIAL_TIMEOUT = 60.0  # s a trial may take to detect and recover
+SETTLE_TIMEOUT = 90.0  # s a contender may take to be steady before a trial
+BACKOFF_RESET = 10.0  # s of readiness after which ours counts a fix as the first again
+DOCKER_RESET = 10.5  # s of running after which Docker's restart delay is back to 100 ms
+
+T = TypeVar("T")
+
+
+class Interrupted(Exception):
+    """SIGTERM, turned into an exception so that teardown runs."""
+
+
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, every: float) -> T:
+    """Poll ``predicate`` until it returns something truthy; TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_time(text: str) -> float:
+    """An engine timestamp (RFC 3339, nanoseconds) as epoch seconds."""
+    found = _RFC3339.match(text.strip())
+    if found is None:
+        raise ValueError(f"not a timestamp: {text!r}")
+    zone = "+00:00" if found.group(3) == "Z" else found.group(3)
+    whole = datetime.fromisoformat(found.group(1) + zone).timestamp()
+    return whole + float("0" + (found.group(2) or ""))
 
 
 def free_port() -> int:
-    import socket
+    """A loopback port in 18000-18999 that nothing listens on now."""
+    while True:
+        port = random.randint(18000, 18999)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = q * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def poll(predicate: Callable[[], bool], timeout: float, every: float) -> float | None:
-    """The time the predicate first held, or None after ``timeout`` seconds."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return time.time()
-        time.sleep(every)
-    return None
+def stop_process(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM the process we started, SIGKILL it if it outlives ``grace`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+# --- the engine side ---------------------------------------------------------------------
 
 
 @dataclass
 class Project:
-    name: str
-    policy: str = "no"
+    """One compose project of the benchmark, and its containers through the docker API."""
 
-    def compose(self, *args: str, stdin: str | None = None) -> str:
+    name: str
+    client: docker.DockerClient
+    services: tuple[str, ...]
+    restart_policy: str = "no"
+    _ids: dict[str, str] = field(default_factory=dict)
+
+    def compose(self, *args: str, check: bool = True) -> str:
+        argv = ["docker", "compose", "-p", self.name, "-f", str(STACK), *args]
         done = subprocess.run(
-            ["docker", "compose", "-p", self.name, "-f", str(STACK), *args],
-            input=stdin,
+            argv,
             capture_output=True,
             text=True,
             timeout=180,
             check=False,
-            env={**os.environ, "RESTART_POLICY": self.policy},
+            env={**os.environ, "RESTART_POLICY": self.restart_policy},
         )
-        if done.returncode != 0 and args[0] not in ("down", "exec"):
-            raise RuntimeError(f"compose {' '.join(args)}: {done.stderr.strip()[-500:]}")
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-1000:]}")
         return done.stdout
 
-    def inspect(self) -> dict[str, Any] | None:
-        ids = self.compose("ps", "-aq", "app").split()
-        if not ids:
-            return None
-        out = subprocess.run(
-            ["docker", "inspect", ids[0]], capture_output=True, text=True, check=False
-        ).stdout
-        data: list[dict[str, Any]] = json.loads(out or "[]")
-        return data[0] if data else None
+    def up(self) -> None:
+        self.compose(
+            "up", "--detach", "--pull", "never", "--wait", "--wait-timeout", "120", *self.services
+        )
 
-    def healthy_since(self, t0: float) -> bool:
-        data = self.inspect()
-        if not data or data["State"]["Status"] != "running":
+    def down(self) -> None:
+        self.compose("down", "-v", "--remove-orphans", "-t", "1", check=False)
+
+    def inspect(self, service: str) -> dict[str, Any] | None:
+        """The service's container as ``docker inspect`` shows it (None: there is none).
+        The id is cached; a recreated container is found again by its compose labels."""
+        for _ in range(2):
+            cid = self._ids.get(service)
+            if cid is None:
+                found = self.client.api.containers(
+                    all=True,
+                    filters={
+                        "label": [f"{PROJECT_LABEL}={self.name}", f"{SERVICE_LABEL}={service}"]
+                    },
+                )
+                if not found:
+                    return None
+                cid = self._ids[service] = str(found[0]["Id"])
+            try:
+                data: dict[str, Any] = self.client.api.inspect_container(cid)
+                return data
+            except NotFound:
+                self._ids.pop(service, None)
+        return None
+
+    def started_at(self, service: str) -> str:
+        data = self.inspect(service)
+        return "" if data is None else f"{data['Id']}@{data['State']['StartedAt']}"
+
+    def ready(self, service: str, not_start: str | None = None) -> bool:
+        """Running and healthy (and, with ``not_start``, in a different run than that)."""
+        data = self.inspect(service)
+        if data is None or not data["State"]["Running"]:
             return False
-        started = parse_timestamp(str(data["State"]["StartedAt"]).encode())
-        health = (data["State"].get("Health") or {}).get("Status")
-        return health == "healthy" and started is not None and started / 1e9 > t0
+        if (data["State"].get("Health") or {}).get("Status") != "healthy":
+            return False
+        return not_start is None or f"{data['Id']}@{data['State']['StartedAt']}" != not_start
 
-    def healthy(self) -> bool:
-        return self.healthy_since(0.0)
+    def running_for(self, service: str) -> float:
+        data = self.inspect(service)
+        if data is None or not data["State"]["Running"]:
+            return 0.0
+        return time.time() - parse_time(data["State"]["StartedAt"])
 
-    def inject(self, case: str) -> float:
-        data = self.inspect()
-        assert data is not None
-        if case == "crash":
+    def inject(self, service: str, fault: str) -> float:
+        """Cause ``fault`` in the service's container; the time it happened."""
+        data = self.inspect(service)
+        if data is None or not data["State"]["Running"]:
+            raise RuntimeError(f"{self.name}/{service} is not running")
+        if fault == "crash":
             t0 = time.time()
             os.kill(int(data["State"]["Pid"]), signal.SIGKILL)
-        elif case == "healthcheck":
-            t0 = time.time()
-            self.compose("exec", "-T", "app", "rm", "-f", "/tmp/healthy")
-        else:
-            t0 = time.time()
-            self.compose(
-                "exec",
-                "-T",
-                "app",
-                "sh",
-                "-c",
-                "cat > /tmp/say.new && mv /tmp/say.new /tmp/say",
-                stdin=ERROR_LINE,
-            )
-        return t0
+            return t0
+        if fault == "healthcheck":
+            self._exec(data["Id"], ["rm", "-f", "/tmp/healthy"])
+            return time.time()  # the file is gone by now
+        before = time.time()
+        self._exec(data["Id"], ["sh", "-c", f"echo '{ERROR_LINE}' > /proc/1/fd/1"])
+        after = time.time()
+        return self._line_time(data["Id"], before) or after
+
+    def _exec(self, cid: str, argv: list[str]) -> None:
+        exec_id = self.client.api.exec_create(cid, argv)["Id"]
+        self.client.api.exec_start(exec_id)
+        code = self.client.api.exec_inspect(exec_id)["ExitCode"]
+        if code != 0:
+            raise RuntimeError(f"{argv} exited {code} in {self.name}")
+
+    def _line_time(self, cid: str, since: float) -> float | None:
+        """The engine's timestamp of our error line: when it entered the container's log."""
+        raw = self.client.api.logs(
+            cid, stdout=True, stderr=True, timestamps=True, since=int(since) - 1
+        )
+        for line in reversed(raw.decode("utf-8", "replace").splitlines()):
+            stamp, _, text = line.partition(" ")
+            if text.strip() == ERROR_LINE:
+                at = parse_time(stamp)
+                return at if at >= since - 1.0 else None
+        return None
 
 
 class Verdicts:
-    """When Docker itself declared a container unhealthy (its health_status events), so a
-    healthcheck fault's detection can also be measured from the engine's verdict."""
+    """When the engine itself declared a container unhealthy (its health_status events)."""
 
-    def __init__(self, projects: list[str]) -> None:
-        import threading
+    def __init__(self) -> None:
+        self._client = docker.from_env()
+        self._events = self._client.events(decode=True, filters={"type": "container"})
+        self._seen: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, name="verdicts", daemon=True)
+        self._thread.start()
 
-        self.unhealthy: dict[str, list[float]] = {name: [] for name in projects}
-        self._procs = []
-        for name in projects:
-            proc = subprocess.Popen(
-                [
-                    "docker",
-                    "events",
-                    "--filter",
-                    "event=health_status",
-                    "--filter",
-                    f"label=com.docker.compose.project={name}",
-                    "--format",
-                    "{{json .}}",
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            self._procs.append(proc)
-            threading.Thread(target=self._read, args=(name, proc), daemon=True).start()
+    def _read(self) -> None:
+        try:
+            for event in self._events:
+                if event.get("Action") != "health_status: unhealthy":
+                    continue
+                labels = (event.get("Actor") or {}).get("Attributes") or {}
+                key = (labels.get(PROJECT_LABEL, ""), labels.get(SERVICE_LABEL, ""))
+                with self._lock:
+                    self._seen.setdefault(key, []).append(int(event["timeNano"]) / 1e9)
+        except Exception:  # the stream is closed at teardown
+            pass
 
-    def _read(self, project: str, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            event = json.loads(line)
-            if str(event.get("status") or event.get("Action") or "").endswith("unhealthy"):
-                self.unhealthy[project].append(int(event["timeNano"]) / 1e9)
-
-    def after(self, project: str, t0: float) -> float | None:
-        poll(lambda: any(t >= t0 for t in self.unhealthy[project]), 2, 0.02)
-        return next((t for t in self.unhealthy[project] if t >= t0), None)
+    def first_after(self, project: str, service: str, t0: float) -> float | None:
+        with self._lock:
+            return min((t for t in self._seen.get((project, service), []) if t >= t0), default=None)
 
     def stop(self) -> None:
-        for proc in self._procs:
-            proc.kill()
-            proc.wait(10)
+        self._events.close()
+        self._client.close()
 
 
-@dataclass
+# --- the contenders ----------------------------------------------------------------------
+
+
 class Ours:
-    project: Project
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    """The controller, on its own project, with its /status."""
+
+    def __init__(self, project: Project, workdir: Path) -> None:
+        self.project = project
+        self.workdir = workdir
+        self.log = workdir / "controller.log"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         desired = self.workdir / "desired_state"
         desired.mkdir()
         (desired / "bench.yaml").write_text(
-            f"project: {self.project.name}\ncompose_files: [{STACK}]\n"
+            f"project: {self.project.name}\n"
+            f"compose_files: [{STACK}]\n"
             "environment: {RESTART_POLICY: 'no'}\n"
-            "remediation: {budget: 1000, backoff_initial_seconds: 0.1, "
-            "backoff_max_seconds: 0.1}\n"
+            "remediation:\n"
+            "  budget: 100\n"
+            f"  backoff_reset_seconds: {BACKOFF_RESET:g}\n"
         )
-        with open(self.workdir / "controller.log", "wb") as log:
+        state = self.workdir / "state"
+        state.mkdir()
+        argv = [
+            CONTROLLER,
+            "--env",
+            "bench",
+            "--desired-state-dir",
+            str(desired),
+            "--state-dir",
+            str(state),
+            "--metrics-port",
+            str(self.port),
+            "--interval-active",
+            "5",
+            "--interval-quiet",
+            "50",
+            "--shutdown-timeout",
+            "5",
+        ]
+        with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [
-                    CONTROLLER,
-                    "--env",
-                    "bench",
-                    "--desired-state-dir",
-                    str(desired),
-                    "--state-dir",
-                    str(self.workdir),
-                    "--metrics-port",
-                    str(self.port),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
             )
-        if poll(lambda: self._get("/readyz") is not None, 60, 0.2) is None:
-            raise RuntimeError(f"the controller did not get ready; see {self.workdir}")
+        wait_for(
+            lambda: self._alive() and self._get("/readyz") is not None,
+            60,
+            "the controller to be ready",
+            0.1,
+        )
+
+    def _alive(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"the controller exited with {self.proc.returncode}")
+        return True
 
     def _get(self, path: str) -> bytes | None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                body: bytes = r.read()
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as reply:
+                body: bytes = reply.read()
                 return body
-        except OSError:
+        except (urllib.error.URLError, OSError):
             return None
 
-    def issues(self) -> list[dict[str, Any]]:
+    def status(self) -> dict[str, Any]:
         body = self._get("/status")
-        issues: list[dict[str, Any]] = json.loads(body)["issues"] if body else []
-        return issues
+        data: dict[str, Any] = json.loads(body) if body else {}
+        return data
 
-    def quiet(self) -> bool:
-        return not any(i["source"] == "drift" and i["state"] != "resolved" for i in self.issues())
-
-    def detect(self, case: str, t0: float) -> float | None:
-        if case == "error line":
-            before = sum(i["count"] for i in self.issues() if i.get("pattern_id") == "conn-refused")
-            return poll(
-                lambda: (
-                    sum(i["count"] for i in self.issues() if i.get("pattern_id") == "conn-refused")
-                    > before
-                ),
-                30,
-                0.02,
-            )
-        fingerprint = "drift:app:exited" if case == "crash" else "drift:app:unhealthy"
-
-        def seen() -> bool:
-            for issue in self.issues():
-                if issue["fingerprint"] == fingerprint and issue["state"] != "resolved":
-                    last = parse_timestamp(issue["last_seen"].replace("+00:00", "Z").encode())
-                    return last is not None and last / 1e9 >= t0
+    @staticmethod
+    def _relevant(issue: dict[str, Any], service: str, fault: str) -> bool:
+        if issue.get("service") != service:
             return False
+        if fault == "error line":
+            return issue.get("source") == "log" and issue.get("pattern_id") == "conn-refused"
+        return issue.get("source") == "drift"
 
-        return poll(seen, 30, 0.02)
+    def steady(self, service: str) -> bool:
+        """Ready in its eyes, no drift open, and its backoff reset (a first fix next)."""
+        doc = self.status()
+        if not doc:
+            return False
+        condition = next((s["condition"] for s in doc["services"] if s["name"] == service), "")
+        drifting = any(
+            i["service"] == service and i["source"] == "drift" and i["state"] in ACTIVE
+            for i in doc["issues"]
+        )
+        history = (doc.get("remediation") or {}).get(service) or {}
+        return condition == "Ready" and not drifting and not history.get("consecutive")
+
+    def snapshot(self, service: str, fault: str) -> dict[str, tuple[str, int, int]]:
+        return {
+            i["fingerprint"]: (i["state"], int(i.get("occurrences", 0)), int(i["count"]))
+            for i in self.status().get("issues", [])
+            if self._relevant(i, service, fault)
+        }
+
+    def detected(self, service: str, fault: str, before: dict[str, tuple[str, int, int]]) -> bool:
+        """The issue appeared, reopened or counted up since ``before``."""
+        for issue in self.status().get("issues", []):
+            if not self._relevant(issue, service, fault) or issue["state"] not in ACTIVE:
+                continue
+            old = before.get(issue["fingerprint"])
+            if old is None or old[0] not in ACTIVE:
+                return True
+            if int(issue.get("occurrences", 0)) > old[1] or int(issue["count"]) > old[2]:
+                return True
+        return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc, 15)
+
+
+class Autoheal:
+    """bench/autoheal_baseline.py on its own project; its notices are read from its output."""
+
+    def __init__(self, project: Project, workdir: Path) -> None:
+        self.project = project
+        self.log = workdir / "autoheal.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [
+            sys.executable,
+            str(BASELINE),
+            "--project",
+            self.project.name,
+            "--interval",
+            f"{AUTOHEAL_INTERVAL:g}",
+        ]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_for(lambda: " started " in self._text(), 30, "the autoheal baseline", 0.05)
+
+    def _text(self) -> str:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"the autoheal baseline exited with {self.proc.returncode}")
+        return self.log.read_text() if self.log.exists() else ""
+
+    def notices(self, service: str, since: float) -> list[float]:
+        """When it noticed something wrong with ``service`` at or after ``since``."""
+        times = []
+        for line in self._text().splitlines():
+            words = line.split()
+            if len(words) >= 5 and words[1] == "notice" and words[4] == f"service={service}":
+                at = datetime.fromisoformat(words[0]).timestamp()
+                if at >= since:
+                    times.append(at)
+        return times
+
+    def stop(self) -> None:
+        stop_process(self.proc, 10)
+
+
+# --- the trials --------------------------------------------------------------------------
 
 
 @dataclass
-class Poller:
-    project: Project
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
+class Series:
+    detect: list[float] = field(default_factory=list)
+    recover: list[float] = field(default_factory=list)
+    verdict: list[float] = field(default_factory=list)  # engine said unhealthy, from the fault
+    after_verdict: list[float] = field(default_factory=list)  # detection after that verdict
+    notes: list[str] = field(default_factory=list)
 
-    @property
-    def out(self) -> Path:
-        return self.workdir / "poller.jsonl"
 
-    def start(self) -> None:
-        with open(self.out, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "bench" / "autoheal_baseline.py"),
-                    "--project",
-                    self.project.name,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
+class Bench:
+    def __init__(self, trials: int, workdir: Path) -> None:
+        self.trials = trials
+        self.workdir = workdir
+        self.client = docker.from_env()
+        tag = uuid.uuid4().hex[:8]
+        every = tuple(SERVICE.values())
+        self.projects = {
+            "ours": Project(f"bench-lat-{tag}-ours", self.client, every),
+            "autoheal": Project(f"bench-lat-{tag}-autoheal", self.client, every),
+            "docker": Project(f"bench-lat-{tag}-docker", self.client, ("crash",), "on-failure"),
+        }
+        self.ours = Ours(self.projects["ours"], workdir)
+        self.autoheal = Autoheal(self.projects["autoheal"], workdir)
+        self.verdicts: Verdicts | None = None
+        self.results = {f: {c: Series() for c in CONTENDERS} for f in FAULTS}
+        self.unseen_lines = 0  # error lines shown to autoheal
+        self.unseen_since: float | None = None  # when the first of them was
+
+    def setup(self) -> None:
+        self.client.images.get("cc-busybox:1")  # never pulled: it must be local
+        self.verdicts = Verdicts()
+        for project in self.projects.values():
+            project.up()
+        self.ours.start()
+        self.autoheal.start()
+
+    def teardown(self) -> None:
+        self.ours.stop()
+        self.autoheal.stop()
+        if self.verdicts is not None:
+            self.verdicts.stop()
+        downs = [threading.Thread(target=p.down) for p in self.projects.values()]
+        for thread in downs:
+            thread.start()
+        for thread in downs:
+            thread.join(120)
+        self.client.close()
+
+    def run(self) -> None:
+        for trial in range(1, self.trials + 1):
+            for fault in FAULTS:
+                for contender in CONTENDERS:
+                    if contender == "docker" and fault != "crash":
+                        continue  # the engine neither restarts unhealthy containers nor reads logs
+                    if contender == "autoheal" and fault == "error line":
+                        self._show_autoheal_an_error_line()
+                        continue
+                    self._trial(trial, fault, contender)
+
+    def _settle(self, fault: str, contender: str) -> str:
+        """Wait until the contender is steady; a note if it was not in time."""
+        project, service = self.projects[contender], SERVICE[fault]
+        checks: list[tuple[str, Callable[[], bool]]] = [
+            ("running and healthy", lambda: project.ready(service))
+        ]
+        if contender == "ours":
+            checks.append(("steady in /status", lambda: self.ours.steady(service)))
+        if contender == "docker":
+            checks.append(
+                ("its restart delay reset", lambda: project.running_for(service) >= DOCKER_RESET)
             )
+        for what, check in checks:
+            try:
+                wait_for(check, SETTLE_TIMEOUT, f"{contender}/{service} {what}", 0.1)
+            except TimeoutError as err:
+                return str(err)
+        return ""
 
-    def detect(self, case: str, t0: float) -> float | None:
-        def noticed() -> float | None:
-            for line in self.out.read_text().splitlines():
-                event = json.loads(line)
-                if event["event"] in ("exited", "unhealthy") and event["t"] >= t0:
-                    return float(event["t"])
-            return None
+    def _trial(self, trial: int, fault: str, contender: str) -> None:
+        series = self.results[fault][contender]
+        project, service = self.projects[contender], SERVICE[fault]
+        note = self._settle(fault, contender)
+        if note:
+            series.notes.append(f"trial {trial}: {note}")
+        if contender == "autoheal":
+            # the trials' own rhythm would meet the poller's fixed 5 s cadence at much the
+            # same phase every time: a random offset makes the phase uniform, as in life
+            time.sleep(random.uniform(0.0, AUTOHEAL_INTERVAL))
+        start = project.started_at(service)
+        before = self.ours.snapshot(service, fault) if contender == "ours" else {}
+        t0 = project.inject(service, fault)
 
-        if poll(lambda: noticed() is not None, 30, 0.05) is None:
-            return None
-        return noticed()
+        def detected() -> float | None:
+            if contender == "ours":
+                return time.time() if self.ours.detected(service, fault, before) else None
+            seen = self.autoheal.notices(service, t0)
+            return seen[0] if seen else None
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
+        want_detect = contender != "docker"
+        want_recover = fault != "error line"
+        detect = recover = None
+        next_status = next_inspect = time.time()
+        while (want_detect and detect is None) or (want_recover and recover is None):
+            now = time.time()
+            if now - t0 > TRIAL_TIMEOUT:
+                series.notes.append(f"trial {trial}: timed out after {TRIAL_TIMEOUT:g} s")
+                break
+            if want_detect and detect is None and now >= next_status:
+                detect = detected()
+                next_status = now + STATUS_EVERY
+            if want_recover and recover is None and now >= next_inspect:
+                if project.ready(service, not_start=start):
+                    recover = time.time()
+                next_inspect = now + INSPECT_EVERY
+            time.sleep(max(0.002, min(next_status, next_inspect) - time.time()))
+        if detect is not None:
+            series.detect.append(detect - t0)
+        if recover is not None:
+            series.recover.append(recover - t0)
+        verdict = None
+        if fault == "healthcheck" and self.verdicts is not None:
+            verdict = self.verdicts.first_after(project.name, service, t0)
+        if verdict is not None:
+            series.verdict.append(verdict - t0)
+            if detect is not None:
+                series.after_verdict.append(detect - verdict)
+        shown = " ".join(
+            f"{k} {v - t0:.3f} s" for k, v in (("detect", detect), ("recover", recover)) if v
+        )
+        print(f"trial {trial} {fault:<11} {contender:<8} {shown}", file=sys.stderr, flush=True)
+
+    def _show_autoheal_an_error_line(self) -> None:
+        """The same line for the poller; it cannot see it (checked in the report)."""
+        project = self.projects["autoheal"]
+        if self._settle("error line", "autoheal"):
+            return
+        t0 = project.inject(SERVICE["error line"], "error line")
+        self.unseen_since = t0 if self.unseen_since is None else self.unseen_since
+        self.unseen_lines += 1
+
+    # --- the report ----------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        """The table as data: p50/p95 per case and contender, ratios and goals."""
+        since = self.unseen_since
+        noticed = len(self.autoheal.notices(SERVICE["error line"], since)) if since else 0
+
+        def stats(values: list[float], applies: bool, why: str) -> dict[str, Any]:
+            if not applies:
+                return {"p50": None, "p95": None, "n": 0, "samples": [], "na": why}
+            return {
+                "p50": percentile(values, 0.5),
+                "p95": percentile(values, 0.95),
+                "n": len(values),
+                "samples": [round(v, 4) for v in values],
+            }
+
+        cases: dict[str, dict[str, Any]] = {}
+        for fault in FAULTS:
+            cases[fault] = {}
+            for contender in CONTENDERS:
+                if contender == "docker" and fault != "crash":
+                    continue
+                s = self.results[fault][contender]
+                blind = contender == "autoheal" and fault == "error line"
+                entry = {
+                    "detect": stats(
+                        s.detect,
+                        contender != "docker" and not blind,
+                        "restart policy: no detection step"
+                        if contender == "docker"
+                        else f"cannot read logs (noticed {noticed} of {self.unseen_lines} lines)",
+                    ),
+                    "recover": stats(
+                        s.recover,
+                        fault != "error line",
+                        "nothing to repair: conn-refused is reported, not fixed",
+                    ),
+                    "notes": s.notes,
+                }
+                if fault == "healthcheck":
+                    entry["engine_unhealthy"] = stats(s.verdict, True, "")
+                    entry["detect_after_engine"] = stats(s.after_verdict, True, "")
+                cases[fault][contender] = entry
+
+        def ratio(fault: str, kind: str, other: str, q: str) -> float | None:
+            ours = cases[fault]["ours"][kind][q]
+            theirs = cases[fault][other][kind][q]
+            return None if ours is None or not theirs else ours / theirs
+
+        ratios: dict[str, float | None] = {}
+        for fault in ("crash", "healthcheck"):
+            for kind in ("detect", "recover"):
+                for q in ("p50", "p95"):
+                    ratios[f"{fault} {kind} {q} ours/autoheal"] = ratio(fault, kind, "autoheal", q)
+        for q in ("p50", "p95"):
+            ratios[f"healthcheck detect-after-engine {q} ours/autoheal"] = ratio(
+                "healthcheck", "detect_after_engine", "autoheal", q
+            )
+        for q in ("p50", "p95"):
+            ratios[f"crash recover {q} ours/docker"] = ratio("crash", "recover", "docker", q)
+
+        goals: list[dict[str, Any]] = []
+
+        def goal(text: str, value: float | None, limit: float, unit: str) -> None:
+            met = None if value is None else value <= limit
+            goals.append({"goal": text, "value": value, "limit": limit, "unit": unit, "met": met})
+
+        for fault in FAULTS:
+            goal(f"our {fault} detection p95 <= 1 s", cases[fault]["ours"]["detect"]["p95"], 1, "s")
+        goal(
+            "our healthcheck detection p95 after the engine's verdict <= 1 s",
+            cases["healthcheck"]["ours"]["detect_after_engine"]["p95"],
+            1,
+            "s",
+        )
+        for kind in ("crash detect", "healthcheck detect", "healthcheck detect-after-engine"):
+            for q in ("p50", "p95"):
+                goal(
+                    f"{kind.replace('detect', 'detection')} {q}: ours <= 0.2x autoheal's",
+                    ratios[f"{kind} {q} ours/autoheal"],
+                    0.2,
+                    "x",
+                )
+        for q in ("p50", "p95"):
+            goal(
+                f"crash recovery {q}: ours <= 1.5x Docker's policy",
+                ratios[f"crash recover {q} ours/docker"],
+                1.5,
+                "x",
+            )
+        return {
+            "trials": self.trials,
+            "unit": "seconds from the fault",
+            "cases": cases,
+            "ratios": ratios,
+            "goals": goals,
+            "workdir": str(self.workdir),
+            "controller_log": str(self.ours.log),
+        }
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+def render(table: dict[str, Any]) -> str:
+    def cell(stat: dict[str, Any], q: str) -> str:
+        return "n/a" if stat.get("na") or stat[q] is None else f"{stat[q]:.2f}"
+
+    out = [
+        f"latency, {table['trials']} trial(s) per case, seconds from the fault",
+        "",
+        f"{'fault':<12} {'contender':<18} {'detect p50':>10} {'p95':>6} "
+        f"{'recover p50':>11} {'p95':>6}  notes",
+    ]
+    for fault, by in table["cases"].items():
+        for contender, entry in by.items():
+            why = [s["na"] for s in (entry["detect"], entry["recover"]) if s.get("na")]
+            out.append(
+                f"{fault:<12} {LABEL[contender]:<18} {cell(entry['detect'], 'p50'):>10} "
+                f"{cell(entry['detect'], 'p95'):>6} {cell(entry['recover'], 'p50'):>11} "
+                f"{cell(entry['recover'], 'p95'):>6}  {'; '.join(why + entry['notes'])}"
+            )
+    out.append("")
+    for contender, entry in table["cases"]["healthcheck"].items():
+        verdict, after = entry["engine_unhealthy"], entry["detect_after_engine"]
+        out.append(
+            f"healthcheck, {LABEL[contender]}: engine said unhealthy after p50 "
+            f"{cell(verdict, 'p50')} / p95 {cell(verdict, 'p95')}; detection after that "
+            f"p50 {cell(after, 'p50')} / p95 {cell(after, 'p95')}"
+        )
+    out += ["", "ratios:"]
+    for name, value in table["ratios"].items():
+        out.append(f"  {name:<50} {'n/a' if value is None else f'{value:.2f}x':>7}")
+    out += ["", "goals (not asserted):"]
+    for g in table["goals"]:
+        value = (
+            "n/a"
+            if g["value"] is None
+            else f"{g['value']:.2f}{' ' if g['unit'] == 's' else ''}{g['unit']}"
+        )
+        verdict = {True: "met", False: "MISSED", None: "n/a"}[g["met"]]
+        out.append(f"  {g['goal']:<66} {value:>8}  {verdict}")
+    out += ["", f"controller log: {table['controller_log']}", f"files: {table['workdir']}"]
+    return "\n".join(out)
 
 
-def fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f} s"
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(f"signal {signum}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=5)
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--trials", type=int, default=5, help="trials per fault (default 5)")
+    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args()
+    if args.trials < 1:
+        parser.error("--trials must be at least 1")
+    for argv in (["docker", "info"], ["docker", "compose", "version"]):
+        if subprocess.run(argv, capture_output=True, check=False).returncode != 0:
+            print(f"`{' '.join(argv)}` fails: a Docker engine and Compose v2 are needed")
+            return 2
+
     workdir = Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    tag = f"{os.getpid()}"
-    projects = {
-        "ours": Project(f"bench-lat-ours-{tag}"),
-        "poller": Project(f"bench-lat-poll-{tag}"),
-        "docker": Project(f"bench-lat-dock-{tag}", policy="on-failure"),
-    }
-    ours, poller = Ours(projects["ours"], workdir), Poller(projects["poller"], workdir)
-    results: dict[str, dict[str, dict[str, list[float]]]] = {
-        case: {name: {"detect": [], "recover": [], "after verdict": []} for name in projects}
-        for case in CASES
-    }
-    verdicts = Verdicts([p.name for p in projects.values()])
+    print(f"files and logs: {workdir}", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    bench = Bench(args.trials, workdir)
+    failed = ""
     try:
-        for project in projects.values():
-            project.compose("up", "-d", "--wait")
-        ours.start()
-        poller.start()
-        for case in CASES:
-            for trial in range(args.trials):
-                for name, project in projects.items():
-                    if name == "docker" and case != "crash":
-                        continue
-                    if name == "poller" and case == "error line":
-                        continue
-                    settled = poll(lambda p=project: p.healthy(), 90, 0.1) and (
-                        name != "ours" or poll(ours.quiet, 90, 0.1)
-                    )
-                    if not settled:
-                        print(
-                            f"{case}/{name}: did not settle before trial {trial + 1}",
-                            file=sys.stderr,
-                        )
-                        continue
-                    t0 = project.inject(case)
-                    if name == "ours":
-                        seen = ours.detect(case, t0)
-                    elif name == "poller":
-                        seen = poller.detect(case, t0)
-                    else:
-                        seen = None
-                    if seen is not None:
-                        results[case][name]["detect"].append(seen - t0)
-                    if case != "error line":
-                        back = poll(lambda p=project, t=t0: p.healthy_since(t), 90, 0.05)
-                        if back is not None:
-                            results[case][name]["recover"].append(back - t0)
-                    verdict = verdicts.after(project.name, t0) if case == "healthcheck" else None
-                    if seen is not None and verdict is not None:
-                        results[case][name]["after verdict"].append(seen - verdict)
-                print(f"{case}: trial {trial + 1}/{args.trials} done", file=sys.stderr)
+        bench.setup()
+        bench.run()
+        table = bench.report()
+    except (KeyboardInterrupt, Interrupted):
+        failed = "interrupted"
+    except (DockerException, RuntimeError, TimeoutError, OSError):
+        failed = traceback.format_exc()
     finally:
-        ours.stop()
-        poller.stop()
-        verdicts.stop()
-        for project in projects.values():
-            project.compose("down", "-v", "--remove-orphans", "-t", "1")
-    report(results, args.trials)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # teardown must not be cut short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("tearing down ...", file=sys.stderr, flush=True)
+        bench.teardown()
+    if failed:
+        print(failed, file=sys.stderr)
+        if bench.ours.log.exists():
+            tail = bench.ours.log.read_text(errors="replace").splitlines()[-40:]
+            print(f"--- last lines of {bench.ours.log}:", *tail, sep="\n", file=sys.stderr)
+        return 130 if failed == "interrupted" else 1
+    print(render(table))
+    line = json.dumps(table, separators=(",", ":"))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    print(f"(controller log and poller output: {workdir})")
+        args.json.write_text(line + "\n")
+    print(line)
     return 0
-
-
-def report(results: dict[str, dict[str, dict[str, list[float]]]], trials: int) -> None:
-    labels = {"ours": "ours", "poller": "5 s poller", "docker": "docker policy"}
-    print(f"\n{trials} trial(s) per case; times from the fault\n")
-    print(
-        f"{'case':<12} {'contender':<14} {'detect p50':>11} {'detect p95':>11} "
-        f"{'recover p50':>12} {'recover p95':>12}"
-    )
-    for case, by_name in results.items():
-        for name, series in by_name.items():
-            if not series["detect"] and not series["recover"]:
-                continue
-            print(
-                f"{case:<12} {labels[name]:<14} {fmt(percentile(series['detect'], 0.5)):>11} "
-                f"{fmt(percentile(series['detect'], 0.95)):>11} "
-                f"{fmt(percentile(series['recover'], 0.5)):>12} "
-                f"{fmt(percentile(series['recover'], 0.95)):>12}"
-            )
-    for name in ("ours", "poller"):
-        after = results["healthcheck"][name]["after verdict"]
-        if after:
-            print(
-                f"healthcheck  {labels[name]:<14} detection from Docker's unhealthy verdict: "
-                f"p50 {fmt(percentile(after, 0.5))}, p95 {fmt(percentile(after, 0.95))}"
-            )
-
-    def ratio(case: str, kind: str, other: str) -> str:
-        x = percentile(results[case]["ours"][kind], 0.95)
-        y = percentile(results[case][other][kind], 0.95)
-        return "n/a" if x is None or not y else f"{x / y:.2f}x"
-
-    rows = [
-        ("crash detection, ours / 5 s poller", ratio("crash", "detect", "poller"), "<= 0.2x"),
-        (
-            "health detection from the fault, ours / 5 s poller",
-            ratio("healthcheck", "detect", "poller"),
-            "",
-        ),
-        (
-            "health detection from Docker's verdict, ours / 5 s poller",
-            ratio("healthcheck", "after verdict", "poller"),
-            "<= 0.2x",
-        ),
-        ("crash recovery, ours / 5 s poller", ratio("crash", "recover", "poller"), ""),
-        ("health recovery, ours / 5 s poller", ratio("healthcheck", "recover", "poller"), ""),
-        ("crash recovery, ours / docker policy", ratio("crash", "recover", "docker"), "<= 1.5x"),
-    ]
-    print("\nratios of p95:")
-    for what, value, goal in rows:
-        print(f"  {what:<58} {value:>7}" + (f"   goal {goal}" if goal else ""))
-    own = [
-        results["crash"]["ours"]["detect"],
-        results["error line"]["ours"]["detect"],
-        results["healthcheck"]["ours"]["after verdict"],
-    ]
-    worst = max((percentile(v, 0.95) or 0.0) for v in own)
-    print(
-        f"  our worst detection p95 (crash; error line; health after Docker's verdict): "
-        f"{worst:.2f} s   goal <= 1 s"
-    )
-    print(
-        "  (Docker declares a container unhealthy only after interval x retries of its "
-        "healthcheck, 2 s here, for every contender alike)"
-    )
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ class Controller:
             statuses = [
                 service_status(spec, observed) for name, spec in self.desired.services.items()
             ]
-            synced = self.store.sync_drifts(drifts, statuses)
+            synced = self.store.sync_drifts(drifts, statuses, self.remediator.queue.processing)
             self._log_sync(synced)
             self._time_detection(synced, observed)
             for issue in self.store.link_causes(root_causes(self.desired, self.store.active())):

@@ -193,14 +193,27 @@ class IssueStore:
 
     # --- the pass -----------------------------------------------------------------------
 
-    def sync_drifts(self, drifts: Sequence[Drift], statuses: Iterable[ServiceStatus]) -> SyncResult:
-        """Record one pass's drifts: open new issues, count repeats, resolve what recovered."""
+    def sync_drifts(
+        self,
+        drifts: Sequence[Drift],
+        statuses: Iterable[ServiceStatus],
+        busy: Iterable[str] = (),
+    ) -> SyncResult:
+        """Record one pass's drifts: open new issues, count repeats, resolve what recovered.
+
+        Services in ``busy`` are being fixed right now: what a pass sees of them is the fix
+        in progress (a restart shows an exited container for a moment), so their issues
+        are left as they are; the worker's verification decides.
+        """
         now = to_datetime(self._clock())
         result = SyncResult()
+        frozen = set(busy)
         with self._lock:
             self._services = {s.name: s for s in statuses}
             seen = set()
             for drift in drifts:
+                if drift.service in frozen:
+                    continue
                 seen.add(drift.fingerprint)
                 self._upsert(drift, now, result)
             for issue in self._issues.values():
@@ -208,6 +221,7 @@ class IssueStore:
                     issue.source == "drift"
                     and issue.active
                     and issue.fingerprint not in seen
+                    and issue.service not in frozen
                     and issue.state is not IssueState.REMEDIATING
                 ):
                     self._resolve(issue, now, "recovered without a fix from the controller")

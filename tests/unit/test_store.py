@@ -147,3 +147,17 @@ def test_resolved_history_is_bounded():
         store.sync_drifts([], [])
     assert len(store.issues()) == KEEP_RESOLVED
     assert "s0" not in {i.service for i in store.issues()}
+
+
+def test_what_a_pass_sees_of_a_service_being_fixed_is_left_to_its_worker():
+    store = IssueStore("dev", FakeClock())
+    store.sync_drifts([drift("web", DriftKind.UNHEALTHY), drift("web", DriftKind.REPLICAS)], [])
+    store.begin(["drift:web:unhealthy"], Action.RESTART)
+    # mid-restart the container shows as exited, and the replica drift is not seen
+    result = store.sync_drifts([drift("web", DriftKind.EXITED)], [], busy={"web"})
+    assert result.opened == [] and result.recovered == []
+    states = {i.fingerprint: i.state for i in store.issues()}
+    assert states == {
+        "drift:web:unhealthy": IssueState.REMEDIATING,
+        "drift:web:replicas": IssueState.OPEN,
+    }
