@@ -41,7 +41,7 @@ def interpolate(
             raise DesiredStateError(path, f"{where}.{i}", f"{label}${{{name}}} is not set")
 
         arg = _VARIABLE.sub(variable, arg)
-        for capture in _CAPTURE.findall(arg.replace("${", "$(")):
+        for capture in _CAPTURE.findall(arg):
             if capture not in groups:
                 raise DesiredStateError(
                     path,

@@ -126,8 +126,10 @@ class IssueStore:
         """Apply ``change`` to the service's history under the store's lock."""
         with self._lock:
             history = self._histories.setdefault(service, ServiceHistory())
+            before = history.model_dump()
             result = change(history)
-            self._changes += 1
+            if history.model_dump() != before:  # most calls only read: no rewrite of files
+                self._changes += 1
             return result
 
     def histories(self) -> dict[str, ServiceHistory]:
@@ -209,7 +211,9 @@ class IssueStore:
         result = SyncResult()
         frozen = set(busy)
         with self._lock:
-            self._services = {s.name: s for s in statuses}
+            services = {s.name: s for s in statuses}
+            changed = services != self._services
+            self._services = services
             seen = set()
             for drift in drifts:
                 if drift.service in frozen:
@@ -227,7 +231,8 @@ class IssueStore:
                     self._resolve(issue, now, "recovered without a fix from the controller")
                     result.recovered.append(issue.model_copy(deep=True))
             self._trim()
-            self._changes += 1
+            if changed or seen or result.recovered:  # a quiet pass rewrites no file
+                self._changes += 1
         return result
 
     def _upsert(self, drift: Drift, now: datetime, result: SyncResult) -> None:

@@ -161,3 +161,15 @@ def test_what_a_pass_sees_of_a_service_being_fixed_is_left_to_its_worker():
         "drift:web:unhealthy": IssueState.REMEDIATING,
         "drift:web:replicas": IssueState.OPEN,
     }
+
+
+def test_a_quiet_pass_or_a_read_of_a_history_changes_nothing_to_save():
+    store = IssueStore("dev", FakeClock())
+    store.sync_drifts([drift()], [])
+    store.sync_drifts([], [])  # the drift recovered: that is a change
+    before = store.changes
+    store.sync_drifts([], [])
+    store.edit_history("web", lambda h: h.consecutive)
+    assert store.changes == before
+    store.edit_history("web", lambda h: setattr(h, "consecutive", 2))
+    assert store.changes == before + 1
