@@ -375,7 +375,6 @@ class Remediator:
     def _step(self, step: Step, service: str, plan: Plan, affected: set[str]) -> StepResult:
         spec = self._desired.services[service]
         started = time.monotonic()
-        began = to_datetime(self._clock())
         issue = self._issue_for(step, service, plan)
         try:
             containers = self._observe().of(service)
@@ -392,13 +391,15 @@ class Remediator:
         except (EngineError, StepFailed) as exc:
             result = StepResult(Outcome.ERROR, str(exc))
         else:
+            # an error logged while the step ran (a client racing the fix) is not a recurrence
+            done = to_datetime(self._clock())
             check = verify(
                 spec,
                 self._observe,
                 self._clock,
                 self._wait,
                 hold=max(spec.min_ready, self._settings.log_quiet if plan.quiet else 0.0),
-                recurred=lambda: self._recurred(plan.quiet, began),
+                recurred=lambda: self._recurred(plan.quiet, done),
             )
             outcome = (
                 Outcome.SUCCESS

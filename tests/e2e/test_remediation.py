@@ -126,13 +126,13 @@ def test_the_missing_database_runbook_creates_it_and_the_backend_recovers(make_s
     )
     assert issue["state"] == "resolved"
     assert issue["captures"] == {"database": "orders"}
-    runbook_steps = [
-        a
-        for i in stack.issues()["issues"]
-        for a in i["attempts"]
-        if a["action"] == "runbook" and a["outcome"] == "success"
-    ]
-    assert any("createdb in db exited 0" in a["detail"] for a in runbook_steps)
+    steps = [(i["service"], a) for i in stack.issues()["issues"] for a in i["attempts"]]
+    assert any(
+        a["action"] == "runbook"
+        and a["outcome"] == "success"
+        and "createdb in db exited 0" in a["detail"]
+        for _, a in steps
+    ), steps
     out = stack.psql(
         "-Atc",
         "select datname from pg_database where datname = 'orders'",

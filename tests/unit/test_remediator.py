@@ -327,18 +327,34 @@ def test_a_fix_is_not_verified_while_the_triggering_error_recurs():
     world.run("web")
     rig = Rig(world, desired(spec("web"), remediation=RemediationSettings(log_quiet=5)))
     rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
-    original = world.restart
-
-    def restart_but_still_failing(container_id, timeout):  # type: ignore[no-untyped-def]
-        original(container_id, timeout)
-        rig.clock.advance(1)
-        rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
-
-    world.restart = restart_but_still_failing  # type: ignore[method-assign]
+    rig.remediator._wait = lambda seconds: (  # type: ignore[method-assign]
+        rig.clock.wait(seconds),
+        rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart"),
+    )[0]
     rig.fix("web")
     issue = rig.issue("log:web:gunicorn-worker-timeout:x")
     assert issue.attempts[0].outcome is Outcome.FAILURE
     assert "came back" in issue.attempts[0].detail
+
+
+def test_an_error_logged_while_the_fix_runs_is_not_a_recurrence():
+    # PostgreSQL logs a client's "database does not exist" while createdb is running
+    world = FakeWorld()
+    world.run("web")
+    rig = Rig(world, desired(spec("web"), remediation=RemediationSettings(log_quiet=5)))
+    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+    original = world.restart
+
+    def restart_while_a_client_still_fails(container_id, timeout):  # type: ignore[no-untyped-def]
+        rig.clock.advance(1)
+        rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+        original(container_id, timeout)
+
+    world.restart = restart_while_a_client_still_fails  # type: ignore[method-assign]
+    rig.fix("web")
+    issue = rig.issue("log:web:gunicorn-worker-timeout:x")
+    assert [a.outcome for a in issue.attempts] == [Outcome.SUCCESS]
+    assert issue.state is IssueState.RESOLVED
 
 
 def test_a_dependent_waits_for_its_dependency_to_be_ready():
