@@ -67,6 +67,8 @@ class DriftKind(StrEnum):
     DEAD = "dead"  # the engine could not stop or remove it cleanly
     RESTARTING = "restarting"  # the engine's restart policy is looping it
     UNHEALTHY = "unhealthy"  # its healthcheck fails
+    # its healthcheck has begun failing; the engine has not called it unhealthy yet
+    FAILING_HEALTHCHECK = "failing-healthcheck"
     PAUSED = "paused"
     REPLICAS = "replicas"  # more or fewer containers than declared
     JOB_FAILED = "job-failed"  # a `state: completed` service exited non-zero
@@ -297,6 +299,7 @@ class ContainerSnapshot:
     oneoff: bool = False
     finished_at: str = ""  # when it last stopped (RFC 3339), "" if never
     failing_since: str = ""  # start of its current failing healthcheck streak, "" if none
+    failing_streak: int = 0  # healthchecks failed in a row (Docker's FailingStreak)
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,7 +372,9 @@ class Drift:
 
     @property
     def fingerprint(self) -> str:
-        return f"drift:{self.service}:{self.kind}"
+        # a healthcheck that begins to fail and the engine's verdict are one incident
+        kind = DriftKind.UNHEALTHY if self.kind is DriftKind.FAILING_HEALTHCHECK else self.kind
+        return f"drift:{self.service}:{kind}"
 
 
 def issue_id(fingerprint: str) -> str:

@@ -32,6 +32,7 @@ _SEVERITY = {
     DriftKind.DEAD: Severity.HIGH,
     DriftKind.RESTARTING: Severity.HIGH,
     DriftKind.UNHEALTHY: Severity.HIGH,
+    DriftKind.FAILING_HEALTHCHECK: Severity.MEDIUM,
     DriftKind.PAUSED: Severity.MEDIUM,
     DriftKind.REPLICAS: Severity.MEDIUM,
     DriftKind.JOB_FAILED: Severity.HIGH,
@@ -189,6 +190,23 @@ def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) 
                 f"{spec.name} is unhealthy",
                 unhealthy,
                 "its healthcheck fails",
+            )
+        # the first failed check, seconds before Docker's verdict (interval x retries):
+        # reported at once, acted on only once the engine calls it unhealthy
+        failing = [
+            c
+            for c in containers
+            if c.status == "running" and c.health != "unhealthy" and c.failing_streak
+        ]
+        if failing:
+            streak = max(c.failing_streak for c in failing)
+            yield _drift(
+                spec,
+                DriftKind.FAILING_HEALTHCHECK,
+                f"{spec.name} is failing its healthcheck",
+                failing,
+                f"{streak} check(s) failed in a row; the engine calls it unhealthy after "
+                "its retries",
             )
     if len(containers) != spec.replicas:
         yield _drift(

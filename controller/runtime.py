@@ -56,19 +56,22 @@ from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
 from controller.scheduling import PassScheduler
 
+_EXITS = ("exited", "dead", "restarting")
+_HEALTH = ("unhealthy", "failing-healthcheck")
+
 
 def fault_started(kind: str, containers: Sequence[ContainerSnapshot]) -> float | None:
     """When the fault behind a drift began, as the engine recorded it (epoch seconds)."""
     stamps: list[str] = []
-    if kind in ("exited", "dead", "restarting"):
+    if kind in _EXITS:
         stamps = [c.finished_at for c in containers if c.status != "running" and c.finished_at]
-    elif kind == "unhealthy":
+    elif kind in _HEALTH:
         stamps = [c.failing_since for c in containers if c.failing_since]
     parsed = [t for t in (parse_timestamp(s.encode()) for s in stamps) if t is not None]
     if not parsed:
         return None
     # an exit: the latest one is this fault; a failing streak: the earliest start
-    return (max(parsed) if kind != "unhealthy" else min(parsed)) / 1e9
+    return (max(parsed) if kind in _EXITS else min(parsed)) / 1e9
 
 
 @dataclass(frozen=True, slots=True)

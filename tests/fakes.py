@@ -149,7 +149,15 @@ class FakeWorld:
         health = None
         if snap.service in self.healthchecked:
             health = "unhealthy" if snap.service in self.sick else "healthy"
-        return replace(snap, status="running", exit_code=0, health=health, started_at=started)
+        return replace(  # a new start begins a new health history, as the engine's does
+            snap,
+            status="running",
+            exit_code=0,
+            health=health,
+            started_at=started,
+            failing_streak=0,
+            failing_since="",
+        )
 
     # logs: what each container printed, as (timestamp ns, line) pairs
     def print(self, container_id: str, ts_ns: int, line: bytes) -> None:

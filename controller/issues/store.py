@@ -256,6 +256,7 @@ class IssueStore:
             self._reopen(issue, now)
         issue.count += 1
         issue.last_seen = now
+        issue.kind = str(drift.kind)  # failing-healthcheck becomes unhealthy
         issue.severity = drift.severity
         issue.category = drift.category
         issue.blocking = drift.blocking

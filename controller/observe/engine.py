@@ -66,6 +66,7 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
         oneoff=labels.get(ONEOFF_LABEL, "False") == "True",
         finished_at="" if finished.startswith("0001-") else finished,
         failing_since=failing_since,
+        failing_streak=streak,
     )
 
 

@@ -16,7 +16,7 @@ from loguru import logger
 from controller.observe.engine import SERVICE_LABEL
 from controller.observe.gateway import EngineError, EngineGateway, EventStream
 
-# container actions worth a pass; exec_* and the like are noise
+# container actions worth a pass; most exec_* events are noise (every healthcheck is one)
 ACTIONS = frozenset(
     {
         "create",
@@ -95,9 +95,16 @@ class EventWatcher:
     def _dispatch(self, event: dict[str, object]) -> None:
         action = str(event.get("Action") or event.get("status") or "")
         base = action.split(":", 1)[0]  # "health_status: unhealthy"
-        if base not in ACTIONS:
-            return
         actor = event.get("Actor")
         attributes = actor.get("Attributes", {}) if isinstance(actor, dict) else {}
-        service = str(attributes.get(SERVICE_LABEL, "")) if isinstance(attributes, dict) else ""
-        self._on_event(service, base)
+        if not isinstance(attributes, dict):
+            attributes = {}
+        if base not in ACTIONS and not _failed_exec(base, attributes):
+            return
+        self._on_event(str(attributes.get(SERVICE_LABEL, "")), base)
+
+
+def _failed_exec(action: str, attributes: dict[str, object]) -> bool:
+    """An exec that exited non-zero: a failed healthcheck looks like this, the first
+    time a check fails, seconds before the engine's ``health_status: unhealthy``."""
+    return action == "exec_die" and str(attributes.get("exitCode", "0")) != "0"

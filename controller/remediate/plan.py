@@ -14,6 +14,10 @@ Pure: issues and settings in, a ``Plan`` out. The rules, in order:
    or recreate, never for config, import or auth) or a runbook fits; else it is reported.
 5. The external hook, when declared, is the last rung of every ladder and what runs
    instead of handing a service to a human.
+
+Drifts the engine is still judging (a healthcheck that has begun failing) are left out:
+they are reported at once, and planned for when the engine's verdict turns them into
+another drift (unhealthy).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from controller.model import (
     Runbook,
     ServiceSpec,
 )
-from controller.remediate.strategies import ladder, left_alone_reason, primary
+from controller.remediate.strategies import WATCHED, ladder, left_alone_reason, primary
 
 RESTART_CANNOT_FIX = frozenset({Category.CONFIG, Category.IMPORT, Category.AUTH})
 CRASHES = frozenset(
@@ -95,6 +99,7 @@ def make_plan(
     """The plan for one service; ``log_issues`` are its recurring, unlinked log issues."""
     by_severity = sorted(log_issues, key=lambda i: -i.severity.rank)
     runbooks, runbook_issues = _runbook_steps(spec.name, by_severity, settings.runbooks)
+    drifts = [d for d in drifts if d.kind not in WATCHED]
     if drifts:
         return _with_hook(
             _drift_plan(spec, drifts, by_severity, runbooks, runbook_issues, learned, has_build),

@@ -33,6 +33,7 @@ LADDERS: dict[DriftKind, tuple[Action, ...]] = {
     DriftKind.REPLICAS: (Action.START,),
     DriftKind.EXITED: (Action.RESTART, Action.RECREATE),
     DriftKind.UNHEALTHY: (Action.RESTART, Action.RECREATE),
+    DriftKind.FAILING_HEALTHCHECK: (),
     DriftKind.RESTARTING: (Action.RESTART, Action.RECREATE),
     DriftKind.DEAD: (Action.RECREATE,),
     DriftKind.JOB_FAILED: (Action.START, Action.RECREATE),
@@ -54,8 +55,11 @@ PRECEDENCE: tuple[DriftKind, ...] = (
     DriftKind.JOB_FAILED,
     DriftKind.PAUSED,
     DriftKind.OUTDATED,
+    DriftKind.FAILING_HEALTHCHECK,
     DriftKind.ORPHAN,
 )
+# Reported, never acted on: the engine is still judging (its verdict is another drift).
+WATCHED = frozenset({DriftKind.FAILING_HEALTHCHECK})
 
 RESTART_TIMEOUT = 10.0  # seconds a container gets to stop before SIGKILL
 

@@ -26,6 +26,23 @@ def test_a_crashed_service_is_detected_and_fixed_without_waiting_for_the_resync(
     assert stack.healthy("gamma")
 
 
+def test_a_healthcheck_that_begins_to_fail_is_reported_before_the_engines_verdict(make_stack):
+    # the engine's verdict is a minute away
+    stack = make_stack(TRIO, environment={"HEALTH_RETRIES": "60"})
+    stack.up()
+    stack.serve(*SLOW)
+    wait_for(lambda: stack.issues()["converged"], 60, "the first pass")
+    stack.compose("exec", "-T", "beta", "rm", "/tmp/healthy")
+    issue = wait_for(
+        lambda: stack.issue("drift:beta:unhealthy"),
+        15,
+        "the first failed check to be recorded (the resync and the verdict are 60 s away)",
+    )
+    assert stack.state("beta") == ("running", "healthy")  # the engine has not judged yet
+    assert (issue["kind"], issue["severity"]) == ("failing-healthcheck", "medium")
+    assert issue["title"] == "beta is failing its healthcheck" and issue["attempts"] == []
+
+
 def test_an_http_probe_failure_is_detected_and_fixed(make_stack):
     (port,) = free_ports(1)
     probe = (

@@ -30,6 +30,7 @@ def test_a_compose_container_is_read_with_health_restarts_and_hash():
     snap = snapshot_from_inspect(INSPECT)
     assert (snap.name, snap.service, snap.number) == ("demo-dev-backend-1", "backend", 1)
     assert (snap.status, snap.health, snap.restart_count) == ("running", "unhealthy", 2)
+    assert snap.failing_streak == 3
     assert snap.config_hash == "0a9077" and not snap.oneoff
 
 
@@ -44,3 +45,18 @@ def test_a_container_without_healthcheck_or_labels_reads_safely():
     )
     assert snap.health is None and snap.service == "" and snap.number == 0
     assert snap.exit_code == 137 and snap.oom_killed
+
+
+def test_a_failing_streak_starts_at_its_first_failed_check():
+    health = {
+        "Status": "healthy",
+        "FailingStreak": 2,
+        "Log": [
+            {"Start": "2026-11-28T04:36:40Z", "ExitCode": 0},
+            {"Start": "2026-11-28T04:36:41Z", "ExitCode": 1},
+            {"Start": "2026-11-28T04:36:42Z", "ExitCode": 1},
+        ],
+    }
+    snap = snapshot_from_inspect({**INSPECT, "State": {**INSPECT["State"], "Health": health}})
+    assert (snap.health, snap.failing_streak) == ("healthy", 2)
+    assert snap.failing_since == "2026-11-28T04:36:41Z"

@@ -41,6 +41,20 @@ def test_a_created_but_never_started_container_counts_as_exited():
     ]
 
 
+def test_a_healthcheck_that_begins_to_fail_is_reported_before_the_verdict():
+    checked = spec("web", check_health=True)
+    failing = [container("web", health="healthy", failing_streak=1)]
+    (drift,) = service_drifts(checked, failing)
+    assert drift.kind is DriftKind.FAILING_HEALTHCHECK
+    assert drift.severity is Severity.MEDIUM and drift.blocking
+    assert "1 check(s) failed" in drift.detail
+    assert not service_ready(checked, failing)
+    # the verdict replaces it: one drift per container state, never both
+    verdict = [container("web", health="unhealthy", failing_streak=3)]
+    assert kinds(service_drifts(checked, verdict)) == [DriftKind.UNHEALTHY]
+    assert service_drifts(checked, [container("web", health="healthy")]) == []
+
+
 def test_unhealthy_counts_only_when_health_is_checked():
     sick = [container("web", health="unhealthy")]
     assert kinds(service_drifts(spec("web", check_health=True), sick)) == [DriftKind.UNHEALTHY]

@@ -125,6 +125,24 @@ def test_an_unhealthy_service_is_restarted_until_its_healthcheck_passes():
     assert rig.issue("drift:web:unhealthy").state is IssueState.RESOLVED
 
 
+def test_a_healthcheck_that_begins_to_fail_is_reported_but_left_to_the_engines_verdict():
+    world = FakeWorld()
+    world.healthchecked.add("web")
+    world.run("web", health="healthy", failing_streak=1)
+    rig = Rig(world, desired(spec("web", check_health=True)))
+    rig.fix("web")
+    assert world.actions == []  # not restarted, not handed to a human: the engine decides
+    issue = rig.issue("drift:web:unhealthy")  # one incident from the first failed check on
+    assert (issue.kind, issue.severity) == ("failing-healthcheck", Severity.MEDIUM)
+    assert issue.state is IssueState.OPEN and issue.attempts == []
+    world.set("web", health="unhealthy", failing_streak=2)
+    rig.fix("web")
+    assert world.actions == [("restart", "demo-web-1")]
+    issue = rig.issue("drift:web:unhealthy")
+    assert (issue.kind, issue.severity) == ("unhealthy", Severity.HIGH)
+    assert issue.state is IssueState.RESOLVED and len(issue.attempts) == 1
+
+
 def test_a_fix_that_does_not_verify_climbs_the_ladder_then_backs_off():
     world = FakeWorld()
     world.crashing.add("web")

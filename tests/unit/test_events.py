@@ -1,0 +1,57 @@
+"""EventWatcher: which engine events make a pass come at once."""
+
+from __future__ import annotations
+
+import threading
+
+from controller.observe.engine import SERVICE_LABEL
+from controller.observe.events import EventWatcher
+from tests.fakes import FakeStream, FakeWorld
+
+
+def event(action: str, service: str = "web", **attributes: str) -> dict[str, object]:
+    return {
+        "Type": "container",
+        "Action": action,
+        "Actor": {"ID": "c1", "Attributes": {SERVICE_LABEL: service, **attributes}},
+    }
+
+
+def hints(*events: dict[str, object]) -> list[tuple[str, str]]:
+    world = FakeWorld()
+    seen: list[tuple[str, str]] = []
+    done = threading.Event()
+    world.events = lambda project: FakeStream(list(events))  # type: ignore[method-assign]
+    watcher = EventWatcher(
+        world, "demo", lambda service, action: seen.append((service, action)), done_once(done)
+    )
+    watcher.start()
+    assert done.wait(10), "the watcher never finished the stream"
+    watcher.stop()
+    return seen
+
+
+def done_once(done: threading.Event):  # type: ignore[no-untyped-def]
+    def on_connection(up: bool) -> None:
+        if not up:  # the finished fake stream reads as a lost connection
+            done.set()
+
+    return on_connection
+
+
+def test_state_changes_become_hints_with_their_service():
+    assert hints(event("die"), event("health_status: unhealthy", "db")) == [
+        ("web", "die"),
+        ("db", "health_status"),
+    ]
+
+
+def test_a_failed_exec_is_a_hint_and_healthchecks_that_pass_are_not():
+    seen = hints(
+        event("exec_create: /bin/sh -c test -f /tmp/healthy"),
+        event("exec_start: /bin/sh -c test -f /tmp/healthy"),
+        event("exec_die", exitCode="0"),
+        event("exec_die", exitCode="1"),
+        event("top"),
+    )
+    assert seen == [("web", "exec_die")]
