@@ -30,8 +30,9 @@ up in the controller's GET /status (polled every 20 ms), or the time autoheal pr
 it noticed; (b) recovery: ``docker inspect`` (the API call, every 50 ms) showing the
 service running and healthy in a container started after the fault. An error line needs
 no repair (conn-refused is reported, not fixed) and autoheal cannot see one at all: both
-are "n/a". The engine's own "unhealthy" verdict is recorded too, since every contender
-waits for it (interval 1 s x retries 2).
+are "n/a". The engine's own "unhealthy" verdict (interval 1 s x retries 2) is recorded
+too, with each contender's detection relative to it: autoheal waits for the verdict; the
+controller reports the first failed check and acts on the verdict.
 
 It prints p50/p95 per case and contender, the ratios ours/autoheal and ours/docker and the
 goals next to them (printed, not asserted), then the same as one JSON line (the last line
@@ -660,10 +661,6 @@ class Bench:
                 for q in ("p50", "p95"):
                     ratios[f"{fault} {kind} {q} ours/autoheal"] = ratio(fault, kind, "autoheal", q)
         for q in ("p50", "p95"):
-            ratios[f"healthcheck detect-after-engine {q} ours/autoheal"] = ratio(
-                "healthcheck", "detect_after_engine", "autoheal", q
-            )
-        for q in ("p50", "p95"):
             ratios[f"crash recover {q} ours/docker"] = ratio("crash", "recover", "docker", q)
 
         goals: list[dict[str, Any]] = []
@@ -674,13 +671,7 @@ class Bench:
 
         for fault in FAULTS:
             goal(f"our {fault} detection p95 <= 1 s", cases[fault]["ours"]["detect"]["p95"], 1, "s")
-        goal(
-            "our healthcheck detection p95 after the engine's verdict <= 1 s",
-            cases["healthcheck"]["ours"]["detect_after_engine"]["p95"],
-            1,
-            "s",
-        )
-        for kind in ("crash detect", "healthcheck detect", "healthcheck detect-after-engine"):
+        for kind in ("crash detect", "healthcheck detect"):
             for q in ("p50", "p95"):
                 goal(
                     f"{kind.replace('detect', 'detection')} {q}: ours <= 0.2x autoheal's",
@@ -729,8 +720,8 @@ def render(table: dict[str, Any]) -> str:
         verdict, after = entry["engine_unhealthy"], entry["detect_after_engine"]
         out.append(
             f"healthcheck, {LABEL[contender]}: engine said unhealthy after p50 "
-            f"{cell(verdict, 'p50')} / p95 {cell(verdict, 'p95')}; detection after that "
-            f"p50 {cell(after, 'p50')} / p95 {cell(after, 'p95')}"
+            f"{cell(verdict, 'p50')} / p95 {cell(verdict, 'p95')}; detection relative to "
+            f"that p50 {cell(after, 'p50')} / p95 {cell(after, 'p95')} (negative: before it)"
         )
     out += ["", "ratios:"]
     for name, value in table["ratios"].items():
