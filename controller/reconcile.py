@@ -192,13 +192,9 @@ def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) 
                 "its healthcheck fails",
             )
         # the first failed check, seconds before Docker's verdict (interval x retries):
-        # reported at once, acted on only once the engine calls it unhealthy
-        failing = [
-            c
-            for c in containers
-            if c.status == "running" and c.health != "unhealthy" and c.failing_streak
-        ]
-        if failing:
+        # reported at once, acted on only once the engine calls it unhealthy (one issue)
+        failing = [c for c in containers if c.status == "running" and c.failing_streak]
+        if failing and not unhealthy:
             streak = max(c.failing_streak for c in failing)
             yield _drift(
                 spec,

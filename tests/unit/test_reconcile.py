@@ -1,5 +1,7 @@
 """reconcile.diff: every kind of drift, and what counts as ready."""
 
+from dataclasses import replace
+
 from controller.model import Category, DriftKind, ObservedState, ServiceRunState, Severity
 from controller.reconcile import diff, service_drifts, service_ready, service_status
 from tests.fakes import container, desired, spec
@@ -52,6 +54,9 @@ def test_a_healthcheck_that_begins_to_fail_is_reported_before_the_verdict():
     # the verdict replaces it: one drift per container state, never both
     verdict = [container("web", health="unhealthy", failing_streak=3)]
     assert kinds(service_drifts(checked, verdict)) == [DriftKind.UNHEALTHY]
+    two = replace(checked, replicas=2)
+    mixed = [*verdict, container("web", 2, health="healthy", failing_streak=1)]
+    assert kinds(service_drifts(two, mixed)) == [DriftKind.UNHEALTHY]
     assert service_drifts(checked, [container("web", health="healthy")]) == []
 
 
