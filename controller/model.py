@@ -300,6 +300,8 @@ class ContainerSnapshot:
     finished_at: str = ""  # when it last stopped (RFC 3339), "" if never
     failing_since: str = ""  # start of its current failing healthcheck streak, "" if none
     failing_streak: int = 0  # healthchecks failed in a row (Docker's FailingStreak)
+    # the last line the last failed healthcheck printed (raw: the issue store redacts it)
+    health_output: str = ""
 
 
 @dataclass(frozen=True, slots=True)

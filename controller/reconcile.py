@@ -145,6 +145,12 @@ def service_ready(
     return True
 
 
+def _said(containers: Sequence[ContainerSnapshot]) -> str:
+    """What the last failed healthcheck printed, for the issue's detail."""
+    said = next((c.health_output for c in containers if c.health_output), "")
+    return f"; last check said: {said}" if said else ""
+
+
 def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> Iterator[Drift]:
     if spec.replicas == 0:
         if running := [c for c in containers if c.status in ("running", "restarting")]:
@@ -189,7 +195,7 @@ def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) 
                 DriftKind.UNHEALTHY,
                 f"{spec.name} is unhealthy",
                 unhealthy,
-                "its healthcheck fails",
+                "its healthcheck fails" + _said(unhealthy),
             )
         # the first failed check, seconds before Docker's verdict (interval x retries):
         # reported at once, acted on only once the engine calls it unhealthy (one issue)
@@ -202,7 +208,7 @@ def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) 
                 f"{spec.name} is failing its healthcheck",
                 failing,
                 f"{streak} check(s) failed in a row; the engine calls it unhealthy after "
-                "its retries",
+                "its retries" + _said(failing),
             )
     if len(containers) != spec.replicas:
         yield _drift(

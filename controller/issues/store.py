@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from controller.detect.redact import redact
 from controller.model import (
     Action,
     Attempt,
@@ -248,7 +249,7 @@ class IssueStore:
                 severity=drift.severity,
                 blocking=drift.blocking,
                 title=drift.title,
-                detail=drift.detail,
+                detail=redact(drift.detail),  # a healthcheck's output is container text
             )
             return
         reopened = issue.state is IssueState.RESOLVED
@@ -261,7 +262,7 @@ class IssueStore:
         issue.category = drift.category
         issue.blocking = drift.blocking
         issue.title = drift.title
-        issue.detail = drift.detail
+        issue.detail = redact(drift.detail)
         if reopened:
             result.reopened.append(issue.model_copy(deep=True))
 

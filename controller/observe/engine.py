@@ -17,6 +17,7 @@ import requests.exceptions
 
 from controller.model import ContainerSnapshot
 from controller.observe.gateway import ContainerGone, EngineError, EngineUnavailable
+from controller.observe.lines import clean
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -50,6 +51,7 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
     streak = int(health.get("FailingStreak") or 0)
     log = health.get("Log") or []
     failing_since = str(log[-min(streak, len(log))].get("Start") or "") if streak and log else ""
+    output = str(log[-1].get("Output") or "") if streak and log else ""
     finished = str(state.get("FinishedAt") or "")
     return ContainerSnapshot(
         id=data["Id"],
@@ -67,7 +69,15 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
         finished_at="" if finished.startswith("0001-") else finished,
         failing_since=failing_since,
         failing_streak=streak,
+        health_output=_last_line(output),
     )
+
+
+def _last_line(output: str, limit: int = 200) -> str:
+    """What a failed healthcheck said last, on one line, bounded."""
+    lines = [line for line in (clean(raw.encode()) for raw in output.splitlines()) if line]
+    last = lines[-1].strip() if lines else ""
+    return last if len(last) <= limit else last[: limit - 1] + "…"
 
 
 class _Stream:

@@ -60,3 +60,26 @@ def test_a_failing_streak_starts_at_its_first_failed_check():
     snap = snapshot_from_inspect({**INSPECT, "State": {**INSPECT["State"], "Health": health}})
     assert (snap.health, snap.failing_streak) == ("healthy", 2)
     assert snap.failing_since == "2026-11-28T04:36:41Z"
+
+
+def test_what_the_last_failed_check_printed_is_kept_on_one_bounded_line():
+    health = {
+        "Status": "unhealthy",
+        "FailingStreak": 3,
+        "Log": [
+            {"Start": "2026-11-28T04:36:41Z", "ExitCode": 1, "Output": "old\n"},
+            {
+                "Start": "2026-11-28T04:36:42Z",
+                "ExitCode": 7,
+                "Output": "  % Total\n\x1b[31mcurl: (7) Failed to connect to 127.0.0.1 port 8080\x1b[0m\n\n",
+            },
+        ],
+    }
+    snap = snapshot_from_inspect({**INSPECT, "State": {**INSPECT["State"], "Health": health}})
+    assert snap.health_output == "curl: (7) Failed to connect to 127.0.0.1 port 8080"
+    health["Log"][-1]["Output"] = "x" * 5000  # type: ignore[index]
+    long = snapshot_from_inspect({**INSPECT, "State": {**INSPECT["State"], "Health": health}})
+    assert len(long.health_output) == 200 and long.health_output.endswith("…")
+    health["FailingStreak"] = 0
+    passing = snapshot_from_inspect({**INSPECT, "State": {**INSPECT["State"], "Health": health}})
+    assert passing.health_output == ""

@@ -50,6 +50,9 @@ def test_a_healthcheck_that_begins_to_fail_is_reported_before_the_verdict():
     assert drift.kind is DriftKind.FAILING_HEALTHCHECK
     assert drift.severity is Severity.MEDIUM and drift.blocking
     assert "1 check(s) failed" in drift.detail
+    said = [container("web", health="unhealthy", failing_streak=2, health_output="HTTP 503")]
+    (verdict,) = service_drifts(checked, said)
+    assert verdict.detail == "its healthcheck fails; last check said: HTTP 503"
     assert not service_ready(checked, failing)
     # the verdict replaces it: one drift per container state, never both
     verdict = [container("web", health="unhealthy", failing_streak=3)]

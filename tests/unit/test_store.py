@@ -173,3 +173,14 @@ def test_a_quiet_pass_or_a_read_of_a_history_changes_nothing_to_save():
     assert store.changes == before
     store.edit_history("web", lambda h: setattr(h, "consecutive", 2))
     assert store.changes == before + 1
+
+
+def test_a_drifts_detail_is_redacted_before_it_is_kept():
+    # a healthcheck's output is the container's text, as untrusted as its log
+    store = IssueStore("dev", FakeClock())
+    said = "its healthcheck fails; last check said: GET http://admin:s3cr3t@127.0.0.1/health"
+    sick = Drift("web", DriftKind.UNHEALTHY, Severity.HIGH, Category.HEALTH, "web", said)
+    store.sync_drifts([sick], [])
+    store.sync_drifts([sick], [])  # the update path too
+    (issue,) = store.issues()
+    assert "s3cr3t" not in issue.detail and "admin:***@" in issue.detail
