@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+# Beyond ARCHITECTURE.md's "issues imports model": a drift's detail can quote container
+# text (a failed healthcheck's or exec probe's output), and every drift passes through
+# sync_drifts, so the store is the one place that masks it before anything is kept.
 from controller.detect.redact import redact
 from controller.model import (
     Action,

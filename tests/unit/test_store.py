@@ -176,7 +176,7 @@ def test_a_quiet_pass_or_a_read_of_a_history_changes_nothing_to_save():
 
 
 def test_a_drifts_detail_is_redacted_before_it_is_kept():
-    # a healthcheck's output is the container's text, as untrusted as its log
+    # a healthcheck's or exec probe's output is the container's text, as untrusted as its log
     store = IssueStore("dev", FakeClock())
     said = "its healthcheck fails; last check said: GET http://admin:s3cr3t@127.0.0.1/health"
     sick = Drift("web", DriftKind.UNHEALTHY, Severity.HIGH, Category.HEALTH, "web", said)
