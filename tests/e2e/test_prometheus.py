@@ -207,3 +207,53 @@ def test_promtool_finds_no_problem_in_a_scrape_of_metrics(make_stack):
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
         done.stdout + done.stderr
     )
+
+
+def test_the_grafana_compose_file_wires_the_files_we_ship():
+    """What a user runs to get Prometheus and Grafana (the images are not pulled here):
+    valid Compose, every bind mount a folder we ship, Prometheus' config valid with its
+    rules, Grafana's provisioning reading where the dashboard is mounted, and its
+    datasource the Prometheus of the same file."""
+    compose = ROOT / "grafana" / "compose.yaml"
+    done = subprocess.run(
+        ["docker", "compose", "-f", str(compose), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    mounts = {
+        name: {v["target"]: Path(v["source"]) for v in svc["volumes"] if v["type"] == "bind"}
+        for name, svc in services.items()
+    }
+    for name, binds in mounts.items():
+        for target, source in binds.items():
+            assert source.is_dir() and ROOT in source.parents, f"{name}: {source} -> {target}"
+    prometheus = services["prometheus"]["command"]
+    config = dict(arg.removeprefix("--").split("=", 1) for arg in prometheus)
+    etc = Path(config["config.file"]).parent
+    shipped = mounts["prometheus"][str(etc)] / Path(config["config.file"]).name
+    check = subprocess.run(
+        ["promtool", "check", "config", str(shipped)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "1 rule files found" in check.stdout  # alerts.yml came along
+    grafana = mounts["grafana"]
+    provisioning = grafana["/etc/grafana/provisioning"]
+    (provider,) = yaml.safe_load(
+        (provisioning / "dashboards" / "compose-controller.yml").read_text()
+    )["providers"]
+    dashboards = grafana[provider["options"]["path"]]
+    assert (dashboards / DASHBOARD.name).read_text() == DASHBOARD.read_text()
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (dashboards / Path(home).relative_to(provider["options"]["path"])).is_file()
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["url"] == f"http://{config['web.listen-address']}"
