@@ -260,6 +260,7 @@ class RemediationSettings:
     backoff_reset: float = 600.0  # ready this long since the last fix: stable again
     log_quiet: float = 10.0  # a fixed log issue must not recur for this long
     log_active: float = 60.0  # a log issue is acted on only if seen this recently
+    settle: float = 3.0  # a person's docker/compose operation on a service, left this long
     runbooks: tuple[Runbook, ...] = ()
     hook: RunbookStep | None = None  # the last rung of every ladder, when declared
 

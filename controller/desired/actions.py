@@ -126,6 +126,7 @@ def remediation_settings(
         backoff_reset=declared.backoff_reset_seconds,
         log_quiet=declared.log_quiet_seconds,
         log_active=declared.log_active_seconds,
+        settle=declared.operation_settle_seconds,
         runbooks=tuple(runbooks),
         hook=hook,
     )

@@ -103,6 +103,7 @@ class RemediationDeclaration(_Strict):
     backoff_reset_seconds: float = Field(default=600.0, gt=0)
     log_quiet_seconds: float = Field(default=10.0, ge=0, le=600)
     log_active_seconds: float = Field(default=60.0, gt=0)
+    operation_settle_seconds: float = Field(default=3.0, ge=0, le=600)
     hook: HookDeclaration | None = None
     runbooks: list[RunbookDeclaration] = Field(default_factory=list)
 

@@ -90,7 +90,9 @@ class Remediator:
         self._dry_run = dry_run
         self._clock = clock
         self._on_change = on_change
-        self.activity = activity if activity is not None else OperatorActivity(clock)
+        self.activity = (
+            activity if activity is not None else OperatorActivity(clock, self._settings.settle)
+        )
         self._retry_after = retry_after
         self._settle_logs = settle_logs
         self.queue = WorkQueue()

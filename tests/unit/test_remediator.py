@@ -457,6 +457,23 @@ def test_a_service_in_the_middle_of_a_compose_operation_is_held():
     assert world.actions == [("restart", "demo-web-1")]
 
 
+def test_how_long_an_operation_is_left_to_settle_is_declared():
+    world = FakeWorld()
+    world.run("web", status="created")
+    later: list[float] = []
+    settings = RemediationSettings(log_quiet=0, settle=20.0)
+    rig = Rig(world, desired(spec("web"), remediation=settings), retry_after=later.append)
+    rig.remediator.on_event("web", "create")
+    rig.fix("web")
+    assert later == [20.0]
+    rig.clock.advance(19)
+    rig.fix("web")
+    assert world.actions == []  # still settling
+    rig.clock.advance(1)
+    rig.fix("web")
+    assert world.actions == [("restart", "demo-web-1")]
+
+
 def test_an_engine_error_during_a_fix_is_recorded_as_error():
     world = FakeWorld()
     rig = Rig(world, desired(spec("web")))
