@@ -353,9 +353,9 @@ class Controller:
         if result.opened or result.reopened or result.escalated:
             self.request_pass()
 
-    def _on_event(self, service: str, action: str) -> None:
+    def _on_event(self, service: str, action: str, at: float | None) -> None:
         logger.debug("event: {} {}", service or "?", action)
-        self.remediator.on_event(service, action)
+        self.remediator.on_event(service, action, at)
         self.request_pass()
 
     def _on_event_stream(self, up: bool) -> None:

@@ -1,9 +1,10 @@
 """The engine's event stream for one project: each container event becomes a hint.
 
 Events never carry state into a decision (level-triggered): a hint only makes the next
-pass come at once, and the pass re-reads everything. When the stream breaks (the engine
-restarted, the socket went away) the watcher reconnects with backoff and says so, so the
-runtime can resync fully on return.
+pass come at once, and the pass re-reads everything. A hint carries the engine's time
+stamp, so the remediator can tell its own actions' events from a person's. When the
+stream breaks (the engine restarted, the socket went away) the watcher reconnects with
+backoff and says so, so the runtime can resync fully on return.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class EventWatcher:
         self,
         gateway: EngineGateway,
         project: str,
-        on_event: Callable[[str, str], None],
+        on_event: Callable[[str, str, float | None], None],
         on_connection: Callable[[bool], None] = lambda up: None,
         max_backoff: float = 30.0,
     ) -> None:
@@ -101,7 +102,17 @@ class EventWatcher:
             attributes = {}
         if base not in ACTIONS and not _failed_exec(base, attributes):
             return
-        self._on_event(str(attributes.get(SERVICE_LABEL, "")), base)
+        self._on_event(str(attributes.get(SERVICE_LABEL, "")), base, _stamp(event))
+
+
+def _stamp(event: dict[str, object]) -> float | None:
+    """When the engine emitted the event (epoch seconds), None if it does not say."""
+    nanos, seconds = event.get("timeNano"), event.get("time")
+    if isinstance(nanos, int) and nanos > 0:
+        return nanos / 1e9
+    if isinstance(seconds, int) and seconds > 0:
+        return float(seconds)
+    return None
 
 
 def _failed_exec(action: str, attributes: dict[str, object]) -> bool:

@@ -4,8 +4,11 @@ The controller must not fight a person: a container someone stopped or paused st
 they left it (unless the service is declared ``enforce: true``), and a service in the
 middle of a ``docker compose up``/``down``/recreate is not touched until it settles.
 
-Events caused by the controller's own fixes are not people: the remediator reports which
-services it is working on, and events about those are ignored here.
+Events caused by the controller's own fixes are not people: the remediator marks the span
+of each action it takes (``acting``), and an event is the controller's when the engine
+stamped it inside that span or it arrives while the action runs. Not "while a worker is on
+the service": a worker starts on a service because of a ``die``, and the ``stop`` that a
+person's ``docker stop`` sends just after it must still count as the person's.
 
 - ``stop`` or ``pause`` not caused by us: the service is "stopped by a person" until any
   container of it starts again (``start``/``unpause``).
@@ -17,6 +20,8 @@ services it is working on, and events about those are ignored here.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from controller.model import Clock, system_clock
 
@@ -32,6 +37,32 @@ class OperatorActivity:
         self._lock = threading.Lock()
         self._held_until: dict[str, float] = {}
         self._stopped: dict[str, str] = {}  # service -> the action a person took
+        # service -> (start, end) of the controller's last action on it; end None: running
+        self._acting: dict[str, tuple[float, float | None]] = {}
+
+    @contextmanager
+    def acting(self, service: str) -> Iterator[None]:
+        """The controller acts on ``service`` inside this block."""
+        start = self._clock()
+        with self._lock:
+            self._acting[service] = (start, None)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._acting[service] = (start, self._clock())
+
+    def ours(self, service: str, at: float | None) -> bool:
+        """Whether an event about ``service`` stamped ``at`` (epoch s; None if unknown)
+        came from the controller's own action."""
+        with self._lock:
+            window = self._acting.get(service)
+        if window is None:
+            return False
+        start, end = window
+        if end is None:  # an action is running: what arrives now is its doing
+            return True
+        return at is not None and start <= at <= end  # stamped inside it, delivered late
 
     def event(self, service: str, action: str, ours: bool) -> None:
         if not service:

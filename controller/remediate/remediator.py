@@ -147,9 +147,10 @@ class Remediator:
 
     # --- what the runtime tells it --------------------------------------------------------
 
-    def on_event(self, service: str, action: str) -> None:
-        """An engine event; those about services we are fixing are our own doing."""
-        ours = service in self.queue.processing
+    def on_event(self, service: str, action: str, at: float | None = None) -> None:
+        """An engine event (stamped ``at`` by the engine); those our own actions caused
+        are not a person's."""
+        ours = self.activity.ours(service, at)
         self.activity.event(service, action, ours=ours)
         if ours or service not in self._desired.services:
             return
@@ -386,10 +387,11 @@ class Remediator:
                 or _not_ready(containers)
                 or list(containers)
             )
-            if step.runbook is not None:
-                detail = self._run_runbook(step, spec, targets, issue)
-            else:
-                detail = self._actuator.run(step.action, spec, targets, issue=issue)
+            with self.activity.acting(service):
+                if step.runbook is not None:
+                    detail = self._run_runbook(step, spec, targets, issue)
+                else:
+                    detail = self._actuator.run(step.action, spec, targets, issue=issue)
         except (EngineError, StepFailed) as exc:
             result = StepResult(Outcome.ERROR, str(exc))
         else:

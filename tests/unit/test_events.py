@@ -4,31 +4,44 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from controller.observe.engine import SERVICE_LABEL
 from controller.observe.events import EventWatcher
 from tests.fakes import FakeStream, FakeWorld
 
 
-def event(action: str, service: str = "web", **attributes: str) -> dict[str, object]:
+def event(
+    action: str, service: str = "web", nanos: int = 1_800_000_000_250_000_000, **attributes: str
+) -> dict[str, object]:
     return {
         "Type": "container",
         "Action": action,
         "Actor": {"ID": "c1", "Attributes": {SERVICE_LABEL: service, **attributes}},
+        "time": nanos // 1_000_000_000,
+        "timeNano": nanos,
     }
 
 
-def hints(*events: dict[str, object]) -> list[tuple[str, str]]:
+def stamped(*events: dict[str, object]) -> list[tuple[str, str, float | None]]:
     world = FakeWorld()
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, str, float | None]] = []
     done = threading.Event()
     world.events = lambda project: FakeStream(list(events))  # type: ignore[method-assign]
     watcher = EventWatcher(
-        world, "demo", lambda service, action: seen.append((service, action)), done_once(done)
+        world,
+        "demo",
+        lambda service, action, at: seen.append((service, action, at)),
+        done_once(done),
     )
     watcher.start()
     assert done.wait(10), "the watcher never finished the stream"
     watcher.stop()
     return seen
+
+
+def hints(*events: dict[str, object]) -> list[tuple[str, str]]:
+    return [(service, action) for service, action, _ in stamped(*events)]
 
 
 def done_once(done: threading.Event):  # type: ignore[no-untyped-def]
@@ -55,3 +68,12 @@ def test_a_failed_exec_is_a_hint_and_healthchecks_that_pass_are_not():
         event("top"),
     )
     assert seen == [("web", "exec_die")]
+
+
+def test_a_hint_carries_the_engines_time_stamp():
+    old = {k: v for k, v in event("die").items() if k != "timeNano"}
+    assert [at for _, _, at in stamped(event("die"), old, {"Action": "stop"})] == [
+        pytest.approx(1_800_000_000.25, abs=1e-6),
+        1_800_000_000.0,  # an engine without timeNano: whole seconds
+        None,
+    ]

@@ -434,6 +434,47 @@ def test_a_service_a_person_stopped_is_left_alone_until_they_start_it():
     assert rig.issue("drift:web:exited").state is IssueState.OPEN
 
 
+def test_a_persons_stop_is_theirs_even_when_a_worker_is_already_on_the_service():
+    # docker stop sends kill, die, stop; the die may bring a worker before the stop arrives
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=0)
+    rig = Rig(world, desired(spec("web")))
+    stamped = rig.clock() - 0.01
+    rig.remediator.queue.add("web")
+    assert rig.remediator.queue.get() == "web"  # a worker has the service
+    rig.remediator.on_event("web", "stop", stamped)
+    assert rig.remediator.activity.stopped_by_person("web") == "stop"
+    rig.clock.advance(5)
+    rig.fix("web")
+    assert world.actions == []
+    assert rig.issue("drift:web:exited").state is IssueState.NEEDS_HUMAN
+
+
+def test_the_events_of_the_controllers_own_fix_are_not_a_person():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    rig = Rig(world, desired(spec("web")))
+    original = world.restart
+    inside: list[float] = []
+
+    def restart_with_events(container_id, timeout):  # type: ignore[no-untyped-def]
+        rig.clock.advance(0.5)
+        for action in ("kill", "die", "stop"):
+            rig.remediator.on_event("web", action, rig.clock())  # delivered while it runs
+        inside.append(rig.clock())
+        original(container_id, timeout)
+        rig.clock.advance(0.5)
+
+    world.restart = restart_with_events  # type: ignore[method-assign]
+    rig.fix("web")
+    rig.remediator.on_event("web", "create", inside[0])  # stamped inside, delivered late
+    assert rig.remediator.activity.stopped_by_person("web") is None
+    assert rig.remediator.activity.held_for("web") == 0
+    assert rig.issue("drift:web:exited").state is IssueState.RESOLVED
+    rig.remediator.on_event("web", "stop", rig.clock())  # after the fix: a person
+    assert rig.remediator.activity.stopped_by_person("web") == "stop"
+
+
 def test_a_crash_is_not_mistaken_for_a_person():
     world = FakeWorld()
     world.run("web", status="exited", exit_code=137)
