@@ -52,30 +52,31 @@ class OperatorActivity:
             with self._lock:
                 self._acting[service] = (start, self._clock())
 
-    def ours(self, service: str, at: float | None) -> bool:
-        """Whether an event about ``service`` stamped ``at`` (epoch s; None if unknown)
-        came from the controller's own action."""
+    def event(self, service: str, action: str, at: float | None = None) -> bool:
+        """Record an engine event about ``service`` stamped ``at`` (epoch s; None if the
+        engine did not say); True when it came from the controller's own action."""
+        if not service:
+            return False
         with self._lock:
-            window = self._acting.get(service)
+            ours = self._caused_by_us(service, at)
+            if action in STARTS:
+                self._stopped.pop(service, None)
+            if ours:
+                return True
+            if action in PERSON_STOPS:
+                self._stopped[service] = action
+            if action in OPERATIONS:
+                self._held_until[service] = self._clock() + self._settle
+            return False
+
+    def _caused_by_us(self, service: str, at: float | None) -> bool:
+        window = self._acting.get(service)
         if window is None:
             return False
         start, end = window
         if end is None:  # an action is running: what arrives now is its doing
             return True
         return at is not None and start <= at <= end  # stamped inside it, delivered late
-
-    def event(self, service: str, action: str, ours: bool) -> None:
-        if not service:
-            return
-        with self._lock:
-            if action in STARTS:
-                self._stopped.pop(service, None)
-            if ours:
-                return
-            if action in PERSON_STOPS:
-                self._stopped[service] = action
-            if action in OPERATIONS:
-                self._held_until[service] = self._clock() + self._settle
 
     def held_for(self, service: str) -> float:
         """Seconds until an operation on ``service`` has settled (0 when none)."""

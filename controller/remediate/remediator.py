@@ -150,8 +150,7 @@ class Remediator:
     def on_event(self, service: str, action: str, at: float | None = None) -> None:
         """An engine event (stamped ``at`` by the engine); those our own actions caused
         are not a person's."""
-        ours = self.activity.ours(service, at)
-        self.activity.event(service, action, ours=ours)
+        ours = self.activity.event(service, action, at)
         if ours or service not in self._desired.services:
             return
         no_policy = self._desired.services[service].restart in ("", "no")
