@@ -38,6 +38,7 @@ from controller.model import (
     Clock,
     ContainerSnapshot,
     DesiredState,
+    DriftKind,
     ObservedState,
     ServiceCondition,
     system_clock,
@@ -56,8 +57,8 @@ from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
 from controller.scheduling import PassScheduler
 
-_EXITS = ("exited", "dead", "restarting")
-_HEALTH = ("unhealthy", "failing-healthcheck")
+_EXITS = frozenset({DriftKind.EXITED, DriftKind.DEAD, DriftKind.RESTARTING})
+_HEALTH = frozenset({DriftKind.UNHEALTHY, DriftKind.FAILING_HEALTHCHECK})
 
 
 def fault_started(kind: str, containers: Sequence[ContainerSnapshot]) -> float | None:
