@@ -20,7 +20,7 @@ from typing import Any
 
 from controller.desired.actions import detection_settings, remediation_settings
 from controller.desired.errors import DesiredStateError
-from controller.desired.schema import env_value, read_declaration
+from controller.desired.schema import read_declaration
 from controller.desired.services import default_verify_timeout, merge_services, parse_duration
 from controller.model import ComposeProject, DesiredState
 
@@ -34,9 +34,29 @@ __all__ = [
     "default_verify_timeout",
     "desired_state_path",
     "detection_settings",
+    "environments",
     "load_desired",
     "parse_duration",
 ]
+
+
+_DECLARES = re.compile(r"^(?:project|compose_files):", re.MULTILINE)
+
+
+def environments(directory: Path) -> list[str]:
+    """The environments ``directory`` declares, sorted: its ``<env>.yaml`` files that say
+    ``project:`` or ``compose_files:`` at the top level (a compose file kept beside them
+    is not an environment)."""
+    names = []
+    try:
+        for path in directory.glob("*.yaml"):
+            if path.is_file() and ENV_NAME.match(path.stem):
+                with path.open(encoding="utf-8", errors="replace") as handle:
+                    if _DECLARES.search(handle.read(1 << 16)):
+                        names.append(path.stem)
+    except OSError:
+        return sorted(names)
+    return sorted(names)
 
 
 def desired_state_path(directory: Path, env: str) -> Path:
@@ -44,12 +64,28 @@ def desired_state_path(directory: Path, env: str) -> Path:
         raise DesiredStateError(
             "--env", "", f"{env!r} is not an environment name (letters, digits, . _ -)"
         )
-    return directory / f"{env}.yaml"
+    path = directory / f"{env}.yaml"
+    if not path.exists() and not path.is_symlink():
+        known = ", ".join(environments(directory)) or "none"
+        raise DesiredStateError(
+            path, "", f"no such file: there is no environment {env!r} in {directory} (has: {known})"
+        )
+    return path
 
 
-def load_desired(env: str, directory: Path, load_compose: ComposeModelLoader) -> DesiredState:
+def load_desired(
+    env: str,
+    directory: Path,
+    load_compose: ComposeModelLoader,
+    environ: Mapping[str, str] | None = None,
+) -> DesiredState:
+    """The declared state of ``env``; ``DesiredStateError`` lists every problem found.
+
+    ``environ`` is the process environment for interpolation (``os.environ`` by default).
+    """
     path = desired_state_path(directory, env)
-    declared = read_declaration(path)
+    declaration = read_declaration(path, environ)
+    declared, problems = declaration.model, declaration.problems
     base = path.parent.resolve()
     project = ComposeProject(
         name=declared.project,
@@ -57,26 +93,27 @@ def load_desired(env: str, directory: Path, load_compose: ComposeModelLoader) ->
         workdir=base,
         env_files=tuple((base / f).resolve() for f in declared.env_files),
         profiles=tuple(declared.profiles),
-        environment={k: env_value(v) for k, v in declared.environment.items()},
+        environment=declaration.environment,
     )
     for i, file in enumerate(project.files):
         if not file.is_file():
-            raise DesiredStateError(path, f"compose_files.{i}", f"no such file: {file}")
+            problems.add(("compose_files", i), f"no such file: {file}")
+    problems.raise_any()
     try:
         compose_model = load_compose(project)
     except Exception as exc:  # the loader's own error text is the useful part
-        raise DesiredStateError(
-            path, "compose_files", f"docker compose config failed: {exc}"
-        ) from None
-    services = merge_services(path, declared, compose_model, project.environment)
-    detection = detection_settings(path, declared.detection, services)
+        problems.add(("compose_files",), f"docker compose config failed: {exc}")
+        problems.raise_any()
+        raise
+    services = merge_services(declared, compose_model, problems)
+    detection = detection_settings(declared.detection, services, problems)
+    remediation = remediation_settings(declared.remediation, services, detection, problems)
+    problems.raise_any()
     return DesiredState(
         env=env,
         source=path,
         compose=project,
         services=services,
         detection=detection,
-        remediation=remediation_settings(
-            path, declared.remediation, services, detection, project.environment
-        ),
+        remediation=remediation,
     )

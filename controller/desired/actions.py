@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
-from controller.desired.errors import DesiredStateError
-from controller.desired.interpolate import interpolate
+from controller.desired.errors import Loc, Problems
+from controller.desired.interpolate import unknown_captures
 from controller.desired.schema import (
     DetectionDeclaration,
     RemediationDeclaration,
     RunbookDeclaration,
 )
-from controller.detect.library import PatternError, build_patterns, parse_specs
+from controller.detect.library import (
+    PatternError,
+    PatternSpec,
+    build_patterns,
+    library_specs,
+    parse_specs,
+)
 from controller.model import (
     Action,
     DetectionSettings,
@@ -26,25 +31,45 @@ from controller.model import (
 
 
 def detection_settings(
-    path: Path, declared: DetectionDeclaration, services: Mapping[str, ServiceSpec]
+    declared: DetectionDeclaration, services: Mapping[str, ServiceSpec], problems: Problems
 ) -> DetectionSettings:
     """The library merged with the file's detection section; errors name the pattern."""
-    try:
-        added = parse_specs(declared.patterns, "detection.patterns")
-        patterns = build_patterns(added, declared.overrides)
-    except PatternError as exc:
-        field = "detection.overrides" if ": overrides:" in str(exc) else "detection.patterns"
-        raise DesiredStateError(path, field, str(exc)) from None
+    library = library_specs()
+    library_ids = {spec.id for spec in library}
+    added: list[PatternSpec] = []
+    for i, item in enumerate(declared.patterns):
+        try:
+            (spec,) = parse_specs([item], "detection.patterns")
+        except PatternError as exc:
+            problems.add(("detection", "patterns", i), str(exc))
+            continue
+        if spec.id in library_ids:
+            problems.add(
+                ("detection", "patterns", i, "id"),
+                f"pattern {spec.id} is in the library: change it under detection.overrides",
+            )
+        elif any(spec.id == other.id for other in added):
+            problems.add(("detection", "patterns", i, "id"), f"pattern {spec.id} defined twice")
+        else:
+            added.append(spec)
+    overrides = {}
+    for pattern_id, change in declared.overrides.items():
+        if pattern_id not in library_ids:
+            problems.add(
+                ("detection", "overrides", pattern_id),
+                f"pattern {pattern_id}: no such pattern in the library",
+            )
+        else:
+            overrides[pattern_id] = change
+    patterns = build_patterns(added, overrides, library)
     known = {p.id for p in patterns} | {"*", "unclassified"}
     ignore: dict[str, frozenset[str]] = {}
     for service, ids in declared.ignore.items():
         if service not in services:
-            raise DesiredStateError(path, f"detection.ignore.{service}", "no such service")
+            problems.add(("detection", "ignore", service), "no such service")
         for i, pattern_id in enumerate(ids):
             if pattern_id not in known:
-                raise DesiredStateError(
-                    path, f"detection.ignore.{service}.{i}", f"no such pattern: {pattern_id}"
-                )
+                problems.add(("detection", "ignore", service, i), f"no such pattern: {pattern_id}")
         ignore[service] = frozenset(ids)
     return DetectionSettings(
         patterns=patterns,
@@ -58,63 +83,53 @@ def detection_settings(
 
 
 def remediation_settings(
-    path: Path,
     declared: RemediationDeclaration,
     services: Mapping[str, ServiceSpec],
     detection: DetectionSettings,
-    environment: Mapping[str, str],
+    problems: Problems,
 ) -> RemediationSettings:
     """Runbooks and the hook, checked against the services, the patterns and captures."""
     patterns = {p.id: p for p in detection.patterns}
     runbooks: list[Runbook] = []
     names: set[str] = set()
     for i, rb in enumerate(declared.runbooks):
-        where = f"remediation.runbooks.{i}"
+        where: Loc = ("remediation", "runbooks", i)
+        label = f"runbook {rb.name}: "
         if rb.name in names:
-            raise DesiredStateError(path, f"{where}.name", f"runbook {rb.name} defined twice")
+            problems.add((*where, "name"), f"runbook {rb.name} defined twice")
         names.add(rb.name)
         pattern = patterns.get(rb.when.pattern)
         if pattern is None:
-            raise DesiredStateError(
-                path,
-                f"{where}.when.pattern",
-                f"runbook {rb.name}: no such pattern: {rb.when.pattern}",
-            )
+            problems.add((*where, "when", "pattern"), f"{label}no such pattern: {rb.when.pattern}")
         for j, service in enumerate(rb.when.services):
             if service not in services:
-                raise DesiredStateError(
-                    path, f"{where}.when.services.{j}", f"runbook {rb.name}: no such service"
-                )
+                problems.add((*where, "when", "services", j), f"{label}no such service")
         try:
             re.compile(rb.capture_pattern)
         except re.error as exc:
-            raise DesiredStateError(
-                path, f"{where}.capture_pattern", f"runbook {rb.name}: invalid: {exc}"
-            ) from None
+            problems.add((*where, "capture_pattern"), f"{label}invalid: {exc}")
         chosen = [k for k in ("exec", "compose", "hook") if getattr(rb, k) is not None]
         if len(chosen) != 1:
-            raise DesiredStateError(
-                path, where, f"runbook {rb.name}: declare exactly one of exec, compose, hook"
+            problems.add(where, f"{label}declare exactly one of exec, compose, hook")
+            continue
+        groups = set(re.compile(pattern.regex).groupindex) if pattern is not None else None
+        step = _step((*where, chosen[0]), rb, services, groups, problems)
+        if step is not None and pattern is not None:
+            runbooks.append(
+                Runbook(
+                    name=rb.name,
+                    pattern=rb.when.pattern,
+                    step=step,
+                    services=frozenset(rb.when.services),
+                    capture_pattern=rb.capture_pattern,
+                    then_restart=rb.then_restart,
+                )
             )
-        groups = set(re.compile(pattern.regex).groupindex)
-        step = _step(path, f"{where}.{chosen[0]}", rb, services, environment, groups)
-        runbooks.append(
-            Runbook(
-                name=rb.name,
-                pattern=rb.when.pattern,
-                step=step,
-                services=frozenset(rb.when.services),
-                capture_pattern=rb.capture_pattern,
-                then_restart=rb.then_restart,
-            )
-        )
     hook = None
     if declared.hook is not None:
         hook = RunbookStep(
             kind="hook",
-            argv=tuple(
-                interpolate(path, "remediation.hook.argv", declared.hook.argv, environment, set())
-            ),
+            argv=tuple(declared.hook.argv),
             env=declared.hook.env,
             timeout=declared.hook.timeout_seconds,
         )
@@ -133,39 +148,42 @@ def remediation_settings(
 
 
 def _step(
-    path: Path,
-    where: str,
+    where: Loc,
     rb: RunbookDeclaration,
     services: Mapping[str, ServiceSpec],
-    environment: Mapping[str, str],
-    groups: set[str],
-) -> RunbookStep:
+    groups: set[str] | None,
+    problems: Problems,
+) -> RunbookStep | None:
+    """The runbook's one step, or None (with its problems noted) when it cannot run."""
+    label = f"runbook {rb.name}: "
+    target = rb.compose.service if rb.compose else rb.exec.service if rb.exec else None
+    if target is not None and target not in services:
+        problems.add((*where, "service"), f"{label}no such service: {target}")
+        return None
+    if rb.compose is not None:
+        return RunbookStep(kind="compose", service=target or "", action=Action(rb.compose.action))
+    declared = rb.exec or rb.hook
+    assert declared is not None
+    unknown = [
+        (i, name)
+        for i, arg in enumerate(declared.argv)
+        for name in (unknown_captures(arg, groups) if groups is not None else ())
+    ]
+    for i, name in unknown:
+        problems.add(
+            (*where, "argv", i), f"{label}{{{name}}} is not a named capture of the pattern"
+        )
+    if unknown:
+        return None
     if rb.exec is not None:
-        if rb.exec.service not in services:
-            raise DesiredStateError(
-                path, f"{where}.service", f"runbook {rb.name}: no such service: {rb.exec.service}"
-            )
-        argv = interpolate(path, f"{where}.argv", rb.exec.argv, environment, groups, rb.name)
         return RunbookStep(
             kind="exec",
-            argv=tuple(argv),
+            argv=tuple(rb.exec.argv),
             service=rb.exec.service,
             user=rb.exec.user,
             env=rb.exec.env,
             timeout=rb.exec.timeout_seconds,
         )
-    if rb.compose is not None:
-        if rb.compose.service not in services:
-            raise DesiredStateError(
-                path,
-                f"{where}.service",
-                f"runbook {rb.name}: no such service: {rb.compose.service}",
-            )
-        return RunbookStep(
-            kind="compose", service=rb.compose.service, action=Action(rb.compose.action)
-        )
-    assert rb.hook is not None
-    argv = interpolate(path, f"{where}.argv", rb.hook.argv, environment, groups, rb.name)
     return RunbookStep(
-        kind="hook", argv=tuple(argv), env=rb.hook.env, timeout=rb.hook.timeout_seconds
+        kind="hook", argv=tuple(declared.argv), env=declared.env, timeout=declared.timeout_seconds
     )

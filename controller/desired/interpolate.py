@@ -1,52 +1,195 @@
-"""``${VAR}`` and ``{capture}`` in the argv (and URLs) a desired state declares.
+"""Compose's variable interpolation, exactly, over every string of a desired state.
 
-``${VAR}`` is filled when the file is loaded, from the desired state's ``environment`` or
-the controller's own; an unknown one is an error naming the field. ``{capture}`` must be a
-named capture of the runbook's pattern and is filled at run time, after validation
-(``remediate.strategies.fill_argv``).
+The syntax is Compose's (its interpolation reference and compose-go's template tests):
+
+- ``$VAR`` and ``${VAR}``; ``$$`` is a literal ``$``; a ``$`` that starts no valid
+  reference (``^REGEX$``, ``a $ sign``, ``$}``) is kept as written;
+- ``${VAR:-default}`` (unset or empty), ``${VAR-default}`` (unset);
+- ``${VAR:?error}`` (unset or empty is an error), ``${VAR?error}`` (unset is an error);
+- ``${VAR:+alternative}`` (set and non-empty), ``${VAR+alternative}`` (set);
+- nesting in the default, error and alternative parts (``${A:-${B:-x}}``), evaluated
+  only when that part is used; braces inside them balance (``${A:-{"json":1}}``).
+
+One deliberate difference: Compose replaces an unset ``${VAR}`` that has no default with
+an empty string and a warning; here it is an error naming the field, because a desired
+state that silently probes ``http://127.0.0.1:/health`` can never pass. ``${`` that does
+not close, or ``${ name}``, is an error as in Compose.
+
+Where values come from, with Compose's own precedence (so the desired state sees the
+values the compose model was resolved with): the desired state's ``environment``, then
+the controller's process environment, then the env files (``env_files``, or the ``.env``
+beside the first compose file when none is declared; a later file wins over an earlier).
+
+``{capture}`` placeholders in a runbook's argv are not variables: they are checked here
+against the pattern's named captures and filled at run time after validation.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from controller.desired.errors import DesiredStateError
+Lookup = Callable[[str], str | None]
 
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAPTURE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
-def interpolate(
-    path: Path,
-    where: str,
-    argv: list[str],
-    environment: Mapping[str, str],
-    groups: set[str],
-    runbook: str = "",
-) -> list[str]:
-    """``${VAR}`` from the declared environment now; ``{capture}`` checked, filled later."""
-    label = f"runbook {runbook}: " if runbook else ""
-    out = []
-    for i, arg in enumerate(argv):
+class InterpolationError(ValueError):
+    """A template that cannot be filled; ``str()`` says why in one line."""
 
-        def variable(match: re.Match[str], i: int = i) -> str:
-            name = match.group(1)
-            if name in environment:
-                return environment[name]
-            if name in os.environ:
-                return os.environ[name]
-            raise DesiredStateError(path, f"{where}.{i}", f"{label}${{{name}}} is not set")
 
-        arg = _VARIABLE.sub(variable, arg)
-        for capture in _CAPTURE.findall(arg):
-            if capture not in groups:
-                raise DesiredStateError(
-                    path,
-                    f"{where}.{i}",
-                    f"{label}{{{capture}}} is not a named capture of the pattern",
-                )
-        out.append(arg)
-    return out
+def substitute(template: str, lookup: Lookup) -> str:
+    """``template`` with every variable reference filled from ``lookup``."""
+    if "$" not in template:
+        return template
+    out: list[str] = []
+    i, end = 0, len(template)
+    while i < end:
+        dollar = template.find("$", i)
+        if dollar < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:dollar])
+        after = template[dollar + 1 : dollar + 2]
+        if after == "$":
+            out.append("$")
+            i = dollar + 2
+        elif after == "{":
+            close = _closing_brace(template, dollar + 2)
+            if close < 0:
+                raise InterpolationError(f"invalid interpolation: {template!r}: ${{ is not closed")
+            out.append(_braced(template[dollar + 2 : close], lookup, template))
+            i = close + 1
+        elif (name := _NAME.match(template, dollar + 1)) is not None:
+            out.append(_required(name.group(), lookup))
+            i = name.end()
+        else:  # a lone `$` is kept, as Compose keeps it
+            out.append("$")
+            i = dollar + 1
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth = 1
+    for index in range(start, len(text)):
+        char = text[index]
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
+
+
+def _braced(inner: str, lookup: Lookup, template: str) -> str:
+    name_match = _NAME.match(inner)
+    if name_match is None:
+        raise InterpolationError(f"invalid interpolation: {template!r}: ${{{inner}}}")
+    name, rest = name_match.group(), inner[name_match.end() :]
+    if not rest:
+        return _required(name, lookup)
+    operator = next((op for op in _OPERATORS if rest.startswith(op)), None)
+    if operator is None:
+        raise InterpolationError(f"invalid interpolation: {template!r}: ${{{inner}}}")
+    argument = rest[len(operator) :]
+    value = lookup(name)
+    if operator == ":-":
+        return value if value else substitute(argument, lookup)
+    if operator == "-":
+        return value if value is not None else substitute(argument, lookup)
+    if operator == ":+":
+        return substitute(argument, lookup) if value else ""
+    if operator == "+":
+        return substitute(argument, lookup) if value is not None else ""
+    present = bool(value) if operator == ":?" else value is not None
+    if present:
+        return value or ""
+    reason = substitute(argument, lookup)
+    raise InterpolationError(
+        f"required variable {name} is missing a value" + (f": {reason}" if reason else "")
+    )
+
+
+def _required(name: str, lookup: Lookup) -> str:
+    value = lookup(name)
+    if value is None:
+        raise InterpolationError(f"${{{name}}} is not set (give it a value or a default)")
+    return value
+
+
+def chain(*sources: Mapping[str, str]) -> Lookup:
+    """A lookup that asks each source in turn: the first that has the name wins."""
+
+    def lookup(name: str) -> str | None:
+        for source in sources:
+            if name in source:
+                return source[name]
+        return None
+
+    return lookup
+
+
+# --- env files ------------------------------------------------------------------------------
+
+
+def read_env_file(path: Path, lookup: Lookup) -> dict[str, str]:
+    """The variables of one env file (Compose's dotenv format).
+
+    ``KEY=value``, ``export KEY=value``, ``#`` comments; single quotes are literal, double
+    quotes take ``\\n`` escapes and interpolation, unquoted values end at `` #``. Values
+    are interpolated with ``lookup`` and then the variables defined above them.
+    Raises ``OSError`` (unreadable) or ``InterpolationError`` / ``ValueError`` (a bad line).
+    """
+    found: dict[str, str] = {}
+
+    def known(name: str) -> str | None:
+        value = lookup(name)
+        return value if value is not None else found.get(name)
+
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not _NAME.fullmatch(key):
+            raise ValueError(f"line {number}: not a KEY=value line")
+        if not sep:
+            continue  # `KEY` alone: take it from the environment, as Compose does
+        found[key] = _env_value(value.strip(), known, number)
+    return found
+
+
+def _env_value(value: str, lookup: Lookup, number: int) -> str:
+    if value[:1] == "'":
+        if not value.endswith("'") or len(value) < 2:
+            raise ValueError(f"line {number}: unclosed single quote")
+        return value[1:-1]
+    if value[:1] == '"':
+        close = value.rfind('"')
+        if close <= 0:
+            raise ValueError(f"line {number}: unclosed double quote")
+        return substitute(_ESCAPE.sub(_unescape, value[1:close]), lookup)
+    comment = value.find(" #")
+    if comment >= 0:
+        value = value[:comment].rstrip()
+    return substitute(value, lookup)
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return _ESCAPES.get(match.group(1), match.group(1))
+
+
+# --- runbook captures -----------------------------------------------------------------------
+
+
+def unknown_captures(text: str, groups: set[str]) -> list[str]:
+    """``{capture}`` placeholders in ``text`` that the pattern does not capture."""
+    return [name for name in _CAPTURE.findall(text) if name not in groups]

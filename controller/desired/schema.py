@@ -2,19 +2,29 @@
 
 Every model forbids unknown keys, so a typo is an error naming its field, not a silently
 ignored setting. ``read_declaration`` turns the file into a ``DesiredStateFile`` or one
-``DesiredStateError`` line.
+``DesiredStateError`` that lists every problem with its line.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from controller.desired.errors import DesiredStateError
-from controller.detect.library import PatternOverride
+from controller.desired.errors import DesiredStateError, Loc, Problems
+from controller.desired.interpolate import (
+    InterpolationError,
+    Lookup,
+    chain,
+    read_env_file,
+    substitute,
+)
+from controller.desired.yamlsource import read_document
+from controller.detect.library import PatternOverride, PatternSpec
 from controller.model import DEFAULT_CAPTURE
 
 
@@ -137,42 +147,149 @@ class DesiredStateFile(_Strict):
 # --- loading ----------------------------------------------------------------------------
 
 
-def read_declaration(path: Path) -> DesiredStateFile:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DesiredStateError(path, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DesiredStateError(path, "", f"cannot read: {exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "yaml"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise DesiredStateError(path, where, f"invalid YAML: {problem}") from None
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """A file that passed the schema: the model (every string interpolated), the values of
+    its ``environment`` for Compose, and the collector later checks add their problems to."""
+
+    model: DesiredStateFile
+    environment: dict[str, str]
+    problems: Problems
+
+
+def read_declaration(path: Path, environ: Mapping[str, str] | None = None) -> Declaration:
+    """Parse, interpolate and validate ``path``; ``DesiredStateError`` lists every problem.
+
+    ``environ`` is the controller's process environment (``os.environ`` by default).
+    """
+    document = read_document(path)
+    raw = document.data
     if not isinstance(raw, dict):
-        raise DesiredStateError(path, "", "expected a mapping at the top level")
+        raise DesiredStateError(path, "", "expected a mapping at the top level", line=1)
+    problems = Problems(path, document.line_of)
+    process = dict(os.environ if environ is None else environ)
+    files_lookup = chain(process)
+    interpolated = dict(raw)
+    for key in ("compose_files", "env_files"):  # they locate the sources: process env only
+        if key in raw:
+            interpolated[key] = _interpolate(raw[key], (key,), files_lookup, problems)
+    env_files = _env_files(path, interpolated, process, problems)
+    declared_env = raw.get("environment")
+    environment: dict[str, str] = {}
+    if isinstance(declared_env, dict):
+        lookup = chain(process, env_files)
+        for name, value in declared_env.items():
+            if isinstance(value, str | int | float | bool):
+                environment[name] = _interpolate(
+                    env_value(value), ("environment", name), lookup, problems
+                )
+    everything = chain(environment, process, env_files)
+    for key, value in raw.items():
+        if key not in ("compose_files", "env_files", "environment"):
+            interpolated[key] = _interpolate(value, (key,), everything, problems)
     try:
-        return DesiredStateFile.model_validate(raw)
+        model = DesiredStateFile.model_validate(interpolated)
     except ValidationError as exc:
-        raise _first_error(path, exc) from None
+        for error in exc.errors():
+            loc = _document_loc(raw, error["loc"])
+            if not any(p.field == ".".join(map(str, loc)) for p in problems.found):
+                problems.add(loc, error["msg"])
+        problems.raise_any()
+        raise  # unreachable: a ValidationError always has errors
+    problems.raise_any()
+    return Declaration(model, environment, problems)
 
 
-def _first_error(path: Path, exc: ValidationError) -> DesiredStateError:
-    errors = exc.errors()
-    first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"] if not _is_union_tag(part))
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return DesiredStateError(path, loc, f"{first['msg']}{more}")
+def _interpolate(value: Any, loc: Loc, lookup: Lookup, problems: Problems) -> Any:
+    """Every string in ``value`` (not the keys) filled from ``lookup``; problems noted."""
+    if isinstance(value, str):
+        try:
+            return substitute(value, lookup)
+        except InterpolationError as exc:
+            problems.add(loc, str(exc))
+            return value
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*loc, k), lookup, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*loc, i), lookup, problems) for i, v in enumerate(value)]
+    return value
 
 
-def _is_union_tag(part: object) -> bool:
-    # pydantic adds the member type of a union to error locations ("services.db.ServiceDeclaration")
-    return isinstance(part, str) and part[:1].isupper()
+def _env_files(
+    path: Path, raw: Mapping[str, Any], process: Mapping[str, str], problems: Problems
+) -> dict[str, str]:
+    """The variables of the env files (a later file wins), or of the ``.env`` beside the
+    first compose file when none is declared, as Compose reads them."""
+    base = path.parent
+    declared = raw.get("env_files")
+    files: list[tuple[Loc, Path]] = []
+    if isinstance(declared, list):
+        files = [(("env_files", i), base / str(f)) for i, f in enumerate(declared)]
+    elif declared is None:
+        compose_files = raw.get("compose_files")
+        if isinstance(compose_files, list) and compose_files:
+            default = (base / str(compose_files[0])).parent / ".env"
+            if default.is_file():
+                files = [(("compose_files", 0), default)]
+    values: dict[str, str] = {}
+    for loc, file in files:
+        if not file.is_file():
+            problems.add(loc, f"no such file: {file.resolve()}")
+            continue
+        try:
+            values.update(read_env_file(file, chain(process, values)))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problems.add(loc, f"{file.name}: {exc}")
+    return values
+
+
+def _document_loc(raw: Any, loc: tuple[int | str, ...]) -> Loc:
+    """pydantic's error location as the file's path: the member types pydantic adds to
+    the locations of union fields (``services.db.ServiceDeclaration``) are dropped."""
+    out: list[str | int] = []
+    node = raw
+    for part in loc:
+        in_dict = isinstance(node, dict) and part in node
+        if in_dict or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+            node = node[part]
+        elif isinstance(part, str) and (part[:1].isupper() or part in _TYPE_TAGS):
+            continue  # a union member's name, not a key of the file
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
+
+
+_TYPE_TAGS = frozenset({"int", "str", "float", "bool", "none", "list", "dict"})
 
 
 def env_value(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+# --- the JSON Schema, for editors -------------------------------------------------------
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a desired-state file, generated from the models above.
+
+    ``desired_state/schema.json`` is this, written by ``controller schema``; a test fails
+    when the file is stale. Custom log patterns are described by the library's own model.
+    """
+    schema = DesiredStateFile.model_json_schema()
+    pattern = PatternSpec.model_json_schema()
+    schema.setdefault("$defs", {}).update(pattern.pop("$defs", {}))
+    schema["$defs"]["PatternSpec"] = pattern
+    detection = schema["$defs"]["DetectionDeclaration"]["properties"]["patterns"]
+    detection["items"] = {"$ref": "#/$defs/PatternSpec"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "compose-controller desired state",
+        "description": (
+            "desired_state/<env>.yaml: what healthy means for every service of a compose "
+            "project. Strings may use Compose's ${VAR} interpolation."
+        ),
+        **{k: v for k, v in schema.items() if k not in ("title", "description")},
+    }

@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from controller.desired.errors import DesiredStateError
-from controller.desired.interpolate import interpolate
+from controller.desired.errors import Problems
 from controller.desired.schema import DesiredStateFile, ProbeDeclaration, ServiceDeclaration
 from controller.model import ProbeSpec, ServiceRunState, ServiceSpec
 
@@ -23,36 +21,36 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m
 
 
 def merge_services(
-    path: Path,
-    declared: DesiredStateFile,
-    compose_model: Mapping[str, Any],
-    environment: Mapping[str, str] | None = None,
+    declared: DesiredStateFile, compose_model: Mapping[str, Any], problems: Problems
 ) -> dict[str, ServiceSpec]:
+    """Every compose service's spec; what the declaration gets wrong goes to ``problems``."""
     compose_services: Mapping[str, Any] = compose_model.get("services") or {}
     for name in declared.services:
         if name not in compose_services:
             known = ", ".join(sorted(compose_services)) or "none"
-            raise DesiredStateError(
-                path, f"services.{name}", f"no such service in the compose project (has: {known})"
+            problems.add(
+                ("services", name), f"no such service in the compose project (has: {known})"
             )
     specs: dict[str, ServiceSpec] = {}
     for name, compose_service in sorted(compose_services.items()):
         decl = declared.services.get(name) or ServiceDeclaration()
-        spec = _spec(path, name, decl, compose_service or {}, compose_services)
+        spec = _spec(name, decl, compose_service or {}, compose_services, problems)
         probes = tuple(
-            _probe(path, f"services.{name}.probes.{i}", p, environment or {})
+            probe
             for i, p in enumerate(decl.probes)
+            if (probe := _probe(("services", name, "probes", i), p, problems)) is not None
         )
         specs[name] = replace(spec, probes=probes, recreate_outdated=decl.recreate_outdated)
     return specs
 
 
 def _probe(
-    path: Path, where: str, declared: ProbeDeclaration, environment: Mapping[str, str]
-) -> ProbeSpec:
+    where: tuple[str | int, ...], declared: ProbeDeclaration, problems: Problems
+) -> ProbeSpec | None:
     chosen = [k for k in ("http", "tcp", "exec") if getattr(declared, k) is not None]
     if len(chosen) != 1:
-        raise DesiredStateError(path, where, "declare exactly one of http, tcp, exec")
+        problems.add(where, "declare exactly one of http, tcp, exec")
+        return None
     base = ProbeSpec(
         kind=chosen[0],
         period=declared.period_seconds,
@@ -62,39 +60,34 @@ def _probe(
         initial_delay=declared.initial_delay_seconds,
     )
     if declared.http is not None:
-        (url,) = interpolate(path, f"{where}.http.url", [declared.http.url], environment, set())
-        return replace(base, url=url, status=declared.http.status, body=declared.http.body)
+        http = declared.http
+        return replace(base, url=http.url, status=http.status, body=http.body)
     if declared.tcp is not None:
-        host, port = interpolate(
-            path, f"{where}.tcp", [declared.tcp.host, str(declared.tcp.port)], environment, set()
-        )
+        port = str(declared.tcp.port)
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise DesiredStateError(path, f"{where}.tcp.port", f"not a port: {port}")
-        return replace(base, host=host, port=int(port))
+            problems.add((*where, "tcp", "port"), f"not a port: {port}")
+            return None
+        return replace(base, host=declared.tcp.host, port=int(port))
     assert declared.exec is not None
-    argv = interpolate(path, f"{where}.exec.argv", declared.exec.argv, environment, set())
-    return replace(base, argv=tuple(argv))
+    return replace(base, argv=tuple(declared.exec.argv))
 
 
 def _spec(
-    path: Path,
     name: str,
     decl: ServiceDeclaration,
     compose_service: Mapping[str, Any],
     compose_services: Mapping[str, Any],
+    problems: Problems,
 ) -> ServiceSpec:
     healthcheck = compose_service.get("healthcheck") or {}
     has_healthcheck = bool(healthcheck) and not healthcheck.get("disable", False)
     if decl.healthy and not has_healthcheck:
-        raise DesiredStateError(
-            path, f"services.{name}.healthy", "the compose service defines no healthcheck"
-        )
+        problems.add(("services", name, "healthy"), "the compose service defines no healthcheck")
     depends_on = _compose_dependencies(compose_service)
     for i, dep in enumerate(decl.depends_on):
         if dep not in compose_services:
-            raise DesiredStateError(
-                path, f"services.{name}.depends_on.{i}", f"no such service: {dep}"
-            )
+            problems.add(("services", name, "depends_on", i), f"no such service: {dep}")
+            continue
         if dep not in depends_on:
             depends_on.append(dep)
     if decl.replicas is not None:
@@ -102,7 +95,7 @@ def _spec(
     else:
         deploy = compose_service.get("deploy") or {}
         replicas = int(deploy.get("replicas") or compose_service.get("scale") or 1)
-    check_health = has_healthcheck if decl.healthy is None else decl.healthy
+    check_health = has_healthcheck and (decl.healthy is not False)
     if decl.verify_timeout_seconds is not None:
         verify_timeout = decl.verify_timeout_seconds
     else:

@@ -17,6 +17,7 @@ inline flags. ``check_pattern`` enforces this and names the pattern id in every 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any, Literal
@@ -103,9 +104,15 @@ def check_pattern(spec: PatternSpec) -> re.Pattern[str]:
         if rule.search(spec.regex):
             raise PatternError(f"pattern {spec.id}: regex: {why}")
     try:
-        compiled = compile_python(spec.regex)
+        with warnings.catch_warnings():
+            # "possible nested set" and the like: the regex means something else than it
+            # seems, or will in a later Python; an error, not a warning on stderr
+            warnings.simplefilter("error")
+            compiled = compile_python(spec.regex)
     except re.error as exc:
         raise PatternError(f"pattern {spec.id}: regex: invalid: {exc}") from None
+    except Warning as exc:
+        raise PatternError(f"pattern {spec.id}: regex: ambiguous: {exc}") from None
     if compiled.search(""):
         raise PatternError(f"pattern {spec.id}: regex: matches an empty line")
     for i, example in enumerate(spec.examples):
@@ -157,7 +164,8 @@ def build_patterns(
 ) -> tuple[PatternDef, ...]:
     """The library with the user's overrides applied and the user's patterns added.
 
-    A user pattern with the id of a library pattern replaces it.
+    The desired-state loader refuses a user pattern with a library pattern's id (a library
+    pattern is changed under ``detection.overrides``), so nothing is replaced silently.
     """
     base = {s.id: s for s in (library if library is not None else library_specs())}
     for pattern_id, change in (overrides or {}).items():
