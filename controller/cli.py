@@ -1,17 +1,24 @@
-"""``controller``: parse flags, run the controller, map the result to an exit code.
+"""``controller``: parse flags, run the controller or one of its commands, map to exit codes.
 
-Exit codes: 0 converged (``--once``) or clean shutdown; 1 not converged (``--once``);
-2 bad input (flags or the desired-state file), with one line on stderr saying what.
+    controller [--env NAME] [flags]       run: keep the stack healthy (--once: the CI gate)
+    controller check [--env NAME]         validate desired state and compose model, no engine
+    controller schema                     print the desired state's JSON Schema
+
+Exit codes (``gate.run.Verdict``): 0 converged (``--once``), a clean shutdown or a clean
+check; 1 not converged (``--once``: something needs a human or stayed broken); 2 bad
+input (a flag, a desired-state file), one line per problem on stderr; 3 the engine could
+not be reached (``--once``); 4 timed out while still progressing (``--once``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -19,17 +26,46 @@ import prometheus_client
 from loguru import logger
 
 from controller import __version__
-from controller.desired import DesiredStateError
+from controller.desired import DesiredStateError, environments
+from controller.desired.schema import json_schema
+from controller.gate.junit import junit_report
+from controller.gate.progress import Progress, final_table
+from controller.gate.run import GateResult, Verdict, run_gate
+from controller.gate.summary import append_step_summary, step_summary_path
 from controller.http import StatusServer
+from controller.issues.files import atomic_write
+from controller.issues.report import render_markdown
 from controller.runtime import Controller, Settings, load
 
-EXIT_OK, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK = int(Verdict.CONVERGED)
+EXIT_NOT_CONVERGED = int(Verdict.NOT_CONVERGED)
+EXIT_BAD_INPUT = int(Verdict.BAD_INPUT)
+EXIT_ENGINE_UNREACHABLE = int(Verdict.ENGINE_UNREACHABLE)
+EXIT_TIMED_OUT = int(Verdict.TIMED_OUT)
+
+EXIT_CODES = """exit codes:
+  0  converged (--once), a clean shutdown, or `check` found no problem
+  1  not converged (--once): something needs a human or stayed broken
+  2  bad input: a flag or a desired-state file (one line per problem on stderr)
+  3  the Docker engine could not be reached (--once)
+  4  timed out while still progressing (--once)
+
+commands:
+  controller check [--env NAME]   validate desired state and compose model (no engine)
+  controller schema               print the desired state's JSON Schema"""
 
 
 def _positive(text: str) -> float:
     value = float(text)
-    if value <= 0:
+    if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -47,12 +83,7 @@ def _port(text: str) -> int:
     return value
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="controller",
-        description="Reconcile a Docker Compose project with its declared healthy state.",
-    )
-    p.add_argument("--env", default="dev", help="environment: reads DIR/ENV.yaml (default dev)")
+def _desired_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--desired-state-dir",
         type=Path,
@@ -60,6 +91,17 @@ def parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the environments' YAML files are (default ./desired_state)",
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="controller",
+        description="Reconcile a Docker Compose project with its declared healthy state.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--env", default="dev", help="environment: reads DIR/ENV.yaml (default dev)")
+    _desired_dir(p)
     p.add_argument(
         "--state-dir",
         type=Path,
@@ -88,15 +130,40 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="pass interval when all is well (default 50)",
     )
-    p.add_argument(
-        "--once", action="store_true", help="converge once and exit: 0 converged, 1 not (a CI gate)"
+    gate = p.add_argument_group("the CI gate (--once)")
+    gate.add_argument(
+        "--once",
+        action="store_true",
+        help="converge and exit with a verdict (see exit codes): a CI gate",
     )
-    p.add_argument(
+    gate.add_argument(
         "--timeout",
         type=_positive,
         default=300.0,
         metavar="SECONDS",
         help="with --once: give up after this long (default 300)",
+    )
+    gate.add_argument(
+        "--engine-timeout",
+        type=_positive,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --once: wait this long for an engine that does not answer (default 30)",
+    )
+    gate.add_argument(
+        "--blip-seconds",
+        type=_not_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="a drift that heals on its own within this long is not acted on (default 0)",
+    )
+    gate.add_argument(
+        "--junit", type=Path, metavar="FILE", help="with --once: write a JUnit XML report"
+    )
+    gate.add_argument(
+        "--quiet",
+        action="store_true",
+        help="with --once: no progress lines and no final table",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="report what would be done; change nothing"
@@ -122,11 +189,23 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--log-level",
-        default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="default INFO",
+        help="default INFO; with --once ERROR (the progress lines tell the story)",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="controller check",
+        description=(
+            "Validate desired-state files and their compose model without an engine; "
+            "print every problem as FILE:LINE: field: problem. Exit 2 on any."
+        ),
+    )
+    p.add_argument("--env", help="one environment (default: every DIR/*.yaml)")
+    _desired_dir(p)
     return p
 
 
@@ -145,9 +224,21 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.WARNING, force=True)
 
 
+def _bad_input(exc: DesiredStateError) -> int:
+    for problem in exc.problems:
+        print(f"controller: error: {problem}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    configure_logging(args.log_level)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in COMMANDS:
+        return COMMANDS[args_list[0]](args_list[1:])
+    args = parser().parse_args(args_list)
+    configure_logging(args.log_level or ("ERROR" if args.once else "INFO"))
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # halves a scrape
     settings = Settings(
         env=args.env,
@@ -160,12 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         once=args.once,
         once_timeout=args.timeout,
         shutdown_timeout=args.shutdown_timeout,
+        blip_seconds=args.blip_seconds,
     )
     try:
         desired = load(settings)
     except DesiredStateError as exc:
-        print(f"controller: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _bad_input(exc)
     controller = Controller(settings, desired)
     mode = " (dry run: nothing will be changed)" if settings.dry_run else ""
     logger.info(
@@ -178,14 +269,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode,
     )
     if settings.once:
-        ok = controller.run_once()
-        if settings.dry_run:
-            print_plan(controller)
-        logger.info(
-            "{}; report: {}", "converged" if ok else "NOT converged", controller.report_path
-        )
-        return EXIT_OK if ok else EXIT_NOT_CONVERGED
+        return _gate(controller, args)
     return _serve(controller, args.metrics_host, args.metrics_port)
+
+
+def _gate(controller: Controller, args: argparse.Namespace) -> int:
+    """The CI gate: converge, then the verdict, the table, the report, JUnit, summary."""
+    names = list(controller.desired.services)
+    progress = Progress(sys.stderr, names, enabled=not args.quiet)
+    result = run_gate(
+        controller,
+        timeout=args.timeout,
+        engine_timeout=args.engine_timeout,
+        on_progress=lambda: progress.update(
+            controller.store.services(), controller.store.issues(), controller.engine_error
+        ),
+    )
+    if controller.settings.dry_run:
+        print_plan(controller)
+    doc = controller.document()
+    declared = {name: spec.required for name, spec in controller.desired.services.items()}
+    if args.junit is not None:
+        atomic_write(args.junit, junit_report(doc, declared, result))
+    summary = step_summary_path()
+    if summary is not None:
+        append_step_summary(summary, controller.desired.env, result, render_markdown(doc))
+    if not args.quiet:
+        _print_verdict(controller, declared, result, args.junit)
+    return int(result.verdict)
+
+
+def _print_verdict(
+    controller: Controller, declared: dict[str, bool], result: GateResult, junit: Path | None
+) -> None:
+    out = sys.stderr
+    print("", file=out)
+    for row in final_table(declared, controller.store.services(), controller.store.issues()):
+        print(row, file=out)
+    words = {
+        Verdict.CONVERGED: "converged",
+        Verdict.NOT_CONVERGED: "NOT converged",
+        Verdict.ENGINE_UNREACHABLE: "engine unreachable",
+        Verdict.TIMED_OUT: "timed out",
+    }
+    print(f"\n{words[result.verdict]} (exit {int(result.verdict)}): {result.reason}", file=out)
+    print(f"report: {controller.report_path}", file=out)
+    if junit is not None:
+        print(f"junit: {junit}", file=out)
 
 
 def print_plan(controller: Controller) -> None:
@@ -228,6 +358,47 @@ def _serve(controller: Controller, host: str, port: int) -> int:
     server.stop()
     logger.info("stopped")
     return EXIT_OK
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def check(argv: list[str]) -> int:
+    """``controller check``: every problem of every (or one) environment, no engine."""
+    args = check_parser().parse_args(argv)
+    directory: Path = args.desired_state_dir
+    envs = [args.env] if args.env else environments(directory)
+    if not envs:
+        print(f"controller: error: {directory}: no environment files (*.yaml)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    failed = 0
+    for env in envs:
+        try:
+            desired = load(Settings(env=env, desired_dir=directory))
+        except DesiredStateError as exc:
+            failed += len(exc.problems)
+            for problem in exc.problems:
+                print(problem)
+            continue
+        print(
+            f"{desired.source}: ok: project {desired.project}, {len(desired.services)} service(s)"
+        )
+    if failed:
+        print(f"controller check: {failed} problem(s)", file=sys.stderr)
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def schema(argv: list[str]) -> int:
+    """``controller schema``: the desired state's JSON Schema on stdout."""
+    argparse.ArgumentParser(
+        prog="controller schema",
+        description="Print the JSON Schema of desired_state/<env>.yaml (for editors).",
+    ).parse_args(argv)
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+COMMANDS.update({"check": check, "schema": schema})
 
 
 if __name__ == "__main__":

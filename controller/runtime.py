@@ -5,7 +5,8 @@ containers' logs, ``diff`` against the declaration, record drifts and Docker's r
 in the issue store, link effects to their root causes, queue every service with an
 actionable issue, write the JSON and Markdown outputs. ``scheduling.PassScheduler`` runs
 it on the adaptive interval; engine events, probe changes, new findings and finished
-fixes request a pass at once. ``run_once`` is the CI gate.
+fixes request a pass at once. The CI gate (``gate.run_gate``) drives the passes itself
+through ``open_once``, ``reconcile_pass`` and ``close_once``.
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ from controller.model import (
     ContainerSnapshot,
     DesiredState,
     DriftKind,
+    Issue,
     ObservedState,
     ServiceCondition,
     system_clock,
 )
 from controller.observe.compose_cli import ComposeCli
-from controller.observe.compose_model import ConfigHashes
+from controller.observe.compose_model import ConfigHashes, HashSource
 from controller.observe.engine import DockerEngine
 from controller.observe.events import EventWatcher
 from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
@@ -87,6 +89,7 @@ class Settings:
     once: bool = False
     once_timeout: float = 300.0
     shutdown_timeout: float = 30.0
+    blip_seconds: float = 0.0  # a drift younger than this is left to heal on its own
 
 
 def load(settings: Settings) -> DesiredState:
@@ -104,6 +107,7 @@ class Controller:
         *,
         gateway: EngineGateway | None = None,
         compose: ComposeActions | None = None,
+        hashes: HashSource | None = None,
         registry: CollectorRegistry | None = None,
         clock: Clock = system_clock,
     ) -> None:
@@ -116,11 +120,12 @@ class Controller:
         self.store = IssueStore(desired.env, clock, on_resolved=self.metrics.recovered)
         compose_cli = compose or ComposeCli(desired.compose)
         self.prober = Prober(self._gateway, desired.services, lambda service: self.request_pass())
-        hashes = ConfigHashes(
-            ComposeCli(desired.compose), (*desired.compose.files, *desired.compose.env_files)
+        config_hashes = ConfigHashes(
+            hashes if hashes is not None else ComposeCli(desired.compose),
+            (*desired.compose.files, *desired.compose.env_files),
         )
         self.observer = Observer(
-            self._gateway, desired.project, clock, self.prober.view, hashes.current
+            self._gateway, desired.project, clock, self.prober.view, config_hashes.current
         )
         self._restart_counts: dict[str, int] = {}
         policy = RetryPolicy.of(desired.remediation, backoff_enabled=not settings.once)
@@ -176,9 +181,13 @@ class Controller:
         )
         self._pass_lock = threading.Lock()
         self._save_lock = threading.Lock()
-        self._saved_changes = -1
+        self._saved_changes: tuple[int, str, bool] | None = None
         self._engine_ok: bool | None = None
+        self._engine_error = "not observed yet"
         self.passes_completed = 0
+        # when the newest completed pass began: the evidence a verdict rests on
+        self._observed_at: float | None = None  # epoch seconds (the clock)
+        self._observed_mono: float | None = None  # monotonic, against action times
 
     # --- state on disk ------------------------------------------------------------------
 
@@ -208,13 +217,18 @@ class Controller:
             services=self.store.services(),
             generated_at=self._clock(),
             dry_run=self.settings.dry_run,
+            is_converged=self.converged(),
+            observed_at=self._observed_at,
+            engine=self._engine_error,
             log_cursors=self.logs.reader.cursors(),
             remediation=self.store.histories(),
         )
 
     def save(self, force: bool = False) -> None:
         with self._save_lock:
-            changes = self.store.changes
+            # the engine's reachability and the verdict are in the files too, though not
+            # in the store (a fix ending changes the verdict, not the issues)
+            changes = (self.store.changes, self._engine_error, self.converged())
             if changes == self._saved_changes and not force:
                 return
             doc = self.document()
@@ -231,10 +245,12 @@ class Controller:
         """
         with self._pass_lock:
             started = time.monotonic()
+            observed_at = self._clock()
             try:
                 observed = self.observer.observe()
             except EngineUnavailable as exc:
                 self._engine_state(False, str(exc))
+                self.save()  # the files say the engine is gone (written once per change)
                 self.metrics.pass_done("engine_unavailable", time.monotonic() - started)
                 return False
             except EngineError as exc:
@@ -265,9 +281,15 @@ class Controller:
                     "{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id
                 )
             if submit:
-                for service in self.store.actionable():
-                    if service in self.desired.services:  # orphans are only reported
-                        self.remediator.submit(service)
+                for service, issues in self.store.actionable().items():
+                    if service not in self.desired.services:  # orphans are only reported
+                        continue
+                    wait = self._blip_left(issues)
+                    if wait > 0:  # let it heal on its own first
+                        self.request_pass_in(wait)
+                        continue
+                    self.remediator.submit(service)
+            self._observed_at, self._observed_mono = observed_at, started
             self.save()
             self.passes_completed += 1
             self.metrics.pass_done("ok", time.monotonic() - started)
@@ -293,7 +315,24 @@ class Controller:
             if started is not None:
                 self.metrics.detected(issue.service, now - started)
 
+    def _blip_left(self, issues: Sequence[Issue]) -> float:
+        """Seconds until the youngest of these drifts is no longer a blip (0: act now)."""
+        if self.settings.blip_seconds <= 0 or any(i.source != "drift" for i in issues):
+            return 0.0
+        now = self._clock()
+        ages = [now - i.opened_at.timestamp() for i in issues]
+        return max(0.0, self.settings.blip_seconds - min(ages))
+
+    def blips_pending(self) -> bool:
+        """Some drift is still within ``blip_seconds`` of appearing (left to heal)."""
+        return any(
+            self._blip_left(issues) > 0
+            for service, issues in self.store.actionable().items()
+            if service in self.desired.services
+        )
+
     def _engine_state(self, ok: bool, why: str = "") -> None:
+        self._engine_error = "" if ok else why
         self.metrics.engine_reachable(ok)
         if ok != self._engine_ok:
             if ok:
@@ -373,7 +412,25 @@ class Controller:
         )
 
     def converged(self) -> bool:
-        return converged(self.store.issues(), self.store.services())
+        """Converged, with evidence: the engine answered the newest pass, that pass began
+        after the controller's last action and saw every declared service, no fix is
+        running or queued, every required service is ready and no blocking issue is open.
+        """
+        if not self._engine_ok or self._observed_mono is None:
+            return False
+        if self.remediator.busy or self.remediator.queue.depth:
+            return False
+        if self.remediator.last_action_at >= self._observed_mono:
+            return False  # something changed since the newest observation
+        statuses = self.store.services()
+        if {s.name for s in statuses} != set(self.desired.services):
+            return False
+        return converged(self.store.issues(), statuses)
+
+    @property
+    def engine_error(self) -> str:
+        """Why the engine is not answering ("" when it answered the newest pass)."""
+        return self._engine_error
 
     def ready(self) -> bool:
         """For /readyz: the engine answered and at least one pass completed."""
@@ -427,43 +484,22 @@ class Controller:
         self.save(force=True)
         self._gateway.close()
 
-    def run_once(self) -> bool:
-        """Pass, fix, verify, repeat until converged or nothing more can be done.
-
-        Backoff is off (a CI gate should not sit out minutes), the attempt budget is not.
-        Stops when converged, when a round takes no step and nothing is still starting,
-        or at ``once_timeout``. True when converged.
-        """
+    def open_once(self) -> None:
+        """For the CI gate (``gate.run_gate``): restore and start the workers, the log
+        pipeline and the probes, but no scheduler and no event watcher: the gate drives
+        the passes itself."""
         self.restore()
         self.remediator.start()
         self.logs.start()
         self.prober.start()
-        deadline = time.monotonic() + self.settings.once_timeout
-        try:
-            while time.monotonic() < deadline:
-                steps_before = self.remediator.steps_taken
-                if not self.reconcile_pass():
-                    time.sleep(1.0)
-                    continue
-                self.remediator.queue.wait_idle(max(0.0, deadline - time.monotonic()))
-                if not self.reconcile_pass(submit=False):
-                    continue
-                if self.settings.dry_run or (self.converged() and not self.store.actionable()):
-                    break
-                settling = any(
-                    s.condition is ServiceCondition.PROGRESSING for s in self.store.services()
-                )
-                if self.remediator.steps_taken == steps_before and not settling:
-                    break
-                time.sleep(0.5)
-            else:
-                logger.error("not converged within {:g} s", self.settings.once_timeout)
-        finally:
-            if self.remediator.stop(self.settings.shutdown_timeout):
-                self.reconcile_pass(submit=False)  # report what the cut-short fixes left
-            self.logs.settle(2.0)  # what the services logged so far belongs in the report
-            self.logs.stop()
-            self.prober.stop()
-            self.save(force=True)
-            self._gateway.close()
-        return self.converged()
+
+    def close_once(self) -> None:
+        """End of the CI gate: let running fixes finish (up to the shutdown timeout),
+        record what the services logged, save, and let go of the engine."""
+        if self.remediator.stop(self.settings.shutdown_timeout):
+            self.reconcile_pass(submit=False)  # report what the cut-short fixes left
+        self.logs.settle(2.0)  # what the services logged so far belongs in the report
+        self.logs.stop()
+        self.prober.stop()
+        self.save(force=True)
+        self._gateway.close()

@@ -227,6 +227,10 @@ class FakeWorld:
     def close(self) -> None:
         pass
 
+    # HashSource: the compose model's config hashes (none: nothing is outdated)
+    def config_hashes(self, timeout: float = 60.0) -> dict[str, str]:
+        return {}
+
     # ComposeActions
     def up(
         self,

@@ -33,7 +33,11 @@ class IssueFileError(Exception):
 
 
 def converged(issues: list[Issue], services: list[ServiceStatus]) -> bool:
-    """Every required service ready, and no active issue that blocks."""
+    """Every required service of ``services`` ready, and no active issue that blocks.
+
+    Only half of the verdict: the controller adds the evidence (``Controller.converged``:
+    the engine answered, every declared service was observed after the last change).
+    """
     return all(s.condition is ServiceCondition.READY for s in services if s.required) and not any(
         i.active and i.blocking for i in issues
     )
@@ -56,9 +60,15 @@ def build_document(
     services: list[ServiceStatus],
     generated_at: float,
     dry_run: bool,
+    is_converged: bool,
+    observed_at: float | None = None,
+    engine: str = "",
     log_cursors: Mapping[str, int] | None = None,
     remediation: Mapping[str, ServiceHistory] | None = None,
 ) -> dict[str, Any]:
+    """The document; ``is_converged`` is the controller's verdict (it needs evidence the
+    issues alone do not carry), ``observed_at`` when the newest completed pass began
+    (None: never observed), ``engine`` why the engine is unreachable ("" when it answers)."""
     states = Counter(str(i.state) for i in issues)
     active = [i for i in issues if i.active]
     return {
@@ -67,8 +77,10 @@ def build_document(
         "env": env,
         "project": project,
         "generated_at": to_datetime(generated_at).isoformat(),
+        "observed_at": to_datetime(observed_at).isoformat() if observed_at else None,
+        "engine": {"reachable": not engine, "detail": engine},
         "dry_run": dry_run,
-        "converged": converged(issues, services),
+        "converged": is_converged,
         "summary": {
             "active": len(active),
             "by_state": {str(s): states.get(str(s), 0) for s in IssueState},

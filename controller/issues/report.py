@@ -28,6 +28,19 @@ def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
     return lines
 
 
+def _evidence(doc: dict[str, Any]) -> list[str]:
+    """What the verdict rests on: when the stack was last observed, or why it was not."""
+    engine = doc.get("engine") or {}
+    lines = []
+    if engine.get("detail"):
+        lines.append(f"**The engine could not be reached:** {cell(engine['detail'])}")
+    observed = doc.get("observed_at")
+    lines.append(
+        f"Last observed {_time(observed)} UTC." if observed else "**Never observed.**"
+    )
+    return [*lines, ""]
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     issues: list[dict[str, Any]] = doc["issues"]
     active = [i for i in issues if i["state"] != "resolved"]
@@ -41,6 +54,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"**Converged: {'yes' if doc['converged'] else 'no'}.** "
         f"{len(active)} active issue(s), {len(resolved)} resolved.",
         "",
+        *_evidence(doc),
         "## Services",
         "",
     ]

@@ -101,6 +101,7 @@ class Remediator:
         self._threads: list[threading.Thread] = []
         self._steps_lock = threading.Lock()
         self.steps_taken = 0
+        self.last_action_at = float("-inf")  # monotonic: when the newest action ended
         self._runbooks_lock = threading.Lock()
         self._runbook_locks: dict[str, threading.Lock] = {}
         self._runbook_done: dict[tuple[str, tuple[tuple[str, str], ...]], datetime] = {}
@@ -386,11 +387,14 @@ class Remediator:
                 or _not_ready(containers)
                 or list(containers)
             )
-            with self.activity.acting(service):
-                if step.runbook is not None:
-                    detail = self._run_runbook(step, spec, targets, issue)
-                else:
-                    detail = self._actuator.run(step.action, spec, targets, issue=issue)
+            try:
+                with self.activity.acting(service):
+                    if step.runbook is not None:
+                        detail = self._run_runbook(step, spec, targets, issue)
+                    else:
+                        detail = self._actuator.run(step.action, spec, targets, issue=issue)
+            finally:
+                self.last_action_at = time.monotonic()
         except (EngineError, StepFailed) as exc:
             result = StepResult(Outcome.ERROR, str(exc))
         else:

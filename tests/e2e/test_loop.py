@@ -130,4 +130,5 @@ def test_a_malformed_desired_state_exits_2_with_one_line(make_stack):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert f"{stack.desired_file}: services.alpha.replicas:" in lines[0]
+    line = stack.desired_file.read_text().splitlines().index("    replicas: -1") + 1
+    assert f"{stack.desired_file}:{line}: services.alpha.replicas:" in lines[0]

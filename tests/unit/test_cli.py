@@ -15,7 +15,7 @@ def test_a_malformed_desired_state_exits_2_with_one_line_naming_the_field(tmp_pa
     err = capsys.readouterr().err.strip()
     assert code == EXIT_BAD_INPUT
     assert len(err.splitlines()) == 1
-    assert f"{tmp_path / 'dev.yaml'}: services.web.replicas:" in err
+    assert f"{tmp_path / 'dev.yaml'}:5: services.web.replicas:" in err
 
 
 def test_an_unknown_env_exits_2_naming_the_missing_file(tmp_path: Path, capsys):

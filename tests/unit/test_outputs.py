@@ -10,6 +10,7 @@ from controller.issues.document import (
     SCHEMA_VERSION,
     IssueFileError,
     build_document,
+    converged,
     load_state,
     render_json,
 )
@@ -79,6 +80,8 @@ def document(store: IssueStore) -> dict:  # type: ignore[type-arg]
         services=store.services(),
         generated_at=1_800_000_000.0,
         dry_run=False,
+        is_converged=converged(store.issues(), store.services()),
+        observed_at=1_800_000_000.0,
     )
 
 
@@ -90,6 +93,8 @@ def test_the_document_has_the_documented_top_level_shape():
         "env",
         "project",
         "generated_at",
+        "observed_at",
+        "engine",
         "dry_run",
         "converged",
         "summary",

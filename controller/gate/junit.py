@@ -1,0 +1,78 @@
+"""The gate's result as a JUnit XML file, for the test reports every CI system renders.
+
+One test case per declared service (failed when a required one is not ready, skipped when
+an optional one is not), one per blocking active issue (failed, with its detail, plan,
+resolution and attempts as the text), and one for the engine when it could not be
+reached. Built from the issues document, so it says nothing the JSON does not, redacted
+as the JSON is. The XML is written by the ``junit-xml`` library, not by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string  # type: ignore[import-untyped]
+
+from controller.gate.run import GateResult, Verdict
+
+
+def _issue_text(issue: Mapping[str, Any]) -> str:
+    lines = [f"{issue['service']}: {issue['title']} [{issue['severity']} {issue['kind']}]"]
+    for label, key in (("detail", "detail"), ("plan", "plan"), ("state", "resolution")):
+        if issue.get(key):
+            lines.append(f"{label}: {issue[key]}")
+    if issue.get("waiting_for"):
+        lines.append(f"waits for: {', '.join(issue['waiting_for'])}")
+    for attempt in issue.get("attempts", []):
+        lines.append(
+            f"attempt {attempt['attempt']}: {attempt['action']} -> "
+            f"{attempt.get('outcome') or 'running'}: {attempt.get('detail', '')}"
+        )
+    return "\n".join(lines)
+
+
+def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: GateResult) -> str:
+    """The XML text; ``declared`` maps every declared service to whether it is required."""
+    env = doc["env"]
+    services = {s["name"]: s for s in doc["services"]}
+    active = [i for i in doc["issues"] if i["state"] != "resolved"]
+    cases: list[TestCase] = []
+    if result.verdict is Verdict.ENGINE_UNREACHABLE:
+        engine = TestCase("engine reachable", classname=f"compose-controller.{env}")
+        engine.add_failure_info(message=result.reason, output=result.reason)
+        cases.append(engine)
+    for name, required in declared.items():
+        case = TestCase(f"service {name} ready", classname=f"compose-controller.{env}.services")
+        status = services.get(name)
+        mine = [i for i in active if i["service"] == name]
+        text = "\n\n".join(_issue_text(i) for i in mine)
+        if status is None:
+            message = "not observed: " + (result.reason if result.reason else "no pass completed")
+        elif status["condition"] != "Ready":
+            message = f"{name} is {status['condition']}" + (f": {mine[0]['title']}" if mine else "")
+        else:
+            cases.append(case)
+            continue
+        if required:
+            case.add_failure_info(message=message, output=text or message)
+        else:
+            case.add_skipped_info(message=f"optional: {message}", output=text or message)
+        cases.append(case)
+    for issue in active:
+        if not issue["blocking"]:
+            continue
+        case = TestCase(
+            f"issue {issue['id']}: {issue['title']}",
+            classname=f"compose-controller.{env}.issues",
+        )
+        case.add_failure_info(
+            message=f"{issue['state']}: {issue['title']}", output=_issue_text(issue)
+        )
+        cases.append(case)
+    suite = TestSuite(
+        f"compose-controller {env}",
+        cases,
+        properties={"verdict": result.verdict.name.lower(), "reason": result.reason},
+    )
+    return str(to_xml_report_string([suite], prettyprint=True))

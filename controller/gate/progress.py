@@ -1,0 +1,121 @@
+"""What a person watching the gate sees: a line per service state change, then a table.
+
+While waiting, one line each time a service's condition (or what it waits on) changes,
+like ``docker compose up --wait``::
+
+      db         Ready
+      backend    Degraded     backend exited with code 137
+      backend    Remediating  restart: backend exited with code 137
+      backend    Ready
+
+At the end, a table of every declared service and what is left, and the verdict. Plain
+ASCII, so a CI log in any locale shows it. Everything shown comes from the issue store,
+whose texts are redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TextIO
+
+from controller.model import Issue, IssueState, ServiceCondition, ServiceStatus
+
+DETAIL_CHARS = 110
+
+
+def _short(text: str, limit: int = DETAIL_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _top_issue(service: str, issues: Iterable[Issue]) -> Issue | None:
+    mine = [i for i in issues if i.service == service and i.active]
+    if not mine:
+        return None
+    # needs a human first, then what is being fixed, then the most severe
+    order = {IssueState.NEEDS_HUMAN: 0, IssueState.REMEDIATING: 1}
+    return min(mine, key=lambda i: (order.get(i.state, 2), -i.severity.rank, i.first_seen))
+
+
+def what_is_left(service: str, issues: Sequence[Issue]) -> str:
+    """One line: what keeps ``service`` from being ready ("" when nothing)."""
+    issue = _top_issue(service, issues)
+    if issue is None:
+        return ""
+    if issue.state is IssueState.NEEDS_HUMAN:
+        return f"needs a human: {issue.resolution or issue.title}"
+    if issue.state is IssueState.REMEDIATING and issue.attempts:
+        return f"{issue.attempts[-1].action}: {issue.title}"
+    if issue.waiting_for:
+        return f"{issue.title}; waits for {', '.join(issue.waiting_for)}"
+    if issue.caused_by:
+        causes = sorted({i.service for i in issues if i.id in issue.caused_by})
+        return f"{issue.title}; caused by {', '.join(causes) or 'an upstream issue'}"
+    return issue.title + (f" ({issue.plan})" if issue.plan else "")
+
+
+def describe(status: ServiceStatus, issues: Sequence[Issue]) -> tuple[str, str]:
+    """(condition, detail) of one service as the progress lines show it."""
+    if status.condition is ServiceCondition.PROGRESSING:
+        return str(status.condition), "starting: health or probes not passing yet"
+    if status.condition is ServiceCondition.READY:
+        return str(status.condition), ""
+    return str(status.condition), what_is_left(status.name, issues)
+
+
+class Progress:
+    """Prints a line when a service's state changes; silent when ``enabled`` is False."""
+
+    def __init__(self, stream: TextIO, names: Sequence[str], enabled: bool = True) -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._width = max((len(n) for n in names), default=7) + 2
+        self._last: dict[str, tuple[str, str]] = {}
+        self._engine = ""
+
+    def update(
+        self, statuses: Sequence[ServiceStatus], issues: Sequence[Issue], engine: str
+    ) -> None:
+        if not self._enabled:
+            return
+        if engine != self._engine:
+            self._engine = engine
+            if engine:
+                self._print(f"  {'(engine)':<{self._width}} Unreachable  {_short(engine)}")
+        for status in statuses:
+            state = describe(status, issues)
+            if self._last.get(status.name) == state or state == ("Degraded", ""):
+                continue  # unchanged, or between a fix and the pass that sees its result
+            self._last[status.name] = state
+            condition, detail = state
+            line = f"  {status.name:<{self._width}} {condition:<12} {_short(detail)}"
+            self._print(line.rstrip())
+
+    def _print(self, line: str) -> None:
+        print(line, file=self._stream, flush=True)
+
+
+def final_table(
+    declared: Mapping[str, bool], statuses: Sequence[ServiceStatus], issues: Sequence[Issue]
+) -> list[str]:
+    """Every declared service (name -> required), its state and what is left."""
+    by_name = {s.name: s for s in statuses}
+    width = max((len(n) for n in declared), default=7) + 2
+    rows = [f"{'SERVICE':<{width}} {'REQUIRED':<9} {'CONDITION':<12} {'CONTAINERS':<24} LEFT"]
+    for name, required in declared.items():
+        status = by_name.get(name)
+        if status is None:
+            condition, containers, left = "unknown", "-", "never observed"
+        else:
+            condition = str(status.condition)
+            containers = f"{status.running}/{status.replicas} running"
+            if status.healthy is not None:
+                containers += f", {status.healthy} healthy"
+            left = what_is_left(name, issues) or (
+                "starting" if status.condition is ServiceCondition.PROGRESSING else "-"
+            )
+        rows.append(
+            f"{name:<{width}} {'yes' if required else 'no':<9} {condition:<12} "
+            f"{containers:<24} {_short(left, 90)}"
+        )
+    return rows

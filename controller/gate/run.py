@@ -1,0 +1,143 @@
+"""The gate's loop: pass, fix, verify, repeat; then a verdict that never lies.
+
+Never green without evidence: the verdict is ``CONVERGED`` only when the newest pass
+reached the engine, began after the controller's last action, saw every declared service
+and found each required one ready with no blocking issue (``Controller.converged``). An
+engine that never answered, or stopped answering, is ``ENGINE_UNREACHABLE``; a deadline
+reached while fixes were still running or services still starting is ``TIMED_OUT``;
+anything else that is not converged (a human is needed, a fix did not take, nothing more
+can be done) is ``NOT_CONVERGED``. Each has its own exit code.
+
+In ``--once`` the backoff is skipped (a CI job should not sit out minutes); the budget is
+not. Drifts younger than ``--blip-seconds`` are left to heal on their own first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from controller.model import IssueState, ServiceCondition
+from controller.runtime import Controller
+
+ENGINE_RETRY_SECONDS = 1.0
+ROUND_PAUSE_SECONDS = 0.5
+
+
+class Verdict(IntEnum):
+    """What the gate concluded; the value is the process's exit code."""
+
+    CONVERGED = 0
+    NOT_CONVERGED = 1
+    BAD_INPUT = 2
+    ENGINE_UNREACHABLE = 3
+    TIMED_OUT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    verdict: Verdict
+    reason: str  # one line a person can act on
+
+
+def run_gate(
+    controller: Controller,
+    *,
+    timeout: float,
+    engine_timeout: float,
+    on_progress: Callable[[], None] = lambda: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GateResult:
+    """Converge ``controller``'s stack within ``timeout`` seconds, waiting at most
+    ``engine_timeout`` seconds for an engine that does not answer at first."""
+    start = time.monotonic()
+    deadline = start + timeout
+    engine_deadline = start + min(engine_timeout, timeout)
+    reached = progressing = False
+    controller.open_once()
+    try:
+        while True:
+            steps_before = controller.remediator.steps_taken
+            if not controller.reconcile_pass():
+                on_progress()
+                if time.monotonic() >= (deadline if reached else engine_deadline):
+                    break
+                sleep(ENGINE_RETRY_SECONDS)
+                continue
+            reached = True
+            on_progress()
+            _wait_for_fixes(controller, deadline, on_progress)
+            if not controller.reconcile_pass(submit=False):
+                continue
+            on_progress()
+            if controller.settings.dry_run:
+                break
+            if controller.converged() and not controller.store.actionable():
+                break
+            progressing = controller.remediator.steps_taken != steps_before or _settling(controller)
+            if not progressing or time.monotonic() >= deadline:
+                break
+            sleep(ROUND_PAUSE_SECONDS)
+    finally:
+        controller.close_once()
+        on_progress()
+    timed_out = time.monotonic() >= deadline
+    return _verdict(controller, progressing and timed_out, timeout)
+
+
+def _wait_for_fixes(
+    controller: Controller, deadline: float, on_progress: Callable[[], None]
+) -> None:
+    """Wait until no fix runs or waits, showing progress meanwhile, up to ``deadline``."""
+    queue = controller.remediator.queue
+    while not queue.wait_idle(min(1.0, max(0.0, deadline - time.monotonic()))):
+        on_progress()
+        if time.monotonic() >= deadline:
+            return
+
+
+def _settling(controller: Controller) -> bool:
+    """Something may still come right without a new step: a service still starting (its
+    health or probes not passing yet), a drift within its blip time, or a fix at work."""
+    return (
+        any(s.condition is ServiceCondition.PROGRESSING for s in controller.store.services())
+        or controller.blips_pending()
+        or controller.remediator.busy > 0
+    )
+
+
+def _verdict(controller: Controller, timed_out_progressing: bool, timeout: float) -> GateResult:
+    if controller.engine_error:
+        return GateResult(
+            Verdict.ENGINE_UNREACHABLE,
+            f"the engine could not be reached: {controller.engine_error}",
+        )
+    if controller.converged():
+        return GateResult(Verdict.CONVERGED, "every required service is ready")
+    statuses = {s.name: s for s in controller.store.services()}
+    waiting = sorted(
+        name
+        for name, spec in controller.desired.services.items()
+        if spec.required
+        and (name not in statuses or statuses[name].condition is not ServiceCondition.READY)
+    )
+    if timed_out_progressing:
+        return GateResult(
+            Verdict.TIMED_OUT,
+            f"timed out after {timeout:g} s while still progressing"
+            + (f" ({', '.join(waiting)} not ready yet)" if waiting else ""),
+        )
+    human = sorted(
+        {i.service for i in controller.store.issues() if i.state is IssueState.NEEDS_HUMAN}
+    )
+    parts = []
+    if waiting:
+        parts.append(f"not ready: {', '.join(waiting)}")
+    if human:
+        parts.append(f"needs a human: {', '.join(human)}")
+    blocking = [i for i in controller.store.issues() if i.active and i.blocking]
+    if not parts and blocking:
+        parts.append(f"{len(blocking)} blocking issue(s) open")
+    return GateResult(Verdict.NOT_CONVERGED, "; ".join(parts) or "not converged")

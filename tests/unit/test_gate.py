@@ -1,0 +1,252 @@
+"""The CI gate on a fake of our gateway: never green without evidence, an exit code per cause."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from junitparser import Failure, JUnitXml, Skipped
+from prometheus_client import CollectorRegistry
+
+from controller.gate.junit import junit_report
+from controller.gate.progress import Progress, final_table
+from controller.gate.run import GateResult, Verdict, run_gate
+from controller.gate.summary import append_step_summary
+from controller.model import RemediationSettings, ServiceCondition, ServiceStatus
+from controller.runtime import Controller, Settings
+from tests.fakes import FakeWorld, ServiceRunState, desired, spec
+
+
+def gate(tmp_path: Path, world: FakeWorld, *specs, **settings) -> Controller:  # type: ignore[no-untyped-def]
+    options = {"once": True, "shutdown_timeout": 5.0, **settings}
+    return Controller(
+        Settings(env="dev", state_dir=tmp_path, **options),  # type: ignore[arg-type]
+        desired(*specs, remediation=RemediationSettings(log_quiet=0.0)),
+        gateway=world,
+        compose=world,
+        hashes=world,
+        registry=CollectorRegistry(),
+    )
+
+
+def no_sleep(seconds: float) -> None:
+    pass
+
+
+def test_an_unreachable_engine_is_exit_3_and_never_converged(tmp_path):
+    world = FakeWorld()
+    world.reachable = False
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0))
+
+    result = run_gate(controller, timeout=30, engine_timeout=0.2, sleep=no_sleep)
+
+    assert result.verdict is Verdict.ENGINE_UNREACHABLE
+    assert "unreachable" in result.reason
+    doc = controller.document()
+    assert doc["converged"] is False and doc["services"] == []
+    assert doc["engine"]["reachable"] is False and doc["observed_at"] is None
+    assert world.actions == []
+
+
+def test_before_any_pass_nothing_is_converged(tmp_path):
+    world = FakeWorld()
+    world.run("web")
+    controller = gate(tmp_path, world, spec("web"))
+    assert controller.converged() is False  # no services observed: no evidence
+    assert controller.document()["converged"] is False
+
+
+def test_a_running_stack_converges_with_evidence(tmp_path):
+    world = FakeWorld()
+    world.run("web")
+    world.run("db")
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0), spec("db", min_ready=0.0))
+
+    result = run_gate(controller, timeout=30, engine_timeout=5, sleep=no_sleep)
+
+    assert result.verdict is Verdict.CONVERGED
+    assert controller.document()["converged"] is True
+    assert controller.document()["observed_at"] is not None
+
+
+def test_a_crashed_service_is_fixed_then_converged(tmp_path):
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=137)
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0))
+
+    result = run_gate(controller, timeout=60, engine_timeout=5, sleep=no_sleep)
+
+    assert result.verdict is Verdict.CONVERGED
+    assert ("restart", "demo-web-1") in world.actions
+
+
+def test_a_service_that_needs_a_human_is_exit_1_with_the_reason(tmp_path):
+    world = FakeWorld()
+    world.run("web", status="paused")  # only a person (or enforce: true) unpauses it
+    world.run("db")
+    controller = gate(tmp_path, world, spec("web"), spec("db", min_ready=0.0))
+
+    result = run_gate(controller, timeout=60, engine_timeout=5, sleep=no_sleep)
+
+    assert result.verdict is Verdict.NOT_CONVERGED
+    assert "web" in result.reason
+    assert world.actions == []
+
+
+def test_an_unready_optional_service_does_not_fail_the_gate(tmp_path):
+    world = FakeWorld()
+    world.run("web")
+    world.run("extra", status="paused")
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0), spec("extra", required=False))
+    assert run_gate(controller, timeout=30, engine_timeout=5, sleep=no_sleep).verdict is (
+        Verdict.CONVERGED
+    )
+
+
+def test_a_deadline_while_a_service_is_still_starting_is_exit_4(tmp_path):
+    world = FakeWorld()
+    world.healthchecked.add("web")
+    world.run("web", health="starting")  # never becomes healthy, never fails either
+    controller = gate(tmp_path, world, spec("web", check_health=True))
+
+    result = run_gate(controller, timeout=1.0, engine_timeout=5, sleep=no_sleep)
+
+    assert result.verdict is Verdict.TIMED_OUT
+    assert "web" in result.reason and "progressing" in result.reason
+
+
+def test_a_blip_that_heals_on_its_own_is_left_alone(tmp_path):
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0), blip_seconds=30.0)
+    healed = []
+
+    def sleep(seconds: float) -> None:  # Docker's restart policy brings it back meanwhile
+        if not healed:
+            healed.append(True)
+            world.set("web", status="running", exit_code=0)
+
+    result = run_gate(controller, timeout=60, engine_timeout=5, sleep=sleep)
+
+    assert result.verdict is Verdict.CONVERGED
+    assert world.actions == []  # not acted on within its blip time
+    (issue,) = controller.store.issues()
+    assert issue.resolution == "recovered without a fix from the controller"
+
+
+def test_without_blip_time_the_same_crash_is_fixed_at_once(tmp_path):
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0))
+    assert run_gate(controller, timeout=60, engine_timeout=5, sleep=no_sleep).verdict is (
+        Verdict.CONVERGED
+    )
+    assert ("restart", "demo-web-1") in world.actions
+
+
+def test_a_completed_job_that_exited_0_is_done(tmp_path):
+    world = FakeWorld()
+    world.run("migrate", status="exited", exit_code=0)
+    world.run("web")
+    controller = gate(
+        tmp_path,
+        world,
+        spec("migrate", state=ServiceRunState.COMPLETED, min_ready=0.0),
+        spec("web", min_ready=0.0),
+    )
+    assert run_gate(controller, timeout=30, engine_timeout=5, sleep=no_sleep).verdict is (
+        Verdict.CONVERGED
+    )
+    assert world.actions == []
+
+
+# --- what a person and a CI system read ---------------------------------------------------
+
+
+def status(name: str, condition: ServiceCondition) -> ServiceStatus:
+    return ServiceStatus(
+        name=name,
+        condition=condition,
+        required=True,
+        replicas=1,
+        containers=1,
+        running=1,
+        healthy=None,
+        restarts=0,
+    )
+
+
+def test_progress_prints_a_line_per_state_change_only():
+    out = io.StringIO()
+    progress = Progress(out, ["db", "backend"])
+    progress.update([status("db", ServiceCondition.PROGRESSING)], [], "")
+    progress.update([status("db", ServiceCondition.PROGRESSING)], [], "")
+    progress.update([status("db", ServiceCondition.READY)], [], "")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].split()[:2] == ["db", "Progressing"]
+    assert lines[1].split() == ["db", "Ready"]
+
+
+def test_quiet_progress_prints_nothing():
+    out = io.StringIO()
+    Progress(out, ["db"], enabled=False).update([status("db", ServiceCondition.READY)], [], "")
+    assert out.getvalue() == ""
+
+
+def test_the_final_table_lists_services_never_observed():
+    rows = final_table({"db": True, "web": False}, [status("db", ServiceCondition.READY)], [])
+    assert rows[0].split() == ["SERVICE", "REQUIRED", "CONDITION", "CONTAINERS", "LEFT"]
+    assert rows[1].split()[:3] == ["db", "yes", "Ready"]
+    assert "never observed" in rows[2] and rows[2].split()[:3] == ["web", "no", "unknown"]
+
+
+def test_the_junit_file_has_a_case_per_service_and_per_blocking_issue(tmp_path):
+    world = FakeWorld()
+    world.run("web", status="paused")
+    world.run("db")
+    world.run("extra", status="paused")
+    controller = gate(
+        tmp_path, world, spec("web"), spec("db", min_ready=0.0), spec("extra", required=False)
+    )
+    result = run_gate(controller, timeout=30, engine_timeout=5, sleep=no_sleep)
+    declared = {"web": True, "db": True, "extra": False}
+
+    path = tmp_path / "junit.xml"
+    path.write_text(junit_report(controller.document(), declared, result))
+
+    cases = {case.name: case for suite in JUnitXml.fromfile(str(path)) for case in suite}
+    assert set(cases) >= {"service web ready", "service db ready", "service extra ready"}
+    assert cases["service db ready"].is_passed
+    assert isinstance(cases["service web ready"].result[0], Failure)
+    assert isinstance(cases["service extra ready"].result[0], Skipped)
+    issue_cases = [c for name, c in cases.items() if name.startswith("issue ")]
+    assert len(issue_cases) == 1  # web's paused drift; extra's is not blocking
+    text = issue_cases[0].result[0].text
+    assert "web is paused" in text and "a person does on purpose" in text
+
+
+def test_the_step_summary_is_appended_after_what_others_wrote(tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    result = GateResult(Verdict.NOT_CONVERGED, "needs a human: web")
+    append_step_summary(summary, "dev", result, "# Docker issues report: dev\n\nbody\n")
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## compose-controller gate failed: `dev`")
+    assert "exit 1" in text and "needs a human: web" in text
+    assert "### Docker issues report: dev" in text
+
+
+@pytest.mark.parametrize(
+    ("verdict", "code"),
+    [
+        (Verdict.CONVERGED, 0),
+        (Verdict.NOT_CONVERGED, 1),
+        (Verdict.BAD_INPUT, 2),
+        (Verdict.ENGINE_UNREACHABLE, 3),
+        (Verdict.TIMED_OUT, 4),
+    ],
+)
+def test_each_verdict_has_its_documented_exit_code(verdict, code):
+    assert int(verdict) == code
