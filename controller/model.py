@@ -46,6 +46,14 @@ class Category(StrEnum):
     HEALTH = "health"
 
 
+class IssueSource(StrEnum):
+    """Where an issue comes from."""
+
+    DRIFT = "drift"  # a pass's diff of declaration and observation
+    LOG = "log"  # a log finding (a pattern, or a template discovery mined)
+    ENGINE = "engine"  # what the engine did on its own (its restart policy's restarts)
+
+
 class IssueState(StrEnum):
     OPEN = "open"
     REMEDIATING = "remediating"
@@ -75,6 +83,14 @@ class DriftKind(StrEnum):
     PROBE_FAILED = "probe-failed"  # a probe the declaration adds fails
     OUTDATED = "outdated"  # runs a config older than the compose model (file or env edited)
     ORPHAN = "orphan"  # a container of the project whose service is no longer declared
+
+
+class StepKind(StrEnum):
+    """What a runbook step (or the hook) runs."""
+
+    EXEC = "exec"  # argv in a running container of a service
+    COMPOSE = "compose"  # a compose action on a service
+    HOOK = "hook"  # the user's command on this machine
 
 
 class Action(StrEnum):
@@ -224,7 +240,7 @@ class RunbookStep:
     ``argv`` may hold ``{capture}`` placeholders, filled with validated captured values.
     """
 
-    kind: str  # exec | compose | hook
+    kind: StepKind
     argv: tuple[str, ...] = ()
     service: str = ""
     action: Action | None = None
@@ -260,7 +276,8 @@ class RemediationSettings:
     backoff_reset: float = 600.0  # ready this long since the last fix: stable again
     log_quiet: float = 10.0  # a fixed log issue must not recur for this long
     log_active: float = 60.0  # a log issue is acted on only if seen this recently
-    settle: float = 3.0  # a person's docker/compose operation on a service, left this long
+    operation_timeout: float = 300.0  # a person's operation still in progress after this
+    # long is called abandoned (and handed to a human, never acted on)
     runbooks: tuple[Runbook, ...] = ()
     hook: RunbookStep | None = None  # the last rung of every ladder, when declared
 
@@ -354,7 +371,7 @@ class Finding:
     hint: str = ""
     remediation: str = "none"
     captures: Mapping[str, str] = field(default_factory=dict)
-    source: str = "log"  # "log" or "engine" (restart counts)
+    source: IssueSource = IssueSource.LOG  # LOG, or ENGINE (restart counts)
 
 
 # --- differences and issues -------------------------------------------------------------
@@ -375,9 +392,15 @@ class Drift:
 
     @property
     def fingerprint(self) -> str:
-        # a healthcheck that begins to fail and the engine's verdict are one incident
-        kind = DriftKind.UNHEALTHY if self.kind is DriftKind.FAILING_HEALTHCHECK else self.kind
-        return f"drift:{self.service}:{kind}"
+        return f"drift:{self.service}:{_INCIDENT.get(self.kind, self.kind)}"
+
+
+# kinds that are one incident with another: a healthcheck that begins to fail and the
+# engine's verdict; a container that exited and the engine restarting it in a loop
+_INCIDENT = {
+    DriftKind.FAILING_HEALTHCHECK: DriftKind.UNHEALTHY,
+    DriftKind.RESTARTING: DriftKind.EXITED,
+}
 
 
 def issue_id(fingerprint: str) -> str:
@@ -391,6 +414,7 @@ class Attempt(BaseModel):
     action: Action
     attempt: int  # 1-based number of this step among the issue's attempts
     started_at: datetime
+    acted_at: datetime | None = None  # when its command returned (then it is proven)
     finished_at: datetime | None = None
     outcome: Outcome | None = None
     detail: str = ""
@@ -403,7 +427,7 @@ class Issue(BaseModel):
     fingerprint: str
     env: str
     service: str
-    source: str = "drift"
+    source: IssueSource = IssueSource.DRIFT
     kind: str
     category: Category
     severity: Severity
@@ -418,8 +442,10 @@ class Issue(BaseModel):
     opened_at: datetime  # when it last (re)opened; its attempt budget counts from here
     resolved_at: datetime | None = None
     resolution: str = ""
-    next_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None  # backing off: the next fix not before then
+    verifying_until: datetime | None = None  # a step was carried out: proven by then or failed
     pattern_id: str | None = None  # log issues: the pattern that matched
+    container: str = ""  # log issues: the container whose log matched last
     escalated_from: Severity | None = None  # set when repetition raised the severity
     hint: str = ""  # log issues: what a human should look at
     suggested: str = ""  # log issues: the remediation the pattern suggests
@@ -443,8 +469,30 @@ class Issue(BaseModel):
         )
 
 
+class Verification(BaseModel):
+    """A fix step carried out (or being carried out) that has yet to prove itself.
+
+    Kept with the service's history, so a restarted controller resumes the proof instead
+    of forgetting the step: ``finished_at`` None means the command was running when the
+    controller stopped (it may have worked). ``instances`` are the service's containers
+    (``id@started_at``) when the command returned; one of them dying, or starting again,
+    is a new fault that fails the step at once.
+    """
+
+    action: Action
+    label: str  # "restart", "runbook create-missing-database"
+    addresses: list[str] = Field(default_factory=list)  # fingerprints the step acts on
+    quiet: list[str] = Field(default_factory=list)  # log fingerprints that must stay away
+    started_at: datetime
+    finished_at: datetime | None = None
+    until: datetime  # proven by then, or the step failed
+    hold: float = 0.0  # seconds it must stay ready
+    instances: list[str] = Field(default_factory=list)
+    ready_since: datetime | None = None
+
+
 class ServiceHistory(BaseModel):
-    """Loop protection for one service, persisted with the issues.
+    """Loop protection for one service, persisted with the issues: the rate limiter's state.
 
     Like Kubernetes' crash-loop backoff: every fix step counts; the wait before the next
     one doubles while the service stays unstable and resets once it has been ready for
@@ -453,12 +501,16 @@ class ServiceHistory(BaseModel):
     """
 
     steps: list[datetime] = Field(default_factory=list)  # starts of fix steps, in window
-    consecutive: int = 0  # fix steps since the service was last stable
+    consecutive: int = 0  # fix steps of ``fault`` since the service was last stable
+    fault: str = ""  # the fingerprint the steps are for; another one is a new fault
     last_step_at: datetime | None = None
     next_allowed_at: datetime | None = None
     ready_since: datetime | None = None
     exhausted_at: datetime | None = None  # budget spent: hands off until it recovers
     learned: dict[str, Action] = Field(default_factory=dict)  # fingerprint -> what fixed it
+    tried: list[str] = Field(default_factory=list)  # step labels that failed this incident
+    verifying: Verification | None = None  # the step waiting to be proven
+    policy_restarts_from: int | None = None  # Docker's restart count when its loop began
 
 
 class ServiceCondition(StrEnum):

@@ -55,10 +55,14 @@ from controller.observe.observer import Observer
 from controller.observe.probes import Prober
 from controller.reconcile import diff, root_causes, service_status
 from controller.remediate.policy import RetryPolicy
+from controller.remediate.reconciler import stable_after
 from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
 from controller.scheduling import PassScheduler
 
+# how long after a restart the engine may still be carrying out a command an earlier run
+# of the controller started (a `docker restart` waits up to its 10 s stop timeout)
+UNFINISHED_COMMAND_GRACE = 15.0
 _EXITS = frozenset({DriftKind.EXITED, DriftKind.DEAD, DriftKind.RESTARTING})
 _HEALTH = frozenset({DriftKind.UNHEALTHY, DriftKind.FAILING_HEALTHCHECK})
 
@@ -128,6 +132,7 @@ class Controller:
             self._gateway, desired.project, clock, self.prober.view, config_hashes.current
         )
         self._restart_counts: dict[str, int] = {}
+        self._holds = {name: stable_after(spec) for name, spec in desired.services.items()}
         policy = RetryPolicy.of(desired.remediation, backoff_enabled=not settings.once)
         self.logs = LogPipeline(
             gateway=self._gateway,
@@ -153,7 +158,7 @@ class Controller:
             dry_run=settings.dry_run,
             clock=clock,
             on_change=self._on_remediation_change,
-            retry_after=self.request_pass_in,
+            save_now=lambda: self.save(force=True),
             settle_logs=self.logs.settle_containers,
         )
         self.metrics.declare(desired.services, desired.detection.patterns)
@@ -169,7 +174,7 @@ class Controller:
                     queue_depth=lambda: self.remediator.queue.depth,
                     workers_busy=lambda: self.remediator.busy,
                     workers_max=settings.max_agents,
-                    histories=self.store.histories,
+                    histories=self.remediator.limiter.snapshot,
                     clock=clock,
                 ),
             )
@@ -181,7 +186,7 @@ class Controller:
         )
         self._pass_lock = threading.Lock()
         self._save_lock = threading.Lock()
-        self._saved_changes: tuple[int, str, bool] | None = None
+        self._saved_changes: tuple[int, int, str, bool] | None = None
         self._engine_ok: bool | None = None
         self._engine_error = "not observed yet"
         self.passes_completed = 0
@@ -204,7 +209,14 @@ class Controller:
             logger.warning("{}; kept it as {} and started afresh", exc, aside.name)
             return
         self.store.restore(saved.issues)
-        self.store.restore_histories(saved.remediation)
+        self.remediator.limiter.restore(saved.remediation)
+        now = self._clock()
+        for service, history in saved.remediation.items():
+            step = history.verifying
+            if step is not None and step.finished_at is None:  # killed while it ran
+                self.remediator.activity.assume_acting(
+                    service, step.started_at.timestamp(), now + UNFINISHED_COMMAND_GRACE
+                )
         self.logs.reader.restore(saved.log_cursors)
         if saved.issues:
             logger.info("restored {} issue(s) from {}", len(saved.issues), self.json_path)
@@ -221,14 +233,19 @@ class Controller:
             observed_at=self._observed_at,
             engine=self._engine_error,
             log_cursors=self.logs.reader.cursors(),
-            remediation=self.store.histories(),
+            remediation=self.remediator.limiter.snapshot(),
         )
 
     def save(self, force: bool = False) -> None:
         with self._save_lock:
             # the engine's reachability and the verdict are in the files too, though not
             # in the store (a fix ending changes the verdict, not the issues)
-            changes = (self.store.changes, self._engine_error, self.converged())
+            changes = (
+                self.store.changes,
+                self.remediator.limiter.changes,
+                self._engine_error,
+                self.converged(),
+            )
             if changes == self._saved_changes and not force:
                 return
             doc = self.document()
@@ -265,7 +282,9 @@ class Controller:
             statuses = [
                 service_status(spec, observed) for name, spec in self.desired.services.items()
             ]
-            synced = self.store.sync_drifts(drifts, statuses, self.remediator.queue.processing)
+            synced = self.store.sync_drifts(
+                drifts, statuses, self._frozen(observed), self._holds
+            )
             self._log_sync(synced)
             self._time_detection(synced, observed)
             for issue in self.store.link_causes(root_causes(self.desired, self.store.active())):
@@ -275,12 +294,14 @@ class Controller:
                     issue.title,
                     ", ".join(issue.caused_by),
                 )
-            self.remediator.observe_pass(statuses)
+            self.remediator.observe_pass(statuses, observed)
             for issue in self.store.expire_log_issues(self.desired.detection.resolve_after_quiet):
                 logger.info(
                     "{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id
                 )
             if submit:
+                for service in self._proving():
+                    self.remediator.submit(service)  # a proof the queue lost (a restart)
                 for service, issues in self.store.actionable().items():
                     if service not in self.desired.services:  # orphans are only reported
                         continue
@@ -314,6 +335,23 @@ class Controller:
             started = fault_started(issue.kind, observed.of(issue.service))
             if started is not None:
                 self.metrics.detected(issue.service, now - started)
+
+    def _frozen(self, observed: ObservedState) -> set[str]:
+        """Services a pass must not record for now: a command of the controller runs on
+        them, or a person's operation is in progress (what shows is that work)."""
+        activity = self.remediator.activity
+        return {
+            name
+            for name in self.desired.services
+            if activity.is_acting(name) or activity.operation(name, observed.of(name))
+        }
+
+    def _proving(self) -> list[str]:
+        return [
+            name
+            for name in self.remediator.in_flight()
+            if not self.remediator.activity.is_acting(name)
+        ]
 
     def _blip_left(self, issues: Sequence[Issue]) -> float:
         """Seconds until the youngest of these drifts is no longer a blip (0: act now)."""
@@ -393,9 +431,11 @@ class Controller:
         if result.opened or result.reopened or result.escalated:
             self.request_pass()
 
-    def _on_event(self, service: str, action: str, at: float | None) -> None:
+    def _on_event(
+        self, service: str, action: str, at: float | None, signal: int | None = None
+    ) -> None:
         logger.debug("event: {} {}", service or "?", action)
-        self.remediator.on_event(service, action, at)
+        self.remediator.on_event(service, action, at, signal)
         self.request_pass()
 
     def _on_event_stream(self, up: bool) -> None:
@@ -418,8 +458,8 @@ class Controller:
         """
         if not self._engine_ok or self._observed_mono is None:
             return False
-        if self.remediator.busy or self.remediator.queue.depth:
-            return False
+        if self.remediator.in_flight():
+            return False  # a step is running or not yet proven
         if self.remediator.last_action_at >= self._observed_mono:
             return False  # something changed since the newest observation
         statuses = self.store.services()

@@ -27,6 +27,7 @@ from controller.model import (
     Runbook,
     RunbookStep,
     ServiceSpec,
+    StepKind,
 )
 
 
@@ -128,7 +129,7 @@ def remediation_settings(
     hook = None
     if declared.hook is not None:
         hook = RunbookStep(
-            kind="hook",
+            kind=StepKind.HOOK,
             argv=tuple(declared.hook.argv),
             env=declared.hook.env,
             timeout=declared.hook.timeout_seconds,
@@ -141,7 +142,7 @@ def remediation_settings(
         backoff_reset=declared.backoff_reset_seconds,
         log_quiet=declared.log_quiet_seconds,
         log_active=declared.log_active_seconds,
-        settle=declared.operation_settle_seconds,
+        operation_timeout=declared.operation_timeout_seconds,
         runbooks=tuple(runbooks),
         hook=hook,
     )
@@ -161,7 +162,9 @@ def _step(
         problems.add((*where, "service"), f"{label}no such service: {target}")
         return None
     if rb.compose is not None:
-        return RunbookStep(kind="compose", service=target or "", action=Action(rb.compose.action))
+        return RunbookStep(
+            kind=StepKind.COMPOSE, service=target or "", action=Action(rb.compose.action)
+        )
     declared = rb.exec or rb.hook
     assert declared is not None
     unknown = [
@@ -177,7 +180,7 @@ def _step(
         return None
     if rb.exec is not None:
         return RunbookStep(
-            kind="exec",
+            kind=StepKind.EXEC,
             argv=tuple(rb.exec.argv),
             service=rb.exec.service,
             user=rb.exec.user,
@@ -185,5 +188,8 @@ def _step(
             timeout=rb.exec.timeout_seconds,
         )
     return RunbookStep(
-        kind="hook", argv=tuple(declared.argv), env=declared.env, timeout=declared.timeout_seconds
+        kind=StepKind.HOOK,
+        argv=tuple(declared.argv),
+        env=declared.env,
+        timeout=declared.timeout_seconds,
     )

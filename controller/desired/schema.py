@@ -113,7 +113,7 @@ class RemediationDeclaration(_Strict):
     backoff_reset_seconds: float = Field(default=600.0, gt=0)
     log_quiet_seconds: float = Field(default=10.0, ge=0, le=600)
     log_active_seconds: float = Field(default=60.0, gt=0)
-    operation_settle_seconds: float = Field(default=3.0, ge=0, le=600)
+    operation_timeout_seconds: float = Field(default=300.0, gt=0, le=86400)
     hook: HookDeclaration | None = None
     runbooks: list[RunbookDeclaration] = Field(default_factory=list)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from controller.model import Category, Finding, ObservedState, Severity
+from controller.model import Category, Finding, IssueSource, ObservedState, Severity
 
 RESTART_PATTERN = "docker-restart"
 
@@ -47,7 +47,7 @@ def restart_findings(
                 evidence=text,
                 line=text,
                 hint="It keeps crashing and the engine keeps restarting it; its log says why.",
-                source="engine",
+                source=IssueSource.ENGINE,
             )
             for _ in range(c.restart_count - previous)
         )

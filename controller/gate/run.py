@@ -100,11 +100,14 @@ def _wait_for_fixes(
 
 def _settling(controller: Controller) -> bool:
     """Something may still come right without a new step: a service still starting (its
-    health or probes not passing yet), a drift within its blip time, or a fix at work."""
+    health or probes not passing yet), a drift within its blip time, a fix at work, a
+    step still being proven, or a service ready again waiting out its issue's hold."""
     return (
         any(s.condition is ServiceCondition.PROGRESSING for s in controller.store.services())
         or controller.blips_pending()
         or controller.remediator.busy > 0
+        or bool(controller.remediator.in_flight())
+        or bool(controller.store.recovering())
     )
 
 

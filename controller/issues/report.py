@@ -161,6 +161,10 @@ def _issue_section(issue: dict[str, Any]) -> list[str]:
         lines.append(f"- plan: {cell(issue['plan'])}")
     if issue["next_attempt_at"]:
         lines.append(f"- next attempt not before {_time(issue['next_attempt_at'])} UTC")
+    if issue.get("verifying_until"):
+        lines.append(
+            f"- a step was carried out; verifying until {_time(issue['verifying_until'])} UTC"
+        )
     if issue["resolution"]:
         lines.append(f"- why: {cell(issue['resolution'])}")
     if issue.get("samples"):

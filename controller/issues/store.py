@@ -1,17 +1,18 @@
 """The issue store: one issue per fingerprint, its counts, and its state machine.
 
-States and who moves them::
+States and who moves them (docs/architecture.md draws the whole life of an issue)::
 
-    open ──(worker takes it)──► remediating ──(verified)──► resolved
-      ▲                              │
-      │                              └──(not verified)──► failed ──(backoff over)──► remediating
-      │                                                     │
-      │                                   (budget spent)────┴──► needs-human
-      └──(drift seen again after resolved: reopened, fresh budget)
+    open ──(a step begins)──► remediating ──(its command ran: "verifying until D")
+      ▲                            │    └──(proven)──► resolved
+      │                            └──(new fault, error back, D passed)──► failed
+      │                                           │
+      │                   (budget spent, nothing fits)──► needs-human
+      └──(drift seen again after resolved: reopened)
 
-Any active issue whose drift a pass no longer sees is resolved ("recovered"), except one
-a worker is remediating: the worker's verification decides that one. The store is shared
-by the pass and the workers, so every method takes the lock and hands out copies.
+A drift a pass no longer sees is resolved once its service has stayed ready for its hold
+("recovered"), or at once when the service has another fault instead; an issue whose
+step is being proven is left to that proof. The store is shared by the passes, the log
+pipeline and the workers, so every method takes the lock and hands out copies.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-# Beyond ARCHITECTURE.md's "issues imports model": a drift's detail can quote container
-# text (a failed healthcheck's or exec probe's output), and every drift passes through
-# sync_drifts, so the store is the one place that masks it before anything is kept.
+# Beyond the first sketch's "issues imports model" (docs/architecture.md says why): a
+# drift's detail can quote container text (a failed healthcheck's output), and every
+# drift passes through sync_drifts, so the store is the one place that masks it.
 from controller.detect.redact import redact
 from controller.model import (
     Action,
@@ -35,10 +36,10 @@ from controller.model import (
     Drift,
     Finding,
     Issue,
+    IssueSource,
     IssueState,
     Outcome,
     ServiceCondition,
-    ServiceHistory,
     ServiceStatus,
     Severity,
     issue_id,
@@ -46,7 +47,6 @@ from controller.model import (
     to_datetime,
 )
 
-T = TypeVar("T")
 ACTIONABLE = frozenset({IssueState.OPEN, IssueState.FAILED})
 KEEP_RESOLVED = 200  # resolved issues kept as history in the JSON
 KEEP_SAMPLES = 3  # distinct evidence samples kept per log issue
@@ -79,7 +79,7 @@ class IssueStore:
         self._issues: dict[str, Issue] = {}
         self._services: dict[str, ServiceStatus] = {}
         self._recent: dict[str, deque[datetime]] = {}  # log issue -> recent sightings
-        self._histories: dict[str, ServiceHistory] = {}
+        self._ready_since: dict[str, datetime] = {}  # service -> ready since (passes)
         self._changes = 0
 
     # --- reading ------------------------------------------------------------------------
@@ -101,17 +101,12 @@ class IssueStore:
     def active(self) -> list[Issue]:
         return [i for i in self.issues() if i.active]
 
-    def actionable(self, now: float | None = None) -> dict[str, list[Issue]]:
-        """Open or failed issues whose backoff is over and that no upstream issue explains,
-        by service."""
-        at = to_datetime(self._clock() if now is None else now)
+    def actionable(self) -> dict[str, list[Issue]]:
+        """Open or failed issues that no upstream issue explains, by service (whether a
+        step may be taken now is the rate limiter's to say, not the store's)."""
         by_service: dict[str, list[Issue]] = {}
         for issue in self.issues():
-            if (
-                issue.state in ACTIONABLE
-                and not issue.caused_by
-                and (issue.next_attempt_at is None or issue.next_attempt_at <= at)
-            ):
+            if issue.state in ACTIONABLE and not issue.caused_by:
                 by_service.setdefault(issue.service, []).append(issue)
         return by_service
 
@@ -123,26 +118,6 @@ class IssueStore:
                 for i in self._issues.values()
                 if i.service == service and i.active
             ]
-
-    # --- loop protection per service (the remediator's policy edits it) -----------------
-
-    def edit_history(self, service: str, change: Callable[[ServiceHistory], T]) -> T:
-        """Apply ``change`` to the service's history under the store's lock."""
-        with self._lock:
-            history = self._histories.setdefault(service, ServiceHistory())
-            before = history.model_dump()
-            result = change(history)
-            if history.model_dump() != before:  # most calls only read: no rewrite of files
-                self._changes += 1
-            return result
-
-    def histories(self) -> dict[str, ServiceHistory]:
-        with self._lock:
-            return {k: v.model_copy(deep=True) for k, v in sorted(self._histories.items())}
-
-    def restore_histories(self, histories: Mapping[str, ServiceHistory]) -> None:
-        with self._lock:
-            self._histories.update({k: v.model_copy(deep=True) for k, v in histories.items()})
 
     def link_causes(self, links: Mapping[str, list[str]]) -> list[Issue]:
         """Set every active issue's ``caused_by`` from ``links``; returns newly linked ones."""
@@ -203,41 +178,82 @@ class IssueStore:
         self,
         drifts: Sequence[Drift],
         statuses: Iterable[ServiceStatus],
-        busy: Iterable[str] = (),
+        frozen: Iterable[str] = (),
+        holds: Mapping[str, float] | None = None,
     ) -> SyncResult:
         """Record one pass's drifts: open new issues, count repeats, resolve what recovered.
 
-        Services in ``busy`` are being fixed right now: what a pass sees of them is the fix
-        in progress (a restart shows an exited container for a moment), so their issues
-        are left as they are; the worker's verification decides.
+        Observation never pauses: a service being fixed or proven is recorded like any
+        other. Only services in ``frozen`` are skipped, while a command of the controller
+        (or a person's operation) runs on them: what a pass sees then is that command at
+        work (a restart shows an exited container for a moment).
+
+        A drift no longer seen resolves once its service has been ready for its hold
+        (``holds``, seconds; ``min_ready`` and, under a restart policy, past Docker's next
+        restart), or at once when the service shows another fault instead (missing, then
+        unhealthy); not in between, so a crash loop is one open incident with a count, not
+        one per cycle. An issue a step of the controller is proving is left to that proof.
         """
         now = to_datetime(self._clock())
         result = SyncResult()
-        frozen = set(busy)
+        skipped = set(frozen)
+        holds = holds or {}
         with self._lock:
             services = {s.name: s for s in statuses}
             changed = services != self._services
             self._services = services
+            for name, status in services.items():
+                if status.condition is ServiceCondition.READY:
+                    self._ready_since.setdefault(name, now)
+                else:
+                    self._ready_since.pop(name, None)
             seen = set()
             for drift in drifts:
-                if drift.service in frozen:
+                if drift.service in skipped:
                     continue
                 seen.add(drift.fingerprint)
                 self._upsert(drift, now, result)
+            faulty = {d.service for d in drifts if d.blocking}
             for issue in self._issues.values():
                 if (
-                    issue.source == "drift"
-                    and issue.active
-                    and issue.fingerprint not in seen
-                    and issue.service not in frozen
-                    and issue.state is not IssueState.REMEDIATING
+                    issue.source is not IssueSource.DRIFT
+                    or not issue.active
+                    or issue.fingerprint in seen
+                    or issue.service in skipped
+                    or issue.state is IssueState.REMEDIATING
                 ):
-                    self._resolve(issue, now, "recovered without a fix from the controller")
-                    result.recovered.append(issue.model_copy(deep=True))
+                    continue
+                if self._stable(issue.service, now, holds.get(issue.service, 0.0)):
+                    reason = "recovered without a fix from the controller"
+                elif issue.service in faulty:
+                    reason = "no longer seen: the service has another fault now"
+                else:
+                    continue  # gone for now, not yet for good (a crash loop between crashes)
+                self._resolve(issue, now, reason)
+                result.recovered.append(issue.model_copy(deep=True))
             self._trim()
             if changed or seen or result.recovered:  # a quiet pass rewrites no file
                 self._changes += 1
         return result
+
+    def recovering(self) -> list[str]:
+        """Services that are ready again while an issue of theirs waits out its hold."""
+        with self._lock:
+            return sorted(
+                {
+                    i.service
+                    for i in self._issues.values()
+                    if i.source is IssueSource.DRIFT and i.active and i.service in self._ready_since
+                }
+            )
+
+    def _stable(self, service: str, now: datetime, hold: float) -> bool:
+        """The service is declared and has been ready for ``hold`` seconds (an undeclared
+        one, an orphan that went away, is done at once)."""
+        if service not in self._services:
+            return True
+        since = self._ready_since.get(service)
+        return since is not None and (now - since).total_seconds() >= hold
 
     def _upsert(self, drift: Drift, now: datetime, result: SyncResult) -> None:
         issue = self._issues.get(drift.fingerprint)
@@ -309,6 +325,7 @@ class IssueStore:
                 suggested=finding.remediation,
                 samples=[finding.evidence],
                 captures=dict(finding.captures),
+                container=finding.container,
             )
             self._recent[finding.fingerprint] = deque([at], maxlen=settings.escalate_after)
             return
@@ -319,6 +336,8 @@ class IssueStore:
             self._recent.pop(finding.fingerprint, None)
             result.reopened.append(issue.model_copy(deep=True))
         issue.count += 1
+        if at >= issue.last_seen:
+            issue.container = finding.container
         issue.last_seen = max(issue.last_seen, at)
         issue.detail = finding.line
         if finding.captures:
@@ -347,7 +366,7 @@ class IssueStore:
         with self._lock:
             for issue in self._issues.values():
                 if (
-                    issue.source != "drift"
+                    issue.source is not IssueSource.DRIFT
                     and issue.active
                     and issue.state is not IssueState.REMEDIATING
                     and now - issue.last_seen >= quiet
@@ -445,16 +464,34 @@ class IssueStore:
         return changed
 
     def begin(self, fingerprints: Iterable[str], action: Action) -> None:
-        """A worker starts a step on these issues."""
+        """A step starts on these issues."""
         now = to_datetime(self._clock())
         with self._lock:
             for fp in fingerprints:
                 if issue := self._issues.get(fp):
                     issue.state = IssueState.REMEDIATING
                     issue.waiting_for = []
+                    issue.next_attempt_at = None
+                    issue.plan = f"running: {action}"
                     issue.attempts.append(
                         Attempt(action=action, attempt=issue.failed_attempts() + 1, started_at=now)
                     )
+            self._changes += 1
+
+    def acted(
+        self, fingerprints: Iterable[str], detail: str, until: datetime, plan: str
+    ) -> None:
+        """The step's command returned: it is being proven until ``until``."""
+        with self._lock:
+            for fp in fingerprints:
+                issue = self._issues.get(fp)
+                if issue is None or issue.state is not IssueState.REMEDIATING:
+                    continue
+                issue.verifying_until = until
+                issue.plan = plan
+                if issue.attempts and issue.attempts[-1].outcome is None:
+                    issue.attempts[-1].detail = detail
+                    issue.attempts[-1].acted_at = to_datetime(self._clock())
             self._changes += 1
 
     def finish(
@@ -467,7 +504,8 @@ class IssueStore:
         next_attempt_at: float | None = None,
         reason: str = "",
     ) -> None:
-        """A worker's step ended; the remediator's retry policy chose what comes next."""
+        """A step ended (proven, failed, errored or cut short); ``detail`` is added to what
+        its command said."""
         now = to_datetime(self._clock())
         with self._lock:
             for fp in fingerprints:
@@ -478,12 +516,16 @@ class IssueStore:
                     last = issue.attempts[-1]
                     last.finished_at = now
                     last.outcome = outcome
-                    last.detail = detail
+                    last.detail = f"{last.detail}; {detail}" if last.detail else detail
+                issue.verifying_until = None
                 if next_state is IssueState.RESOLVED:
                     self._resolve(issue, now, reason)
                     continue
+                if not issue.active:
+                    continue  # it recovered meanwhile; the outcome is history
                 issue.state = next_state
                 issue.resolution = reason
+                issue.plan = ""
                 issue.next_attempt_at = (
                     to_datetime(next_attempt_at) if next_attempt_at is not None else None
                 )
@@ -492,17 +534,12 @@ class IssueStore:
     # --- persistence --------------------------------------------------------------------
 
     def restore(self, issues: Iterable[Issue]) -> None:
-        """Take back issues saved by an earlier run; a fix it was running counts as cut short."""
-        now = to_datetime(self._clock())
+        """Take back issues saved by an earlier run. A step it was running or proving stays
+        as it was: the rate limiter's saved state has its record, and the reconcile proves
+        it (a restart that ran before the controller died is a fix, not a recovery)."""
         with self._lock:
             for issue in issues:
                 if issue.env != self.env:
                     continue
-                if issue.state is IssueState.REMEDIATING:
-                    issue.state = IssueState.OPEN
-                    if issue.attempts and issue.attempts[-1].outcome is None:
-                        issue.attempts[-1].outcome = Outcome.CANCELLED
-                        issue.attempts[-1].finished_at = now
-                        issue.attempts[-1].detail = "the controller stopped during this step"
                 self._issues[issue.fingerprint] = issue
             self._changes += 1

@@ -2,7 +2,8 @@
 
 Events never carry state into a decision (level-triggered): a hint only makes the next
 pass come at once, and the pass re-reads everything. A hint carries the engine's time
-stamp, so the remediator can tell its own actions' events from a person's. When the
+stamp, so the remediator can tell its own actions' events from a person's, and a kill's
+signal, so a person's ``docker stop`` (a signal, then death) is told from a crash. When the
 stream breaks (the engine restarted, the socket went away) the watcher reconnects with
 backoff and says so, so the runtime can resync fully on return.
 """
@@ -42,7 +43,7 @@ class EventWatcher:
         self,
         gateway: EngineGateway,
         project: str,
-        on_event: Callable[[str, str, float | None], None],
+        on_event: Callable[[str, str, float | None, int | None], None],
         on_connection: Callable[[bool], None] = lambda up: None,
         max_backoff: float = 30.0,
     ) -> None:
@@ -102,7 +103,9 @@ class EventWatcher:
             attributes = {}
         if base not in ACTIONS and not _failed_exec(base, attributes):
             return
-        self._on_event(str(attributes.get(SERVICE_LABEL, "")), base, _stamp(event))
+        self._on_event(
+            str(attributes.get(SERVICE_LABEL, "")), base, _stamp(event), _signal(attributes)
+        )
 
 
 def _stamp(event: dict[str, object]) -> float | None:
@@ -113,6 +116,13 @@ def _stamp(event: dict[str, object]) -> float | None:
     if isinstance(seconds, int) and seconds > 0:
         return float(seconds)
     return None
+
+
+def _signal(attributes: dict[str, object]) -> int | None:
+    """The signal a ``kill`` event sent (``docker stop`` sends 15, then 9 after its
+    timeout; ``docker kill`` 9 unless told otherwise), None for other events."""
+    value = str(attributes.get("signal", ""))
+    return int(value) if value.isdigit() else None
 
 
 def _failed_exec(action: str, attributes: dict[str, object]) -> bool:

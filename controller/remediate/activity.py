@@ -1,42 +1,58 @@
-"""What people (and other tools) are doing to the project, read from engine events.
+"""What people (and their tools) are doing to the project, read from the engine.
 
-The controller must not fight a person: a container someone stopped or paused stays as
-they left it (unless the service is declared ``enforce: true``), and a service in the
-middle of a ``docker compose up``/``down``/recreate is not touched until it settles.
+The controller must not fight a person. Two things make a service a person's:
+
+- **An operation in progress**, read from the engine's own state, not from a quiet time:
+  a container of the service is created but not started, or carries Compose's temporary
+  ``<id>_`` name (both are what ``docker compose up`` shows while it recreates a
+  container), or is being stopped (the engine sent it a signal for someone, and it has
+  not died yet: a process that ignores SIGTERM keeps ``docker compose up`` busy for its
+  whole stop timeout). The operation is over when the engine shows none of this. One
+  that the engine still shows after ``operation_timeout`` seconds is called abandoned.
+- **A stop or a pause on purpose**: a ``stop`` or ``pause`` event the controller did not
+  cause, or a signal other than SIGKILL followed by the container's death (``docker
+  stop``, ``docker compose stop``). The service stays the person's until any container
+  of it starts again. A bare ``die`` (a crash) or a SIGKILL (``docker kill``) is not.
 
 Events caused by the controller's own fixes are not people: the remediator marks the span
 of each action it takes (``acting``), and an event is the controller's when the engine
-stamped it inside that span or it arrives while the action runs. Not "while a worker is on
-the service": a worker starts on a service because of a ``die``, and the ``stop`` that a
-person's ``docker stop`` sends just after it must still count as the person's.
-
-- ``stop`` or ``pause`` not caused by us: the service is "stopped by a person" until any
-  container of it starts again (``start``/``unpause``).
-- ``create``, ``destroy``, ``rename``, ``stop``, ``pause``, ``unpause`` not caused by us: an
-  operation is in progress; the service is held for ``settle`` seconds after the last one.
-  ``kill``/``die``/``oom`` alone are what a crash looks like: they hold nothing.
+stamped it inside that span or it arrives while the action runs.
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from controller.model import Clock, system_clock
+from controller.model import Clock, ContainerSnapshot, system_clock
 
-OPERATIONS = frozenset({"create", "destroy", "rename", "stop", "pause", "unpause"})
 PERSON_STOPS = frozenset({"stop", "pause"})
 STARTS = frozenset({"start", "unpause"})
+SIGKILL = 9
+COMPOSE_TEMPORARY = re.compile(r"^[0-9a-f]{12}_")
+
+
+def operation_in(containers: Sequence[ContainerSnapshot]) -> str:
+    """What in the engine's state says an operation is in progress ("" when none)."""
+    for c in containers:
+        if COMPOSE_TEMPORARY.match(c.name):
+            return f"container {c.name} carries Compose's temporary name (a recreate)"
+    for c in containers:
+        if c.status == "created":
+            return f"container {c.name} is created but not started"
+    return ""
 
 
 class OperatorActivity:
-    def __init__(self, clock: Clock = system_clock, settle: float = 3.0) -> None:
+    def __init__(self, clock: Clock = system_clock, operation_timeout: float = 300.0) -> None:
         self._clock = clock
-        self._settle = settle
+        self._timeout = operation_timeout
         self._lock = threading.Lock()
-        self._held_until: dict[str, float] = {}
         self._stopped: dict[str, str] = {}  # service -> the action a person took
+        self._stopping: dict[str, int] = {}  # service -> signal a person's kill sent
+        self._seen_since: dict[str, float] = {}  # service -> operation first seen
         # service -> (start, end) of the controller's last action on it; end None: running
         self._acting: dict[str, tuple[float, float | None]] = {}
 
@@ -52,7 +68,22 @@ class OperatorActivity:
             with self._lock:
                 self._acting[service] = (start, self._clock())
 
-    def event(self, service: str, action: str, at: float | None = None) -> bool:
+    def assume_acting(self, service: str, start: float, end: float) -> None:
+        """A command of an earlier run of the controller may still be at work (it was
+        killed while the command ran, and the engine carries on): events stamped from
+        ``start`` to ``end`` are the controller's, not a person's."""
+        with self._lock:
+            self._acting[service] = (start, end)
+
+    def is_acting(self, service: str) -> bool:
+        """A command of the controller is running on ``service`` right now."""
+        with self._lock:
+            window = self._acting.get(service)
+            return window is not None and window[1] is None
+
+    def event(
+        self, service: str, action: str, at: float | None = None, signal: int | None = None
+    ) -> bool:
         """Record an engine event about ``service`` stamped ``at`` (epoch s; None if the
         engine did not say); True when it came from the controller's own action."""
         if not service:
@@ -61,12 +92,17 @@ class OperatorActivity:
             ours = self._caused_by_us(service, at)
             if action in STARTS:
                 self._stopped.pop(service, None)
+                self._stopping.pop(service, None)
             if ours:
                 return True
-            if action in PERSON_STOPS:
+            if action == "kill" and signal is not None:
+                self._stopping[service] = signal
+            elif action == "die" and service in self._stopping:
+                if self._stopping.pop(service) != SIGKILL:
+                    self._stopped[service] = "stop"  # a signal for someone, then death
+            elif action in PERSON_STOPS:
+                self._stopping.pop(service, None)
                 self._stopped[service] = action
-            if action in OPERATIONS:
-                self._held_until[service] = self._clock() + self._settle
             return False
 
     def _caused_by_us(self, service: str, at: float | None) -> bool:
@@ -78,10 +114,29 @@ class OperatorActivity:
             return True
         return at is not None and start <= at <= end  # stamped inside it, delivered late
 
-    def held_for(self, service: str) -> float:
-        """Seconds until an operation on ``service`` has settled (0 when none)."""
+    def operation(self, service: str, containers: Sequence[ContainerSnapshot]) -> str:
+        """Why a person's operation holds ``service`` now ("" when none does)."""
         with self._lock:
-            return max(0.0, self._held_until.get(service, 0.0) - self._clock())
+            if self._acting.get(service, (0.0, 0.0))[1] is None:
+                return ""  # our own action: not a person's
+            why = operation_in(containers)
+            signal = self._stopping.get(service)
+            if not why and signal is not None:
+                why = f"a person's signal {signal} is stopping it"
+            if not why:
+                self._seen_since.pop(service, None)
+                return ""
+            self._seen_since.setdefault(service, self._clock())
+            return why
+
+    def abandoned(self, service: str) -> float:
+        """Seconds the current operation has been seen for, past the timeout (<= 0: not
+        abandoned yet; the negative value says how long until it is)."""
+        with self._lock:
+            since = self._seen_since.get(service)
+        if since is None:
+            return -self._timeout
+        return self._clock() - since - self._timeout
 
     def stopped_by_person(self, service: str) -> str | None:
         """``"stop"`` or ``"pause"`` when a person did that last, else None."""

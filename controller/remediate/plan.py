@@ -14,6 +14,14 @@ Pure: issues and settings in, a ``Plan`` out. The rules, in order:
    or recreate, never for config, import or auth) or a runbook fits; else it is reported.
 5. The external hook, when declared, is the last rung of every ladder and what runs
    instead of handing a service to a human.
+6. While the service's own restart policy is restarting it (``docker_restarting``), the
+   controller adds no restart or recreate of its own: a runbook for the cause, a
+   recreate for an outdated config, or nothing (Docker's loop is watched; the budget,
+   counted in Docker's restarts, hands it to a human if it does not converge).
+
+Only log issues that explain the fault are passed in as ``causes`` (``blame.explains``):
+a stale error line never keeps a crashed service from being restarted. Runbooks that
+already ran for their cause are left out by the caller: they are not a step.
 
 Drifts the engine is still judging (a healthcheck that has begun failing) are left out:
 they are reported at once, and planned for when the engine's verdict turns them into
@@ -38,6 +46,8 @@ from controller.model import (
 from controller.remediate.strategies import WATCHED, ladder, left_alone_reason, primary
 
 RESTART_CANNOT_FIX = frozenset({Category.CONFIG, Category.IMPORT, Category.AUTH})
+# drifts Docker's own restart policy answers (it does nothing about unhealthy containers)
+DOCKER_RESTARTS = frozenset({DriftKind.EXITED, DriftKind.RESTARTING})
 CRASHES = frozenset(
     {
         DriftKind.EXITED,
@@ -67,6 +77,7 @@ class Plan:
     why: str = ""  # the issue behind the plan, for logs and dry runs
     hand_over: str = ""  # nothing fits: a human gets it, with this reason
     hand_over_fingerprints: tuple[str, ...] = ()
+    docker_restarting: bool = False  # the restart policy is at work: watch it, add nothing
 
     @property
     def describe(self) -> str:
@@ -95,16 +106,22 @@ def make_plan(
     settings: RemediationSettings,
     learned: Mapping[str, Action],
     has_build: bool = False,
+    *,
+    causes: Sequence[Issue] | None = None,
+    docker_restarting: bool = False,
 ) -> Plan:
-    """The plan for one service; ``log_issues`` are its recurring, unlinked log issues."""
+    """The plan for one service; ``log_issues`` are its recurring, unlinked log issues,
+    ``causes`` those of them that explain a crash (all of them when None)."""
     by_severity = sorted(log_issues, key=lambda i: -i.severity.rank)
     runbooks, runbook_issues = _runbook_steps(spec.name, by_severity, settings.runbooks)
     drifts = [d for d in drifts if d.kind not in WATCHED]
     if drifts:
-        return _with_hook(
-            _drift_plan(spec, drifts, by_severity, runbooks, runbook_issues, learned, has_build),
-            settings,
-        )
+        blame = by_severity if causes is None else sorted(causes, key=lambda i: -i.severity.rank)
+        plan = _drift_plan(spec, drifts, blame, runbooks, runbook_issues, learned, has_build)
+        if docker_restarting and primary(drifts).kind in DOCKER_RESTARTS:
+            docker = _docker_plan(spec, drifts, plan)
+            return _with_hook(docker, settings) if docker.hand_over else docker
+        return _with_hook(plan, settings)
     for issue in by_severity:
         steps, _ = _runbook_steps(spec.name, [issue], settings.runbooks)
         if not steps and issue.category not in RESTART_CANNOT_FIX:
@@ -165,6 +182,26 @@ def _drift_plan(
         )
     addresses = (*fingerprints, *quiet)
     return Plan(tuple([*runbooks, *generic]), addresses, quiet, why=main.title)
+
+
+def _docker_plan(spec: ServiceSpec, drifts: Sequence[Drift], plan: Plan) -> Plan:
+    """Docker's restart policy is restarting the service: keep only what it cannot do."""
+    outdated = any(d.kind is DriftKind.OUTDATED for d in drifts)
+    steps = tuple(
+        s for s in plan.steps if s.runbook is not None or (outdated and s.action is Action.RECREATE)
+    )
+    if outdated and not any(s.action is Action.RECREATE for s in steps):
+        steps = (*steps, Step(Action.RECREATE))
+    why = f"{plan.why}; Docker's restart policy ({spec.restart}) is restarting it"
+    if plan.hand_over:  # a config, import or auth error: Docker's restarts cannot fix it
+        return Plan(
+            why=why,
+            hand_over=plan.hand_over,
+            hand_over_fingerprints=plan.hand_over_fingerprints,
+            docker_restarting=True,
+        )
+    addresses = plan.addresses or tuple(d.fingerprint for d in drifts)
+    return Plan(steps, addresses, plan.quiet, why=why, docker_restarting=True)
 
 
 def _with_hook(plan: Plan, settings: RemediationSettings) -> Plan:

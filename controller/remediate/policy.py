@@ -1,8 +1,11 @@
 """The retry policy: backoff between fixes of an unstable service, and a budget per service.
 
-Kubernetes' crash-loop numbers by default: the first fix comes at once; while the service
-stays unstable each further fix waits twice as long as the one before (10 s, 20 s, 40 s ...
-capped at 5 min); being ready for 10 min since the last fix makes it stable again. Every fix
+Kubernetes' crash-loop numbers by default: the first fix of a fault comes at once; while
+the service stays unstable each further fix of it waits twice as long as the one before
+(10 s, 20 s, 40 s ... capped at 5 min), whichever rung of the ladder it is; being ready
+for 10 min since the last fix makes it stable again. A different fault (another
+fingerprint: the database a runbook created is there, then the API is SIGKILLed) is fixed
+at once: its backoff starts afresh. Every fix
 step counts against a budget (5 per hour by default); when it is spent the service needs a
 human, and the controller keeps its hands off it until it recovers or a person acts.
 
@@ -56,8 +59,10 @@ class RetryPolicy:
         history.steps = [t for t in history.steps if t > since]
         return len(history.steps)
 
-    def gate(self, history: ServiceHistory, now: float) -> Gate:
-        """May the service be fixed now?"""
+    def gate(self, history: ServiceHistory, now: float, fault: str = "") -> Gate:
+        """May the service be fixed now? The first fix of a new ``fault`` (another
+        fingerprint than the steps so far were for) waits no backoff; the budget counts
+        every step."""
         used = self.steps_in_window(history, now)
         if history.exhausted_at is not None or used >= self.budget:
             if history.exhausted_at is None:
@@ -72,19 +77,24 @@ class RetryPolicy:
                 ),
             )
         wait = history.next_allowed_at
-        if self.backoff_enabled and wait is not None and wait > to_datetime(now):
+        new_fault = bool(fault) and fault != history.fault
+        if self.backoff_enabled and not new_fault and wait is not None and wait > to_datetime(now):
             return Gate(False, wait_until=wait)
         return Gate(True)
 
-    def record_step(self, history: ServiceHistory, now: float) -> None:
+    def record_step(self, history: ServiceHistory, now: float, fault: str = "") -> None:
         at = to_datetime(now)
         history.steps.append(at)
+        if fault and fault != history.fault:  # a new fault: its own backoff, its own ladder
+            history.fault = fault
+            history.consecutive = 0
+            history.tried = []
         history.consecutive += 1
         history.last_step_at = at
         history.ready_since = None
 
     def after_work(self, history: ServiceHistory, now: float) -> None:
-        """A work item ended (fixed or not): the next fix waits the backoff."""
+        """A step ended (proven or not): the next step of this fault waits the backoff."""
         delay = self.backoff(history.consecutive)
         history.next_allowed_at = to_datetime(now + delay) if delay else None
 
@@ -102,6 +112,7 @@ class RetryPolicy:
         ):
             history.consecutive = 0
             history.next_allowed_at = None
+            history.fault = ""
 
     def person_acted(self, history: ServiceHistory) -> None:
         """A person started or recreated the service: a fresh start, a fresh budget."""
@@ -109,6 +120,7 @@ class RetryPolicy:
         history.consecutive = 0
         history.next_allowed_at = None
         history.exhausted_at = None
+        history.fault = ""
 
     def budget_left(self, history: ServiceHistory, now: float) -> int:
         return max(0, self.budget - self.steps_in_window(history, now))

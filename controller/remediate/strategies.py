@@ -25,6 +25,7 @@ from controller.model import (
     Runbook,
     RunbookStep,
     ServiceSpec,
+    StepKind,
 )
 from controller.observe.gateway import EngineGateway
 
@@ -207,7 +208,7 @@ class Actuator:
     def _step(self, step: RunbookStep, issue: Issue | None, allowed: str) -> str:
         captures = issue.captures if issue is not None else {}
         argv = fill_argv(step.argv, captures, allowed)
-        if step.kind == "exec":
+        if step.kind == StepKind.EXEC:
             running = self._containers(step.service)
             if not running:
                 raise StepFailed(f"no running container of {step.service} to exec in")
@@ -217,10 +218,10 @@ class Actuator:
             if code != 0:
                 raise StepFailed(f"{argv[0]} in {step.service} exited {code}: {_tail(output)}")
             return f"{argv[0]} in {step.service} exited 0"
-        if step.kind == "compose" and step.action is not None:
+        if step.kind == StepKind.COMPOSE and step.action is not None:
             target = self._specs[step.service]
             return self.run(step.action, target, self._containers(step.service))
-        if step.kind == "hook":
+        if step.kind == StepKind.HOOK:
             return self._run_hook(argv, step, issue)
         raise StepFailed(f"unknown step kind {step.kind}")
 

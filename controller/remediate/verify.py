@@ -1,79 +1,104 @@
-"""Verification: a fix counts only once the service is ready, stays ready, and the error
-that triggered it has stopped.
+"""Verification as a state: is a step that was carried out proven, failed, or not yet?
 
-Ready means exactly as declared (``reconcile.service_ready``: running, the declared number
-of replicas, healthy where a healthcheck is declared) for ``hold`` seconds in a row with no
-restart in between, and no recurrence of the triggering log error (``recurred``) since the
-step began, all before ``timeout`` runs out.
+Pure: the step's ``Verification`` record, what the engine shows now and the time in, a
+``Proof`` out. Nothing waits here; every pass and every event about the service asks
+again, so a new fault during the proof fails the step at once, not at its deadline.
+
+A step is proven when the service is ready as declared (``reconcile.service_ready``:
+running, the declared replicas, healthy where checked, probes passing) for ``hold``
+seconds in a row, the same containers all along, and the error that triggered it has not
+come back since the command returned. It has failed when one of the containers it left
+running dies, is OOM-killed, starts again (Docker restarted it: it died), or the engine
+calls it unhealthy; when the error comes back; or when ``until`` passes first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from controller.model import Clock, ContainerSnapshot, ObservedState, ServiceSpec
-from controller.observe.gateway import EngineError
-from controller.reconcile import drifts_of, ready_in
+from controller.model import (
+    ContainerSnapshot,
+    ProbeView,
+    ServiceRunState,
+    ServiceSpec,
+    Verification,
+)
+from controller.reconcile import service_drifts, service_ready
 
-POLL_SECONDS = 0.5
+RECHECK_SECONDS = 1.0  # while waiting to become ready, look again at least this often
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyResult:
-    ok: bool
-    detail: str
-    cancelled: bool = False
+class Proof:
+    proven: bool = False
+    failed: str = ""  # why the step failed ("" while pending or proven)
+    detail: str = ""  # what was seen (for the attempt's record)
+    ready_since: datetime | None = None
+    recheck: float = RECHECK_SECONDS  # pending: look again after this many seconds
+
+    @property
+    def pending(self) -> bool:
+        return not self.proven and not self.failed
 
 
-def _fingerprint(containers: tuple[ContainerSnapshot, ...]) -> tuple[tuple[str, str, int], ...]:
-    # the same containers, not restarted since: id, start time and restart count unchanged
-    return tuple((c.id, c.started_at, c.restart_count) for c in containers)
+def instance(container: ContainerSnapshot) -> str:
+    """One run of one container: a restart keeps the id and changes the start time."""
+    return f"{container.id}@{container.started_at}"
 
 
-def verify(
+def new_fault(verification: Verification, containers: Sequence[ContainerSnapshot]) -> str | None:
+    """What went wrong with the containers the step left running, if anything did."""
+    left = set(verification.instances)
+    ids = {i.split("@", 1)[0] for i in left}
+    for c in containers:
+        if c.id not in ids:
+            continue
+        if c.oom_killed and c.status != "running":
+            return f"{c.name} was OOM-killed after the fix"
+        if c.status in ("exited", "dead", "restarting"):
+            return f"{c.name} exited with code {c.exit_code} after the fix"
+        if instance(c) not in left:
+            return f"{c.name} died and was started again after the fix ({c.restart_count} restarts)"
+        if c.health == "unhealthy":
+            return f"{c.name} turned unhealthy after the fix"
+    return None
+
+
+def prove(
+    verification: Verification,
     spec: ServiceSpec,
-    observe: Callable[[], ObservedState],
-    clock: Clock,
-    wait: Callable[[float], bool],
-    *,
-    hold: float | None = None,
-    timeout: float | None = None,
-    recurred: Callable[[], str | None] = lambda: None,
-) -> VerifyResult:
-    """Poll until the service is ready for ``hold`` s (default ``spec.min_ready``).
+    containers: Sequence[ContainerSnapshot],
+    probe: ProbeView | None,
+    now: datetime,
+    recurred: str | None = None,
+) -> Proof:
+    """Where the step stands now; ``recurred`` names the triggering error if it came back
+    after the command returned."""
+    if verification.finished_at is None:  # the controller stopped while the command ran
+        return Proof(recheck=0.0)
+    if recurred:
+        return Proof(failed=f"the error came back: {recurred}")
+    done = spec.state is ServiceRunState.COMPLETED  # a job: exiting 0 is the goal
+    fault = new_fault(verification, [c for c in containers if not (done and c.exit_code == 0)])
+    if fault:
+        return Proof(failed=fault)
+    if service_ready(spec, containers, probe):
+        since = verification.ready_since or now
+        held = (now - since).total_seconds()
+        if held >= verification.hold:
+            return Proof(proven=True, detail=f"ready for {verification.hold:g} s")
+        return Proof(ready_since=since, recheck=max(0.05, verification.hold - held))
+    if now >= verification.until:
+        drifts = service_drifts(spec, containers, probe)
+        last = drifts[0].title if drifts else "health or probes not passing yet"
+        return Proof(failed=f"not verified in time: {last}")
+    left = (verification.until - now).total_seconds()
+    return Proof(recheck=min(RECHECK_SECONDS, max(0.05, left)))
 
-    ``wait(seconds)`` sleeps and returns True when the controller is shutting down;
-    ``clock`` and ``wait`` are injected so tests run without sleeping.
-    """
-    hold = spec.min_ready if hold is None else hold
-    deadline = clock() + max(spec.verify_timeout if timeout is None else timeout, hold + 5.0)
-    ready_since: float | None = None
-    ready_set: tuple[tuple[str, str, int], ...] = ()
-    last = "not observed yet"
-    while True:
-        now = clock()
-        again = recurred()
-        if again:
-            return VerifyResult(False, f"the error came back: {again}")
-        try:
-            observed = observe()
-        except EngineError as exc:
-            ready_since, last = None, f"engine error while verifying: {exc}"
-        else:
-            containers = observed.of(spec.name)
-            if ready_in(spec, observed):
-                current = _fingerprint(containers)
-                if ready_since is None or current != ready_set:
-                    ready_since, ready_set = now, current
-                if now - ready_since >= hold:
-                    return VerifyResult(True, f"ready for {hold:g} s")
-                last = "ready, waiting to see it stay ready"
-            else:
-                ready_since = None
-                drifts = drifts_of(spec, observed)
-                last = drifts[0].title if drifts else "health or probes not passing yet"
-        if now >= deadline:
-            return VerifyResult(False, f"not verified in time: {last}")
-        if wait(POLL_SECONDS):
-            return VerifyResult(False, "cut short by shutdown", cancelled=True)
+
+def deadline(spec: ServiceSpec, hold: float, now: datetime) -> datetime:
+    """When a step started at ``now`` must be proven by: the service's verify timeout, and
+    at least the hold plus five seconds."""
+    return now + timedelta(seconds=max(spec.verify_timeout, hold + 5.0))

@@ -61,16 +61,13 @@ def test_an_always_crashing_service_is_fixed_within_budget_with_growing_gaps(mak
 
 
 def test_a_dead_database_is_fixed_first_and_its_dependents_wait(make_stack):
-    # db is enforced: someone stopping it is undone, after the 10 s declared here for an
-    # operation in progress to settle; that keeps it down long enough for its dependents
-    # (healthchecks every 2 s) to log real connection errors, even on a loaded machine
-    # (a crash is fixed before they notice)
+    # db is enforced: someone stopping it is undone, after the 10 s of blip time given
+    # here; that keeps it down long enough for its dependents (healthchecks every 2 s) to
+    # log real connection errors, even on a loaded machine (a crash is fixed before they
+    # notice)
     stack = make_stack(services="  db: {enforce: true}\n")
-    stack.desired_file.write_text(
-        stack.desired_file.read_text() + "remediation: {operation_settle_seconds: 10}\n"
-    )
     stack.up()
-    start(stack)
+    start(stack, "--blip-seconds", "10")
     wait_for(lambda: stack.issues()["converged"], 90, "the stack to converge")
     stack.docker("stop", "--time", "5", stack.inspect("db")["Id"])
     db_issue = wait_for(

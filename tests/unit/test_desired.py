@@ -256,7 +256,7 @@ RUNBOOKS = (
     + """
 remediation:
   budget: 4
-  operation_settle_seconds: 12
+  operation_timeout_seconds: 12
   hook: {argv: [/usr/local/bin/page-me, "${DB_PORT}"], timeout_seconds: 5}
   runbooks:
     - name: create-missing-database
@@ -279,7 +279,7 @@ def test_runbooks_and_the_hook_are_loaded_with_variables_filled(tmp_path):
     assert state.remediation.hook is not None
     assert state.remediation.hook.argv == ("/usr/local/bin/page-me", "18432")
     assert state.remediation.budget == 4
-    assert state.remediation.settle == 12.0
+    assert state.remediation.operation_timeout == 12.0
 
 
 @pytest.mark.parametrize(

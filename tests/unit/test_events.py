@@ -31,7 +31,7 @@ def stamped(*events: dict[str, object]) -> list[tuple[str, str, float | None]]:
     watcher = EventWatcher(
         world,
         "demo",
-        lambda service, action, at: seen.append((service, action, at)),
+        lambda service, action, at, signal: seen.append((service, action, at)),
         done_once(done),
     )
     watcher.start()
@@ -77,3 +77,18 @@ def test_a_hint_carries_the_engines_time_stamp():
         1_800_000_000.0,  # an engine without timeNano: whole seconds
         None,
     ]
+
+
+def test_a_kill_carries_the_signal_it_sent():
+    world = FakeWorld()
+    seen: list[tuple[str, int | None]] = []
+    done = threading.Event()
+    events = [event("kill", signal="15"), event("kill", signal="9"), event("die")]
+    world.events = lambda project: FakeStream(events)  # type: ignore[method-assign]
+    watcher = EventWatcher(
+        world, "demo", lambda s, action, at, signal: seen.append((action, signal)), done_once(done)
+    )
+    watcher.start()
+    assert done.wait(10)
+    watcher.stop()
+    assert seen == [("kill", 15), ("kill", 9), ("die", None)]

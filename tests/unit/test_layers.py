@@ -1,4 +1,4 @@
-"""The layering of ARCHITECTURE.md holds (import-linter contracts in pyproject.toml)."""
+"""The layering of docs/architecture.md holds (import-linter contracts in pyproject.toml)."""
 
 import shutil
 import subprocess

@@ -10,6 +10,8 @@ from controller.http import StatusServer
 from controller.issues.store import IssueStore
 from controller.metrics import Metrics, StateCollector, StateView
 from controller.model import Category, Drift, DriftKind, ServiceCondition, ServiceStatus, Severity
+from controller.remediate.limiter import RateLimiter
+from controller.remediate.policy import RetryPolicy
 from tests.fakes import FakeClock
 
 
@@ -135,14 +137,15 @@ def test_service_gauges_say_ready_running_healthy_needs_human_and_backoff():
         ],
     )
     store.escalate(["drift:web:exited"], "a person stopped it")
-    store.edit_history(
+    limiter = RateLimiter(RetryPolicy())
+    limiter.edit(
         "web", lambda h: setattr(h, "next_allowed_at", to_datetime(clock()) + timedelta(seconds=30))
     )
     registry.register(
         StateCollector(
             "dev",
             StateView(
-                store.issues, store.services, lambda: 0, lambda: 0, 3, store.histories, clock
+                store.issues, store.services, lambda: 0, lambda: 0, 3, limiter.snapshot, clock
             ),
         )
     )

@@ -1,6 +1,7 @@
 """The remediator on a fake engine: ladders, verification, budget and backoff per service,
 runbooks, the hook, people, dependencies, dry run, concurrency."""
 
+import contextlib
 import itertools
 import json
 import sys
@@ -23,22 +24,29 @@ from controller.model import (
     Runbook,
     RunbookStep,
     Severity,
+    StepKind,
 )
 from controller.observe.observer import Observer
 from controller.reconcile import diff, service_status
 from controller.remediate.policy import RetryPolicy
+from controller.remediate.reconciler import Failed, RequeueAfter, stable_after
 from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator
-from tests.fakes import FakeClock, FakeWorld, desired, spec
+from tests.fakes import FakeClock, FakeWorld, container, desired, spec
 
 
 class Rig:
+    """A remediator on a fake engine, driven by hand: each ``fix`` is a pass and then the
+    service's reconciles, the fake clock jumping to each requeue, until the key is done or
+    due later than ``horizon`` seconds. No thread, no sleep."""
+
     def __init__(self, world: FakeWorld, state: DesiredState, **options: object) -> None:
         self.world, self.state = world, state
         self.clock = FakeClock()
         self.store = IssueStore(state.env, self.clock)
         self.registry = CollectorRegistry()
         self.observer = Observer(world, "demo", self.clock)
+        self.saves = 0
         self.remediator = Remediator(
             desired=state,
             store=self.store,
@@ -49,26 +57,44 @@ class Rig:
             policy=RetryPolicy.of(state.remediation),
             metrics=Metrics(self.registry, state.env),
             clock=self.clock,
-            wait=self.clock.wait,
+            save_now=self._saved,
             **options,  # type: ignore[arg-type]
         )
+        self.results: list[object] = []
+
+    def _saved(self) -> None:
+        self.saves += 1
 
     def sync(self) -> None:
         observed = self.observer.observe()
+        statuses = [service_status(s, observed) for s in self.state.services.values()]
         self.store.sync_drifts(
             diff(self.state, observed),
-            [service_status(s, observed) for s in self.state.services.values()],
+            statuses,
+            holds={n: stable_after(s) for n, s in self.state.services.items()},
         )
+        self.remediator.observe_pass(statuses, observed)
 
-    def fix(self, service: str) -> None:
+    def reconcile(self, service: str) -> object:
+        result = self.remediator.reconciler.reconcile(service)
+        self.results.append(result)
+        return result
+
+    def fix(self, service: str, horizon: float = 5.0) -> object:
         self.sync()
-        self.remediator.handle(service)
+        for _ in range(500):
+            result = self.reconcile(service)
+            if not isinstance(result, RequeueAfter) or result.seconds > horizon:
+                return result
+            self.clock.advance(max(result.seconds, 0.01))
+            self.sync()
+        raise AssertionError("the reconcile never settled")
 
     def log(self, service: str, pattern_id: str, category: Category, **extra: object) -> None:
         finding = Finding(
             service=service,
-            container=f"demo-{service}-1",
-            ts=self.clock(),
+            container=str(extra.pop("container", f"demo-{service}-1")),
+            ts=float(extra.pop("ts", self.clock())),  # type: ignore[arg-type]
             kind="log",
             pattern_id=pattern_id,
             category=category,
@@ -85,6 +111,10 @@ class Rig:
         issue = self.store.get(fingerprint)
         assert issue is not None
         return issue
+
+
+def stamp(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + ".000000000Z"
 
 
 def test_an_exited_service_is_restarted_and_verified():
@@ -143,19 +173,21 @@ def test_a_healthcheck_that_begins_to_fail_is_reported_but_left_to_the_engines_v
     assert issue.state is IssueState.RESOLVED and len(issue.attempts) == 1
 
 
-def test_a_fix_that_does_not_verify_climbs_the_ladder_then_backs_off():
+def test_a_fix_that_does_not_verify_climbs_the_ladder_with_the_backoff_between_rungs():
     world = FakeWorld()
     world.crashing.add("web")
     world.run("web", status="exited", exit_code=1)
     rig = Rig(world, desired(spec("web")))
-    rig.fix("web")
-    assert [a for a, _ in world.actions] == ["restart", "recreate"]
+    result = rig.fix("web", horizon=15)
+    assert [a for a, _ in world.actions] == ["restart", "recreate"]  # 10 s apart
     issue = rig.issue("drift:web:exited")
     assert issue.state is IssueState.FAILED
     assert [a.outcome for a in issue.attempts] == [Outcome.FAILURE, Outcome.FAILURE]
-    wait = issue.next_attempt_at.timestamp() - rig.clock()
-    assert 19 <= wait <= 20  # two fix steps: the second backoff step, 20 s
-    rig.fix("web")  # still backing off: nothing happens
+    assert "exited with code 1 after the fix" in issue.attempts[0].detail  # at once
+    assert isinstance(result, RequeueAfter) and 19 <= result.seconds <= 20  # then 20 s
+    assert issue.next_attempt_at is not None
+    rig.clock.advance(5)
+    rig.fix("web", horizon=1)  # still backing off: nothing happens
     assert len(world.actions) == 2
 
 
@@ -200,17 +232,49 @@ def test_backoff_survives_a_restart_of_the_controller():
     world.crashing.add("web")
     world.run("web", status="exited", exit_code=1)
     first = Rig(world, desired(spec("web")))
-    first.fix("web")
-    saved_issues, saved_histories = first.store.issues(), first.store.histories()
+    first.fix("web", horizon=1)
+    assert len(world.actions) == 1
+    saved_issues, saved = first.store.issues(), first.remediator.limiter.snapshot()
     second = Rig(world, desired(spec("web")))
     second.clock.now = first.clock.now
     second.store.restore(saved_issues)
-    second.store.restore_histories(saved_histories)
+    second.remediator.limiter.restore(saved)
+    second.fix("web", horizon=1)
+    assert len(world.actions) == 1  # no new fix: the backoff was kept
+    second.clock.advance(10)
+    second.fix("web", horizon=1)
+    assert len(world.actions) == 2  # the backoff over, the next rung
+
+
+def test_a_step_counts_before_it_runs_so_a_controller_killed_mid_step_keeps_its_backoff():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    rig = Rig(world, desired(spec("web")))
+    saved: list[object] = []
+    original = world.restart
+
+    def killed_while_restarting(container_id, timeout):  # type: ignore[no-untyped-def]
+        saved.append(rig.remediator.limiter.snapshot())  # what a save_now wrote
+        raise KeyboardInterrupt  # stands in for the SIGKILL: nothing after this runs
+
+    world.restart = killed_while_restarting  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):
+        rig.fix("web")
+    assert rig.saves == 1
+    (history,) = saved[0].values()  # type: ignore[attr-defined]
+    assert history.consecutive == 1 and len(history.steps) == 1
+    assert history.verifying is not None and history.verifying.finished_at is None
+    world.restart = original  # type: ignore[method-assign]
+    # a new controller reads it back: the step that may have run is proven, not repeated
+    world.set("web", status="running", exit_code=0)
+    second = Rig(world, desired(spec("web")))
+    second.clock.now = rig.clock.now + 1
+    second.store.restore(rig.store.issues())
+    second.remediator.limiter.restore(saved[0])  # type: ignore[arg-type]
     second.fix("web")
-    assert len(world.actions) == 2  # no new fix: the backoff was kept
-    second.clock.advance(20)
-    second.fix("web")
-    assert len(world.actions) == 4  # the backoff over, the next work item climbs again
+    assert world.actions == []  # nothing repeated
+    issue = second.issue("drift:web:exited")
+    assert issue.state is IssueState.RESOLVED and issue.resolution == "fixed by restart"
 
 
 def test_the_action_that_fixed_a_fault_is_tried_first_next_time():
@@ -225,8 +289,9 @@ def test_the_action_that_fixed_a_fault_is_tried_first_next_time():
         return original(service, **kw)
 
     world.up = recreate_cures  # type: ignore[method-assign]
-    rig.fix("web")
+    rig.fix("web", horizon=15)
     assert [a for a, _ in world.actions] == ["restart", "recreate"]
+    assert rig.issue("drift:web:exited").resolution == "fixed by recreate"
     world.set("web", status="exited", exit_code=1)
     rig.clock.advance(700)
     rig.fix("web")
@@ -234,11 +299,20 @@ def test_the_action_that_fixed_a_fault_is_tried_first_next_time():
     assert len(world.actions) == 3
 
 
+def crashed_at_start(world: FakeWorld, rig: Rig, service: str = "web") -> None:
+    """The service's run started 5 s ago and died just now, never ready."""
+    now = rig.clock()
+    world.set(
+        service, status="exited", exit_code=1, started_at=stamp(now - 5), finished_at=stamp(now)
+    )
+
+
 def test_a_crash_with_an_import_error_is_not_restarted_but_handed_over():
     world = FakeWorld()
-    world.run("web", status="exited", exit_code=1)
+    world.run("web")
     rig = Rig(world, desired(spec("web")))
-    rig.log("web", "py-module-not-found", Category.IMPORT)
+    rig.log("web", "py-module-not-found", Category.IMPORT, ts=rig.clock() - 2)
+    crashed_at_start(world, rig)
     rig.fix("web")
     assert world.actions == []
     issue = rig.issue("drift:web:exited")
@@ -249,17 +323,45 @@ def test_a_crash_with_an_import_error_is_not_restarted_but_handed_over():
 
 def test_an_import_error_of_a_service_with_build_is_rebuilt():
     world = FakeWorld()
-    world.run("web", status="exited", exit_code=1)
+    world.run("web")
     rig = Rig(world, desired(spec("web", has_build=True)))
-    rig.log("web", "py-module-not-found", Category.IMPORT)
+    rig.log("web", "py-module-not-found", Category.IMPORT, ts=rig.clock() - 2)
+    crashed_at_start(world, rig)
     rig.fix("web")
-    assert world.actions == [("rebuild", "web")]
+    assert world.actions[0] == ("rebuild", "web")
+
+
+def test_a_stale_auth_line_from_a_healthy_run_never_keeps_a_killed_service_down():
+    world = FakeWorld()
+    world.run("web")
+    rig = Rig(world, desired(spec("web")))
+    rig.sync()  # a pass sees it ready
+    rig.log("web", "pg-auth-failed", Category.AUTH)  # a client with a bad password
+    rig.clock.advance(30)  # it runs on
+    world.set("web", status="exited", exit_code=137, finished_at=stamp(rig.clock()))
+    rig.fix("web")
+    assert world.actions == [("restart", "demo-web-1")]  # at once
+    assert rig.issue("drift:web:exited").state is IssueState.RESOLVED
+    log = rig.issue("log:web:pg-auth-failed:x")
+    assert log.state is IssueState.OPEN and log.attempts == []  # reported on its own
+
+
+def test_an_error_of_another_container_does_not_explain_a_crash():
+    world = FakeWorld()
+    world.run("web")
+    rig = Rig(world, desired(spec("web")))
+    rig.log("web", "env-var-missing", Category.CONFIG, container="demo-web-2", ts=rig.clock() - 2)
+    crashed_at_start(world, rig)
+    rig.fix("web")
+    assert world.actions == [("restart", "demo-web-1")]
 
 
 RUNBOOK = Runbook(
     name="create-db",
     pattern="pg-database-missing",
-    step=RunbookStep(kind="exec", service="db", argv=("createdb", "-U", "postgres", "{database}")),
+    step=RunbookStep(
+        kind=StepKind.EXEC, service="db", argv=("createdb", "-U", "postgres", "{database}")
+    ),
 )
 
 
@@ -308,14 +410,15 @@ def test_a_captured_value_outside_the_strict_pattern_never_reaches_an_argv():
 def test_the_hook_gets_the_issue_as_json_on_stdin(tmp_path: Path):
     out = tmp_path / "issue.json"
     hook = RunbookStep(
-        kind="hook",
+        kind=StepKind.HOOK,
         argv=(sys.executable, "-c", f"import sys; open({str(out)!r}, 'w').write(sys.stdin.read())"),
     )
     world = FakeWorld()
-    world.run("web", status="exited", exit_code=1)
+    world.run("web")
     rig = Rig(world, desired(spec("web"), remediation=RemediationSettings(hook=hook, log_quiet=0)))
-    rig.log("web", "env-var-missing", Category.CONFIG)
-    rig.fix("web")
+    rig.log("web", "env-var-missing", Category.CONFIG, ts=rig.clock() - 2)
+    crashed_at_start(world, rig)
+    rig.fix("web", horizon=0)
     payload = json.loads(out.read_text())
     assert payload["service"] == "web" and payload["fingerprint"] == "drift:web:exited"
     assert world.actions == []  # the hook replaced the hand-over; nothing else ran
@@ -345,11 +448,11 @@ def test_a_fix_is_not_verified_while_the_triggering_error_recurs():
     world.run("web")
     rig = Rig(world, desired(spec("web"), remediation=RemediationSettings(log_quiet=5)))
     rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
-    rig.remediator._wait = lambda seconds: (  # type: ignore[method-assign]
-        rig.clock.wait(seconds),
-        rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart"),
-    )[0]
-    rig.fix("web")
+    rig.sync()
+    assert isinstance(rig.reconcile("web"), RequeueAfter)  # restarted; proof pending
+    rig.clock.advance(1)
+    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+    rig.reconcile("web")
     issue = rig.issue("log:web:gunicorn-worker-timeout:x")
     assert issue.attempts[0].outcome is Outcome.FAILURE
     assert "came back" in issue.attempts[0].detail
@@ -459,8 +562,9 @@ def test_the_events_of_the_controllers_own_fix_are_not_a_person():
 
     def restart_with_events(container_id, timeout):  # type: ignore[no-untyped-def]
         rig.clock.advance(0.5)
-        for action in ("kill", "die", "stop"):
-            rig.remediator.on_event("web", action, rig.clock())  # delivered while it runs
+        rig.remediator.on_event("web", "kill", rig.clock(), 15)  # delivered while it runs
+        for action in ("die", "stop"):
+            rig.remediator.on_event("web", action, rig.clock())
         inside.append(rig.clock())
         original(container_id, timeout)
         rig.clock.advance(0.5)
@@ -469,10 +573,21 @@ def test_the_events_of_the_controllers_own_fix_are_not_a_person():
     rig.fix("web")
     rig.remediator.on_event("web", "create", inside[0])  # stamped inside, delivered late
     assert rig.remediator.activity.stopped_by_person("web") is None
-    assert rig.remediator.activity.held_for("web") == 0
+    assert rig.remediator.activity.operation("web", world.list_containers("demo")) == ""
     assert rig.issue("drift:web:exited").state is IssueState.RESOLVED
     rig.remediator.on_event("web", "stop", rig.clock())  # after the fix: a person
     assert rig.remediator.activity.stopped_by_person("web") == "stop"
+
+
+def test_a_persons_signal_then_death_is_a_stop_even_without_a_stop_event():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=143)
+    rig = Rig(world, desired(spec("web")))
+    rig.remediator.on_event("web", "kill", rig.clock(), 15)
+    rig.remediator.on_event("web", "die", rig.clock())
+    rig.fix("web")
+    assert world.actions == []
+    assert "stopped by a person" in rig.issue("drift:web:exited").resolution
 
 
 def test_a_crash_is_not_mistaken_for_a_person():
@@ -485,34 +600,52 @@ def test_a_crash_is_not_mistaken_for_a_person():
     assert world.actions == [("restart", "demo-web-1")]
 
 
-def test_a_service_in_the_middle_of_a_compose_operation_is_held():
+def test_a_persons_compose_recreate_is_theirs_until_the_engine_shows_it_done():
+    # docker compose up -d with a changed environment, as Compose 2.40 does it: the new
+    # container created under a temporary name, the old one sent SIGTERM (its process
+    # ignores it for the stop timeout), killed, removed, the new one renamed and started
     world = FakeWorld()
-    world.run("web", status="created")
-    later: list[float] = []
-    rig = Rig(world, desired(spec("web")), retry_after=later.append)
-    rig.remediator.on_event("web", "create")
+    world.run("web", config_hash="old")
+    rig = Rig(world, desired(spec("web")))
+    rig.sync()
+    world.containers["new-id"] = container(
+        "web", 1, id="new-id", name="0123456789ab_demo-web-1", status="created", config_hash="new"
+    )
+    rig.remediator.on_event("web", "create", rig.clock())
+    rig.remediator.on_event("web", "kill", rig.clock(), 15)
+    for _ in range(10):  # the 10 s stop timeout: passes and reconciles keep coming
+        rig.clock.advance(1)
+        rig.fix("web", horizon=0)
+    del world.containers["web-1-id"]  # killed (SIGKILL), died, stopped, removed
+    rig.remediator.on_event("web", "kill", rig.clock(), 9)
+    rig.remediator.on_event("web", "die", rig.clock())
+    rig.remediator.on_event("web", "stop", rig.clock())
+    rig.fix("web", horizon=0)
+    world.containers["new-id"] = container("web", 1, id="new-id", config_hash="new")
+    rig.remediator.on_event("web", "rename", rig.clock())
+    rig.remediator.on_event("web", "start", rig.clock())
     rig.fix("web")
-    assert world.actions == [] and later and later[0] > 0
-    rig.clock.advance(later[0])
-    rig.fix("web")
-    assert world.actions == [("restart", "demo-web-1")]
+    assert world.actions == []  # zero actions, during and after
+    assert [c.name for c in world.list_containers("demo")] == ["demo-web-1"]
+    assert all(i.attempts == [] for i in rig.store.issues())
 
 
-def test_how_long_an_operation_is_left_to_settle_is_declared():
+def test_an_operation_the_engine_still_shows_after_its_timeout_goes_to_a_human():
     world = FakeWorld()
     world.run("web", status="created")
-    later: list[float] = []
-    settings = RemediationSettings(log_quiet=0, settle=20.0)
-    rig = Rig(world, desired(spec("web"), remediation=settings), retry_after=later.append)
-    rig.remediator.on_event("web", "create")
-    rig.fix("web")
-    assert later == [20.0]
+    settings = RemediationSettings(log_quiet=0, operation_timeout=20.0)
+    rig = Rig(world, desired(spec("web"), remediation=settings))
+    rig.remediator.on_event("web", "create", rig.clock())
+    result = rig.fix("web", horizon=0)
+    assert isinstance(result, RequeueAfter) and result.seconds == 20.0
     rig.clock.advance(19)
-    rig.fix("web")
-    assert world.actions == []  # still settling
-    rig.clock.advance(1)
-    rig.fix("web")
-    assert world.actions == [("restart", "demo-web-1")]
+    rig.fix("web", horizon=0)
+    assert rig.issue("drift:web:exited").state is IssueState.OPEN  # still a person's
+    rig.clock.advance(2)
+    rig.fix("web", horizon=0)
+    issue = rig.issue("drift:web:exited")
+    assert issue.state is IssueState.NEEDS_HUMAN and "abandoned" in issue.resolution
+    assert world.actions == []
 
 
 def test_an_engine_error_during_a_fix_is_recorded_as_error():
@@ -520,7 +653,8 @@ def test_an_engine_error_during_a_fix_is_recorded_as_error():
     rig = Rig(world, desired(spec("web")))
     rig.sync()
     world.reachable = False
-    rig.remediator.handle("web")  # cannot even observe: nothing is attempted
+    result = rig.reconcile("web")  # cannot even observe: nothing is attempted
+    assert isinstance(result, Failed)
     assert rig.issue("drift:web:missing").attempts == []
     world.reachable = True
     from controller.observe.gateway import ComposeError
@@ -529,7 +663,7 @@ def test_an_engine_error_during_a_fix_is_recorded_as_error():
         raise ComposeError("compose up exited 1: no such image")
 
     world.up = failing_up  # type: ignore[method-assign]
-    rig.remediator.handle("web")
+    rig.reconcile("web")
     issue = rig.issue("drift:web:missing")
     assert issue.attempts[0].outcome is Outcome.ERROR
     assert "no such image" in issue.attempts[0].detail
@@ -557,7 +691,7 @@ def test_workers_never_exceed_max_agents_nor_share_a_service():
         original(container_id, timeout)
 
     world.restart = slow_restart  # type: ignore[method-assign]
-    rig = Rig(world, desired(*(spec(s) for s in services)), max_agents=2)
+    rig = Rig(world, desired(*(spec(s, min_ready=0.0) for s in services)), max_agents=2)
     rig.sync()
     rig.remediator.start()
     for name in services:
@@ -588,5 +722,144 @@ def test_a_runbook_runs_once_for_a_cause_several_services_report():
         ("exec", "demo-db-1: createdb -U postgres orders")
     ]
     worker = rig.issue("log:worker:pg-database-missing:x")
-    assert worker.state is IssueState.RESOLVED
-    assert "already ran" in worker.attempts[0].detail
+    assert worker.attempts == [] and worker.state is IssueState.OPEN  # not a step: skipped
+
+
+# --- level-triggered: nothing waits, every fault counts at once -----------------------------
+
+
+def test_while_a_step_is_proven_the_issue_says_verifying_until_and_no_worker_waits():
+    world = FakeWorld()
+    world.healthchecked.add("web")
+    world.run("web", health="unhealthy")
+    rig = Rig(world, desired(spec("web", check_health=True, min_ready=5.0)))
+    rig.sync()
+    result = rig.reconcile("web")  # restarted: the reconcile returns at once
+    assert isinstance(result, RequeueAfter) and result.seconds <= 1.0
+    issue = rig.issue("drift:web:unhealthy")
+    assert issue.state is IssueState.REMEDIATING and issue.verifying_until is not None
+    assert issue.plan.startswith("verifying until")
+    assert rig.remediator.limiter.history("web").verifying is not None
+
+
+def test_a_crash_during_the_proof_fails_the_step_at_once_and_the_next_fix_waits_its_backoff():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=137)
+    rig = Rig(world, desired(spec("web", min_ready=5.0, verify_timeout=60.0)))
+    rig.sync()
+    rig.reconcile("web")  # restart; proof pending
+    rig.clock.advance(1)
+    world.set("web", status="exited", exit_code=137)  # SIGKILLed again before proven
+    rig.sync()
+    result = rig.reconcile("web")
+    issue = rig.issue("drift:web:exited")
+    assert issue.attempts[0].outcome is Outcome.FAILURE  # 1 s after, not at the 60 s deadline
+    assert "exited with code 137 after the fix" in issue.attempts[0].detail
+    assert isinstance(result, RequeueAfter) and 9 <= result.seconds <= 10  # same fault: backoff
+    rig.clock.advance(result.seconds)
+    rig.fix("web")
+    assert [a for a, _ in world.actions] == ["restart", "recreate"]
+    assert rig.issue("drift:web:exited").state is IssueState.RESOLVED
+
+
+def test_the_first_fix_of_a_new_fault_waits_no_backoff():
+    # a runbook created the missing database; then the service is SIGKILLed
+    world = FakeWorld()
+    world.healthchecked.update({"db", "web"})
+    world.run("db")
+    world.run("web", health="unhealthy")
+    state = desired(
+        spec("db"),
+        spec("web", check_health=True),
+        remediation=RemediationSettings(runbooks=(RUNBOOK,), log_quiet=0),
+    )
+    rig = Rig(world, state)
+    rig.log("web", "pg-database-missing", Category.DATABASE, captures={"database": "orders"})
+    original = world.exec
+
+    def exec_heals(*args, **kw):  # type: ignore[no-untyped-def]
+        result = original(*args, **kw)
+        world.set("web", health="healthy")
+        return result
+
+    world.exec = exec_heals  # type: ignore[method-assign]
+    rig.fix("web")
+    assert rig.issue("drift:web:unhealthy").state is IssueState.RESOLVED
+    rig.clock.advance(2)
+    world.set("web", status="exited", exit_code=137, health=None, finished_at=stamp(rig.clock()))
+    rig.sync()
+    rig.reconcile("web")
+    assert world.actions[-1] == ("restart", "demo-web-1")  # at once: a new fault
+    assert len([a for a in world.actions if a[0] == "exec"]) == 1  # no runbook re-run
+
+
+def test_a_runbook_that_already_ran_for_the_cause_is_skipped_without_waiting():
+    world = FakeWorld()
+    for name in ("db", "web"):
+        world.run(name)
+    state = desired(
+        spec("db"), spec("web"), remediation=RemediationSettings(runbooks=(RUNBOOK,), log_quiet=0)
+    )
+    rig = Rig(world, state)
+    rig.log("web", "pg-database-missing", Category.DATABASE, captures={"database": "orders"})
+    rig.fix("web")
+    assert world.actions == [("exec", "demo-db-1: createdb -U postgres orders")]
+    world.set(
+        "web",
+        status="exited",
+        exit_code=1,
+        started_at=stamp(rig.clock() - 1),
+        finished_at=stamp(rig.clock()),
+    )
+    rig.fix("web")  # the same old finding: the runbook is not a step again
+    assert world.actions[-1] == ("restart", "demo-web-1")
+    assert len(world.actions) == 2
+
+
+def policy_service(**fields: object):  # type: ignore[no-untyped-def]
+    return spec("web", restart="unless-stopped", **fields)
+
+
+def test_while_dockers_restart_policy_loops_a_service_the_controller_adds_no_restart():
+    world = FakeWorld()
+    world.run("web", status="restarting", exit_code=1, restart_count=3)
+    rig = Rig(world, desired(policy_service(), remediation=RemediationSettings(budget=3)))
+    result = rig.fix("web", horizon=0)
+    assert world.actions == []
+    assert isinstance(result, RequeueAfter)
+    issue = rig.issue("drift:web:exited")  # restarting and exited are one incident
+    assert "Docker's restart policy (unless-stopped) is restarting it" in issue.plan
+    for restarts in (4, 5, 6):  # Docker keeps restarting it, it keeps dying
+        rig.clock.advance(3)
+        world.set("web", status="running", restart_count=restarts)
+        rig.fix("web", horizon=0)
+        rig.clock.advance(2)
+        world.set("web", status="restarting", restart_count=restarts)
+        rig.fix("web", horizon=0)
+    assert world.actions == []  # never a restart or recreate of its own
+    (issue,) = [i for i in rig.store.issues() if i.source == "drift"]
+    assert issue.occurrences == 1  # one incident, not one per cycle
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert "restarted web 3 times" in issue.resolution
+
+
+def test_a_policy_service_docker_does_not_restart_is_restarted_by_the_controller():
+    # `docker kill` (or the limit of on-failure:N): exited, and Docker leaves it so
+    world = FakeWorld()
+    rig = Rig(world, desired(policy_service()))
+    world.run("web", status="exited", exit_code=137, finished_at=stamp(rig.clock()))
+    result = rig.fix("web", horizon=0)
+    assert world.actions == [] and isinstance(result, RequeueAfter)  # Docker's moment
+    rig.clock.advance(2.5)
+    rig.fix("web")
+    assert world.actions == [("restart", "demo-web-1")]
+
+
+def test_a_sigkill_from_a_person_is_a_crash_not_a_stop():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=137)
+    rig = Rig(world, desired(spec("web")))
+    rig.remediator.on_event("web", "kill", rig.clock(), 9)  # docker kill
+    rig.remediator.on_event("web", "die", rig.clock())
+    rig.fix("web")
+    assert world.actions == [("restart", "demo-web-1")]

@@ -8,9 +8,25 @@ from controller.model import (
     DriftKind,
     IssueState,
     Outcome,
+    ServiceCondition,
+    ServiceStatus,
     Severity,
+    to_datetime,
 )
 from tests.fakes import FakeClock
+
+
+def status(name: str, condition: ServiceCondition) -> ServiceStatus:
+    return ServiceStatus(
+        name=name,
+        condition=condition,
+        required=True,
+        replicas=1,
+        containers=1,
+        running=1,
+        healthy=None,
+        restarts=0,
+    )
 
 
 def drift(service: str = "web", kind: DriftKind = DriftKind.EXITED) -> Drift:
@@ -93,21 +109,21 @@ def test_attempts_record_start_end_and_outcome():
     assert issue.state is IssueState.RESOLVED and issue.resolution == "fixed by restart"
 
 
-def test_backoff_hides_an_issue_from_the_workers_until_it_is_over():
+def test_a_crash_loop_is_one_incident_until_the_service_stays_ready_for_its_hold():
     clock = FakeClock()
     store = IssueStore("dev", clock)
-    store.sync_drifts([drift()], [])
-    store.begin(["drift:web:exited"], Action.RESTART)
-    store.finish(
-        ["drift:web:exited"],
-        Outcome.FAILURE,
-        "no",
-        next_state=IssueState.FAILED,
-        next_attempt_at=clock() + 10,
-    )
-    assert store.actionable() == {}
+    holds = {"web": 10.0}
+    for _ in range(5):  # exits, runs two seconds, exits again ...
+        store.sync_drifts([drift()], [status("web", ServiceCondition.DEGRADED)], holds=holds)
+        clock.advance(1)
+        store.sync_drifts([], [status("web", ServiceCondition.READY)], holds=holds)
+        clock.advance(2)
+    (issue,) = store.issues()
+    assert issue.state is IssueState.OPEN and issue.occurrences == 1 and issue.count == 5
+    store.sync_drifts([], [status("web", ServiceCondition.READY)], holds=holds)
     clock.advance(10)
-    assert list(store.actionable()) == ["web"]
+    result = store.sync_drifts([], [status("web", ServiceCondition.READY)], holds=holds)
+    assert [i.fingerprint for i in result.recovered] == ["drift:web:exited"]
 
 
 def test_needs_human_is_not_actionable():
@@ -118,7 +134,7 @@ def test_needs_human_is_not_actionable():
     assert store.issues()[0].state is IssueState.NEEDS_HUMAN
 
 
-def test_restore_takes_back_issues_and_cancels_a_fix_cut_short():
+def test_restore_keeps_a_step_being_proven_as_it_was():
     clock = FakeClock()
     old = IssueStore("dev", clock)
     old.sync_drifts([drift()], [])
@@ -126,8 +142,8 @@ def test_restore_takes_back_issues_and_cancels_a_fix_cut_short():
     new = IssueStore("dev", clock)
     new.restore(old.issues())
     (issue,) = new.issues()
-    assert issue.state is IssueState.OPEN
-    assert issue.attempts[-1].outcome is Outcome.CANCELLED
+    assert issue.state is IssueState.REMEDIATING  # the reconcile proves it, or fails it
+    assert issue.attempts[-1].outcome is None
 
 
 def test_restore_ignores_issues_of_another_env():
@@ -149,12 +165,12 @@ def test_resolved_history_is_bounded():
     assert "s0" not in {i.service for i in store.issues()}
 
 
-def test_what_a_pass_sees_of_a_service_being_fixed_is_left_to_its_worker():
+def test_what_a_pass_sees_while_a_command_runs_on_a_service_is_not_recorded():
     store = IssueStore("dev", FakeClock())
     store.sync_drifts([drift("web", DriftKind.UNHEALTHY), drift("web", DriftKind.REPLICAS)], [])
     store.begin(["drift:web:unhealthy"], Action.RESTART)
     # mid-restart the container shows as exited, and the replica drift is not seen
-    result = store.sync_drifts([drift("web", DriftKind.EXITED)], [], busy={"web"})
+    result = store.sync_drifts([drift("web", DriftKind.EXITED)], [], frozen={"web"})
     assert result.opened == [] and result.recovered == []
     states = {i.fingerprint: i.state for i in store.issues()}
     assert states == {
@@ -163,16 +179,25 @@ def test_what_a_pass_sees_of_a_service_being_fixed_is_left_to_its_worker():
     }
 
 
-def test_a_quiet_pass_or_a_read_of_a_history_changes_nothing_to_save():
+def test_a_new_fault_while_a_step_is_proven_is_recorded_at_once():
+    store = IssueStore("dev", FakeClock())
+    store.sync_drifts([drift("web", DriftKind.UNHEALTHY)], [])
+    store.begin(["drift:web:unhealthy"], Action.RESTART)
+    store.acted(["drift:web:unhealthy"], "restarted", to_datetime(FakeClock()() + 30), "verifying")
+    result = store.sync_drifts([drift("web", DriftKind.EXITED)], [])
+    assert [i.fingerprint for i in result.opened] == ["drift:web:exited"]
+    unhealthy = store.get("drift:web:unhealthy")
+    assert unhealthy is not None and unhealthy.state is IssueState.REMEDIATING
+    assert unhealthy.verifying_until is not None
+
+
+def test_a_quiet_pass_changes_nothing_to_save():
     store = IssueStore("dev", FakeClock())
     store.sync_drifts([drift()], [])
     store.sync_drifts([], [])  # the drift recovered: that is a change
     before = store.changes
     store.sync_drifts([], [])
-    store.edit_history("web", lambda h: h.consecutive)
     assert store.changes == before
-    store.edit_history("web", lambda h: setattr(h, "consecutive", 2))
-    assert store.changes == before + 1
 
 
 def test_a_drifts_detail_is_redacted_before_it_is_kept():

@@ -1,0 +1,50 @@
+"""Which log errors explain a crash: blame only what does.
+
+A config, import or auth error in a service's log means a restart cannot fix a crash,
+but only if that error is why it crashed. One stale ``password authentication failed``
+line from a client, logged while the service ran healthy, must never keep the service
+down after an unrelated SIGKILL. So a log issue explains a crash only when its latest
+finding came from the very container that died, during the run that died, shortly
+(``WINDOW`` seconds) before it died, and that run never became ready: a start-up failure.
+A run longer than ``STARTUP`` seconds was not failing to start, whether a pass saw it
+ready or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from controller.model import ContainerSnapshot, Issue, to_datetime
+from controller.observe.lines import parse_timestamp
+
+WINDOW = 60.0  # seconds between the error and the death
+STARTUP = 120.0  # a run longer than this was not failing to start, seen or not
+SLACK = 1.0  # log and state time stamps come from different clocks of the engine
+
+
+def _when(stamp: str) -> datetime | None:
+    nanos = parse_timestamp(stamp.encode()) if stamp else None
+    return None if nanos is None else to_datetime(nanos / 1e9)
+
+
+def explains(
+    issue: Issue,
+    crashed: Sequence[ContainerSnapshot],
+    never_ready: Callable[[ContainerSnapshot], bool],
+) -> bool:
+    """True when ``issue`` (a log issue) explains the death of one of ``crashed``."""
+    slack = timedelta(seconds=SLACK)
+    for container in crashed:
+        if not issue.container or issue.container != container.name:
+            continue
+        started, finished = _when(container.started_at), _when(container.finished_at)
+        if started is None or finished is None or finished < started:
+            continue
+        seen = issue.last_seen
+        during_run = started - slack <= seen <= finished + slack
+        shortly_before = (finished - seen).total_seconds() <= WINDOW
+        short = (finished - started).total_seconds() <= STARTUP
+        if during_run and shortly_before and short and never_ready(container):
+            return True
+    return False
