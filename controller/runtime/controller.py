@@ -1,12 +1,13 @@
-"""Wiring: the stages joined into a controller, scheduled, and shut down cleanly.
+"""The controller: the stages wired together, one reconcile pass, the verdict, start/stop.
 
 One reconcile pass: observe the project (containers, probes, config hashes), follow new
 containers' logs, ``diff`` against the declaration, record drifts and Docker's restarts
 in the issue store, link effects to their root causes, queue every service with an
-actionable issue, write the JSON and Markdown outputs. ``scheduling.PassScheduler`` runs
-it on the adaptive interval; engine events, probe changes, new findings and finished
-fixes request a pass at once. The CI gate (``gate.run_gate``) drives the passes itself
-through ``open_once``, ``reconcile_pass`` and ``close_once``.
+actionable issue (or a step to prove), write the JSON and Markdown outputs.
+``scheduling.PassScheduler`` runs it on the adaptive interval; engine events, probe
+changes, new findings and finished steps request a pass at once. The CI gate
+(``gate.run_gate``) drives the passes itself through ``open_once``, ``reconcile_pass``
+and ``close_once``. docs/architecture.md draws the loop.
 """
 
 from __future__ import annotations
@@ -14,32 +15,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
-from controller.desired import load_desired
 from controller.detect.restarts import restart_findings
-from controller.issues.document import (
-    IssueFileError,
-    build_document,
-    converged,
-    load_state,
-    render_json,
-)
-from controller.issues.files import atomic_write
-from controller.issues.report import render_markdown
+from controller.issues.document import converged
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
 from controller.metrics import Metrics, StateCollector, StateView
 from controller.model import (
     Clock,
-    ContainerSnapshot,
     DesiredState,
-    DriftKind,
     Issue,
     ObservedState,
     ServiceCondition,
@@ -50,7 +38,6 @@ from controller.observe.compose_model import ConfigHashes, HashSource
 from controller.observe.engine import DockerEngine
 from controller.observe.events import EventWatcher
 from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
-from controller.observe.lines import parse_timestamp
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
 from controller.reconcile import diff, root_causes, service_status
@@ -58,49 +45,14 @@ from controller.remediate.policy import RetryPolicy
 from controller.remediate.reconciler import stable_after
 from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
+from controller.runtime.journal import log_drifts, log_findings, time_detection
+from controller.runtime.settings import Settings
+from controller.runtime.statefiles import StateFiles, Verdict
 from controller.scheduling import PassScheduler
 
 # how long after a restart the engine may still be carrying out a command an earlier run
 # of the controller started (a `docker restart` waits up to its 10 s stop timeout)
 UNFINISHED_COMMAND_GRACE = 15.0
-_EXITS = frozenset({DriftKind.EXITED, DriftKind.DEAD, DriftKind.RESTARTING})
-_HEALTH = frozenset({DriftKind.UNHEALTHY, DriftKind.FAILING_HEALTHCHECK})
-
-
-def fault_started(kind: str, containers: Sequence[ContainerSnapshot]) -> float | None:
-    """When the fault behind a drift began, as the engine recorded it (epoch seconds)."""
-    stamps: list[str] = []
-    if kind in _EXITS:
-        stamps = [c.finished_at for c in containers if c.status != "running" and c.finished_at]
-    elif kind in _HEALTH:
-        stamps = [c.failing_since for c in containers if c.failing_since]
-    parsed = [t for t in (parse_timestamp(s.encode()) for s in stamps) if t is not None]
-    if not parsed:
-        return None
-    # an exit: the latest one is this fault; a failing streak: the earliest start
-    return (max(parsed) if kind in _EXITS else min(parsed)) / 1e9
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    env: str
-    desired_dir: Path = Path("desired_state")
-    state_dir: Path = Path(".")
-    max_agents: int = 3
-    interval_active: float = 5.0
-    interval_quiet: float = 50.0
-    dry_run: bool = False
-    once: bool = False
-    once_timeout: float = 300.0
-    shutdown_timeout: float = 30.0
-    blip_seconds: float = 0.0  # a drift younger than this is left to heal on its own
-
-
-def load(settings: Settings) -> DesiredState:
-    """The declared state of ``settings.env`` (raises ``DesiredStateError``)."""
-    return load_desired(
-        settings.env, settings.desired_dir, lambda project: ComposeCli(project).config()
-    )
 
 
 class Controller:
@@ -179,35 +131,35 @@ class Controller:
                 ),
             )
         )
-        self.json_path = settings.state_dir / f"docker_issues_{desired.env}.json"
-        self.report_path = settings.state_dir / f"docker_issues_report_{desired.env}.md"
         self.scheduler = PassScheduler(
             self._scheduled_pass, settings.interval_active, settings.interval_quiet
         )
         self._pass_lock = threading.Lock()
-        self._save_lock = threading.Lock()
-        self._saved_changes: tuple[int, int, str, bool] | None = None
         self._engine_ok: bool | None = None
         self._engine_error = "not observed yet"
         self.passes_completed = 0
         # when the newest completed pass began: the evidence a verdict rests on
         self._observed_at: float | None = None  # epoch seconds (the clock)
         self._observed_mono: float | None = None  # monotonic, against action times
+        self.files = StateFiles(
+            state_dir=settings.state_dir,
+            env=desired.env,
+            project=desired.project,
+            dry_run=settings.dry_run,
+            store=self.store,
+            limiter=self.remediator.limiter,
+            cursors=self.logs.reader.cursors,
+            verdict=self._verdict,
+            clock=clock,
+        )
+        self.json_path, self.report_path = self.files.json_path, self.files.report_path
 
     # --- state on disk ------------------------------------------------------------------
 
     def restore(self) -> None:
-        """Take back what an earlier run saved: issues (history, attempts, backoff) and
-        log cursors (so no line is read twice)."""
-        try:
-            saved = load_state(self.json_path)
-        except IssueFileError as exc:
-            aside = self.json_path.with_name(
-                f"{self.json_path.name}.unreadable-{int(self._clock())}"
-            )
-            self.json_path.replace(aside)
-            logger.warning("{}; kept it as {} and started afresh", exc, aside.name)
-            return
+        """Take back what an earlier run saved (``StateFiles``); a command it was running
+        when it died may still be at work in the engine: its events are the controller's."""
+        saved = self.files.load()
         self.store.restore(saved.issues)
         self.remediator.limiter.restore(saved.remediation)
         now = self._clock()
@@ -219,39 +171,16 @@ class Controller:
                 )
         self.logs.reader.restore(saved.log_cursors)
         if saved.issues:
-            logger.info("restored {} issue(s) from {}", len(saved.issues), self.json_path)
+            logger.info("restored {} issue(s) from {}", len(saved.issues), self.files.json_path)
 
     def document(self) -> dict[str, Any]:
-        return build_document(
-            env=self.desired.env,
-            project=self.desired.project,
-            issues=self.store.issues(),
-            services=self.store.services(),
-            generated_at=self._clock(),
-            dry_run=self.settings.dry_run,
-            is_converged=self.converged(),
-            observed_at=self._observed_at,
-            engine=self._engine_error,
-            log_cursors=self.logs.reader.cursors(),
-            remediation=self.remediator.limiter.snapshot(),
-        )
+        return self.files.document()
 
     def save(self, force: bool = False) -> None:
-        with self._save_lock:
-            # the engine's reachability and the verdict are in the files too, though not
-            # in the store (a fix ending changes the verdict, not the issues)
-            changes = (
-                self.store.changes,
-                self.remediator.limiter.changes,
-                self._engine_error,
-                self.converged(),
-            )
-            if changes == self._saved_changes and not force:
-                return
-            doc = self.document()
-            atomic_write(self.json_path, render_json(doc))
-            atomic_write(self.report_path, render_markdown(doc))
-            self._saved_changes = changes
+        self.files.save(force)
+
+    def _verdict(self) -> Verdict:
+        return Verdict(self.converged(), self._observed_at, self._engine_error)
 
     # --- one pass -----------------------------------------------------------------------
 
@@ -282,11 +211,9 @@ class Controller:
             statuses = [
                 service_status(spec, observed) for name, spec in self.desired.services.items()
             ]
-            synced = self.store.sync_drifts(
-                drifts, statuses, self._frozen(observed), self._holds
-            )
-            self._log_sync(synced)
-            self._time_detection(synced, observed)
+            synced = self.store.sync_drifts(drifts, statuses, self._frozen(observed), self._holds)
+            log_drifts(synced)
+            time_detection(self.metrics, synced, observed, self._clock())
             for issue in self.store.link_causes(root_causes(self.desired, self.store.active())):
                 logger.info(
                     "{}: {} is caused by an upstream issue ({}); fixing that first",
@@ -326,15 +253,6 @@ class Controller:
                 self.metrics.finding(finding.pattern_id, finding.category)
                 self.metrics.restarted(finding.service)
             self._on_findings(self.store.record_findings(findings, self.desired.detection))
-
-    def _time_detection(self, synced: SyncResult, observed: ObservedState) -> None:
-        """Time to detect, for drifts whose start the engine recorded (an exit, the first
-        failing healthcheck of the current streak)."""
-        now = self._clock()
-        for issue in (*synced.opened, *synced.reopened):
-            started = fault_started(issue.kind, observed.of(issue.service))
-            if started is not None:
-                self.metrics.detected(issue.service, now - started)
 
     def _frozen(self, observed: ObservedState) -> set[str]:
         """Services a pass must not record for now: a command of the controller runs on
@@ -379,54 +297,8 @@ class Controller:
                 logger.error("engine unreachable, nothing observed or changed: {}", why)
         self._engine_ok = ok
 
-    def _log_sync(self, result: SyncResult) -> None:
-        for issue in result.opened:
-            logger.warning(
-                "{}: drift: {} [{} {}] issue {}",
-                issue.service,
-                issue.title,
-                issue.severity,
-                issue.kind,
-                issue.id,
-            )
-        for issue in result.reopened:
-            logger.warning(
-                "{}: drift again: {} (occurrence {}) issue {}",
-                issue.service,
-                issue.title,
-                issue.occurrences,
-                issue.id,
-            )
-        for issue in result.recovered:
-            logger.info(
-                "{}: recovered on its own: {} issue {}", issue.service, issue.title, issue.id
-            )
-
     def _on_findings(self, result: SyncResult) -> None:
-        now = self._clock()
-        for issue in (*result.opened, *result.reopened):  # from the line to the store
-            self.metrics.detected(issue.service, now - issue.last_seen.timestamp())
-        for issue in result.opened:
-            logger.warning(
-                "{}: log: {} [{} {}] issue {}: {}",
-                issue.service,
-                issue.title,
-                issue.severity,
-                issue.category,
-                issue.id,
-                issue.detail,
-            )
-        for issue in result.reopened:
-            logger.warning("{}: log error again: {} issue {}", issue.service, issue.title, issue.id)
-        for issue in result.escalated:
-            logger.warning(
-                "{}: {} repeats: severity {} -> {} issue {}",
-                issue.service,
-                issue.title,
-                issue.escalated_from,
-                issue.severity,
-                issue.id,
-            )
+        log_findings(self.metrics, result, self._clock())
         self.save()
         if result.opened or result.reopened or result.escalated:
             self.request_pass()

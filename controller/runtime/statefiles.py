@@ -1,0 +1,108 @@
+"""The controller's state on disk: ``docker_issues_<env>.json`` and its Markdown report.
+
+``save`` writes both, atomically, when anything a reader sees changed (the issues, the
+rate limiter's state, the engine's reachability, the verdict); ``force`` writes anyway
+(before a step runs, at shutdown). ``restore`` takes back what an earlier run saved: the
+issues with their history and attempts, the rate limiter's state (backoff, budget, a step
+being proven) and the log cursors, so a restarted controller neither repeats a step nor
+reads a line twice. An unreadable file is kept aside, named, and the run starts afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from controller.issues.document import (
+    IssueFileError,
+    SavedState,
+    build_document,
+    load_state,
+    render_json,
+)
+from controller.issues.files import atomic_write
+from controller.issues.report import render_markdown
+from controller.issues.store import IssueStore
+from controller.model import Clock
+from controller.remediate.limiter import RateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the document says beyond the issues: the evidence a verdict rests on."""
+
+    converged: bool
+    observed_at: float | None  # when the newest completed pass began
+    engine: str  # why the engine does not answer ("" when it does)
+
+
+class StateFiles:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        env: str,
+        project: str,
+        dry_run: bool,
+        store: IssueStore,
+        limiter: RateLimiter,
+        cursors: Callable[[], dict[str, int]],
+        verdict: Callable[[], Verdict],
+        clock: Clock,
+    ) -> None:
+        self.json_path = state_dir / f"docker_issues_{env}.json"
+        self.report_path = state_dir / f"docker_issues_report_{env}.md"
+        self._env, self._project, self._dry_run = env, project, dry_run
+        self._store, self._limiter = store, limiter
+        self._cursors, self._verdict, self._clock = cursors, verdict, clock
+        self._lock = threading.Lock()
+        self._saved: tuple[int, int, bool, str] | None = None
+
+    def load(self) -> SavedState:
+        """What an earlier run saved (empty when there is no file or it is unreadable)."""
+        try:
+            return load_state(self.json_path)
+        except IssueFileError as exc:
+            aside = self.json_path.with_name(
+                f"{self.json_path.name}.unreadable-{int(self._clock())}"
+            )
+            self.json_path.replace(aside)
+            logger.warning("{}; kept it as {} and started afresh", exc, aside.name)
+            return SavedState()
+
+    def document(self) -> dict[str, Any]:
+        verdict = self._verdict()
+        return build_document(
+            env=self._env,
+            project=self._project,
+            issues=self._store.issues(),
+            services=self._store.services(),
+            generated_at=self._clock(),
+            dry_run=self._dry_run,
+            is_converged=verdict.converged,
+            observed_at=verdict.observed_at,
+            engine=verdict.engine,
+            log_cursors=self._cursors(),
+            remediation=self._limiter.snapshot(),
+        )
+
+    def save(self, force: bool = False) -> None:
+        with self._lock:
+            verdict = self._verdict()  # when it was observed alone is no news
+            changes = (
+                self._store.changes,
+                self._limiter.changes,
+                verdict.converged,
+                verdict.engine,
+            )
+            if changes == self._saved and not force:
+                return
+            doc = self.document()
+            atomic_write(self.json_path, render_json(doc))
+            atomic_write(self.report_path, render_markdown(doc))
+            self._saved = changes
