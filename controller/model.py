@@ -93,6 +93,14 @@ class StepKind(StrEnum):
     HOOK = "hook"  # the user's command on this machine
 
 
+class ProbeKind(StrEnum):
+    """What a declared probe checks."""
+
+    HTTP = "http"  # GET a URL
+    TCP = "tcp"  # connect to host:port
+    EXEC = "exec"  # run argv in a running container of the service
+
+
 class Action(StrEnum):
     START = "start"  # docker compose up -d --no-deps SERVICE
     RESTART = "restart"  # restart the affected containers
@@ -190,7 +198,7 @@ class ProbeSpec:
     running container of the service.
     """
 
-    kind: str  # http | tcp | exec
+    kind: ProbeKind
     url: str = ""
     status: int | None = None
     body: str = ""
@@ -206,7 +214,7 @@ class ProbeSpec:
     @property
     def name(self) -> str:
         target = self.url or (
-            f"{self.host}:{self.port}" if self.kind == "tcp" else " ".join(self.argv)
+            f"{self.host}:{self.port}" if self.kind is ProbeKind.TCP else " ".join(self.argv)
         )
         return f"{self.kind} {target}"
 

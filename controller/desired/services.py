@@ -14,7 +14,7 @@ from typing import Any
 
 from controller.desired.errors import Problems
 from controller.desired.schema import DesiredStateFile, ProbeDeclaration, ServiceDeclaration
-from controller.model import ProbeSpec, ServiceRunState, ServiceSpec
+from controller.model import ProbeKind, ProbeSpec, ServiceRunState, ServiceSpec
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -52,7 +52,7 @@ def _probe(
         problems.add(where, "declare exactly one of http, tcp, exec")
         return None
     base = ProbeSpec(
-        kind=chosen[0],
+        kind=ProbeKind(chosen[0]),
         period=declared.period_seconds,
         timeout=declared.timeout_seconds,
         failure_threshold=declared.failure_threshold,

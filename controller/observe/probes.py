@@ -18,7 +18,14 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.model import ContainerSnapshot, ObservedState, ProbeSpec, ProbeView, ServiceSpec
+from controller.model import (
+    ContainerSnapshot,
+    ObservedState,
+    ProbeKind,
+    ProbeSpec,
+    ProbeView,
+    ServiceSpec,
+)
 from controller.observe.gateway import EngineError, EngineGateway
 from controller.observe.lines import clean, parse_timestamp
 
@@ -39,7 +46,7 @@ def run_probe(
 ) -> str | None:
     """Run one probe once; None when it passes, else why it failed (one line)."""
     try:
-        if probe.kind == "http":
+        if probe.kind == ProbeKind.HTTP:
             request = urllib.request.Request(
                 probe.url, headers={"User-Agent": "compose-controller"}
             )
@@ -54,10 +61,10 @@ def run_probe(
             if probe.body and probe.body.encode() not in body:
                 return f"GET {probe.url} answered {status} without {probe.body!r}"
             return None
-        if probe.kind == "tcp":
+        if probe.kind == ProbeKind.TCP:
             with socket.create_connection((probe.host, probe.port), timeout=probe.timeout):
                 return None
-        if probe.kind == "exec":
+        if probe.kind == ProbeKind.EXEC:
             if container is None:
                 return "no running container to exec in"
             code, output = gateway.exec(container.id, probe.argv, timeout=probe.timeout)
