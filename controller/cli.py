@@ -3,6 +3,7 @@
     controller [--env NAME] [flags]       run: keep the stack healthy (--once: the CI gate)
     controller check [--env NAME]         validate desired state and compose model, no engine
     controller schema                     print the desired state's JSON Schema
+    controller status [SERVICE]           what a running controller thinks (kubectl get/describe)
 
 Exit codes (``gate.run.Verdict``): 0 converged (``--once``), a clean shutdown or a clean
 check; 1 not converged (``--once``: something needs a human or stayed broken); 2 bad
@@ -38,6 +39,7 @@ from controller.http import StatusServer
 from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
 from controller.runtime import Controller, Settings, load
+from controller.status import status_command
 
 EXIT_OK = int(Verdict.CONVERGED)
 EXIT_NOT_CONVERGED = int(Verdict.NOT_CONVERGED)
@@ -54,7 +56,11 @@ EXIT_CODES = """exit codes:
 
 commands:
   controller check [--env NAME]   validate desired state and compose model (no engine)
-  controller schema               print the desired state's JSON Schema"""
+  controller schema               print the desired state's JSON Schema
+  controller status [SERVICE]     a running controller's view: one row per service, or one
+                                  service in full (--file FILE, --json)
+
+Every flag also reads CONTROLLER_<FLAG> (--max-agents: CONTROLLER_MAX_AGENTS); a flag wins."""
 
 
 def _positive(text: str) -> float:
@@ -411,7 +417,7 @@ def schema(argv: list[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS.update({"check": check, "schema": schema})
+COMMANDS.update({"check": check, "schema": schema, "status": status_command})
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ class StatusServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a loop that never started
+            self._server.shutdown()
         self._server.server_close()
 
 
