@@ -45,6 +45,7 @@ from controller.model import (
     ServiceCondition,
     system_clock,
 )
+from controller.notify import Notifier
 from controller.observe.compose_cli import ComposeCli
 from controller.observe.compose_model import ConfigHashes, HashSource
 from controller.observe.engine import DockerEngine
@@ -174,6 +175,13 @@ class Controller:
                 ),
             )
         )
+        self.notifier = Notifier(
+            desired.notify,
+            desired.env,
+            self.metrics.notified,
+            self.metrics.notification_took,
+            clock,
+        )
         self.json_path = settings.state_dir / f"docker_issues_{desired.env}.json"
         self.report_path = settings.state_dir / f"docker_issues_report_{desired.env}.md"
         self.scheduler = PassScheduler(
@@ -235,6 +243,7 @@ class Controller:
             atomic_write(self.json_path, render_json(doc))
             atomic_write(self.report_path, render_markdown(doc))
             self._saved_changes = changes
+            self.notifier.observe(self.store.issues())  # transitions -> its own thread
 
     # --- one pass -----------------------------------------------------------------------
 
@@ -482,6 +491,7 @@ class Controller:
             logger.warning("shutdown cut short the fix of: {}", ", ".join(cut_short))
         self.logs.stop()
         self.save(force=True)
+        self.notifier.close(self.settings.shutdown_timeout)
         self._gateway.close()
 
     def open_once(self) -> None:
@@ -502,4 +512,5 @@ class Controller:
         self.logs.stop()
         self.prober.stop()
         self.save(force=True)
+        self.notifier.close(self.settings.shutdown_timeout)
         self._gateway.close()
