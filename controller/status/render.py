@@ -212,8 +212,8 @@ def describe(doc: Doc, service: Doc, now: datetime, paint: Paint) -> str:
 
 
 def _backoff(history: Doc | None, now: datetime) -> str:
-    if not history:
-        return "none (no fix yet)"
+    if not history or not (history.get("steps") or history.get("exhausted_at")):
+        return "none (no fix step in the budget window)"
     parts = []
     if history.get("exhausted_at"):
         parts.append(
