@@ -3,6 +3,7 @@
     controller [--env NAME] [flags]       run: keep the stack healthy (--once: the CI gate)
     controller check [--env NAME]         validate desired state and compose model, no engine
     controller schema                     print the desired state's JSON Schema
+    controller status [SERVICE]           what a running controller thinks (kubectl get/describe)
 
 Exit codes (``gate.run.Verdict``): 0 converged (``--once``), a clean shutdown or a clean
 check; 1 not converged (``--once``: something needs a human or stayed broken); 2 bad
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,6 +30,7 @@ from loguru import logger
 from controller import __version__
 from controller.desired import DesiredStateError, environments
 from controller.desired.schema import json_schema
+from controller.envflags import with_environment
 from controller.gate.junit import junit_report
 from controller.gate.progress import Progress, final_table
 from controller.gate.run import GateResult, Verdict, run_gate
@@ -36,6 +39,7 @@ from controller.http import StatusServer
 from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
 from controller.runtime import Controller, Settings, load
+from controller.status import status_command
 
 EXIT_OK = int(Verdict.CONVERGED)
 EXIT_NOT_CONVERGED = int(Verdict.NOT_CONVERGED)
@@ -52,7 +56,11 @@ EXIT_CODES = """exit codes:
 
 commands:
   controller check [--env NAME]   validate desired state and compose model (no engine)
-  controller schema               print the desired state's JSON Schema"""
+  controller schema               print the desired state's JSON Schema
+  controller status [SERVICE]     a running controller's view: one row per service, or one
+                                  service in full (--file FILE, --json)
+
+Every flag also reads CONTROLLER_<FLAG> (--max-agents: CONTROLLER_MAX_AGENTS); a flag wins."""
 
 
 def _positive(text: str) -> float:
@@ -192,6 +200,12 @@ def parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="default INFO; with --once ERROR (the progress lines tell the story)",
     )
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text (default) or json: one JSON object per line, for log shippers",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -216,10 +230,13 @@ class _ToLoguru(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(record.levelname, record.getMessage())
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, json_lines: bool = False) -> None:
     logger.remove()
     logger.add(
-        sys.stderr, level=level, format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level:<7} {message}"
+        sys.stderr,
+        level=level,
+        format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level:<7} {message}",
+        serialize=json_lines,
     )
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.WARNING, force=True)
 
@@ -237,8 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] in COMMANDS:
         return COMMANDS[args_list[0]](args_list[1:])
-    args = parser().parse_args(args_list)
-    configure_logging(args.log_level or ("ERROR" if args.once else "INFO"))
+    args = with_environment(parser(), os.environ).parse_args(args_list)
+    configure_logging(
+        args.log_level or ("ERROR" if args.once else "INFO"), args.log_format == "json"
+    )
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # halves a scrape
     settings = Settings(
         env=args.env,
@@ -365,7 +384,7 @@ def _serve(controller: Controller, host: str, port: int) -> int:
 
 def check(argv: list[str]) -> int:
     """``controller check``: every problem of every (or one) environment, no engine."""
-    args = check_parser().parse_args(argv)
+    args = with_environment(check_parser(), os.environ).parse_args(argv)
     directory: Path = args.desired_state_dir
     envs = [args.env] if args.env else environments(directory)
     if not envs:
@@ -398,7 +417,7 @@ def schema(argv: list[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS.update({"check": check, "schema": schema})
+COMMANDS.update({"check": check, "schema": schema, "status": status_command})
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Counters and histograms are recorded by the stages as things happen; state that lives in
 the issue store and the work queue is exported by ``StateCollector`` at scrape time, so it
 is never stale and never updated from everywhere. Labels are bounded: env, service,
-action, outcome, result, severity, category, state, pattern, version; never log text or
+action, outcome, result, event, severity, category, state, pattern, version; never log text or
 container ids. Every label combination of a declared service exists from the first
 scrape (at zero), so ``rate()`` and ``absent()`` work at once.
 """
@@ -25,6 +25,7 @@ from controller.model import (
     Category,
     Issue,
     IssueState,
+    NotifyEvent,
     Outcome,
     PatternDef,
     ServiceCondition,
@@ -37,6 +38,7 @@ from controller.model import (
 
 PREFIX = "compose_controller"
 PASS_RESULTS = ("ok", "engine_unavailable", "error")
+NOTIFY_RESULTS = ("sent", "failed", "dropped")
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REMEDIATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 DETECTION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -112,6 +114,18 @@ class Metrics:
             "Restarts of the service's containers by Docker's restart policy, as observed.",
             ["env", "service"],
         )
+        self.notifications = counter(
+            "notifications_total",
+            "Issue transitions for people, by event and what became of them: sent, failed "
+            "(an endpoint refused, timed out or was unreachable) or dropped (too many waiting).",
+            ["env", "event", "result"],
+        )
+        self.notification_duration = histogram(
+            "notification_seconds",
+            "Time one notification took to deliver to all its endpoints.",
+            ["env"],
+            (*DURATION_BUCKETS, 30.0, 60.0),
+        )
         self.engine_up = Gauge(
             f"{PREFIX}_engine_up",
             "1 when the Docker engine answered the last pass, else 0.",
@@ -122,6 +136,10 @@ class Metrics:
             self.reconcile_passes.labels(env, result)
         self.reconcile_duration.labels(env)
         self.engine_up.labels(env).set(0)
+        for event in NotifyEvent:
+            for outcome in NOTIFY_RESULTS:
+                self.notifications.labels(env, event, outcome)
+        self.notification_duration.labels(env)
 
     def declare(self, services: Iterable[str], patterns: Iterable[PatternDef]) -> None:
         """Create every per-service and per-pattern series at zero."""
@@ -161,6 +179,12 @@ class Metrics:
     ) -> None:
         self.remediation_actions.labels(self.env, service, action, outcome).inc()
         self.remediation_duration.labels(self.env, service, action).observe(seconds)
+
+    def notified(self, event: str, result: str) -> None:
+        self.notifications.labels(self.env, event, result).inc()
+
+    def notification_took(self, seconds: float) -> None:
+        self.notification_duration.labels(self.env).observe(seconds)
 
     def detected(self, service: str, seconds: float) -> None:
         self.detection.labels(self.env, service).observe(max(0.0, seconds))

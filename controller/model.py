@@ -290,6 +290,27 @@ class RemediationSettings:
     hook: RunbookStep | None = None  # the last rung of every ladder, when declared
 
 
+class NotifyEvent(StrEnum):
+    """An issue's transitions a person can be told about."""
+
+    OPENED = "opened"  # new, or back after it was resolved
+    NEEDS_HUMAN = "needs-human"  # the controller stopped acting on it
+    ESCALATED = "escalated"  # its severity rose while open
+    RESOLVED = "resolved"  # gone (told only when an earlier transition was told)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """Where and what to tell people (the desired state's ``notify`` section)."""
+
+    urls: tuple[str, ...] = ()  # Apprise URLs; none: notifications are off
+    events: frozenset[NotifyEvent] = frozenset(NotifyEvent)
+    min_severity: Severity = Severity.HIGH  # issues below it are never told
+    group_seconds: float = 10.0  # a service's transitions within this go out as one message
+    max_per_hour: int = 12  # messages per service; more wait and are grouped
+    timeout: float = 10.0  # per endpoint and message
+
+
 @dataclass(frozen=True, slots=True)
 class DesiredState:
     env: str
@@ -298,6 +319,7 @@ class DesiredState:
     services: Mapping[str, ServiceSpec]
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     remediation: RemediationSettings = field(default_factory=RemediationSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def project(self) -> str:

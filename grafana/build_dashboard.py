@@ -4,18 +4,32 @@
     .venv/bin/python grafana/build_dashboard.py --check # exit 1 if the JSON is stale
 
 Panels are declared here in a few lines each (title, kind, PromQL, unit), so a review
-reads queries, not layout boilerplate; the JSON is what Grafana's file provisioning
-loads. tests/unit/test_observability.py checks the JSON is up to date, and the e2e test
-runs every query below on a real Prometheus.
+reads queries, not layout boilerplate. Grafana's own typed builder
+(grafana-foundation-sdk) turns them into the dashboard model and lays them out, so the
+JSON follows Grafana's schema rather than our idea of it; the JSON is what Grafana's file
+provisioning loads. tests/unit/test_observability.py checks the JSON is up to date, and
+the e2e test runs every query below on a real Prometheus.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, dashboard, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    VariableRefresh,
+    VariableSort,
+)
+from grafana_foundation_sdk.models.dashboard import (
+    Panel as PanelModel,
+)
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 OUT = Path(__file__).parent / "dashboards" / "compose-controller.json"
 SEL = 'env="$env"'
@@ -32,7 +46,7 @@ class Panel:
     width: int = 8
     height: int = 7
     description: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
+    instant: bool = False  # one value per series now, shown as a table
 
 
 ROWS: list[tuple[str, list[Panel]]] = [
@@ -104,7 +118,7 @@ ROWS: list[tuple[str, list[Panel]]] = [
                 height=8,
                 description="One row per service, severity, category and state; the JSON and "
                 "Markdown reports have the details.",
-                options={"instant": True},
+                instant=True,
             ),
             Panel(
                 "Findings by pattern",
@@ -217,107 +231,78 @@ def queries() -> list[str]:
     return [q for _, panels in ROWS for p in panels for q in p.queries.values()]
 
 
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+KINDS = {
+    "timeseries": timeseries.Panel,
+    "stat": stat.Panel,
+    "table": table.Panel,
+    "bargauge": bargauge.Panel,
+}
 
 
-def _panel(panel: Panel, pid: int, x: int, y: int) -> dict[str, Any]:
-    targets = [
-        {
-            "datasource": DATASOURCE,
-            "refId": chr(ord("A") + i),
-            "expr": expr,
-            "legendFormat": legend,
-            **({"instant": True, "format": "table"} if panel.options.get("instant") else {}),
-        }
-        for i, (legend, expr) in enumerate(panel.queries.items())
-    ]
-    return {
-        "id": pid,
-        "type": panel.kind,
-        "title": panel.title,
-        "description": panel.description,
-        "datasource": DATASOURCE,
-        "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
-        "options": {},
-        "targets": targets,
-    }
+def _panel(panel: Panel, pid: int) -> Builder[PanelModel]:
+    built = (
+        KINDS[panel.kind]()
+        .id(pid)
+        .title(panel.title)
+        .description(panel.description)
+        .datasource(DATASOURCE)
+        .unit(panel.unit)
+        .span(panel.width)
+        .height(panel.height)
+    )
+    for i, (legend, expr) in enumerate(panel.queries.items()):
+        query = prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(chr(ord("A") + i))
+        if panel.instant:
+            query = query.instant().format(PromQueryFormat.TABLE)
+        built = built.with_target(query.datasource(DATASOURCE))
+    return built
 
 
-def dashboard() -> dict[str, Any]:
-    panels: list[dict[str, Any]] = []
-    y, pid = 0, 1
-    for title, row in ROWS:
-        panels.append(
-            {
-                "id": pid,
-                "type": "row",
-                "title": title,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
-                "panels": [],
-            }
+def dashboard_builder() -> dashboard.Dashboard:
+    board = (
+        dashboard.Dashboard("compose-controller")
+        .uid("compose-controller")
+        .tags(["docker", "compose", "controller"])
+        .editable()
+        .time("now-1h", "now")
+        .refresh("10s")
+        .timezone("")
+        .with_variable(
+            dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
         )
-        pid, y, x, line_height = pid + 1, y + 1, 0, 0
-        for panel in row:
-            if x + panel.width > 24:
-                x, y, line_height = 0, y + line_height, 0
-            panels.append(_panel(panel, pid, x, y))
-            pid, x, line_height = pid + 1, x + panel.width, max(line_height, panel.height)
-        y += line_height
-    variable = {"type": "query", "datasource": DATASOURCE, "refresh": 2, "sort": 1}
-    return {
-        "uid": "compose-controller",
-        "title": "compose-controller",
-        "editable": True,
-        "schemaVersion": 39,
-        "version": 1,
-        "time": {"from": "now-1h", "to": "now"},
-        "refresh": "10s",
-        "tags": ["docker", "compose", "controller"],
-        "timezone": "",
-        "templating": {
-            "list": [
-                {
-                    "name": "datasource",
-                    "label": "Data source",
-                    "type": "datasource",
-                    "query": "prometheus",
-                    "current": {},
-                    "hide": 0,
-                },
-                {
-                    **variable,
-                    "name": "env",
-                    "label": "Environment",
-                    "query": {
-                        "query": "label_values(compose_controller_engine_up, env)",
-                        "refId": "env",
-                    },
-                    "definition": "label_values(compose_controller_engine_up, env)",
-                },
-                {
-                    **variable,
-                    "name": "service",
-                    "label": "Service",
-                    "multi": True,
-                    "includeAll": True,
-                    "allValue": ".*",
-                    "query": {
-                        "query": 'label_values(compose_controller_service_ready{env="$env"}, service)',
-                        "refId": "service",
-                    },
-                    "definition": 'label_values(compose_controller_service_ready{env="$env"}, service)',
-                },
-            ]
-        },
-        "annotations": {"list": []},
-        "panels": panels,
-    }
+        .with_variable(
+            dashboard.QueryVariable("env")
+            .label("Environment")
+            .datasource(DATASOURCE)
+            .query("label_values(compose_controller_engine_up, env)")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+        )
+        .with_variable(
+            dashboard.QueryVariable("service")
+            .label("Service")
+            .datasource(DATASOURCE)
+            .query('label_values(compose_controller_service_ready{env="$env"}, service)')
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+        )
+    )
+    pid = 0
+    for title, panels in ROWS:
+        pid += 1
+        board = board.with_row(dashboard.Row(title).id(pid))
+        for panel in panels:
+            pid += 1
+            board = board.with_panel(_panel(panel, pid))
+    return board
 
 
 def render() -> str:
-    return json.dumps(dashboard(), indent=2) + "\n"
+    return json.dumps(dashboard_builder().build(), cls=JSONEncoder, indent=2) + "\n"
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ they do for the user. Anything wrong becomes one ``DesiredStateError`` line that
 file and the field.
 
 Modules: ``schema`` (what the file may say), ``services`` (merge over compose),
-``actions`` (detection and remediation settings), ``interpolate`` (``${VAR}`` and
+``actions`` (detection and remediation settings), ``notify`` (who hears about issues),
+``interpolate`` (``${VAR}`` and
 ``{capture}`` in argv), ``errors``.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 
 from controller.desired.actions import detection_settings, remediation_settings
 from controller.desired.errors import DesiredStateError
+from controller.desired.notify import notify_settings
 from controller.desired.schema import read_declaration
 from controller.desired.services import default_verify_timeout, merge_services, parse_duration
 from controller.model import ComposeProject, DesiredState
@@ -108,6 +110,7 @@ def load_desired(
     services = merge_services(declared, compose_model, problems)
     detection = detection_settings(declared.detection, services, problems)
     remediation = remediation_settings(declared.remediation, services, detection, problems)
+    notify = notify_settings(declared.notify, problems)
     problems.raise_any()
     return DesiredState(
         env=env,
@@ -116,4 +119,5 @@ def load_desired(
         services=services,
         detection=detection,
         remediation=remediation,
+        notify=notify,
     )

@@ -133,6 +133,22 @@ class DetectionDeclaration(_Strict):
     discovery: DiscoveryDeclaration = DiscoveryDeclaration()
 
 
+NotifyEventName = Literal["opened", "needs-human", "escalated", "resolved"]
+_EVERY_EVENT: tuple[NotifyEventName, ...] = ("opened", "needs-human", "escalated", "resolved")
+
+
+class NotifyDeclaration(_Strict):
+    """Who hears about issues: Apprise URLs (json://, ntfy://, mailto://, slack:// ...)
+    and which transitions; ``${VAR}`` keeps a URL's secret out of the file."""
+
+    urls: list[str] = Field(default_factory=list)
+    events: list[NotifyEventName] = Field(default_factory=lambda: list(_EVERY_EVENT))
+    min_severity: Literal["low", "medium", "high", "critical"] = "high"
+    group_seconds: float = Field(default=10.0, ge=0, le=3600)
+    max_per_hour: int = Field(default=12, ge=1, le=3600)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+
 class DesiredStateFile(_Strict):
     project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     compose_files: list[str] = Field(min_length=1)
@@ -141,6 +157,7 @@ class DesiredStateFile(_Strict):
     environment: dict[str, str | int | float | bool] = Field(default_factory=dict)
     remediation: RemediationDeclaration = RemediationDeclaration()
     detection: DetectionDeclaration = DetectionDeclaration()
+    notify: NotifyDeclaration = NotifyDeclaration()
     services: dict[str, ServiceDeclaration | None] = Field(default_factory=dict)
 
 

@@ -33,6 +33,7 @@ from controller.model import (
     ServiceCondition,
     system_clock,
 )
+from controller.notify import Notifier
 from controller.observe.compose_cli import ComposeCli
 from controller.observe.compose_model import ConfigHashes, HashSource
 from controller.observe.engine import DockerEngine
@@ -131,6 +132,13 @@ class Controller:
                 ),
             )
         )
+        self.notifier = Notifier(
+            desired.notify,
+            desired.env,
+            self.metrics.notified,
+            self.metrics.notification_took,
+            clock,
+        )
         self.scheduler = PassScheduler(
             self._scheduled_pass, settings.interval_active, settings.interval_quiet
         )
@@ -177,7 +185,8 @@ class Controller:
         return self.files.document()
 
     def save(self, force: bool = False) -> None:
-        self.files.save(force)
+        if self.files.save(force):
+            self.notifier.observe(self.store.issues())  # transitions -> its own thread
 
     def _verdict(self) -> Verdict:
         return Verdict(self.converged(), self._observed_at, self._engine_error)
@@ -394,6 +403,7 @@ class Controller:
             logger.warning("shutdown cut short the fix of: {}", ", ".join(cut_short))
         self.logs.stop()
         self.save(force=True)
+        self.notifier.close(self.settings.shutdown_timeout)
         self._gateway.close()
 
     def open_once(self) -> None:
@@ -414,4 +424,5 @@ class Controller:
         self.logs.stop()
         self.prober.stop()
         self.save(force=True)
+        self.notifier.close(self.settings.shutdown_timeout)
         self._gateway.close()

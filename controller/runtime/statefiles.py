@@ -91,7 +91,9 @@ class StateFiles:
             remediation=self._limiter.snapshot(),
         )
 
-    def save(self, force: bool = False) -> None:
+    def save(self, force: bool = False) -> bool:
+        """Write both files if anything a reader sees changed (or ``force``); True when
+        written."""
         with self._lock:
             verdict = self._verdict()  # when it was observed alone is no news
             changes = (
@@ -101,8 +103,9 @@ class StateFiles:
                 verdict.engine,
             )
             if changes == self._saved and not force:
-                return
+                return False
             doc = self.document()
             atomic_write(self.json_path, render_json(doc))
             atomic_write(self.report_path, render_markdown(doc))
             self._saved = changes
+            return True

@@ -1,6 +1,7 @@
 """The observability contract on a real Prometheus: every dashboard query and every alert
 signal returns series during an incident, the critical-issue alert goes pending or
-firing, and promtool finds nothing wrong in a scrape of /metrics."""
+firing and, through a real Alertmanager with the shipped route, reaches a webhook, and
+promtool finds nothing wrong in a scrape of /metrics."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import ROOT, STACKS, free_ports, http_get, metric, wait_for
+from tests.receiver import Receiver
 
 DASHBOARD = ROOT / "grafana" / "dashboards" / "compose-controller.json"
 ALERTS = ROOT / "metrics" / "alerts.yml"
+ALERTMANAGER = ROOT / "metrics" / "alertmanager.yml"
 COMPARISON = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*-?[0-9.]+\s*$")
 
 
@@ -33,15 +36,17 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 class Prometheus:
-    def __init__(self, root: Path, target: str) -> None:
+    def __init__(self, root: Path, target: str, alertmanager: str | None = None) -> None:
         (self.port,) = free_ports(1)
         self.base = f"http://127.0.0.1:{self.port}"
         config = root / "prometheus.yml"
+        alerting = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
         config.write_text(
             yaml.safe_dump(
                 {
                     "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                     "rule_files": [str(ALERTS)],
+                    **({"alerting": alerting} if alertmanager else {}),
                     "scrape_configs": [
                         {
                             "job_name": "compose-controller",
@@ -89,18 +94,70 @@ class Prometheus:
         self.proc.wait(30)
 
 
+class Alertmanager:
+    """Debian's prometheus-alertmanager on a loopback port, with the shipped route and
+    every receiver's webhook pointed at ``receiver`` (path: the receiver's name)."""
+
+    def __init__(self, root: Path, receiver: Receiver) -> None:
+        binary = shutil.which("prometheus-alertmanager")
+        if binary is None:
+            pytest.fail("no prometheus-alertmanager: run scripts/engine-up (Debian package)")
+        (self.port,) = free_ports(1)
+        self.address = f"127.0.0.1:{self.port}"
+        config = yaml.safe_load(ALERTMANAGER.read_text())
+        config["route"]["group_wait"] = "1s"  # the shipped waits, shortened for a test
+        for route in config["route"].get("routes", []):
+            route["group_wait"] = "1s"
+        for item in config["receivers"]:
+            for hook in item.get("webhook_configs", []):
+                hook["url"] = f"http://127.0.0.1:{receiver.port}/{item['name']}"
+        path = root / "alertmanager.yml"
+        path.write_text(yaml.safe_dump(config))
+        with open(root / "alertmanager.log", "w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={path}",
+                    f"--storage.path={root / 'am-data'}",
+                    f"--web.listen-address={self.address}",
+                    "--cluster.listen-address=",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(
+            lambda: http_get(f"http://{self.address}/-/ready")[0] == 200,
+            60,
+            "Alertmanager to start",
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
 @pytest.fixture
 def prometheus_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[Prometheus] = []
 
-    def start(target: str) -> Prometheus:
-        prom = Prometheus(tmp_path, target)
+    def start(target: str, alertmanager: str | None = None) -> Prometheus:
+        prom = Prometheus(tmp_path, target, alertmanager)
         started.append(prom)
         return prom
 
     yield start
     for prom in started:
         prom.stop()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[tuple[Alertmanager, Receiver]]:
+    (port,) = free_ports(1)
+    receiver = Receiver(port)
+    manager = Alertmanager(tmp_path, receiver)
+    yield manager, receiver
+    manager.stop()
+    receiver.close()
 
 
 def concrete(expr: str) -> str:
@@ -186,6 +243,47 @@ def test_dashboards_and_alerts_hold_on_a_real_prometheus_during_an_incident(
     assert alert["labels"]["service"] == "talker"
 
 
+def test_the_critical_issue_alert_reaches_a_webhook_through_alertmanager(
+    make_stack, prometheus_factory, alertmanager
+):
+    """The project's rules on a real Prometheus, the shipped route on a real Alertmanager:
+    a critical database error in a service's log becomes an alert a person receives."""
+    manager, receiver = alertmanager
+    stack = make_stack(
+        STACKS / "chatty.yaml",
+        services="  pytrace: {replicas: 0}\n  importer: {replicas: 0}\n  crasher: {replicas: 0}\n",
+    )
+    stack.compose("up", "-d", "talker", "counter")
+    base = stack.serve("--interval-active", "1", "--interval-quiet", "1")
+    prom = prometheus_factory(base.removeprefix("http://"), manager.address)
+    wait_for(lambda: prom.series('up{job="compose-controller"} == 1'), 60, "the first scrape")
+
+    stack.say(
+        "talker", '2026-11-28 10:00:00.000 UTC [57] FATAL:  database "ghost" does not exist\n'
+    )
+    wait_for(
+        lambda: prom.series('compose_controller_issues{severity="critical"}'),
+        60,
+        "Prometheus to see the critical issue",
+    )
+
+    def delivered() -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (path, alert)
+            for path, body in zip(receiver.paths, receiver.messages(), strict=False)
+            for alert in body.get("alerts", [])
+            if alert["labels"].get("alertname") == "ComposeCriticalIssueOpen"
+            and alert["status"] == "firing"
+        ]
+
+    # the rule holds for 30 s before it fires; then the route's group_wait
+    path, alert = wait_for(delivered, 150, "the alert to reach the webhook")[0]
+    assert path == "/oncall"  # the shipped route sends critical alerts to on-call
+    assert alert["labels"]["service"] == "talker" and alert["labels"]["env"] == "e2e"
+    assert alert["labels"]["severity"] == "critical"
+    assert "critical issue open on e2e/talker" in alert["annotations"]["summary"]
+
+
 def test_promtool_finds_no_problem_in_a_scrape_of_metrics(make_stack):
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -257,3 +355,21 @@ def test_the_grafana_compose_file_wires_the_files_we_ship():
         "datasources"
     ]
     assert source["url"] == f"http://{config['web.listen-address']}"
+    # Prometheus sends its alerts to the Alertmanager of the same file, which reads the
+    # shipped, valid route
+    manager = dict(
+        arg.removeprefix("--").split("=", 1) for arg in services["alertmanager"]["command"]
+    )
+    routes = mounts["alertmanager"][str(Path(manager["config.file"]).parent)]
+    amtool = shutil.which("amtool")
+    assert amtool, "no amtool: run scripts/engine-up (Debian package prometheus-alertmanager)"
+    check = subprocess.run(
+        [amtool, "check-config", str(routes / Path(manager["config.file"]).name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    alerting = yaml.safe_load(shipped.read_text())["alerting"]["alertmanagers"]
+    assert alerting == [{"static_configs": [{"targets": [manager["web.listen-address"]]}]}]

@@ -113,6 +113,49 @@ def test_the_endpoints_answer_on_loopback():
         server.stop()
 
 
+def request(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_metrics_are_served_by_prometheus_clients_exposition_with_head_gzip_and_openmetrics():
+    import gzip
+
+    registry, _ = registry_with_state()
+    server = StatusServer("127.0.0.1", 0, registry, lambda: True, lambda: {"env": "dev"})
+    server.start()
+    try:
+        host, port = server.address
+        url = f"http://{host}:{port}/metrics"
+        code, headers, _ = request(url)
+        assert code == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+
+        code, headers, body = request(url, "HEAD")
+        assert code == 200 and body == b""
+        assert int(headers["Content-Length"]) > 1000
+        assert headers["Content-Type"].startswith("text/plain")
+
+        code, headers, zipped = request(url, **{"Accept-Encoding": "gzip"})
+        assert code == 200 and headers["Content-Encoding"] == "gzip"
+        assert b"compose_controller_workqueue_depth" in gzip.decompress(zipped)
+
+        code, headers, om = request(
+            url, Accept="application/openmetrics-text; version=1.0.0,text/plain;q=0.5"
+        )
+        assert code == 200 and headers["Content-Type"].startswith("application/openmetrics-text")
+        assert om.rstrip().endswith(b"# EOF")
+
+        status_head = request(f"http://{host}:{port}/status", "HEAD")
+        assert status_head[0] == 200 and status_head[2] == b""
+        assert request(f"http://{host}:{port}/healthz", "POST")[0] == 405
+    finally:
+        server.stop()
+
+
 def test_service_gauges_say_ready_running_healthy_needs_human_and_backoff():
     from datetime import timedelta
 

