@@ -24,6 +24,7 @@ from controller.runtime import Controller
 
 ENGINE_RETRY_SECONDS = 1.0
 ROUND_PAUSE_SECONDS = 0.5
+WAIT_STEP_SECONDS = 0.2
 
 
 class Verdict(IntEnum):
@@ -90,24 +91,29 @@ def run_gate(
 def _wait_for_fixes(
     controller: Controller, deadline: float, on_progress: Callable[[], None]
 ) -> None:
-    """Wait until no fix runs or waits, showing progress meanwhile, up to ``deadline``."""
-    queue = controller.remediator.queue
-    while not queue.wait_idle(min(1.0, max(0.0, deadline - time.monotonic()))):
-        on_progress()
+    """Wait until no step runs, waits to be taken or waits to be proven, showing progress
+    meanwhile, up to ``deadline``. A key only due later for another reason (a blip left
+    to heal, Docker's own loop watched) is the next round's: passes must go on."""
+    remediator = controller.remediator
+    while remediator.busy or remediator.queue.depth or remediator.in_flight():
         if time.monotonic() >= deadline:
             return
+        on_progress()
+        time.sleep(WAIT_STEP_SECONDS)
 
 
 def _settling(controller: Controller) -> bool:
     """Something may still come right without a new step: a service still starting (its
     health or probes not passing yet), a drift within its blip time, a fix at work, a
-    step still being proven, or a service ready again waiting out its issue's hold."""
+    step still being proven, a service ready again waiting out its issue's hold, or a
+    reconcile due later (Docker's own restart loop watched, a person's operation)."""
     return (
         any(s.condition is ServiceCondition.PROGRESSING for s in controller.store.services())
         or controller.blips_pending()
         or controller.remediator.busy > 0
         or bool(controller.remediator.in_flight())
         or bool(controller.store.recovering())
+        or bool(controller.remediator.queue.delayed)
     )
 
 

@@ -79,7 +79,8 @@ class IssueStore:
         self._issues: dict[str, Issue] = {}
         self._services: dict[str, ServiceStatus] = {}
         self._recent: dict[str, deque[datetime]] = {}  # log issue -> recent sightings
-        self._ready_since: dict[str, datetime] = {}  # service -> ready since (passes)
+        # service -> (ready since, restart count then): ready without a restart in between
+        self._ready_since: dict[str, tuple[datetime, int]] = {}
         self._changes = 0
 
     # --- reading ------------------------------------------------------------------------
@@ -203,10 +204,11 @@ class IssueStore:
             changed = services != self._services
             self._services = services
             for name, status in services.items():
-                if status.condition is ServiceCondition.READY:
-                    self._ready_since.setdefault(name, now)
-                else:
+                since = self._ready_since.get(name)
+                if status.condition is not ServiceCondition.READY:
                     self._ready_since.pop(name, None)
+                elif since is None or since[1] != status.restarts:  # restarted in between
+                    self._ready_since[name] = (now, status.restarts)
             seen = set()
             for drift in drifts:
                 if drift.service in skipped:
@@ -253,7 +255,7 @@ class IssueStore:
         if service not in self._services:
             return True
         since = self._ready_since.get(service)
-        return since is not None and (now - since).total_seconds() >= hold
+        return since is not None and (now - since[0]).total_seconds() >= hold
 
     def _upsert(self, drift: Drift, now: datetime, result: SyncResult) -> None:
         issue = self._issues.get(drift.fingerprint)
@@ -357,6 +359,30 @@ class IssueStore:
             issue.severity = _NEXT_SEVERITY[issue.severity]
             result.escalated.append(issue.model_copy(deep=True))
         issue.blocking = issue.severity is Severity.CRITICAL
+
+    def resolve_cause(
+        self, pattern_id: str, captures: Mapping[str, str], before: datetime, reason: str
+    ) -> list[Issue]:
+        """A runbook fixed a cause: every active log issue of that pattern and those
+        captures, in any service, not seen again since ``before``, is resolved with it."""
+        resolved: list[Issue] = []
+        now = to_datetime(self._clock())
+        with self._lock:
+            for issue in self._issues.values():
+                if (
+                    issue.source is IssueSource.LOG
+                    and issue.active
+                    and issue.state is not IssueState.REMEDIATING
+                    and issue.pattern_id == pattern_id
+                    and issue.captures == dict(captures)
+                    and issue.last_seen <= before
+                ):
+                    self._resolve(issue, now, reason)
+                    self._recent.pop(issue.fingerprint, None)
+                    resolved.append(issue.model_copy(deep=True))
+            if resolved:
+                self._changes += 1
+        return resolved
 
     def expire_log_issues(self, quiet_seconds: float) -> list[Issue]:
         """Resolve log issues not seen for ``quiet_seconds`` (the error stopped)."""

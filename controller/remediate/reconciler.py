@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from loguru import logger
 
-from controller.issues.store import IssueStore
+from controller.issues.store import ACTIONABLE, IssueStore
 from controller.metrics import Metrics
 from controller.model import (
     Action,
@@ -64,6 +64,7 @@ from controller.remediate.strategies import Actuator, StepFailed, primary
 from controller.remediate.verify import deadline, instance, prove
 
 POLICIES = frozenset({"always", "unless-stopped", "on-failure"})
+BLIP_PLAN = "left to heal on its own first (--blip-seconds)"
 # actions that start the service's containers: each one they leave must stay up
 STARTS = frozenset(
     {Action.START, Action.RESTART, Action.RECREATE, Action.REBUILD, Action.UNPAUSE}
@@ -92,6 +93,15 @@ class Failed:
 Result = Done | RequeueAfter | Failed
 
 
+def blip_left(issues: Sequence[Issue], blip: float, now: float) -> float:
+    """Seconds until these issues are no longer a blip that may heal on its own (0: act
+    now). Only drifts wait, and only until the oldest of them is ``blip`` seconds old."""
+    if blip <= 0 or not issues or any(i.source is not IssueSource.DRIFT for i in issues):
+        return 0.0
+    oldest = max(now - i.opened_at.timestamp() for i in issues)
+    return max(0.0, blip - oldest)
+
+
 def stable_after(spec: ServiceSpec) -> float:
     """How long a service must stay ready for its incident to be over: ``min_ready``, and
     for a service with a restart policy at least the 10 s after which Docker itself calls
@@ -113,6 +123,7 @@ class Reconciler:
         activity: OperatorActivity,
         clock: Clock,
         dry_run: bool = False,
+        blip: float = 0.0,
         never_ready: Callable[[ContainerSnapshot], bool] = lambda c: True,
         on_change: Callable[[bool], None] = lambda finished: None,
         save_now: Callable[[], None] = lambda: None,
@@ -128,6 +139,7 @@ class Reconciler:
         self.activity = activity
         self._clock = clock
         self._dry_run = dry_run
+        self._blip = blip
         self._never_ready = never_ready
         self._on_change = on_change
         self._save_now = save_now
@@ -183,6 +195,8 @@ class Reconciler:
             )
             self._metrics.remediation_done(service, step.action, Outcome.SUCCESS, seconds)
             logger.info("{}: fixed by {}: {}", service, step.label, proof.detail)
+            if step.action is Action.RUNBOOK:
+                self._resolve_cause(step)
             self._on_change(True)
             return Done("fixed")
         self._limiter.step_ended(service, self._clock(), fixed=False)
@@ -197,6 +211,21 @@ class Reconciler:
         logger.warning("{}: {} did not fix it: {}", service, step.label, proof.failed)
         self._on_change(True)
         return None
+
+    def _resolve_cause(self, step: Verification) -> None:
+        """The runbook removed a cause other services logged too (the missing database):
+        their issues of it, not seen since the runbook ran, are fixed with it."""
+        for fp in step.addresses:
+            issue = self._store.get(fp)
+            if issue is None or issue.source is not IssueSource.LOG or not issue.pattern_id:
+                continue
+            for other in self._store.resolve_cause(
+                issue.pattern_id,
+                issue.captures,
+                step.finished_at or step.started_at,
+                f"fixed by {step.label} (run for {issue.service})",
+            ):
+                logger.info("{}: {} fixed by {}", other.service, other.title, step.label)
 
     @staticmethod
     def _carried_out(
@@ -228,6 +257,12 @@ class Reconciler:
         held = self._left_to_people(spec, drifts, containers)
         if held is not None:
             return held
+        actionable = [i for i in self._store.of_service(service) if i.state in ACTIONABLE]
+        wait = blip_left(actionable, self._blip, self._clock())
+        if wait > 0:
+            if self._store.note([i.fingerprint for i in actionable], plan=BLIP_PLAN):
+                logger.info("{}: {} for {:.1f} s", service, BLIP_PLAN, wait)
+            return RequeueAfter(wait, "a blip may heal on its own")
         waiting = self._unready_dependencies(service, observed)
         if waiting:
             fingerprints = [d.fingerprint for d in drifts] + [i.fingerprint for i in logs]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from loguru import logger
@@ -28,7 +27,6 @@ from controller.metrics import Metrics, StateCollector, StateView
 from controller.model import (
     Clock,
     DesiredState,
-    Issue,
     ObservedState,
     ServiceCondition,
     system_clock,
@@ -43,7 +41,7 @@ from controller.observe.observer import Observer
 from controller.observe.probes import Prober
 from controller.reconcile import diff, root_causes, service_status
 from controller.remediate.policy import RetryPolicy
-from controller.remediate.reconciler import stable_after
+from controller.remediate.reconciler import blip_left, stable_after
 from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
 from controller.runtime.journal import log_drifts, log_findings, time_detection
@@ -109,6 +107,7 @@ class Controller:
             metrics=self.metrics,
             max_agents=settings.max_agents,
             dry_run=settings.dry_run,
+            blip=settings.blip_seconds,
             clock=clock,
             on_change=self._on_remediation_change,
             save_now=lambda: self.save(force=True),
@@ -238,12 +237,8 @@ class Controller:
             if submit:
                 for service in self._proving():
                     self.remediator.submit(service)  # a proof the queue lost (a restart)
-                for service, issues in self.store.actionable().items():
+                for service, _issues in self.store.actionable().items():
                     if service not in self.desired.services:  # orphans are only reported
-                        continue
-                    wait = self._blip_left(issues)
-                    if wait > 0:  # let it heal on its own first
-                        self.request_pass_in(wait)
                         continue
                     self.remediator.submit(service)
             self._observed_at, self._observed_mono = observed_at, started
@@ -280,18 +275,10 @@ class Controller:
             if not self.remediator.activity.is_acting(name)
         ]
 
-    def _blip_left(self, issues: Sequence[Issue]) -> float:
-        """Seconds until the youngest of these drifts is no longer a blip (0: act now)."""
-        if self.settings.blip_seconds <= 0 or any(i.source != "drift" for i in issues):
-            return 0.0
-        now = self._clock()
-        ages = [now - i.opened_at.timestamp() for i in issues]
-        return max(0.0, self.settings.blip_seconds - min(ages))
-
     def blips_pending(self) -> bool:
         """Some drift is still within ``blip_seconds`` of appearing (left to heal)."""
         return any(
-            self._blip_left(issues) > 0
+            blip_left(issues, self.settings.blip_seconds, self._clock()) > 0
             for service, issues in self.store.actionable().items()
             if service in self.desired.services
         )

@@ -722,7 +722,9 @@ def test_a_runbook_runs_once_for_a_cause_several_services_report():
         ("exec", "demo-db-1: createdb -U postgres orders")
     ]
     worker = rig.issue("log:worker:pg-database-missing:x")
-    assert worker.attempts == [] and worker.state is IssueState.OPEN  # not a step: skipped
+    assert worker.attempts == []  # not a step of its own: the cause is gone, fixed with it
+    assert worker.state is IssueState.RESOLVED
+    assert worker.resolution == "fixed by runbook create-db (run for web)"
 
 
 # --- level-triggered: nothing waits, every fault counts at once -----------------------------
