@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 # Beyond ARCHITECTURE.md's "issues imports model": a drift's detail can quote container
-# text (a failed healthcheck's or exec probe's output), and every drift passes through
-# sync_drifts, so the store is the one place that masks it before anything is kept.
+# text (a failed healthcheck's or exec probe's output), and so can a step's outcome
+# (compose stderr, an engine error, a runbook's output); every drift passes through
+# sync_drifts and every step through finish, so the store masks them before they are kept.
 from controller.detect.redact import redact
 from controller.model import (
     Action,
@@ -478,7 +479,7 @@ class IssueStore:
                     last = issue.attempts[-1]
                     last.finished_at = now
                     last.outcome = outcome
-                    last.detail = detail
+                    last.detail = redact(detail)  # compose stderr, an engine error ...
                 if next_state is IssueState.RESOLVED:
                     self._resolve(issue, now, reason)
                     continue
