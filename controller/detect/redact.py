@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TextIO
 
 MASK = "***"
 
@@ -324,3 +325,18 @@ def _looks_like_credential(value: str) -> bool:
         or any(c in "+/=._~-" for c in value)
         or any(c.isupper() for c in value[1:])
     )
+
+
+class RedactedStream:
+    """A text stream that redacts what is written to it: the sink of the controller's own
+    log, so a line that quotes container text (a step's error, an engine's message, a
+    traceback) is masked even when the code that logged it did not think of it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        self._stream.write(redact(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
