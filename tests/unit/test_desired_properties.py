@@ -1,5 +1,5 @@
-"""Random desired-state documents, valid and broken, never raise anything but the one-line
-``DesiredStateError`` (issue 12's fault suite).
+"""Random desired-state documents, valid and broken, never raise anything but
+``DesiredStateError``, one line per problem (issue 12's fault suite).
 
 Only the public entry point is used (``load_desired`` with an injected compose-model
 loader), so the test holds whatever reads the YAML inside. Documents are a full valid
@@ -179,9 +179,10 @@ def _load(content: bytes, compose: Any) -> DesiredState | None:
         try:
             return load_desired("dev", directory, loader)
         except DesiredStateError as exc:
-            message = str(exc)
-            assert message.strip(), "an empty error"
-            assert len(message.splitlines()) == 1, message
+            # one line per problem, each naming where it is
+            lines = [str(problem) for problem in exc.problems]
+            assert lines and str(exc).splitlines() == lines, str(exc)
+            assert all(line.strip() and len(line.splitlines()) == 1 for line in lines)
             return None
 
 
