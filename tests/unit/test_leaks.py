@@ -76,6 +76,7 @@ def document(store: IssueStore) -> dict[str, object]:
         services=store.services(),
         generated_at=1_800_000_000.0,
         dry_run=False,
+        is_converged=False,
         remediation=store.histories(),
     )
 
