@@ -87,11 +87,9 @@ _BARE_CREDENTIAL = re.compile(
 _FLAG = re.compile(
     r"(?<![\w-])--[\w-]*?(?:password|passwd|secret|token|api-?key)(?:[ \t]+|=)(?=\S)", re.I
 )
-_PRIVATE_KEY = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-    r"(?P<body>.*?)(?=-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
-    re.S,
-)
+_KEY_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_KEY_END_LINE = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_FIRST_WORD = re.compile(r"[ \t]*[^ \t]+")
 _TOKENS = [
     re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),  # JWT
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
@@ -145,7 +143,10 @@ def overlaps(span: Span, spans: list[Span]) -> bool:
 
 
 def _keyed(text: str) -> Iterator[Span]:
+    covered = 0  # a key inside a value already masked is masked with it
     for match in _KEY_END.finditer(text):
+        if match.start() < covered:
+            continue
         word_start = match.start("word")
         key_start = word_start
         while key_start > 0 and text[key_start - 1] in _KEY_CHARS:
@@ -169,6 +170,7 @@ def _keyed(text: str) -> Iterator[Span]:
         start = match.end()
         quoted = _quoted(text, start)
         if quoted is not None:
+            covered = quoted[1]
             yield quoted
             continue
         if colon and at_line_start:  # a header or a YAML line: the value is the whole line
@@ -186,41 +188,55 @@ def _keyed(text: str) -> Iterator[Span]:
             continue
         if in_sentence and (value.isalpha() or (value.isdigit() and len(value) <= 3)):
             continue  # a word or a status code after "token:" in a sentence
+        covered = end
         yield start, end
 
 
 def _urls(text: str) -> Iterator[Span]:
+    scanned = 0  # a URL inside one already read (in its password) is part of it
     for match in _URL.finditer(text):
+        if match.start() < scanned:
+            continue
         start = match.end()
         end_match = _URL_END.search(text, start)
-        end = end_match.start() if end_match else len(text)
-        at = text.rfind("@", start, end)  # the last @ of the authority: passwords hold @ too
+        scanned = end_match.start() if end_match else len(text)
+        at = text.rfind("@", start, scanned)  # the last @ of the authority: passwords hold @
         if at > start:
             yield start, at
 
 
 def _authorization(text: str) -> Iterator[Span]:
+    covered = 0
     for match in _AUTHORIZATION.finditer(text):
+        if match.start() < covered:
+            continue
         start = match.end()
         quoted = _quoted(text, start)
         if quoted is not None:
             scheme = _SCHEME.match(text, quoted[0], quoted[1])
+            covered = quoted[1]
             yield (scheme.end() if scheme else quoted[0]), quoted[1]
             continue
         scheme = _SCHEME.match(text, start)
-        yield (scheme.end() if scheme else start), _line_end(text, start)
+        covered = _line_end(text, start)
+        yield (scheme.end() if scheme else start), covered
 
 
 def _cookies(text: str) -> Iterator[Span]:
+    covered = 0
     for match in _COOKIE.finditer(text):
+        if match.start() < covered:
+            continue
         start = match.end()
         quoted = _quoted(text, start)
         if quoted is not None:
+            covered = quoted[1]
             yield quoted
             continue
         end = _line_end(text, start)
-        first = text[start:end].split(None, 1)[0] if text[start:end].strip() else ""
-        if "=" in first:  # a cookie pair, not "cookie: not found"
+        first = _FIRST_WORD.match(text, start, end)
+        if first is not None and "=" in first.group():  # a pair, not "cookie: not found"
+            covered = end
             yield start, end
 
 
@@ -232,15 +248,26 @@ def _bare(text: str) -> Iterator[Span]:
 
 
 def _flags(text: str) -> Iterator[Span]:
+    covered = 0
     for match in _FLAG.finditer(text):
+        if match.start() < covered:
+            continue
         start = match.end()
         quoted = _quoted(text, start)
-        yield quoted if quoted is not None else (start, _until(text, start, " \t\r\n"))
+        span = quoted if quoted is not None else (start, _until(text, start, " \t\r\n"))
+        covered = span[1]
+        yield span
 
 
 def _blocks(text: str) -> Iterator[Span]:
-    for match in _PRIVATE_KEY.finditer(text):
-        yield match.span("body")
+    at = 0
+    while (begin := _KEY_BEGIN.search(text, at)) is not None:
+        end = _KEY_END_LINE.search(text, begin.end())
+        if end is None:  # cut before its end: the rest is the key
+            yield begin.end(), len(text)
+            return
+        yield begin.end(), end.start()
+        at = end.end()
 
 
 def _tokens(text: str) -> Iterator[Span]:
@@ -282,10 +309,15 @@ def _quoted(text: str, start: int) -> Span | None:
 
 
 def _until(text: str, start: int, stops: str) -> int:
-    at = start
-    while at < len(text) and text[at] not in stops:
-        at += 1
-    return at
+    """The index of the first of ``stops`` at or after ``start`` (or the text's end)."""
+    stop = _STOPS.get(stops)
+    if stop is None:
+        stop = _STOPS[stops] = re.compile("[" + re.escape(stops) + "]")
+    found = stop.search(text, start)
+    return found.start() if found else len(text)
+
+
+_STOPS: dict[str, re.Pattern[str]] = {}
 
 
 def _line_end(text: str, start: int) -> int:
