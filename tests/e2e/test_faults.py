@@ -297,8 +297,8 @@ def test_a_failing_streak_frozen_by_an_engine_restart_becomes_a_stalled_healthch
     private_engine.start()  # live-restore: beta keeps running, its healthcheck does not
     stalled = wait_for(
         lambda: (i := stack.issue("drift:beta:unhealthy")) and i["kind"] == "healthcheck-stalled" and i,
-        60,
-        "the frozen streak to time out into healthcheck-stalled",
+        120,
+        "the frozen streak to time out into healthcheck-stalled (30 s at least)",
     )
     assert stalled["blocking"] is False
     assert "healthcheck stopped running since" in stalled["detail"]

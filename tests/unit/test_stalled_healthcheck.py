@@ -4,8 +4,9 @@ Docker 20.10 stops running the healthchecks of containers it restored with
 ``--live-restore`` (moby/moby#41871). A failing streak then never reaches a verdict: the
 landed code kept a blocking ``failing-healthcheck`` issue open forever and the stack
 unconverged. The rule: no check for ``STALL_INTERVALS`` (3) intervals plus the check's
-timeout since the last one ended (or since the container started) means the healthcheck
-stopped; the issue becomes ``healthcheck-stalled``, does not block, and says what to do.
+timeout, and ``STALL_FLOOR`` (30 s) at least, since the last one ended (or since the
+container started) means the healthcheck stopped; the issue becomes
+``healthcheck-stalled``, does not block, and says what to do.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from controller.issues.store import IssueStore
 from controller.model import DriftKind, IssueState, ObservedState
 from controller.observe.engine import snapshot_from_inspect
 from controller.reconcile import (
+    STALL_FLOOR,
     STALL_INTERVALS,
     diff,
     service_drifts,
@@ -30,7 +32,7 @@ from tests.unit.test_remediator import Rig
 
 LAST = 1_800_000_000.0  # when the last healthcheck ended
 INTERVAL, TIMEOUT = 1.0, 1.0
-LIMIT = STALL_INTERVALS * INTERVAL + TIMEOUT  # 4 s
+LIMIT = max(STALL_INTERVALS * INTERVAL + TIMEOUT, STALL_FLOOR)  # 30 s: 4 s is too short
 
 
 def inspect(streak: int, status: str = "healthy") -> dict[str, object]:
@@ -99,6 +101,9 @@ def test_a_healthcheck_counts_as_stopped_only_past_three_intervals_and_its_timeo
     snap = snapshot_from_inspect(inspect(streak=2))
     assert not stalled(snap, LAST + LIMIT)
     assert stalled(snap, LAST + LIMIT + 0.001)
+    assert not stalled(snap, LAST + 10)  # checks of 1 s, late by seconds on a busy machine
+    slow = replace(snap, health_interval=30.0, health_timeout=30.0)  # Docker's defaults
+    assert not stalled(slow, LAST + 120) and stalled(slow, LAST + 120.001)
     assert not stalled(snap, None)  # no time given: nothing is judged stopped
     fresh = service_drifts(CHECKED, [snap], now=LAST + LIMIT)
     assert [d.kind for d in fresh] == [DriftKind.FAILING_HEALTHCHECK] and fresh[0].blocking
