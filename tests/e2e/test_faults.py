@@ -115,6 +115,8 @@ def test_secrets_a_container_prints_appear_in_no_output(make_stack):
 
     wait_for(lambda: attempted("log:leaky:leaktest", "runbook"), 90, "the runbook to fail")
     wait_for(lambda: attempted("drift:needs:", "start"), 90, "compose up of needs to fail")
+    # then its created container is restarted through the engine, which refuses it too
+    wait_for(lambda: attempted("drift:needs:exited", "restart"), 90, "the engine's restart")
     wait_for(lambda: stack.issue("drift:leaky:probe-failed"), 90, "the probe to fail")
     wait_for(lambda: stack.issue("drift:leaky:unhealthy"), 90, "the healthcheck to fail")
     wait_for(
@@ -122,6 +124,7 @@ def test_secrets_a_container_prints_appear_in_no_output(make_stack):
         60,
         "an unclassified template of the vault lines",
     )
+
     def newest_sample() -> str:
         issue = next(
             (i for i in stack.issues()["issues"] if i["fingerprint"].startswith("log:leaky:leak")),
@@ -156,6 +159,8 @@ def test_secrets_a_container_prints_appear_in_no_output(make_stack):
     needs = stack.issue("drift:needs:missing") or {}
     assert any("unable to find user DB_PASSWORD=***" in a["detail"] for a in needs["attempts"])
     assert "unable to find user DB_PASSWORD=***" in outputs["controller log"]
+    restarted = stack.issue("drift:needs:exited") or {}
+    assert any("DB_PASSWORD=***" in a["detail"] for a in restarted["attempts"]), restarted
 
 
 def test_a_compose_error_at_load_is_one_line_and_masked(make_stack, tmp_path):
