@@ -7,8 +7,9 @@
 
 Exit codes (``gate.run.Verdict``): 0 converged (``--once``), a clean shutdown or a clean
 check; 1 not converged (``--once``: something needs a human or stayed broken); 2 bad
-input (a flag, a desired-state file), one line per problem on stderr; 3 the engine could
-not be reached (``--once``); 4 timed out while still progressing (``--once``).
+input (a flag, a desired-state file, a state directory it cannot write), one line per
+problem on stderr; 3 the engine could not be reached (``--once``); 4 timed out while
+still progressing (``--once``).
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from loguru import logger
 from controller import __version__
 from controller.desired import DesiredStateError, environments
 from controller.desired.schema import json_schema
+from controller.detect.redact import RedactedStream, redact
 from controller.envflags import with_environment
 from controller.gate.junit import junit_report
 from controller.gate.progress import Progress, final_table
 from controller.gate.run import GateResult, Verdict, run_gate
 from controller.gate.summary import append_step_summary, step_summary_path
 from controller.http import StatusServer
-from controller.issues.files import atomic_write
+from controller.issues.files import StateDirError, atomic_write, check_state_dir
 from controller.issues.report import render_markdown
 from controller.runtime import Controller, Settings, load
 from controller.status import status_command
@@ -50,7 +52,7 @@ EXIT_TIMED_OUT = int(Verdict.TIMED_OUT)
 EXIT_CODES = """exit codes:
   0  converged (--once), a clean shutdown, or `check` found no problem
   1  not converged (--once): something needs a human or stayed broken
-  2  bad input: a flag or a desired-state file (one line per problem on stderr)
+  2  bad input: a flag, a desired-state file or the state directory (one line per problem)
   3  the Docker engine could not be reached (--once)
   4  timed out while still progressing (--once)
 
@@ -233,17 +235,18 @@ class _ToLoguru(logging.Handler):
 def configure_logging(level: str, json_lines: bool = False) -> None:
     logger.remove()
     logger.add(
-        sys.stderr,
+        RedactedStream(sys.stderr),  # a log line may quote container text
         level=level,
         format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level:<7} {message}",
         serialize=json_lines,
+        diagnose=False,  # a traceback shows no variable's value: it may hold a log line
     )
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.WARNING, force=True)
 
 
 def _bad_input(exc: DesiredStateError) -> int:
-    for problem in exc.problems:
-        print(f"controller: error: {problem}", file=sys.stderr)
+    for problem in exc.problems:  # may quote compose's stderr
+        print(f"controller: error: {redact(str(problem))}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
@@ -277,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DesiredStateError as exc:
         return _bad_input(exc)
     controller = Controller(settings, desired)
+    try:
+        check_state_dir(settings.state_dir, (controller.json_path, controller.report_path))
+    except StateDirError as exc:
+        print(f"controller: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     mode = " (dry run: nothing will be changed)" if settings.dry_run else ""
     logger.info(
         "controller {} for env {} (project {}), {} service(s), {} agent(s){}",

@@ -77,6 +77,8 @@ class DriftKind(StrEnum):
     UNHEALTHY = "unhealthy"  # its healthcheck fails
     # its healthcheck has begun failing; the engine has not called it unhealthy yet
     FAILING_HEALTHCHECK = "failing-healthcheck"
+    # the engine stopped running its healthcheck (moby/moby#41871): health is unknown
+    HEALTHCHECK_STALLED = "healthcheck-stalled"
     PAUSED = "paused"
     REPLICAS = "replicas"  # more or fewer containers than declared
     JOB_FAILED = "job-failed"  # a `state: completed` service exited non-zero
@@ -350,6 +352,9 @@ class ContainerSnapshot:
     failing_streak: int = 0  # healthchecks failed in a row (Docker's FailingStreak)
     # the last line the last failed healthcheck printed (raw: the issue store redacts it)
     health_output: str = ""
+    health_interval: float = 0.0  # seconds between its healthchecks, 0: none
+    health_timeout: float = 0.0  # seconds a healthcheck may take
+    last_check_at: float = 0.0  # epoch s its last check ended, or it started if later; 0: ?
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,10 +430,12 @@ class Drift:
         return f"drift:{self.service}:{_INCIDENT.get(self.kind, self.kind)}"
 
 
-# kinds that are one incident with another: a healthcheck that begins to fail and the
-# engine's verdict; a container that exited and the engine restarting it in a loop
+# kinds that are one incident with another: a healthcheck that begins to fail, the
+# engine's verdict and a healthcheck the engine stopped running; a container that exited
+# and the engine restarting it in a loop
 _INCIDENT = {
     DriftKind.FAILING_HEALTHCHECK: DriftKind.UNHEALTHY,
+    DriftKind.HEALTHCHECK_STALLED: DriftKind.UNHEALTHY,
     DriftKind.RESTARTING: DriftKind.EXITED,
 }
 

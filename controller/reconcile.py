@@ -23,6 +23,7 @@ from controller.model import (
     ServiceSpec,
     ServiceStatus,
     Severity,
+    to_datetime,
 )
 
 # Severity of each kind of drift for a required service; optional services' drifts are low.
@@ -33,6 +34,7 @@ _SEVERITY = {
     DriftKind.RESTARTING: Severity.HIGH,
     DriftKind.UNHEALTHY: Severity.HIGH,
     DriftKind.FAILING_HEALTHCHECK: Severity.MEDIUM,
+    DriftKind.HEALTHCHECK_STALLED: Severity.MEDIUM,
     DriftKind.PAUSED: Severity.MEDIUM,
     DriftKind.REPLICAS: Severity.MEDIUM,
     DriftKind.JOB_FAILED: Severity.HIGH,
@@ -41,7 +43,18 @@ _SEVERITY = {
     DriftKind.ORPHAN: Severity.LOW,
 }
 # drifts that are reported but never fail convergence
-_NOT_BLOCKING = frozenset({DriftKind.OUTDATED, DriftKind.ORPHAN})
+_NOT_BLOCKING = frozenset({DriftKind.OUTDATED, DriftKind.ORPHAN, DriftKind.HEALTHCHECK_STALLED})
+# drifts that leave a service ready: its config is older, or its healthcheck stopped
+# running (its last verdict stands; the issue says so and what to do)
+_READY_DESPITE = frozenset({DriftKind.OUTDATED, DriftKind.HEALTHCHECK_STALLED})
+# A healthcheck has stopped running when its last check ended longer ago than this many
+# intervals plus its timeout (two checks in a row that never came, and slack for a slow
+# one), and at least STALL_FLOOR seconds ago: a busy machine delays checks of a second by
+# seconds, never by half a minute. Docker 20.10 stops the healthchecks of containers
+# restored by --live-restore (moby/moby#41871, fixed in 23.0): a failing streak then
+# never reaches a verdict.
+STALL_INTERVALS = 3
+STALL_FLOOR = 30.0
 _STOPPED = frozenset({"exited", "created"})
 
 
@@ -77,11 +90,14 @@ def drifts_of(spec: ServiceSpec, observed: ObservedState) -> list[Drift]:
         observed.of(spec.name),
         observed.probes.get(spec.name),
         observed.config_hashes.get(spec.name),
+        now=observed.observed_at,
     )
 
 
 def ready_in(spec: ServiceSpec, observed: ObservedState) -> bool:
-    return service_ready(spec, observed.of(spec.name), observed.probes.get(spec.name))
+    return service_ready(
+        spec, observed.of(spec.name), observed.probes.get(spec.name), now=observed.observed_at
+    )
 
 
 def service_drifts(
@@ -89,13 +105,15 @@ def service_drifts(
     containers: Sequence[ContainerSnapshot],
     probe: ProbeView | None = None,
     config_hash: str | None = None,
+    now: float | None = None,
 ) -> list[Drift]:
     """The drifts of one service, given its (non one-off) containers, what its probes say,
-    and the config hash the compose model has for it now."""
+    the config hash the compose model has for it now, and when it was observed (without
+    ``now`` no healthcheck counts as stopped)."""
     if spec.state is ServiceRunState.COMPLETED:
         found = list(_completed_drifts(spec, containers))
     else:
-        found = list(_running_drifts(spec, containers))
+        found = list(_running_drifts(spec, containers, now))
         running = [c for c in containers if c.status == "running"]
         if spec.probes and running and probe is not None and probe.ok is False:
             found.append(
@@ -126,15 +144,20 @@ def service_drifts(
 
 
 def service_ready(
-    spec: ServiceSpec, containers: Sequence[ContainerSnapshot], probe: ProbeView | None = None
+    spec: ServiceSpec,
+    containers: Sequence[ContainerSnapshot],
+    probe: ProbeView | None = None,
+    now: float | None = None,
 ) -> bool:
     """True when the service is exactly as declared *and* its health is settled.
 
     Stricter than "no drift": a container whose health is still ``starting`` or whose
     probes have not passed yet is not a drift, but a fix is not verified until it is
-    ``healthy`` and its probes pass.
+    ``healthy`` and its probes pass. A healthcheck the engine stopped running leaves its
+    last verdict standing: healthy stays ready, starting stays not ready.
     """
-    if any(d.kind is not DriftKind.OUTDATED for d in service_drifts(spec, containers, probe)):
+    drifts = service_drifts(spec, containers, probe, now=now)
+    if any(d.kind not in _READY_DESPITE for d in drifts):
         return False
     if spec.state is ServiceRunState.COMPLETED:
         return all(c.status == "exited" for c in containers) and bool(containers)
@@ -151,7 +174,45 @@ def _said(containers: Sequence[ContainerSnapshot]) -> str:
     return f"; last check said: {said}" if said else ""
 
 
-def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> Iterator[Drift]:
+def stalled(container: ContainerSnapshot, now: float | None) -> bool:
+    """True when the engine has stopped running the container's healthcheck: running,
+    not (yet) judged unhealthy, and no check for ``STALL_INTERVALS`` intervals plus the
+    check's timeout (``STALL_FLOOR`` seconds at least) since its last check ended (or since
+    it started)."""
+    if now is None or not container.health_interval or not container.last_check_at:
+        return False
+    if container.status != "running" or container.health == "unhealthy":
+        return False
+    limit = STALL_INTERVALS * container.health_interval + container.health_timeout
+    return now - container.last_check_at > max(limit, STALL_FLOOR)
+
+
+def _stalled_drift(spec: ServiceSpec, stopped: Sequence[ContainerSnapshot]) -> Drift:
+    since = min(c.last_check_at for c in stopped)
+    interval = max(c.health_interval for c in stopped)
+    streak = max(c.failing_streak for c in stopped)
+    last = (
+        f"{streak} check(s) had failed in a row" + _said(stopped)
+        if streak
+        else f"it was {stopped[0].health or 'not yet judged'}"
+    )
+    names = " ".join(c.name for c in stopped)
+    return _drift(
+        spec,
+        DriftKind.HEALTHCHECK_STALLED,
+        f"{spec.name}'s healthcheck stopped running",
+        stopped,
+        f"healthcheck stopped running since {to_datetime(since):%Y-%m-%dT%H:%M:%SZ} (it runs "
+        f"every {interval:g} s): the engine no longer runs it, as Docker before 23.0 does for "
+        f"containers restored by dockerd --live-restore (moby/moby#41871); when it last ran, "
+        f"{last}. Its health is unknown until it runs again: `docker restart {names}` (or "
+        "docker pause then docker unpause, which keeps the process) starts it again",
+    )
+
+
+def _running_drifts(
+    spec: ServiceSpec, containers: Sequence[ContainerSnapshot], now: float | None = None
+) -> Iterator[Drift]:
     if spec.replicas == 0:
         if running := [c for c in containers if c.status in ("running", "restarting")]:
             yield _drift(
@@ -198,8 +259,15 @@ def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) 
                 "its healthcheck fails" + _said(unhealthy),
             )
         # the first failed check, seconds before Docker's verdict (interval x retries):
-        # reported at once, acted on only once the engine calls it unhealthy (one issue)
-        failing = [c for c in containers if c.status == "running" and c.failing_streak]
+        # reported at once, acted on only once the engine calls it unhealthy (one issue);
+        # a streak whose checks stopped coming never gets a verdict: it is reported as
+        # stalled instead, which does not block (the same issue, another kind)
+        frozen = [c for c in containers if stalled(c, now)]
+        failing = [
+            c
+            for c in containers
+            if c.status == "running" and c.failing_streak and c not in frozen
+        ]
         if failing and not unhealthy:
             streak = max(c.failing_streak for c in failing)
             yield _drift(
@@ -210,6 +278,8 @@ def _running_drifts(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) 
                 f"{streak} check(s) failed in a row; the engine calls it unhealthy after "
                 "its retries" + _said(failing),
             )
+        elif frozen and not unhealthy:
+            yield _stalled_drift(spec, frozen)
     if len(containers) != spec.replicas:
         yield _drift(
             spec,

@@ -4,6 +4,7 @@ runbooks and the hook checked against the services, the patterns and their captu
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 
 from controller.desired.errors import Loc, Problems
@@ -106,8 +107,10 @@ def remediation_settings(
             if service not in services:
                 problems.add((*where, "when", "services", j), f"{label}no such service")
         try:
-            re.compile(rb.capture_pattern)
-        except re.error as exc:
+            with warnings.catch_warnings():  # as check_pattern does for a pattern's regex
+                warnings.simplefilter("error")
+                re.compile(rb.capture_pattern)
+        except (re.error, Warning) as exc:
             problems.add((*where, "capture_pattern"), f"{label}invalid: {exc}")
         chosen = [k for k in ("exec", "compose", "hook") if getattr(rb, k) is not None]
         if len(chosen) != 1:

@@ -27,6 +27,11 @@ from controller.desired.yamlsource import read_document
 from controller.detect.library import PatternOverride, PatternSpec
 from controller.model import DEFAULT_CAPTURE
 
+# Bounds of every duration, count and size: finite, and small enough that time arithmetic
+# (now + a window, a backoff doubling) never overflows and a typo is refused at load.
+HOUR, DAY, WEEK = 3600.0, 86400.0, 7 * 86400.0
+MAX_REPLICAS = 1000
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,24 +56,24 @@ class ProbeDeclaration(_Strict):
     http: HttpProbeDeclaration | None = None
     tcp: TcpProbeDeclaration | None = None
     exec: ExecProbeDeclaration | None = None
-    period_seconds: float = Field(default=10.0, gt=0, le=3600)
-    timeout_seconds: float = Field(default=1.0, gt=0, le=600)
+    period_seconds: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
+    timeout_seconds: float = Field(default=1.0, gt=0, le=600, allow_inf_nan=False)
     failure_threshold: int = Field(default=3, ge=1, le=1000)
     success_threshold: int = Field(default=1, ge=1, le=1000)
-    initial_delay_seconds: float = Field(default=0.0, ge=0, le=3600)
+    initial_delay_seconds: float = Field(default=0.0, ge=0, le=3600, allow_inf_nan=False)
 
 
 class ServiceDeclaration(_Strict):
     state: Literal["running", "completed"] = "running"
-    replicas: int | None = Field(default=None, ge=0)
+    replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     healthy: bool | None = None
     required: bool = True
     enforce: bool = False
     depends_on: list[str] = Field(default_factory=list)
-    verify_timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
-    min_ready_seconds: float = Field(default=2.0, ge=0, le=600)
+    verify_timeout_seconds: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
+    min_ready_seconds: float = Field(default=2.0, ge=0, le=600, allow_inf_nan=False)
     recreate_outdated: bool = False
-    probes: list[ProbeDeclaration] = Field(default_factory=list)
+    probes: list[ProbeDeclaration] = Field(default_factory=list, max_length=20)  # a thread each
 
 
 class ExecDeclaration(_Strict):
@@ -76,7 +81,7 @@ class ExecDeclaration(_Strict):
     argv: list[str] = Field(min_length=1)
     user: str = ""
     env: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)
 
 
 class ComposeDeclaration(_Strict):
@@ -87,7 +92,7 @@ class ComposeDeclaration(_Strict):
 class HookDeclaration(_Strict):
     argv: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)
 
 
 class WhenDeclaration(_Strict):
@@ -107,15 +112,15 @@ class RunbookDeclaration(_Strict):
 
 class RemediationDeclaration(_Strict):
     budget: int = Field(default=5, ge=1, le=1000)
-    budget_window_seconds: float = Field(default=3600.0, gt=0)
-    backoff_initial_seconds: float = Field(default=10.0, gt=0)
-    backoff_max_seconds: float = Field(default=300.0, gt=0)
-    backoff_reset_seconds: float = Field(default=600.0, gt=0)
-    log_quiet_seconds: float = Field(default=10.0, ge=0, le=600)
-    log_active_seconds: float = Field(default=60.0, gt=0)
-    operation_timeout_seconds: float = Field(default=300.0, gt=0, le=86400)
+    budget_window_seconds: float = Field(default=3600.0, gt=0, le=WEEK, allow_inf_nan=False)
+    backoff_initial_seconds: float = Field(default=10.0, gt=0, le=HOUR, allow_inf_nan=False)
+    backoff_max_seconds: float = Field(default=300.0, gt=0, le=DAY, allow_inf_nan=False)
+    backoff_reset_seconds: float = Field(default=600.0, gt=0, le=WEEK, allow_inf_nan=False)
+    log_quiet_seconds: float = Field(default=10.0, ge=0, le=600, allow_inf_nan=False)
+    log_active_seconds: float = Field(default=60.0, gt=0, le=DAY, allow_inf_nan=False)
+    operation_timeout_seconds: float = Field(default=300.0, gt=0, le=DAY, allow_inf_nan=False)
     hook: HookDeclaration | None = None
-    runbooks: list[RunbookDeclaration] = Field(default_factory=list)
+    runbooks: list[RunbookDeclaration] = Field(default_factory=list, max_length=200)
 
 
 class DiscoveryDeclaration(_Strict):
@@ -124,12 +129,13 @@ class DiscoveryDeclaration(_Strict):
 
 
 class DetectionDeclaration(_Strict):
-    patterns: list[dict[str, Any]] = Field(default_factory=list)  # checked by the library
+    # checked by the library
+    patterns: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
     overrides: dict[str, PatternOverride] = Field(default_factory=dict)
     ignore: dict[str, list[str]] = Field(default_factory=dict)
     escalate_after: int = Field(default=10, ge=2, le=100_000)
-    escalate_window_seconds: float = Field(default=60.0, gt=0)
-    resolve_after_quiet_seconds: float = Field(default=300.0, gt=0)
+    escalate_window_seconds: float = Field(default=60.0, gt=0, le=DAY, allow_inf_nan=False)
+    resolve_after_quiet_seconds: float = Field(default=300.0, gt=0, le=WEEK, allow_inf_nan=False)
     discovery: DiscoveryDeclaration = DiscoveryDeclaration()
 
 

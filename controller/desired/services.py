@@ -13,7 +13,12 @@ from dataclasses import replace
 from typing import Any
 
 from controller.desired.errors import Problems
-from controller.desired.schema import DesiredStateFile, ProbeDeclaration, ServiceDeclaration
+from controller.desired.schema import (
+    MAX_REPLICAS,
+    DesiredStateFile,
+    ProbeDeclaration,
+    ServiceDeclaration,
+)
 from controller.model import ProbeKind, ProbeSpec, ServiceRunState, ServiceSpec
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -95,6 +100,12 @@ def _spec(
     else:
         deploy = compose_service.get("deploy") or {}
         replicas = int(deploy.get("replicas") or compose_service.get("scale") or 1)
+        if not 0 <= replicas <= MAX_REPLICAS:
+            problems.add(
+                ("services", name, "replicas"),
+                f"compose deploy.replicas {replicas} is outside 0..{MAX_REPLICAS}",
+            )
+            replicas = MAX_REPLICAS if replicas > MAX_REPLICAS else 0
     check_health = has_healthcheck and (decl.healthy is not False)
     if decl.verify_timeout_seconds is not None:
         verify_timeout = decl.verify_timeout_seconds

@@ -52,7 +52,12 @@ class Document:
 def read_document(path: Path) -> Document:
     """Parse ``path``; raises ``DesiredStateError`` (with the line where YAML says)."""
     text = _read_text(path)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters at once
+    except yaml.reader.ReaderError as exc:
+        refused = f"invalid YAML: {str(exc).splitlines()[0]}"
+        at = text.count("\n", 0, exc.position) + 1
+        raise DesiredStateError(path, "", refused, line=at) from None
     try:
         try:
             node = loader.get_single_node()

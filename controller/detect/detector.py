@@ -9,18 +9,33 @@ the pattern listed first. Records that match nothing but look like errors go to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from controller.detect.discovery import Discovery, looks_like_error
 from controller.detect.fingerprint import fingerprint
 from controller.detect.matcher import Matcher
 from controller.detect.records import Record, RecordAssembler
-from controller.detect.redact import redact
+from controller.detect.redact import MASK, overlaps, redact, secret_spans
 from controller.model import Category, DetectionSettings, Finding, LogLine, Severity
 
 EVIDENCE_CHARS = 4000
 LINE_CHARS = 300
 UNCLASSIFIED = "unclassified"
+
+
+def _captures(match: re.Match[str] | None, line: str) -> dict[str, str]:
+    """The pattern's named captures; one that lies in a secret of the line is masked, since
+    captures are kept in the issue as they are (and a masked one fails any runbook's
+    capture pattern, so nothing runs with it)."""
+    if match is None:
+        return {}
+    secrets = secret_spans(line)
+    return {
+        name: MASK if overlaps(match.span(name), secrets) else value
+        for name, value in match.groupdict().items()
+        if value is not None
+    }
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -109,7 +124,7 @@ class Detector:
     def _matched(self, record: Record, pattern_index: int, line: str) -> Finding:
         pattern = self.matcher.patterns[pattern_index]
         match = self.matcher.search(pattern_index, line)
-        captures = {k: v for k, v in (match.groupdict() if match else {}).items() if v is not None}
+        captures = _captures(match, line)
         if pattern.generic:  # a bare traceback: what identifies it is its head and last line
             last = next((t for t in reversed(record.lines) if t.strip()), line)
             identity, shown = f"{record.lines[0]} | {last}", last

@@ -16,6 +16,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller import __version__
+
+# Beyond ARCHITECTURE.md's "issues imports model": issues read back from a file an older
+# version wrote are redacted again (see _scrubbed).
+from controller.detect.redact import redact
 from controller.model import (
     Issue,
     IssueState,
@@ -97,6 +101,24 @@ def build_document(
     }
 
 
+def _scrubbed(issue: Issue) -> Issue:
+    """An issue read back with its container text redacted again: a file an older version
+    wrote may hold secrets its redaction missed, and every save would write them anew."""
+    return issue.model_copy(
+        update={
+            "title": redact(issue.title),
+            "detail": redact(issue.detail),
+            "resolution": redact(issue.resolution),
+            "plan": redact(issue.plan),
+            "samples": [redact(s) for s in issue.samples],
+            "captures": {k: redact(v) for k, v in issue.captures.items()},
+            "attempts": [
+                a.model_copy(update={"detail": redact(a.detail)}) for a in issue.attempts
+            ],
+        }
+    )
+
+
 def render_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
@@ -116,7 +138,7 @@ def load_state(path: Path) -> SavedState:
     issues = []
     for index, item in enumerate(raw["issues"]):
         try:
-            issues.append(Issue.model_validate(item))
+            issues.append(_scrubbed(Issue.model_validate(item)))
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in (index, *first["loc"]))

@@ -25,8 +25,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 # Beyond the first sketch's "issues imports model" (docs/architecture.md says why): a
-# drift's detail can quote container text (a failed healthcheck's output), and every
-# drift passes through sync_drifts, so the store is the one place that masks it.
+# drift's detail can quote container text (a failed healthcheck's output), and so can a
+# step's outcome (compose stderr, an engine error, a runbook's output); every drift passes
+# through sync_drifts and every step through acted and finish, so the store masks them.
 from controller.detect.redact import redact
 from controller.model import (
     Action,
@@ -472,16 +473,17 @@ class IssueStore:
     def escalate(self, fingerprints: Iterable[str], reason: str) -> bool:
         """Hand issues to a human without acting. True when that is news."""
         changed = False
+        masked = redact(reason)  # it may quote what a container said
         with self._lock:
             for fp in fingerprints:
                 issue = self._issues.get(fp)
                 if (
                     issue
                     and issue.active
-                    and (issue.state, issue.resolution) != (IssueState.NEEDS_HUMAN, reason)
+                    and (issue.state, issue.resolution) != (IssueState.NEEDS_HUMAN, masked)
                 ):
                     issue.state = IssueState.NEEDS_HUMAN
-                    issue.resolution = reason
+                    issue.resolution = masked
                     issue.plan = ""
                     issue.next_attempt_at = None
                     changed = True
@@ -516,7 +518,7 @@ class IssueStore:
                 issue.verifying_until = until
                 issue.plan = plan
                 if issue.attempts and issue.attempts[-1].outcome is None:
-                    issue.attempts[-1].detail = detail
+                    issue.attempts[-1].detail = redact(detail)  # a runbook's output ...
                     issue.attempts[-1].acted_at = to_datetime(self._clock())
             self._changes += 1
 
@@ -542,15 +544,16 @@ class IssueStore:
                     last = issue.attempts[-1]
                     last.finished_at = now
                     last.outcome = outcome
+                    detail = redact(detail)  # compose stderr, an engine error ...
                     last.detail = f"{last.detail}; {detail}" if last.detail else detail
                 issue.verifying_until = None
                 if next_state is IssueState.RESOLVED:
-                    self._resolve(issue, now, reason)
+                    self._resolve(issue, now, redact(reason))
                     continue
                 if not issue.active:
                     continue  # it recovered meanwhile; the outcome is history
                 issue.state = next_state
-                issue.resolution = reason
+                issue.resolution = redact(reason)  # it may quote what the step said
                 issue.plan = ""
                 issue.next_attempt_at = (
                     to_datetime(next_attempt_at) if next_attempt_at is not None else None

@@ -6,9 +6,11 @@ translated here, at the boundary, so no other module needs to know them.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import docker
@@ -53,6 +55,9 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
     failing_since = str(log[-min(streak, len(log))].get("Start") or "") if streak and log else ""
     output = str(log[-1].get("Output") or "") if streak and log else ""
     finished = str(state.get("FinishedAt") or "")
+    started = str(state.get("StartedAt") or "")
+    interval, timeout = _healthcheck_timing(data) if health else (0.0, 0.0)
+    last_check = _epoch(str(log[-1].get("End") or log[-1].get("Start") or "")) if log else 0.0
     return ContainerSnapshot(
         id=data["Id"],
         name=str(data.get("Name", "")).lstrip("/"),
@@ -63,14 +68,53 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
         exit_code=int(state.get("ExitCode") or 0),
         oom_killed=bool(state.get("OOMKilled")),
         restart_count=int(data.get("RestartCount") or 0),
-        started_at=str(state.get("StartedAt") or ""),
+        started_at=started,
         config_hash=labels.get(HASH_LABEL),
         oneoff=labels.get(ONEOFF_LABEL, "False") == "True",
         finished_at="" if finished.startswith("0001-") else finished,
         failing_since=failing_since,
         failing_streak=streak,
         health_output=_last_line(output),
+        health_interval=interval,
+        health_timeout=timeout,
+        # a start begins a new health history: checks before it say nothing of this run
+        last_check_at=max(last_check, _epoch(started)) if interval else 0.0,
     )
+
+
+# Docker's defaults for a healthcheck that does not set them (nanoseconds in the API)
+_DEFAULT_INTERVAL = _DEFAULT_TIMEOUT = 30.0
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def _healthcheck_timing(data: dict[str, Any]) -> tuple[float, float]:
+    """(interval, timeout) in seconds of the container's healthcheck; (0, 0) if none."""
+    check = (data.get("Config") or {}).get("Healthcheck") or {}
+    test = check.get("Test") or []
+    if test[:1] == ["NONE"]:
+        return 0.0, 0.0
+    interval = int(check.get("Interval") or 0) / 1e9 or _DEFAULT_INTERVAL
+    timeout = int(check.get("Timeout") or 0) / 1e9 or _DEFAULT_TIMEOUT
+    return interval, timeout
+
+
+def _epoch(text: str) -> float:
+    """Epoch seconds of an RFC 3339 time as the engine writes it (UTC ``Z`` or the
+    daemon's own offset, up to nanoseconds); 0.0 when unset (year 1) or unreadable."""
+    match = _RFC3339.match(text.strip())
+    if match is None:
+        return 0.0
+    base, fraction, zone = match.groups()
+    try:
+        moment = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(
+            tzinfo=UTC if zone == "Z" else datetime.strptime(zone, "%z").tzinfo
+        )
+    except ValueError:
+        return 0.0
+    seconds = moment.timestamp() + (int(fraction[:9].ljust(9, "0")) / 1e9 if fraction else 0.0)
+    return seconds if seconds > 0 else 0.0
 
 
 def _last_line(output: str, limit: int = 200) -> str:

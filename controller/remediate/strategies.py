@@ -35,6 +35,7 @@ LADDERS: dict[DriftKind, tuple[Action, ...]] = {
     DriftKind.EXITED: (Action.RESTART, Action.RECREATE),
     DriftKind.UNHEALTHY: (Action.RESTART, Action.RECREATE),
     DriftKind.FAILING_HEALTHCHECK: (),
+    DriftKind.HEALTHCHECK_STALLED: (),  # a person decides: a restart only resumes the check
     DriftKind.RESTARTING: (Action.RESTART, Action.RECREATE),
     DriftKind.DEAD: (Action.RECREATE,),
     DriftKind.JOB_FAILED: (Action.START, Action.RECREATE),
@@ -57,6 +58,7 @@ PRECEDENCE: tuple[DriftKind, ...] = (
     DriftKind.PAUSED,
     DriftKind.OUTDATED,
     DriftKind.FAILING_HEALTHCHECK,
+    DriftKind.HEALTHCHECK_STALLED,
     DriftKind.ORPHAN,
 )
 # Reported, never acted on: the engine is still judging (its verdict is another drift).
@@ -90,6 +92,12 @@ def left_alone_reason(drift: Drift, spec: ServiceSpec) -> str:
             f"{spec.name} runs a config older than the compose model: `docker compose up -d "
             f"{spec.name}` recreates it (or declare services.{spec.name}.recreate_outdated: "
             "true to let the controller do it)"
+        )
+    if drift.kind is DriftKind.HEALTHCHECK_STALLED:
+        return (
+            f"the engine stopped running {spec.name}'s healthcheck, so its health is unknown: "
+            f"`docker restart {' '.join(drift.containers)}` (or docker pause then docker "
+            "unpause) starts it again; the controller does not restart a service for this"
         )
     return f"no strategy fits a {drift.kind} drift"
 

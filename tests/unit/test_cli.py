@@ -3,8 +3,9 @@
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
-from controller.cli import EXIT_BAD_INPUT, main
+from controller.cli import EXIT_BAD_INPUT, configure_logging, main
 
 
 def test_a_malformed_desired_state_exits_2_with_one_line_naming_the_field(tmp_path: Path, capsys):
@@ -37,3 +38,20 @@ def test_bad_flags_exit_2(flags, capsys):
         main(flags)
     assert caught.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_the_controllers_own_log_is_redacted_tracebacks_included(capsys):
+    configure_logging("INFO")
+    try:
+        logger.warning("web: restart failed: compose up exited 1: DB_PASSWORD=LeakOne1 rejected")
+        try:
+            line = "Error 111 connecting to redis://default:Pa/ssLeak4@cache:6379"
+            raise RuntimeError(line)
+        except RuntimeError:
+            logger.exception("reconcile pass failed unexpectedly")
+    finally:
+        logger.remove()
+    err = capsys.readouterr().err
+    assert "LeakOne1" not in err and "ssLeak4" not in err
+    assert "DB_PASSWORD=***" in err and "redis://default:***@cache:6379" in err
+    assert "Traceback" in err  # the traceback is there, masked

@@ -1,7 +1,7 @@
 """The detector: records to findings, best pattern per record, redaction, discovery."""
 
 from controller.detect.detector import Detector
-from controller.detect.library import build_patterns
+from controller.detect.library import build_patterns, parse_specs
 from controller.model import Category, DetectionSettings, Finding, LogLine, Severity
 from tests.unit.test_records import PY_CHAINED
 
@@ -98,3 +98,22 @@ def test_a_match_inside_a_record_is_shown_with_the_line_the_record_ends_on():
     assert finding.pattern_id == "env-var-missing"
     assert finding.category is Category.CONFIG
     assert finding.line.endswith(" | KeyError: 'PAYMENTS_API_URL'")
+
+
+def test_a_capture_that_lies_in_a_secret_is_masked_and_one_that_does_not_is_kept():
+    (spec,) = parse_specs(
+        [
+            {
+                "id": "login-rejected",
+                "regex": "login of (?P<user>[a-z]+) rejected [(]password=(?P<pw>[A-Za-z0-9]+)",
+                "category": "auth",
+                "severity": "high",
+                "title": "Login rejected",
+            }
+        ],
+        "test",
+    )
+    detector = Detector(DetectionSettings(patterns=build_patterns([spec])))
+    (finding,) = run(detector, ["ERROR login of bob rejected (password=Hunter2Leak)"])
+    assert finding.captures == {"user": "bob", "pw": "***"}
+    assert "Hunter2Leak" not in repr(finding)
