@@ -69,6 +69,7 @@ def run_gate(
                 continue
             reached = True
             on_progress()
+            submitted = set(controller.store.actionable())
             _wait_for_fixes(controller, deadline, on_progress)
             if not controller.reconcile_pass(submit=False):
                 continue
@@ -77,7 +78,14 @@ def run_gate(
                 break
             if controller.converged() and not controller.store.actionable():
                 break
-            progressing = controller.remediator.steps_taken != steps_before or _settling(controller)
+            # work appeared this round that no reconcile has seen yet (a dependent freed
+            # when its dependency's issue resolved): the next round's pass submits it
+            fresh = set(controller.store.actionable()) - submitted
+            progressing = (
+                controller.remediator.steps_taken != steps_before
+                or bool(fresh)
+                or _settling(controller)
+            )
             if not progressing or time.monotonic() >= deadline:
                 break
             sleep(ROUND_PAUSE_SECONDS)

@@ -506,9 +506,7 @@ class IssueStore:
                     )
             self._changes += 1
 
-    def acted(
-        self, fingerprints: Iterable[str], detail: str, until: datetime, plan: str
-    ) -> None:
+    def acted(self, fingerprints: Iterable[str], detail: str, until: datetime, plan: str) -> None:
         """The step's command returned: it is being proven until ``until``."""
         with self._lock:
             for fp in fingerprints:

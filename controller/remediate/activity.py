@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from contextlib import contextmanager
 
 from controller.model import Clock, ContainerSnapshot, system_clock
@@ -34,12 +34,14 @@ SIGKILL = 9
 COMPOSE_TEMPORARY = re.compile(r"^[0-9a-f]{12}_")
 
 
-def operation_in(containers: Sequence[ContainerSnapshot]) -> str:
-    """What in the engine's state says an operation is in progress ("" when none)."""
-    for c in containers:
+def operation_in(containers: Sequence[ContainerSnapshot], ours: Set[str] = frozenset()) -> str:
+    """What in the engine's state says an operation is in progress ("" when none);
+    containers in ``ours`` were left so by the controller's own command, not a person's."""
+    theirs = [c for c in containers if c.id not in ours]
+    for c in theirs:
         if COMPOSE_TEMPORARY.match(c.name):
             return f"container {c.name} carries Compose's temporary name (a recreate)"
-    for c in containers:
+    for c in theirs:
         if c.status == "created":
             return f"container {c.name} is created but not started"
     return ""
@@ -53,6 +55,7 @@ class OperatorActivity:
         self._stopped: dict[str, str] = {}  # service -> the action a person took
         self._stopping: dict[str, int] = {}  # service -> signal a person's kill sent
         self._seen_since: dict[str, float] = {}  # service -> operation first seen
+        self._left_by_us: set[str] = set()  # containers our own command left half-done
         # service -> (start, end) of the controller's last action on it; end None: running
         self._acting: dict[str, tuple[float, float | None]] = {}
 
@@ -74,6 +77,14 @@ class OperatorActivity:
         ``start`` to ``end`` are the controller's, not a person's."""
         with self._lock:
             self._acting[service] = (start, end)
+
+    def left_by_us(self, containers: Iterable[ContainerSnapshot]) -> None:
+        """What the controller's own command left created or under a temporary name
+        (a ``compose up`` that failed half-way) is not a person's operation."""
+        with self._lock:
+            self._left_by_us.update(
+                c.id for c in containers if c.status == "created" or COMPOSE_TEMPORARY.match(c.name)
+            )
 
     def is_acting(self, service: str) -> bool:
         """A command of the controller is running on ``service`` right now."""
@@ -119,7 +130,7 @@ class OperatorActivity:
         with self._lock:
             if self._acting.get(service, (0.0, 0.0))[1] is None:
                 return ""  # our own action: not a person's
-            why = operation_in(containers)
+            why = operation_in(containers, self._left_by_us)
             signal = self._stopping.get(service)
             if not why and signal is not None:
                 why = f"a person's signal {signal} is stopping it"

@@ -26,6 +26,7 @@ One call, in order:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -66,9 +67,7 @@ from controller.remediate.verify import deadline, instance, prove
 POLICIES = frozenset({"always", "unless-stopped", "on-failure"})
 BLIP_PLAN = "left to heal on its own first (--blip-seconds)"
 # actions that start the service's containers: each one they leave must stay up
-STARTS = frozenset(
-    {Action.START, Action.RESTART, Action.RECREATE, Action.REBUILD, Action.UNPAUSE}
-)
+STARTS = frozenset({Action.START, Action.RESTART, Action.RECREATE, Action.REBUILD, Action.UNPAUSE})
 DOCKER_GRACE = 2.0  # seconds Docker gets to begin restarting a container its policy covers
 WATCH_DOCKER = 10.0  # look at a crash loop Docker handles at least this often
 _PERSON_KINDS = frozenset({DriftKind.EXITED, DriftKind.MISSING, DriftKind.PAUSED})
@@ -529,9 +528,11 @@ class Reconciler:
                     detail = self._actuator.run(step.action, spec, targets, issue=issue)
             after = self._observe().of(service)
         except (EngineError, StepFailed) as exc:
+            self._adopt_leftovers(service)
             return self._errored(spec, record, str(exc))
         finally:
             self.last_action_at = time.monotonic()
+        self.activity.left_by_us(after)
         done = to_datetime(self._clock())
         # what the step started must stay up; what it did not touch only if it was up
         starts = step.action in STARTS
@@ -551,6 +552,11 @@ class Reconciler:
         )
         self._on_change(False)
         return RequeueAfter(min(0.25, hold), "verifying")
+
+    def _adopt_leftovers(self, service: str) -> None:
+        """A command that failed may have left a container created, never started."""
+        with contextlib.suppress(EngineError):
+            self.activity.left_by_us(self._observe().of(service))
 
     def _errored(self, spec: ServiceSpec, record: Verification, error: str) -> Result:
         service = spec.name

@@ -96,7 +96,16 @@ def test_restarting_the_engine_leaves_the_controller_running_reconnected_and_idl
 
     doc = stack.issues()
     assert [a for i in doc["issues"] for a in i["attempts"]] == []  # nothing done on stale data
-    assert doc["converged"] is True, doc
+    assert doc["converged"] is True, (
+        doc["services"],
+        [
+            (i["fingerprint"], i["state"], i["plan"])
+            for i in doc["issues"]
+            if i["state"] != "resolved"
+        ],
+        doc["engine"],
+        doc["observed_at"],
+    )
     stack.crash("beta")  # and the event stream is back: a crash is seen and fixed
     stack.wait_issue("drift:beta:exited", "resolved", timeout=60)
     assert "engine unreachable" in stack.log() and "engine reachable" in stack.log()
