@@ -118,6 +118,7 @@ class FakeWorld:
         self.follows: list[tuple[str, float | None]] = []
         self.exec_result: tuple[int, bytes] = (0, b"")
         self.cured_by_exec: set[str] = set()  # services a successful exec heals
+        self.piece_bytes: int | None = None  # logs in pieces of this size (None: per line)
         self.lock = threading.Lock()
         self._starts = 0
 
@@ -174,6 +175,9 @@ class FakeWorld:
             for ts, line in self.logs.get(container_id, [])
             if since is None or ts >= int(since * 1e9)
         ]
+        if self.piece_bytes:
+            data, size = b"".join(chunks), self.piece_bytes
+            chunks = [data[i : i + size] for i in range(0, len(data), size)]
         return FakeStream(chunks)
 
     def events(self, project: str) -> FakeStream:

@@ -48,7 +48,19 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# Something every rule's match contains: text with none of these holds no secret, and two
+# searches cost much less than every rule's ``sub``. For ASCII text, matching ignoring case
+# is matching the lowered text, so the case-blind clues are searched there (a faster search
+# than one ignoring case); other text goes through every rule.
+_CLUES = re.compile(
+    r"-----BEGIN |eyJ|AKIA|ASIA|gh[pousr]_|glpat-|xox[abposr]-|AIza|[rs]k_(?:live|test)_"
+)
+_LOWER_CLUES = re.compile(r"://|bearer|basic|token|digest|" + _KEYS)
+
+
 def redact(text: str) -> str:
+    if text.isascii() and _CLUES.search(text) is None and _LOWER_CLUES.search(text.lower()) is None:
+        return text
     for rule, replacement in _RULES:
         text = rule.sub(replacement, text)
     return text
