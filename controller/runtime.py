@@ -32,6 +32,7 @@ from controller.issues.document import (
 )
 from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
+from controller.issues.saver import DebouncedSaver
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
 from controller.metrics import Metrics, StateCollector, StateView
@@ -182,6 +183,7 @@ class Controller:
         self._pass_lock = threading.Lock()
         self._save_lock = threading.Lock()
         self._saved_changes: tuple[int, str, bool] | None = None
+        self._saver = DebouncedSaver(self.save)  # log findings: at most every 0.5 s
         self._engine_ok: bool | None = None
         self._engine_error = "not observed yet"
         self.passes_completed = 0
@@ -290,7 +292,10 @@ class Controller:
                         continue
                     self.remediator.submit(service)
             self._observed_at, self._observed_mono = observed_at, started
-            self.save()
+            if synced.opened or synced.reopened or synced.recovered:
+                self._saver.now()  # a drift came or went: readers see it at once
+            else:
+                self._saver.request()  # counts and notes: within 0.5 s
             self.passes_completed += 1
             self.metrics.pass_done("ok", time.monotonic() - started)
             self.scheduler.adapt(self.needs_attention())
@@ -389,7 +394,7 @@ class Controller:
                 issue.severity,
                 issue.id,
             )
-        self.save()
+        self._saver.request()  # a flood of findings is saved at most every 0.5 s
         if result.opened or result.reopened or result.escalated:
             self.request_pass()
 
@@ -464,6 +469,7 @@ class Controller:
         """Start the workers, the log pipeline, the event watcher and the scheduler; the
         first pass runs at once."""
         self.restore()
+        self._saver.start()
         self.remediator.start()
         self.logs.start()
         self.prober.start()
@@ -481,6 +487,7 @@ class Controller:
         if cut_short:
             logger.warning("shutdown cut short the fix of: {}", ", ".join(cut_short))
         self.logs.stop()
+        self._saver.stop()
         self.save(force=True)
         self._gateway.close()
 
@@ -489,6 +496,7 @@ class Controller:
         pipeline and the probes, but no scheduler and no event watcher: the gate drives
         the passes itself."""
         self.restore()
+        self._saver.start()
         self.remediator.start()
         self.logs.start()
         self.prober.start()
@@ -501,5 +509,6 @@ class Controller:
         self.logs.settle(2.0)  # what the services logged so far belongs in the report
         self.logs.stop()
         self.prober.stop()
+        self._saver.stop()
         self.save(force=True)
         self._gateway.close()
