@@ -396,7 +396,7 @@ class Controller:
             )
         self._saver.request()  # a flood of findings is saved at most every 0.5 s
         if result.opened or result.reopened or result.escalated:
-            self.request_pass()
+            self.scheduler.request_soon()
 
     def _on_event(self, service: str, action: str, at: float | None) -> None:
         logger.debug("event: {} {}", service or "?", action)
