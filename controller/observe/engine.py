@@ -9,6 +9,7 @@ per line cost more than matching the lines); TLS, ssh and named pipes keep the S
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,7 +23,13 @@ from docker.constants import IS_WINDOWS_PLATFORM
 from docker.utils import kwargs_from_env, parse_host
 
 from controller.model import ContainerSnapshot
-from controller.observe.gateway import ContainerGone, EngineError, EngineUnavailable, LogStream
+from controller.observe.gateway import (
+    ContainerGone,
+    ContainerSummary,
+    EngineError,
+    EngineUnavailable,
+    LogStream,
+)
 from controller.observe.lines import clean
 from controller.observe.logwire import Address, WireLog
 
@@ -33,6 +40,8 @@ HASH_LABEL = "com.docker.compose.config-hash"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 
 T = TypeVar("T")
+# the parts of a list call's "Status" that are not durations: "Up 2 hours (healthy)"
+_MARKS = re.compile(r"\([^)]*\)")
 
 
 @contextmanager
@@ -149,6 +158,23 @@ class DockerEngine:
                 continue  # removed since the list call: it is simply not there
             snapshots.append(snapshot_from_inspect(data))
         return sorted(snapshots, key=lambda c: (c.service, c.number, c.name))
+
+    def list_summaries(self, project: str) -> list[ContainerSummary]:
+        summaries = self._call(
+            "list containers",
+            lambda api: api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}),
+        )
+        return [
+            ContainerSummary(
+                id=str(s["Id"]),
+                state=str(s.get("State") or ""),
+                marks=" ".join(_MARKS.findall(str(s.get("Status") or ""))),
+            )
+            for s in summaries
+        ]
+
+    def inspect(self, container_id: str) -> ContainerSnapshot:
+        return snapshot_from_inspect(self._inspect(container_id))
 
     def _inspect(self, container_id: str) -> dict[str, Any]:
         data: dict[str, Any] = self._call(
