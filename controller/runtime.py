@@ -51,6 +51,7 @@ from controller.observe.compose_model import ConfigHashes, HashSource
 from controller.observe.engine import DockerEngine
 from controller.observe.events import EventWatcher
 from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
+from controller.observe.informer import ContainerCache
 from controller.observe.lines import parse_timestamp
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
@@ -125,8 +126,14 @@ class Controller:
             hashes if hashes is not None else ComposeCli(desired.compose),
             (*desired.compose.files, *desired.compose.env_files),
         )
+        self.containers = ContainerCache(self._gateway, desired.project)  # fed by events
         self.observer = Observer(
-            self._gateway, desired.project, clock, self.prober.view, config_hashes.current
+            self._gateway,
+            desired.project,
+            clock,
+            self.prober.view,
+            config_hashes.current,
+            cache=self.containers,
         )
         self._restart_counts: dict[str, int] = {}
         policy = RetryPolicy.of(desired.remediation, backoff_enabled=not settings.once)
@@ -159,7 +166,11 @@ class Controller:
         )
         self.metrics.declare(desired.services, desired.detection.patterns)
         self.events = EventWatcher(
-            self._gateway, desired.project, self._on_event, self._on_event_stream
+            self._gateway,
+            desired.project,
+            self._on_event,
+            self._on_event_stream,
+            on_container=self.containers.event,
         )
         self.registry.register(
             StateCollector(
@@ -408,6 +419,7 @@ class Controller:
         # up again: a full resync, events may have been missed meanwhile
         if not up:
             logger.warning("event stream lost; checking the engine")
+        self.containers.resync()  # events may have been missed: inspect everything again
         self.request_pass()
 
     def needs_attention(self) -> bool:
