@@ -166,7 +166,7 @@ class IssueStore:
                         linked.append(issue)
                     issue.caused_by = causes
                     self._changes += 1
-            return [i.model_copy(deep=True) for i in linked]
+            return [_copy(i) for i in linked]
 
     def defer(self, fingerprints: Iterable[str], until: datetime, plan: str) -> bool:
         """Back off: the issues wait until ``until``. True when that is news."""
@@ -191,7 +191,7 @@ class IssueStore:
                     issue.state = IssueState.OPEN
                     issue.resolution = ""
                     issue.next_attempt_at = None
-                    released.append(issue.model_copy(deep=True))
+                    released.append(_copy(issue))
             if released:
                 self._changes += 1
         return released
@@ -244,7 +244,7 @@ class IssueStore:
                     and issue.state is not IssueState.REMEDIATING
                 ):
                     self._resolve(issue, now, "recovered without a fix from the controller")
-                    result.recovered.append(issue.model_copy(deep=True))
+                    result.recovered.append(_copy(issue))
             self._trim()
             if changed or seen or result.recovered:  # a quiet pass rewrites no file
                 self._changes += 1
@@ -278,7 +278,7 @@ class IssueStore:
         issue.title = drift.title
         issue.detail = redact(drift.detail)
         if reopened:
-            result.reopened.append(issue.model_copy(deep=True))
+            result.reopened.append(_copy(issue))
 
     # --- log findings -------------------------------------------------------------------
 
@@ -328,7 +328,7 @@ class IssueStore:
             issue.severity = finding.severity
             issue.escalated_from = None
             self._recent.pop(finding.fingerprint, None)
-            result.reopened.append(issue.model_copy(deep=True))
+            result.reopened.append(_copy(issue))
         issue.count += 1
         issue.last_seen = max(issue.last_seen, at)
         issue.detail = finding.line
@@ -347,7 +347,7 @@ class IssueStore:
         ):
             issue.escalated_from = issue.severity
             issue.severity = _NEXT_SEVERITY[issue.severity]
-            result.escalated.append(issue.model_copy(deep=True))
+            result.escalated.append(_copy(issue))
         issue.blocking = issue.severity is Severity.CRITICAL
 
     def expire_log_issues(self, quiet_seconds: float) -> list[Issue]:
@@ -365,7 +365,7 @@ class IssueStore:
                 ):
                     self._resolve(issue, now, f"not seen for {quiet_seconds:g} s")
                     self._recent.pop(issue.fingerprint, None)
-                    expired.append(issue.model_copy(deep=True))
+                    expired.append(_copy(issue))
             if expired:
                 self._changes += 1
         return expired
@@ -385,7 +385,7 @@ class IssueStore:
             **fields,
         )
         self._issues[fingerprint] = issue
-        result.opened.append(issue.model_copy(deep=True))
+        result.opened.append(_copy(issue))
 
     def _reopen(self, issue: Issue, now: datetime) -> None:
         """A resolved fault is back: the same issue, a new occurrence, a fresh budget."""
@@ -404,7 +404,7 @@ class IssueStore:
         issue.waiting_for = []
         issue.caused_by = []
         issue.plan = ""
-        self._on_resolved(issue.model_copy(deep=True))
+        self._on_resolved(_copy(issue))
 
     def _trim(self) -> None:
         resolved = sorted(
