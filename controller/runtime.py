@@ -222,15 +222,17 @@ class Controller:
         if saved.issues:
             logger.info("restored {} issue(s) from {}", len(saved.issues), self.json_path)
 
-    def document(self) -> dict[str, Any]:
+    def document(self, issues: list[Issue] | None = None) -> dict[str, Any]:
+        """The issues document, from ``issues`` (a snapshot of the store) when given."""
+        issues = self.store.issues() if issues is None else issues
         return build_document(
             env=self.desired.env,
             project=self.desired.project,
-            issues=self.store.issues(),
+            issues=issues,
             services=self.store.services(),
             generated_at=self._clock(),
             dry_run=self.settings.dry_run,
-            is_converged=self.converged(),
+            is_converged=self.converged(issues),
             observed_at=self._observed_at,
             engine=self._engine_error,
             log_cursors=self.logs.reader.cursors(),
@@ -241,10 +243,12 @@ class Controller:
         with self._save_lock:
             # the engine's reachability and the verdict are in the files too, though not
             # in the store (a fix ending changes the verdict, not the issues)
-            changes = (self.store.changes, self._engine_error, self.converged())
+            counter = self.store.changes  # before the snapshot: a later change saves again
+            issues = self.store.issues()  # one snapshot for the check and both files
+            changes = (counter, self._engine_error, self.converged(issues))
             if changes == self._saved_changes and not force:
                 return
-            doc = self.document()
+            doc = self.document(issues)
             atomic_write(self.json_path, render_json(doc))
             atomic_write(self.report_path, render_markdown(doc))
             self._saved_changes = changes
@@ -428,7 +432,7 @@ class Controller:
             s.condition is not ServiceCondition.READY for s in self.store.services()
         )
 
-    def converged(self) -> bool:
+    def converged(self, issues: list[Issue] | None = None) -> bool:
         """Converged, with evidence: the engine answered the newest pass, that pass began
         after the controller's last action and saw every declared service, no fix is
         running or queued, every required service is ready and no blocking issue is open.
@@ -442,7 +446,7 @@ class Controller:
         statuses = self.store.services()
         if {s.name for s in statuses} != set(self.desired.services):
             return False
-        return converged(self.store.issues(), statuses)
+        return converged(self.store.issues() if issues is None else issues, statuses)
 
     @property
     def engine_error(self) -> str:
