@@ -70,8 +70,13 @@ def metric(base: str, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:\{{[^}}]*\}})? ([0-9.e+]+)$", text, re.M))
 
 
-def passes(base: str) -> float:
-    return metric(base, "compose_controller_reconcile_passes_total")
+def passes(base: str) -> tuple[float, float, float]:
+    """(passes made, seconds the passes took, passes timed) so far."""
+    return (
+        metric(base, "compose_controller_reconcile_passes_total"),
+        metric(base, "compose_controller_reconcile_duration_seconds_sum"),
+        metric(base, "compose_controller_reconcile_duration_seconds_count"),
+    )
 
 
 class Controller:
@@ -167,12 +172,10 @@ def main() -> int:
         before, ours_cpu0, base_cpu0 = passes(ours.base), cpu(ours.proc.pid), cpu(baseline.pid)
         time.sleep(args.minute)
         ours_cpu = cpu(ours.proc.pid) - ours_cpu0
-        made = passes(ours.base) - before
+        after = passes(ours.base)
         base_cpu = cpu(baseline.pid) - base_cpu0
-        seconds_per_pass = metric(ours.base, "compose_controller_reconcile_duration_seconds_sum")
-        seconds_per_pass /= max(
-            1.0, metric(ours.base, "compose_controller_reconcile_duration_seconds_count")
-        )
+        made = after[0] - before[0]
+        seconds_per_pass = (after[1] - before[1]) / max(1.0, after[2] - before[2])
         ours.stop()
         running.remove(ours)
         checks = args.minute / 5.0
