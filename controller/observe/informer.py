@@ -5,9 +5,11 @@ now and then. Inspecting every container on every pass made a pass cost 1 ms of 
 container (0.6 s at 500). Here a read makes one list call (the engine's summaries, which
 say each container's state and health) and inspects only containers that are new, whose
 summary changed, or that an event touched since the last read (a start, a death, a health
-change, a failed exec). A full relist, every container inspected, comes on the first read,
-after the event stream reconnects (events may have been missed) and every ``resync``
-seconds, so a missed event is never wrong for long.
+change, a failed exec). A full relist, every container inspected, comes on the first read
+after the event stream connects (events may have been missed before) and every ``resync``
+seconds, so a missed event is never wrong for long. While no event stream flows (not yet
+connected, broken, or none at all, as in the CI gate), every read inspects every container:
+without events, only that sees a restart between two reads.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class ContainerCache:
         self._snapshots: dict[str, ContainerSnapshot] = {}
         self._signatures: dict[str, tuple[str, str]] = {}
         self._touched: set[str] = set()
+        self._watching = False  # events flow: a read may skip what no event touched
         self._relisted_at: float | None = None  # None: relist fully at the next read
 
     def event(self, container_id: str, action: str, attributes: Mapping[str, object]) -> None:
@@ -76,9 +79,11 @@ class ContainerCache:
                     return
             self._touched.add(container_id)
 
-    def resync(self) -> None:
-        """Relist fully at the next read (the event stream broke: events may be lost)."""
+    def watching(self, up: bool) -> None:
+        """The event stream connected (True) or broke (False): relist fully at the next
+        read, and keep doing so on every read until events flow again."""
         with self._lock:
+            self._watching = up
             self._relisted_at = None
 
     def containers(self) -> list[ContainerSnapshot]:
@@ -88,7 +93,11 @@ class ContainerCache:
             summaries = self._gateway.list_summaries(self._project)
             now = self._clock()
             with self._lock:
-                full = self._relisted_at is None or now - self._relisted_at >= self._resync
+                full = (
+                    not self._watching
+                    or self._relisted_at is None
+                    or now - self._relisted_at >= self._resync
+                )
                 touched, self._touched = self._touched, set()
                 stale = [
                     s

@@ -6,6 +6,13 @@ from controller.observe.informer import ContainerCache
 from tests.fakes import FakeClock, FakeWorld
 
 
+def watched(world: FakeWorld, **options: object) -> ContainerCache:
+    """A cache whose event stream is up (events flow)."""
+    cache = ContainerCache(world, "demo", **options)  # type: ignore[arg-type]
+    cache.watching(True)
+    return cache
+
+
 def world_of(count: int) -> FakeWorld:
     world = FakeWorld()
     world.coarse_summaries = True  # like the engine: state and health, no restart count
@@ -22,7 +29,7 @@ def inspects(world: FakeWorld) -> list[str]:
 
 def test_the_first_read_inspects_everything_then_a_quiet_read_is_one_list_call():
     world = world_of(3)
-    cache = ContainerCache(world, "demo", clock=FakeClock(0.0))
+    cache = watched(world, clock=FakeClock(0.0))
     assert [c.service for c in cache.containers()] == ["svc0", "svc1", "svc2"]
     assert len(inspects(world)) == 3
     assert len(cache.containers()) == 3
@@ -31,7 +38,7 @@ def test_the_first_read_inspects_everything_then_a_quiet_read_is_one_list_call()
 
 def test_an_event_or_a_changed_summary_brings_a_fresh_inspect_of_that_container_only():
     world = world_of(3)
-    cache = ContainerCache(world, "demo", clock=FakeClock(0.0))
+    cache = watched(world, clock=FakeClock(0.0))
     cache.containers()
     inspects(world)
     world.set("svc1", restart_count=4, started_at="2026-01-01T00:01:00Z")  # invisible in a list
@@ -46,7 +53,7 @@ def test_an_event_or_a_changed_summary_brings_a_fresh_inspect_of_that_container_
 
 def test_a_passing_healthcheck_matters_only_while_checks_were_failing():
     world = world_of(1)
-    cache = ContainerCache(world, "demo", clock=FakeClock(0.0))
+    cache = watched(world, clock=FakeClock(0.0))
     cache.containers()
     cache.event("svc0-1-id", "exec_die", {"exitCode": "0"})
     cache.event("svc0-1-id", "exec_start", {})
@@ -63,7 +70,7 @@ def test_a_passing_healthcheck_matters_only_while_checks_were_failing():
 
 def test_new_and_removed_containers_show_at_the_next_read():
     world = world_of(2)
-    cache = ContainerCache(world, "demo", clock=FakeClock(0.0))
+    cache = watched(world, clock=FakeClock(0.0))
     cache.containers()
     del world.containers["svc0-1-id"]
     world.run("late")
@@ -73,10 +80,10 @@ def test_new_and_removed_containers_show_at_the_next_read():
 def test_a_resync_or_the_resync_interval_inspects_everything_again():
     world = world_of(2)
     clock = FakeClock(0.0)
-    cache = ContainerCache(world, "demo", resync=600.0, clock=clock)
+    cache = watched(world, resync=600.0, clock=clock)
     cache.containers()
     inspects(world)
-    cache.resync()  # the event stream came back: events may have been missed
+    cache.watching(True)  # the event stream came back: events may have been missed
     cache.containers()
     assert len(inspects(world)) == 2
     clock.advance(599)
@@ -84,4 +91,20 @@ def test_a_resync_or_the_resync_interval_inspects_everything_again():
     assert inspects(world) == []
     clock.advance(1)
     cache.containers()
+    assert len(inspects(world)) == 2
+
+
+def test_while_no_event_stream_flows_every_read_inspects_every_container():
+    world = world_of(2)
+    cache = ContainerCache(world, "demo", clock=FakeClock(0.0))  # never told events flow
+    cache.containers()
+    world.set("svc1", restart_count=3)  # a restart the list does not show
+    assert cache.containers()[1].restart_count == 3
+    assert len(inspects(world)) == 4
+    cache.watching(True)
+    cache.containers()
+    inspects(world)
+    cache.watching(False)  # the stream broke
+    world.set("svc0", restart_count=1)
+    assert cache.containers()[0].restart_count == 1
     assert len(inspects(world)) == 2
