@@ -285,7 +285,8 @@ class Controller:
             synced = self.store.sync_drifts(drifts, statuses, self.remediator.queue.processing)
             self._log_sync(synced)
             self._time_detection(synced, observed)
-            for issue in self.store.link_causes(root_causes(self.desired, self.store.active())):
+            links = root_causes(self.desired, self.store.active())
+            for issue in (linked := self.store.link_causes(links)):
                 logger.info(
                     "{}: {} is caused by an upstream issue ({}); fixing that first",
                     issue.service,
@@ -293,7 +294,8 @@ class Controller:
                     ", ".join(issue.caused_by),
                 )
             self.remediator.observe_pass(statuses)
-            for issue in self.store.expire_log_issues(self.desired.detection.resolve_after_quiet):
+            quiet = self.desired.detection.resolve_after_quiet
+            for issue in (expired := self.store.expire_log_issues(quiet)):
                 logger.info(
                     "{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id
                 )
@@ -307,10 +309,19 @@ class Controller:
                         continue
                     self.remediator.submit(service)
             self._observed_at, self._observed_mono = observed_at, started
-            if synced.opened or synced.reopened or synced.recovered:
-                self._saver.now()  # a drift came or went: readers see it at once
+            saved = self._saved_changes
+            if (
+                synced.opened
+                or synced.reopened
+                or synced.recovered
+                or linked
+                or expired
+                or saved is None
+                or saved[2] != self.converged()
+            ):
+                self._saver.now()  # an issue came, went or was linked, the verdict moved
             else:
-                self._saver.request()  # counts and notes: within 0.5 s
+                self._saver.request()  # only counts and notes: within 0.5 s
             self.passes_completed += 1
             self.metrics.pass_done("ok", time.monotonic() - started)
             self.scheduler.adapt(self.needs_attention())
@@ -423,7 +434,7 @@ class Controller:
         # up again: a full resync, events may have been missed meanwhile
         if not up:
             logger.warning("event stream lost; checking the engine")
-        self.containers.resync()  # events may have been missed: inspect everything again
+        self.containers.watching(up)  # without events the cache inspects everything
         self.request_pass()
 
     def needs_attention(self) -> bool:
