@@ -66,6 +66,7 @@ class ContainerCache:
         self._touched: set[str] = set()
         self._watching = False  # events flow: a read may skip what no event touched
         self._relisted_at: float | None = None  # None: relist fully at the next read
+        self._connection = 0  # counts connects and breaks of the event stream
 
     def event(self, container_id: str, action: str, attributes: Mapping[str, object]) -> None:
         """An engine event about a container: inspect it again at the next read if it may
@@ -85,19 +86,25 @@ class ContainerCache:
         with self._lock:
             self._watching = up
             self._relisted_at = None
+            self._connection += 1
 
     def containers(self) -> list[ContainerSnapshot]:
         """Every container of the project, as current as the events make it; raises
         ``EngineUnavailable`` when the engine cannot be listed."""
         with self._reading:
-            summaries = self._gateway.list_summaries(self._project)
             now = self._clock()
-            with self._lock:
+            with self._lock:  # before listing: what the events vouch for from here on
                 full = (
                     not self._watching
                     or self._relisted_at is None
                     or now - self._relisted_at >= self._resync
                 )
+                # a full read is the relist only if events already flowed when it listed
+                # and the stream did not connect or break meanwhile
+                relist = full and self._watching
+                connection = self._connection
+            summaries = self._gateway.list_summaries(self._project)
+            with self._lock:
                 touched, self._touched = self._touched, set()
                 stale = [
                     s
@@ -125,7 +132,7 @@ class ContainerCache:
                     else:
                         self._snapshots.pop(summary.id, None)
                         self._signatures.pop(summary.id, None)
-                if full:
+                if relist and connection == self._connection:
                     self._relisted_at = now
                 snapshots = list(self._snapshots.values())
         return sorted(snapshots, key=lambda c: (c.service, c.number, c.name))

@@ -108,3 +108,22 @@ def test_while_no_event_stream_flows_every_read_inspects_every_container():
     world.set("svc0", restart_count=1)
     assert cache.containers()[0].restart_count == 1
     assert len(inspects(world)) == 2
+
+
+def test_a_relist_that_listed_before_the_event_stream_connected_is_not_trusted():
+    world = world_of(1)
+    cache = ContainerCache(world, "demo", clock=FakeClock(0.0))
+    listed = world.list_summaries
+
+    def list_then_connect(project: str):  # type: ignore[no-untyped-def]
+        summaries = listed(project)
+        cache.watching(True)  # the stream connects while this read inspects
+        return summaries
+
+    world.list_summaries = list_then_connect  # type: ignore[method-assign]
+    cache.containers()
+    world.list_summaries = listed  # type: ignore[method-assign]
+    inspects(world)
+    world.set("svc0", restart_count=2)  # changed before the stream connected: no event
+    assert cache.containers()[0].restart_count == 2  # this read is the relist
+    assert len(inspects(world)) == 1
