@@ -317,9 +317,9 @@ class Controller:
                 or linked
                 or expired
                 or saved is None
-                or saved[2] != self.converged()
+                or saved[1:] != (self._engine_error, self.converged())
             ):
-                self._saver.now()  # an issue came, went or was linked, the verdict moved
+                self._saver.now()  # an issue came, went or was linked; the engine or verdict
             else:
                 self._saver.request()  # only counts and notes: within 0.5 s
             self.passes_completed += 1
