@@ -4,9 +4,9 @@ One reconcile pass: observe the project (containers, probes, config hashes), fol
 containers' logs, ``diff`` against the declaration, record drifts and Docker's restarts
 in the issue store, link effects to their root causes, queue every service with an
 actionable issue, write the JSON and Markdown outputs. ``scheduling.PassScheduler`` runs
-it on the adaptive interval; engine events, probe changes, new findings and finished
-fixes request a pass at once. The CI gate (``gate.run_gate``) drives the passes itself
-through ``open_once``, ``reconcile_pass`` and ``close_once``.
+it on the adaptive interval; engine events, probe changes and finished fixes request a
+pass at once, new log findings one within 0.5 s. The CI gate (``gate.run_gate``) drives
+the passes itself through ``open_once``, ``reconcile_pass`` and ``close_once``.
 """
 
 from __future__ import annotations
