@@ -74,6 +74,14 @@ PG_LOG = [
 
 
 def corpus_lines(count: int, seed: int) -> tuple[list[str], int]:
+    """The corpus and how many error lines were planted in it."""
+    lines, planted = corpus(count, seed)
+    return lines, len(planted)
+
+
+def corpus(count: int, seed: int) -> tuple[list[str], list[int]]:
+    """The corpus (``count`` lines, the same for the same seed) and the indices of the
+    error lines planted in it (bench/log_pipeline.py checks each was seen)."""
     rng = random.Random(seed)
     specs = library_specs()
     hits = [e for s in specs for e in s.examples]
@@ -88,13 +96,13 @@ def corpus_lines(count: int, seed: int) -> tuple[list[str], int]:
         )
 
     lines: list[str] = []
-    planted = 0
+    planted: list[int] = []
     for i in range(count):
         ts = f"2026-11-28T{(i // 3600000) % 24:02d}:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}.{i % 1000:03d}Z"
         roll = rng.random()
         if roll < 0.005:
             lines.append(rng.choice(hits))
-            planted += 1
+            planted.append(i)
         elif roll < 0.010:
             lines.append(rng.choice(misses))
         elif roll < 0.40:

@@ -1,13 +1,21 @@
 """The log side of the loop, wired: followed lines -> detector -> issue store.
 
-One thread takes lines off a bounded queue (the readers block when it is full), feeds the
-detector in batches, closes records whose container went quiet, and hands findings to the
-issue store at once: a new error reaches the store without waiting for a pass.
+Each container's reader thread hands a whole read of its log (a ``LogBlock``) to the
+detector itself, under one lock, and the findings go to the issue store at once: a new
+error reaches the store without waiting for a pass. (A queue and a detector thread of their
+own cost a hand-over per read, and the thread woke 20 times a second when all was quiet.)
+One more thread closes records whose container went quiet (a traceback's last line is
+known only when no line follows it); it sleeps until the first such moment, or for good
+when no record is open.
+
+Memory stays bounded whatever the lines: a line is at most ``MAX_LINE_BYTES`` (16 KiB,
+the rest cut), a read at most 64 KiB per followed container, and an open record at most
+``HEAD_LINES + TAIL_LINES`` lines per container. A reader waits while another detects, so
+a flood slows the reading, never grows a backlog in memory.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,14 +25,11 @@ from loguru import logger
 from controller.detect.detector import Detector
 from controller.issues.store import IssueStore, SyncResult
 from controller.metrics import Metrics
-from controller.model import DetectionSettings, Finding, LogLine, ObservedState
+from controller.model import DetectionSettings, Finding, LogBlock, ObservedState
 from controller.observe.gateway import EngineGateway
 from controller.observe.logs import LogReader
 
-QUEUE_LINES = 20_000
-BATCH_LINES = 5_000
 IDLE_FLUSH = 0.1  # seconds without a line before an open record is closed
-WAKE = 0.05  # how often the detector looks for records to close when no line comes
 
 
 class LogPipeline:
@@ -42,12 +47,13 @@ class LogPipeline:
         self._settings = settings
         self._metrics = metrics
         self._on_findings = on_findings
-        self._queue: queue.Queue[LogLine] = queue.Queue(maxsize=QUEUE_LINES)
-        self.reader = LogReader(gateway, self._queue.put, cursors, on_line=metrics.log_line)
+        self.reader = LogReader(gateway, self._detect, cursors, on_lines=metrics.log_lines_read)
         self.detector = Detector(settings)
-        self._detector_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="detector", daemon=True)
+        self._lock = threading.Lock()  # the detector, and recording what it found
+        self._records_open = threading.Condition(self._lock)
+        self._stopping = False
+        self._closer_asleep = False  # no record was open: the closer waits to be woken
+        self._thread = threading.Thread(target=self._close_quiet, name="records", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -56,17 +62,17 @@ class LogPipeline:
         """Follow new containers, forget removed ones (called by every pass)."""
         gone = self.reader.sync(observed)
         if gone:
-            with self._detector_lock:
+            with self._lock:
                 self._record(self.detector.forget(gone))
 
     def settle(self, timeout: float) -> bool:
-        """Wait (up to ``timeout``) until every line read so far went through detection."""
+        """Wait (up to ``timeout``) until every line read so far went through detection,
+        records still open included."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._detector_lock:  # lines taken off the queue count until recorded
-                done = self._queue.unfinished_tasks == 0 and not self.detector.pending()
-            if done:
-                return True
+            with self._lock:  # a read being detected holds the lock
+                if not self.detector.pending():
+                    return True
             time.sleep(0.05)
         return False
 
@@ -82,30 +88,43 @@ class LogPipeline:
 
     def stop(self) -> None:
         self.reader.stop()
-        self._stop.set()
+        with self._lock:
+            self._stopping = True
+            self._records_open.notify()
         self._thread.join(5.0)
-        with self._detector_lock:
+        with self._lock:
             self._record(self.detector.forget(self.detector.containers()))
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            batch: list[LogLine] = []
-            try:
-                batch.append(self._queue.get(timeout=WAKE))
-                while len(batch) < BATCH_LINES:
-                    batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                pass
+    def _detect(self, block: LogBlock) -> None:
+        """A reader's block, detected in the reader's thread."""
+        with self._lock:
             try:
                 now = time.monotonic()
-                with self._detector_lock:
-                    findings = self.detector.feed(batch, now)
-                    findings += self.detector.flush(now, IDLE_FLUSH)
-                    self._record(findings)
-            except Exception:  # one bad batch must not stop detection
-                logger.exception("log detection failed on a batch of {} lines", len(batch))
-            for _ in batch:
-                self._queue.task_done()
+                findings = self.detector.feed_block(block, now)
+                findings += self.detector.flush(now, IDLE_FLUSH)
+                self._record(findings)
+            except Exception:  # one bad read must not stop detection
+                logger.exception(
+                    "log detection failed on {} lines of {}", block.count, block.container
+                )
+            if self._closer_asleep and self.detector.pending():
+                self._closer_asleep = False
+                self._records_open.notify()
+
+    def _close_quiet(self) -> None:
+        """Close records whose container printed nothing for ``IDLE_FLUSH`` seconds."""
+        with self._lock:
+            while not self._stopping:
+                due = self.detector.quiet_at(IDLE_FLUSH)
+                wait = None if due is None else due - time.monotonic()
+                if wait is None or wait > 0:
+                    self._closer_asleep = wait is None
+                    self._records_open.wait(wait)
+                    continue
+                try:
+                    self._record(self.detector.flush(time.monotonic(), IDLE_FLUSH))
+                except Exception:
+                    logger.exception("log detection failed closing quiet records")
 
     def _record(self, findings: list[Finding]) -> None:
         if not findings:

@@ -157,8 +157,8 @@ class Metrics:
         self.findings.labels(self.env, "unclassified", Category.HEALTH)
         self.findings.labels(self.env, RESTART_PATTERN, Category.HEALTH)
 
-    def log_line(self, service: str) -> None:
-        self.log_lines.labels(self.env, service).inc()
+    def log_lines_read(self, service: str, count: int) -> None:
+        self.log_lines.labels(self.env, service).inc(count)
 
     def finding(self, pattern_id: str, category: Category) -> None:
         self.findings.labels(self.env, pattern_id, category).inc()

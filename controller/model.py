@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -386,6 +386,27 @@ class LogLine:
     container: str  # container name
     ts_ns: int  # engine timestamp, nanoseconds since the epoch
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogBlock:
+    """Consecutive lines of one container's log in one buffer: what the log pipeline moves.
+
+    A busy log is read hundreds of lines at a time; one object per line cost more than
+    matching them, so lines travel together and only the few a pattern hits become text.
+    """
+
+    service: str
+    container: str  # container name
+    text: bytes  # the lines, cleaned, valid UTF-8, each ended by "\n"
+    count: int  # how many lines
+    stamp: Callable[[int], int]  # engine timestamp (ns) of line i, worked out when asked
+
+    def lines(self) -> list[LogLine]:
+        """The block as single lines (for tests and the line-by-line reference path)."""
+        texts = self.text.decode("utf-8").split("\n")[: self.count]
+        stamp = self.stamp
+        return [LogLine(self.service, self.container, stamp(i), t) for i, t in enumerate(texts)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
 The pass runs every ``active`` seconds while anything is wrong and every ``quiet``
 seconds when all is well, with up to 10 % jitter (at most 1 s) so that many controllers
 do not poll in step; ``adapt`` switches at the end of the pass that sees the change.
-``request`` (an event, a probe change, a finding, a finished fix) makes the next pass come
-at once; requests during a pass are coalesced into one more pass, never lost, never run
-twice at the same time.
+``request`` (an event, a probe change, a finished fix) makes the next pass come at once;
+requests during a pass are coalesced into one more pass, never lost, never run twice at the
+same time. ``request_soon`` (log findings) brings a pass within ``SOON`` seconds: a flood of
+errors opening issues by the hundred brings a few passes, not one per batch of findings.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 JOB_ID = "reconcile"
+SOON = 0.5  # seconds a pass asked for by findings may wait for more findings
 
 
 def _trigger(seconds: float) -> IntervalTrigger:
@@ -35,6 +37,8 @@ class PassScheduler:
         self._gate = threading.Lock()
         self._again = False
         self._active = True
+        self._soon: threading.Timer | None = None
+        self._soon_lock = threading.Lock()
 
     def start(self) -> None:
         """Start polling at the active interval; the first pass runs at once."""
@@ -53,6 +57,9 @@ class PassScheduler:
         scheduler.start()
 
     def stop(self) -> None:
+        with self._soon_lock:
+            if self._soon is not None:
+                self._soon.cancel()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
 
@@ -68,6 +75,15 @@ class PassScheduler:
                 self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
             except Exception:  # the scheduler is shutting down
                 logger.debug("pass request dropped: scheduler stopping")
+
+    def request_soon(self) -> None:
+        """A pass within ``SOON`` seconds; asking again meanwhile changes nothing."""
+        with self._soon_lock:
+            if self._soon is not None and self._soon.is_alive():
+                return
+            self._soon = threading.Timer(SOON, self.request)
+            self._soon.daemon = True
+            self._soon.start()
 
     def request_in(self, seconds: float) -> None:
         """A pass after ``seconds`` (a held service settles, a backoff ends)."""

@@ -23,7 +23,12 @@ from controller.model import (
     ServiceRunState,
     ServiceSpec,
 )
-from controller.observe.gateway import ComposeError, ContainerGone, EngineUnavailable
+from controller.observe.gateway import (
+    ComposeError,
+    ContainerGone,
+    ContainerSummary,
+    EngineUnavailable,
+)
 
 
 class FakeClock:
@@ -118,6 +123,11 @@ class FakeWorld:
         self.follows: list[tuple[str, float | None]] = []
         self.exec_result: tuple[int, bytes] = (0, b"")
         self.cured_by_exec: set[str] = set()  # services a successful exec heals
+        self.piece_bytes: int | None = None  # logs in pieces of this size (None: per line)
+        # list summaries as coarse as the engine's (state and health only); by default
+        # they show every change, so tests that send no events see every change too
+        self.coarse_summaries = False
+        self.calls: list[str] = []  # list_summaries / inspect calls, for the informer's tests
         self.lock = threading.Lock()
         self._starts = 0
 
@@ -174,6 +184,9 @@ class FakeWorld:
             for ts, line in self.logs.get(container_id, [])
             if since is None or ts >= int(since * 1e9)
         ]
+        if self.piece_bytes:
+            data, size = b"".join(chunks), self.piece_bytes
+            chunks = [data[i : i + size] for i in range(0, len(data), size)]
         return FakeStream(chunks)
 
     def events(self, project: str) -> FakeStream:
@@ -190,6 +203,27 @@ class FakeWorld:
                 (c for c in self.containers.values() if project == self.project),
                 key=lambda c: (c.service, c.number),
             )
+
+    def list_summaries(self, project: str) -> list[ContainerSummary]:
+        self.calls.append("list")
+        return [
+            ContainerSummary(
+                c.id,
+                c.status,
+                f"({c.health})" if self.coarse_summaries else repr(c),
+            )
+            for c in self.list_containers(project)
+        ]
+
+    def inspect(self, container_id: str) -> ContainerSnapshot:
+        self.calls.append(f"inspect {container_id}")
+        if not self.reachable:
+            raise EngineUnavailable("inspect: engine unreachable (fake)")
+        with self.lock:
+            snap = self.containers.get(container_id)
+        if snap is None:
+            raise ContainerGone(f"inspect {container_id}: no such container")
+        return snap
 
     def restart(self, container_id: str, timeout: float) -> None:
         with self.lock:

@@ -137,6 +137,8 @@ class _Walker:
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "cannot read this value"
             raise self._fail(node, loc, f"invalid YAML: {problem}") from None
+        except (ValueError, OverflowError) as exc:  # a timestamp like 0000-0-0T0:00:00
+            raise self._fail(node, loc, f"invalid YAML value: {exc}") from None
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc, depth: int) -> dict[str, Any]:
         seen: dict[str, int] = {}

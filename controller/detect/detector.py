@@ -5,19 +5,25 @@ matched in one scan (``matcher``), and each record yields at most one finding: i
 pattern, where specific patterns beat generic catch-alls, then higher severity wins, then
 the pattern listed first. Records that match nothing but look like errors go to
 ``discovery``. Everything a finding carries from the log is redacted first.
+
+``feed_block`` takes a whole read of one container's log (``LogBlock``) and gives the same
+findings as ``feed`` would line by line: one Hyperscan scan finds the pattern hits, the lines
+that may look like errors and the lines that shape multi-line records; lines none of these
+hit are one-line records that match nothing, and Python never looks at them.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
-from controller.detect.discovery import Discovery, looks_like_error
+from controller.detect.discovery import ERRORISH_HINTS, Discovery, looks_like_error
 from controller.detect.fingerprint import fingerprint
-from controller.detect.matcher import Matcher
-from controller.detect.records import Record, RecordAssembler
+from controller.detect.matcher import Extra, Matcher
+from controller.detect.records import STRUCTURAL, Record, RecordAssembler
 from controller.detect.redact import MASK, overlaps, redact, secret_spans
-from controller.model import Category, DetectionSettings, Finding, LogLine, Severity
+from controller.model import Category, DetectionSettings, Finding, LogBlock, LogLine, Severity
 
 EVIDENCE_CHARS = 4000
 LINE_CHARS = 300
@@ -45,7 +51,14 @@ def _bounded(text: str, limit: int) -> str:
 class Detector:
     def __init__(self, settings: DetectionSettings) -> None:
         self.settings = settings
-        self.matcher = Matcher(settings.patterns)
+        self.matcher = Matcher(
+            settings.patterns,
+            [Extra(regex) for regex in STRUCTURAL]
+            + [Extra(regex, caseless) for regex, caseless in ERRORISH_HINTS],
+        )
+        self._structural = frozenset(
+            range(len(settings.patterns), len(settings.patterns) + len(STRUCTURAL))
+        )
         self.discovery = (
             Discovery(settings.discovery_min_occurrences) if settings.discovery else None
         )
@@ -64,6 +77,19 @@ class Detector:
             records.extend(assembler.feed(line))
             self._last_line_at[line.container] = now
         return self.detect(records)
+
+    def feed_block(self, block: LogBlock, now: float) -> list[Finding]:
+        """Take a read of one container's log; returns the findings of the records it
+        completed (the same as ``feed`` of its lines)."""
+        assembler = self._assemblers.get(block.container)
+        if assembler is None:
+            assembler = self._assemblers[block.container] = RecordAssembler()
+        self._last_line_at[block.container] = now
+        shaping: dict[int, int] = {}  # line -> its start offset
+        hit: dict[int, int] = {}
+        for line, ident, start in self.matcher.scan_block(block.text):
+            (shaping if ident in self._structural else hit)[line] = start
+        return self.detect(_BlockRecords(block, assembler, shaping, hit).records())
 
     def flush(self, now: float, idle: float = 0.25) -> list[Finding]:
         """Close records whose container printed nothing for ``idle`` seconds."""
@@ -85,6 +111,16 @@ class Detector:
 
     def containers(self) -> list[str]:
         return list(self._assemblers)
+
+    def quiet_at(self, idle: float) -> float | None:
+        """When the first open record may be closed by ``flush`` (its container quiet for
+        ``idle`` seconds), on the clock ``feed`` was given; None when no record is open."""
+        times = [
+            self._last_line_at.get(container, 0.0) + idle
+            for container, assembler in self._assemblers.items()
+            if assembler.pending
+        ]
+        return min(times) if times else None
 
     def pending(self) -> bool:
         """True while a record is still open (waiting for more lines or the idle flush)."""
@@ -177,3 +213,64 @@ class Detector:
             line=_bounded(shown, LINE_CHARS),
             hint="No pattern knows this error; add one to detection.patterns if it matters.",
         )
+
+
+class _BlockRecords:
+    """The records of one block that can yield a finding, in log order.
+
+    Walks from line to line only where it must: a line that shapes a record (``shaping``)
+    and every line of an open traceback or panic go through the assembler; a run of plain
+    lines between them is that many one-line records, of which only those with a hit
+    (``hit``) are made, and its last line is left open (the next line may continue it).
+    """
+
+    def __init__(
+        self,
+        block: LogBlock,
+        assembler: RecordAssembler,
+        shaping: dict[int, int],
+        hit: dict[int, int],
+    ) -> None:
+        self._block = block
+        self._assembler = assembler
+        self._shaping = shaping
+        self._shaping_lines = sorted(shaping)
+        self._hit = hit
+        self._hit_lines = sorted(hit)
+
+    def _line(self, index: int, start: int, end: int) -> LogLine:
+        block = self._block
+        text = block.text[start:end].decode("utf-8")
+        return LogLine(block.service, block.container, block.stamp(index), text)
+
+    def records(self) -> list[Record]:
+        data, count, assembler = self._block.text, self._block.count, self._assembler
+        records: list[Record] = []
+        line, start = 0, 0  # the next line to read and where it starts
+        while line < count:
+            following = bisect_left(self._shaping_lines, line)
+            shaping = (
+                self._shaping_lines[following] if following < len(self._shaping_lines) else count
+            )
+            if assembler.line_by_line or shaping == line:
+                end = data.find(b"\n", start)
+                records.extend(assembler.feed(self._line(line, start, end)))
+                line, start = line + 1, end + 1
+                continue
+            # plain lines up to the next shaping one: each a record of its own
+            records.extend(assembler.flush())
+            last = shaping - 1
+            for index in self._hit_lines[
+                bisect_left(self._hit_lines, line) : bisect_left(self._hit_lines, last)
+            ]:
+                at = self._hit[index]
+                records.append(_single(self._line(index, at, data.find(b"\n", at))))
+            end = self._shaping[shaping] - 1 if shaping < count else len(data) - 1
+            last_start = data.rfind(b"\n", 0, end) + 1
+            records.extend(assembler.feed(self._line(last, last_start, end)))
+            line, start = shaping, end + 1
+        return records
+
+
+def _single(line: LogLine) -> Record:
+    return Record(line.service, line.container, line.ts_ns, (line.text,))

@@ -27,6 +27,17 @@ ERRORISH = re.compile(
 )
 MAX_CLUSTERS = 500
 
+# What every line ERRORISH matches contains, as Hyperscan expressions: scanned with the
+# patterns so ``looks_like_error`` runs only on lines that contain one of them. Python's
+# case-insensitive "i" also matches the Turkish dotted and dotless i (UTF-8 C4 B0, C4 B1),
+# so the level words accept them too; no other letter of them has such a twin.
+_I = r"(?:i|\xc4[\xb0\xb1])"
+ERRORISH_HINTS = (
+    ("ERROR|FATAL|CRITICAL|PANIC|EMERG|SEVERE|ALERT", False),
+    (rf"level[^\n]*(?:error|fatal|cr{_I}t{_I}cal|pan{_I}c|emerg)", True),
+    ("Exception|Error", False),
+)
+
 
 def looks_like_error(text: str) -> bool:
     return ERRORISH.search(text) is not None

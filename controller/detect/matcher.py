@@ -6,13 +6,20 @@ to its line because no pattern crosses a line break (``library`` enforces it). O
 that hit are then looked at again with Python ``re`` (for the matched span and named
 captures). A pattern Hyperscan refuses (a user's) is matched with ``re`` line by line; the
 rest keep the fast path.
+
+The same database can carry ``extras``: expressions a caller wants to know about in the
+same scan (the detector's "this line starts or continues a multi-line record" and "this
+line may look like an error"), so one scan of a whole read answers every question and
+Python only touches the lines something hit (``scan_block``).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +42,37 @@ class Hit:
     pattern: int  # index into ``Matcher.patterns``
 
 
+@dataclass(frozen=True, slots=True)
+class Extra:
+    """An expression scanned along with the patterns (case-sensitive unless ``caseless``).
+
+    It must keep to the library's rules (within one line); its hits carry the id
+    ``len(patterns) + its index``.
+    """
+
+    regex: str
+    caseless: bool = False
+
+
 class Matcher:
-    def __init__(self, patterns: Sequence[PatternDef]) -> None:
+    def __init__(self, patterns: Sequence[PatternDef], extras: Sequence[Extra] = ()) -> None:
         self.patterns = tuple(patterns)
+        self.extras = tuple(extras)
         self.regexes = tuple(compile_python(p.regex) for p in self.patterns)
         self.fallback: tuple[int, ...] = ()
         self._db: Any = None
-        if hyperscan is not None and self.patterns:
-            self._db, self.fallback = _compile(self.patterns)
-        elif self.patterns:
-            self.fallback = tuple(range(len(self.patterns)))
+        expressions = [(p.regex, True) for p in self.patterns]
+        expressions += [(e.regex, e.caseless) for e in self.extras]
+        if hyperscan is not None and expressions:
+            self._db, self.fallback = _compile(expressions)
+        else:
+            self.fallback = tuple(range(len(expressions)))
+        # the refused ones, for whole blocks: ``re`` over many lines at once
+        self._block_regexes = {
+            i: re.compile(regex, re.MULTILINE | (re.IGNORECASE if caseless else 0))
+            for i, (regex, caseless) in enumerate(expressions)
+            if i in self.fallback
+        }
 
     @property
     def engine(self) -> str:
@@ -59,15 +87,39 @@ class Matcher:
         if not lines:
             return []
         found: set[tuple[int, int]] = set()
+        count = len(self.patterns)
         if self._db is not None:
             data = "\n".join(lines).encode("utf-8", "surrogateescape")
             starts = _line_starts(lines)
             for pattern, end in self._scan(data):
-                found.add((_line_of(starts, end), pattern))
+                if pattern < count:
+                    found.add((_line_of(starts, end), pattern))
         for index in self.fallback:
-            regex = self.regexes[index]
-            found.update((n, index) for n, line in enumerate(lines) if regex.search(line))
+            if index < count:
+                regex = self.regexes[index]
+                found.update((n, index) for n, line in enumerate(lines) if regex.search(line))
         return [Hit(line, pattern) for line, pattern in sorted(found)]
+
+    def scan_block(self, data: bytes) -> list[tuple[int, int, int]]:
+        """Every (line, id, line's start offset) that matches in ``data`` (UTF-8 lines, each
+        ended by a newline), patterns and extras alike, in line order then id order.
+
+        One scan for the whole buffer; lines are counted between hits, never one by one.
+        """
+        ends: list[tuple[int, int]] = []
+        if self._db is not None:
+            ends = [(end, ident) for ident, end in self._scan(data)]
+        found: set[tuple[int, int, int]] = set()
+        line = position = 0
+        for end, ident in sorted(ends):
+            last = end - 1  # the match's last byte: never a newline, so on its own line
+            if last > position:
+                line += data.count(b"\n", position, last)
+                position = last
+            found.add((line, ident, data.rfind(b"\n", 0, last) + 1))
+        if self._block_regexes:
+            found.update(_scan_text(self._block_regexes, data))
+        return sorted(found)
 
     def search(self, pattern: int, line: str) -> re.Match[str] | None:
         """The ``re`` match of one pattern in one line (for its span and captures)."""
@@ -88,9 +140,10 @@ class Matcher:
                         lineno += chunk.count(b"\n", counted_to, start)
                         counted_to = start
                     hits.add(lineno)
-            if self.fallback:
+            refused = [i for i in self.fallback if i < len(self.patterns)]
+            if refused:
                 for n, line in enumerate(chunk.decode("utf-8", "replace").split("\n")):
-                    if any(self.regexes[i].search(line) for i in self.fallback):
+                    if any(self.regexes[i].search(line) for i in refused):
                         hits.add(base_line + n)
             base_line += chunk.count(b"\n")
         return sorted(hits)
@@ -109,15 +162,19 @@ class Matcher:
         return matches
 
 
-def _compile(patterns: Sequence[PatternDef]) -> tuple[Any, tuple[int, ...]]:
-    """One Hyperscan database of every pattern it accepts; the others fall back to ``re``."""
+def _compile(expressions: Sequence[tuple[str, bool]]) -> tuple[Any, tuple[int, ...]]:
+    """One Hyperscan database of every expression it accepts (regex, caseless); the others
+    fall back to ``re``."""
     accepted: list[int] = []
     refused: list[int] = []
-    for index, pattern in enumerate(patterns):
+    flags = [
+        _HS_FLAGS if caseless else hyperscan.HS_FLAG_MULTILINE for _regex, caseless in expressions
+    ]
+    for index, (regex, _caseless) in enumerate(expressions):
         probe = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         try:
             probe.compile(
-                expressions=[pattern.regex.encode()], ids=[index], elements=1, flags=[_HS_FLAGS]
+                expressions=[regex.encode()], ids=[index], elements=1, flags=[flags[index]]
             )
         except hyperscan.error:
             refused.append(index)
@@ -127,12 +184,26 @@ def _compile(patterns: Sequence[PatternDef]) -> tuple[Any, tuple[int, ...]]:
         return None, tuple(refused)
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     db.compile(
-        expressions=[patterns[i].regex.encode() for i in accepted],
+        expressions=[expressions[i][0].encode() for i in accepted],
         ids=accepted,
         elements=len(accepted),
-        flags=[_HS_FLAGS] * len(accepted),
+        flags=[flags[i] for i in accepted],
     )
     return db, tuple(refused)
+
+
+def _scan_text(regexes: dict[int, re.Pattern[str]], data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(line, id, line's start offset in bytes) of each ``re`` match in a block."""
+    text = data.decode("utf-8")
+    lines = text.split("\n")
+    char_starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    byte_starts: list[int] = []
+    for ident, regex in regexes.items():
+        for match in regex.finditer(text):
+            if not byte_starts:
+                byte_starts = _line_starts(lines)
+            line = bisect_right(char_starts, max(match.end() - 1, 0)) - 1
+            yield line, ident, byte_starts[line]
 
 
 def _line_starts(lines: Sequence[str]) -> list[int]:
@@ -145,8 +216,6 @@ def _line_starts(lines: Sequence[str]) -> list[int]:
 
 def _line_of(starts: list[int], end: int) -> int:
     """The line in which a match ending at byte ``end`` lies (it ends after the line start)."""
-    from bisect import bisect_right
-
     return max(0, bisect_right(starts, max(end - 1, 0)) - 1)
 
 

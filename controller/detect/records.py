@@ -5,6 +5,11 @@ exception line, chained tracebacks included), a Java stack trace (``\\tat``, ``C
 ``... N more``), a Go panic with its goroutine dump, and generally any indented lines that
 follow a line. Records are bounded: the first ``HEAD_LINES`` and the last ``TAIL_LINES``
 lines are kept, the middle is counted.
+
+Most lines are records of one line. Whether a line continues the record before it, or
+starts a multi-line one, shows at its start (``STRUCTURAL``: indented, a Java ``Caused
+by``, a Python or Go header); the detector has these found in the same scan as the patterns
+and runs the assembler line by line only from such lines on, until the record ends.
 """
 
 from __future__ import annotations
@@ -29,6 +34,16 @@ _GO_BODY = re.compile(
     r"^(?:goroutine [0-9]+ \[|\[signal |created by |[\w./*()\[\]-]+\(.*\)$|exit status )"
 )
 _JAVA_MORE = re.compile(r"^(?:Caused by: |Suppressed: |\.\.\. [0-9]+ more)")
+
+# Lines that may continue a record or start a multi-line one, as Hyperscan expressions
+# (case-sensitive, ``^`` at a line start). A line none of them matches ("plain") never
+# continues a record in "line" mode and always starts a one-line record.
+STRUCTURAL = (
+    r"^[ \t]",
+    _JAVA_MORE.pattern,
+    r"^Traceback \(most recent call last\):",
+    _GO_HEAD.pattern,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +103,12 @@ class RecordAssembler:
     @property
     def pending(self) -> bool:
         return self._pending is not None
+
+    @property
+    def line_by_line(self) -> bool:
+        """The open record is a traceback or a panic: whether a plain line continues it
+        depends on what came before, so it must see every line until it ends."""
+        return self._pending is not None and self._pending.mode != "line"
 
     def feed(self, line: LogLine) -> list[Record]:
         done: list[Record] = []

@@ -2,11 +2,15 @@
 
 It returns our frozen snapshots and raises our errors (gateway.py); SDK and HTTP errors are
 translated here, at the boundary, so no other module needs to know them.
+
+A followed log is read straight off the engine's socket by ``logwire`` (the SDK's one read
+per line cost more than matching the lines); TLS, ssh and named pipes keep the SDK's reader.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,10 +20,19 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 import requests.exceptions
+from docker.constants import IS_WINDOWS_PLATFORM
+from docker.utils import kwargs_from_env, parse_host
 
 from controller.model import ContainerSnapshot
-from controller.observe.gateway import ContainerGone, EngineError, EngineUnavailable
+from controller.observe.gateway import (
+    ContainerGone,
+    ContainerSummary,
+    EngineError,
+    EngineUnavailable,
+    LogStream,
+)
 from controller.observe.lines import clean
+from controller.observe.logwire import Address, WireLog
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -28,6 +41,8 @@ HASH_LABEL = "com.docker.compose.config-hash"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 
 T = TypeVar("T")
+# the parts of a list call's "Status" that are not durations: "Up 2 hours (healthy)"
+_MARKS = re.compile(r"\([^)]*\)")
 
 
 @contextmanager
@@ -187,13 +202,54 @@ class DockerEngine:
             snapshots.append(snapshot_from_inspect(data))
         return sorted(snapshots, key=lambda c: (c.service, c.number, c.name))
 
+    def list_summaries(self, project: str) -> list[ContainerSummary]:
+        summaries = self._call(
+            "list containers",
+            lambda api: api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}),
+        )
+        return [
+            ContainerSummary(
+                id=str(s["Id"]),
+                state=str(s.get("State") or ""),
+                marks=" ".join(_MARKS.findall(str(s.get("Status") or ""))),
+            )
+            for s in summaries
+        ]
+
+    def inspect(self, container_id: str) -> ContainerSnapshot:
+        return snapshot_from_inspect(self._inspect(container_id))
+
     def _inspect(self, container_id: str) -> dict[str, Any]:
         data: dict[str, Any] = self._call(
             f"inspect {container_id[:12]}", lambda api: api.inspect_container(container_id)
         )
         return data
 
-    def follow_logs(self, container_id: str, since: float | None) -> _Stream:
+    def _log_address(self) -> Address | None:
+        """Where to read logs straight off the socket (a local socket or plain TCP, as the
+        SDK would connect); None for TLS, ssh or a named pipe (the SDK reads those)."""
+        url: str | None
+        if self._base_url:
+            url, tls = self._base_url, False
+        else:
+            env = kwargs_from_env()
+            url, tls = env.get("base_url"), bool(env.get("tls"))
+        host = str(parse_host(url, IS_WINDOWS_PLATFORM, tls=tls))
+        if host.startswith("http+unix://"):
+            return socket.AF_UNIX, host.removeprefix("http+unix://")
+        if host.startswith("http://"):
+            name, _, port = host.removeprefix("http://").rstrip("/").rpartition(":")
+            family = socket.AF_INET6 if ":" in name else socket.AF_INET
+            return (family, (name.strip("[]"), int(port))) if port.isdigit() else None
+        return None
+
+    def follow_logs(self, container_id: str, since: float | None) -> LogStream:
+        address = self._log_address()
+        if address is not None:
+            version = str(self._call("version", lambda api: api.api_version))
+            return WireLog(
+                address, version, container_id, since, timeout=self._timeout, engine_alive=self.ping
+            )
         options: dict[str, Any] = {"stream": True, "follow": True, "timestamps": True}
         if since is not None and since > 0:
             options["since"] = since

@@ -1,9 +1,10 @@
 """The engine's event stream for one project: each container event becomes a hint.
 
 Events never carry state into a decision (level-triggered): a hint only makes the next
-pass come at once, and the pass re-reads everything. A hint carries the engine's time
-stamp, so the remediator can tell its own actions' events from a person's, and a kill's
-signal, so a person's ``docker stop`` (a signal, then death) is told from a crash. When the
+pass come at once, and the pass re-reads everything (``on_container`` tells the container
+cache which containers to inspect again). A hint carries the engine's time stamp, so the
+remediator can tell its own actions' events from a person's, and a kill's signal, so a
+person's ``docker stop`` (a signal, then death) is told from a crash. When the
 stream breaks (the engine restarted, the socket went away) the watcher reconnects with
 backoff and says so, so the runtime can resync fully on return.
 """
@@ -11,7 +12,7 @@ backoff and says so, so the runtime can resync fully on return.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from loguru import logger
 
@@ -46,11 +47,13 @@ class EventWatcher:
         on_event: Callable[[str, str, float | None, int | None], None],
         on_connection: Callable[[bool], None] = lambda up: None,
         max_backoff: float = 30.0,
+        on_container: Callable[[str, str, Mapping[str, object]], None] = lambda *event: None,
     ) -> None:
         self._gateway = gateway
         self._project = project
         self._on_event = on_event
         self._on_connection = on_connection
+        self._on_container = on_container
         self._max_backoff = max_backoff
         self._stop = threading.Event()
         self._stream: EventStream | None = None
@@ -101,6 +104,9 @@ class EventWatcher:
         attributes = actor.get("Attributes", {}) if isinstance(actor, dict) else {}
         if not isinstance(attributes, dict):
             attributes = {}
+        container_id = event.get("id") or (actor.get("ID") if isinstance(actor, dict) else None)
+        if container_id:  # every event, for the container cache (it picks what matters)
+            self._on_container(str(container_id), base, attributes)
         if base not in ACTIONS and not _failed_exec(base, attributes):
             return
         self._on_event(

@@ -15,6 +15,7 @@ Errors, drawn once::
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.model import ContainerSnapshot
@@ -34,6 +35,16 @@ class ContainerGone(EngineError):
 
 class ComposeError(EngineError):
     """`docker compose` exited non-zero or timed out; the message carries its last words."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSummary:
+    """One container as the engine's list call shows it: not a snapshot, but enough to
+    tell that it changed (the informer inspects it again then)."""
+
+    id: str
+    state: str  # running, exited, restarting, paused, created, dead, removing
+    marks: str  # what the engine's status says besides durations: "(healthy)", "(137)"
 
 
 class LogStream(Protocol):
@@ -59,6 +70,14 @@ class EngineGateway(Protocol):
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:
         """Every container (any state) labelled with the compose project."""
+        ...
+
+    def list_summaries(self, project: str) -> list[ContainerSummary]:
+        """The same containers, in one call (no inspect of each)."""
+        ...
+
+    def inspect(self, container_id: str) -> ContainerSnapshot:
+        """One container now; raises ``ContainerGone`` when it no longer exists."""
         ...
 
     def follow_logs(self, container_id: str, since: float | None) -> LogStream:

@@ -5,8 +5,12 @@ newest timestamp read, plus the lines read at that very timestamp) survives the 
 stream: when a container restarts under the same id, following resumes from the cursor
 without losing or repeating a line; a recreated container (a new id) is read from its
 start. The cursors are saved with the issues, so a restarted controller resumes too.
-Lines go to ``sink`` cleaned and bounded (``detect.records``); the sink may block, which
-slows the reader rather than growing memory.
+
+Lines go to ``sink`` cleaned and bounded, a whole read at a time (``LogBlock``): per read,
+one split, one timestamp check, one cleaning pass (``observe.lines``), and the cursor
+taken from the newest timestamp of the read. Timestamps are parsed line by line only at a
+stream's start, where resuming needs them, and for lines a caller asks about. The sink may
+block, which slows the reader rather than growing memory.
 """
 
 from __future__ import annotations
@@ -18,9 +22,17 @@ from collections.abc import Callable, Mapping
 
 from loguru import logger
 
-from controller.model import ContainerSnapshot, LogLine, ObservedState
+from controller.model import ContainerSnapshot, LogBlock, ObservedState
 from controller.observe.gateway import EngineError, EngineGateway, LogStream
-from controller.observe.lines import LineSplitter, clean, parse_timestamp
+from controller.observe.lines import (
+    MAX_LINE_BYTES,
+    STAMP_WIDTH,
+    LineSplitter,
+    clean,
+    clean_block,
+    parse_timestamp,
+    stamped,
+)
 
 
 def _digest(body: bytes) -> bytes:
@@ -40,12 +52,13 @@ class _Cursor:
         self.ts_ns = ts_ns
         self.seen = seen
 
-    def advance(self, ts_ns: int, digest: bytes) -> None:
+    def advance(self, ts_ns: int, digests: set[bytes]) -> None:
+        """Lines stamped ``ts_ns`` (with these digests) were read."""
         if ts_ns > self.ts_ns:
             self.ts_ns = ts_ns
-            self.seen = {digest}
+            self.seen = digests
         elif ts_ns == self.ts_ns and self.seen is not None:
-            self.seen.add(digest)
+            self.seen |= digests
 
 
 class _Resume:
@@ -74,13 +87,13 @@ class LogReader:
     def __init__(
         self,
         gateway: EngineGateway,
-        sink: Callable[[LogLine], None],
+        sink: Callable[[LogBlock], None],
         cursors: Mapping[str, int] | None = None,
-        on_line: Callable[[str], None] = lambda service: None,
+        on_lines: Callable[[str, int], None] = lambda service, count: None,
     ) -> None:
         self._gateway = gateway
         self._sink = sink
-        self._on_line = on_line
+        self._on_lines = on_lines
         self._lock = threading.Lock()
         self._cursors = {cid: _Cursor(ts) for cid, ts in (cursors or {}).items()}
         self._threads: dict[str, threading.Thread] = {}
@@ -159,30 +172,77 @@ class LogReader:
         splitter = LineSplitter()
         try:
             for chunk in stream:
-                for raw in splitter.feed(chunk):
-                    self._line(container, cursor, resume, raw)
-            for raw in splitter.finish():
-                self._line(container, cursor, resume, raw)
+                lines = splitter.feed(chunk)
+                if lines:
+                    self._read(container, cursor, resume, lines)
+            rest = splitter.finish()
+            if rest:
+                self._read(container, cursor, resume, rest)
         except EngineError as exc:
             logger.debug("{}: log stream ended: {}", container.name, exc)
         else:
             with self._lock:
                 self._drained[cid] = container.started_at
 
-    def _line(
-        self, container: ContainerSnapshot, cursor: _Cursor, resume: _Resume, raw: bytes
+    def _read(
+        self, container: ContainerSnapshot, cursor: _Cursor, resume: _Resume, lines: list[bytes]
     ) -> None:
-        stamp, _, body = raw.partition(b" ")
-        ts_ns = parse_timestamp(stamp)
-        if ts_ns is None:  # not a timestamped line: keep it at the cursor's time
-            ts_ns, body = max(cursor.ts_ns, 0), raw
-        digest = _digest(body)
-        if not resume.admit(ts_ns, digest):
-            return
+        """One read's complete lines: skip what was read before, advance the cursor, send."""
+        if not resume.passed:
+            lines = [raw for raw in lines if resume.admit(*_stamp_and_digest(raw, cursor))]
+            if not lines:
+                return
+        block = self._block(container, cursor, lines)
+        if block is None:
+            block = self._line_by_line(container, cursor, lines)
+        self._on_lines(container.service, block.count)
+        self._sink(block)
+
+    def _block(
+        self, container: ContainerSnapshot, cursor: _Cursor, lines: list[bytes]
+    ) -> LogBlock | None:
+        """The whole read at once when every line is stamped by the engine and none is over
+        the length limit; None if it needs more care (line by line)."""
+        joined = b"\n".join(lines)
+        longest = max(map(len, lines)) - STAMP_WIDTH
+        if longest > MAX_LINE_BYTES or not stamped(joined, len(lines)):
+            return None
+        newest = max(lines)[:STAMP_WIDTH]  # fixed-width UTC stamps sort as they read
+        ts_ns = parse_timestamp(newest[:-1])
+        if ts_ns is None:
+            return None
+        bodies = [raw[STAMP_WIDTH:] for raw in lines]
+        text = clean_block(bodies, longest)
+        assert text is not None  # no line is over the limit
+        at_newest = joined.startswith(newest) + joined.count(b"\n" + newest)
+        if at_newest == 1 and lines[-1].startswith(newest):
+            digests = {_digest(bodies[-1])}
+        else:
+            digests = {
+                _digest(b) for raw, b in zip(lines, bodies, strict=True) if raw.startswith(newest)
+            }
         with self._lock:
-            cursor.advance(ts_ns, digest)
-        self._on_line(container.service)
-        self._sink(LogLine(container.service, container.name, ts_ns, clean(body)))
+            cursor.advance(ts_ns, digests)
+
+        def stamp(index: int) -> int:
+            parsed = parse_timestamp(lines[index][: STAMP_WIDTH - 1])
+            return ts_ns if parsed is None else parsed
+
+        return LogBlock(container.service, container.name, text, len(lines), stamp)
+
+    def _line_by_line(
+        self, container: ContainerSnapshot, cursor: _Cursor, lines: list[bytes]
+    ) -> LogBlock:
+        texts: list[str] = []
+        stamps: list[int] = []
+        for raw in lines:
+            ts_ns, body = _split(raw, cursor.ts_ns)
+            with self._lock:
+                cursor.advance(ts_ns, {_digest(body)})
+            texts.append(clean(body))
+            stamps.append(ts_ns)
+        text = "".join(f"{t}\n" for t in texts).encode("utf-8")
+        return LogBlock(container.service, container.name, text, len(texts), stamps.__getitem__)
 
     def stop(self, timeout: float = 2.0) -> None:
         with self._lock:
@@ -194,3 +254,17 @@ class LogReader:
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _split(raw: bytes, cursor_ts: int) -> tuple[int, bytes]:
+    """A raw line's timestamp and text; a line without one is kept at the cursor's time."""
+    stamp, _, body = raw.partition(b" ")
+    ts_ns = parse_timestamp(stamp)
+    if ts_ns is None:
+        return max(cursor_ts, 0), raw
+    return ts_ns, body
+
+
+def _stamp_and_digest(raw: bytes, cursor: _Cursor) -> tuple[int, bytes]:
+    ts_ns, body = _split(raw, cursor.ts_ns)
+    return ts_ns, _digest(body)

@@ -1,5 +1,9 @@
 """Observation: one consistent read of the project's containers, what the declared probes
-say, and the config hashes the compose model has now."""
+say, and the config hashes the compose model has now.
+
+With a ``ContainerCache`` (the long-running controller) a read costs one list call and an
+inspect of each container that changed; without one, every container is inspected.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Callable, Mapping
 
 from controller.model import Clock, ObservedState, ProbeView, system_clock
 from controller.observe.gateway import EngineGateway
+from controller.observe.informer import ContainerCache
 
 
 def _none() -> Mapping[str, ProbeView]:
@@ -25,16 +30,21 @@ class Observer:
         clock: Clock = system_clock,
         probes: Callable[[], Mapping[str, ProbeView]] = _none,
         config_hashes: Callable[[], Mapping[str, str]] = _no_hashes,
+        cache: ContainerCache | None = None,
     ) -> None:
         self._gateway = gateway
         self._project = project
         self._clock = clock
         self._probes = probes
         self._config_hashes = config_hashes
+        self.cache = cache
 
     def observe(self) -> ObservedState:
         """Read the project now; raises ``EngineUnavailable`` when it cannot."""
-        containers = tuple(self._gateway.list_containers(self._project))
+        if self.cache is not None:
+            containers = tuple(self.cache.containers())
+        else:
+            containers = tuple(self._gateway.list_containers(self._project))
         return ObservedState(
             self._project, self._clock(), containers, self._probes(), self._config_hashes()
         )

@@ -5,7 +5,9 @@ containers' logs, ``diff`` against the declaration, record drifts and Docker's r
 in the issue store, link effects to their root causes, queue every service with an
 actionable issue (or a step to prove), write the JSON and Markdown outputs.
 ``scheduling.PassScheduler`` runs it on the adaptive interval; engine events, probe
-changes, new findings and finished steps request a pass at once. The CI gate
+changes and finished steps request a pass at once, new log findings one within 0.5 s.
+Files are saved at once when an issue comes, goes or is linked, or the verdict or the
+engine's reachability moves; counts and notes are saved at most every 0.5 s. The CI gate
 (``gate.run_gate``) drives the passes itself through ``open_once``, ``reconcile_pass``
 and ``close_once``. docs/architecture.md draws the loop.
 """
@@ -21,12 +23,14 @@ from prometheus_client import CollectorRegistry
 
 from controller.detect.restarts import restart_findings
 from controller.issues.document import converged
+from controller.issues.saver import DebouncedSaver
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
 from controller.metrics import Metrics, StateCollector, StateView
 from controller.model import (
     Clock,
     DesiredState,
+    Issue,
     ObservedState,
     ServiceCondition,
     system_clock,
@@ -37,6 +41,7 @@ from controller.observe.compose_model import ConfigHashes, HashSource
 from controller.observe.engine import DockerEngine
 from controller.observe.events import EventWatcher
 from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
+from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
 from controller.reconcile import diff, root_causes, service_status
@@ -79,8 +84,14 @@ class Controller:
             hashes if hashes is not None else ComposeCli(desired.compose),
             (*desired.compose.files, *desired.compose.env_files),
         )
+        self.containers = ContainerCache(self._gateway, desired.project)  # fed by events
         self.observer = Observer(
-            self._gateway, desired.project, clock, self.prober.view, config_hashes.current
+            self._gateway,
+            desired.project,
+            clock,
+            self.prober.view,
+            config_hashes.current,
+            cache=self.containers,
         )
         self._restart_counts: dict[str, int] = {}
         self._holds = {name: stable_after(spec) for name, spec in desired.services.items()}
@@ -115,7 +126,11 @@ class Controller:
         )
         self.metrics.declare(desired.services, desired.detection.patterns)
         self.events = EventWatcher(
-            self._gateway, desired.project, self._on_event, self._on_event_stream
+            self._gateway,
+            desired.project,
+            self._on_event,
+            self._on_event_stream,
+            on_container=self.containers.event,
         )
         self.registry.register(
             StateCollector(
@@ -160,6 +175,8 @@ class Controller:
             clock=clock,
         )
         self.json_path, self.report_path = self.files.json_path, self.files.report_path
+        self._saver = DebouncedSaver(self.save)  # counts and notes: at most every 0.5 s
+        self._saved_verdict: tuple[str, bool] | None = None
 
     # --- state on disk ------------------------------------------------------------------
 
@@ -184,11 +201,12 @@ class Controller:
         return self.files.document()
 
     def save(self, force: bool = False) -> None:
-        if self.files.save(force):
-            self.notifier.observe(self.store.issues())  # transitions -> its own thread
+        issues = self.files.save(force)
+        if issues is not None:
+            self.notifier.observe(issues)  # transitions -> its own thread
 
-    def _verdict(self) -> Verdict:
-        return Verdict(self.converged(), self._observed_at, self._engine_error)
+    def _verdict(self, issues: list[Issue] | None = None) -> Verdict:
+        return Verdict(self.converged(issues), self._observed_at, self._engine_error)
 
     # --- one pass -----------------------------------------------------------------------
 
@@ -222,7 +240,8 @@ class Controller:
             synced = self.store.sync_drifts(drifts, statuses, self._frozen(observed), self._holds)
             log_drifts(synced)
             time_detection(self.metrics, synced, observed, self._clock())
-            for issue in self.store.link_causes(root_causes(self.desired, self.store.active())):
+            links = root_causes(self.desired, self.store.active())
+            for issue in (linked := self.store.link_causes(links)):
                 logger.info(
                     "{}: {} is caused by an upstream issue ({}); fixing that first",
                     issue.service,
@@ -230,7 +249,8 @@ class Controller:
                     ", ".join(issue.caused_by),
                 )
             self.remediator.observe_pass(statuses, observed)
-            for issue in self.store.expire_log_issues(self.desired.detection.resolve_after_quiet):
+            quiet = self.desired.detection.resolve_after_quiet
+            for issue in (expired := self.store.expire_log_issues(quiet)):
                 logger.info(
                     "{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id
                 )
@@ -242,7 +262,13 @@ class Controller:
                         continue
                     self.remediator.submit(service)
             self._observed_at, self._observed_mono = observed_at, started
-            self.save()
+            verdict = (self._engine_error, self.converged())
+            news = synced.opened or synced.reopened or synced.recovered or linked or expired
+            if news or verdict != self._saved_verdict:
+                self._saved_verdict = verdict
+                self._saver.now()  # an issue came, went or was linked; the engine or verdict
+            else:
+                self._saver.request()  # only counts and notes: within 0.5 s
             self.passes_completed += 1
             self.metrics.pass_done("ok", time.monotonic() - started)
             self.scheduler.adapt(self.needs_attention())
@@ -295,9 +321,9 @@ class Controller:
 
     def _on_findings(self, result: SyncResult) -> None:
         log_findings(self.metrics, result, self._clock())
-        self.save()
+        self._saver.request()  # a flood of findings is saved at most every 0.5 s
         if result.opened or result.reopened or result.escalated:
-            self.request_pass()
+            self.scheduler.request_soon()
 
     def _on_event(
         self, service: str, action: str, at: float | None, signal: int | None = None
@@ -311,6 +337,7 @@ class Controller:
         # up again: a full resync, events may have been missed meanwhile
         if not up:
             logger.warning("event stream lost; checking the engine")
+        self.containers.watching(up)  # without events the cache inspects everything
         self.request_pass()
 
     def needs_attention(self) -> bool:
@@ -319,7 +346,7 @@ class Controller:
             s.condition is not ServiceCondition.READY for s in self.store.services()
         )
 
-    def converged(self) -> bool:
+    def converged(self, issues: list[Issue] | None = None) -> bool:
         """Converged, with evidence: the engine answered the newest pass, that pass began
         after the controller's last action and saw every declared service, no fix is
         running or queued, every required service is ready and no blocking issue is open.
@@ -333,7 +360,7 @@ class Controller:
         statuses = self.store.services()
         if {s.name for s in statuses} != set(self.desired.services):
             return False
-        return converged(self.store.issues(), statuses)
+        return converged(self.store.issues() if issues is None else issues, statuses)
 
     @property
     def engine_error(self) -> str:
@@ -372,6 +399,7 @@ class Controller:
         """Start the workers, the log pipeline, the event watcher and the scheduler; the
         first pass runs at once."""
         self.restore()
+        self._saver.start()
         self.remediator.start()
         self.logs.start()
         self.prober.start()
@@ -389,6 +417,7 @@ class Controller:
         if cut_short:
             logger.warning("shutdown cut short the fix of: {}", ", ".join(cut_short))
         self.logs.stop()
+        self._saver.stop()
         self.save(force=True)
         self.notifier.close(self.settings.shutdown_timeout)
         self._gateway.close()
@@ -398,6 +427,7 @@ class Controller:
         pipeline and the probes, but no scheduler and no event watcher: the gate drives
         the passes itself."""
         self.restore()
+        self._saver.start()
         self.remediator.start()
         self.logs.start()
         self.prober.start()
@@ -410,6 +440,7 @@ class Controller:
         self.logs.settle(2.0)  # what the services logged so far belongs in the report
         self.logs.stop()
         self.prober.stop()
+        self._saver.stop()
         self.save(force=True)
         self.notifier.close(self.settings.shutdown_timeout)
         self._gateway.close()

@@ -28,7 +28,7 @@ from controller.issues.document import (
 from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore
-from controller.model import Clock
+from controller.model import Clock, Issue
 from controller.remediate.limiter import RateLimiter
 
 
@@ -52,7 +52,7 @@ class StateFiles:
         store: IssueStore,
         limiter: RateLimiter,
         cursors: Callable[[], dict[str, int]],
-        verdict: Callable[[], Verdict],
+        verdict: Callable[[list[Issue]], Verdict],
         clock: Clock,
     ) -> None:
         self.json_path = state_dir / f"docker_issues_{env}.json"
@@ -75,12 +75,14 @@ class StateFiles:
             logger.warning("{}; kept it as {} and started afresh", exc, aside.name)
             return SavedState()
 
-    def document(self) -> dict[str, Any]:
-        verdict = self._verdict()
+    def document(self, issues: list[Issue] | None = None) -> dict[str, Any]:
+        """The document, from ``issues`` (one snapshot of the store) when given."""
+        issues = self._store.issues() if issues is None else issues
+        verdict = self._verdict(issues)
         return build_document(
             env=self._env,
             project=self._project,
-            issues=self._store.issues(),
+            issues=issues,
             services=self._store.services(),
             generated_at=self._clock(),
             dry_run=self._dry_run,
@@ -91,21 +93,23 @@ class StateFiles:
             remediation=self._limiter.snapshot(),
         )
 
-    def save(self, force: bool = False) -> bool:
-        """Write both files if anything a reader sees changed (or ``force``); True when
-        written."""
+    def save(self, force: bool = False) -> list[Issue] | None:
+        """Write both files if anything a reader sees changed (or ``force``), from one
+        snapshot of the issues; that snapshot when written, else None."""
         with self._lock:
-            verdict = self._verdict()  # when it was observed alone is no news
+            counter = self._store.changes  # before the snapshot: a later change saves again
+            issues = self._store.issues()
+            verdict = self._verdict(issues)  # when it was observed alone is no news
             changes = (
-                self._store.changes,
+                counter,
                 self._limiter.changes,
                 verdict.converged,
                 verdict.engine,
             )
             if changes == self._saved and not force:
-                return False
-            doc = self.document()
+                return None
+            doc = self.document(issues)
             atomic_write(self.json_path, render_json(doc))
             atomic_write(self.report_path, render_markdown(doc))
             self._saved = changes
-            return True
+            return issues

@@ -100,3 +100,17 @@ def test_secrets_in_log_lines_appear_in_no_output(make_stack):
         for secret in ("hunter2-topsecret", "s3cr3t-pass"):
             assert secret not in text, f"{secret} leaked into the {name}"
     assert "password=***" in json_text and "app:***@" in json_text
+
+
+def test_a_line_longer_than_the_limit_is_cut_and_a_terminals_log_is_read_too(make_stack):
+    stack = make_stack(CHATTY)
+    stack.up("wide", "teletype")
+    base = stack.serve()
+    for service in ("wide", "teletype"):
+        (issue,) = wait_for(lambda s=service: log_issues(stack, s), 60, f"{service}'s issue")
+        assert issue["pattern_id"] == "conn-refused" and issue["count"] == 1
+        assert issue["detail"] == "Error: connect ECONNREFUSED 127.0.0.1:6379"  # no \r left
+    # the 40 KiB line is one line, cut at 16 KiB: the fault named at its end is never seen
+    assert metric(base, "compose_controller_log_lines_total", 'env="e2e",service="wide"') == 2
+    assert metric(base, "compose_controller_log_lines_total", 'env="e2e",service="teletype"') == 1
+    assert not [i for i in log_issues(stack, "wide") if i["pattern_id"] == "segfault"]

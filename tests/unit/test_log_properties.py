@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from controller.detect.detector import EVIDENCE_CHARS, LINE_CHARS, Detector
 from controller.detect.library import build_patterns
 from controller.detect.records import RecordAssembler
-from controller.model import DetectionSettings, LogLine, ObservedState
+from controller.model import DetectionSettings, LogBlock, LogLine, ObservedState
 from controller.observe.lines import MAX_LINE_BYTES, LineSplitter, clean, parse_timestamp
 from controller.observe.logs import LogReader
 from tests.fakes import FakeStream, container
@@ -93,12 +93,13 @@ def test_any_log_goes_through_follower_records_and_detector_whole_and_bounded(li
     if long:
         lines = [*lines, b"ERROR " + b"x" * (MAX_LINE_BYTES * 3)]
     chunks = [c for c in _stream(lines, cuts) if c]
-    sink: list[LogLine] = []
-    reader = LogReader(_Engine(chunks), sink.append)  # type: ignore[arg-type]
+    blocks: list[LogBlock] = []
+    reader = LogReader(_Engine(chunks), blocks.append)  # type: ignore[arg-type]
     web = container("web", status="exited")
     reader.sync(ObservedState("demo", 0.0, (web,)))
     for thread in list(reader._threads.values()):
         thread.join(10)
+    sink: list[LogLine] = [line for block in blocks for line in block.lines()]
     # each line once: the lines the container wrote, split where it wrote a newline
     assert len(sink) == sum(line.count(b"\n") + 1 for line in lines)
     assert all(len(line.text) <= MAX_LINE_BYTES + 20 for line in sink)

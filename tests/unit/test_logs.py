@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from controller.model import LogLine, ObservedState
+from controller.model import LogBlock, LogLine, ObservedState
 from controller.observe.lines import parse_timestamp
 from controller.observe.logs import LogReader
 from tests.fakes import FakeWorld, container
@@ -17,7 +17,14 @@ def test_docker_timestamps_parse_to_nanoseconds():
     assert parse_timestamp(b"not-a-time") is None
 
 
-def read_all(reader: LogReader, world: FakeWorld, sink: list[LogLine]) -> list[str]:
+class Lines(list[LogLine]):
+    """A reader's sink that keeps what it is sent line by line."""
+
+    def append_block(self, block: LogBlock) -> None:
+        self.extend(block.lines())
+
+
+def read_all(reader: LogReader, world: FakeWorld, sink: Lines) -> list[str]:
     """One sync, then wait for every follower to finish its (finite) fake stream."""
     before = len(sink)
     reader.sync(ObservedState("demo", 0.0, tuple(world.list_containers("demo"))))
@@ -32,8 +39,8 @@ def test_each_line_is_read_once_across_a_restart_of_the_same_container():
     cid = "web-1-id"
     for n in range(3):
         world.print(cid, T0 + n, f"line {n}".encode())
-    sink: list[LogLine] = []
-    reader = LogReader(world, sink.append)
+    sink = Lines()
+    reader = LogReader(world, sink.append_block)
     assert read_all(reader, world, sink) == ["line 0", "line 1", "line 2"]
     assert read_all(reader, world, sink) == []  # read to its end: not followed again
 
@@ -50,8 +57,8 @@ def test_a_recreated_container_is_read_from_its_start():
     world = FakeWorld()
     world.run("web")
     world.print("web-1-id", T0, b"old container")
-    sink: list[LogLine] = []
-    reader = LogReader(world, sink.append)
+    sink = Lines()
+    reader = LogReader(world, sink.append_block)
     assert read_all(reader, world, sink) == ["old container"]
     world.containers.clear()
     world.containers["web-1-new"] = container("web", id="web-1-new")
@@ -65,13 +72,13 @@ def test_a_restarted_controller_resumes_from_saved_cursors():
     world.run("web")
     for n in range(4):
         world.print("web-1-id", T0 + n, f"line {n}".encode())
-    first: list[LogLine] = []
-    reader = LogReader(world, first.append)
+    first = Lines()
+    reader = LogReader(world, first.append_block)
     read_all(reader, world, first)
     saved = reader.cursors()
     world.print("web-1-id", T0 + 9, b"while the controller was down")
-    again: list[LogLine] = []
-    restarted = LogReader(world, again.append, cursors=saved)
+    again = Lines()
+    restarted = LogReader(world, again.append_block, cursors=saved)
     assert read_all(restarted, world, again) == ["while the controller was down"]
 
 
@@ -79,8 +86,8 @@ def test_lines_carry_service_container_and_timestamp_and_are_cleaned():
     world = FakeWorld()
     world.run("web")
     world.print("web-1-id", T0, b"\x1b[31mERROR\x1b[0m \xff boom")
-    sink: list[LogLine] = []
-    read_all(LogReader(world, sink.append), world, sink)
+    sink = Lines()
+    read_all(LogReader(world, sink.append_block), world, sink)
     assert sink == [LogLine("web", "demo-web-1", T0, "ERROR \ufffd boom")]
 
 
@@ -89,5 +96,5 @@ def test_one_off_containers_are_not_followed():
     world.run("web")
     world.containers["web-1-id"] = replace(world.containers["web-1-id"], oneoff=True)
     world.print("web-1-id", T0, b"from docker compose run")
-    sink: list[LogLine] = []
-    assert read_all(LogReader(world, sink.append), world, sink) == []
+    sink = Lines()
+    assert read_all(LogReader(world, sink.append_block), world, sink) == []

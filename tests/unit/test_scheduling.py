@@ -46,3 +46,28 @@ def test_the_interval_follows_what_the_last_pass_saw():
         assert scheduler._scheduler.get_job("reconcile").trigger.interval.total_seconds() == 5
     finally:
         scheduler.stop()
+
+
+def test_many_findings_asking_for_a_pass_soon_bring_one_pass():
+    passes: list[float] = []
+    came = threading.Event()
+
+    def run_pass() -> None:
+        passes.append(1)
+        came.set()
+
+    scheduler = PassScheduler(run_pass, active=3600, quiet=3600)
+    scheduler.start()
+    try:
+        assert came.wait(10)  # the first pass runs at once
+        came.clear()
+        for _ in range(50):  # a burst of findings that open issues
+            scheduler.request_soon()
+        assert came.wait(10)
+        assert len(passes) == 2
+        scheduler.request_soon()  # a later finding brings another
+        came.clear()
+        assert came.wait(10)
+        assert len(passes) == 3
+    finally:
+        scheduler.stop()

@@ -1,0 +1,138 @@
+"""The project's containers as last seen, kept current by the engine's events.
+
+The informer pattern of Kubernetes' client libraries: list once, then watch; relist fully
+now and then. Inspecting every container on every pass made a pass cost 1 ms of CPU per
+container (0.6 s at 500). Here a read makes one list call (the engine's summaries, which
+say each container's state and health) and inspects only containers that are new, whose
+summary changed, or that an event touched since the last read (a start, a death, a health
+change, a failed exec). A full relist, every container inspected, comes on the first read
+after the event stream connects (events may have been missed before) and every ``resync``
+seconds, so a missed event is never wrong for long. While no event stream flows (not yet
+connected, broken, or none at all, as in the CI gate), every read inspects every container:
+without events, only that sees a restart between two reads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from controller.model import ContainerSnapshot
+from controller.observe.gateway import ContainerGone, ContainerSummary, EngineGateway
+
+RESYNC_SECONDS = 600.0
+# events after which a container's inspect may say something new (exec_die: a healthcheck)
+TOUCHING = frozenset(
+    {
+        "create",
+        "start",
+        "restart",
+        "die",
+        "kill",
+        "oom",
+        "stop",
+        "destroy",
+        "pause",
+        "unpause",
+        "health_status",
+        "rename",
+        "update",
+        "exec_die",
+    }
+)
+
+
+def _signature(summary: ContainerSummary) -> tuple[str, str]:
+    return summary.state, summary.marks
+
+
+class ContainerCache:
+    def __init__(
+        self,
+        gateway: EngineGateway,
+        project: str,
+        resync: float = RESYNC_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._gateway = gateway
+        self._project = project
+        self._resync = resync
+        self._clock = clock
+        self._lock = threading.Lock()  # guards the fields below
+        self._reading = threading.Lock()  # one read at a time
+        self._snapshots: dict[str, ContainerSnapshot] = {}
+        self._signatures: dict[str, tuple[str, str]] = {}
+        self._touched: set[str] = set()
+        self._watching = False  # events flow: a read may skip what no event touched
+        self._relisted_at: float | None = None  # None: relist fully at the next read
+        self._connection = 0  # counts connects and breaks of the event stream
+
+    def event(self, container_id: str, action: str, attributes: Mapping[str, object]) -> None:
+        """An engine event about a container: inspect it again at the next read if it may
+        have changed. A healthcheck that passes changes nothing, unless checks were failing."""
+        if action not in TOUCHING:
+            return
+        with self._lock:
+            if action == "exec_die" and str(attributes.get("exitCode", "0")) == "0":
+                known = self._snapshots.get(container_id)
+                if known is not None and not known.failing_streak:
+                    return
+            self._touched.add(container_id)
+
+    def watching(self, up: bool) -> None:
+        """The event stream connected (True) or broke (False): relist fully at the next
+        read, and keep doing so on every read until events flow again."""
+        with self._lock:
+            self._watching = up
+            self._relisted_at = None
+            self._connection += 1
+
+    def containers(self) -> list[ContainerSnapshot]:
+        """Every container of the project, as current as the events make it; raises
+        ``EngineUnavailable`` when the engine cannot be listed."""
+        with self._reading:
+            now = self._clock()
+            with self._lock:  # before listing: what the events vouch for from here on
+                full = (
+                    not self._watching
+                    or self._relisted_at is None
+                    or now - self._relisted_at >= self._resync
+                )
+                # a full read is the relist only if events already flowed when it listed
+                # and the stream did not connect or break meanwhile
+                relist = full and self._watching
+                connection = self._connection
+            summaries = self._gateway.list_summaries(self._project)
+            with self._lock:
+                touched, self._touched = self._touched, set()
+                stale = [
+                    s
+                    for s in summaries
+                    if full
+                    or s.id in touched
+                    or self._signatures.get(s.id) != _signature(s)
+                    or s.id not in self._snapshots
+                ]
+            fresh: dict[str, ContainerSnapshot] = {}
+            for summary in stale:
+                try:
+                    fresh[summary.id] = self._gateway.inspect(summary.id)
+                except ContainerGone:
+                    continue  # removed since the list call: it is simply not there
+            with self._lock:
+                present = {s.id for s in summaries}
+                for cid in set(self._snapshots) - present:
+                    del self._snapshots[cid]
+                    self._signatures.pop(cid, None)
+                for summary in stale:
+                    if summary.id in fresh:
+                        self._snapshots[summary.id] = fresh[summary.id]
+                        self._signatures[summary.id] = _signature(summary)
+                    else:
+                        self._snapshots.pop(summary.id, None)
+                        self._signatures.pop(summary.id, None)
+                if relist and connection == self._connection:
+                    self._relisted_at = now
+                snapshots = list(self._snapshots.values())
+        return sorted(snapshots, key=lambda c: (c.service, c.number, c.name))
