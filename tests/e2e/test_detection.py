@@ -96,6 +96,11 @@ def test_restarting_the_engine_leaves_the_controller_running_reconnected_and_idl
 
     doc = stack.issues()
     assert [a for i in doc["issues"] for a in i["attempts"]] == []  # nothing done on stale data
+    # Docker 20.10 may not resume the healthchecks of containers it restored with
+    # --live-restore (moby#41871): a check the restart cut off then stays a failing streak
+    # until the controller calls it stalled (non-blocking); either way it converges
+    doc = wait_for(lambda: (d := stack.issues())["converged"] and d, 90, "convergence")
+    assert [a for i in doc["issues"] for a in i["attempts"]] == []
     assert doc["converged"] is True, (
         doc["services"],
         [
