@@ -228,13 +228,17 @@ class ServiceSpec:
     name: str
     state: ServiceRunState = ServiceRunState.RUNNING
     replicas: int = 1
-    check_health: bool = False  # require `healthy` (only when compose defines a healthcheck)
+    # require `healthy`: True (declared, or compose defines a healthcheck), False (declared
+    # `healthy: false`, or compose disables it), None: as the container reports (a
+    # healthcheck from the image counts)
+    check_health: bool | None = None
     required: bool = True  # optional services never fail convergence; their drifts are low
     enforce: bool = False  # act even on what a person paused
     depends_on: tuple[str, ...] = ()
     has_build: bool = False  # compose can build its image (a rebuild is possible)
     restart: str = "no"  # its compose restart policy
     recreate_outdated: bool = False  # recreate it when its config hash is outdated
+    stop_timeout: float = 10.0  # compose's stop_grace_period: a restart waits this long
     probes: tuple[ProbeSpec, ...] = ()
     verify_timeout: float = 30.0  # seconds a fix has to become ready
     min_ready: float = 2.0  # seconds it must stay ready to count as fixed

@@ -163,9 +163,15 @@ def service_ready(
         return all(c.status == "exited" for c in containers) and bool(containers)
     if spec.probes and (probe is None or probe.ok is not True):
         return False
-    if spec.check_health:
-        return all(c.health == "healthy" for c in containers)
-    return True
+    return all(c.health == "healthy" for c in containers if checks_health(spec, c))
+
+
+def checks_health(spec: ServiceSpec, container: ContainerSnapshot) -> bool:
+    """Whether ``container``'s health counts: as declared (or as compose defines it), else
+    whenever the container reports one (a healthcheck from its image)."""
+    if spec.check_health is not None:
+        return spec.check_health
+    return container.health is not None
 
 
 def _said(containers: Sequence[ContainerSnapshot]) -> str:
@@ -248,8 +254,9 @@ def _running_drifts(
         )
     if paused := [c for c in containers if c.status == "paused"]:
         yield _drift(spec, DriftKind.PAUSED, f"{spec.name} is paused", paused, "state paused")
-    if spec.check_health:
-        unhealthy = [c for c in containers if c.status == "running" and c.health == "unhealthy"]
+    judged = [c for c in containers if checks_health(spec, c)]
+    if judged:
+        unhealthy = [c for c in judged if c.status == "running" and c.health == "unhealthy"]
         if unhealthy:
             yield _drift(
                 spec,
@@ -262,11 +269,9 @@ def _running_drifts(
         # reported at once, acted on only once the engine calls it unhealthy (one issue);
         # a streak whose checks stopped coming never gets a verdict: it is reported as
         # stalled instead, which does not block (the same issue, another kind)
-        frozen = [c for c in containers if stalled(c, now)]
+        frozen = [c for c in judged if stalled(c, now)]
         failing = [
-            c
-            for c in containers
-            if c.status == "running" and c.failing_streak and c not in frozen
+            c for c in judged if c.status == "running" and c.failing_streak and c not in frozen
         ]
         if failing and not unhealthy:
             streak = max(c.failing_streak for c in failing)
@@ -394,7 +399,11 @@ def service_status(spec: ServiceSpec, observed: ObservedState) -> ServiceStatus:
         replicas=spec.replicas,
         containers=len(containers),
         running=sum(1 for c in containers if c.status == "running"),
-        healthy=sum(1 for c in containers if c.health == "healthy") if spec.check_health else None,
+        healthy=(
+            sum(1 for c in containers if c.health == "healthy")
+            if any(checks_health(spec, c) for c in containers) or spec.check_health
+            else None
+        ),
         restarts=sum(c.restart_count for c in containers),
     )
 

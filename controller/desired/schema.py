@@ -208,7 +208,9 @@ def read_declaration(path: Path, environ: Mapping[str, str] | None = None) -> De
                 )
     everything = chain(environment, process, env_files)
     for key, value in raw.items():
-        if key not in ("compose_files", "env_files", "environment"):
+        if key.startswith("x-"):  # an extension field, as in Compose: anchors live there
+            del interpolated[key]
+        elif key not in ("compose_files", "env_files", "environment"):
             interpolated[key] = _interpolate(value, (key,), everything, problems)
     try:
         model = DesiredStateFile.model_validate(interpolated)

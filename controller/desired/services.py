@@ -46,7 +46,47 @@ def merge_services(
             if (probe := _probe(("services", name, "probes", i), p, problems)) is not None
         )
         specs[name] = replace(spec, probes=probes, recreate_outdated=decl.recreate_outdated)
+    if not specs:
+        problems.add(
+            ("compose_files",),
+            "the compose model has no services (do `profiles` select any?): nothing to check",
+        )
+    for cycle in _cycles(specs):
+        problems.add(
+            ("services", cycle[0], "depends_on"),
+            f"a dependency cycle: {' -> '.join(cycle)} (none of them could ever be fixed first)",
+        )
     return specs
+
+
+def _cycles(specs: Mapping[str, ServiceSpec]) -> list[list[str]]:
+    """Dependency cycles, each as the path from a service back to it (a depth-first walk
+    that meets a service still on its path: linear in services and dependencies)."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+    for root in sorted(specs):
+        if root in done:
+            continue
+        path: list[str] = [root]
+        on_path = {root}
+        todo = [iter(specs[root].depends_on)]
+        while todo:
+            dep = next(todo[-1], None)
+            if dep is None:  # every dependency of path[-1] walked
+                todo.pop()
+                left = path.pop()
+                on_path.discard(left)
+                done.add(left)
+                continue
+            if dep not in specs or dep in done:
+                continue
+            if dep in on_path:
+                found.append([*path[path.index(dep) :], dep])
+                continue
+            path.append(dep)
+            on_path.add(dep)
+            todo.append(iter(specs[dep].depends_on))
+    return found
 
 
 def _probe(
@@ -85,9 +125,10 @@ def _spec(
     problems: Problems,
 ) -> ServiceSpec:
     healthcheck = compose_service.get("healthcheck") or {}
-    has_healthcheck = bool(healthcheck) and not healthcheck.get("disable", False)
-    if decl.healthy and not has_healthcheck:
-        problems.add(("services", name, "healthy"), "the compose service defines no healthcheck")
+    disabled = bool(healthcheck.get("disable", False))
+    has_healthcheck = bool(healthcheck) and not disabled
+    if decl.healthy and disabled:
+        problems.add(("services", name, "healthy"), "the compose service disables its healthcheck")
     depends_on = _compose_dependencies(compose_service)
     for i, dep in enumerate(decl.depends_on):
         if dep not in compose_services:
@@ -99,18 +140,26 @@ def _spec(
         replicas = decl.replicas
     else:
         deploy = compose_service.get("deploy") or {}
-        replicas = int(deploy.get("replicas") or compose_service.get("scale") or 1)
+        declared = deploy.get("replicas")  # 0 disables the service: not 1
+        declared = compose_service.get("scale") if declared is None else declared
+        replicas = int(1 if declared is None else declared)
         if not 0 <= replicas <= MAX_REPLICAS:
             problems.add(
                 ("services", name, "replicas"),
                 f"compose deploy.replicas {replicas} is outside 0..{MAX_REPLICAS}",
             )
             replicas = MAX_REPLICAS if replicas > MAX_REPLICAS else 0
-    check_health = has_healthcheck and (decl.healthy is not False)
+    # a healthcheck may also come from the image: with none in compose and nothing
+    # declared, the container's own health (if it reports one) decides
+    check_health: bool | None = (
+        decl.healthy if decl.healthy is not None else (True if has_healthcheck else None)
+    )
+    if disabled:
+        check_health = False
     if decl.verify_timeout_seconds is not None:
         verify_timeout = decl.verify_timeout_seconds
     else:
-        verify_timeout = default_verify_timeout(healthcheck if check_health else {})
+        verify_timeout = default_verify_timeout(healthcheck if has_healthcheck else {})
     return ServiceSpec(
         name=name,
         state=ServiceRunState(decl.state),
@@ -121,6 +170,7 @@ def _spec(
         depends_on=tuple(depends_on),
         has_build=bool(compose_service.get("build")),
         restart=str(compose_service.get("restart") or "no"),
+        stop_timeout=parse_duration(compose_service.get("stop_grace_period"), 10.0),
         verify_timeout=verify_timeout,
         min_ready=decl.min_ready_seconds,
     )

@@ -64,7 +64,6 @@ PRECEDENCE: tuple[DriftKind, ...] = (
 # Reported, never acted on: the engine is still judging (its verdict is another drift).
 WATCHED = frozenset({DriftKind.FAILING_HEALTHCHECK})
 
-RESTART_TIMEOUT = 10.0  # seconds a container gets to stop before SIGKILL
 
 
 def primary(drifts: Sequence[Drift]) -> Drift:
@@ -192,8 +191,8 @@ class Actuator:
             if not targets:  # nothing to restart (it vanished): start it instead
                 self._compose.up(spec.name, replicas=spec.replicas)
                 return "no container to restart; docker compose up --no-deps"
-            for container in targets:
-                self._gateway.restart(container.id, timeout=RESTART_TIMEOUT)
+            for container in targets:  # as long to stop as compose would give it
+                self._gateway.restart(container.id, timeout=spec.stop_timeout)
             return "restarted " + ", ".join(c.name for c in targets)
         if action is Action.UNPAUSE:
             for container in targets:

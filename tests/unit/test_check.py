@@ -86,16 +86,18 @@ def test_semantic_problems_are_all_reported_too(tmp_path):
         tmp_path,
         "project: demo\ncompose_files: [compose.yaml]\nservices:\n"
         "  ghost: {}\n"
-        "  web: {depends_on: [nope], healthy: true}\n",
+        "  web: {depends_on: [nope, db]}\n"
+        "  db: {depends_on: [web]}\n",
     )
     with pytest.raises(DesiredStateError) as caught:
         load(tmp_path)
-    fields = [(p.line, p.field) for p in caught.value.problems]
-    assert fields == [
+    found = [(p.line, p.field) for p in caught.value.problems]
+    assert found == [
         (4, "services.ghost"),
-        (5, "services.web.healthy"),
         (5, "services.web.depends_on.0"),
+        (6, "services.db.depends_on"),  # a cycle: db -> web -> db
     ]
+    assert "db -> web -> db" in caught.value.problems[-1].message
 
 
 # --- what a trusting loader gets wrong ----------------------------------------------------

@@ -117,9 +117,9 @@ def test_services_not_declared_get_defaults(tmp_path):
             "no such service",
         ),
         (
-            "project: p\ncompose_files: [compose.yaml]\nservices: {web: {healthy: true}}\n",
-            "services.web.healthy",
-            "no healthcheck",
+            "project: p\ncompose_files: [compose.yaml]\nservices: {cache: {healthy: true}}\n",
+            "services.cache.healthy",
+            "disables its healthcheck",
         ),
         (
             "project: p\ncompose_files: [compose.yaml]\nservices: {web: {depends_on: [x]}}\n",

@@ -123,7 +123,7 @@ def test_what_a_stopped_healthcheck_leaves_is_its_last_verdict():
     assert service_drifts(CHECKED, [replace(healthy, status="paused")], now=late)[0].kind is (
         DriftKind.PAUSED  # a paused container runs no check: not a stalled one
     )
-    assert service_drifts(spec("backend"), [healthy], now=late) == []  # health not checked
+    assert service_drifts(spec("backend", check_health=False), [healthy], now=late) == []
 
 
 def test_a_fresh_failure_of_one_replica_is_reported_before_another_ones_stall():
