@@ -34,6 +34,12 @@ from controller.desired.schema import json_schema
 from controller.detect.redact import RedactedStream, redact
 from controller.envflags import with_environment
 from controller.gate.junit import junit_report
+from controller.gate.outputs import (
+    OutputError,
+    check_junit_path,
+    check_summary_path,
+    failed_write,
+)
 from controller.gate.progress import Progress, final_table
 from controller.gate.run import GateResult, Verdict, run_gate
 from controller.gate.summary import append_step_summary, step_summary_path
@@ -275,6 +281,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutdown_timeout=args.shutdown_timeout,
         blip_seconds=args.blip_seconds,
     )
+    if settings.once:
+        try:  # before any work: a report CI asked for must be writable
+            if args.junit is not None:
+                check_junit_path(args.junit)
+            if (summary := step_summary_path()) is not None:
+                check_summary_path(summary)
+        except OutputError as exc:
+            print(f"controller: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     try:
         desired = load(settings)
     except DesiredStateError as exc:
@@ -309,20 +324,35 @@ def _gate(controller: Controller, args: argparse.Namespace) -> int:
         timeout=args.timeout,
         engine_timeout=args.engine_timeout,
         on_progress=lambda: progress.update(
-            controller.store.services(), controller.store.issues(), controller.engine_error
+            controller.store.services(),
+            controller.store.issues(),
+            controller.engine_error,
+            {name: controller.hold(name) for name in controller.unsettled()},
         ),
     )
     if controller.settings.dry_run:
         print_plan(controller)
     doc = controller.document()
     declared = {name: spec.required for name, spec in controller.desired.services.items()}
+    written = True
     if args.junit is not None:
-        atomic_write(args.junit, junit_report(doc, declared, result))
+        try:
+            atomic_write(args.junit, junit_report(doc, declared, result))
+        except OSError as exc:
+            print(f"controller: error: {failed_write('--junit', args.junit, exc)}", file=sys.stderr)
+            written = False
     summary = step_summary_path()
     if summary is not None:
-        append_step_summary(summary, controller.desired.env, result, render_markdown(doc))
+        try:
+            append_step_summary(summary, controller.desired.env, result, render_markdown(doc))
+        except OSError as exc:
+            error = failed_write("$GITHUB_STEP_SUMMARY", summary, exc)
+            print(f"controller: error: {error}", file=sys.stderr)
+            written = False
     if not args.quiet:
-        _print_verdict(controller, declared, result, args.junit)
+        _print_verdict(controller, declared, result, args.junit if written else None)
+    if not written and result.verdict is Verdict.CONVERGED:
+        return EXIT_BAD_INPUT  # green, but a report CI relies on is missing
     return int(result.verdict)
 
 

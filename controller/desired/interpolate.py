@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 Lookup = Callable[[str], str | None]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAPTURE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
-_ESCAPE = re.compile(r"\\(.)")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
 class InterpolationError(ValueError):
@@ -133,58 +130,6 @@ def chain(*sources: Mapping[str, str]) -> Lookup:
         return None
 
     return lookup
-
-
-# --- env files ------------------------------------------------------------------------------
-
-
-def read_env_file(path: Path, lookup: Lookup) -> dict[str, str]:
-    """The variables of one env file (Compose's dotenv format).
-
-    ``KEY=value``, ``export KEY=value``, ``#`` comments; single quotes are literal, double
-    quotes take ``\\n`` escapes and interpolation, unquoted values end at `` #``. Values
-    are interpolated with ``lookup`` and then the variables defined above them.
-    Raises ``OSError`` (unreadable) or ``InterpolationError`` / ``ValueError`` (a bad line).
-    """
-    found: dict[str, str] = {}
-
-    def known(name: str) -> str | None:
-        value = lookup(name)
-        return value if value is not None else found.get(name)
-
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not _NAME.fullmatch(key):
-            raise ValueError(f"line {number}: not a KEY=value line")
-        if not sep:
-            continue  # `KEY` alone: take it from the environment, as Compose does
-        found[key] = _env_value(value.strip(), known, number)
-    return found
-
-
-def _env_value(value: str, lookup: Lookup, number: int) -> str:
-    if value[:1] == "'":
-        if not value.endswith("'") or len(value) < 2:
-            raise ValueError(f"line {number}: unclosed single quote")
-        return value[1:-1]
-    if value[:1] == '"':
-        close = value.rfind('"')
-        if close <= 0:
-            raise ValueError(f"line {number}: unclosed double quote")
-        return substitute(_ESCAPE.sub(_unescape, value[1:close]), lookup)
-    comment = value.find(" #")
-    if comment >= 0:
-        value = value[:comment].rstrip()
-    return substitute(value, lookup)
-
-
-def _unescape(match: re.Match[str]) -> str:
-    return _ESCAPES.get(match.group(1), match.group(1))
 
 
 # --- runbook captures -----------------------------------------------------------------------

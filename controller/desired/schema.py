@@ -15,12 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from controller.desired.envfile import read_env_file
 from controller.desired.errors import DesiredStateError, Loc, Problems
 from controller.desired.interpolate import (
     InterpolationError,
     Lookup,
     chain,
-    read_env_file,
     substitute,
 )
 from controller.desired.yamlsource import read_document
@@ -262,9 +262,13 @@ def _env_files(
             problems.add(loc, f"no such file: {file.resolve()}")
             continue
         try:
-            values.update(read_env_file(file, chain(process, values)))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            found = read_env_file(file, chain(process, values))
+        except (OSError, UnicodeDecodeError) as exc:
             problems.add(loc, f"{file.name}: {exc}")
+            continue
+        values.update(found.values)
+        for error in found.errors:
+            problems.add(loc, f"{file.name}: {error}")
     return values
 
 

@@ -54,12 +54,15 @@ def what_is_left(service: str, issues: Sequence[Issue]) -> str:
     return issue.title + (f" ({issue.plan})" if issue.plan else "")
 
 
-def describe(status: ServiceStatus, issues: Sequence[Issue]) -> tuple[str, str]:
-    """(condition, detail) of one service as the progress lines show it."""
+def describe(
+    status: ServiceStatus, issues: Sequence[Issue], hold: float | None = None
+) -> tuple[str, str]:
+    """(condition, detail) of one service as the progress lines show it; ``hold``: the
+    service is ready but must stay so for that many seconds before it counts."""
     if status.condition is ServiceCondition.PROGRESSING:
         return str(status.condition), "starting: health or probes not passing yet"
     if status.condition is ServiceCondition.READY:
-        return str(status.condition), ""
+        return str(status.condition), (f"must stay ready {hold:g} s to count" if hold else "")
     return str(status.condition), what_is_left(status.name, issues)
 
 
@@ -74,8 +77,13 @@ class Progress:
         self._engine = ""
 
     def update(
-        self, statuses: Sequence[ServiceStatus], issues: Sequence[Issue], engine: str
+        self,
+        statuses: Sequence[ServiceStatus],
+        issues: Sequence[Issue],
+        engine: str,
+        holds: Mapping[str, float] | None = None,
     ) -> None:
+        """``holds``: services ready but not yet for long enough, with their hold."""
         if not self._enabled:
             return
         if engine != self._engine:
@@ -83,7 +91,7 @@ class Progress:
             if engine:
                 self._print(f"  {'(engine)':<{self._width}} Unreachable  {_short(engine)}")
         for status in statuses:
-            state = describe(status, issues)
+            state = describe(status, issues, (holds or {}).get(status.name))
             if self._last.get(status.name) == state or state == ("Degraded", ""):
                 continue  # unchanged, or between a fix and the pass that sees its result
             self._last[status.name] = state

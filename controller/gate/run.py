@@ -113,14 +113,16 @@ def _wait_for_fixes(
 def _settling(controller: Controller) -> bool:
     """Something may still come right without a new step: a service still starting (its
     health or probes not passing yet), a drift within its blip time, a fix at work, a
-    step still being proven, a service ready again waiting out its issue's hold, or a
-    reconcile due later (Docker's own restart loop watched, a person's operation)."""
+    step still being proven, a service ready again waiting out its issue's hold, one
+    ready but not yet for its hold (it might crash again), or a reconcile due later
+    (Docker's own restart loop watched, a person's operation)."""
     return (
         any(s.condition is ServiceCondition.PROGRESSING for s in controller.store.services())
         or controller.blips_pending()
         or controller.remediator.busy > 0
         or bool(controller.remediator.in_flight())
         or bool(controller.store.recovering())
+        or bool(controller.unsettled())
         or bool(controller.remediator.queue.delayed)
     )
 

@@ -112,9 +112,7 @@ def _scrubbed(issue: Issue) -> Issue:
             "plan": redact(issue.plan),
             "samples": [redact(s) for s in issue.samples],
             "captures": {k: redact(v) for k, v in issue.captures.items()},
-            "attempts": [
-                a.model_copy(update={"detail": redact(a.detail)}) for a in issue.attempts
-            ],
+            "attempts": [a.model_copy(update={"detail": redact(a.detail)}) for a in issue.attempts],
         }
     )
 

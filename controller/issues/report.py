@@ -35,9 +35,7 @@ def _evidence(doc: dict[str, Any]) -> list[str]:
     if engine.get("detail"):
         lines.append(f"**The engine could not be reached:** {cell(engine['detail'])}")
     observed = doc.get("observed_at")
-    lines.append(
-        f"Last observed {_time(observed)} UTC." if observed else "**Never observed.**"
-    )
+    lines.append(f"Last observed {_time(observed)} UTC." if observed else "**Never observed.**")
     return [*lines, ""]
 
 

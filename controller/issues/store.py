@@ -97,6 +97,7 @@ class IssueStore:
         self._recent: dict[str, deque[datetime]] = {}  # log issue -> recent sightings
         # service -> (ready since, restart count then): ready without a restart in between
         self._ready_since: dict[str, tuple[datetime, int]] = {}
+        self._synced_at: datetime | None = None  # when the newest pass observed
         self._changes = 0
 
     # --- reading ------------------------------------------------------------------------
@@ -215,6 +216,7 @@ class IssueStore:
             services = {s.name: s for s in statuses}
             changed = services != self._services
             self._services = services
+            self._synced_at = now
             for name, status in services.items():
                 since = self._ready_since.get(name)
                 if status.condition is not ServiceCondition.READY:
@@ -260,6 +262,15 @@ class IssueStore:
                     if i.source is IssueSource.DRIFT and i.active and i.service in self._ready_since
                 }
             )
+
+    def ready_for(self, service: str) -> float:
+        """Seconds ``service`` has been ready without a restart, as the newest pass saw it
+        (0 when it is not ready): the evidence that a service stays up, not only came up."""
+        with self._lock:
+            since = self._ready_since.get(service)
+            if since is None or self._synced_at is None:
+                return 0.0
+            return (self._synced_at - since[0]).total_seconds()
 
     def _stable(self, service: str, now: datetime, hold: float) -> bool:
         """The service is declared and has been ready for ``hold`` seconds (an undeclared

@@ -99,9 +99,7 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
 
 # Docker's defaults for a healthcheck that does not set them (nanoseconds in the API)
 _DEFAULT_INTERVAL = _DEFAULT_TIMEOUT = 30.0
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
 
 
 def _healthcheck_timing(data: dict[str, Any]) -> tuple[float, float]:

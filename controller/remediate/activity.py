@@ -87,10 +87,20 @@ class OperatorActivity:
             )
 
     def is_acting(self, service: str) -> bool:
-        """A command of the controller is running on ``service`` right now."""
+        """A command of the controller is running on ``service`` right now (or may be: one
+        an earlier run started and did not see end, within its assumed window)."""
+        return self.acting_left(service) > 0
+
+    def acting_left(self, service: str) -> float:
+        """Seconds a command of the controller may still be at work on ``service``: inf
+        while one runs, the rest of an assumed window (``assume_acting``), else 0."""
         with self._lock:
             window = self._acting.get(service)
-            return window is not None and window[1] is None
+        if window is None:
+            return 0.0
+        if window[1] is None:
+            return float("inf")
+        return max(0.0, window[1] - self._clock())
 
     def event(
         self, service: str, action: str, at: float | None = None, signal: int | None = None

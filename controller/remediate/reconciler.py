@@ -172,6 +172,9 @@ class Reconciler:
         service, now = spec.name, to_datetime(self._clock())
         containers = observed.of(service)
         if step.finished_at is None:  # the controller stopped while the command ran
+            left = self.activity.acting_left(service)
+            if left > 0:  # the engine may still be carrying it out (a stop's grace period)
+                return RequeueAfter(min(left, 5.0) + 0.05, "its command may still be at work")
             step = self._carried_out(step, containers, now)
             self._limiter.step_carried_out(service, step)
         recurred = self._recurred(step.quiet, step.finished_at or now)

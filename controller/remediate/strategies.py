@@ -65,7 +65,6 @@ PRECEDENCE: tuple[DriftKind, ...] = (
 WATCHED = frozenset({DriftKind.FAILING_HEALTHCHECK})
 
 
-
 def primary(drifts: Sequence[Drift]) -> Drift:
     """The drift that decides the action when a service has several."""
     return min(drifts, key=lambda d: PRECEDENCE.index(d.kind))

@@ -186,13 +186,15 @@ class Controller:
         saved = self.files.load()
         self.store.restore(saved.issues)
         self.remediator.limiter.restore(saved.remediation)
-        now = self._clock()
         for service, history in saved.remediation.items():
             step = history.verifying
-            if step is not None and step.finished_at is None:  # killed while it ran
-                self.remediator.activity.assume_acting(
-                    service, step.started_at.timestamp(), now + UNFINISHED_COMMAND_GRACE
-                )
+            spec = self.desired.services.get(service)
+            if step is not None and step.finished_at is None and spec is not None:
+                # killed while it ran: the engine finishes a restart within the stop grace
+                # period and a start; until then what shows is that command at work
+                started = step.started_at.timestamp()
+                window = max(UNFINISHED_COMMAND_GRACE, spec.stop_timeout + 5.0)
+                self.remediator.activity.assume_acting(service, started, started + window)
         self.logs.reader.restore(saved.log_cursors)
         if saved.issues:
             logger.info("restored {} issue(s) from {}", len(saved.issues), self.files.json_path)
@@ -342,14 +344,35 @@ class Controller:
 
     def needs_attention(self) -> bool:
         """Anything wrong or not yet settled: the fast interval applies."""
-        return bool(self.store.active()) or any(
-            s.condition is not ServiceCondition.READY for s in self.store.services()
+        return (
+            bool(self.store.active())
+            or any(s.condition is not ServiceCondition.READY for s in self.store.services())
+            or bool(self.unsettled())
         )
+
+    def unsettled(self) -> dict[str, float]:
+        """Required services that are ready but not yet for their hold (``min_ready``; at
+        least 10 s under a restart policy), with the seconds left: one that comes up and
+        crashes again moments later, or crash-loops under Docker's restart policy, must not
+        count as converged in the gap between two crashes."""
+        left: dict[str, float] = {}
+        for status in self.store.services():
+            if not status.required or status.condition is not ServiceCondition.READY:
+                continue
+            remaining = self._holds.get(status.name, 0.0) - self.store.ready_for(status.name)
+            if remaining > 0:
+                left[status.name] = remaining
+        return left
+
+    def hold(self, service: str) -> float:
+        """Seconds ``service`` must stay ready before it counts (see ``unsettled``)."""
+        return self._holds.get(service, 0.0)
 
     def converged(self, issues: list[Issue] | None = None) -> bool:
         """Converged, with evidence: the engine answered the newest pass, that pass began
         after the controller's last action and saw every declared service, no fix is
-        running or queued, every required service is ready and no blocking issue is open.
+        running or queued, every required service is ready and has stayed ready for its
+        hold, and no blocking issue is open.
         """
         if not self._engine_ok or self._observed_mono is None:
             return False
@@ -360,6 +383,8 @@ class Controller:
         statuses = self.store.services()
         if {s.name for s in statuses} != set(self.desired.services):
             return False
+        if self.unsettled():
+            return False  # up, but not yet for long enough to trust
         return converged(self.store.issues() if issues is None else issues, statuses)
 
     @property

@@ -24,6 +24,31 @@ def test_an_unknown_env_exits_2_naming_the_missing_file(tmp_path: Path, capsys):
     assert "prod.yaml: no such file" in capsys.readouterr().err
 
 
+def test_a_junit_path_that_cannot_be_written_is_one_line_and_exit_2_before_any_work(
+    tmp_path: Path, capsys
+):
+    (tmp_path / "a-directory").mkdir()
+    (tmp_path / "a-file").write_text("")
+    for junit, words in (
+        (tmp_path / "a-directory", "is a directory"),
+        (tmp_path / "a-file" / "gate.xml", "cannot write there"),
+    ):
+        code = main(["--env", "nope", "--once", "--junit", str(junit)])
+        err = capsys.readouterr().err.strip()
+        assert code == EXIT_BAD_INPUT
+        assert len(err.splitlines()) == 1
+        assert err.startswith(f"controller: error: --junit {junit}: ")
+        assert words in err and "Traceback" not in err
+
+
+def test_a_step_summary_that_cannot_be_appended_to_is_exit_2(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))  # a directory
+    assert main(["--env", "nope", "--once"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"controller: error: $GITHUB_STEP_SUMMARY {tmp_path}: cannot append")
+    assert len(err.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     "flags",
     [

@@ -360,3 +360,55 @@ def test_a_probe_must_say_what_it_checks(tmp_path):
     text = GOOD.replace("  db: {healthy: true}\n", "  db:\n    probes: [{period_seconds: 2}]\n")
     with pytest.raises(DesiredStateError, match=r"services\.db\.probes\.0: declare exactly one"):
         load(write(tmp_path, text))
+
+
+def model_with(**services: dict) -> dict:  # type: ignore[type-arg]
+    return {"services": services}
+
+
+def test_a_healthcheck_from_the_image_is_honoured_unless_compose_disables_it(tmp_path):
+    model = model_with(
+        app={"image": "has-a-healthcheck-in-its-image"},
+        off={"image": "x", "healthcheck": {"disable": True}},
+    )
+    state, _ = load(write(tmp_path, "project: p\ncompose_files: [compose.yaml]\n"), model=model)
+    assert state.services["app"].check_health is None  # as the container reports
+    assert state.services["off"].check_health is False
+    declared = "project: p\ncompose_files: [compose.yaml]\nservices: {app: {healthy: true}}\n"
+    state, _ = load(write(tmp_path, declared), model=model)
+    assert state.services["app"].check_health is True  # allowed: the image may define it
+    disabled = "project: p\ncompose_files: [compose.yaml]\nservices: {off: {healthy: true}}\n"
+    with pytest.raises(DesiredStateError, match=r"services\.off\.healthy: the compose service"):
+        load(write(tmp_path, disabled), model=model)
+
+
+def test_stop_grace_period_and_zero_replicas_come_from_compose(tmp_path):
+    model = model_with(
+        slow={"image": "x", "stop_grace_period": "1m30s"},
+        off={"image": "x", "deploy": {"replicas": 0}},
+        plain={"image": "x"},
+    )
+    state, _ = load(write(tmp_path, "project: p\ncompose_files: [compose.yaml]\n"), model=model)
+    assert state.services["slow"].stop_timeout == 90.0
+    assert state.services["plain"].stop_timeout == 10.0  # Docker's default
+    assert state.services["off"].replicas == 0  # disabled, not one
+    assert state.services["plain"].replicas == 1
+
+
+def test_a_dependency_cycle_and_an_empty_model_are_problems(tmp_path):
+    cyclic = model_with(
+        db={"image": "x", "depends_on": {"web": {"condition": "service_started"}}},
+        web={"image": "x", "depends_on": {"db": {"condition": "service_started"}}},
+        free={"image": "x"},
+    )
+    with pytest.raises(DesiredStateError, match=r"a dependency cycle: db -> web -> db"):
+        load(write(tmp_path, "project: p\ncompose_files: [compose.yaml]\n"), model=cyclic)
+    with pytest.raises(DesiredStateError, match="the compose model has no services"):
+        load(write(tmp_path, "project: p\ncompose_files: [compose.yaml]\n"), model={})
+
+
+def test_top_level_x_keys_are_allowed_as_in_compose(tmp_path):
+    text = "project: p\ncompose_files: [compose.yaml]\nx-common: &c {required: false}\n"
+    text += "services: {cache: *c}\n"
+    state, _ = load(write(tmp_path, text))
+    assert state.services["cache"].required is False

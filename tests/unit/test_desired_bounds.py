@@ -66,7 +66,10 @@ def test_detection_durations_are_finite_and_bounded(tmp_path, key, value):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ("services: {{web: {{verify_timeout_seconds: {}}}}}\n", "services.web.verify_timeout_seconds"),
+        (
+            "services: {{web: {{verify_timeout_seconds: {}}}}}\n",
+            "services.web.verify_timeout_seconds",
+        ),
         ("services: {{web: {{min_ready_seconds: {}}}}}\n", "services.web.min_ready_seconds"),
         (
             "services: {{web: {{probes: [{{tcp: {{port: 1}}, period_seconds: {}}}]}}}}\n",

@@ -126,9 +126,7 @@ _SCALARS = st.one_of(
 )
 _ANYTHING = st.recursive(
     _SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(_TEXT, inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_TEXT, inner, max_size=4)),
     max_leaves=12,
 )
 
@@ -234,8 +232,14 @@ def _with(change: Any) -> bytes:
         (_with(lambda d: d["services"].update({"we\u2028b": {}})), COMPOSE),
         (_with(lambda d: None), RuntimeError("service web: invalid\nline 3: ${X}\n")),
         # regexes Python only warns about (a nested set, a set operation)
-        (_with(lambda d: d["detection"]["patterns"][0].update(regex="[[a]]b", examples=[])), COMPOSE),
-        (_with(lambda d: d["remediation"]["runbooks"][0].update(capture_pattern="[a-z&&[b]]")), COMPOSE),
+        (
+            _with(lambda d: d["detection"]["patterns"][0].update(regex="[[a]]b", examples=[])),
+            COMPOSE,
+        ),
+        (
+            _with(lambda d: d["remediation"]["runbooks"][0].update(capture_pattern="[a-z&&[b]]")),
+            COMPOSE,
+        ),
     ],
     ids=["key-newline", "key-line-separator", "compose-lines", "regex-warns", "capture-warns"],
 )

@@ -15,7 +15,7 @@ from controller.gate.run import GateResult, Verdict, run_gate
 from controller.gate.summary import append_step_summary
 from controller.model import RemediationSettings, ServiceCondition, ServiceStatus
 from controller.runtime import Controller, Settings
-from tests.fakes import FakeWorld, ServiceRunState, desired, spec
+from tests.fakes import FakeClock, FakeWorld, ServiceRunState, desired, spec
 
 
 def gate(tmp_path: Path, world: FakeWorld, *specs, **settings) -> Controller:  # type: ignore[no-untyped-def]
@@ -159,6 +159,79 @@ def test_a_completed_job_that_exited_0_is_done(tmp_path):
         Verdict.CONVERGED
     )
     assert world.actions == []
+
+
+def test_a_service_counts_only_once_it_stayed_ready_for_its_hold(tmp_path):
+    world = FakeWorld()
+    world.run("web")
+    clock = FakeClock()
+    controller = Controller(
+        Settings(env="dev", state_dir=tmp_path, once=True),
+        desired(spec("web", min_ready=5.0)),
+        gateway=world,
+        compose=world,
+        hashes=world,
+        registry=CollectorRegistry(),
+        clock=clock,
+    )
+    assert controller.reconcile_pass()
+    assert controller.converged() is False  # up this very moment: no evidence it stays up
+    assert controller.unsettled() == {"web": 5.0}
+    clock.advance(4.0)
+    assert controller.reconcile_pass() and controller.converged() is False
+    clock.advance(1.0)
+    assert controller.reconcile_pass() and controller.converged() is True
+    assert controller.document()["converged"] is True
+
+
+def test_a_restart_in_between_starts_the_hold_again(tmp_path):
+    world = FakeWorld()
+    world.run("web")
+    clock = FakeClock()
+    controller = Controller(
+        Settings(env="dev", state_dir=tmp_path, once=True),
+        desired(spec("web", min_ready=5.0)),
+        gateway=world,
+        compose=world,
+        hashes=world,
+        registry=CollectorRegistry(),
+        clock=clock,
+    )
+    assert controller.reconcile_pass()
+    clock.advance(4.0)
+    world.set("web", restart_count=1)  # crashed and came back between two passes
+    assert controller.reconcile_pass()
+    clock.advance(4.0)
+    assert controller.reconcile_pass() and controller.converged() is False
+    clock.advance(1.0)
+    assert controller.reconcile_pass() and controller.converged() is True
+
+
+def test_a_crash_loop_under_a_restart_policy_is_never_green(tmp_path):
+    """Docker restarts it each time: every pass may find it running, never for long."""
+    world = FakeWorld()
+    world.run("web")
+    controller = gate(tmp_path, world, spec("web", restart="always", min_ready=0.0))
+    restarts = iter(range(1, 10_000))
+
+    def sleep(seconds: float) -> None:
+        world.set("web", restart_count=next(restarts))
+
+    result = run_gate(controller, timeout=3.0, engine_timeout=5, sleep=sleep)
+
+    assert result.verdict is not Verdict.CONVERGED
+    assert controller.document()["converged"] is False
+
+
+def test_progress_says_a_ready_service_must_still_stay_up():
+    out = io.StringIO()
+    progress = Progress(out, ["web"])
+    progress.update([status("web", ServiceCondition.READY)], [], "", {"web": 10.0})
+    progress.update([status("web", ServiceCondition.READY)], [], "", {"web": 10.0})
+    progress.update([status("web", ServiceCondition.READY)], [], "")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "must stay ready 10 s" in lines[0] and lines[1].split() == ["web", "Ready"]
 
 
 # --- what a person and a CI system read ---------------------------------------------------

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from controller.desired import DesiredStateError, load_desired
+from controller.desired.envfile import read_env_file
 from controller.desired.interpolate import (
     InterpolationError,
     chain,
-    read_env_file,
     substitute,
 )
 
@@ -107,8 +107,9 @@ def test_an_env_file_in_composes_dotenv_format(tmp_path):
         'G="line\\nbreak"\n'
         "H=${FROM_ENV:-default}\n"
     )
-    values = read_env_file(path, chain({"FROM_ENV": "process"}))
-    assert values == {
+    found = read_env_file(path, chain({"FROM_ENV": "process"}))
+    assert found.errors == []
+    assert found.values == {
         "A": "plain",
         "B": "exported",
         "C": "a b # not a comment",
@@ -118,6 +119,65 @@ def test_an_env_file_in_composes_dotenv_format(tmp_path):
         "G": "line\nbreak",
         "H": "process",
     }
+
+
+def test_env_file_quotes_comments_multi_line_values_and_dotted_keys(tmp_path):
+    path = tmp_path / "app.env"
+    path.write_bytes(
+        "\ufeffFIRST=after a byte order mark\n"
+        "A='quoted' # a comment after the quote\n"
+        'B="double" # another\n'
+        'PEM="-----BEGIN KEY-----\n'
+        "abc\n"
+        '-----END KEY-----"\n'
+        "JSON='{\n"
+        '  "a": 1\n'
+        "}'\n"
+        'ESC="say \\"hi\\""\n'
+        "app.port=8080\n"
+        "my-name=x\n"
+        "TAB=a\t# tab comment\n".encode()
+    )
+    found = read_env_file(path, chain({}))
+    assert found.errors == []
+    assert found.values == {
+        "FIRST": "after a byte order mark",
+        "A": "quoted",
+        "B": "double",
+        "PEM": "-----BEGIN KEY-----\nabc\n-----END KEY-----",
+        "JSON": '{\n  "a": 1\n}',
+        "ESC": 'say "hi"',
+        "app.port": "8080",
+        "my-name": "x",
+        "TAB": "a",
+    }
+
+
+def test_a_bad_env_line_is_reported_and_the_other_lines_still_read(tmp_path):
+    path = tmp_path / "app.env"
+    path.write_text(
+        "A=1\n"
+        "this is not an assignment\n"
+        "B='x' trailing\n"
+        "C=${MISSING}\n"
+        "D=4\n"
+        'E="never closed\n'
+        "F=still read after the quote that never closed\n"
+    )
+    found = read_env_file(path, chain({}))
+    assert found.values == {"A": "1", "D": "4", "F": "still read after the quote that never closed"}
+    assert [e.split(":")[0] for e in found.errors] == ["line 2", "line 3", "line 4", "line 6"]
+    assert "never closed" in found.errors[-1]
+
+
+def test_every_bad_env_line_is_a_problem_of_the_desired_state(tmp_path):
+    (tmp_path / "app.env").write_text("1BAD=x\nOK=1\nX='open\n")
+    declare(tmp_path, PROBE, env_files="env_files: [app.env]\n")
+    with pytest.raises(DesiredStateError) as caught:
+        load(tmp_path, {})
+    text = str(caught.value)
+    assert "dev.yaml:3: env_files.0: app.env: line 1: not a KEY=value line" in text
+    assert "dev.yaml:3: env_files.0: app.env: line 3: the single quote opened" in text
 
 
 # --- where values come from, through the loader -------------------------------------------

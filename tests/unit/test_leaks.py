@@ -88,7 +88,10 @@ def test_log_lines_reach_the_document_the_report_and_metrics_masked():
     record = ["Traceback (most recent call last):", *(f"  {t}" for t in lines), "ValueError: x"]
     feed = [*lines, *record]
     findings = detector.feed(
-        [LogLine("web", "demo-web-1", 1_800_000_000_000_000_000 + n, t) for n, t in enumerate(feed)],
+        [
+            LogLine("web", "demo-web-1", 1_800_000_000_000_000_000 + n, t)
+            for n, t in enumerate(feed)
+        ],
         now=0.0,
     ) + detector.flush(now=10.0)
     assert findings
@@ -105,7 +108,12 @@ def test_a_failed_healthchecks_and_an_exec_probes_output_are_masked():
     said = " ; ".join(SECRET_LINES)
     inspect = json.loads(json.dumps(INSPECT))
     inspect["State"]["Health"]["Log"] = [
-        {"Start": "2026-11-28T04:36:40Z", "End": "2026-11-28T04:36:41Z", "ExitCode": 1, "Output": said}
+        {
+            "Start": "2026-11-28T04:36:40Z",
+            "End": "2026-11-28T04:36:41Z",
+            "ExitCode": 1,
+            "Output": said,
+        }
     ]
     sick = snapshot_from_inspect(inspect)
     world = FakeWorld()

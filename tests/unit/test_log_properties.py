@@ -73,7 +73,9 @@ class _Engine:
 
 
 def _stream(lines: list[bytes], cuts: list[int]) -> Iterator[bytes]:
-    data = b"".join(b"2026-12-02T10:00:%02d.%09dZ " % (n % 60, n) + line + b"\n" for n, line in enumerate(lines))
+    data = b"".join(
+        b"2026-12-02T10:00:%02d.%09dZ " % (n % 60, n) + line + b"\n" for n, line in enumerate(lines)
+    )
     at = 0
     for cut in cuts:
         yield data[at : at + cut]
@@ -82,7 +84,9 @@ def _stream(lines: list[bytes], cuts: list[int]) -> Iterator[bytes]:
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
     st.lists(st.one_of(_BYTES, st.binary(max_size=200)), min_size=1, max_size=40),

@@ -194,3 +194,13 @@ def test_nothing_is_linked_once_the_upstream_recovered():
         _issue("api", source="log", category="database", fp="log:api:x"),
     ]
     assert root_causes(state, issues) == {}
+
+
+def test_an_image_healthcheck_counts_when_nothing_is_declared():
+    undeclared = spec("web", check_health=None)
+    sick = [container("web", health="unhealthy")]
+    assert kinds(service_drifts(undeclared, sick)) == [DriftKind.UNHEALTHY]
+    assert service_ready(undeclared, [container("web", health="healthy")], None)
+    assert not service_ready(undeclared, [container("web", health="starting")], None)
+    assert service_ready(undeclared, [container("web")], None)  # no healthcheck at all
+    assert service_drifts(spec("web", check_health=False), sick) == []  # declared off

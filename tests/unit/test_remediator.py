@@ -277,6 +277,42 @@ def test_a_step_counts_before_it_runs_so_a_controller_killed_mid_step_keeps_its_
     assert issue.state is IssueState.RESOLVED and issue.resolution == "fixed by restart"
 
 
+def test_a_restored_step_whose_command_may_still_run_is_waited_for_not_failed():
+    """Killed during a ``docker restart`` of a service with a 30 s stop grace period: the
+    engine is still stopping it when the new controller starts. That is the command at
+    work, not a failed fix; nothing is repeated, and the proof follows once it is done."""
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    web = spec("web", stop_timeout=30.0)
+    rig = Rig(world, desired(web))
+    saved: list[object] = []
+
+    def killed_while_restarting(container_id, timeout):  # type: ignore[no-untyped-def]
+        saved.append(rig.remediator.limiter.snapshot())
+        raise KeyboardInterrupt
+
+    world.restart = killed_while_restarting  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):
+        rig.fix("web")
+    del world.restart  # the fake's own restart again
+    second = Rig(world, desired(web))
+    second.clock.now = rig.clock.now + 1
+    second.store.restore(rig.store.issues())
+    second.remediator.limiter.restore(saved[0])  # type: ignore[arg-type]
+    (history,) = saved[0].values()  # type: ignore[attr-defined]
+    started = history.verifying.started_at.timestamp()
+    second.remediator.activity.assume_acting("web", started, started + 35.0)  # as restore does
+    second.sync()
+    waited = second.reconcile("web")
+    assert isinstance(waited, RequeueAfter) and "still be at work" in waited.why
+    second.clock.advance(20)
+    world.set("web", status="running", exit_code=0)  # the engine's restart completed
+    second.fix("web", horizon=40)
+    assert world.actions == []  # nothing repeated, nothing failed
+    issue = second.issue("drift:web:exited")
+    assert issue.state is IssueState.RESOLVED and issue.resolution == "fixed by restart"
+
+
 def test_the_action_that_fixed_a_fault_is_tried_first_next_time():
     world = FakeWorld()
     world.run("web", status="exited", exit_code=1)
@@ -865,3 +901,18 @@ def test_a_sigkill_from_a_person_is_a_crash_not_a_stop():
     rig.remediator.on_event("web", "die", rig.clock())
     rig.fix("web")
     assert world.actions == [("restart", "demo-web-1")]
+
+
+def test_a_restart_waits_for_the_services_stop_grace_period():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    timeouts: list[float] = []
+    original = world.restart
+
+    def recorded(container_id: str, timeout: float) -> None:
+        timeouts.append(timeout)
+        original(container_id, timeout)
+
+    world.restart = recorded  # type: ignore[method-assign]
+    Rig(world, desired(spec("web", stop_timeout=45.0))).fix("web")
+    assert timeouts == [45.0]
