@@ -85,11 +85,18 @@ class PassScheduler:
             self._soon.daemon = True
             self._soon.start()
 
-    def request_in(self, seconds: float) -> None:
-        """A pass after ``seconds`` (a held service settles, a backoff ends)."""
+    def request_in(self, seconds: float, key: str | None = None) -> None:
+        """A pass after ``seconds`` (a held service settles, a backoff ends); a request
+        with the ``key`` of one still pending replaces it (one timer per reason)."""
         if self.running:
             run_at = datetime.now(UTC) + timedelta(seconds=seconds + 0.1)
-            self._scheduler.add_job(self.request, "date", run_date=run_at)
+            job_id = None if key is None else f"{JOB_ID}-in-{key}"
+            try:
+                self._scheduler.add_job(
+                    self.request, "date", run_date=run_at, id=job_id, replace_existing=True
+                )
+            except Exception:  # the scheduler is shutting down
+                logger.debug("pass request dropped: scheduler stopping")
 
     def adapt(self, attention: bool) -> None:
         """The interval for what the last pass saw: active while anything is wrong."""

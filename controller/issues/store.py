@@ -18,7 +18,6 @@ pipeline and the workers, so every method takes the lock and hands out copies.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +28,8 @@ from typing import Any
 # step's outcome (compose stderr, an engine error, a runbook's output); every drift passes
 # through sync_drifts and every step through acted and finish, so the store masks them.
 from controller.detect.redact import redact
+from controller.issues.findings import Sightings, count_repeat, new_issue_fields
+from controller.issues.readiness import Readiness
 from controller.model import (
     Action,
     Attempt,
@@ -42,7 +43,6 @@ from controller.model import (
     Outcome,
     ServiceCondition,
     ServiceStatus,
-    Severity,
     issue_id,
     system_clock,
     to_datetime,
@@ -50,12 +50,6 @@ from controller.model import (
 
 ACTIONABLE = frozenset({IssueState.OPEN, IssueState.FAILED})
 KEEP_RESOLVED = 200  # resolved issues kept as history in the JSON
-KEEP_SAMPLES = 3  # distinct evidence samples kept per log issue
-_NEXT_SEVERITY = {
-    Severity.LOW: Severity.MEDIUM,
-    Severity.MEDIUM: Severity.HIGH,
-    Severity.HIGH: Severity.CRITICAL,
-}
 
 
 def _copy(issue: Issue) -> Issue:
@@ -93,11 +87,8 @@ class IssueStore:
         self._on_resolved = on_resolved
         self._lock = threading.RLock()
         self._issues: dict[str, Issue] = {}
-        self._services: dict[str, ServiceStatus] = {}
-        self._recent: dict[str, deque[datetime]] = {}  # log issue -> recent sightings
-        # service -> (ready since, restart count then): ready without a restart in between
-        self._ready_since: dict[str, tuple[datetime, int]] = {}
-        self._synced_at: datetime | None = None  # when the newest pass observed
+        self._readiness = Readiness()  # the newest pass's statuses, how long each is ready
+        self._sightings = Sightings()  # recent sightings of log issues, for escalation
         self._changes = 0
 
     # --- reading ------------------------------------------------------------------------
@@ -183,7 +174,7 @@ class IssueStore:
                 s.model_copy(update={"condition": ServiceCondition.REMEDIATING})
                 if s.name in remediating
                 else s.model_copy()
-                for s in self._services.values()
+                for s in self._readiness.statuses.values()
             ]
 
     # --- the pass -----------------------------------------------------------------------
@@ -213,16 +204,7 @@ class IssueStore:
         skipped = set(frozen)
         holds = holds or {}
         with self._lock:
-            services = {s.name: s for s in statuses}
-            changed = services != self._services
-            self._services = services
-            self._synced_at = now
-            for name, status in services.items():
-                since = self._ready_since.get(name)
-                if status.condition is not ServiceCondition.READY:
-                    self._ready_since.pop(name, None)
-                elif since is None or since[1] != status.restarts:  # restarted in between
-                    self._ready_since[name] = (now, status.restarts)
+            changed = self._readiness.observe(statuses, now)
             seen = set()
             for drift in drifts:
                 if drift.service in skipped:
@@ -239,7 +221,7 @@ class IssueStore:
                     or issue.state is IssueState.REMEDIATING
                 ):
                     continue
-                if self._stable(issue.service, now, holds.get(issue.service, 0.0)):
+                if self._readiness.stable(issue.service, now, holds.get(issue.service, 0.0)):
                     reason = "recovered without a fix from the controller"
                 elif issue.service in faulty:
                     reason = "no longer seen: the service has another fault now"
@@ -259,7 +241,9 @@ class IssueStore:
                 {
                     i.service
                     for i in self._issues.values()
-                    if i.source is IssueSource.DRIFT and i.active and i.service in self._ready_since
+                    if i.source is IssueSource.DRIFT
+                    and i.active
+                    and self._readiness.is_ready(i.service)
                 }
             )
 
@@ -267,18 +251,7 @@ class IssueStore:
         """Seconds ``service`` has been ready without a restart, as the newest pass saw it
         (0 when it is not ready): the evidence that a service stays up, not only came up."""
         with self._lock:
-            since = self._ready_since.get(service)
-            if since is None or self._synced_at is None:
-                return 0.0
-            return (self._synced_at - since[0]).total_seconds()
-
-    def _stable(self, service: str, now: datetime, hold: float) -> bool:
-        """The service is declared and has been ready for ``hold`` seconds (an undeclared
-        one, an orphan that went away, is done at once)."""
-        if service not in self._services:
-            return True
-        since = self._ready_since.get(service)
-        return since is not None and (now - since[0]).total_seconds() >= hold
+            return self._readiness.ready_for(service)
 
     def _upsert(self, drift: Drift, now: datetime, result: SyncResult) -> None:
         issue = self._issues.get(drift.fingerprint)
@@ -333,55 +306,19 @@ class IssueStore:
         at = to_datetime(finding.ts)
         issue = self._issues.get(finding.fingerprint)
         if issue is None:
-            self._open(
-                finding.fingerprint,
-                finding.service,
-                at,
-                result,
-                source=finding.source,
-                kind=finding.kind,
-                pattern_id=finding.pattern_id,
-                category=finding.category,
-                severity=finding.severity,
-                blocking=finding.severity is Severity.CRITICAL,
-                title=finding.title,
-                detail=finding.line,
-                hint=finding.hint,
-                suggested=finding.remediation,
-                samples=[finding.evidence],
-                captures=dict(finding.captures),
-                container=finding.container,
-            )
-            self._recent[finding.fingerprint] = deque([at], maxlen=settings.escalate_after)
+            fields = new_issue_fields(finding)
+            self._open(finding.fingerprint, finding.service, at, result, **fields)
+            self._sightings.first(finding.fingerprint, at, settings)
             return
         if issue.state is IssueState.RESOLVED:
             self._reopen(issue, at)
             issue.severity = finding.severity
             issue.escalated_from = None
-            self._recent.pop(finding.fingerprint, None)
+            self._sightings.forget(finding.fingerprint)
             result.reopened.append(_copy(issue))
-        issue.count += 1
-        if at >= issue.last_seen:
-            issue.container = finding.container
-        issue.last_seen = max(issue.last_seen, at)
-        issue.detail = finding.line
-        if finding.captures:
-            issue.captures = dict(finding.captures)
-        if finding.evidence not in issue.samples:
-            issue.samples = [*issue.samples, finding.evidence][-KEEP_SAMPLES:]
-        recent = self._recent.setdefault(finding.fingerprint, deque(maxlen=settings.escalate_after))
-        recent.append(at)
-        window = timedelta(seconds=settings.escalate_window)
-        if (
-            issue.escalated_from is None
-            and issue.severity in _NEXT_SEVERITY
-            and len(recent) >= settings.escalate_after
-            and recent[-1] - recent[0] <= window
-        ):
-            issue.escalated_from = issue.severity
-            issue.severity = _NEXT_SEVERITY[issue.severity]
+        count_repeat(issue, finding, at)
+        if self._sightings.escalate(issue, at, settings):
             result.escalated.append(_copy(issue))
-        issue.blocking = issue.severity is Severity.CRITICAL
 
     def resolve_cause(
         self, pattern_id: str, captures: Mapping[str, str], before: datetime, reason: str
@@ -401,7 +338,7 @@ class IssueStore:
                     and issue.last_seen <= before
                 ):
                     self._resolve(issue, now, reason)
-                    self._recent.pop(issue.fingerprint, None)
+                    self._sightings.forget(issue.fingerprint)
                     resolved.append(_copy(issue))
             if resolved:
                 self._changes += 1
@@ -421,7 +358,7 @@ class IssueStore:
                     and now - issue.last_seen >= quiet
                 ):
                     self._resolve(issue, now, f"not seen for {quiet_seconds:g} s")
-                    self._recent.pop(issue.fingerprint, None)
+                    self._sightings.forget(issue.fingerprint)
                     expired.append(_copy(issue))
             if expired:
                 self._changes += 1

@@ -274,6 +274,8 @@ class Controller:
             self.passes_completed += 1
             self.metrics.pass_done("ok", time.monotonic() - started)
             self.scheduler.adapt(self.needs_attention())
+            if unsettled := self.unsettled():  # the verdict turns when the first hold ends
+                self.scheduler.request_in(min(unsettled.values()), key="hold")
             return True
 
     def _count_restarts(self, observed: ObservedState) -> None:
@@ -406,10 +408,6 @@ class Controller:
     def request_pass(self) -> None:
         """Run a pass as soon as possible (coalesced with any pass already running)."""
         self.scheduler.request()
-
-    def request_pass_in(self, seconds: float) -> None:
-        """Run a pass after ``seconds`` (a held service settles, a backoff ends)."""
-        self.scheduler.request_in(seconds)
 
     def _scheduled_pass(self) -> None:
         try:

@@ -206,9 +206,7 @@ def refused_at_start(stack: Stack, state: Path) -> None:
         pytest.fail("the controller kept running on a read-only state directory")
     assert done.returncode == 2, done.stderr[-2000:]
     (line,) = done.stderr.strip().splitlines()
-    assert line == (
-        f"controller: error: --state-dir {state}: not writable: Read-only file system"
-    )
+    assert line == (f"controller: error: --state-dir {state}: not writable: Read-only file system")
 
 
 def test_a_read_only_state_dir_with_a_damaged_file_stops_the_start_in_one_line(tmpfs_state):
@@ -301,7 +299,9 @@ def test_a_failing_streak_frozen_by_an_engine_restart_becomes_a_stalled_healthch
     private_engine.stop()
     private_engine.start()  # live-restore: beta keeps running, its healthcheck does not
     stalled = wait_for(
-        lambda: (i := stack.issue("drift:beta:unhealthy")) and i["kind"] == "healthcheck-stalled" and i,
+        lambda: (
+            (i := stack.issue("drift:beta:unhealthy")) and i["kind"] == "healthcheck-stalled" and i
+        ),
         120,
         "the frozen streak to time out into healthcheck-stalled (30 s at least)",
     )

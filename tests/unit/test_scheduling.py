@@ -71,3 +71,26 @@ def test_many_findings_asking_for_a_pass_soon_bring_one_pass():
         assert len(passes) == 3
     finally:
         scheduler.stop()
+
+
+def test_a_keyed_request_in_replaces_the_pending_one_and_brings_one_pass():
+    passes: list[int] = []
+    came = threading.Event()
+
+    def run_pass() -> None:
+        passes.append(1)
+        came.set()
+
+    scheduler = PassScheduler(run_pass, active=3600, quiet=3600)
+    scheduler.start()
+    try:
+        assert came.wait(10)  # the first pass runs at once
+        came.clear()
+        for _ in range(20):  # every pass while a service holds asks again
+            scheduler.request_in(0.3, key="hold")
+        jobs = [j for j in scheduler._scheduler.get_jobs() if j.id != "reconcile"]
+        assert len(jobs) == 1  # one timer, not twenty
+        assert came.wait(10)
+        assert len(passes) == 2
+    finally:
+        scheduler.stop()

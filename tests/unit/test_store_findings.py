@@ -1,6 +1,7 @@
 """Log findings in the issue store: dedupe, samples, escalation, expiry."""
 
-from controller.issues.store import KEEP_SAMPLES, IssueStore
+from controller.issues.findings import KEEP_SAMPLES
+from controller.issues.store import IssueStore
 from controller.model import Category, DetectionSettings, Finding, IssueState, Severity
 from tests.fakes import FakeClock
 
