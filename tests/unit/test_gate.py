@@ -18,7 +18,7 @@ from controller.runtime import Controller, Settings
 from tests.fakes import FakeClock, FakeWorld, ServiceRunState, desired, spec
 
 
-def gate(tmp_path: Path, world: FakeWorld, *specs, **settings) -> Controller:  # type: ignore[no-untyped-def]
+def gate(tmp_path: Path, world: FakeWorld, *specs, clock=None, **settings) -> Controller:  # type: ignore[no-untyped-def]
     options = {"once": True, "shutdown_timeout": 5.0, **settings}
     return Controller(
         Settings(env="dev", state_dir=tmp_path, **options),  # type: ignore[arg-type]
@@ -27,6 +27,7 @@ def gate(tmp_path: Path, world: FakeWorld, *specs, **settings) -> Controller:  #
         compose=world,
         hashes=world,
         registry=CollectorRegistry(),
+        **({"clock": clock} if clock is not None else {}),
     )
 
 
@@ -165,15 +166,7 @@ def test_a_service_counts_only_once_it_stayed_ready_for_its_hold(tmp_path):
     world = FakeWorld()
     world.run("web")
     clock = FakeClock()
-    controller = Controller(
-        Settings(env="dev", state_dir=tmp_path, once=True),
-        desired(spec("web", min_ready=5.0)),
-        gateway=world,
-        compose=world,
-        hashes=world,
-        registry=CollectorRegistry(),
-        clock=clock,
-    )
+    controller = gate(tmp_path, world, spec("web", min_ready=5.0), clock=clock)
     assert controller.reconcile_pass()
     assert controller.converged() is False  # up this very moment: no evidence it stays up
     assert controller.unsettled() == {"web": 5.0}
@@ -188,15 +181,7 @@ def test_a_restart_in_between_starts_the_hold_again(tmp_path):
     world = FakeWorld()
     world.run("web")
     clock = FakeClock()
-    controller = Controller(
-        Settings(env="dev", state_dir=tmp_path, once=True),
-        desired(spec("web", min_ready=5.0)),
-        gateway=world,
-        compose=world,
-        hashes=world,
-        registry=CollectorRegistry(),
-        clock=clock,
-    )
+    controller = gate(tmp_path, world, spec("web", min_ready=5.0), clock=clock)
     assert controller.reconcile_pass()
     clock.advance(4.0)
     world.set("web", restart_count=1)  # crashed and came back between two passes

@@ -48,8 +48,10 @@ def test_the_interval_follows_what_the_last_pass_saw():
         scheduler.stop()
 
 
-def test_many_findings_asking_for_a_pass_soon_bring_one_pass():
-    passes: list[float] = []
+def counted() -> tuple[PassScheduler, list[int], threading.Event]:
+    """A started scheduler whose passes are counted (and signalled), resyncs an hour
+    apart, after its first pass (which runs at once) came."""
+    passes: list[int] = []
     came = threading.Event()
 
     def run_pass() -> None:
@@ -58,9 +60,14 @@ def test_many_findings_asking_for_a_pass_soon_bring_one_pass():
 
     scheduler = PassScheduler(run_pass, active=3600, quiet=3600)
     scheduler.start()
+    assert came.wait(10)
+    came.clear()
+    return scheduler, passes, came
+
+
+def test_many_findings_asking_for_a_pass_soon_bring_one_pass():
+    scheduler, passes, came = counted()
     try:
-        assert came.wait(10)  # the first pass runs at once
-        came.clear()
         for _ in range(50):  # a burst of findings that open issues
             scheduler.request_soon()
         assert came.wait(10)
@@ -74,18 +81,8 @@ def test_many_findings_asking_for_a_pass_soon_bring_one_pass():
 
 
 def test_a_keyed_request_in_replaces_the_pending_one_and_brings_one_pass():
-    passes: list[int] = []
-    came = threading.Event()
-
-    def run_pass() -> None:
-        passes.append(1)
-        came.set()
-
-    scheduler = PassScheduler(run_pass, active=3600, quiet=3600)
-    scheduler.start()
+    scheduler, passes, came = counted()
     try:
-        assert came.wait(10)  # the first pass runs at once
-        came.clear()
         for _ in range(20):  # every pass while a service holds asks again
             scheduler.request_in(0.3, key="hold")
         jobs = [j for j in scheduler._scheduler.get_jobs() if j.id != "reconcile"]
