@@ -8,6 +8,7 @@ and reloaded from ``docker_issues_<env>.json``.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -143,6 +144,19 @@ def system_clock() -> float:
 
 def to_datetime(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+_ENGINE_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+
+
+def engine_time(text: str) -> datetime | None:
+    """An engine timestamp (RFC 3339 with up to nine decimals, as ``StartedAt``) to the
+    microsecond; None when unset (Docker's zero time ``0001-01-01...``) or malformed."""
+    found = _ENGINE_TIME.fullmatch(text)
+    if found is None or text.startswith("0001-"):
+        return None
+    zone = "+00:00" if found[3] == "Z" else found[3]
+    return datetime.fromisoformat(f"{found[1]}.{(found[2] or '')[:6].ljust(6, '0')}{zone}")
 
 
 # --- desired state ----------------------------------------------------------------------
@@ -593,3 +607,7 @@ class ServiceStatus(BaseModel):
     running: int
     healthy: int | None  # None when health is not checked
     restarts: int
+    # not in the files: which container runs these are (``id@StartedAt#RestartCount``
+    # of each; a restart changes it) and the newest start, the evidence of how long it is ready
+    runs: str = Field(default="", exclude=True)
+    started_at: datetime | None = Field(default=None, exclude=True)

@@ -23,6 +23,7 @@ from controller.model import (
     ServiceSpec,
     ServiceStatus,
     Severity,
+    engine_time,
     to_datetime,
 )
 
@@ -405,6 +406,11 @@ def service_status(spec: ServiceSpec, observed: ObservedState) -> ServiceStatus:
             else None
         ),
         restarts=sum(c.restart_count for c in containers),
+        runs=" ".join(sorted(f"{c.id}@{c.started_at}#{c.restart_count}" for c in containers)),
+        started_at=max(
+            (t for c in containers if (t := engine_time(c.started_at)) is not None),
+            default=None,
+        ),
     )
 
 

@@ -51,6 +51,11 @@ def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: G
             message = "not observed: " + (result.reason if result.reason else "no pass completed")
         elif status["condition"] != "Ready":
             message = f"{name} is {status['condition']}" + (f": {mine[0]['title']}" if mine else "")
+        elif name in result.unsettled:
+            message = (
+                f"{name} is ready, but not yet for long enough to trust "
+                f"({result.unsettled[name]:.0f} s of its hold to go: it may crash again)"
+            )
         else:
             cases.append(case)
             continue

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from controller.model import IssueState, ServiceCondition
@@ -41,6 +41,8 @@ class Verdict(IntEnum):
 class GateResult:
     verdict: Verdict
     reason: str  # one line a person can act on
+    # required services ready but not yet for their hold: seconds still to go
+    unsettled: dict[str, float] = field(default_factory=dict)
 
 
 def run_gate(
@@ -74,8 +76,8 @@ def run_gate(
             if not controller.reconcile_pass(submit=False):
                 continue
             on_progress()
-            if controller.settings.dry_run:
-                break
+            if controller.settings.dry_run and not controller.unsettled():
+                break  # nothing is changed: only the holds may still turn the verdict
             if controller.converged() and not controller.store.actionable():
                 break
             # work appeared this round that no reconcile has seen yet (a dependent freed
@@ -142,11 +144,19 @@ def _verdict(controller: Controller, timed_out_progressing: bool, timeout: float
         if spec.required
         and (name not in statuses or statuses[name].condition is not ServiceCondition.READY)
     )
+    unsettled = controller.unsettled()
+    holding = ", ".join(
+        f"{name} ready for {controller.hold(name) - left:.0f} of {controller.hold(name):g} s"
+        for name, left in sorted(unsettled.items())
+    )
     if timed_out_progressing:
+        notes = [f"{', '.join(waiting)} not ready yet"] if waiting else []
+        notes += [f"must stay ready: {holding}"] if holding else []
         return GateResult(
             Verdict.TIMED_OUT,
             f"timed out after {timeout:g} s while still progressing"
-            + (f" ({', '.join(waiting)} not ready yet)" if waiting else ""),
+            + (f" ({'; '.join(notes)})" if notes else ""),
+            unsettled,
         )
     human = sorted(
         {i.service for i in controller.store.issues() if i.state is IssueState.NEEDS_HUMAN}
@@ -159,4 +169,6 @@ def _verdict(controller: Controller, timed_out_progressing: bool, timeout: float
     blocking = [i for i in controller.store.issues() if i.active and i.blocking]
     if not parts and blocking:
         parts.append(f"{len(blocking)} blocking issue(s) open")
-    return GateResult(Verdict.NOT_CONVERGED, "; ".join(parts) or "not converged")
+    if holding:
+        parts.append(f"must stay ready: {holding}")
+    return GateResult(Verdict.NOT_CONVERGED, "; ".join(parts) or "not converged", unsettled)

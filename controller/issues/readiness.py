@@ -2,23 +2,30 @@
 "recovered" (a drift resolves only after its service stayed ready for its hold) and
 behind the gate's "converged" (ready, and for long enough to trust).
 
-Ready means ready without a restart in between: a service whose restart count moved
-between two passes (Docker's restart policy brought it back from a crash the passes did
-not see) starts its time again. Not thread-safe: the issue store calls it under its lock.
+Ready means ready in the same container runs: a service whose containers started again
+between two passes (Docker's restart policy, a person's ``docker restart``, an engine
+restart: the ``id@StartedAt`` of a container changed) starts its time again. The time
+is counted from the latest of: the newest container start, and the last pass that saw
+the service not ready. So a stack that has run for hours is settled at the first pass,
+and one that just started, or just came back from a crash, is not. Not thread-safe: the
+issue store calls it under its lock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from controller.model import ServiceCondition, ServiceStatus
+
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # no container: nothing can have restarted
 
 
 class Readiness:
     def __init__(self) -> None:
         self.statuses: dict[str, ServiceStatus] = {}  # of the newest pass, by name
-        self._since: dict[str, tuple[datetime, int]] = {}  # ready since, restart count then
+        self._since: dict[str, tuple[datetime, str]] = {}  # ready since, its runs then
+        self._unready_at: dict[str, datetime] = {}  # the last pass that saw it not ready
         self._synced_at: datetime | None = None  # when the newest pass observed
 
     def observe(self, statuses: Iterable[ServiceStatus], now: datetime) -> bool:
@@ -30,8 +37,10 @@ class Readiness:
             since = self._since.get(name)
             if status.condition is not ServiceCondition.READY:
                 self._since.pop(name, None)
-            elif since is None or since[1] != status.restarts:  # restarted in between
-                self._since[name] = (now, status.restarts)
+                self._unready_at[name] = now
+            elif since is None or since[1] != status.runs:  # new, or started again
+                evidence = [status.started_at or _LONG_AGO, self._unready_at.get(name, _LONG_AGO)]
+                self._since[name] = (min(now, max(evidence)), status.runs)
         for name in set(self._since) - set(services):
             del self._since[name]
         return changed

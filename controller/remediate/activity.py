@@ -91,6 +91,20 @@ class OperatorActivity:
         an earlier run started and did not see end, within its assumed window)."""
         return self.acting_left(service) > 0
 
+    def assumed_over(self, service: str) -> None:
+        """The command an earlier run left unfinished is seen done (``assume_acting``):
+        its window ends now, not at its assumed end."""
+        with self._lock:
+            window = self._acting.get(service)
+            if window is not None and window[1] is not None:
+                self._acting[service] = (window[0], min(window[1], self._clock()))
+
+    def command_running(self, service: str) -> bool:
+        """A command of this controller is running on ``service`` right now."""
+        with self._lock:
+            window = self._acting.get(service)
+        return window is not None and window[1] is None
+
     def acting_left(self, service: str) -> float:
         """Seconds a command of the controller may still be at work on ``service``: inf
         while one runs, the rest of an assumed window (``assume_acting``), else 0."""

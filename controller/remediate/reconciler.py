@@ -52,6 +52,7 @@ from controller.model import (
     ServiceHistory,
     ServiceSpec,
     Verification,
+    engine_time,
     to_datetime,
 )
 from controller.observe.gateway import EngineError
@@ -99,6 +100,13 @@ def blip_left(issues: Sequence[Issue], blip: float, now: float) -> float:
         return 0.0
     oldest = max(now - i.opened_at.timestamp() for i in issues)
     return max(0.0, blip - oldest)
+
+
+def _started_since(containers: Sequence[ContainerSnapshot], at: datetime) -> bool:
+    """Every container of the service runs, started after ``at``: a command begun then
+    (a restart, a recreate) is done."""
+    starts = [engine_time(c.started_at) for c in containers if c.status == "running"]
+    return bool(starts) and all(t is not None and t > at for t in starts)
 
 
 def stable_after(spec: ServiceSpec) -> float:
@@ -173,8 +181,10 @@ class Reconciler:
         containers = observed.of(service)
         if step.finished_at is None:  # the controller stopped while the command ran
             left = self.activity.acting_left(service)
-            if left > 0:  # the engine may still be carrying it out (a stop's grace period)
+            if left > 0 and not _started_since(containers, step.started_at):
+                # the engine may still be carrying it out (a stop's grace period)
                 return RequeueAfter(min(left, 5.0) + 0.05, "its command may still be at work")
+            self.activity.assumed_over(service)
             step = self._carried_out(step, containers, now)
             self._limiter.step_carried_out(service, step)
         recurred = self._recurred(step.quiet, step.finished_at or now)

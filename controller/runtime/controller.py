@@ -33,6 +33,7 @@ from controller.model import (
     Issue,
     ObservedState,
     ServiceCondition,
+    ServiceStatus,
     system_clock,
 )
 from controller.notify import Notifier
@@ -186,6 +187,7 @@ class Controller:
         saved = self.files.load()
         self.store.restore(saved.issues)
         self.remediator.limiter.restore(saved.remediation)
+        now = self._clock()
         for service, history in saved.remediation.items():
             step = history.verifying
             spec = self.desired.services.get(service)
@@ -194,7 +196,8 @@ class Controller:
                 # period and a start; until then what shows is that command at work
                 started = step.started_at.timestamp()
                 window = max(UNFINISHED_COMMAND_GRACE, spec.stop_timeout + 5.0)
-                self.remediator.activity.assume_acting(service, started, started + window)
+                end = min(started, now) + window  # a clock set back: no longer than window
+                self.remediator.activity.assume_acting(service, started, end)
         self.logs.reader.restore(saved.log_cursors)
         if saved.issues:
             logger.info("restored {} issue(s) from {}", len(saved.issues), self.files.json_path)
@@ -302,7 +305,7 @@ class Controller:
         return [
             name
             for name in self.remediator.in_flight()
-            if not self.remediator.activity.is_acting(name)
+            if not self.remediator.activity.command_running(name)  # its worker proves it
         ]
 
     def blips_pending(self) -> bool:
@@ -357,11 +360,14 @@ class Controller:
         least 10 s under a restart policy), with the seconds left: one that comes up and
         crashes again moments later, or crash-loops under Docker's restart policy, must not
         count as converged in the gap between two crashes."""
+        return self._unsettled(self.store.services_ready_for())
+
+    def _unsettled(self, snapshot: list[tuple[ServiceStatus, float]]) -> dict[str, float]:
         left: dict[str, float] = {}
-        for status in self.store.services():
+        for status, ready_for in snapshot:
             if not status.required or status.condition is not ServiceCondition.READY:
                 continue
-            remaining = self._holds.get(status.name, 0.0) - self.store.ready_for(status.name)
+            remaining = self._holds.get(status.name, 0.0) - ready_for
             if remaining > 0:
                 left[status.name] = remaining
         return left
@@ -382,10 +388,11 @@ class Controller:
             return False  # a step is running or not yet proven
         if self.remediator.last_action_at >= self._observed_mono:
             return False  # something changed since the newest observation
-        statuses = self.store.services()
+        snapshot = self.store.services_ready_for()  # one read for both checks
+        statuses = [status for status, _ in snapshot]
         if {s.name for s in statuses} != set(self.desired.services):
             return False
-        if self.unsettled():
+        if self._unsettled(snapshot):
             return False  # up, but not yet for long enough to trust
         return converged(self.store.issues() if issues is None else issues, statuses)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import re
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -162,10 +166,15 @@ def test_a_completed_job_that_exited_0_is_done(tmp_path):
     assert world.actions == []
 
 
+def started(epoch: float) -> str:
+    """A container's StartedAt, as the engine writes it."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def test_a_service_counts_only_once_it_stayed_ready_for_its_hold(tmp_path):
-    world = FakeWorld()
-    world.run("web")
     clock = FakeClock()
+    world = FakeWorld()
+    world.run("web", started_at=started(clock()))  # it started this very moment
     controller = gate(tmp_path, world, spec("web", min_ready=5.0), clock=clock)
     assert controller.reconcile_pass()
     assert controller.converged() is False  # up this very moment: no evidence it stays up
@@ -177,30 +186,121 @@ def test_a_service_counts_only_once_it_stayed_ready_for_its_hold(tmp_path):
     assert controller.document()["converged"] is True
 
 
-def test_a_restart_in_between_starts_the_hold_again(tmp_path):
-    world = FakeWorld()
-    world.run("web")
+def test_a_stack_up_for_hours_is_settled_at_the_first_pass(tmp_path):
     clock = FakeClock()
+    world = FakeWorld()
+    world.run("web", started_at=started(clock() - 3 * 3600))
+    controller = gate(tmp_path, world, spec("web", restart="always", min_ready=5.0), clock=clock)
+    assert controller.reconcile_pass()
+    assert controller.unsettled() == {} and controller.converged() is True
+
+
+def test_a_container_started_again_between_passes_starts_the_hold_again(tmp_path):
+    clock = FakeClock()
+    world = FakeWorld()
+    world.run("web", started_at=started(clock() - 3600))
     controller = gate(tmp_path, world, spec("web", min_ready=5.0), clock=clock)
-    assert controller.reconcile_pass()
-    clock.advance(4.0)
-    world.set("web", restart_count=1)  # crashed and came back between two passes
-    assert controller.reconcile_pass()
-    clock.advance(4.0)
-    assert controller.reconcile_pass() and controller.converged() is False
-    clock.advance(1.0)
     assert controller.reconcile_pass() and controller.converged() is True
+    clock.advance(10.0)
+    # `docker restart` by someone, between two passes: the same restart count, a new run
+    world.set("web", started_at=started(clock() - 1.0))
+    assert controller.reconcile_pass() and controller.converged() is False
+    assert controller.unsettled() == {"web": 4.0}  # counted from the new start
+    clock.advance(4.0)
+    assert controller.reconcile_pass() and controller.converged() is True
+
+
+def test_a_service_seen_not_ready_counts_from_the_pass_that_saw_it(tmp_path):
+    clock = FakeClock()
+    world = FakeWorld()
+    world.healthchecked.add("web")
+    world.run("web", health="starting", started_at=started(clock() - 3600))
+    controller = gate(tmp_path, world, spec("web", check_health=True, min_ready=5.0), clock=clock)
+    assert controller.reconcile_pass() and controller.converged() is False
+    clock.advance(2.0)
+    world.set("web", health="healthy")  # healthy only now: its hour-old start is no evidence
+    assert controller.reconcile_pass() and controller.converged() is False
+    assert controller.unsettled() == {"web": 3.0}  # since the pass that saw it starting
+
+
+def killed_mid_restart(controller: Controller, world: FakeWorld) -> None:
+    """``controller`` records a restart of web and dies (SIGKILL) as the command starts."""
+    assert controller.reconcile_pass()
+
+    def killed(container_id, timeout):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt  # nothing after the step's record runs
+
+    world.restart = killed  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):
+        controller.remediator.reconciler.reconcile("web")
+    del world.restart
+
+
+def test_a_gate_run_again_after_one_killed_mid_restart_proves_that_restart(tmp_path):
+    """A CI retry right after a gate was killed during `docker restart web`: the restart
+    the engine finished is proven (nothing repeated) and the gate converges, not spins."""
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    first = gate(tmp_path, world, spec("web", min_ready=0.0, stop_timeout=30.0))
+    killed_mid_restart(first, world)
+    # the engine finished that restart: web runs, started after the step began
+    world.set("web", status="running", exit_code=0, started_at=started(time.time() + 0.5))
+    time.sleep(0.6)
+    second = gate(tmp_path, world, spec("web", min_ready=0.0, stop_timeout=30.0))
+
+    result = run_gate(second, timeout=20, engine_timeout=5, sleep=no_sleep)
+
+    assert result.verdict is Verdict.CONVERGED, result.reason
+    assert world.actions == []  # the restart was not repeated
+    (issue,) = second.store.issues()
+    assert issue.resolution == "fixed by restart"
+
+
+def test_a_step_stamped_in_the_future_freezes_its_service_no_longer_than_its_window(tmp_path):
+    """The clock was set back (a VM snapshot restored) after a run killed mid-step."""
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    ahead = FakeClock(time.time() + 3600)
+    first = gate(tmp_path, world, spec("web", stop_timeout=30.0), clock=ahead)
+    killed_mid_restart(first, world)
+    second = gate(tmp_path, world, spec("web", stop_timeout=30.0))
+    second.restore()
+    assert 30.0 < second.remediator.activity.acting_left("web") <= 35.0
+
+
+def test_a_dry_run_of_a_freshly_started_healthy_stack_waits_for_the_hold(tmp_path):
+    world = FakeWorld()
+    world.run("web", started_at=started(time.time()))
+    controller = gate(tmp_path, world, spec("web", min_ready=0.5), dry_run=True)
+    assert run_gate(controller, timeout=30, engine_timeout=5).verdict is Verdict.CONVERGED
+    assert world.actions == []
+
+
+def test_a_gate_ended_by_a_hold_names_the_service_and_fails_its_junit_case(tmp_path):
+    world = FakeWorld()
+    world.run("web", started_at=started(time.time()))
+    controller = gate(tmp_path, world, spec("web", min_ready=60.0))
+
+    result = run_gate(controller, timeout=1.0, engine_timeout=5)
+
+    assert result.verdict is Verdict.TIMED_OUT
+    assert re.search(r"must stay ready: web ready for \d+ of 60 s", result.reason), result.reason
+    path = tmp_path / "junit.xml"
+    path.write_text(junit_report(controller.document(), {"web": True}, result))
+    (case,) = [c for suite in JUnitXml.fromfile(str(path)) for c in suite]
+    (failure,) = case.result
+    assert isinstance(failure, Failure) and "not yet for long enough" in failure.message
 
 
 def test_a_crash_loop_under_a_restart_policy_is_never_green(tmp_path):
     """Docker restarts it each time: every pass may find it running, never for long."""
     world = FakeWorld()
-    world.run("web")
+    world.run("web", started_at=started(time.time()))
     controller = gate(tmp_path, world, spec("web", restart="always", min_ready=0.0))
     restarts = iter(range(1, 10_000))
 
-    def sleep(seconds: float) -> None:
-        world.set("web", restart_count=next(restarts))
+    def sleep(seconds: float) -> None:  # each restart: a new start, the count up
+        world.set("web", restart_count=next(restarts), started_at=started(time.time()))
 
     result = run_gate(controller, timeout=3.0, engine_timeout=5, sleep=sleep)
 
