@@ -365,12 +365,17 @@ def _before(text: str, at: int) -> str:
 
 
 def _prose_follows(text: str, start: int, end: int) -> bool:
-    """A lower-case word followed by another word: a sentence, not a value."""
+    """A lower-case word followed by another word: a sentence, not a value. A word
+    already masked counts as the word it was, so redacting twice changes nothing."""
     value = text[start:end].rstrip(".,;:)]}")
     if not value.isalpha() or not value.islower():
         return False
     rest = text[end : end + 2]
-    return len(rest) == 2 and rest[0] == " " and rest[1].isalpha()
+    return (
+        len(rest) == 2
+        and rest[0] == " "
+        and (rest[1].isalpha() or text.startswith(MASK, end + 1))
+    )
 
 
 def _looks_like_credential(value: str) -> bool:

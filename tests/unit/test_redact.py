@@ -14,7 +14,7 @@ import json
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from controller.detect.redact import MASK, overlaps, redact, secret_spans
@@ -268,6 +268,7 @@ _SOUP = st.lists(
 
 @settings(max_examples=1000, deadline=None)
 @given(_SOUP)
+@example("password:password: password")  # masking the last word made the first a key
 def test_redaction_never_raises_and_redacting_twice_changes_nothing(text):
     spans = secret_spans(text)
     assert all(0 <= s < e <= len(text) for s, e in spans)
