@@ -1,16 +1,22 @@
-"""Env files in Compose's dotenv format, read the way Compose reads them.
+"""Env files in Compose's dotenv format, read the way Compose (compose-go) reads them.
 
-- ``KEY=value`` and ``export KEY=value``; a key may hold ``.`` and ``-`` (``app.port``);
-  ``KEY`` alone takes its value from the environment (nothing to record here);
-- ``#`` starts a comment at the start of a line, or after a blank in an unquoted value
-  (``D=value # note``) and after a closing quote (``E='x' # note``);
-- single quotes are literal; double quotes take ``\\n``, ``\\t``, ``\\r``, ``\\"`` and
-  ``\\\\`` escapes and interpolation; either may span lines (a PEM key, a JSON blob);
-- a UTF-8 byte order mark (editors on Windows write one) is not part of the first key.
+- lines end at ``\\n`` only (``\\r\\n`` counts as ``\\n``); a UTF-8 byte order mark (editors
+  on Windows write one) is not part of the first key;
+- ``KEY=value``, ``KEY: value`` (YAML style) and ``export KEY=value``; a key holds
+  letters, digits, ``_ . - [ ]``; ``KEY`` alone takes its value from the environment
+  (nothing to record here); blank lines and lines starting with ``#`` are skipped;
+- an unquoted value ends at the line's end or at `` #`` (a blank, then ``#``), and its
+  trailing blanks are dropped: ``PORT=8080   # web`` is ``8080``;
+- single quotes are literal; double quotes take the escapes ``\\a \\b \\f \\n \\r \\t \\v
+  \\" \\\\`` and ``\\0NNN`` (octal), ``\\$`` is a literal ``$``, any other backslash is kept
+  (``"C:\\Users"``), then interpolation; a quote preceded by a backslash does not close
+  its value; either quote may span lines (a PEM key, a JSON blob); after the closing
+  quote only blanks and a ``#`` comment may follow.
 
-Values are interpolated with the lookup given and then the variables defined above them.
-A bad line is reported with its number and the lines after it are still read, so one
-run lists every problem of a file (``EnvFile.errors``).
+Unquoted and double-quoted values are interpolated with the lookup given and then the
+variables defined above them. A bad statement is reported with its line number and the
+statements after it are still read, so one run lists every problem of a file
+(``EnvFile.errors``); a multi-line value that fails is skipped whole.
 """
 
 from __future__ import annotations
@@ -21,16 +27,23 @@ from pathlib import Path
 
 from controller.desired.interpolate import InterpolationError, Lookup, substitute
 
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
-_COMMENT = re.compile(r"\s#")
+_EXPORT = re.compile(r"export[ \t]+")
+_KEY = re.compile(r"[\w.\-\[\]]+")  # \w: letters and digits of any script, and _
+_ESCAPE = re.compile(r"\\(?:([abfnrtv\"\\$])|0([0-7]{0,3}))")
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_ESCAPES |= {'"': '"', "\\": "\\", "$": "$$"}  # `\$`: `$$` is interpolation's literal $
 
 
 @dataclass(slots=True)
 class EnvFile:
     values: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # "line N: problem", in file order
+
+
+class _BadStatement(ValueError):
+    def __init__(self, message: str, resume: int) -> None:
+        super().__init__(message)
+        self.resume = resume  # the index of the line to read next
 
 
 def read_env_file(path: Path, lookup: Lookup) -> EnvFile:
@@ -44,41 +57,57 @@ def read_env_file(path: Path, lookup: Lookup) -> EnvFile:
         value = lookup(name)
         return value if value is not None else result.values.get(name)
 
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    lines = text.split("\n")
     i = 0
     while i < len(lines):
-        number, line = i + 1, lines[i].strip()
+        number, line = i + 1, lines[i].lstrip()
         i += 1
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, rest = line.partition("=")
-        key = key.strip()
-        if not _KEY.fullmatch(key):
-            result.errors.append(f"line {number}: not a KEY=value line")
-            continue
-        if not sep:
-            continue  # `KEY` alone: Compose takes it from the environment
-        rest = rest.lstrip()
         try:
-            if rest[:1] in ("'", '"'):
-                body, i = _quoted(rest, lines, i, number)
-                value = body if rest[0] == "'" else substitute(_unescape(body), known)
-            else:
-                comment = _COMMENT.search(rest)
-                value = substitute(rest[: comment.start()] if comment else rest, known)
-        except (InterpolationError, ValueError) as exc:
+            key, value, i = _statement(line, lines, i, number, known)
+        except _BadStatement as exc:
             result.errors.append(f"line {number}: {exc}")
+            i = exc.resume
             continue
-        result.values[key] = value
+        if value is not None:
+            result.values[key] = value
     return result
 
 
-def _quoted(rest: str, lines: list[str], i: int, number: int) -> tuple[str, int]:
+def _statement(
+    line: str, lines: list[str], i: int, number: int, lookup: Lookup
+) -> tuple[str, str | None, int]:
+    """(key, value or None for `KEY` alone, the index of the next line to read)."""
+    if export := _EXPORT.match(line):
+        line = line[export.end() :]
+    cut = min((p for p in (line.find("="), line.find(":")) if p >= 0), default=-1)
+    key = (line if cut < 0 else line[:cut]).rstrip()
+    if not _KEY.fullmatch(key):
+        raise _BadStatement("not a KEY=value line", i)
+    if cut < 0:
+        return key, None, i  # `KEY` alone: Compose takes it from the environment
+    rest = line[cut + 1 :].lstrip()
+    try:
+        if rest[:1] == "'":
+            body, i = _quoted(rest, lines, i)
+            return key, body, i
+        if rest[:1] == '"':
+            body, i = _quoted(rest, lines, i)
+            return key, substitute(_ESCAPE.sub(_unescape, body), lookup), i
+        comment = rest.find(" #")
+        value = (rest if comment < 0 else rest[:comment]).rstrip()
+        return key, substitute(value, lookup), i
+    except InterpolationError as exc:
+        raise _BadStatement(str(exc), i) from None
+
+
+def _quoted(rest: str, lines: list[str], i: int) -> tuple[str, int]:
     """The text between ``rest``'s opening quote and its closing one, reading on into the
     next lines while it is not closed; and the index of the line after the value."""
     quote, body = rest[0], rest[1:]
+    start = i
     end = _closing(body, quote)
     while end < 0 and i < len(lines):
         body += "\n" + lines[i]
@@ -86,28 +115,23 @@ def _quoted(rest: str, lines: list[str], i: int, number: int) -> tuple[str, int]
         end = _closing(body, quote)
     kind = "single" if quote == "'" else "double"
     if end < 0:
-        raise ValueError(f"the {kind} quote opened here is never closed")
+        # nothing closes it: report it, and read on from the line after it started
+        raise _BadStatement(f"the {kind} quote opened here is never closed", start)
     tail = body[end + 1 :].strip()
     if tail and not tail.startswith("#"):
-        raise ValueError(f"text after the closing {kind} quote: {tail[:40]!r}")
+        raise _BadStatement(f"text after the closing {kind} quote: {tail[:40]!r}", i)
     return body[:end], i
 
 
 def _closing(body: str, quote: str) -> int:
-    """Index of the quote that closes ``body`` (-1 if none); in double quotes a
-    backslash escapes the character after it."""
-    if quote == "'":
-        return body.find("'")
-    j = 0
-    while j < len(body):
-        if body[j] == "\\":
-            j += 2
-            continue
-        if body[j] == '"':
-            return j
-        j += 1
-    return -1
+    """Index of the quote that closes ``body`` (-1 if none): one not after a backslash."""
+    at = body.find(quote)
+    while at > 0 and body[at - 1] == "\\":
+        at = body.find(quote, at + 1)
+    return at
 
 
-def _unescape(text: str) -> str:
-    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text)
+def _unescape(match: re.Match[str]) -> str:
+    if match.group(1) is not None:
+        return _ESCAPES[match.group(1)]
+    return chr(int(match.group(2) or "0", 8))

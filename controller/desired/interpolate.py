@@ -40,10 +40,15 @@ class InterpolationError(ValueError):
     """A template that cannot be filled; ``str()`` says why in one line."""
 
 
-def substitute(template: str, lookup: Lookup) -> str:
+MAX_NESTING = 32  # ${A:-${B:-...}} this deep at most: deeper is an error, not a crash
+
+
+def substitute(template: str, lookup: Lookup, depth: int = 0) -> str:
     """``template`` with every variable reference filled from ``lookup``."""
     if "$" not in template:
         return template
+    if depth > MAX_NESTING:
+        raise InterpolationError(f"variables nested more than {MAX_NESTING} deep")
     out: list[str] = []
     i, end = 0, len(template)
     while i < end:
@@ -60,7 +65,7 @@ def substitute(template: str, lookup: Lookup) -> str:
             close = _closing_brace(template, dollar + 2)
             if close < 0:
                 raise InterpolationError(f"invalid interpolation: {template!r}: ${{ is not closed")
-            out.append(_braced(template[dollar + 2 : close], lookup, template))
+            out.append(_braced(template[dollar + 2 : close], lookup, template, depth))
             i = close + 1
         elif (name := _NAME.match(template, dollar + 1)) is not None:
             out.append(_required(name.group(), lookup))
@@ -84,7 +89,7 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _braced(inner: str, lookup: Lookup, template: str) -> str:
+def _braced(inner: str, lookup: Lookup, template: str, depth: int) -> str:
     name_match = _NAME.match(inner)
     if name_match is None:
         raise InterpolationError(f"invalid interpolation: {template!r}: ${{{inner}}}")
@@ -97,17 +102,17 @@ def _braced(inner: str, lookup: Lookup, template: str) -> str:
     argument = rest[len(operator) :]
     value = lookup(name)
     if operator == ":-":
-        return value if value else substitute(argument, lookup)
+        return value if value else substitute(argument, lookup, depth + 1)
     if operator == "-":
-        return value if value is not None else substitute(argument, lookup)
+        return value if value is not None else substitute(argument, lookup, depth + 1)
     if operator == ":+":
-        return substitute(argument, lookup) if value else ""
+        return substitute(argument, lookup, depth + 1) if value else ""
     if operator == "+":
-        return substitute(argument, lookup) if value is not None else ""
+        return substitute(argument, lookup, depth + 1) if value is not None else ""
     present = bool(value) if operator == ":?" else value is not None
     if present:
         return value or ""
-    reason = substitute(argument, lookup)
+    reason = substitute(argument, lookup, depth + 1)
     raise InterpolationError(
         f"required variable {name} is missing a value" + (f": {reason}" if reason else "")
     )

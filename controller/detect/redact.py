@@ -372,9 +372,7 @@ def _prose_follows(text: str, start: int, end: int) -> bool:
         return False
     rest = text[end : end + 2]
     return (
-        len(rest) == 2
-        and rest[0] == " "
-        and (rest[1].isalpha() or text.startswith(MASK, end + 1))
+        len(rest) == 2 and rest[0] == " " and (rest[1].isalpha() or text.startswith(MASK, end + 1))
     )
 
 

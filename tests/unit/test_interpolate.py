@@ -121,6 +121,12 @@ def test_an_env_file_in_composes_dotenv_format(tmp_path):
     }
 
 
+def test_nesting_is_bounded_an_error_not_a_crash():
+    assert substitute("${A:-" * 32 + "x" + "}" * 32, chain({})) == "x"
+    with pytest.raises(InterpolationError, match="nested more than 32 deep"):
+        substitute("${A:-" * 600 + "x" + "}" * 600, chain({}))
+
+
 def test_env_file_quotes_comments_multi_line_values_and_dotted_keys(tmp_path):
     path = tmp_path / "app.env"
     path.write_bytes(
@@ -136,7 +142,8 @@ def test_env_file_quotes_comments_multi_line_values_and_dotted_keys(tmp_path):
         'ESC="say \\"hi\\""\n'
         "app.port=8080\n"
         "my-name=x\n"
-        "TAB=a\t# tab comment\n".encode()
+        "TAB=a\t#only-a-blank-then-a-hash-starts-a-comment\n"
+        "PORT=8080      # an aligned comment\n".encode()
     )
     found = read_env_file(path, chain({}))
     assert found.errors == []
@@ -149,8 +156,51 @@ def test_env_file_quotes_comments_multi_line_values_and_dotted_keys(tmp_path):
         "ESC": 'say "hi"',
         "app.port": "8080",
         "my-name": "x",
-        "TAB": "a",
+        "TAB": "a\t#only-a-blank-then-a-hash-starts-a-comment",
+        "PORT": "8080",
     }
+
+
+def test_env_file_escapes_keys_and_lines_as_compose_reads_them(tmp_path):
+    path = tmp_path / "app.env"
+    path.write_text(
+        'DOLLAR="\\$HOME stays"\n'
+        'WIN="C:\\Users\\me"\n'
+        'OCT="\\0101\\t|"\n'
+        "SINGLE='it\\'s'\n"
+        "export\tTABBED=b\n"
+        "YAML: style\n"
+        "2FA=on\n"
+        "list[0]=x\n"
+        "FORM=x\fy\n"
+        'KEEP="trailing   \n'
+        'blanks"\n'
+        "EMPTY=\n"
+    )
+    found = read_env_file(path, chain({"HOME": "/root"}))
+    assert found.errors == []
+    assert found.values == {
+        "DOLLAR": "$HOME stays",
+        "WIN": "C:\\Users\\me",
+        "OCT": "A\t|",
+        "SINGLE": "it\\'s",  # compose-go: a quote after a backslash does not close it
+        "TABBED": "b",
+        "YAML": "style",
+        "2FA": "on",
+        "list[0]": "x",
+        "FORM": "x\fy",
+        "KEEP": "trailing   \nblanks",
+        "EMPTY": "",
+    }
+
+
+def test_env_file_input_that_could_crash_is_a_line_of_error(tmp_path):
+    path = tmp_path / "app.env"
+    nested = "${X:-" * 600 + "v" + "}" * 600
+    path.write_text(f'DEEP={nested}\nBAD="x\nFOO=bar" trailing\nAFTER=1\n')
+    found = read_env_file(path, chain({}))
+    assert found.values == {"AFTER": "1"}  # FOO=bar inside the bad value is not a statement
+    assert [e.split(":")[0] for e in found.errors] == ["line 1", "line 2"]
 
 
 def test_a_bad_env_line_is_reported_and_the_other_lines_still_read(tmp_path):
@@ -171,7 +221,7 @@ def test_a_bad_env_line_is_reported_and_the_other_lines_still_read(tmp_path):
 
 
 def test_every_bad_env_line_is_a_problem_of_the_desired_state(tmp_path):
-    (tmp_path / "app.env").write_text("1BAD=x\nOK=1\nX='open\n")
+    (tmp_path / "app.env").write_text("B@D=x\nOK=1\nX='open\n")
     declare(tmp_path, PROBE, env_files="env_files: [app.env]\n")
     with pytest.raises(DesiredStateError) as caught:
         load(tmp_path, {})
