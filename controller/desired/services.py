@@ -129,6 +129,14 @@ def _spec(
     has_healthcheck = bool(healthcheck) and not disabled
     if decl.healthy and disabled:
         problems.add(("services", name, "healthy"), "the compose service disables its healthcheck")
+    elif decl.healthy and not has_healthcheck:
+        # an image's own healthcheck is honoured without it; with none, `healthy: true`
+        # could never be met, and nothing would say why
+        problems.add(
+            ("services", name, "healthy"),
+            "the compose service defines no healthcheck (one from the image counts without"
+            " `healthy: true`)",
+        )
     depends_on = _compose_dependencies(compose_service)
     for i, dep in enumerate(decl.depends_on):
         if dep not in compose_services:

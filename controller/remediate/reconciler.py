@@ -520,7 +520,7 @@ class Reconciler:
             addresses=list(plan.addresses),
             quiet=list(plan.quiet),
             started_at=started,
-            until=deadline(spec, hold, started),
+            until=deadline(spec, hold, started, containers),
             hold=hold,
         )
         self._store.begin(plan.addresses, step.action)
@@ -553,7 +553,7 @@ class Reconciler:
             update={
                 "finished_at": done,
                 "instances": [instance(c) for c in after if starts or c.status == "running"],
-                "until": deadline(spec, hold, done),
+                "until": deadline(spec, hold, done, after),
             }
         )
         self._limiter.step_carried_out(service, carried)

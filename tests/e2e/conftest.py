@@ -68,12 +68,19 @@ def wait_for(
         time.sleep(interval)
 
 
+_HANDED_OUT: set[int] = set()  # ports given in this session: reserved, maybe not bound yet
+
+
 def free_ports(count: int) -> list[int]:
-    """Distinct loopback ports in 18000-18999 that nothing listens on now."""
+    """Distinct loopback ports in 18000-18999 that nothing listens on now and that no
+    earlier call gave out: a port chosen for a service not started yet (the backend's,
+    while only the database is up) must not become the controller's metrics port."""
     ports: list[int] = []
     while len(ports) < count:
+        if len(_HANDED_OUT) >= 900:  # a very long session: start over, bind still checks
+            _HANDED_OUT.clear()
         port = random.randint(18000, 18999)
-        if port in ports:
+        if port in ports or port in _HANDED_OUT:
             continue
         with socket.socket() as probe:
             try:
@@ -81,6 +88,7 @@ def free_ports(count: int) -> list[int]:
             except OSError:
                 continue
         ports.append(port)
+    _HANDED_OUT.update(ports)
     return ports
 
 

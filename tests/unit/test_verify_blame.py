@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from controller.model import (
     Action,
@@ -15,7 +15,7 @@ from controller.model import (
     to_datetime,
 )
 from controller.remediate.blame import explains
-from controller.remediate.verify import instance, prove
+from controller.remediate.verify import deadline, instance, prove
 from tests.fakes import container, spec
 
 NOW = to_datetime(1_800_000_000.0)
@@ -139,3 +139,13 @@ def test_an_error_long_before_the_death_or_before_the_run_or_of_another_containe
 
 def test_a_long_run_was_not_failing_to_start_even_if_never_seen_ready():
     assert not explains(log_issue("demo-web-1", 2, Category.AUTH), [crashed(600)], lambda c: True)
+
+
+def test_an_image_healthcheck_gets_the_time_of_its_first_verdict():
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    slow = container("web", health="starting", health_interval=30.0, health_timeout=5.0)
+    undeclared = spec("web", check_health=None, verify_timeout=15.0)
+    assert deadline(undeclared, 2.0, now, [slow]) == now + timedelta(seconds=(30 + 5) * 4 + 5)
+    assert deadline(undeclared, 2.0, now, [container("web")]) == now + timedelta(seconds=15)
+    declared = spec("web", check_health=True, verify_timeout=15.0)  # compose's own timing
+    assert deadline(declared, 2.0, now, [slow]) == now + timedelta(seconds=15)
