@@ -361,7 +361,10 @@ def _print_verdict(
 ) -> None:
     out = sys.stderr
     print("", file=out)
-    for row in final_table(declared, controller.store.services(), controller.store.issues()):
+    rows = final_table(
+        declared, controller.store.services(), controller.store.issues(), result.unsettled
+    )
+    for row in rows:
         print(row, file=out)
     words = {
         Verdict.CONVERGED: "converged",

@@ -104,9 +104,13 @@ class Progress:
 
 
 def final_table(
-    declared: Mapping[str, bool], statuses: Sequence[ServiceStatus], issues: Sequence[Issue]
+    declared: Mapping[str, bool],
+    statuses: Sequence[ServiceStatus],
+    issues: Sequence[Issue],
+    unsettled: Mapping[str, float] | None = None,
 ) -> list[str]:
-    """Every declared service (name -> required), its state and what is left."""
+    """Every declared service (name -> required), its state and what is left
+    (``unsettled``: ready ones still in their hold, with the seconds to go)."""
     by_name = {s.name: s for s in statuses}
     width = max((len(n) for n in declared), default=7) + 2
     rows = [f"{'SERVICE':<{width}} {'REQUIRED':<9} {'CONDITION':<12} {'CONTAINERS':<24} LEFT"]
@@ -122,6 +126,8 @@ def final_table(
             left = what_is_left(name, issues) or (
                 "starting" if status.condition is ServiceCondition.PROGRESSING else "-"
             )
+            if left == "-" and name in (unsettled or {}):
+                left = f"must stay ready {(unsettled or {})[name]:.0f} s more"
         rows.append(
             f"{name:<{width}} {'yes' if required else 'no':<9} {condition:<12} "
             f"{containers:<24} {_short(left, 90)}"

@@ -360,6 +360,16 @@ def test_the_final_table_lists_services_never_observed():
     assert "never observed" in rows[2] and rows[2].split()[:3] == ["web", "no", "unknown"]
 
 
+def test_the_final_table_says_what_is_left_of_a_hold():
+    rows = final_table(
+        {"db": True, "web": True},
+        [status("db", ServiceCondition.READY), status("web", ServiceCondition.READY)],
+        [],
+        {"web": 7.6},
+    )
+    assert rows[1].endswith(" -") and rows[2].endswith("must stay ready 8 s more")
+
+
 def test_the_junit_file_has_a_case_per_service_and_per_blocking_issue(tmp_path):
     world = FakeWorld()
     world.run("web", status="paused")
