@@ -156,7 +156,10 @@ def engine_time(text: str) -> datetime | None:
     if found is None or text.startswith("0001-"):
         return None
     zone = "+00:00" if found[3] == "Z" else found[3]
-    return datetime.fromisoformat(f"{found[1]}.{(found[2] or '')[:6].ljust(6, '0')}{zone}")
+    try:
+        return datetime.fromisoformat(f"{found[1]}.{(found[2] or '')[:6].ljust(6, '0')}{zone}")
+    except ValueError:  # the shape of a time, not a real one (February 30th, 24:00)
+        return None
 
 
 # --- desired state ----------------------------------------------------------------------
@@ -372,6 +375,8 @@ class ContainerSnapshot:
     health_output: str = ""
     health_interval: float = 0.0  # seconds between its healthchecks, 0: none
     health_timeout: float = 0.0  # seconds a healthcheck may take
+    health_start_period: float = 0.0  # seconds of its start period
+    health_retries: int = 0  # failures in a row before it is unhealthy
     last_check_at: float = 0.0  # epoch s its last check ended, or it started if later; 0: ?
 
 
@@ -608,6 +613,8 @@ class ServiceStatus(BaseModel):
     healthy: int | None  # None when health is not checked
     restarts: int
     # not in the files: which container runs these are (``id@StartedAt#RestartCount``
-    # of each; a restart changes it) and the newest start, the evidence of how long it is ready
+    # of each; a restart changes it), and the earliest they can have been ready (the
+    # newest start plus the time it may take to become ready): evidence of how long
+    # the service has been ready
     runs: str = Field(default="", exclude=True)
-    started_at: datetime | None = Field(default=None, exclude=True)
+    ready_from: datetime | None = Field(default=None, exclude=True)

@@ -8,6 +8,7 @@ One drift per service and kind (replicas share it; the affected containers are l
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 
 from controller.model import (
     Category,
@@ -165,6 +166,24 @@ def service_ready(
     if spec.probes and (probe is None or probe.ok is not True):
         return False
     return all(c.health == "healthy" for c in containers if checks_health(spec, c))
+
+
+MAX_STARTUP = 300.0  # seconds: the most any healthcheck's first verdict is waited for
+
+
+def startup_allowance(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> float:
+    """How long after a start the service may take to become ready: nothing when being
+    up is enough; else its verify timeout (compose's healthcheck worst case), and for a
+    healthcheck that comes from the image, that healthcheck's own worst case (its start
+    period and ``retries + 1`` checks at its interval and timeout, as the engine reports)."""
+    seconds = 0.0
+    if spec.check_health or spec.probes:
+        seconds = spec.verify_timeout
+    for c in containers:
+        if c.health_interval > 0 and checks_health(spec, c) and spec.check_health is None:
+            checks = (c.health_interval + c.health_timeout) * (c.health_retries + 1)
+            seconds = max(seconds, min(c.health_start_period + checks + 5.0, MAX_STARTUP))
+    return seconds
 
 
 def checks_health(spec: ServiceSpec, container: ContainerSnapshot) -> bool:
@@ -407,11 +426,19 @@ def service_status(spec: ServiceSpec, observed: ObservedState) -> ServiceStatus:
         ),
         restarts=sum(c.restart_count for c in containers),
         runs=" ".join(sorted(f"{c.id}@{c.started_at}#{c.restart_count}" for c in containers)),
-        started_at=max(
-            (t for c in containers if (t := engine_time(c.started_at)) is not None),
-            default=None,
-        ),
+        ready_from=_ready_from(spec, containers),
     )
+
+
+def _ready_from(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> datetime | None:
+    """The earliest the current container runs can have been ready, by the engine's clock:
+    the newest start, plus the time the service may take to become ready after it."""
+    newest = max(
+        (t for c in containers if (t := engine_time(c.started_at)) is not None), default=None
+    )
+    if newest is None:
+        return None
+    return newest + timedelta(seconds=startup_allowance(spec, containers))
 
 
 # --- root causes ---------------------------------------------------------------------------

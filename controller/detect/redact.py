@@ -209,6 +209,11 @@ def _keyed(text: str) -> Iterator[Span]:
         value = text[start:end].rstrip(".,;:)]}")
         if value.lower() in _STOPWORDS:
             continue
+        if _KEY_END.match(text, start) is not None:
+            # the value begins with the next key ("password:password: x"): that key's own
+            # match masks what follows it, already masked or not (redacting twice
+            # changes nothing)
+            continue
         if colon and not compound and _prose_follows(text, start, _until(text, start, " \t")):
             continue
         if in_sentence and (value.isalpha() or (value.isdigit() and len(value) <= 3)):
@@ -365,15 +370,12 @@ def _before(text: str, at: int) -> str:
 
 
 def _prose_follows(text: str, start: int, end: int) -> bool:
-    """A lower-case word followed by another word: a sentence, not a value. A word
-    already masked counts as the word it was, so redacting twice changes nothing."""
+    """A lower-case word followed by another word: a sentence, not a value."""
     value = text[start:end].rstrip(".,;:)]}")
     if not value.isalpha() or not value.islower():
         return False
     rest = text[end : end + 2]
-    return (
-        len(rest) == 2 and rest[0] == " " and (rest[1].isalpha() or text.startswith(MASK, end + 1))
-    )
+    return len(rest) == 2 and rest[0] == " " and rest[1].isalpha()
 
 
 def _looks_like_credential(value: str) -> bool:

@@ -4,11 +4,14 @@ behind the gate's "converged" (ready, and for long enough to trust).
 
 Ready means ready in the same container runs: a service whose containers started again
 between two passes (Docker's restart policy, a person's ``docker restart``, an engine
-restart: the ``id@StartedAt`` of a container changed) starts its time again. The time
-is counted from the latest of: the newest container start, and the last pass that saw
-the service not ready. So a stack that has run for hours is settled at the first pass,
-and one that just started, or just came back from a crash, is not. Not thread-safe: the
-issue store calls it under its lock.
+restart: a container's ``id@StartedAt#RestartCount`` changed) starts its time again.
+The time counts from the latest of: the earliest the runs can have been ready (the
+newest start plus the time the service may take to become ready, ``ready_from``), the
+last pass that saw the service not ready, and, when the runs changed since the last
+pass, that pass (what the engine's clock says is not trusted over the controller's:
+a restart it stamps a minute early is still a restart now). So a stack that has run for
+hours is settled at the first pass; one just started, or just back from a crash, is not.
+Not thread-safe: the issue store calls it under its lock.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Readiness:
         """Take one pass's statuses, observed at ``now``; True when any changed."""
         services = {s.name: s for s in statuses}
         changed = services != self.statuses
+        previous = self._synced_at or _LONG_AGO
         self.statuses, self._synced_at = services, now
         for name, status in services.items():
             since = self._since.get(name)
@@ -39,7 +43,9 @@ class Readiness:
                 self._since.pop(name, None)
                 self._unready_at[name] = now
             elif since is None or since[1] != status.runs:  # new, or started again
-                evidence = [status.started_at or _LONG_AGO, self._unready_at.get(name, _LONG_AGO)]
+                evidence = [status.ready_from or _LONG_AGO, self._unready_at.get(name, _LONG_AGO)]
+                if since is not None:  # started again since the last pass
+                    evidence.append(previous)
                 self._since[name] = (min(now, max(evidence)), status.runs)
         for name in set(self._since) - set(services):
             del self._since[name]

@@ -71,7 +71,9 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
     output = str(log[-1].get("Output") or "") if streak and log else ""
     finished = str(state.get("FinishedAt") or "")
     started = str(state.get("StartedAt") or "")
-    interval, timeout = _healthcheck_timing(data) if health else (0.0, 0.0)
+    interval, timeout, start_period, retries = (
+        _healthcheck_timing(data) if health else (0.0, 0.0, 0.0, 0)
+    )
     last_check = _epoch(str(log[-1].get("End") or log[-1].get("Start") or "")) if log else 0.0
     return ContainerSnapshot(
         id=data["Id"],
@@ -92,6 +94,8 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
         health_output=_last_line(output),
         health_interval=interval,
         health_timeout=timeout,
+        health_start_period=start_period,
+        health_retries=retries,
         # a start begins a new health history: checks before it say nothing of this run
         last_check_at=max(last_check, _epoch(started)) if interval else 0.0,
     )
@@ -99,18 +103,22 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
 
 # Docker's defaults for a healthcheck that does not set them (nanoseconds in the API)
 _DEFAULT_INTERVAL = _DEFAULT_TIMEOUT = 30.0
+_DEFAULT_RETRIES = 3
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
 
 
-def _healthcheck_timing(data: dict[str, Any]) -> tuple[float, float]:
-    """(interval, timeout) in seconds of the container's healthcheck; (0, 0) if none."""
+def _healthcheck_timing(data: dict[str, Any]) -> tuple[float, float, float, int]:
+    """(interval, timeout, start period) in seconds and the retries of the container's
+    healthcheck (compose's or the image's: the engine merges them); zeros if none."""
     check = (data.get("Config") or {}).get("Healthcheck") or {}
     test = check.get("Test") or []
     if test[:1] == ["NONE"]:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0
     interval = int(check.get("Interval") or 0) / 1e9 or _DEFAULT_INTERVAL
     timeout = int(check.get("Timeout") or 0) / 1e9 or _DEFAULT_TIMEOUT
-    return interval, timeout
+    start_period = int(check.get("StartPeriod") or 0) / 1e9
+    retries = int(check.get("Retries") or 0) or _DEFAULT_RETRIES
+    return interval, timeout, start_period, retries
 
 
 def _epoch(text: str) -> float:

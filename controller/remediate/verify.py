@@ -25,7 +25,7 @@ from controller.model import (
     ServiceSpec,
     Verification,
 )
-from controller.reconcile import service_drifts, service_ready
+from controller.reconcile import service_drifts, service_ready, startup_allowance
 
 RECHECK_SECONDS = 1.0  # while waiting to become ready, look again at least this often
 
@@ -98,9 +98,6 @@ def prove(
     return Proof(recheck=min(RECHECK_SECONDS, max(0.05, left)))
 
 
-IMAGE_CHECKS = 4  # an image's healthcheck: its first verdict may take retries + 1 checks
-
-
 def deadline(
     spec: ServiceSpec,
     hold: float,
@@ -108,13 +105,7 @@ def deadline(
     containers: Sequence[ContainerSnapshot] = (),
 ) -> datetime:
     """When a step started at ``now`` must be proven by: the service's verify timeout, and
-    at least the hold plus five seconds. A healthcheck the compose file does not define
-    (one from the image, which ``verify_timeout`` knows nothing of) gets the time of its
-    first verdict too: interval and timeout as the engine reports them, four checks."""
-    seconds = max(spec.verify_timeout, hold + 5.0)
-    if spec.check_health is None:
-        for c in containers:
-            if c.health_interval > 0:
-                image = (c.health_interval + c.health_timeout) * IMAGE_CHECKS + 5.0
-                seconds = max(seconds, min(image, 300.0))
+    at least the hold plus five seconds; a healthcheck the compose file does not define
+    (one from the image) gets the time of its first verdict (``startup_allowance``)."""
+    seconds = max(spec.verify_timeout, hold + 5.0, startup_allowance(spec, containers))
     return now + timedelta(seconds=seconds)

@@ -194,10 +194,9 @@ class Controller:
             if step is not None and step.finished_at is None and spec is not None:
                 # killed while it ran: the engine finishes a restart within the stop grace
                 # period and a start; until then what shows is that command at work
-                started = step.started_at.timestamp()
+                started = min(step.started_at.timestamp(), now)  # a clock set back since
                 window = max(UNFINISHED_COMMAND_GRACE, spec.stop_timeout + 5.0)
-                end = min(started, now) + window  # a clock set back: no longer than window
-                self.remediator.activity.assume_acting(service, started, end)
+                self.remediator.activity.assume_acting(service, started, started + window)
         self.logs.reader.restore(saved.log_cursors)
         if saved.issues:
             logger.info("restored {} issue(s) from {}", len(saved.issues), self.files.json_path)

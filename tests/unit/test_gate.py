@@ -210,6 +210,31 @@ def test_a_container_started_again_between_passes_starts_the_hold_again(tmp_path
     assert controller.reconcile_pass() and controller.converged() is True
 
 
+def test_startup_time_is_never_counted_as_ready_time(tmp_path):
+    """Up 15 s, healthy when the gate first looks (`compose up --wait` ran before it): its
+    healthcheck may have taken all 15 s, so none of them is evidence it stays up."""
+    clock = FakeClock()
+    world = FakeWorld()
+    world.healthchecked.add("web")
+    world.run("web", started_at=started(clock() - 15))
+    web = spec("web", check_health=True, verify_timeout=30.0, restart="always")
+    controller = gate(tmp_path, world, web, clock=clock)
+    assert controller.reconcile_pass() and controller.unsettled() == {"web": 10.0}
+
+
+def test_an_engine_clock_behind_does_not_make_a_restart_look_old(tmp_path):
+    clock = FakeClock()
+    world = FakeWorld()
+    world.run("web", started_at=started(clock() - 3600))
+    controller = gate(tmp_path, world, spec("web", restart="always"), clock=clock)
+    assert controller.reconcile_pass() and controller.converged() is True
+    clock.advance(2.0)
+    # crashed and restarted by Docker between two passes; the engine's clock is 60 s behind
+    world.set("web", restart_count=1, started_at=started(clock() - 61))
+    assert controller.reconcile_pass() and controller.converged() is False
+    assert controller.unsettled() == {"web": 8.0}  # counted from the pass before, not earlier
+
+
 def test_a_service_seen_not_ready_counts_from_the_pass_that_saw_it(tmp_path):
     clock = FakeClock()
     world = FakeWorld()
@@ -266,6 +291,8 @@ def test_a_step_stamped_in_the_future_freezes_its_service_no_longer_than_its_win
     second = gate(tmp_path, world, spec("web", stop_timeout=30.0))
     second.restore()
     assert 30.0 < second.remediator.activity.acting_left("web") <= 35.0
+    # the killed command's own stop, stamped now, is the controller's, not a person's
+    assert second.remediator.activity.event("web", "kill", time.time(), 15) is True
 
 
 def test_a_dry_run_of_a_freshly_started_healthy_stack_waits_for_the_hold(tmp_path):

@@ -172,6 +172,8 @@ def test_env_file_escapes_keys_and_lines_as_compose_reads_them(tmp_path):
         "YAML: style\n"
         "2FA=on\n"
         "list[0]=x\n"
+        'DIR="C:\\\\"\n'
+        'PAIR="a" SECOND=b\n'
         "FORM=x\fy\n"
         'KEEP="trailing   \n'
         'blanks"\n'
@@ -183,7 +185,10 @@ def test_env_file_escapes_keys_and_lines_as_compose_reads_them(tmp_path):
         "DOLLAR": "$HOME stays",
         "WIN": "C:\\Users\\me",
         "OCT": "A\t|",
-        "SINGLE": "it\\'s",  # compose-go: a quote after a backslash does not close it
+        "SINGLE": "it's",  # compose-go: \' is a quote, not the end of the value
+        "DIR": "C:\\",  # an escaped backslash, then the closing quote
+        "PAIR": "a",
+        "SECOND": "b",  # what follows a closing quote is the next statement
         "TABBED": "b",
         "YAML": "style",
         "2FA": "on",
@@ -197,10 +202,11 @@ def test_env_file_escapes_keys_and_lines_as_compose_reads_them(tmp_path):
 def test_env_file_input_that_could_crash_is_a_line_of_error(tmp_path):
     path = tmp_path / "app.env"
     nested = "${X:-" * 600 + "v" + "}" * 600
-    path.write_text(f'DEEP={nested}\nBAD="x\nFOO=bar" trailing\nAFTER=1\n')
+    path.write_text(f'DEEP={nested}\nTWO="x\nFOO=bar" NEXT=y\nAFTER=1\n')
     found = read_env_file(path, chain({}))
-    assert found.values == {"AFTER": "1"}  # FOO=bar inside the bad value is not a statement
-    assert [e.split(":")[0] for e in found.errors] == ["line 1", "line 2"]
+    # FOO=bar inside the quoted value is not a statement; what follows its quote is one
+    assert found.values == {"TWO": "x\nFOO=bar", "NEXT": "y", "AFTER": "1"}
+    assert [e.split(":")[0] for e in found.errors] == ["line 1"]
 
 
 def test_a_bad_env_line_is_reported_and_the_other_lines_still_read(tmp_path):
@@ -208,14 +214,19 @@ def test_a_bad_env_line_is_reported_and_the_other_lines_still_read(tmp_path):
     path.write_text(
         "A=1\n"
         "this is not an assignment\n"
-        "B='x' trailing\n"
+        "B='x' not a statement!\n"
         "C=${MISSING}\n"
         "D=4\n"
         'E="never closed\n'
         "F=still read after the quote that never closed\n"
     )
     found = read_env_file(path, chain({}))
-    assert found.values == {"A": "1", "D": "4", "F": "still read after the quote that never closed"}
+    assert found.values == {
+        "A": "1",
+        "B": "x",  # what follows its quote is a statement of its own, and a bad one
+        "D": "4",
+        "F": "still read after the quote that never closed",
+    }
     assert [e.split(":")[0] for e in found.errors] == ["line 2", "line 3", "line 4", "line 6"]
     assert "never closed" in found.errors[-1]
 

@@ -269,6 +269,7 @@ _SOUP = st.lists(
 @settings(max_examples=1000, deadline=None)
 @given(_SOUP)
 @example("password:password: password")  # masking the last word made the first a key
+@example("token password:password:.")
 def test_redaction_never_raises_and_redacting_twice_changes_nothing(text):
     spans = secret_spans(text)
     assert all(0 <= s < e <= len(text) for s, e in spans)
@@ -297,3 +298,8 @@ def test_sentences_about_tokens_and_passwords_are_never_masked(words, joints):
         text += joint + word
     text += " for user bob"
     assert redact(text) == text
+
+
+def test_a_mask_already_in_the_text_never_shields_a_secret_before_it():
+    assert redact("password: letmein ***") == "password: ***"
+    assert redact("token: abcdefgh ***more") == "token: ***"

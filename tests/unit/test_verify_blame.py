@@ -143,9 +143,17 @@ def test_a_long_run_was_not_failing_to_start_even_if_never_seen_ready():
 
 def test_an_image_healthcheck_gets_the_time_of_its_first_verdict():
     now = datetime(2026, 12, 2, tzinfo=UTC)
-    slow = container("web", health="starting", health_interval=30.0, health_timeout=5.0)
+    slow = container(
+        "web",
+        health="starting",
+        health_interval=30.0,
+        health_timeout=5.0,
+        health_start_period=120.0,
+        health_retries=3,
+    )
     undeclared = spec("web", check_health=None, verify_timeout=15.0)
-    assert deadline(undeclared, 2.0, now, [slow]) == now + timedelta(seconds=(30 + 5) * 4 + 5)
+    first_verdict = 120 + (30 + 5) * (3 + 1) + 5  # start period, then retries + 1 checks
+    assert deadline(undeclared, 2.0, now, [slow]) == now + timedelta(seconds=first_verdict)
     assert deadline(undeclared, 2.0, now, [container("web")]) == now + timedelta(seconds=15)
     declared = spec("web", check_health=True, verify_timeout=15.0)  # compose's own timing
     assert deadline(declared, 2.0, now, [slow]) == now + timedelta(seconds=15)
