@@ -19,28 +19,13 @@ import time
 from collections.abc import Callable, Mapping
 
 from controller.model import ContainerSnapshot
+from controller.observe.events import ACTIONS
 from controller.observe.gateway import ContainerGone, ContainerSummary, EngineGateway
 
 RESYNC_SECONDS = 600.0
-# events after which a container's inspect may say something new (exec_die: a healthcheck)
-TOUCHING = frozenset(
-    {
-        "create",
-        "start",
-        "restart",
-        "die",
-        "kill",
-        "oom",
-        "stop",
-        "destroy",
-        "pause",
-        "unpause",
-        "health_status",
-        "rename",
-        "update",
-        "exec_die",
-    }
-)
+# events after which a container's inspect may say something new: those worth a pass,
+# and exec_die (a healthcheck ran)
+TOUCHING = ACTIONS | {"exec_die"}
 
 
 def _signature(summary: ContainerSummary) -> tuple[str, str]:
