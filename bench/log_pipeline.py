@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from log_matching import corpus  # noqa: E402
+from procstat import cpu_seconds, free_port, memory_mb  # noqa: E402
 
 from controller.detect.detector import Detector  # noqa: E402
 from controller.detect.library import build_patterns  # noqa: E402
@@ -56,7 +56,6 @@ from controller.detect.matcher import Matcher  # noqa: E402
 from controller.model import DetectionSettings, LogLine  # noqa: E402
 
 CONTROLLER = str(Path(sys.executable).parent / "controller")
-TICKS = os.sysconf("SC_CLK_TCK")
 COMPOSE = """services:
   corpus:
     image: cc-busybox:1
@@ -64,25 +63,6 @@ COMPOSE = """services:
     volumes: ["./corpus.log:/corpus.log:ro", "./go:/go"]
     command: ["sh", "-c", "trap 'exit 0' TERM; while [ ! -f /go/start ]; do sleep 0.1; done; cat /corpus.log; touch /go/done; while :; do sleep 1 & wait $$!; done"]
 """
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process, all its threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if row.startswith("VmHWM:"):
-            return int(row.split()[1]) / 1024
-    return 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(base: str) -> str:
@@ -242,7 +222,7 @@ def main() -> int:
             last = now
         wall = time.monotonic() - started - 1.0
         ours_cpu = (user1 - user0) + (sys1 - sys0)
-        rss = peak_rss_mb(controller.pid)
+        rss = memory_mb(controller.pid, "VmHWM")
         per_pattern = Counter(
             {
                 re.search(r'pattern="([^"]+)"', labels).group(1): int(value)  # type: ignore[union-attr]

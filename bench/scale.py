@@ -20,11 +20,9 @@ CPU is read from /proc (user + system, all threads). Everything is removed at th
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,9 +32,12 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from procstat import cpu_seconds, free_port, memory_mb  # noqa: E402
+
 CONTROLLER = str(Path(sys.executable).parent / "controller")
 BASELINE = ROOT / "bench" / "autoheal_baseline.py"
-TICKS = os.sysconf("SC_CLK_TCK")
 REPLICAS = 5
 SERVICE = """  s{n}:
     image: cc-busybox:1
@@ -47,21 +48,7 @@ SERVICE = """  s{n}:
 
 
 def cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mb(pid: int) -> float:
-    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if row.startswith("VmRSS:"):
-            return int(row.split()[1]) / 1024
-    return 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return sum(cpu_seconds(pid))
 
 
 def metric(base: str, name: str) -> float:
@@ -200,9 +187,9 @@ def main() -> int:
         print(
             f"idle, over {args.minute:.0f} s:\n"
             f"  ours (quiet cadence, 50 s): {ours_cpu / args.minute * 100:.2f} % of a core, "
-            f"RSS {rss_mb(ours.proc.pid):.0f} MB\n"
+            f"RSS {memory_mb(ours.proc.pid, 'VmRSS'):.0f} MB\n"
             f"  autoheal (5 s):             {base_cpu / args.minute * 100:.2f} % of a core, "
-            f"RSS {rss_mb(baseline.pid):.0f} MB\n"
+            f"RSS {memory_mb(baseline.pid, 'VmRSS'):.0f} MB\n"
             f"goals: a pass <= 0.1 s CPU at 500 containers; idle <= 1 % of a core, RSS <= 100 MB "
             f"at 500 (<= 80 MB at 100)",
             flush=True,
