@@ -15,6 +15,7 @@ still progressing (``--once``).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -413,6 +414,11 @@ def _serve(controller: Controller, host: str, port: int) -> int:
     bound_host, bound_port = server.address
     logger.info("serving /metrics /healthz /readyz /status on http://{}:{}", bound_host, bound_port)
     controller.start()
+    # What start made (modules, models, the pattern library) lives as long as the process:
+    # moved out of the collector's sight, a full collection under a log flood walks only
+    # what came since.
+    gc.collect()
+    gc.freeze()
     stop.wait()
     controller.stop()
     server.stop()

@@ -29,6 +29,7 @@ from controller.observe.gateway import (
     ContainerSummary,
     EngineUnavailable,
 )
+from controller.observe.lines import split_lines
 
 
 class FakeClock:
@@ -187,7 +188,7 @@ class FakeWorld:
         if self.piece_bytes:
             data, size = b"".join(chunks), self.piece_bytes
             chunks = [data[i : i + size] for i in range(0, len(data), size)]
-        return FakeStream(chunks)
+        return FakeStream(list(split_lines(chunks)))
 
     def events(self, project: str) -> FakeStream:
         return FakeStream([])

@@ -22,7 +22,7 @@ from controller.detect.discovery import ERRORISH_HINTS, Discovery, looks_like_er
 from controller.detect.fingerprint import fingerprint
 from controller.detect.matcher import Extra, Matcher
 from controller.detect.records import STRUCTURAL, Record, RecordAssembler
-from controller.detect.redact import MASK, overlaps, redact, secret_spans
+from controller.detect.redact import MASK, Span, mask, overlaps, redact, secret_spans
 from controller.model import Category, DetectionSettings, Finding, LogBlock, LogLine, Severity
 
 EVIDENCE_CHARS = 4000
@@ -30,18 +30,23 @@ LINE_CHARS = 300
 UNCLASSIFIED = "unclassified"
 
 
-def _captures(match: re.Match[str] | None, line: str) -> dict[str, str]:
-    """The pattern's named captures; one that lies in a secret of the line is masked, since
-    captures are kept in the issue as they are (and a masked one fails any runbook's
-    capture pattern, so nothing runs with it)."""
+def _captures(match: re.Match[str] | None, secrets: list[Span]) -> dict[str, str]:
+    """The pattern's named captures; one that lies in a secret of the line (``secrets``) is
+    masked, since captures are kept in the issue as they are (and a masked one fails any
+    runbook's capture pattern, so nothing runs with it)."""
     if match is None:
         return {}
-    secrets = secret_spans(line)
     return {
         name: MASK if overlaps(match.span(name), secrets) else value
         for name, value in match.groupdict().items()
         if value is not None
     }
+
+
+def _redacted(text: str, line: str, secrets: list[Span]) -> str:
+    """``redact(text)``, without looking again when ``text`` is ``line``, whose secrets are
+    known (most records are that one line)."""
+    return mask(line, secrets) if text == line else redact(text)
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -160,7 +165,8 @@ class Detector:
     def _matched(self, record: Record, pattern_index: int, line: str) -> Finding:
         pattern = self.matcher.patterns[pattern_index]
         match = self.matcher.search(pattern_index, line)
-        captures = _captures(match, line)
+        secrets = secret_spans(line)  # found once: for the captures, the line, the evidence
+        captures = _captures(match, secrets)
         if pattern.generic:  # a bare traceback: what identifies it is its head and last line
             last = next((t for t in reversed(record.lines) if t.strip()), line)
             identity, shown = f"{record.lines[0]} | {last}", last
@@ -179,8 +185,8 @@ class Detector:
             severity=pattern.severity,
             title=pattern.title,
             fingerprint=fingerprint(record.service, pattern.id, identity),
-            evidence=_bounded(redact(record.text), EVIDENCE_CHARS),
-            line=_bounded(redact(shown.strip()), LINE_CHARS),
+            evidence=_bounded(_redacted(record.text, line, secrets), EVIDENCE_CHARS),
+            line=_bounded(_redacted(shown.strip(), line, secrets), LINE_CHARS),
             hint=pattern.hint,
             remediation=pattern.remediation,
             captures=captures,

@@ -40,8 +40,9 @@ class DebouncedSaver:
         or after ``stop``: there is no thread to do it later)."""
         with self._cond:
             if self._thread.is_alive() and not self._stopped:
-                self._due = True
-                self._cond.notify()
+                if not self._due:  # a save already due wakes the thread when its time comes
+                    self._due = True
+                    self._cond.notify()
                 return
         self._save()
 

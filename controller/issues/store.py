@@ -108,15 +108,17 @@ class IssueStore:
             return _copy(issue) if issue else None
 
     def active(self) -> list[Issue]:
-        return [i for i in self.issues() if i.active]
+        with self._lock:
+            return [_copy(i) for i in self._issues.values() if i.active]
 
     def actionable(self) -> dict[str, list[Issue]]:
         """Open or failed issues that no upstream issue explains, by service (whether a
         step may be taken now is the rate limiter's to say, not the store's)."""
         by_service: dict[str, list[Issue]] = {}
-        for issue in self.issues():
-            if issue.state in ACTIONABLE and not issue.caused_by:
-                by_service.setdefault(issue.service, []).append(issue)
+        with self._lock:
+            for issue in self._issues.values():
+                if issue.state in ACTIONABLE and not issue.caused_by:
+                    by_service.setdefault(issue.service, []).append(_copy(issue))
         return by_service
 
     def of_service(self, service: str) -> list[Issue]:

@@ -31,7 +31,7 @@ from controller.observe.gateway import (
     EngineUnavailable,
     LogStream,
 )
-from controller.observe.lines import clean
+from controller.observe.lines import clean, split_lines
 from controller.observe.logwire import Address, WireLog
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -163,6 +163,19 @@ class _Stream:
             return
 
 
+class _Lines:
+    """A followed log read by the SDK (raw pieces of it) as a ``LogStream`` (its lines)."""
+
+    def __init__(self, stream: _Stream) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        return split_lines(self._stream)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 class DockerEngine:
     """``EngineGateway`` over the docker SDK's low-level API client."""
 
@@ -260,7 +273,9 @@ class DockerEngine:
         if since is not None and since > 0:
             options["since"] = since
         what = f"logs {container_id[:12]}"
-        return _Stream(self._call(what, lambda api: api.logs(container_id, **options)), what)
+        return _Lines(
+            _Stream(self._call(what, lambda api: api.logs(container_id, **options)), what)
+        )
 
     def events(self, project: str) -> _Stream:
         filters = {"type": "container", "label": [f"{PROJECT_LABEL}={project}"]}

@@ -48,9 +48,11 @@ class ContainerSummary:
 
 
 class LogStream(Protocol):
-    """A container's log as raw bytes (each line prefixed by its RFC 3339 timestamp)."""
+    """A container's log as its complete lines, a read at a time: each line is its RFC 3339
+    timestamp, a space and the text, without the newline, and at most ``lines.MAX_LINE_BYTES
+    + lines.STAMP_ROOM`` bytes (a longer one is cut to one byte more, which marks it)."""
 
-    def __iter__(self) -> Iterator[bytes]: ...
+    def __iter__(self) -> Iterator[list[bytes]]: ...
 
     def close(self) -> None: ...
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from collections.abc import Iterable, Iterator
 
 MAX_LINE_BYTES = 16 * 1024
 STAMP_ROOM = 64  # bytes a raw line may carry before its text: the engine's timestamp
@@ -74,15 +75,13 @@ def clean_block(texts: list[bytes], longest: int | None = None) -> bytes | None:
     return data
 
 
-def stamped(joined: bytes, count: int) -> bool:
-    """True when each of the ``count`` lines of ``joined`` (lines joined by newlines) starts
-    with a timestamp and a space as the engine writes them (UTC, nine decimals).
+def stamped(stamps: list[bytes]) -> bool:
+    """True when each of ``stamps`` (the first ``STAMP_WIDTH`` bytes of each line) is a
+    timestamp and a space as the engine writes them (UTC, nine decimals).
 
-    With every digit made 0, a stamped line start reads ``_STAMP_SHAPE``; counting it after
-    each newline (a line holds none) checks every line in two passes over the bytes.
+    With every digit made 0, a stamp reads ``_STAMP_SHAPE``: one pass over them all.
     """
-    shape = joined.translate(_DIGITS_TO_ZERO)
-    return shape.startswith(_STAMP_SHAPE) and shape.count(b"\n" + _STAMP_SHAPE) == count - 1
+    return b"".join(stamps).translate(_DIGITS_TO_ZERO) == _STAMP_SHAPE * len(stamps)
 
 
 class LineSplitter:
@@ -114,6 +113,11 @@ class LineSplitter:
             lines = [line[:room] for line in lines]
         return lines
 
+    @property
+    def idle(self) -> bool:
+        """True at a line's start (nothing of a line held)."""
+        return not self._buffer
+
     def _keep(self, piece: bytes) -> None:
         if self._discarding or not piece:
             return
@@ -128,6 +132,19 @@ class LineSplitter:
         self._buffer.clear()
         self._discarding = False
         return [rest] if rest else []
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """The complete lines of a stream of bytes, a chunk's worth at a time (a ``LogStream``
+    from a stream of raw bytes); the last line, without a newline, when the stream ends."""
+    splitter = LineSplitter()
+    for chunk in chunks:
+        lines = splitter.feed(chunk)
+        if lines:
+            yield lines
+    rest = splitter.finish()
+    if rest:
+        yield rest
 
 
 _EPOCH_CACHE: dict[str, int] = {}

@@ -6,9 +6,10 @@ stream: when a container restarts under the same id, following resumes from the 
 without losing or repeating a line; a recreated container (a new id) is read from its
 start. The cursors are saved with the issues, so a restarted controller resumes too.
 
-Lines go to ``sink`` cleaned and bounded, a whole read at a time (``LogBlock``): per read,
-one split, one timestamp check, one cleaning pass (``observe.lines``), and the cursor
-taken from the newest timestamp of the read. Timestamps are parsed line by line only at a
+The stream hands over a read's complete lines at once (``LogStream``), and they go to
+``sink`` cleaned and bounded, a whole read at a time (``LogBlock``): per read, one check of
+all the timestamps, one cleaning pass (``observe.lines``), and the cursor taken from the
+newest timestamp of the read. Timestamps are parsed line by line only at a
 stream's start, where resuming needs them, and for lines a caller asks about. The sink may
 block, which slows the reader rather than growing memory.
 """
@@ -27,7 +28,6 @@ from controller.observe.gateway import EngineError, EngineGateway, LogStream
 from controller.observe.lines import (
     MAX_LINE_BYTES,
     STAMP_WIDTH,
-    LineSplitter,
     clean,
     clean_block,
     parse_timestamp,
@@ -169,15 +169,9 @@ class LogReader:
                 stream.close()
                 return
             self._streams[cid] = stream
-        splitter = LineSplitter()
         try:
-            for chunk in stream:
-                lines = splitter.feed(chunk)
-                if lines:
-                    self._read(container, cursor, resume, lines)
-            rest = splitter.finish()
-            if rest:
-                self._read(container, cursor, resume, rest)
+            for lines in stream:
+                self._read(container, cursor, resume, lines)
         except EngineError as exc:
             logger.debug("{}: log stream ended: {}", container.name, exc)
         else:
@@ -203,29 +197,26 @@ class LogReader:
     ) -> LogBlock | None:
         """The whole read at once when every line is stamped by the engine and none is over
         the length limit; None if it needs more care (line by line)."""
-        joined = b"\n".join(lines)
         longest = max(map(len, lines)) - STAMP_WIDTH
-        if longest > MAX_LINE_BYTES or not stamped(joined, len(lines)):
+        stamps = [raw[:STAMP_WIDTH] for raw in lines]
+        if longest > MAX_LINE_BYTES or not stamped(stamps):
             return None
-        newest = max(lines)[:STAMP_WIDTH]  # fixed-width UTC stamps sort as they read
+        newest = max(stamps)  # fixed-width UTC stamps sort as they read
         ts_ns = parse_timestamp(newest[:-1])
         if ts_ns is None:
             return None
         bodies = [raw[STAMP_WIDTH:] for raw in lines]
         text = clean_block(bodies, longest)
         assert text is not None  # no line is over the limit
-        at_newest = joined.startswith(newest) + joined.count(b"\n" + newest)
-        if at_newest == 1 and lines[-1].startswith(newest):
+        if stamps[-1] == newest and stamps.count(newest) == 1:
             digests = {_digest(bodies[-1])}
         else:
-            digests = {
-                _digest(b) for raw, b in zip(lines, bodies, strict=True) if raw.startswith(newest)
-            }
+            digests = {_digest(b) for s, b in zip(stamps, bodies, strict=True) if s == newest}
         with self._lock:
             cursor.advance(ts_ns, digests)
 
         def stamp(index: int) -> int:
-            parsed = parse_timestamp(lines[index][: STAMP_WIDTH - 1])
+            parsed = parse_timestamp(stamps[index][:-1])
             return ts_ns if parsed is None else parsed
 
         return LogBlock(container.service, container.name, text, len(lines), stamp)

@@ -3,15 +3,23 @@
 The docker SDK reads a log stream one frame (one line) at a time, through HTTP chunked
 decoding of one chunk per line: several Python calls for every line, which cost more than
 matching the line. Here the request is sent as HTTP/1.0, so the engine writes the body
-unchunked and ends it by closing the connection; the body is read 64 KiB at a time and the
-engine's 8-byte frame headers are stripped in one loop over the read (``FrameSplitter``).
+unchunked and ends it by closing the connection; the body is read 64 KiB at a time.
 
-The engine writes one frame per line, and its socket buffer holds only a few hundred of
-them, so reading as fast as possible means one small read per few lines. Instead, reads
-are gathered into blocks of up to ``BLOCK_BYTES``: after a short read the stream waits
-``COALESCE_SECONDS`` for more and reads again without blocking; a block goes out when it
-is full, when nothing more has come, or ``LINGER_SECONDS`` after its first byte. A quiet
-log's line is still read the moment it comes and handed on a few milliseconds later.
+The engine writes one frame per line: an 8-byte header (the stream, three zero bytes, the
+size), then the line and its newline. So a read's lines are found by splitting it at its
+newlines once and taking the 8 bytes after each newline as a header (``FramedLines``); that
+reading is right exactly when every header's size reaches the next newline, which one
+comparison of two arrays checks. A read that does not read so (a line longer than the
+engine's 16 KiB message, sent as several frames; another engine's framing) goes through the
+frame-by-frame ``FrameSplitter`` and the ``LineSplitter``, which any reads do until the
+stream is back at the end of a frame and a line.
+
+The engine's socket buffer holds only a few hundred frames, so reading as fast as possible
+means one small read per few lines. Instead, reads are gathered into blocks of up to
+``BLOCK_BYTES``: after a short read the stream waits ``COALESCE_SECONDS`` for more and
+reads again without blocking; a block goes out when it is full, when nothing more has
+come, or ``LINGER_SECONDS`` after its first byte. A quiet log's line is still read the
+moment it comes and handed on a few milliseconds later.
 
 Only engine.py uses this module (the rest of the controller sees ``LogStream``); it needs
 no docker SDK: engine.py hands it the socket address and the API version.
@@ -20,14 +28,19 @@ no docker SDK: engine.py hands it the socket address and the API version.
 from __future__ import annotations
 
 import json
+import operator
 import socket
 import struct
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from urllib.parse import quote, urlencode
 
 from controller.observe.gateway import ContainerGone, EngineError, EngineUnavailable
+from controller.observe.lines import MAX_LINE_BYTES, STAMP_ROOM, LineSplitter
 
 READ_BYTES = 64 * 1024
 QUIET_READ_BYTES = 4 * 1024  # a quiet log's buffer: hundreds of them are followed at once
@@ -37,7 +50,9 @@ COALESCE_SECONDS = 0.002
 LINGER_SECONDS = 0.02  # the longest a line waits for others to share its block
 # a frame header: the stream (0 stdin, 1 stdout, 2 stderr), 3 zero bytes, the size
 _SIZE = struct.Struct(">L")
+_U32 = next(code for code in "IL" if array(code).itemsize == 4)
 _MAX_HEAD = 64 * 1024
+CARRY_BYTES = 64 * 1024  # the most of a frame cut by a read kept whole for the next read
 
 Address = tuple[int, str | tuple[str, int]]  # (socket family, path or (host, port))
 
@@ -75,6 +90,68 @@ class FrameSplitter:
             self._head = bytes(view[position:])
         return b"".join(parts)
 
+    @property
+    def idle(self) -> bool:
+        """True at a frame's start (nothing of a frame pending)."""
+        return not self._head and not self._remaining
+
+
+class FramedLines:
+    """The complete lines of a multiplexed log, from reads that cut frames anywhere (the
+    reads' ``LineSplitter``, for a stream in frames). Lines over ``limit`` bytes are cut
+    as ``LineSplitter`` cuts them; at most ``CARRY_BYTES`` of a cut frame are held."""
+
+    def __init__(self, limit: int = MAX_LINE_BYTES + STAMP_ROOM) -> None:
+        self._limit = limit
+        self._frames = FrameSplitter()  # for reads that are not one line per frame
+        self._lines = LineSplitter(limit)
+        self._carry = b""  # the start of a frame the last read cut (only at a line's start)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if not (self._frames.idle and self._lines.idle):
+            return self._lines.feed(self._frames.feed(data))
+        if self._carry:
+            data, self._carry = self._carry + data, b""
+        pieces = data.split(b"\n")
+        rest = pieces.pop()  # after the last newline: the start of a frame, if any
+        lines = _one_line_frames(pieces, self._limit) if pieces else []
+        if lines is None:
+            return self._lines.feed(self._frames.feed(data))
+        if len(rest) <= CARRY_BYTES:
+            self._carry = rest
+            return lines
+        return lines + self._lines.feed(self._frames.feed(rest))
+
+    def finish(self) -> list[bytes]:
+        """What is left when the stream ends (a last line without a newline)."""
+        carry, self._carry = self._carry, b""
+        lines = self._lines.feed(self._frames.feed(carry)) if carry else []
+        return lines + self._lines.finish()
+
+
+def _one_line_frames(pieces: list[bytes], limit: int) -> list[bytes] | None:
+    """The lines of ``pieces`` (a read split at its newlines, from a frame's start, without
+    what follows the last newline) when each is a frame of one line: its 8-byte header and
+    its line, the header's size counting the line and its newline. None when not.
+
+    Checked as a whole: the header taken from each piece must give that piece's length.
+    The first piece starts at a frame, so its header is one; when its size holds, the next
+    frame starts just after its newline, where the next piece starts; and so on. The
+    lines then hold no newline, so they are the payload's lines.
+    """
+    heads = b"".join([piece[:8] for piece in pieces])
+    if len(heads) != 8 * len(pieces):
+        return None  # a piece too short to hold a header
+    words = array(_U32, heads)  # per frame: the stream word, then the size
+    if sys.byteorder == "little":
+        words.byteswap()  # the engine writes them big-endian
+    sizes = words[1::2]
+    if array(_U32, map(operator.sub, map(len, pieces), repeat(7))) != sizes:
+        return None
+    if max(sizes) > limit + 1:  # as LineSplitter: a long line cut to one byte more
+        return [piece[8 : 9 + limit] for piece in pieces]
+    return [piece[8:] for piece in pieces]
+
 
 def _request(container_id: str, version: str, since: float | None) -> bytes:
     query = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1"}
@@ -87,7 +164,7 @@ def _request(container_id: str, version: str, since: float | None) -> bytes:
 
 
 class WireLog:
-    """One followed log (``LogStream``): bytes of timestamped lines, in large pieces."""
+    """One followed log (``LogStream``): its timestamped lines, many at a time."""
 
     def __init__(
         self,
@@ -141,49 +218,54 @@ class WireLog:
             raise ContainerGone(f"{self._what}: {message}")
         raise EngineError(f"{self._what}: {message}")
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[list[bytes]]:
         # one buffer, reused: no allocation per read; small until a read fills it
         view = memoryview(bytearray(QUIET_READ_BYTES))
-        frames: FrameSplitter | None = None
-        started = False
-        block: list[bytes] = []
+        lines: FramedLines | LineSplitter | None = None  # known from the first byte
+        block: list[bytes] = []  # reads not yet split into lines
         size, since = 0, 0.0
-        data: bytes | memoryview | None = self._first or None
+        data: bytes | None = self._first or None
         try:
             while not self._closed.is_set():
                 if data is None:
-                    data = self._receive(view, wait=not block)
-                    if data is not None and not data:
+                    got = self._receive(view, wait=not block)
+                    if got is not None and not got:
                         break  # the end of the log
-                    if data is not None and len(data) == len(view) < READ_BYTES:
-                        data = bytes(data)  # the small buffer is replaced: keep what it holds
-                        view = memoryview(bytearray(READ_BYTES))
+                    if got is not None:
+                        data = bytes(got)
+                        if len(got) == len(view) < READ_BYTES:  # a bigger buffer from now
+                            view = memoryview(bytearray(READ_BYTES))
                 if data is not None:
-                    if not started:  # a TTY's log is raw; otherwise the first byte is 0-2
-                        started = True
-                        frames = FrameSplitter() if data[0] in (0, 1, 2) else None
-                    payload = frames.feed(data) if frames is not None else bytes(data)
-                    if payload:
-                        if not block:
-                            since = time.monotonic()
-                        block.append(payload)
-                        size += len(payload)
+                    if lines is None:  # a TTY's log is raw; otherwise the first byte is 0-2
+                        lines = FramedLines() if data[0] in (0, 1, 2) else LineSplitter()
+                    if not block:
+                        since = time.monotonic()
+                    block.append(data)
+                    size += len(data)
                 read, data = data, None
-                if block and (
-                    read is None
-                    or size >= BLOCK_BYTES
-                    or time.monotonic() - since >= LINGER_SECONDS
+                if (
+                    lines is not None
+                    and block
+                    and (
+                        read is None
+                        or size >= BLOCK_BYTES
+                        or time.monotonic() - since >= LINGER_SECONDS
+                    )
                 ):
-                    yield b"".join(block)
+                    found = lines.feed(b"".join(block))
                     block, size = [], 0
+                    if found:
+                        yield found
                 elif (
                     read is not None
                     and len(read) < SHORT_READ
                     and self._closed.wait(self._coalesce)
                 ):
                     return
-            if block:
-                yield b"".join(block)
+            if lines is not None:
+                found = lines.feed(b"".join(block)) + lines.finish()
+                if found:
+                    yield found
         except OSError as exc:
             if self._closed.is_set():
                 return

@@ -393,7 +393,7 @@ class Controller:
             return False
         if self._unsettled(snapshot):
             return False  # up, but not yet for long enough to trust
-        return converged(self.store.issues() if issues is None else issues, statuses)
+        return converged(self.store.active() if issues is None else issues, statuses)
 
     @property
     def engine_error(self) -> str:

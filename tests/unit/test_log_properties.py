@@ -18,7 +18,13 @@ from controller.detect.detector import EVIDENCE_CHARS, LINE_CHARS, Detector
 from controller.detect.library import build_patterns
 from controller.detect.records import RecordAssembler
 from controller.model import DetectionSettings, LogBlock, LogLine, ObservedState
-from controller.observe.lines import MAX_LINE_BYTES, LineSplitter, clean, parse_timestamp
+from controller.observe.lines import (
+    MAX_LINE_BYTES,
+    LineSplitter,
+    clean,
+    parse_timestamp,
+    split_lines,
+)
 from controller.observe.logs import LogReader
 from tests.fakes import FakeStream, container
 
@@ -69,7 +75,7 @@ class _Engine:
         self.chunks = chunks
 
     def follow_logs(self, container_id: str, since: float | None) -> FakeStream:
-        return FakeStream(self.chunks)
+        return FakeStream(list(split_lines(self.chunks)))
 
 
 def _stream(lines: list[bytes], cuts: list[int]) -> Iterator[bytes]:

@@ -52,3 +52,27 @@ def test_a_request_is_saved_once_the_interval_has_passed():
     assert wait_until(lambda: saves.count == 2)
     saver.stop()
     assert saves.count == 2  # nothing was pending
+
+
+def test_requests_while_a_save_is_due_do_not_wake_the_saver_each_time():
+    """A flood asks for a save after every read; the saver thread sleeps until its time."""
+    saves = Saves()
+    looks = []  # the saver thread reads the clock each time it wakes
+
+    def clock() -> float:
+        looks.append(1)
+        return 1000.0  # never moves: the interval never passes
+
+    saver = DebouncedSaver(saves, interval=3600.0, clock=clock)
+    saver.start()
+    saver.request()
+    assert wait_until(lambda: saves.count == 1)
+    saver.request()  # due now: the thread waits out the interval
+    assert wait_until(lambda: len(looks) >= 3)
+    before = len(looks)
+    for _ in range(30):
+        saver.request()
+        time.sleep(0.005)  # room for a woken thread to run
+    assert len(looks) == before
+    saver.stop()
+    assert saves.count == 2
