@@ -207,6 +207,14 @@ def main() -> int:
         subprocess.run(
             [*compose, "down", "-t", "1"], capture_output=True, check=False, timeout=1800
         )
+        # with hundreds of containers `down` may leave some behind: remove them by label
+        label = f"label=com.docker.compose.project={project}"
+        left = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True
+        ).stdout.split()
+        if left:
+            subprocess.run(["docker", "rm", "-f", *left], capture_output=True, check=False)
+            print(f"removed {len(left)} containers compose down left behind")
         if args.keep:
             print(f"kept {work}")
         else:
