@@ -14,7 +14,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import docker
@@ -23,7 +22,7 @@ import requests.exceptions
 from docker.constants import IS_WINDOWS_PLATFORM
 from docker.utils import kwargs_from_env, parse_host
 
-from controller.model import ContainerSnapshot
+from controller.model import ContainerSnapshot, engine_time
 from controller.observe.gateway import (
     ContainerGone,
     ContainerSummary,
@@ -104,7 +103,6 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
 # Docker's defaults for a healthcheck that does not set them (nanoseconds in the API)
 _DEFAULT_INTERVAL = _DEFAULT_TIMEOUT = 30.0
 _DEFAULT_RETRIES = 3
-_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
 
 
 def _healthcheck_timing(data: dict[str, Any]) -> tuple[float, float, float, int]:
@@ -123,18 +121,9 @@ def _healthcheck_timing(data: dict[str, Any]) -> tuple[float, float, float, int]
 
 def _epoch(text: str) -> float:
     """Epoch seconds of an RFC 3339 time as the engine writes it (UTC ``Z`` or the
-    daemon's own offset, up to nanoseconds); 0.0 when unset (year 1) or unreadable."""
-    match = _RFC3339.match(text.strip())
-    if match is None:
-        return 0.0
-    base, fraction, zone = match.groups()
-    try:
-        moment = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(
-            tzinfo=UTC if zone == "Z" else datetime.strptime(zone, "%z").tzinfo
-        )
-    except ValueError:
-        return 0.0
-    seconds = moment.timestamp() + (int(fraction[:9].ljust(9, "0")) / 1e9 if fraction else 0.0)
+    daemon's own offset); 0.0 when unset (year 1) or unreadable."""
+    moment = engine_time(text.strip())
+    seconds = moment.timestamp() if moment is not None else 0.0
     return seconds if seconds > 0 else 0.0
 
 
