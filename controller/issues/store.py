@@ -250,16 +250,12 @@ class IssueStore:
             )
 
     def services_ready_for(self) -> list[tuple[ServiceStatus, float]]:
-        """Each service's status with its ``ready_for``, from one snapshot (a verdict
-        taken from two reads could pair a stale "ready" with a fresh crash)."""
+        """Each service's status with the seconds it has been ready without a restart, as
+        the newest pass saw it (0 when not ready): the evidence that a service stays up,
+        not only came up. One snapshot (a verdict taken from two reads could pair a stale
+        "ready" with a fresh crash)."""
         with self._lock:
             return [(s, self._readiness.ready_for(s.name)) for s in self.services()]
-
-    def ready_for(self, service: str) -> float:
-        """Seconds ``service`` has been ready without a restart, as the newest pass saw it
-        (0 when it is not ready): the evidence that a service stays up, not only came up."""
-        with self._lock:
-            return self._readiness.ready_for(service)
 
     def _upsert(self, drift: Drift, now: datetime, result: SyncResult) -> None:
         issue = self._issues.get(drift.fingerprint)
