@@ -379,6 +379,28 @@ class ContainerSnapshot:
     health_retries: int = 0  # failures in a row before it is unhealthy
     last_check_at: float = 0.0  # epoch s its last check ended, or it started if later; 0: ?
 
+    def checks_overdue(self, now: float) -> bool:
+        """No healthcheck has ended for longer than the stall limit at ``now`` (epoch s),
+        while the container runs and is not (yet) judged unhealthy. True of a snapshot
+        only says the snapshot is old or the checks stopped: the container cache reads
+        the engine's record afresh before a pass may see it (``observe.informer``)."""
+        if not self.health_interval or not self.last_check_at:
+            return False
+        if self.status != "running" or self.health == "unhealthy":
+            return False
+        limit = STALL_INTERVALS * self.health_interval + self.health_timeout
+        return now - self.last_check_at > max(limit, STALL_FLOOR)
+
+
+# A healthcheck has stopped running when its last check ended longer ago than this many
+# intervals plus its timeout (two checks in a row that never came, and slack for a slow
+# one), and at least STALL_FLOOR seconds ago: a busy machine delays checks of a second by
+# seconds, never by half a minute. Docker 20.10 stops the healthchecks of containers
+# restored by --live-restore (moby/moby#41871, fixed in 23.0): a failing streak then
+# never reaches a verdict.
+STALL_INTERVALS = 3
+STALL_FLOOR = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeView:

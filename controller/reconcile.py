@@ -49,14 +49,6 @@ _NOT_BLOCKING = frozenset({DriftKind.OUTDATED, DriftKind.ORPHAN, DriftKind.HEALT
 # drifts that leave a service ready: its config is older, or its healthcheck stopped
 # running (its last verdict stands; the issue says so and what to do)
 _READY_DESPITE = frozenset({DriftKind.OUTDATED, DriftKind.HEALTHCHECK_STALLED})
-# A healthcheck has stopped running when its last check ended longer ago than this many
-# intervals plus its timeout (two checks in a row that never came, and slack for a slow
-# one), and at least STALL_FLOOR seconds ago: a busy machine delays checks of a second by
-# seconds, never by half a minute. Docker 20.10 stops the healthchecks of containers
-# restored by --live-restore (moby/moby#41871, fixed in 23.0): a failing streak then
-# never reaches a verdict.
-STALL_INTERVALS = 3
-STALL_FLOOR = 30.0
 _STOPPED = frozenset({"exited", "created"})
 
 
@@ -201,16 +193,10 @@ def _said(containers: Sequence[ContainerSnapshot]) -> str:
 
 
 def stalled(container: ContainerSnapshot, now: float | None) -> bool:
-    """True when the engine has stopped running the container's healthcheck: running,
-    not (yet) judged unhealthy, and no check for ``STALL_INTERVALS`` intervals plus the
-    check's timeout (``STALL_FLOOR`` seconds at least) since its last check ended (or since
-    it started)."""
-    if now is None or not container.health_interval or not container.last_check_at:
-        return False
-    if container.status != "running" or container.health == "unhealthy":
-        return False
-    limit = STALL_INTERVALS * container.health_interval + container.health_timeout
-    return now - container.last_check_at > max(limit, STALL_FLOOR)
+    """True when the engine has stopped running the container's healthcheck
+    (``ContainerSnapshot.checks_overdue``). The observation's snapshots are the engine's
+    record read afresh whenever they look overdue, never a cached time."""
+    return now is not None and container.checks_overdue(now)
 
 
 def _stalled_drift(spec: ServiceSpec, stopped: Sequence[ContainerSnapshot]) -> Drift:

@@ -47,7 +47,9 @@ class EventWatcher:
         on_event: Callable[[str, str, float | None, int | None], None],
         on_connection: Callable[[bool], None] = lambda up: None,
         max_backoff: float = 30.0,
-        on_container: Callable[[str, str, Mapping[str, object]], None] = lambda *event: None,
+        on_container: Callable[
+            [str, str, Mapping[str, object], float | None], None
+        ] = lambda *event: None,
     ) -> None:
         self._gateway = gateway
         self._project = project
@@ -106,7 +108,7 @@ class EventWatcher:
             attributes = {}
         container_id = event.get("id") or (actor.get("ID") if isinstance(actor, dict) else None)
         if container_id:  # every event, for the container cache (it picks what matters)
-            self._on_container(str(container_id), base, attributes)
+            self._on_container(str(container_id), base, attributes, _stamp(event))
         if base not in ACTIONS and not _failed_exec(base, attributes):
             return
         self._on_event(

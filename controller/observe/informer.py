@@ -10,6 +10,13 @@ after the event stream connects (events may have been missed before) and every `
 seconds, so a missed event is never wrong for long. While no event stream flows (not yet
 connected, broken, or none at all, as in the CI gate), every read inspects every container:
 without events, only that sees a restart between two reads.
+
+A healthcheck that passes is an ``exec_die`` event with exit code 0 every few seconds per
+container: it changes nothing worth an inspect, but it is the engine saying a check just
+ended, so it moves the snapshot's last check to the event's time. A stall (no check for
+the stall limit) is never concluded from this cache: a container whose snapshot looks
+overdue is inspected afresh at the read, so a pass sees a stall only in the engine's own
+health log read just then.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from controller.model import ContainerSnapshot
 from controller.observe.events import ACTIONS
@@ -39,11 +47,13 @@ class ContainerCache:
         project: str,
         resync: float = RESYNC_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._gateway = gateway
         self._project = project
         self._resync = resync
         self._clock = clock
+        self._wall = wall  # epoch seconds, to tell an overdue healthcheck
         self._lock = threading.Lock()  # guards the fields below
         self._reading = threading.Lock()  # one read at a time
         self._snapshots: dict[str, ContainerSnapshot] = {}
@@ -53,15 +63,24 @@ class ContainerCache:
         self._relisted_at: float | None = None  # None: relist fully at the next read
         self._connection = 0  # counts connects and breaks of the event stream
 
-    def event(self, container_id: str, action: str, attributes: Mapping[str, object]) -> None:
-        """An engine event about a container: inspect it again at the next read if it may
-        have changed. A healthcheck that passes changes nothing, unless checks were failing."""
+    def event(
+        self,
+        container_id: str,
+        action: str,
+        attributes: Mapping[str, object],
+        at: float | None = None,
+    ) -> None:
+        """An engine event about a container (``at``: the engine's time stamp, epoch s):
+        inspect it again at the next read if it may have changed. A healthcheck that passes
+        changes nothing, unless checks were failing; it only says when a check ended."""
         if action not in TOUCHING:
             return
         with self._lock:
             if action == "exec_die" and str(attributes.get("exitCode", "0")) == "0":
                 known = self._snapshots.get(container_id)
                 if known is not None and not known.failing_streak:
+                    if at is not None and known.health_interval and at > known.last_check_at:
+                        self._snapshots[container_id] = replace(known, last_check_at=at)
                     return
             self._touched.add(container_id)
 
@@ -89,15 +108,18 @@ class ContainerCache:
                 relist = full and self._watching
                 connection = self._connection
             summaries = self._gateway.list_summaries(self._project)
+            wall = self._wall()
             with self._lock:
                 touched, self._touched = self._touched, set()
+                known = self._snapshots
                 stale = [
                     s
                     for s in summaries
                     if full
                     or s.id in touched
                     or self._signatures.get(s.id) != _signature(s)
-                    or s.id not in self._snapshots
+                    or s.id not in known
+                    or known[s.id].checks_overdue(wall)  # proven from a fresh read only
                 ]
             fresh: dict[str, ContainerSnapshot] = {}
             for summary in stale:

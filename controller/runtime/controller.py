@@ -85,7 +85,7 @@ class Controller:
             hashes if hashes is not None else ComposeCli(desired.compose),
             (*desired.compose.files, *desired.compose.env_files),
         )
-        self.containers = ContainerCache(self._gateway, desired.project)  # fed by events
+        self.containers = ContainerCache(self._gateway, desired.project, wall=clock)  # events
         self.observer = Observer(
             self._gateway,
             desired.project,

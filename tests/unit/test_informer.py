@@ -68,6 +68,59 @@ def test_a_passing_healthcheck_matters_only_while_checks_were_failing():
     assert cache.containers()[0].failing_streak == 0
 
 
+def healthchecked(world: FakeWorld, last: float) -> None:
+    """svc0 runs a healthy healthcheck every 2 s (timeout 1 s); its last check ended at
+    ``last`` in the engine's record."""
+    world.set("svc0", health="healthy", health_interval=2.0, health_timeout=1.0,
+              last_check_at=last)  # fmt: skip
+
+
+def test_passing_checks_move_the_last_check_so_a_quiet_healthy_container_never_looks_stalled():
+    world = world_of(1)
+    healthchecked(world, last=1000.0)
+    wall = FakeClock(1000.0)
+    cache = watched(world, clock=FakeClock(0.0), wall=wall)
+    cache.containers()
+    inspects(world)
+    for _ in range(60):  # two minutes of checks, each an exec_die with exit code 0
+        wall.advance(2.0)
+        cache.event("svc0-1-id", "exec_die", {"exitCode": "0"}, wall())
+        [snap] = cache.containers()
+        assert not snap.checks_overdue(wall())
+    assert snap.last_check_at == wall()
+    assert inspects(world) == []  # and not one inspect for it
+
+
+def test_a_container_that_looks_overdue_is_inspected_afresh_before_a_pass_sees_it():
+    world = world_of(1)
+    healthchecked(world, last=1000.0)
+    wall = FakeClock(1000.0)
+    cache = watched(world, clock=FakeClock(0.0), wall=wall)
+    cache.containers()
+    inspects(world)
+    # checks ran but their events were lost: the cached record is a minute old
+    wall.advance(60.0)
+    world.set("svc0", last_check_at=wall() - 1.0)
+    [snap] = cache.containers()
+    assert inspects(world) == ["svc0-1-id"]
+    assert not snap.checks_overdue(wall())  # the engine's record says it ran a second ago
+    # the checks really stopped: the fresh record proves it, and it is read every time
+    wall.advance(60.0)
+    [snap] = cache.containers()
+    assert inspects(world) == ["svc0-1-id"]
+    assert snap.checks_overdue(wall())
+
+
+def test_a_passing_check_event_older_than_the_record_leaves_the_record():
+    world = world_of(1)
+    healthchecked(world, last=1000.0)
+    cache = watched(world, clock=FakeClock(0.0), wall=FakeClock(1000.0))
+    cache.containers()
+    cache.event("svc0-1-id", "exec_die", {"exitCode": "0"}, 990.0)
+    cache.event("svc0-1-id", "exec_die", {"exitCode": "0"}, None)  # no stamp
+    assert cache.containers()[0].last_check_at == 1000.0
+
+
 def test_new_and_removed_containers_show_at_the_next_read():
     world = world_of(2)
     cache = watched(world, clock=FakeClock(0.0))

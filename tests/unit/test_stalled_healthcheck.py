@@ -15,11 +15,9 @@ from dataclasses import replace
 
 from controller.issues.document import converged
 from controller.issues.store import IssueStore
-from controller.model import DriftKind, IssueState, ObservedState
+from controller.model import STALL_FLOOR, STALL_INTERVALS, DriftKind, IssueState, ObservedState
 from controller.observe.engine import snapshot_from_inspect
 from controller.reconcile import (
-    STALL_FLOOR,
-    STALL_INTERVALS,
     diff,
     service_drifts,
     service_ready,
