@@ -112,17 +112,39 @@ class RateLimiter:
         """Every rung was tried: the ladder starts over (after the backoff)."""
         self.edit(service, lambda h: h.tried.clear())
 
-    def observe(self, service: str, ready: bool, now: float, stable_after: float) -> None:
-        """A pass saw the service ready (or not): ready for ``stable_after`` seconds ends
-        an incident (its rungs and Docker's restarts counted afresh next time); ready for
-        ``backoff_reset`` resets the backoff."""
+    def crashed(self, service: str, runs: Sequence[tuple[str, float]]) -> None:
+        """Runs of the service (``id@StartedAt``, seconds each lasted) that crashed: the
+        incident's crash pattern, which a fix must outlive (``hold``)."""
+
+        def count(history: ServiceHistory) -> None:
+            for run, lived in runs:
+                self.policy.crashed(history, run, lived)
+
+        if runs:
+            self.edit(service, count)
+
+    def hold(self, service: str, stable_after: float, restart_policy: bool) -> float:
+        """Seconds the service must stay ready for its incident to be over: ``stable_after``
+        and long enough to outlive its crash pattern."""
+        crash = self.edit(service, lambda h: self.policy.crash_hold(h, restart_policy))
+        return max(stable_after, crash)
+
+    def observe(
+        self, service: str, ready: bool, now: float, stable_after: float, restart_policy: bool
+    ) -> None:
+        """A pass saw the service ready (or not): ready for its hold (``stable_after``, and
+        its crash pattern outlived) ends an incident (its rungs, Docker's restarts and its
+        crash pattern counted afresh next time); ready for ``backoff_reset`` resets the
+        backoff."""
 
         def seen(history: ServiceHistory) -> None:
             self.policy.observe(history, ready=ready, now=now)
             since = history.ready_since
-            if since is not None and now - since.timestamp() >= stable_after:
+            hold = max(stable_after, self.policy.crash_hold(history, restart_policy))
+            if since is not None and now - since.timestamp() >= hold:
                 history.tried = []
                 history.policy_restarts_from = None
+                self.policy.incident_over(history)
 
         self.edit(service, seen)
 

@@ -20,6 +20,25 @@ from datetime import datetime, timedelta
 
 from controller.model import RemediationSettings, ServiceHistory, to_datetime
 
+# A service is fixed only once it outlives the crash pattern it had: ready for as long as
+# its runs lasted before they died, half that again and at least OUTLIVE_MARGIN more (a
+# busy machine's jitter), plus Docker's next restart delay where a restart policy loops it.
+OUTLIVE_MARGIN = 2.0
+# Docker's restart manager waits 100 ms before restarting a container that died, doubling
+# per death to 1 min, and starts again at 100 ms after a run of 10 s.
+DOCKER_DELAY_FIRST = 0.1
+DOCKER_DELAY_MAX = 60.0
+DOCKER_DELAY_RESET = 10.0
+KEEP_CRASHED_RUNS = 8
+
+
+def docker_delay(crashes: int, lived: float) -> float:
+    """Docker's wait before its next restart of a container whose runs lasted ``lived`` s
+    and died ``crashes`` times in a row."""
+    if crashes <= 0 or lived >= DOCKER_DELAY_RESET:
+        return DOCKER_DELAY_FIRST
+    return min(DOCKER_DELAY_FIRST * 2.0 ** min(crashes, 30), DOCKER_DELAY_MAX)
+
 
 @dataclass(frozen=True, slots=True)
 class Gate:
@@ -114,6 +133,37 @@ class RetryPolicy:
             history.next_allowed_at = None
             history.fault = ""
 
+    def crashed(self, history: ServiceHistory, run: str, lived: float) -> None:
+        """A run of the service (``id@StartedAt``) crashed after ``lived`` seconds: part of
+        the incident's crash pattern, unless it lasted the backoff reset (then it was
+        stable: a one-off, not a pattern). Each run counts once."""
+        if run in history.crashed_runs or lived < 0:
+            return
+        history.crashed_runs = [*history.crashed_runs, run][-KEEP_CRASHED_RUNS:]
+        if lived >= self.backoff_reset:
+            return
+        history.crash_run = max(history.crash_run, lived)
+        history.crashes += 1
+
+    def crash_hold(self, history: ServiceHistory, restart_policy: bool) -> float:
+        """How long the service must stay ready to have outlived its crash pattern (0:
+        none in this incident): as long as its runs lasted, half that again and
+        ``OUTLIVE_MARGIN`` at least, and, under a restart policy, Docker's next restart
+        delay; never more than the backoff reset (ready that long, it is stable)."""
+        if not history.crashes:
+            return 0.0
+        lived = history.crash_run
+        hold = lived + max(OUTLIVE_MARGIN, lived / 2)
+        if restart_policy:
+            hold += docker_delay(history.crashes, lived)
+        return min(hold, self.backoff_reset)
+
+    @staticmethod
+    def incident_over(history: ServiceHistory) -> None:
+        """The service outlived its incident: its crash pattern is history."""
+        history.crash_run = 0.0
+        history.crashes = 0
+
     def person_acted(self, history: ServiceHistory) -> None:
         """A person started or recreated the service: a fresh start, a fresh budget."""
         history.steps.clear()
@@ -121,6 +171,7 @@ class RetryPolicy:
         history.next_allowed_at = None
         history.exhausted_at = None
         history.fault = ""
+        self.incident_over(history)
 
     def budget_left(self, history: ServiceHistory, now: float) -> int:
         return max(0, self.budget - self.steps_in_window(history, now))

@@ -60,6 +60,7 @@ from controller.observe.lines import parse_timestamp
 from controller.reconcile import drifts_of, ready_in
 from controller.remediate.activity import OperatorActivity
 from controller.remediate.blame import explains
+from controller.remediate.crashes import crash_runs
 from controller.remediate.limiter import RateLimiter, at
 from controller.remediate.plan import CRASHES, Plan, Step, make_plan
 from controller.remediate.strategies import Actuator, StepFailed, primary
@@ -107,6 +108,11 @@ def _started_since(containers: Sequence[ContainerSnapshot], at: datetime) -> boo
     (a restart, a recreate) is done."""
     starts = [engine_time(c.started_at) for c in containers if c.status == "running"]
     return bool(starts) and all(t is not None and t > at for t in starts)
+
+
+def restarts_policy(spec: ServiceSpec) -> bool:
+    """Docker's restart policy brings the service's containers back when they die."""
+    return _policy(spec) in POLICIES
 
 
 def stable_after(spec: ServiceSpec) -> float:
@@ -284,6 +290,7 @@ class Reconciler:
             return Done("waiting for dependencies")
         crashed = [c for c in containers if c.status in ("exited", "dead", "restarting")]
         if any(d.kind in CRASHES for d in drifts) and crashed:
+            self._limiter.crashed(service, crash_runs(crashed))
             # what it printed before it died says whether a restart can help: read it all
             self._settle_logs([c.id for c in crashed], 2.0)
             drifts, logs = self._work_of(spec, observed)
@@ -513,7 +520,10 @@ class Reconciler:
         service = spec.name
         now = self._clock()
         started = to_datetime(now)
-        hold = max(spec.min_ready, self._settings.log_quiet if plan.quiet else 0.0)
+        hold = max(  # and long enough to outlive the crash pattern it had
+            self._limiter.hold(service, spec.min_ready, _policy(spec) in POLICIES),
+            self._settings.log_quiet if plan.quiet else 0.0,
+        )
         record = Verification(
             action=step.action,
             label=step.label,

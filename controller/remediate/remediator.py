@@ -35,7 +35,14 @@ from controller.remediate.activity import OperatorActivity
 from controller.remediate.limiter import RateLimiter
 from controller.remediate.policy import RetryPolicy
 from controller.remediate.queue import WorkQueue
-from controller.remediate.reconciler import Done, Failed, Reconciler, RequeueAfter, stable_after
+from controller.remediate.reconciler import (
+    Done,
+    Failed,
+    Reconciler,
+    RequeueAfter,
+    restarts_policy,
+    stable_after,
+)
 from controller.remediate.strategies import Actuator
 from controller.remediate.verify import instance
 
@@ -190,7 +197,7 @@ class Remediator:
             if spec is None:
                 continue
             ready = status.condition is ServiceCondition.READY
-            self.limiter.observe(status.name, ready, now, stable_after(spec))
+            self.limiter.observe(status.name, ready, now, stable_after(spec), restarts_policy(spec))
 
     def never_ready(self, container: ContainerSnapshot) -> bool:
         """This run of the container was never seen ready by a pass."""

@@ -46,8 +46,9 @@ from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
 from controller.reconcile import diff, root_causes, service_status
+from controller.remediate.crashes import policy_crash_runs
 from controller.remediate.policy import RetryPolicy
-from controller.remediate.reconciler import blip_left, stable_after
+from controller.remediate.reconciler import blip_left, restarts_policy, stable_after
 from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
 from controller.runtime.journal import log_drifts, log_findings, time_detection
@@ -95,6 +96,7 @@ class Controller:
             cache=self.containers,
         )
         self._restart_counts: dict[str, int] = {}
+        self._starts: dict[str, str] = {}  # each container's start as the last pass saw it
         self._holds = {name: stable_after(spec) for name, spec in desired.services.items()}
         policy = RetryPolicy.of(desired.remediation, backoff_enabled=not settings.once)
         self.logs = LogPipeline(
@@ -241,7 +243,8 @@ class Controller:
             statuses = [
                 service_status(spec, observed) for name, spec in self.desired.services.items()
             ]
-            synced = self.store.sync_drifts(drifts, statuses, self._frozen(observed), self._holds)
+            holds = {name: self.hold(name) for name in self.desired.services}
+            synced = self.store.sync_drifts(drifts, statuses, self._frozen(observed), holds)
             log_drifts(synced)
             time_detection(self.metrics, synced, observed, self._clock())
             links = root_causes(self.desired, self.store.active())
@@ -281,9 +284,11 @@ class Controller:
             return True
 
     def _count_restarts(self, observed: ObservedState) -> None:
-        findings, self._restart_counts = restart_findings(
-            self._restart_counts, observed, self._clock()
-        )
+        findings, counts = restart_findings(self._restart_counts, observed, self._clock())
+        for service, runs in policy_crash_runs(self._restart_counts, self._starts, observed):
+            self.remediator.limiter.crashed(service, runs)  # a crash pattern to outlive
+        self._restart_counts = counts
+        self._starts = {c.id: c.started_at for c in observed.containers}
         if findings:
             for finding in findings:
                 self.metrics.finding(finding.pattern_id, finding.category)
@@ -366,14 +371,21 @@ class Controller:
         for status, ready_for in snapshot:
             if not status.required or status.condition is not ServiceCondition.READY:
                 continue
-            remaining = self._holds.get(status.name, 0.0) - ready_for
+            remaining = self.hold(status.name) - ready_for
             if remaining > 0:
                 left[status.name] = remaining
         return left
 
     def hold(self, service: str) -> float:
-        """Seconds ``service`` must stay ready before it counts (see ``unsettled``)."""
-        return self._holds.get(service, 0.0)
+        """Seconds ``service`` must stay ready before it counts (see ``unsettled``):
+        ``min_ready``, 10 s under a restart policy, and long enough to outlive the crash
+        pattern of its current incident."""
+        spec = self.desired.services.get(service)
+        if spec is None:
+            return 0.0
+        return self.remediator.limiter.hold(
+            service, self._holds.get(service, 0.0), restarts_policy(spec)
+        )
 
     def converged(self, issues: list[Issue] | None = None) -> bool:
         """Converged, with evidence: the engine answered the newest pass, that pass began

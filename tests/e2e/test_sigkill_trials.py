@@ -1,9 +1,11 @@
 """The fault suite's SIGKILL trials: the controller killed at random points during
 remediation, 30 times over, on a real engine.
 
-Each trial starts the controller on a service that always crashes, lets it work for a
-random 1.5-6 s (so the kill lands before, during and after steps, their commands and
-their proofs) and SIGKILLs it. After every kill the state file must parse and lose
+Each trial starts the controller on a service that always crashes, waits for the
+controller's own first word about that service in its log (a step, a backoff, a proof: it
+is at work), lets it go on for a random 0-4.5 s from there (so the kill lands before,
+during and after steps, their commands and their proofs, however long a busy machine
+took to start it) and SIGKILLs it. After every kill the state file must parse and lose
 nothing (the issue and its attempts are still there, counts never go down). Over the
 whole run, the engine's own record of what was done (``docker events``: every start of
 the service's container) must show no step the state file does not count (a step is
@@ -28,6 +30,7 @@ CHATTY = STACKS / "chatty.yaml"
 TRIALS = 30
 BACKOFF = 2.0  # backoff_initial_seconds of this test ...
 MAX_BACKOFF = 4.0  # ... doubling to this
+ACTING = " crasher: "  # a log line of the controller about the crasher: it is at work
 
 
 def declare(stack: Stack) -> None:
@@ -82,7 +85,13 @@ def test_thirty_sigkills_during_remediation_lose_nothing_and_repeat_nothing(make
     try:
         for trial in range(TRIALS):
             proc = stack.start_controller("--metrics-port", "0", "--interval-active", "1")
-            time.sleep(rng.uniform(1.5, 6.0))  # let it work, then cut it off anywhere
+            wait_for(
+                lambda proc=proc: ACTING in stack.log() or proc.poll() is not None,
+                120,
+                f"trial {trial}: the controller to act on the crasher",
+            )
+            assert proc.poll() is None, f"trial {trial}: the controller exited: {stack.log()}"
+            time.sleep(rng.uniform(0.0, 4.5))  # from its first action: cut it off anywhere
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             if not state.exists():

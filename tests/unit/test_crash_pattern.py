@@ -1,0 +1,92 @@
+"""A crash loop is never called fixed: a fix holds until the service outlives the crash
+pattern it had (as long as its runs lasted before they died, half that again and 2 s at
+least, and Docker's next restart delay under a restart policy).
+
+The landed code of 2026-12-03 logged ``fixed by restart: ready for 2 s`` four times in a
+row for a service that crashes 3 s after each start: the proof held ``min_ready`` only.
+"""
+
+from __future__ import annotations
+
+from controller.model import IssueState, ObservedState, ServiceHistory
+from controller.remediate.crashes import crash_runs, policy_crash_runs
+from controller.remediate.policy import OUTLIVE_MARGIN, RetryPolicy, docker_delay
+from controller.remediate.reconciler import RequeueAfter
+from tests.fakes import FakeWorld, container, desired, spec
+from tests.unit.test_remediator import Rig, stamp
+
+T0 = 1_800_000_000.0
+
+
+def test_crashed_runs_are_measured_by_the_engines_clock():
+    dead = container("web", status="exited", started_at=stamp(T0), finished_at=stamp(T0 + 3))
+    never = container("web", 2, status="exited", started_at=stamp(T0), finished_at="")
+    assert crash_runs([dead, never]) == [(f"{dead.id}@{dead.started_at}", 3.0)]
+
+
+def test_restarts_by_docker_give_the_runs_they_ended_shared_between_restarts():
+    before = container("api", started_at=stamp(T0), restart_count=1)
+    after = container("api", started_at=stamp(T0 + 9), finished_at=stamp(T0 + 8), restart_count=3)
+    observed = ObservedState("demo", T0 + 9, (after,))
+    runs = policy_crash_runs({before.id: 1}, {before.id: before.started_at}, observed)
+    assert runs == [("api", [(f"{before.id}@{before.started_at}", 4.0)])]
+    assert policy_crash_runs({}, {}, observed) == []  # first seen: its restarts are history
+    same = ObservedState("demo", T0 + 9, (before,))
+    assert policy_crash_runs({before.id: 1}, {before.id: before.started_at}, same) == []
+
+
+def test_the_hold_outlives_the_longest_run_of_the_pattern_with_a_margin():
+    policy, history = RetryPolicy(), ServiceHistory()
+    assert policy.crash_hold(history, restart_policy=False) == 0.0
+    policy.crashed(history, "a@1", 3.0)
+    policy.crashed(history, "a@1", 3.0)  # the same run seen by two reconciles counts once
+    assert history.crashes == 1
+    assert policy.crash_hold(history, restart_policy=False) == 3.0 + OUTLIVE_MARGIN
+    policy.crashed(history, "a@2", 40.0)
+    assert policy.crash_hold(history, restart_policy=False) == 60.0  # 40 s and half again
+    # under a restart policy, Docker's next restart delay too: 100 ms doubling per crash
+    assert policy.crash_hold(history, restart_policy=True) == 60.0 + docker_delay(2, 40.0)
+    assert docker_delay(2, 3.0) == 0.4 and docker_delay(20, 3.0) == 60.0
+    assert docker_delay(5, 10.0) == 0.1  # a run of 10 s resets Docker's delay
+
+
+def test_a_run_as_long_as_the_backoff_reset_is_a_one_off_not_a_pattern():
+    policy, history = RetryPolicy(backoff_reset=600.0), ServiceHistory()
+    policy.crashed(history, "a@1", 2 * 86400.0)  # crashed once after two days
+    assert policy.crash_hold(history, restart_policy=False) == 0.0
+    policy.crashed(history, "a@2", 500.0)
+    assert policy.crash_hold(history, restart_policy=False) == 600.0  # never past the reset
+
+
+def test_a_service_that_crashes_3_s_after_each_start_is_never_called_fixed():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1, started_at=stamp(T0), finished_at=stamp(T0 + 3))
+    rig = Rig(world, desired(spec("web", min_ready=2.0)))
+    rig.sync()
+    result = rig.reconcile("web")
+    assert world.actions == [("restart", "demo-web-1")]
+    assert isinstance(result, RequeueAfter)
+    # ready for 2.5 s: longer than min_ready, shorter than the runs that crashed
+    for _ in range(10):
+        rig.clock.advance(0.25)
+        rig.sync()
+        assert isinstance(rig.reconcile("web"), RequeueAfter)
+    assert rig.issue("drift:web:exited").state is IssueState.REMEDIATING
+    # and it crashes again, 3 s after its start, as it did before
+    world.set("web", status="exited", exit_code=1)
+    rig.clock.advance(0.5)
+    rig.sync()
+    rig.reconcile("web")
+    issue = rig.issue("drift:web:exited")
+    assert issue.state is not IssueState.RESOLVED and "fixed" not in issue.resolution
+    assert issue.attempts[0].outcome is not None and issue.attempts[0].outcome.value != "success"
+
+
+def test_a_service_that_outlives_its_crash_pattern_is_fixed():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1, started_at=stamp(T0), finished_at=stamp(T0 + 3))
+    rig = Rig(world, desired(spec("web", min_ready=2.0)))
+    rig.fix("web", horizon=10.0)
+    issue = rig.issue("drift:web:exited")
+    assert issue.state is IssueState.RESOLVED and issue.resolution == "fixed by restart"
+    assert issue.attempts[0].detail.endswith(f"ready for {3.0 + OUTLIVE_MARGIN:g} s")
