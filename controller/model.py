@@ -614,8 +614,9 @@ class ServiceHistory(BaseModel):
     tried: list[str] = Field(default_factory=list)  # step labels that failed this incident
     verifying: Verification | None = None  # the step waiting to be proven
     policy_restarts_from: int | None = None  # Docker's restart count when its loop began
-    # the crash pattern of this incident: the longest a run lasted before it crashed (s),
-    # how many crashes were seen, and the runs counted (``id@StartedAt``, the newest few)
+    # the crash pattern since the service was last stable (ready for the backoff reset):
+    # the longest a run lasted before it crashed (s), how many crashes were seen, and the
+    # runs counted (``id@StartedAt``, the newest few)
     crash_run: float = 0.0
     crashes: int = 0
     crashed_runs: list[str] = Field(default_factory=list)

@@ -133,9 +133,9 @@ class RateLimiter:
         self, service: str, ready: bool, now: float, stable_after: float, restart_policy: bool
     ) -> None:
         """A pass saw the service ready (or not): ready for its hold (``stable_after``, and
-        its crash pattern outlived) ends an incident (its rungs, Docker's restarts and its
-        crash pattern counted afresh next time); ready for ``backoff_reset`` resets the
-        backoff."""
+        its crash pattern outlived) ends an incident (its rungs and Docker's restarts
+        counted afresh next time); ready for ``backoff_reset`` resets the backoff and
+        forgets the crash pattern."""
 
         def seen(history: ServiceHistory) -> None:
             self.policy.observe(history, ready=ready, now=now)
@@ -144,7 +144,6 @@ class RateLimiter:
             if since is not None and now - since.timestamp() >= hold:
                 history.tried = []
                 history.policy_restarts_from = None
-                self.policy.incident_over(history)
 
         self.edit(service, seen)
 

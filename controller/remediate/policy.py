@@ -23,7 +23,11 @@ from controller.model import RemediationSettings, ServiceHistory, to_datetime
 # A service is fixed only once it outlives the crash pattern it had: ready for as long as
 # its runs lasted before they died, half that again and at least OUTLIVE_MARGIN more (a
 # busy machine's jitter), plus Docker's next restart delay where a restart policy loops it.
+# One crash since the service was last stable is held at most ONE_OFF_HOLD (a service
+# SIGKILLed once after an hour is back, not looping); a second one proves a loop and is
+# held for its whole length, up to the backoff reset (ready that long, it is stable).
 OUTLIVE_MARGIN = 2.0
+ONE_OFF_HOLD = 60.0
 # Docker's restart manager waits 100 ms before restarting a container that died, doubling
 # per death to 1 min, and starts again at 100 ms after a run of 10 s.
 DOCKER_DELAY_FIRST = 0.1
@@ -126,17 +130,16 @@ class RetryPolicy:
         history.exhausted_at = None  # it recovered: the controller may act again later
         if history.ready_since is None:
             history.ready_since = at
-        if history.consecutive and at - history.ready_since >= timedelta(
-            seconds=self.backoff_reset
-        ):
+        if at - history.ready_since >= timedelta(seconds=self.backoff_reset):
             history.consecutive = 0
             history.next_allowed_at = None
             history.fault = ""
+            self.stable_again(history)
 
     def crashed(self, history: ServiceHistory, run: str, lived: float) -> None:
         """A run of the service (``id@StartedAt``) crashed after ``lived`` seconds: part of
-        the incident's crash pattern, unless it lasted the backoff reset (then it was
-        stable: a one-off, not a pattern). Each run counts once."""
+        its crash pattern since it was last stable, unless it lasted the backoff reset
+        (then it was stable itself). Each run counts once."""
         if run in history.crashed_runs or lived < 0:
             return
         history.crashed_runs = [*history.crashed_runs, run][-KEEP_CRASHED_RUNS:]
@@ -146,21 +149,23 @@ class RetryPolicy:
         history.crashes += 1
 
     def crash_hold(self, history: ServiceHistory, restart_policy: bool) -> float:
-        """How long the service must stay ready to have outlived its crash pattern (0:
-        none in this incident): as long as its runs lasted, half that again and
+        """How long the service must stay ready to have outlived its crash pattern (0: no
+        crash since it was last stable): as long as its runs lasted, half that again and
         ``OUTLIVE_MARGIN`` at least, and, under a restart policy, Docker's next restart
-        delay; never more than the backoff reset (ready that long, it is stable)."""
+        delay; at most ``ONE_OFF_HOLD`` after a single crash, and never more than the
+        backoff reset."""
         if not history.crashes:
             return 0.0
         lived = history.crash_run
         hold = lived + max(OUTLIVE_MARGIN, lived / 2)
         if restart_policy:
             hold += docker_delay(history.crashes, lived)
-        return min(hold, self.backoff_reset)
+        cap = ONE_OFF_HOLD if history.crashes == 1 else self.backoff_reset
+        return min(hold, cap, self.backoff_reset)
 
     @staticmethod
-    def incident_over(history: ServiceHistory) -> None:
-        """The service outlived its incident: its crash pattern is history."""
+    def stable_again(history: ServiceHistory) -> None:
+        """The service has been ready for the backoff reset: its crash pattern is history."""
         history.crash_run = 0.0
         history.crashes = 0
 
@@ -171,7 +176,7 @@ class RetryPolicy:
         history.next_allowed_at = None
         history.exhausted_at = None
         history.fault = ""
-        self.incident_over(history)
+        self.stable_again(history)
 
     def budget_left(self, history: ServiceHistory, now: float) -> int:
         return max(0, self.budget - self.steps_in_window(history, now))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from controller.model import IssueState, ObservedState, ServiceHistory
 from controller.remediate.crashes import crash_runs, policy_crash_runs
-from controller.remediate.policy import OUTLIVE_MARGIN, RetryPolicy, docker_delay
+from controller.remediate.policy import ONE_OFF_HOLD, OUTLIVE_MARGIN, RetryPolicy, docker_delay
 from controller.remediate.reconciler import RequeueAfter
 from tests.fakes import FakeWorld, container, desired, spec
 from tests.unit.test_remediator import Rig, stamp
@@ -50,12 +50,29 @@ def test_the_hold_outlives_the_longest_run_of_the_pattern_with_a_margin():
     assert docker_delay(5, 10.0) == 0.1  # a run of 10 s resets Docker's delay
 
 
-def test_a_run_as_long_as_the_backoff_reset_is_a_one_off_not_a_pattern():
+def test_one_crash_after_a_long_run_is_held_a_minute_and_a_second_one_its_whole_length():
     policy, history = RetryPolicy(backoff_reset=600.0), ServiceHistory()
-    policy.crashed(history, "a@1", 2 * 86400.0)  # crashed once after two days
+    policy.crashed(history, "a@1", 2 * 86400.0)  # crashed once after two days: was stable
     assert policy.crash_hold(history, restart_policy=False) == 0.0
-    policy.crashed(history, "a@2", 500.0)
+    policy.crashed(history, "a@2", 300.0)  # SIGKILLed once after five minutes
+    assert policy.crash_hold(history, restart_policy=False) == ONE_OFF_HOLD
+    policy.crashed(history, "a@3", 300.0)  # and again: a loop of five-minute runs
+    assert policy.crash_hold(history, restart_policy=False) == 450.0
+    policy.crashed(history, "a@4", 500.0)
     assert policy.crash_hold(history, restart_policy=False) == 600.0  # never past the reset
+
+
+def test_the_pattern_is_forgotten_once_the_service_is_stable_again_or_a_person_acts():
+    policy, history = RetryPolicy(backoff_reset=600.0), ServiceHistory()
+    policy.crashed(history, "a@1", 3.0)
+    policy.observe(history, ready=True, now=T0)
+    policy.observe(history, ready=True, now=T0 + 599.0)
+    assert history.crashes == 1  # outlived its hold, not yet stable
+    policy.observe(history, ready=True, now=T0 + 600.0)
+    assert (history.crashes, history.crash_run) == (0, 0.0)
+    policy.crashed(history, "a@2", 3.0)
+    policy.person_acted(history)
+    assert policy.crash_hold(history, restart_policy=False) == 0.0
 
 
 def test_a_service_that_crashes_3_s_after_each_start_is_never_called_fixed():
