@@ -82,7 +82,7 @@ class Prober:
         self,
         gateway: EngineGateway,
         services: Mapping[str, ServiceSpec],
-        on_change: Callable[[str], None] = lambda service: None,
+        on_change: Callable[[str], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._gateway = gateway
@@ -103,7 +103,7 @@ class Prober:
         """The containers the probes are about (called by every pass)."""
         with self._lock:
             for name in self._services:
-                running = [c for c in observed.of(name) if c.status == "running"]
+                running = [c for c in observed.of(name) if c.status.running]
                 self._containers[name] = running[0] if running else None
 
     def view(self) -> dict[str, ProbeView]:

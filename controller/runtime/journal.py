@@ -24,7 +24,7 @@ def fault_started(kind: str, containers: Sequence[ContainerSnapshot]) -> float |
     """When the fault behind a drift began, as the engine recorded it (epoch seconds)."""
     stamps: list[str] = []
     if kind in _EXITS:
-        stamps = [c.finished_at for c in containers if c.status != "running" and c.finished_at]
+        stamps = [c.finished_at for c in containers if not c.status.running and c.finished_at]
     elif kind in _HEALTH:
         stamps = [c.failing_since for c in containers if c.failing_since]
     parsed = [t for t in (parse_timestamp(s.encode()) for s in stamps) if t is not None]
