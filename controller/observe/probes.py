@@ -25,9 +25,10 @@ from controller.model import (
     ProbeSpec,
     ProbeView,
     ServiceSpec,
+    engine_ns,
 )
 from controller.observe.gateway import EngineError, EngineGateway
-from controller.observe.lines import clean, parse_timestamp
+from controller.observe.lines import clean
 
 BODY_BYTES = 64 * 1024
 
@@ -176,7 +177,7 @@ class Prober:
 
 def _age(container: ContainerSnapshot, now: float) -> float:
     """Seconds since the container started (0 when its start time cannot be read)."""
-    started = parse_timestamp(container.started_at.encode())
+    started = engine_ns(container.started_at)
     return max(0.0, now - started / 1e9) if started is not None else 0.0
 
 
