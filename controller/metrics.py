@@ -45,7 +45,8 @@ RECOVERY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0
 
 
 class Metrics:
-    """The metric objects of one controller (one env), registered in ``registry``."""
+    """The metric objects of one controller (one env), registered in ``registry``: one
+    attribute per metric family, as docs/metrics.md lists them (hence their number)."""
 
     def __init__(self, registry: CollectorRegistry, env: str) -> None:
         self.env = env

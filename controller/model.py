@@ -496,7 +496,8 @@ class DesiredState:
 
 @dataclass(frozen=True, slots=True)
 class ContainerSnapshot:
-    """One container as the engine reported it at one moment."""
+    """One container as the engine reported it at one moment: a field for each thing of
+    ``docker inspect`` a decision reads (hence their number)."""
 
     id: str
     name: str
@@ -672,7 +673,8 @@ class Attempt(BaseModel):
 
 
 class Issue(BaseModel):
-    """A deduplicated fault: every sighting of the same fingerprint updates one issue."""
+    """A deduplicated fault: every sighting of the same fingerprint updates one issue. Its
+    fields are the issues file's (README, "The issues file"), which users read."""
 
     id: str
     fingerprint: str

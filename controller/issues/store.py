@@ -82,6 +82,12 @@ class SyncResult:
 
 
 class IssueStore:
+    """Every issue of the environment, under one lock.
+
+    Long on purpose: each method is one transition of the state machine above, and they
+    must share one lock so that a reader never sees an issue half-moved; what is not a
+    transition lives elsewhere (``readiness``, ``findings``, ``present``)."""
+
     def __init__(
         self,
         env: str,

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from controller.model import (
     Action,
@@ -101,6 +101,22 @@ class Records:
                 self.changes += 1
             return result
 
+    def _replace(
+        self, service: str, update: Callable[[ServiceRecord], tuple[T, dict[str, Any]]]
+    ) -> T:
+        """A change of whole parts of the record (``update`` returns the result and the
+        new parts, computed without changing the record): cheaper than ``_change`` for
+        what every pass asks of every service, most times changing nothing."""
+        with self._lock:
+            record = self._records.setdefault(service, ServiceRecord())
+            result, parts = update(record)
+            changed = {k: v for k, v in parts.items() if getattr(record, k) != v}
+            for name, value in changed.items():
+                setattr(record, name, value)
+            if changed:
+                self.changes += 1
+            return result
+
     # --- the throttle and the step ------------------------------------------------------
 
     def permit(self, service: str, fault: str) -> Permit:
@@ -178,25 +194,25 @@ class Records:
         the backoff and forgets the crash pattern. Runs seen ready are remembered."""
         now = self._clock()
 
-        def seen(record: ServiceRecord) -> None:
-            if ready:
+        def seen(record: ServiceRecord) -> tuple[None, dict[str, Any]]:
+            parts: dict[str, Any] = {}
+            runs = [instance(c) for c in containers if c.status.running] if ready else []
+            if any(run not in record.ready_runs for run in runs):
                 at = to_datetime(now)
-                for c in containers:
-                    if c.status.running:
-                        record.ready_runs.setdefault(instance(c), at)
-                if len(record.ready_runs) > KEEP_READY_RUNS:
-                    newest = sorted(record.ready_runs.items(), key=lambda kv: kv[1])
-                    record.ready_runs = dict(newest[-KEEP_READY_RUNS:])
+                fresh = {**record.ready_runs, **{r: at for r in runs if r not in record.ready_runs}}
+                newest = sorted(fresh.items(), key=lambda kv: kv[1])[-KEEP_READY_RUNS:]
+                parts["ready_runs"] = dict(newest)
             hold = max(stable_after, self._outlive(record, restart_policy))
-            record.throttle, stable = self.rules.seen(record.throttle, ready, now)
+            parts["throttle"], stable = self.rules.seen(record.throttle, ready, now)
             if stable:
-                record.crashes = record.crashes.model_copy(update={"longest": 0.0, "count": 0})
-            since = record.throttle.ready_since
+                parts["crashes"] = record.crashes.model_copy(update={"longest": 0.0, "count": 0})
+            since = parts["throttle"].ready_since
             if since is not None and now - since.timestamp() >= hold:
-                record.ladder.tried = []
-                record.docker_loop_from = None
+                parts["ladder"] = record.ladder.model_copy(update={"tried": []})
+                parts["docker_loop_from"] = None
+            return None, parts
 
-        self._change(service, seen)
+        self._replace(service, seen)
 
     def never_ready(self, container: ContainerSnapshot) -> bool:
         """This run of the container was never seen ready by a pass."""
@@ -351,11 +367,11 @@ class Records:
     def operation(self, service: str, containers: Sequence[ContainerSnapshot]) -> str:
         """Why a person's operation holds ``service`` now ("" when none does)."""
 
-        def look(record: ServiceRecord) -> str:
-            record.activity, why = people.after_look(record.activity, containers, self._clock())
-            return why
+        def look(record: ServiceRecord) -> tuple[str, dict[str, Any]]:
+            activity, why = people.after_look(record.activity, containers, self._clock())
+            return why, {"activity": activity}
 
-        return self._change(service, look)
+        return self._replace(service, look)
 
     def abandoned(self, service: str, timeout: float) -> float:
         """Seconds the person's operation has been seen past ``timeout`` (<= 0: not yet)."""

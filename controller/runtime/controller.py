@@ -50,7 +50,12 @@ UNFINISHED_COMMAND_GRACE = 15.0
 
 class Controller:
     """Holds its parts (``Parts``) and the little a pass leaves for the next: the restart
-    counts and starts last seen, whether the engine answered, when the newest pass began."""
+    counts and starts last seen, whether the engine answered, when the newest pass began.
+
+    Larger than most classes here on purpose: a pass, the verdict it feeds and the life
+    cycle that starts and stops the passes read the same parts under one pass lock; the
+    parts themselves are built elsewhere (``assembly``), and every rule a pass applies
+    lives in a module of its own (``drift``, ``causes``, ``issues``, ``remediate``)."""
 
     def __init__(
         self, settings: Settings, desired: DesiredState, parts: Parts, clock: Clock
