@@ -2,12 +2,15 @@
 
 Level-triggered like a Kubernetes reconciler: the whole picture is recomputed from one
 fresh observation each pass, so nothing depends on which events were seen or missed.
-One drift per service and kind (replicas share it; the affected containers are listed).
+One drift per service and kind (replicas share it; the affected containers are listed),
+with the engine's record of when its fault began (``Drift.since``), the evidence
+``causes.root_causes`` orders faults by.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from controller.model import (
@@ -16,7 +19,6 @@ from controller.model import (
     DesiredState,
     Drift,
     DriftKind,
-    Issue,
     ObservedState,
     ProbeView,
     ServiceCondition,
@@ -248,7 +250,8 @@ def _running_drifts(
     if stopped:
         yield _exited(spec, stopped)
     if dead := [c for c in containers if c.status == "dead"]:
-        yield _drift(spec, DriftKind.DEAD, f"{spec.name} is dead", dead, "state dead")
+        since = _earliest(c.finished_at for c in dead)
+        yield _drift(spec, DriftKind.DEAD, f"{spec.name} is dead", dead, "state dead", since)
     if restarting := [c for c in containers if c.status == "restarting"]:
         worst = max(c.restart_count for c in restarting)
         yield _drift(
@@ -257,6 +260,7 @@ def _running_drifts(
             f"{spec.name} is restarting in a loop",
             restarting,
             f"restart count {worst}, last exit code {restarting[0].exit_code}",
+            _earliest(c.finished_at for c in restarting),
         )
     if paused := [c for c in containers if c.status == "paused"]:
         yield _drift(spec, DriftKind.PAUSED, f"{spec.name} is paused", paused, "state paused")
@@ -270,6 +274,7 @@ def _running_drifts(
                 f"{spec.name} is unhealthy",
                 unhealthy,
                 "its healthcheck fails" + _said(unhealthy),
+                _earliest(c.failing_since for c in unhealthy),
             )
         # the first failed check, seconds before Docker's verdict (interval x retries):
         # reported at once, acted on only once the engine calls it unhealthy (one issue);
@@ -288,6 +293,7 @@ def _running_drifts(
                 failing,
                 f"{streak} check(s) failed in a row; the engine calls it unhealthy after "
                 "its retries" + _said(failing),
+                _earliest(c.failing_since for c in failing),
             )
         elif frozen and not unhealthy:
             yield _stalled_drift(spec, frozen)
@@ -319,17 +325,14 @@ def _exited(spec: ServiceSpec, stopped: Sequence[ContainerSnapshot]) -> Drift:
         f"{spec.name} exited with code {first.exit_code}{why}",
         stopped,
         f"exit code {first.exit_code}, restart count {first.restart_count}",
+        _earliest(c.finished_at for c in stopped if c.status == "exited"),
     )
     if oom:
-        return Drift(
-            drift.service,
-            drift.kind,
-            Severity.CRITICAL,
-            Category.PERFORMANCE,
-            drift.title,
-            drift.detail + ", killed for exceeding its memory",
-            drift.containers,
-            drift.blocking,
+        return replace(
+            drift,
+            severity=Severity.CRITICAL,
+            category=Category.PERFORMANCE,
+            detail=drift.detail + ", killed for exceeding its memory",
         )
     return drift
 
@@ -354,6 +357,7 @@ def _completed_drifts(
             f"job {spec.name} failed with exit code {failed[0].exit_code}",
             failed,
             f"exit code {failed[0].exit_code}",
+            _earliest(c.finished_at for c in failed),
         )
 
 
@@ -363,6 +367,7 @@ def _drift(
     title: str,
     containers: Sequence[ContainerSnapshot],
     detail: str,
+    since: float | None = None,
 ) -> Drift:
     return Drift(
         service=spec.name,
@@ -373,20 +378,19 @@ def _drift(
         detail=detail,
         containers=tuple(c.name for c in containers),
         blocking=kind not in _NOT_BLOCKING,
+        since=since,
     )
+
+
+def _earliest(stamps: Iterable[str]) -> float | None:
+    """The earliest of engine timestamps (epoch seconds), None when none is set: when a
+    fault began by the engine's own record."""
+    times = [t.timestamp() for s in stamps if (t := engine_time(s)) is not None]
+    return min(times, default=None)
 
 
 def _optional(drift: Drift) -> Drift:
-    return Drift(
-        drift.service,
-        drift.kind,
-        Severity.LOW,
-        drift.category,
-        drift.title + " (optional)",
-        drift.detail,
-        drift.containers,
-        blocking=False,
-    )
+    return replace(drift, severity=Severity.LOW, title=drift.title + " (optional)", blocking=False)
 
 
 def service_status(spec: ServiceSpec, observed: ObservedState) -> ServiceStatus:
@@ -425,44 +429,3 @@ def _ready_from(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> d
     if newest is None:
         return None
     return newest + timedelta(seconds=startup_allowance(spec, containers))
-
-
-# --- root causes ---------------------------------------------------------------------------
-
-LINKED_CATEGORIES = frozenset({Category.CONNECTION, Category.DATABASE})
-
-
-def upstream(desired: DesiredState, service: str) -> list[str]:
-    """Every service ``service`` depends on, directly or not, nearest first."""
-    seen: list[str] = []
-    frontier = list(desired.services[service].depends_on) if service in desired.services else []
-    while frontier:
-        dep = frontier.pop(0)
-        if dep in seen or dep == service or dep not in desired.services:
-            continue
-        seen.append(dep)
-        frontier.extend(desired.services[dep].depends_on)
-    return seen
-
-
-def root_causes(desired: DesiredState, issues: Sequence[Issue]) -> dict[str, list[str]]:
-    """fingerprint -> ids of the upstream issues that explain it.
-
-    While a service this one depends on has an active drift (down, unhealthy ...), this
-    one's drifts and its connection and database errors are that service's fault: they
-    are linked to it as "caused by" and not fixed on their own.
-    """
-    broken: dict[str, list[str]] = {}
-    for issue in issues:
-        if issue.active and issue.source == "drift" and issue.blocking:
-            broken.setdefault(issue.service, []).append(issue.id)
-    links: dict[str, list[str]] = {}
-    for issue in issues:
-        if not issue.active:
-            continue
-        if issue.source == "log" and issue.category not in LINKED_CATEGORIES:
-            continue
-        causes = [i for dep in upstream(desired, issue.service) for i in broken.get(dep, [])]
-        if causes:
-            links[issue.fingerprint] = causes
-    return links

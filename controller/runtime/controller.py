@@ -21,6 +21,7 @@ from typing import Any
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
+from controller.causes import root_causes
 from controller.detect.restarts import restart_findings
 from controller.issues.document import converged
 from controller.issues.saver import DebouncedSaver
@@ -45,7 +46,8 @@ from controller.observe.gateway import EngineError, EngineGateway, EngineUnavail
 from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
-from controller.reconcile import diff, root_causes, service_status
+from controller.reconcile import diff, service_status
+from controller.remediate.blame import explained_crashes
 from controller.remediate.policy import RetryPolicy
 from controller.remediate.reconciler import blip_left, stable_after
 from controller.remediate.remediator import Remediator
@@ -244,13 +246,15 @@ class Controller:
             synced = self.store.sync_drifts(drifts, statuses, self._frozen(observed), self._holds)
             log_drifts(synced)
             time_detection(self.metrics, synced, observed, self._clock())
-            links = root_causes(self.desired, self.store.active())
+            active = self.store.active()
+            crashes = explained_crashes(active, observed, self.remediator.never_ready)
+            links = root_causes(self.desired, active, crashes)
             for issue in (linked := self.store.link_causes(links)):
                 logger.info(
                     "{}: {} is caused by an upstream issue ({}); fixing that first",
                     issue.service,
                     issue.title,
-                    ", ".join(issue.caused_by),
+                    "; ".join(f"{i}: {why}" for i, why in issue.cause_evidence.items()),
                 )
             self.remediator.observe_pass(statuses, observed)
             quiet = self.desired.detection.resolve_after_quiet
