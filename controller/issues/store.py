@@ -50,6 +50,7 @@ from controller.model import (
 
 ACTIONABLE = frozenset({IssueState.OPEN, IssueState.FAILED})
 KEEP_RESOLVED = 200  # resolved issues kept as history in the JSON
+LINKED_PLAN = "not fixed on its own, its cause first: "  # a linked issue's plan
 
 
 def _copy(issue: Issue) -> Issue:
@@ -151,6 +152,12 @@ class IssueStore:
                         linked.append(issue)
                     issue.caused_by = causes
                     issue.cause_evidence = evidence
+                    if evidence and issue.state in ACTIONABLE:
+                        issue.plan = LINKED_PLAN + "; ".join(
+                            f"{cause} ({why})" for cause, why in evidence.items()
+                        )
+                    elif not evidence and issue.plan.startswith(LINKED_PLAN):
+                        issue.plan = ""
                     self._changes += 1
             return [_copy(i) for i in linked]
 
