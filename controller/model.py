@@ -312,6 +312,8 @@ class Endpoint:
             return None
         if found["v6"] is None and host.strip(".-_") != host:
             return None
+        if found["v6"] is not None and ":" not in host:
+            return None
         return cls(host, port)
 
 

@@ -29,7 +29,8 @@ What comes out is ``model.Endpoint`` text: ``host:port``, ``host``, ``:port``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 
 from controller.detect.redact import MASK
 from controller.model import Endpoint
@@ -37,7 +38,7 @@ from controller.model import Endpoint
 MAX_NAMED = 8  # endpoints kept per line
 
 _HOST = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?"
-_V6 = r"[0-9A-Fa-f:.%]*:[0-9A-Fa-f:.%]*"
+_V6 = r"[0-9A-Fa-f:.%]+"  # checked for a colon when read (model.Endpoint.parse)
 _PORT = r"[0-9]{1,5}"
 
 # what is blanked before reading: dates and times (``2026-11-28T04:36:36``), the local
@@ -83,6 +84,14 @@ _TUPLE = re.compile(rf"\([ \t]*'(?P<host>{_HOST})'[ \t]*,[ \t]*(?P<port>{_PORT})
 _BARE_PORT = re.compile(
     rf"(?i)(?<![\w.-])port[\"']?(?:[ \t]*[:=][ \t]*|[ \t]+)[\"']?(?P<port>{_PORT})(?![\w.])"
 )
+# the cheap clues each form needs before its regex is run
+_TIME_CLUE = re.compile(r"\d:\d\d:\d")
+_PORT_CLUE = re.compile(r":[0-9]")
+_NAMED_FORMS = (
+    (_KEYED, ("host", "server", "addr", "endpoint")),
+    (_PHRASES, ("server", "host", "getaddrinfo", "lookup")),
+    (_RESOLVED, ("could not be resolved",)),
+)
 _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}")
 
 # a host:port whose "host" is one of these is a key and a number (``retry:3``), or a
@@ -93,7 +102,7 @@ _NOT_HOSTS = frozenset(
         "exit", "fatal", "file", "gid", "http", "https", "id", "in", "info", "level",
         "line", "log", "n", "on", "panic", "pid", "port", "retries", "retry", "rc",
         "size", "status", "step", "tcp", "tid", "timeout", "to", "tries", "try", "udp",
-        "uid", "unix", "user", "version", "warn", "warning", "worker",
+        "uid", "unix", "user", "version", "warn", "warning",
     }
 )  # fmt: skip
 _SOURCE_FILE = re.compile(
@@ -107,7 +116,7 @@ _ADDRESS_CAPTURES = ("addr", "address", "endpoint", "upstream", "url", "dsn", "t
 def named_endpoints(line: str, captures: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The hosts and ports ``line`` (redacted) names, as ``Endpoint`` texts, in the order
     they appear, each once; from the pattern's ``captures`` where it has them."""
-    found = _from_captures(captures or {})
+    found: Sequence[Endpoint] = _from_captures(captures or {})
     if not found:
         found = _from_line(line)
     out: list[str] = []
@@ -140,42 +149,58 @@ def _from_captures(captures: Mapping[str, str]) -> list[Endpoint]:
     return found
 
 
-def _from_line(line: str) -> list[Endpoint]:
+def _from_line(line: str) -> tuple[Endpoint, ...]:
     text = _DATETIME.sub(_blank, line)
-    text = _TIME.sub(_blank, text)
+    if _TIME_CLUE.search(text) is not None:
+        text = _TIME.sub(_blank, text)
+    return _read(text)
+
+
+@lru_cache(maxsize=1024)
+def _read(text: str) -> tuple[Endpoint, ...]:
+    """What ``text`` (its times blanked) names. Cached: a flood of one error differs only
+    in its times, and each form is looked for only where its clue is."""
+    lower = text.lower()
     if ", client: " in text or ", upstream: " in text:  # an nginx error line
         upstream = _NGINX_UPSTREAM.search(text)
         if upstream is not None:
-            return [e for _, e in _urls(upstream["url"])]
+            return tuple(e for _, e in _urls(upstream["url"]))
         text = _NGINX.sub(_blank, text)
-    text = _LOCAL_SIDE.sub(lambda m: " " * (len(m.group()) - 2) + "->", text)
-    text = _RESOLVER.sub(lambda m: m[1] + " " * (len(m.group()) - len(m[1])), text)
+    if "->" in text:
+        text = _LOCAL_SIDE.sub(lambda m: " " * (len(m.group()) - 2) + "->", text)
+    if "lookup" in lower:
+        text = _RESOLVER.sub(lambda m: m[1] + " " * (len(m.group()) - len(m[1])), text)
     hits: list[tuple[int, Endpoint | None, int]] = []  # position, endpoint, bare port
-    hits += [(start, url, 0) for start, url in _urls(text)]
-    text = _URL.sub(_blank, text)  # what a URL holds is read once
-    for regex in (_KEYED, _PHRASES, _RESOLVED):
+    if "://" in text:
+        hits += [(start, url, 0) for start, url in _urls(text)]
+        text = _URL.sub(_blank, text)  # what a URL holds is read once
+    named = [regex for regex, clues in _NAMED_FORMS if any(clue in lower for clue in clues)]
+    for regex in named:
         for match in regex.finditer(text):
             group = "bare" if match.groupdict().get("bare") else "value"
-            named = _endpoint(match[group])
-            if named is not None and _plausible(named):
-                hits.append((match.start(group), named, 0))
-    for match in _TUPLE.finditer(text):
-        pair = _endpoint(f"{match['host']}:{match['port']}")
-        if pair is not None:
-            hits.append((match.start(), pair, 0))
+            found = _endpoint(match[group])
+            if found is not None and _plausible(found):
+                hits.append((match.start(group), found, 0))
+    if "('" in text:
+        for match in _TUPLE.finditer(text):
+            pair = _endpoint(f"{match['host']}:{match['port']}")
+            if pair is not None:
+                hits.append((match.start(), pair, 0))
     taken = {start for start, _, _ in hits}
-    for regex in (_HOST_PORT, _NODE_V6):
-        for match in regex.finditer(text):
-            host = match.groupdict().get("host") or ""
-            value = f"{host}:{match['port']}" if host else f"[{match['v6']}]:{match['port']}"
-            address = _endpoint(value)
-            if address is not None and _plausible(address) and match.start() not in taken:
-                hits.append((match.start(), address, 0))
-    for match in _BARE_PORT.finditer(text):
-        port = int(match["port"])
-        if 0 < port < 65536:
-            hits.append((match.start(), None, port))
-    return _paired(sorted(hits, key=lambda hit: hit[0]))
+    if _PORT_CLUE.search(text) is not None:
+        for regex in (_HOST_PORT, _NODE_V6):
+            for match in regex.finditer(text):
+                host = match.groupdict().get("host") or ""
+                value = f"{host}:{match['port']}" if host else f"[{match['v6']}]:{match['port']}"
+                address = _endpoint(value)
+                if address is not None and _plausible(address) and match.start() not in taken:
+                    hits.append((match.start(), address, 0))
+    if "port" in lower:
+        for match in _BARE_PORT.finditer(text):
+            port = int(match["port"])
+            if 0 < port < 65536:
+                hits.append((match.start(), None, port))
+    return tuple(_paired(sorted(hits, key=lambda hit: hit[0])))
 
 
 def _paired(hits: list[tuple[int, Endpoint | None, int]]) -> list[Endpoint]:
