@@ -35,8 +35,9 @@ never wait on each other.
 2. otherwise (no error explains it, or it is unhealthy, not dead) when the dependency's
    fault began at or before its own: a dependent that broke first broke on its own.
 
-Each link carries its evidence in words ("names 127.0.0.1:18432, port 18432 of db (its
-healthcheck)", "names no host or port, and db's fault began 3 s before it"), which the
+Each link carries its evidence in words ("names db:5432, a name of db (network alias)",
+"names 127.0.0.1:18432, port 18432 of db (its healthcheck)", "names no host or port, and
+db's fault began 3 s before it", "db's fault began 2 s before it"), which the
 issue keeps in ``cause_evidence`` for the JSON, the report and ``controller status``.
 """
 
@@ -166,10 +167,10 @@ def naming(desired: DesiredState, service: str, endpoint: Endpoint) -> str | Non
             if address.endpoint.host == host and (
                 not endpoint.literal or address.endpoint.port in (0, endpoint.port)
             ):
-                return f"names {endpoint}, {service}'s {address.source}"
+                return f"names {endpoint}, a name of {service} ({address.source})"
         if not endpoint.literal:
             if _compose_container(desired.project, service, host):
-                return f"names {endpoint}, a compose container name of {service}"
+                return f"names {endpoint}, a name of {service} (compose container name)"
             return None
     if endpoint.port:
         for address in addresses:

@@ -102,7 +102,7 @@ def test_linking_records_the_evidence_and_the_plan_and_unlinking_clears_them():
     store = IssueStore("dev", FakeClock(T))
     store.record_findings([_finding(T, "db:5432")], DetectionSettings())
     (issue,) = store.issues()
-    why = "names db:5432, db's service name"
+    why = "names db:5432, a name of db (service name)"
     assert [i.id for i in store.link_causes({issue.fingerprint: {"db-id": why}})] == [issue.id]
     linked = store.issues()[0]
     assert linked.caused_by == ["db-id"] and linked.cause_evidence == {"db-id": why}

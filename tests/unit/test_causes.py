@@ -112,12 +112,12 @@ def test_the_same_error_naming_the_dependencys_port_is_linked_with_its_evidence(
 @pytest.mark.parametrize(
     ("named", "source", "why"),
     [
-        ("db:5432", "service name", "names db:5432, db's service name"),
-        ("the-db", "container_name", "names the-db, db's container_name"),
-        ("dbhost:5432", "hostname", "names dbhost:5432, db's hostname"),
-        ("database", "network alias", "names database, db's network alias"),
-        ("sql", "its alias in web's links", "names sql, db's its alias in web's links"),
-        ("db.internal", "declared", "names db.internal, db's declared"),
+        ("db:5432", "service name", "names db:5432, a name of db (service name)"),
+        ("the-db", "container_name", "names the-db, a name of db (container_name)"),
+        ("dbhost:5432", "hostname", "names dbhost:5432, a name of db (hostname)"),
+        ("database", "network alias", "names database, a name of db (network alias)"),
+        ("sql", "its alias in web's links", "names sql, a name of db (its alias in web's links)"),
+        ("db.internal", "declared", "names db.internal, a name of db (declared)"),
         ("127.0.0.1:5432", "target port", "names 127.0.0.1:5432, port 5432 of db (target port)"),
         (
             "localhost:15432",
@@ -163,7 +163,7 @@ def test_compose_container_names_name_their_service():
     state = desired(spec("db"))
     assert (
         naming(state, "db", Endpoint("demo-db-1"))
-        == "names demo-db-1, a compose container name of db"
+        == "names demo-db-1, a name of db (compose container name)"
     )
     assert naming(state, "db", Endpoint("demo_db_2", 5432)) is not None
     assert naming(state, "db", Endpoint("demo-dbx-1")) is None

@@ -14,7 +14,7 @@ def test_a_readers_copy_shares_nothing_mutable_with_the_stored_issue():
     store.record_findings([finding(T)], SETTINGS)
     fp = "log:web:conn:1"
     store.note([fp], plan="restart", waiting_for=["db"])
-    store.link_causes({fp: {"issue-db": "names db:5432, db's service name"}})
+    store.link_causes({fp: {"issue-db": "names db:5432, a name of db (service name)"}})
     store.begin([fp], Action.RESTART)
     stored = store._issues[fp]
     copy = store.get(fp)
