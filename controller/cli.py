@@ -392,7 +392,11 @@ def print_plan(controller: Controller) -> None:
     print(f"Plan for {controller.desired.env} (dry run, nothing changed): {len(active)} issue(s)")
     for issue in sorted(active, key=lambda i: (i.service, -i.severity.rank)):
         if issue.caused_by:
-            what = f"nothing of its own: caused by {', '.join(issue.caused_by)}, fixed first"
+            causes = "; ".join(
+                f"{c} ({why})" if (why := issue.cause_evidence.get(c)) else c
+                for c in issue.caused_by
+            )
+            what = f"nothing of its own: caused by {causes}, fixed first"
         else:
             plan = intended(issue, records.get(issue.service)).plan
             what = plan or issue.resolution or "report only"
@@ -457,6 +461,10 @@ def check(argv: list[str]) -> int:
         print(
             f"{desired.source}: ok: project {desired.project}, {len(desired.services)} service(s)"
         )
+        for name, spec in desired.services.items():  # the evidence root causes need
+            known = ", ".join(str(a) for a in spec.addresses)
+            compose = f"{desired.project}-{name}-N (compose container name)"
+            print(f"  {name} is reached at: {known}, {compose}")
     if failed:
         print(f"controller check: {failed} problem(s)", file=sys.stderr)
     return EXIT_BAD_INPUT if failed else EXIT_OK

@@ -74,6 +74,18 @@ class ServiceDeclaration(_Strict):
     min_ready_seconds: float = Field(default=2.0, ge=0, le=600, allow_inf_nan=False)
     recreate_outdated: bool = False
     probes: list[ProbeDeclaration] = Field(default_factory=list, max_length=20)  # a thread each
+    addresses: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "Where clients reach this service, beyond what the compose model tells (its "
+            "name, container_name, hostname, aliases, ports, expose, and the ports of its "
+            "healthcheck and probes): HOST, HOST:PORT or :PORT, e.g. "
+            '["127.0.0.1:5432", "db.internal"]. A dependent\'s connection or database '
+            "error is linked to this service's fault only when it names one of them (a "
+            "loopback host counts by its port), or names nothing and came after the fault."
+        ),
+    )
 
 
 class ExecDeclaration(_Strict):

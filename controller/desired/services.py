@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from controller.desired.addresses import declared_addresses, service_addresses
 from controller.desired.errors import Problems
 from controller.desired.schema import (
     MAX_REPLICAS,
@@ -45,7 +46,16 @@ def merge_services(
             for i, p in enumerate(decl.probes)
             if (probe := _probe(("services", name, "probes", i), p, problems)) is not None
         )
-        specs[name] = replace(spec, probes=probes, recreate_outdated=decl.recreate_outdated)
+        addresses = service_addresses(
+            name,
+            compose_service or {},
+            compose_services,
+            probes,
+            declared_addresses(name, decl.addresses, problems),
+        )
+        specs[name] = replace(
+            spec, probes=probes, recreate_outdated=decl.recreate_outdated, addresses=addresses
+        )
     if not specs:
         problems.add(
             ("compose_files",),

@@ -36,6 +36,7 @@ from controller.model import (
     ServiceStatus,
 )
 from controller.observe.gateway import EngineError, EngineUnavailable
+from controller.remediate.blame import explained_crashes
 from controller.remediate.crashes import policy_crash_runs
 from controller.remediate.reconciler import blip_left, stable_after
 from controller.runtime.journal import log_drifts, log_findings, time_detection
@@ -174,14 +175,14 @@ class Controller:
         synced = self.store.sync_drifts(drifts, statuses, self._frozen(observed), holds)
         log_drifts(synced)
         time_detection(self.metrics, synced, observed, self._clock())
-        for issue in (
-            linked := self.store.link_causes(root_causes(self.desired, self.store.active()))
-        ):
+        active = self.store.active()
+        crashes = explained_crashes(active, observed, self._records.never_ready)
+        for issue in (linked := self.store.link_causes(root_causes(self.desired, active, crashes))):
             logger.info(
                 "{}: {} is caused by an upstream issue ({}); fixing that first",
                 issue.service,
                 issue.title,
-                ", ".join(issue.caused_by),
+                "; ".join(f"{i}: {why}" for i, why in issue.cause_evidence.items()),
             )
         self._remediation.signals.pass_seen(statuses, observed)
         quiet = self.desired.detection.resolve_after_quiet
