@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from controller.desired.addresses import service_addresses
 from controller.detect.detector import Detector
 from controller.drift import service_drifts
-from controller.issues.report import _issue_section
 from controller.issues.present import LINKED_PLAN, intended
+from controller.issues.report import _issue_section
 from controller.issues.store import IssueStore
 from controller.model import (
     Category,

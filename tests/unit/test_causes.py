@@ -270,11 +270,11 @@ def test_several_upstream_issues():
     ]
     links = root_causes(state, issues)
     # naming nothing: every dependency that broke first, not the one that broke after
-    assert set(links["log:api:bare"]) == {"db-exited", "db-probe", "web-exited"}
+    assert set(links["log:api:bare"]) == {"db-exited", "db-probe-failed", "web-exited"}
     # naming db (and a host that is no service): every issue of db, nothing else
-    assert set(links["log:api:named"]) == {"db-exited", "db-probe"}
+    assert set(links["log:api:named"]) == {"db-exited", "db-probe-failed"}
     assert links["drift:web:exited"] == {"db-exited": "db's fault began 2 s before it"} | {
-        "db-probe": "db's fault began 1 s before it"
+        "db-probe-failed": "db's fault began 1 s before it"
     }
 
 
