@@ -262,9 +262,9 @@ class FakeWorld:
     def close(self) -> None:
         pass
 
-    # HashSource: the compose model's config hashes (none: nothing is outdated)
-    def config_hashes(self, timeout: float = 60.0) -> dict[str, str]:
-        return {}
+    # HashSource: the compose model and its config hashes (none: nothing is outdated)
+    def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]:
+        return {"services": {}}, {}
 
     # ComposeActions
     def up(

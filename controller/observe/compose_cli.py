@@ -1,8 +1,14 @@
 """`docker compose` for one project, run as an argv list (never through a shell).
 
 The controller asks Compose for its model (``config --format json``, so interpolation,
-profiles and ``extends`` are exactly Compose's) and for its service config hashes, and
-uses ``up`` to start and recreate services.
+profiles and ``extends`` are exactly Compose's) and for its service config hashes, uses
+``build`` and ``up`` to start, recreate and rebuild services, and ``up`` with a last-good
+snapshot's file to roll one back.
+
+The config hashes are those of the *rendered* model (``config --format json``, then
+``config --hash`` of that document): ``config --hash`` on the files themselves hashes a
+service's ``env_file`` unresolved, while ``up`` labels the container with the hash of its
+resolved environment, so every service with an ``env_file`` looked outdated forever.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from controller.model import ComposeProject
@@ -38,11 +45,14 @@ class ComposeCli:
         self.project = project
         self._command = tuple(command)
 
-    def _base_argv(self) -> list[str]:
+    def _base_argv(self, files: Sequence[str] | None = None) -> list[str]:
+        """The project's argv; ``files`` instead of its compose files (a rendered document
+        on stdin, ``-``, or a snapshot's file): those are already interpolated, so the
+        env files are left out."""
         argv = [*self._command, "--project-name", self.project.name]
-        for path in self.project.files:
+        for path in self.project.files if files is None else files:
             argv += ["--file", str(path)]
-        for env_file in self.project.env_files:
+        for env_file in self.project.env_files if files is None else ():
             argv += ["--env-file", str(env_file)]
         for profile in self.project.profiles:
             argv += ["--profile", profile]
@@ -51,8 +61,17 @@ class ComposeCli:
     def _environment(self) -> Mapping[str, str]:
         return {**os.environ, **self.project.environment}
 
-    def run(self, args: Sequence[str], timeout: float) -> CommandResult:
-        argv = (*self._base_argv(), *args)
+    def run(
+        self,
+        args: Sequence[str],
+        timeout: float,
+        *,
+        files: Sequence[str] | None = None,
+        stdin: str | None = None,
+    ) -> CommandResult:
+        """``docker compose`` with ``args`` on the project (``files`` instead of its
+        compose files; ``stdin`` given to it, else nothing)."""
+        argv = (*self._base_argv(files), *args)
         try:
             done = subprocess.run(  # noqa: S603 - argv list, no shell; args are ours
                 argv,
@@ -62,7 +81,8 @@ class ComposeCli:
                 timeout=timeout,
                 env=self._environment(),
                 cwd=self.project.workdir,
-                stdin=subprocess.DEVNULL,
+                input=stdin,
+                stdin=subprocess.DEVNULL if stdin is None else None,
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
@@ -87,15 +107,24 @@ class ComposeCli:
             raise ComposeError("compose config printed JSON that is not an object")
         return model
 
+    def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]:
+        """The resolved compose model and, per service, the config hash Compose labels a
+        container created from it with (the hash of the rendered model, see above)."""
+        model = self.config(timeout)
+        return model, self.hashes_of(model, timeout)
+
     def config_hashes(self, timeout: float = 60.0) -> dict[str, str]:
         """Service -> the config hash Compose labels its containers with."""
-        out = self.run(["config", "--hash", "*"], timeout).stdout
-        hashes: dict[str, str] = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                hashes[parts[0]] = parts[1]
-        return hashes
+        return self.rendered(timeout)[1]
+
+    def hashes_of(self, document: Mapping[str, Any], timeout: float = 60.0) -> dict[str, str]:
+        """The config hash of every service of a rendered compose ``document``."""
+        text = json.dumps(document)
+        return _hashes(self.run(["config", "--hash", "*"], timeout, files=["-"], stdin=text).stdout)
+
+    def hashes_of_file(self, file: Path, timeout: float = 60.0) -> dict[str, str]:
+        """The config hash of every service of a compose file of ours (a snapshot's)."""
+        return _hashes(self.run(["config", "--hash", "*"], timeout, files=[str(file)]).stdout)
 
     def up(
         self,
@@ -106,13 +135,48 @@ class ComposeCli:
         replicas: int | None = None,
         timeout: float = 120.0,
     ) -> CommandResult:
-        """`up -d --no-deps` one service: starts what is missing, leaves the rest alone."""
+        """`up -d --no-deps` one service: starts what is missing, leaves the rest alone;
+        with ``build`` its image is built first (``build``) and only then are containers
+        recreated (``--no-build``), so a failed build never stops one that runs."""
         args = ["up", "--detach", "--no-deps", "--no-color", "--quiet-pull"]
         if force_recreate:
             args.append("--force-recreate")
         if build:
-            args.append("--build")
+            args.append("--no-build")  # built first (``build``): a failed build stops nothing
         if replicas is not None:
             args += ["--scale", f"{service}={replicas}"]
         args.append(service)
-        return self.run(args, timeout if not build else max(timeout, 900.0))
+        if build:
+            self.build(service, max(timeout, BUILD_TIMEOUT))
+        return self.run(args, timeout)
+
+    def build(self, service: str, timeout: float = 900.0) -> CommandResult:
+        """`build` one service's image, before anything of it is stopped."""
+        return self.run(["build", "--quiet", service], timeout)
+
+    def revert_args(self, file: Path, service: str) -> list[str]:
+        """What rolls ``service`` back to a last-good snapshot's ``file``: Compose itself,
+        the same project, the snapshot's config, its dependencies left alone, no build and
+        no pull (the snapshot's image is kept here by its tag)."""
+        return [
+            *self._base_argv([str(file)]),
+            *("up", "--detach", "--no-deps", "--force-recreate", "--no-build"),
+            *("--pull", "never", service),
+        ]
+
+    def revert(self, file: Path, service: str, timeout: float = 300.0) -> CommandResult:
+        """Roll ``service`` back to the snapshot in ``file`` (``revert_args``)."""
+        args = self.revert_args(file, service)[len(self._base_argv([str(file)])) :]
+        return self.run(args, timeout, files=[str(file)])
+
+
+BUILD_TIMEOUT = 900.0
+
+
+def _hashes(out: str) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            hashes[parts[0]] = parts[1]
+    return hashes

@@ -4,6 +4,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,9 +160,10 @@ class _Hashes:
     def __init__(self) -> None:
         self.calls = 0
 
-    def config_hashes(self, timeout: float = 60.0) -> dict[str, str]:
+    def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]:
         self.calls += 1
-        return {"web": f"h{self.calls}"}
+        model = {"services": {"web": {"image": f"web:{self.calls}"}}}
+        return model, {"web": f"h{self.calls}"}
 
 
 def test_config_hashes_are_recomputed_only_when_a_file_changes(tmp_path: Path):
@@ -173,3 +175,5 @@ def test_config_hashes_are_recomputed_only_when_a_file_changes(tmp_path: Path):
     assert hashes.current() == {"web": "h1"} and source.calls == 1
     compose.write_text("services: {web: {}}\n")
     assert hashes.current() == {"web": "h2"}
+    assert hashes.image_of("web") == "web:2" and source.calls == 2
+    assert hashes.image_of("db") == "" and not hashes.builds("web")
