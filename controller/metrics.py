@@ -23,11 +23,13 @@ from controller.detect.restarts import RESTART_PATTERN
 from controller.model import (
     Action,
     Category,
+    ChangeVerdict,
     Issue,
     IssueState,
     NotifyEvent,
     Outcome,
     PatternDef,
+    RollbackRecord,
     ServiceCondition,
     ServiceRecord,
     ServiceStatus,
@@ -38,6 +40,7 @@ from controller.model import (
 PREFIX = "compose_controller"
 PASS_RESULTS = ("ok", "engine_unavailable", "error")
 NOTIFY_RESULTS = ("sent", "failed", "dropped")
+ROLLBACK_OUTCOMES = ("rolled_back", "held", "failed")
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REMEDIATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 DETECTION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -126,6 +129,18 @@ class Metrics:
             ["env"],
             (*DURATION_BUCKETS, 30.0, 60.0),
         )
+        self.changes = counter(
+            "changes_total",
+            "Changes of a service (a new config hash or image) judged, by verdict: good "
+            "(ready through its window) or bad.",
+            ["env", "service", "verdict"],
+        )
+        self.rollbacks = counter(
+            "rollbacks_total",
+            "Bad changes rolled back, by outcome: rolled_back (a rollback step proven), "
+            "held (the change never ran: its image does not exist), failed.",
+            ["env", "service", "outcome"],
+        )
         self.engine_up = Gauge(
             f"{PREFIX}_engine_up",
             "1 when the Docker engine answered the last pass, else 0.",
@@ -148,6 +163,10 @@ class Metrics:
             self.restarts.labels(self.env, service)
             self.detection.labels(self.env, service)
             self.recovery.labels(self.env, service)
+            for verdict in (ChangeVerdict.GOOD, ChangeVerdict.BAD):
+                self.changes.labels(self.env, service, verdict)
+            for outcome in ROLLBACK_OUTCOMES:
+                self.rollbacks.labels(self.env, service, outcome)
             for action in Action:
                 self.remediation_duration.labels(self.env, service, action)
                 for outcome in Outcome:
@@ -180,6 +199,13 @@ class Metrics:
         self.remediation_actions.labels(self.env, service, action, outcome).inc()
         self.remediation_duration.labels(self.env, service, action).observe(seconds)
 
+    def change_judged(self, service: str, verdict: ChangeVerdict) -> None:
+        self.changes.labels(self.env, service, verdict).inc()
+
+    def rollback_done(self, service: str, outcome: str) -> None:
+        """``outcome``: one of ``ROLLBACK_OUTCOMES``."""
+        self.rollbacks.labels(self.env, service, outcome).inc()
+
     def notified(self, event: str, result: str) -> None:
         self.notifications.labels(self.env, event, result).inc()
 
@@ -207,6 +233,7 @@ class StateView:
     workers_busy: Callable[[], int]
     workers_max: int
     records: Callable[[], dict[str, ServiceRecord]]
+    rollback: Callable[[], dict[str, RollbackRecord]]
     clock: Callable[[], float]
 
 
@@ -294,6 +321,13 @@ class StateCollector(Collector):
             "1 while the service's next fix waits out its backoff, else 0.",
             ["env", "service"],
         )
+        rollback = self._view.rollback()
+        reverted = _family(
+            "service_rolled_back",
+            "1 while the service runs a last-good snapshot (a bad change rolled back or "
+            "held back), not its declared config, else 0.",
+            ["env", "service"],
+        )
         for status in services:
             labels = [env, status.name]
             ready.add_metric(labels, 1 if status.condition is ServiceCondition.READY else 0)
@@ -314,4 +348,6 @@ class StateCollector(Collector):
                 and (record.throttle.next_step_at > now)
             )
             backoff.add_metric(labels, 1 if waiting else 0)
-        yield from (ready, running, healthy, human, backoff)
+            state = rollback.get(status.name)
+            reverted.add_metric(labels, 1 if state is not None and state.rolled_back else 0)
+        yield from (ready, running, healthy, human, backoff, reverted)

@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 # --- vocabulary -------------------------------------------------------------------------
 
@@ -59,6 +59,7 @@ class IssueSource(StrEnum):
     DRIFT = "drift"  # a pass's diff of declaration and observation
     LOG = "log"  # a log finding (a pattern, or a template discovery mined)
     ENGINE = "engine"  # what the engine did on its own (its restart policy's restarts)
+    CHANGE = "change"  # a change of a service's config or image, and its verdict
 
 
 class IssueState(StrEnum):
@@ -100,6 +101,8 @@ class FindingKind(StrEnum):
     LOG = "log"  # a line matched a pattern of the library
     UNCLASSIFIED = "unclassified"  # an unknown error template that recurred (discovery)
     RESTART = "restart"  # Docker's restart policy restarted a container
+    BAD_CHANGE = "bad-change"  # a new config or image made the service worse
+    ROLLED_BACK = "rolled-back"  # it runs a last-good snapshot, not its declared config
 
 
 # what an issue is: one of the drift kinds, or one of the finding kinds
@@ -216,6 +219,7 @@ class Action(StrEnum):
     UNPAUSE = "unpause"
     RUNBOOK = "runbook"  # a step the desired state declares for a known issue
     HOOK = "hook"  # the user's external command, given the issue as JSON
+    ROLLBACK = "rollback"  # docker compose up --force-recreate with a last-good snapshot
 
 
 class Outcome(StrEnum):
@@ -224,6 +228,29 @@ class Outcome(StrEnum):
     ERROR = "error"  # the action itself failed (engine or compose error)
     DRY_RUN = "dry-run"  # planned, not executed
     CANCELLED = "cancelled"  # cut short by shutdown
+
+
+class RollbackMode(StrEnum):
+    """What a bad change of a service gets."""
+
+    OFF = "off"  # nothing: no snapshots, no verdicts
+    NOTIFY = "notify"  # a verdict, an issue and a notification with the command that reverts
+    AUTO = "auto"  # that, and the controller rolls it back to its last good snapshot
+
+
+class RollbackScope(StrEnum):
+    """What a rollback reverts."""
+
+    SERVICE = "service"  # the service whose change was bad
+    STACK = "stack"  # every service changed by the same operation, dependencies first
+
+
+class ChangeVerdict(StrEnum):
+    """What a change of a service turned out to be."""
+
+    PENDING = "pending"  # under watch: its window has not passed
+    GOOD = "good"  # every replica ready, and stayed ready through the window
+    BAD = "bad"  # it died, restarted, turned unhealthy, failed a probe, logged ... in time
 
 
 class ServiceRunState(StrEnum):
@@ -307,6 +334,32 @@ def engine_time(text: str) -> datetime | None:
 
 
 # --- desired state ----------------------------------------------------------------------
+
+
+MIN_WINDOW = 30.0  # seconds: the monitor window of a change is at least this by default
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackPolicy:
+    """How a change of one service is judged, and what a bad one gets (``rollback`` in
+    the desired state, the stack's merged under the service's)."""
+
+    mode: RollbackMode = RollbackMode.NOTIFY
+    window: float | None = None  # every replica ready this long: good (None: its hold, >= 30 s)
+    deadline: float = 300.0  # not ready this long after the change: bad (Nomad's 5 min)
+    severity: Severity = Severity.CRITICAL  # a log finding this bad within the window: bad
+
+    def window_for(self, hold: float) -> float:
+        """The monitor window of a service whose hold is ``hold`` seconds."""
+        return self.window if self.window is not None else max(hold, MIN_WINDOW)
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackSettings:
+    """The stack-wide part of ``rollback``: what one rollback reverts, snapshots kept."""
+
+    scope: RollbackScope = RollbackScope.SERVICE
+    keep: int = 3  # last-good snapshots per service
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,6 +545,7 @@ class ServiceSpec:
     # how its clients reach it (names, aliases, ports), from compose, its healthcheck and
     # probes, and the declaration's ``addresses``: the evidence that an error names it
     addresses: tuple[ServiceAddress, ...] = ()
+    rollback: RollbackPolicy = field(default_factory=RollbackPolicy)
 
     def __post_init__(self) -> None:
         if isinstance(self.restart, str):  # as compose writes it
@@ -580,6 +634,7 @@ class DesiredState:
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     remediation: RemediationSettings = field(default_factory=RemediationSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    rollback: RollbackSettings = field(default_factory=RollbackSettings)
 
     @property
     def project(self) -> str:
@@ -616,6 +671,9 @@ class ContainerSnapshot:
     health_start_period: float = 0.0  # seconds of its start period
     health_retries: int = 0  # failures in a row before it is unhealthy
     last_check_at: float = 0.0  # epoch s its last check ended, or it started if later; 0: ?
+    image_id: str = ""  # the image it runs (``sha256:...``)
+    image: str = ""  # the image it was created from, as named (``app:1``)
+    created_at: str = ""  # when it was created (RFC 3339)
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, ContainerState):  # the engine's text
@@ -853,6 +911,7 @@ class StepRecord(BaseModel):
     hold: float = 0.0  # seconds it must stay ready
     instances: list[str] = Field(default_factory=list)
     ready_since: datetime | None = None
+    proven_as: str = ""  # what its issues' resolution says when proven ("fixed by <label>")
 
 
 class Throttle(BaseModel):
@@ -938,6 +997,85 @@ class ServiceRecord(BaseModel):
     intent: Intent = Field(default_factory=Intent)
     activity: Activity = Field(default_factory=Activity)
     ready_runs: dict[str, datetime] = Field(default_factory=dict)  # run -> first seen ready
+
+
+class Identity(BaseModel):
+    """What a service runs: the config hash Compose labelled its containers with and the
+    image they run. A change is a new one of either."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config_hash: str = ""
+    image_id: str = ""
+
+    def __str__(self) -> str:
+        image = self.image_id.removeprefix("sha256:")[:12] or "?"
+        return f"config {self.config_hash[:12] or '?'}, image {image}"
+
+
+class Snapshot(BaseModel):
+    """What made a service good, kept to roll back to: taken once it stayed ready for its
+    hold. The rendered config (the compose file a rollback runs) and the env files'
+    contents are in ``file``'s directory (they hold secrets: never in the issues file);
+    this record names them and their digests."""
+
+    number: int  # the n of its tag, counting up per service
+    identity: Identity  # what ran
+    image: str = ""  # the image as the service named it
+    repo_digest: str = ""  # ``repo@sha256:...`` where the image has one
+    tag: str  # compose-controller/lastgood/<project>/<service>:<n>: keeps the image
+    file: str  # the compose file that rolls the service back to it
+    config_sha256: str = ""  # of the rendered service config
+    env_files: dict[str, str] = Field(default_factory=dict)  # path -> sha256 of its contents
+    reverts_to: Identity  # what the service runs after a rollback to it
+    taken_at: datetime
+
+
+class Change(BaseModel):
+    """A new config hash or image on a service (a person's ``compose up``, the controller's
+    own recreate or rebuild), and its verdict."""
+
+    id: str
+    before: Identity
+    after: Identity
+    by: str  # "a person", "the controller (rebuild)"
+    operation: str  # changes of one operation share it (``scope: stack`` reverts them together)
+    seen_at: datetime
+    started_at: datetime | None = None  # the earliest start of its containers
+    restarts: dict[str, int] = Field(default_factory=dict)  # Docker's count per container then
+    ready_since: datetime | None = None  # every replica ready since then (its window runs)
+    missing_image: str = ""  # the declared image, which does not exist: never applied
+    verdict: ChangeVerdict = ChangeVerdict.PENDING
+    reason: str = ""  # why it is bad, or how it proved good
+    judged_at: datetime | None = None
+
+
+class RolledBack(BaseModel):
+    """The service runs a last-good snapshot, not what its compose files declare."""
+
+    change: str  # the change that was bad
+    bad: Identity  # what it was
+    snapshot: int  # the snapshot it runs
+    runs: Identity  # what it runs now
+    because: str  # why the change was bad
+    declared_hash: str = ""  # the config hash the compose files asked for then
+    held: bool = False  # the bad change never ran (its image is missing): nothing reverted
+    at: datetime
+
+
+class RollbackRecord(BaseModel):
+    """Everything about rolling one service back, in one place: what it runs, its last-good
+    snapshots, the newest change and its verdict, the changes rolled back once (never
+    again), and whether it runs a snapshot now. Written by ``remediate.lastgood`` alone,
+    saved with the issues under ``rollback``, read back at start."""
+
+    running: Identity | None = None  # what a pass last saw it run (every replica the same)
+    snapshots: list[Snapshot] = Field(default_factory=list)  # oldest first, at most ``keep``
+    numbered: int = 0  # the newest snapshot number given
+    change: Change | None = None  # the newest change, judged or under watch
+    reverting: str = ""  # the change whose rollback step is under way
+    reverted: list[str] = Field(default_factory=list)  # bad identities rolled back once
+    rolled_back: RolledBack | None = None
 
 
 class ServiceCondition(StrEnum):

@@ -7,9 +7,11 @@ healthcheck keeps failing, an engine that does not answer).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from controller.observe.gateway import (
     ContainerGone,
     ContainerSummary,
     EngineUnavailable,
+    ImageInfo,
 )
 from controller.observe.lines import split_lines
 
@@ -131,6 +134,28 @@ class FakeWorld:
         self.calls: list[str] = []  # list_summaries / inspect calls, for the informer's tests
         self.lock = threading.Lock()
         self._starts = 0
+        # images the engine has (by id and by tag) and the compose model ``config`` gives
+        self.images: dict[str, ImageInfo] = {}
+        self.tags: dict[str, str] = {}  # repository:tag -> image id
+        self.model: dict[str, Any] = {"name": project, "services": {}}
+        self.reverted: list[tuple[str, str]] = []  # (service, file) of every rollback
+
+    # images and the compose model, for changes and rollbacks
+    def add_image(self, image_id: str, *tags: str, digests: tuple[str, ...] = ()) -> None:
+        self.images[image_id] = ImageInfo(image_id, digests, tags)
+        for tag in tags:
+            self.tags[tag] = image_id
+
+    @staticmethod
+    def hash_of(config: Mapping[str, Any]) -> str:
+        """The fake's config hash: of the service's config without ``depends_on``."""
+        kept = {k: v for k, v in config.items() if k != "depends_on"}
+        return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+    def declare(self, service: str, **config: Any) -> str:
+        """The compose model declares ``service`` so; its config hash."""
+        self.model["services"][service] = config
+        return self.hash_of(config)
 
     # arranging a scene
     def run(self, service: str, replicas: int = 1, **fields: object) -> None:
@@ -262,9 +287,67 @@ class FakeWorld:
     def close(self) -> None:
         pass
 
-    # HashSource: the compose model and its config hashes (none: nothing is outdated)
+    # HashSource: the compose model and its config hashes (none declared: nothing is
+    # outdated)
     def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]:
-        return {"services": {}}, {}
+        return self.model, self.hashes_of(self.model)
+
+    def image(self, ref: str) -> ImageInfo | None:
+        if not self.reachable:
+            raise EngineUnavailable("inspect image: engine unreachable (fake)")
+        return self.images.get(self.tags.get(ref, ref))
+
+    def tag_image(self, image_id: str, repository: str, tag: str) -> None:
+        self.actions.append(("tag", f"{repository}:{tag}"))
+        self.tags[f"{repository}:{tag}"] = image_id
+
+    def untag_image(self, ref: str) -> None:
+        self.actions.append(("untag", ref))
+        self.tags.pop(ref, None)
+
+    # SnapshotCompose and RevertCompose
+    def config(self, timeout: float = 60.0) -> dict[str, Any]:
+        if not self.reachable:
+            raise ComposeError("compose config exited 1: cannot connect (fake)")
+        return json.loads(json.dumps(self.model))
+
+    def hashes_of(self, document: Mapping[str, Any], timeout: float = 60.0) -> dict[str, str]:
+        services = document.get("services") or {}
+        return {name: self.hash_of(config) for name, config in services.items()}
+
+    def hashes_of_file(self, file: Path, timeout: float = 60.0) -> dict[str, str]:
+        return self.hashes_of(json.loads(file.read_text()))
+
+    def revert_args(self, file: Path, service: str) -> list[str]:
+        return ["docker", "compose", "--project-name", self.project, "--file", str(file)] + [
+            "up",
+            "--detach",
+            "--no-deps",
+            "--force-recreate",
+            service,
+        ]
+
+    def revert(self, file: Path, service: str, timeout: float = 300.0) -> object:
+        """Compose's recreate of ``service`` from a snapshot's ``file``: its containers
+        replaced by ones of that config and image."""
+        if not self.reachable:
+            raise ComposeError("compose up exited 1: cannot connect to the engine (fake)")
+        config = json.loads(file.read_text())["services"][service]
+        with self.lock:
+            self.actions.append(("revert", service))
+            self.reverted.append((service, str(file)))
+            for c in [c for c in self.containers.values() if c.service == service]:
+                del self.containers[c.id]
+            fresh = container(
+                service,
+                1,
+                id=f"{service}-1-id{self._starts}",
+                config_hash=self.hash_of(config),
+                image_id=self.tags.get(config["image"], ""),
+                image=config["image"],
+            )
+            self.containers[fresh.id] = self._started(fresh)
+        return None
 
     # ComposeActions
     def up(

@@ -24,7 +24,7 @@ from controller.desired.errors import DesiredStateError
 from controller.desired.notify import notify_settings
 from controller.desired.schema import read_declaration
 from controller.desired.services import default_verify_timeout, merge_services, parse_duration
-from controller.model import ComposeProject, DesiredState
+from controller.model import ComposeProject, DesiredState, RollbackScope, RollbackSettings
 
 ComposeModelLoader = Callable[[ComposeProject], Mapping[str, Any]]
 
@@ -120,4 +120,7 @@ def load_desired(
         detection=detection,
         remediation=remediation,
         notify=notify,
+        rollback=RollbackSettings(
+            scope=RollbackScope(declared.rollback.scope), keep=declared.rollback.keep
+        ),
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from controller.desired.envfile import read_env_file
 from controller.desired.errors import DesiredStateError, Loc, Problems
@@ -63,6 +63,82 @@ class ProbeDeclaration(_Strict):
     initial_delay_seconds: float = Field(default=0.0, ge=0, le=3600, allow_inf_nan=False)
 
 
+RollbackModeName = Literal["off", "notify", "auto"]
+SeverityName = Literal["low", "medium", "high", "critical"]
+
+
+def mode_shorthand(value: Any) -> Any:
+    """``rollback: auto`` is ``rollback: {mode: auto}``."""
+    return {"mode": value} if isinstance(value, str) else value
+
+
+class ServiceRollbackDeclaration(_Strict):
+    """How a change of this service is judged and what a bad one gets; what is not said
+    here comes from the file's top-level ``rollback``. ``rollback: auto`` alone sets the
+    mode."""
+
+    mode: RollbackModeName | None = Field(
+        default=None,
+        description=(
+            "off: no snapshots, no verdicts. notify: a bad change opens an issue (and a "
+            "notification) saying what was bad and the exact command that reverts it. auto: "
+            "the controller also rolls it back to the last good snapshot with Compose, as "
+            "one step. Default: the stack's (notify)."
+        ),
+    )
+    window_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description=(
+            "The monitor window: a change is good once every replica has been ready this "
+            "long without exiting, restarting, turning unhealthy, failing a probe or "
+            "logging a finding of `severity`. Default: the service's hold, at least 30 s."
+        ),
+    )
+    deadline_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description=(
+            "A change not ready this long after it was seen is bad (default 300, Nomad's "
+            "healthy_deadline; at least the healthcheck's start period and first verdict)."
+        ),
+    )
+    severity: SeverityName | None = Field(
+        default=None,
+        description=(
+            "A log finding of at least this severity printed within the window makes the "
+            "change bad (default critical)."
+        ),
+    )
+
+
+class RollbackDeclaration(ServiceRollbackDeclaration):
+    """Rollback for the whole stack: the defaults of every service's ``rollback``, and
+    what only the stack can say (``scope``, ``keep``)."""
+
+    scope: Literal["service", "stack"] = Field(
+        default="service",
+        description=(
+            "service: a bad change rolls back its own service. stack: every service "
+            "changed by the same operation (changes seen within 60 s of each other, by the "
+            "same hand) is rolled back with it, dependencies first."
+        ),
+    )
+    keep: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description=(
+            "Last-good snapshots kept per service; each keeps its image with the tag "
+            "compose-controller/lastgood/<project>/<service>:<n>."
+        ),
+    )
+
+
 class ServiceDeclaration(_Strict):
     state: Literal["running", "completed"] = "running"
     replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
@@ -86,6 +162,15 @@ class ServiceDeclaration(_Strict):
             "loopback host counts by its port), or names nothing and came after the fault."
         ),
     )
+    rollback: ServiceRollbackDeclaration | None = Field(
+        default=None,
+        description=(
+            "Rollback of this service's bad changes: off, notify or auto, or a mapping "
+            "with mode, window_seconds, deadline_seconds and severity."
+        ),
+    )
+
+    _shorthand = field_validator("rollback", mode="before")(mode_shorthand)
 
 
 class ExecDeclaration(_Strict):
@@ -176,7 +261,17 @@ class DesiredStateFile(_Strict):
     remediation: RemediationDeclaration = RemediationDeclaration()
     detection: DetectionDeclaration = DetectionDeclaration()
     notify: NotifyDeclaration = NotifyDeclaration()
+    rollback: RollbackDeclaration = Field(
+        default_factory=RollbackDeclaration,
+        description=(
+            "Last-good snapshots, a verdict on every change, and rollback: off, notify "
+            "(the default) or auto, or a mapping with mode, scope, keep, window_seconds, "
+            "deadline_seconds and severity."
+        ),
+    )
     services: dict[str, ServiceDeclaration | None] = Field(default_factory=dict)
+
+    _shorthand = field_validator("rollback", mode="before")(mode_shorthand)
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -325,6 +420,11 @@ def json_schema() -> dict[str, Any]:
     schema["$defs"]["PatternSpec"] = pattern
     detection = schema["$defs"]["DetectionDeclaration"]["properties"]["patterns"]
     detection["items"] = {"$ref": "#/$defs/PatternSpec"}
+    modes = {"enum": ["off", "notify", "auto"], "type": "string"}
+    for where in (schema["properties"], schema["$defs"]["ServiceDeclaration"]["properties"]):
+        prop = where["rollback"]  # the mode alone is a shorthand of the mapping
+        options = prop.pop("anyOf", None) or [{"$ref": prop.pop("$ref")}]
+        prop["anyOf"] = [modes, *options]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "compose-controller desired state",

@@ -18,9 +18,20 @@ from controller.desired.schema import (
     MAX_REPLICAS,
     DesiredStateFile,
     ProbeDeclaration,
+    RollbackDeclaration,
     ServiceDeclaration,
+    ServiceRollbackDeclaration,
 )
-from controller.model import ProbeKind, ProbeSpec, RestartPolicy, ServiceRunState, ServiceSpec
+from controller.model import (
+    ProbeKind,
+    ProbeSpec,
+    RestartPolicy,
+    RollbackMode,
+    RollbackPolicy,
+    ServiceRunState,
+    ServiceSpec,
+    Severity,
+)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -54,7 +65,11 @@ def merge_services(
             declared_addresses(name, decl.addresses, problems),
         )
         specs[name] = replace(
-            spec, probes=probes, recreate_outdated=decl.recreate_outdated, addresses=addresses
+            spec,
+            probes=probes,
+            recreate_outdated=decl.recreate_outdated,
+            addresses=addresses,
+            rollback=rollback_policy(declared.rollback, decl.rollback),
         )
     if not specs:
         problems.add(
@@ -67,6 +82,19 @@ def merge_services(
             f"a dependency cycle: {' -> '.join(cycle)} (none of them could ever be fixed first)",
         )
     return specs
+
+
+def rollback_policy(
+    stack: RollbackDeclaration, service: ServiceRollbackDeclaration | None
+) -> RollbackPolicy:
+    """The service's rollback: what it declares, else what the stack does."""
+    mine = service or ServiceRollbackDeclaration()
+    return RollbackPolicy(
+        mode=RollbackMode(mine.mode or stack.mode or "notify"),
+        window=mine.window_seconds if mine.window_seconds is not None else stack.window_seconds,
+        deadline=mine.deadline_seconds or stack.deadline_seconds or 300.0,
+        severity=Severity(mine.severity or stack.severity or "critical"),
+    )
 
 
 def _cycles(specs: Mapping[str, ServiceSpec]) -> list[list[str]]:

@@ -110,16 +110,18 @@ def _wait_for_fixes(
 
 
 def _settling(controller: Controller) -> bool:
-    """Something may still come right without a new step: a service still starting (its
-    health or probes not passing yet), a drift within its blip time, a fix at work, a
-    step still being proven, a service ready again waiting out its issue's hold, one
-    ready but not yet for its hold (it might crash again), or a reconcile due later
-    (Docker's own restart loop watched, a person's operation)."""
+    """Something may still come right without a new step: a service still starting (its health
+    or probes not passing yet), a drift within its blip time, a fix at work, a step
+    still being proven, a change still under watch (its verdict to come), a service
+    ready again waiting out its issue's hold, one ready but not yet for its hold (it
+    might crash again), or a reconcile due later (Docker's own restart loop watched, a
+    person's operation)."""
     return (
         any(s.condition is ServiceCondition.PROGRESSING for s in controller.store.services())
         or controller.blips_pending()
         or controller.workers_busy > 0
         or bool(controller.in_flight())
+        or bool(controller.verdicts_pending())
         or bool(controller.store.recovering())
         or bool(controller.unsettled())
         or controller.work_due_later()

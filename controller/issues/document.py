@@ -3,9 +3,11 @@
 Its shape is documented in the README ("The issues file"); ``SCHEMA_VERSION`` changes
 whenever a field changes meaning or goes away (new fields may appear without a bump).
 Version 2 keeps each service's remediation record (``model.ServiceRecord``) under
-``remediation``; a version 1 file (the rate limiter's flat history there) is read back
-and carried over. Each issue's ``plan``, ``waiting_for``, ``next_attempt_at`` and
-``verifying_until`` are derived from those records as the document is built.
+``remediation`` and its rollback record (``model.RollbackRecord``: last-good snapshots,
+the newest change and its verdict, a rollback in force) under ``rollback``; a version 1
+file (the rate limiter's flat history there) is read back and carried over. Each issue's
+``plan``, ``waiting_for``, ``next_attempt_at`` and ``verifying_until`` are derived from
+those records as the document is built.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from controller.model import (
     Issue,
     IssueState,
     Ladder,
+    RollbackRecord,
     ServiceCondition,
     ServiceRecord,
     ServiceStatus,
@@ -66,6 +69,7 @@ class SavedState:
     issues: list[Issue] = field(default_factory=list)
     log_cursors: dict[str, int] = field(default_factory=dict)
     remediation: dict[str, ServiceRecord] = field(default_factory=dict)
+    rollback: dict[str, RollbackRecord] = field(default_factory=dict)
 
 
 def build_document(
@@ -81,6 +85,7 @@ def build_document(
     engine: str = "",
     log_cursors: Mapping[str, int] | None = None,
     remediation: Mapping[str, ServiceRecord] | None = None,
+    rollback: Mapping[str, RollbackRecord] | None = None,
 ) -> dict[str, Any]:
     """The document; ``is_converged`` is the controller's verdict (it needs evidence the
     issues alone do not carry), ``observed_at`` when the newest completed pass began
@@ -110,6 +115,7 @@ def build_document(
             for i in sorted(issues, key=lambda i: (not i.active, -i.severity.rank, i.first_seen))
         ],
         "remediation": {k: v.model_dump(mode="json") for k, v in records.items()},
+        "rollback": {k: v.model_dump(mode="json") for k, v in (rollback or {}).items()},
         "log_cursors": dict(sorted((log_cursors or {}).items())),
     }
 
@@ -171,7 +177,15 @@ def load_state(path: Path) -> SavedState:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in (service, *first["loc"]))
             raise IssueFileError(f"{path}: remediation.{loc}: {first['msg']}") from exc
-    return SavedState(issues, cursors, records)
+    rollback: dict[str, RollbackRecord] = {}
+    for service, item in (raw.get("rollback") or {}).items():
+        try:
+            rollback[str(service)] = RollbackRecord.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in (service, *first["loc"]))
+            raise IssueFileError(f"{path}: rollback.{loc}: {first['msg']}") from exc
+    return SavedState(issues, cursors, records, rollback)
 
 
 def _record_of_version_1(item: Any) -> ServiceRecord:

@@ -40,16 +40,19 @@ from controller.issues.readiness import Readiness
 from controller.model import (
     Action,
     Attempt,
+    Category,
     Clock,
     DetectionSettings,
     Drift,
     Finding,
+    FindingKind,
     Issue,
     IssueSource,
     IssueState,
     Outcome,
     ServiceCondition,
     ServiceStatus,
+    Severity,
     issue_id,
     system_clock,
     to_datetime,
@@ -300,6 +303,67 @@ class IssueStore:
         issue.detail = redact(drift.detail)
         if reopened:
             result.reopened.append(_copy(issue))
+
+    # --- changes and rollbacks -----------------------------------------------------------
+
+    def raise_change(
+        self,
+        fingerprint: str,
+        service: str,
+        kind: FindingKind,
+        *,
+        severity: Severity,
+        blocking: bool,
+        title: str,
+        detail: str,
+    ) -> bool:
+        """An issue about a change of ``service`` (a bad one, a rollback in force): opened,
+        opened again, or brought up to date. True when it (re)opened."""
+        now = to_datetime(self._clock())
+        result = SyncResult()
+        with self._lock:
+            issue = self._issues.get(fingerprint)
+            if issue is None:
+                self._open(
+                    fingerprint,
+                    service,
+                    now,
+                    result,
+                    source=IssueSource.CHANGE,
+                    kind=kind,
+                    category=Category.CONFIG,
+                    severity=severity,
+                    blocking=blocking,
+                    title=redact(title),
+                    detail=redact(detail),
+                )
+                self._changes += 1
+                return True
+            fresh = (redact(title), redact(detail), severity, blocking)
+            if (
+                issue.active
+                and (issue.title, issue.detail, issue.severity, issue.blocking) == fresh
+            ):
+                return False
+            reopened = not issue.active
+            if reopened:
+                self._reopen(issue, now)
+            issue.title, issue.detail, issue.severity, issue.blocking = fresh
+            issue.last_seen = now
+            self._changes += 1
+            return reopened
+
+    def settle(self, fingerprint: str, reason: str) -> bool:
+        """Resolve an active issue with ``reason`` (one a step is proving is left to the
+        proof); True when it was active."""
+        now = to_datetime(self._clock())
+        with self._lock:
+            issue = self._issues.get(fingerprint)
+            if issue is None or not issue.active or issue.state is IssueState.REMEDIATING:
+                return False
+            self._resolve(issue, now, redact(reason))
+            self._changes += 1
+            return True
 
     # --- log findings -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from controller.observe.gateway import (
     ContainerSummary,
     EngineError,
     EngineUnavailable,
+    ImageInfo,
     LogStream,
 )
 from controller.observe.lines import clean, split_lines
@@ -97,6 +98,9 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
         health_retries=retries,
         # a start begins a new health history: checks before it say nothing of this run
         last_check_at=max(last_check, _epoch(started)) if interval else 0.0,
+        image_id=str(data.get("Image") or ""),
+        image=str((data.get("Config") or {}).get("Image") or ""),
+        created_at=str(data.get("Created") or ""),
     )
 
 
@@ -319,6 +323,37 @@ class DockerEngine:
 
     def unpause(self, container_id: str) -> None:
         self._call(f"unpause {container_id[:12]}", lambda api: api.unpause(container_id))
+
+    def image(self, ref: str) -> ImageInfo | None:
+        def inspect(api: docker.APIClient) -> dict[str, Any]:
+            found: dict[str, Any] = api.inspect_image(ref)  # type: ignore[no-untyped-call]
+            return found
+
+        try:
+            data = self._call(f"inspect image {ref[:80]}", inspect)
+        except ContainerGone:  # the engine's "no such image"
+            return None
+        return ImageInfo(
+            id=str(data.get("Id") or ""),
+            repo_digests=tuple(str(d) for d in data.get("RepoDigests") or ()),
+            tags=tuple(str(t) for t in data.get("RepoTags") or ()),
+        )
+
+    def tag_image(self, image_id: str, repository: str, tag: str) -> None:
+        self._call(
+            f"tag {repository}:{tag}",
+            lambda api: api.tag(image_id, repository, tag=tag, force=True),
+        )
+
+    def untag_image(self, ref: str) -> None:
+        # force: a tag is removed even while a container runs the image (the image stays
+        # for it); only our own tags are ever passed here, never an image id
+        try:
+            self._call(
+                f"untag {ref[:80]}", lambda api: api.remove_image(ref, force=True, noprune=True)
+            )
+        except ContainerGone:
+            return  # already gone
 
     def close(self) -> None:
         if self._api is not None:

@@ -47,6 +47,15 @@ class ContainerSummary:
     marks: str  # what the engine's status says besides durations: "(healthy)", "(137)"
 
 
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """An image as the engine knows it: its id, the digests a registry gave it, its tags."""
+
+    id: str
+    repo_digests: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
 class LogStream(Protocol):
     """A container's log as its complete lines, a read at a time: each line is its RFC 3339
     timestamp, a space and the text, without the newline, and at most ``lines.MAX_LINE_BYTES
@@ -105,5 +114,18 @@ class EngineGateway(Protocol):
     def restart(self, container_id: str, timeout: float) -> None: ...
 
     def unpause(self, container_id: str) -> None: ...
+
+    def image(self, ref: str) -> ImageInfo | None:
+        """The image ``ref`` names (a tag or an id), or None when the engine has none."""
+        ...
+
+    def tag_image(self, image_id: str, repository: str, tag: str) -> None:
+        """Tag the image ``repository:tag`` (the engine keeps a tagged image from
+        ``docker image prune``)."""
+        ...
+
+    def untag_image(self, ref: str) -> None:
+        """Remove the tag ``ref`` (the image itself goes only if nothing else names it)."""
+        ...
 
     def close(self) -> None: ...

@@ -26,6 +26,12 @@ already ran for their cause are left out by the caller: they are not a step.
 Drifts the engine is still judging (a healthcheck that has begun failing) are left out:
 they are reported at once, and planned for when the engine's verdict turns them into
 another drift (unhealthy).
+
+A bad change has a plan of its own (``change_plan``): with ``rollback: auto`` one step,
+the rollback to its last good snapshot (once: a change rolled back before is a person's
+then); with ``notify`` a person, told the command that rolls it back; a change that never
+ran (its image does not exist) while the service runs what was good is held there,
+without a step. The service's drifts go with it: they are the change's doing.
 """
 
 from __future__ import annotations
@@ -36,12 +42,15 @@ from dataclasses import dataclass
 from controller.model import (
     Action,
     Category,
+    Change,
     Drift,
     DriftKind,
     Issue,
     RemediationSettings,
+    RollbackMode,
     Runbook,
     ServiceSpec,
+    Snapshot,
 )
 from controller.remediate.strategies import WATCHED, ladder, left_alone_reason, primary
 
@@ -61,13 +70,19 @@ CRASHES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Rung:
-    """One rung of a ladder: an action, or a declared runbook."""
+    """One rung of a ladder: an action, or a declared runbook (or a rollback of a change,
+    with what its issues' resolution says once it is proven)."""
 
     action: Action
     runbook: Runbook | None = None
+    change: str = ""  # a rollback: the change it reverts
+    name: str = ""  # a rollback: "rollback to snapshot 2"
+    outcome: str = ""  # a rollback: "rolled back from X to Y because Z"
 
     @property
     def label(self) -> str:
+        if self.name:
+            return self.name
         return f"runbook {self.runbook.name}" if self.runbook else str(self.action)
 
 
@@ -80,6 +95,7 @@ class Plan:
     hand_over: str = ""  # nothing fits: a human gets it, with this reason
     hand_over_fingerprints: tuple[str, ...] = ()
     docker_restarting: bool = False  # the restart policy is at work: watch it, add nothing
+    hold_back: bool = False  # a bad change that never ran: keep what runs, no step
 
     @property
     def describe(self) -> str:
@@ -184,6 +200,57 @@ def _drift_plan(
         )
     addresses = (*fingerprints, *quiet)
     return Plan(tuple([*runbooks, *generic]), addresses, quiet, why=main.title)
+
+
+def change_plan(
+    spec: ServiceSpec,
+    bad: Issue,
+    change: Change,
+    drifts: Sequence[Drift],
+    *,
+    snapshot: Snapshot | None,
+    command: str,
+    rolled_back_before: bool,
+    runs_snapshot: bool,
+) -> Plan:
+    """The plan for a service whose ``change`` was judged bad (``bad``, its issue): a
+    rollback to ``snapshot`` with ``rollback: auto``, else a person told ``command``."""
+    fingerprints = (bad.fingerprint, *(d.fingerprint for d in drifts))
+    why = bad.title
+    if snapshot is None:
+        return Plan(
+            why=why,
+            hand_over=f"{why}; there is no last-good snapshot to roll back to",
+            hand_over_fingerprints=fingerprints,
+        )
+    back = f"`{command}` rolls it back to snapshot {snapshot.number} ({snapshot.identity})"
+    if spec.rollback.mode is not RollbackMode.AUTO:
+        return Plan(
+            why=why,
+            hand_over=f"{why}; rollback: {spec.rollback.mode} leaves it to a person: {back}",
+            hand_over_fingerprints=fingerprints,
+        )
+    if change.missing_image and runs_snapshot:
+        return Plan(addresses=fingerprints, why=why, hold_back=True)
+    if rolled_back_before:
+        return Plan(
+            why=why,
+            hand_over=(
+                f"{why}; this change was rolled back once already and is not rolled back "
+                f"again by the controller: {back}"
+            ),
+            hand_over_fingerprints=fingerprints,
+        )
+    rung = Rung(
+        Action.ROLLBACK,
+        change=change.id,
+        name=f"rollback to snapshot {snapshot.number}",
+        outcome=(
+            f"rolled back from {change.after} to snapshot {snapshot.number} "
+            f"({snapshot.identity}) because {change.reason}"
+        ),
+    )
+    return Plan((rung,), fingerprints, why=why)
 
 
 def _docker_plan(spec: ServiceSpec, drifts: Sequence[Drift], plan: Plan) -> Plan:

@@ -2,10 +2,11 @@
 
 ``verify.prove`` says where the step stands (pure); this records what it says: pending
 (the reconcile comes back), proven (its issues resolve: "fixed by restart", and a cause
-its runbook removed resolves for every service that logged it), or failed (its issues
-fail and the reconcile decides anew at once). A step whose command was running when an
-earlier run of the controller died is waited for while the engine may still be carrying
-it out, then proven like any other.
+its runbook removed resolves for every service that logged it; a rollback resolves them
+as "rolled back from X to Y because Z", never "fixed", and the service then runs its
+snapshot), or failed (its issues fail and the reconcile decides anew at once). A step
+whose command was running when an earlier run of the controller died is waited for while
+the engine may still be carrying it out, then proven like any other.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from controller.model import (
 )
 from controller.remediate.records import Records
 from controller.remediate.results import Done, RequeueAfter, Result
+from controller.remediate.revert import Reverter
 from controller.remediate.verify import instance, prove
 
 
@@ -41,12 +43,14 @@ class Prover:
         *,
         store: IssueStore,
         records: Records,
+        reverter: Reverter,
         metrics: Metrics,
         clock: Clock,
         on_change: Callable[[bool], None],
     ) -> None:
         self._store = store
         self._records = records
+        self._reverter = reverter
         self._metrics = metrics
         self._clock = clock
         self._on_change = on_change
@@ -71,18 +75,22 @@ class Prover:
                 self._records.step_progress(service, moved)
             return RequeueAfter(proof.recheck, "verifying")
         self._records.step_ended(service, fixed=proof.proven)
+        if step.action is Action.ROLLBACK:
+            self._reverter.done(service, proven=proof.proven)
         if proof.proven:
-            self._ended(spec, step, now, Outcome.SUCCESS, proof.detail, f"fixed by {step.label}")
+            reason = step.proven_as or f"fixed by {step.label}"
+            self._ended(spec, step, now, Outcome.SUCCESS, proof.detail, reason)
             if step.action is Action.RUNBOOK:
                 self._resolve_cause(step)
             return Done("fixed")
+        verb = "did not take" if step.action is Action.ROLLBACK else "did not fix it"
         self._ended(
             spec,
             step,
             now,
             Outcome.FAILURE,
             proof.failed,
-            f"{step.label} did not fix it: {proof.failed}",
+            f"{step.label} {verb}: {proof.failed}",
         )
         return None
 

@@ -15,6 +15,10 @@ One call, in order:
    wrong now decides the next step below.
 2. What is wrong now: the drifts still true and the log errors still recurring.
 3. A person's operation or stop: hands off, reported (``Deference``).
+3a. A change judged bad (``changes``, ``plan.change_plan``): rolled back as one step
+   (``rollback: auto``, after its dependencies' own rollbacks), held back without a step
+   (its image never existed), or handed to a person with the command that reverts it.
+   While a change is still under watch its verdict decides: no other step is taken.
 4. Dependencies not ready: wait for them.
 5. The plan (``plan.make_plan``): only log errors that explain a crash are blamed
    (``blame.explains``); a runbook that already ran for its cause is not a step; while
@@ -35,6 +39,8 @@ from loguru import logger
 from controller.drift import drifts_of, ready_in
 from controller.issues.store import ACTIONABLE, IssueStore
 from controller.model import (
+    Action,
+    ChangeVerdict,
     Clock,
     ContainerSnapshot,
     DesiredState,
@@ -43,6 +49,8 @@ from controller.model import (
     IssueSource,
     IssueState,
     ObservedState,
+    Outcome,
+    RollbackMode,
     ServiceSpec,
     at_utc,
     to_datetime,
@@ -51,10 +59,12 @@ from controller.observe.gateway import EngineError
 from controller.remediate.blame import explains
 from controller.remediate.crashes import crash_runs
 from controller.remediate.deference import Deference, docker_restarting
-from controller.remediate.plan import CRASHES, Plan, make_plan
+from controller.remediate.lastgood import LastGood, bad_change, target
+from controller.remediate.plan import CRASHES, Plan, change_plan, make_plan
 from controller.remediate.proving import Prover
 from controller.remediate.records import Records
 from controller.remediate.results import Done, Failed, RequeueAfter, Result
+from controller.remediate.revert import Reverter
 from controller.remediate.runner import StepRunner
 
 BLIP_PLAN = "left to heal on its own first (--blip-seconds)"
@@ -85,6 +95,8 @@ class Reconciler:
         desired: DesiredState,
         store: IssueStore,
         records: Records,
+        lastgood: LastGood,
+        reverter: Reverter,
         observe: Callable[[], ObservedState],
         prover: Prover,
         deference: Deference,
@@ -99,6 +111,8 @@ class Reconciler:
         self._settings = desired.remediation
         self._store = store
         self._records = records
+        self._lastgood = lastgood
+        self._reverter = reverter
         self._observe = observe
         self._prover = prover
         self._deference = deference
@@ -127,13 +141,22 @@ class Reconciler:
     def _next_step(self, spec: ServiceSpec, observed: ObservedState) -> Result:
         service = spec.name
         drifts, logs = self._work_of(spec, observed)
-        if not drifts and not logs:
+        bad = self._bad_change(service)
+        if not drifts and not logs and bad is None:
             self._records.nothing_to_do(service)
             return Done()
         containers = observed.of(service)
         held = self._deference.to_people(spec, drifts, containers)
         if held is not None:
             return held
+        if bad is not None:
+            return self._roll_back(spec, bad, drifts, containers, observed)
+        if self._under_watch(spec):
+            fingerprints = [d.fingerprint for d in drifts] + [i.fingerprint for i in logs]
+            text = "its new change is under watch: the verdict on it decides"
+            if self._records.intend(service, fingerprints, text):
+                logger.info("{}: {}", service, text)
+            return Done("a change under watch")
         actionable = [i for i in self._store.of_service(service) if i.state in ACTIONABLE]
         wait = blip_left(actionable, self._blip, self._clock())
         if wait > 0:
@@ -173,6 +196,73 @@ class Reconciler:
             return Done("dry run")
         return self._take_step(spec, plan, containers)
 
+    # --- 3a. a bad change ----------------------------------------------------------------
+
+    def _bad_change(self, service: str) -> Issue | None:
+        """The service's bad-change issue, when it waits to be acted on."""
+        issue = self._store.get(bad_change(service))
+        return issue if issue is not None and issue.state in ACTIONABLE else None
+
+    def _under_watch(self, spec: ServiceSpec) -> bool:
+        """A change of the service has no verdict yet (its drifts are the verdict's)."""
+        if spec.rollback.mode is RollbackMode.OFF:
+            return False
+        return self._lastgood.read(
+            spec.name,
+            lambda r: (
+                r.change is not None
+                and r.change.verdict is ChangeVerdict.PENDING
+                and not r.change.missing_image
+            ),
+        )
+
+    def _roll_back(
+        self,
+        spec: ServiceSpec,
+        bad: Issue,
+        drifts: Sequence[Drift],
+        containers: Sequence[ContainerSnapshot],
+        observed: ObservedState,
+    ) -> Result:
+        service = spec.name
+        record = self._lastgood.get(service)
+        change = record.change
+        if change is None or change.verdict is not ChangeVerdict.BAD:
+            return Done("no bad change")  # superseded: the watch settles its issue
+        snapshot = target(record, change)
+        plan = change_plan(
+            spec,
+            bad,
+            change,
+            drifts,
+            snapshot=snapshot,
+            command=self._reverter.command(snapshot, service) if snapshot else "",
+            rolled_back_before=str(change.after) in record.reverted,
+            runs_snapshot=snapshot is not None and record.running == snapshot.identity,
+        )
+        if plan.hand_over:
+            if self._store.escalate(plan.hand_over_fingerprints, plan.hand_over):
+                logger.warning("{}: needs a human: {}", service, plan.hand_over)
+                self._on_change(True)
+            return Done("needs a human")
+        if plan.hold_back:
+            text = self._reverter.held(service)
+            self._store.finish(
+                plan.addresses, Outcome.SUCCESS, text, next_state=IssueState.RESOLVED, reason=text
+            )
+            self._on_change(True)
+            return Done("held back")
+        if self._dry_run:
+            self._note_dry_run(service, plan)
+            return Done("dry run")
+        waiting = self._unready_dependencies(service, observed, rolling_back=True)
+        if waiting:
+            text = f"rolls back after {', '.join(waiting)}"
+            if self._records.intend(service, plan.addresses, text, waiting_for=waiting):
+                logger.info("{}: {} (dependencies first)", service, text)
+            return Done("waiting for dependencies")
+        return self._take_step(spec, plan, containers)
+
     def _work_of(
         self, spec: ServiceSpec, observed: ObservedState
     ) -> tuple[list[Drift], list[Issue]]:
@@ -189,16 +279,34 @@ class Reconciler:
         logs = [i for i in mine if i.source is IssueSource.LOG and i.last_seen >= recent]
         return drifts, logs
 
-    def _unready_dependencies(self, service: str, observed: ObservedState) -> list[str]:
-        """Required dependencies not ready, or whose own fix is still being proven."""
+    def _unready_dependencies(
+        self, service: str, observed: ObservedState, *, rolling_back: bool = False
+    ) -> list[str]:
+        """Required dependencies not ready, or whose own fix is still being proven; when
+        ``rolling_back``, also those with a bad change of their own not yet rolled back
+        (dependencies first)."""
         specs = self._desired.services
         return [
             dep
             for dep in specs[service].depends_on
             if dep in specs
-            and specs[dep].required
-            and (not ready_in(specs[dep], observed) or self._records.step(dep) is not None)
+            and (specs[dep].required or rolling_back)
+            and (
+                not ready_in(specs[dep], observed)
+                or self._records.step(dep) is not None
+                or (rolling_back and self._rolling_back(dep))
+            )
         ]
+
+    def _rolling_back(self, service: str) -> bool:
+        """A bad change of ``service`` waits for (or is in) its rollback."""
+        issue = self._store.get(bad_change(service))
+        return (
+            issue is not None
+            and issue.active
+            and issue.state is not IssueState.NEEDS_HUMAN
+            and self._desired.services[service].rollback.mode is RollbackMode.AUTO
+        )
 
     def _plan(
         self,
@@ -271,7 +379,10 @@ class Reconciler:
             self._records.hold(service, spec.min_ready, spec.restart.restarts),
             self._settings.log_quiet if plan.quiet else 0.0,
         )
-        recheck = self._runner.run(spec, plan, untried[0], containers, fault, hold)
+        rung = untried[0]
+        if rung.action is Action.ROLLBACK:
+            self._lastgood.reverting(service, rung.change)  # saved with the step, before it
+        recheck = self._runner.run(spec, plan, rung, containers, fault, hold)
         if recheck <= 0:
             return RequeueAfter(0.0, "the step failed; decide anew")
         return RequeueAfter(recheck, "verifying")

@@ -37,11 +37,21 @@ from controller.model import (
 from controller.observe.gateway import EngineError
 from controller.remediate.plan import Plan, Rung
 from controller.remediate.records import Records
+from controller.remediate.revert import Reverter
 from controller.remediate.strategies import Actuator, StepFailed
 from controller.remediate.verify import deadline, instance
 
 # actions that start the service's containers: each one they leave must stay up
-STARTS = frozenset({Action.START, Action.RESTART, Action.RECREATE, Action.REBUILD, Action.UNPAUSE})
+STARTS = frozenset(
+    {
+        Action.START,
+        Action.RESTART,
+        Action.RECREATE,
+        Action.REBUILD,
+        Action.UNPAUSE,
+        Action.ROLLBACK,
+    }
+)
 
 
 class StepRunner:
@@ -51,6 +61,7 @@ class StepRunner:
         store: IssueStore,
         records: Records,
         actuator: Actuator,
+        reverter: Reverter,
         observe: Callable[[], ObservedState],
         metrics: Metrics,
         settings: RemediationSettings,
@@ -61,6 +72,7 @@ class StepRunner:
         self._store = store
         self._records = records
         self._actuator = actuator
+        self._reverter = reverter
         self._observe = observe
         self._metrics = metrics
         self._settings = settings
@@ -92,6 +104,7 @@ class StepRunner:
             started_at=started,
             until=deadline(spec, hold, started, containers),
             hold=hold,
+            proven_as=rung.outcome,
         )
         self._store.begin(plan.addresses, rung.action)
         self._records.step_started(service, step, fault)
@@ -140,6 +153,8 @@ class StepRunner:
         """The step's command failed: the step ends, its issues failed; decide anew."""
         service = spec.name
         self._records.step_ended(service, fixed=False)
+        if step.action is Action.ROLLBACK:
+            self._reverter.done(service, proven=False)
         self._store.finish(
             step.addresses,
             Outcome.ERROR,

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from controller.detect.redact import redact
@@ -115,6 +116,8 @@ class ComposeActions(Protocol):
         timeout: float = 120.0,
     ) -> object: ...
 
+    def revert(self, file: Path, service: str, timeout: float = 300.0) -> object: ...
+
 
 class StepFailed(Exception):
     """A runbook or hook step ran and failed (non-zero exit, rejected capture ...)."""
@@ -149,10 +152,23 @@ def _tail(output: bytes | str) -> str:
     return redact(lines[-1][:OUTPUT_CHARS]) if lines else "(no output)"
 
 
+class Rollbacks(Protocol):
+    """What the actuator asks of rollbacks (``revert.Reverter``)."""
+
+    def revert(self, spec: ServiceSpec) -> str: ...
+
+    def pinned(self, service: str) -> Path | None: ...
+
+    def missing_image(self, service: str) -> str: ...
+
+
 class Actuator:
     """Runs one step against the engine, Compose, or the user's hook.
 
     Raises ``EngineError`` or ``StepFailed`` when the step fails; returns what it did.
+    A service rolled back to a snapshot is started and recreated from the snapshot's file
+    (never onto the change that was bad); one whose declared image does not exist is not
+    recreated at all (nothing is stopped for an image that is not there).
     """
 
     def __init__(
@@ -162,12 +178,14 @@ class Actuator:
         specs: Mapping[str, ServiceSpec],
         observe: Callable[[], ObservedState],
         hook: RunbookStep | None,
+        rollbacks: Rollbacks,
     ) -> None:
         self._gateway = gateway
         self._compose = compose
         self._specs = specs
         self._observe = observe
         self._hook = hook
+        self._rollbacks = rollbacks
 
     def run(
         self,
@@ -179,6 +197,16 @@ class Actuator:
         issue: Issue | None = None,
     ) -> str:
         """Do ``action`` on ``spec``'s service; ``targets`` are the containers that drifted."""
+        if action is Action.ROLLBACK:
+            return self._rollbacks.revert(spec)
+        if action in (Action.START, Action.RECREATE, Action.REBUILD):
+            pinned = self._rollbacks.pinned(spec.name)
+            if pinned is not None:
+                self._compose.revert(pinned, spec.name)
+                return f"docker compose up --force-recreate with its last-good snapshot ({pinned})"
+            missing = "" if action is Action.REBUILD else self._rollbacks.missing_image(spec.name)
+            if missing:
+                raise StepFailed(f"its image {missing} does not exist here; nothing was stopped")
         if action is Action.START:
             self._compose.up(spec.name, replicas=spec.replicas)
             return f"docker compose up --no-deps --scale {spec.name}={spec.replicas}"

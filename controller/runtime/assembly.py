@@ -11,6 +11,8 @@ drive it without an engine.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -28,13 +30,17 @@ from controller.observe.gateway import EngineGateway
 from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
+from controller.remediate.changes import ChangeWatch
 from controller.remediate.deference import Deference
 from controller.remediate.failures import FailureBackoff
+from controller.remediate.keeper import Keeper, SnapshotCompose
+from controller.remediate.lastgood import LastGood
 from controller.remediate.pool import WorkerPool
 from controller.remediate.proving import Prover
 from controller.remediate.queue import WorkQueue
 from controller.remediate.reconciler import Reconciler
 from controller.remediate.records import Records
+from controller.remediate.revert import DeclaredModel, RevertCompose, Reverter
 from controller.remediate.runner import StepRunner
 from controller.remediate.signals import Signals
 from controller.remediate.strategies import Actuator, ComposeActions
@@ -47,12 +53,19 @@ from controller.runtime.wires import Wire
 from controller.scheduling import PassScheduler
 
 
+class Compose(ComposeActions, SnapshotCompose, RevertCompose, Protocol):
+    """Everything remediation asks of Compose (``ComposeCli``; the fake world in tests)."""
+
+
 def build_remediation(
     *,
     desired: DesiredState,
     store: IssueStore,
     observe: Callable[[], ObservedState],
-    actuator: Actuator,
+    gateway: EngineGateway,
+    compose: Compose,
+    declared: DeclaredModel,
+    snapshots: Path,
     metrics: Metrics,
     rules: ThrottleRules,
     clock: Clock,
@@ -63,11 +76,26 @@ def build_remediation(
     on_change: Callable[[bool], None],
     settle_logs: Callable[[Sequence[str], float], object],
 ) -> Remediation:
+    """The remediation side of one controller; ``snapshots``: where last-good snapshots
+    are kept."""
     records = Records(rules, clock)
+    lastgood = LastGood(clock)
+    reverter = Reverter(
+        lastgood=lastgood,
+        compose=compose,
+        gateway=gateway,
+        declared=declared,
+        metrics=metrics,
+        clock=clock,
+    )
+    actuator = Actuator(
+        gateway, compose, desired.services, observe, desired.remediation.hook, reverter
+    )
     runner = StepRunner(
         store=store,
         records=records,
         actuator=actuator,
+        reverter=reverter,
         observe=observe,
         metrics=metrics,
         settings=desired.remediation,
@@ -79,9 +107,16 @@ def build_remediation(
         desired=desired,
         store=store,
         records=records,
+        lastgood=lastgood,
+        reverter=reverter,
         observe=observe,
         prover=Prover(
-            store=store, records=records, metrics=metrics, clock=clock, on_change=on_change
+            store=store,
+            records=records,
+            reverter=reverter,
+            metrics=metrics,
+            clock=clock,
+            on_change=on_change,
         ),
         deference=Deference(
             store=store,
@@ -99,7 +134,25 @@ def build_remediation(
     )
     pool = WorkerPool(reconciler, WorkQueue(FailureBackoff()), max_agents)
     signals = Signals(desired=desired, records=records, store=store, pool=pool)
-    return Remediation(records, pool, reconciler, runner, signals)
+    changes = ChangeWatch(
+        desired=desired,
+        lastgood=lastgood,
+        records=records,
+        store=store,
+        keeper=Keeper(
+            compose=compose,
+            gateway=gateway,
+            project=desired.compose,
+            directory=snapshots,
+            clock=clock,
+        ),
+        reverter=reverter,
+        declared=declared,
+        metrics=metrics,
+        clock=clock,
+        dry_run=dry_run,
+    )
+    return Remediation(records, lastgood, pool, reconciler, runner, signals, changes)
 
 
 def assemble(
@@ -107,7 +160,7 @@ def assemble(
     desired: DesiredState,
     *,
     gateway: EngineGateway | None = None,
-    compose: ComposeActions | None = None,
+    compose: Compose | None = None,
     hashes: HashSource | None = None,
     registry: CollectorRegistry | None = None,
     clock: Clock,
@@ -124,17 +177,11 @@ def assemble(
     store = IssueStore(desired.env, clock, on_resolved=metrics.recovered)
     prober = Prober(gateway, desired.services, lambda service: request_pass(), clock)
     cache = ContainerCache(gateway, desired.project, wall=clock)  # fed by events
-    observer = Observer(
-        gateway,
-        desired.project,
-        clock,
-        prober.view,
-        ConfigHashes(
-            hashes if hashes is not None else ComposeCli(desired.compose),
-            (*desired.compose.files, *desired.compose.env_files),
-        ).current,
-        cache=cache,
+    model = ConfigHashes(
+        hashes if hashes is not None else ComposeCli(desired.compose),
+        (*desired.compose.files, *desired.compose.env_files),
     )
+    observer = Observer(gateway, desired.project, clock, prober.view, model.current, cache=cache)
     logs = LogPipeline(
         gateway=gateway,
         store=store,
@@ -152,9 +199,15 @@ def assemble(
         desired=desired,
         store=store,
         observe=observer.observe,
-        actuator=Actuator(
-            gateway, compose_cli, desired.services, observer.observe, desired.remediation.hook
+        gateway=gateway,
+        compose=compose_cli,
+        declared=DeclaredModel(
+            model.current,
+            model.image_of,
+            model.builds,
+            lambda image: gateway.image(image) is not None,
         ),
+        snapshots=settings.state_dir / "lastgood",
         metrics=metrics,
         rules=ThrottleRules.of(desired.remediation, backoff_enabled=not settings.once),
         clock=clock,
@@ -179,6 +232,7 @@ def assemble(
         dry_run=settings.dry_run,
         store=store,
         records=remediation.records,
+        lastgood=remediation.lastgood,
         cursors=logs.reader.cursors,
         evidence=lambda issues: controller.evidence(issues),
         clock=clock,
@@ -217,6 +271,7 @@ def assemble(
                 workers_busy=lambda: remediation.pool.busy,
                 workers_max=settings.max_agents,
                 records=remediation.records.snapshot,
+                rollback=remediation.lastgood.snapshot,
                 clock=clock,
             ),
         )

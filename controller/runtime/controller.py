@@ -2,9 +2,10 @@
 
 A pass: observe the project (containers, probes, config hashes), follow new containers'
 logs, ``diff`` against the declaration, record drifts and Docker's restarts in the issue
-store, link effects to their root causes, tell each service's record what was seen,
-queue every service with an actionable issue (or a step to prove), write the JSON and
-Markdown outputs. ``scheduling.PassScheduler`` runs it on the adaptive interval; engine
+store, link effects to their root causes, tell each service's record what was seen, see
+and judge changes and keep last-good snapshots (``remediate.changes``), queue every
+service with an actionable issue (or a step to prove), write the JSON and Markdown
+outputs. ``scheduling.PassScheduler`` runs it on the adaptive interval; engine
 events, probe changes and finished steps request a pass at once, new log findings one
 within 0.5 s. Files are saved at once when an issue comes, goes or is linked, or the
 verdict or the engine's reachability moves; counts and notes at most every 0.5 s. The CI
@@ -29,8 +30,11 @@ from controller.issues.store import SyncResult
 from controller.model import (
     Clock,
     DesiredState,
+    Drift,
+    DriftKind,
     Issue,
     ObservedState,
+    RollbackRecord,
     ServiceCondition,
     ServiceRecord,
     ServiceStatus,
@@ -91,6 +95,7 @@ class Controller:
         saved = self.parts.files.load()
         self.store.restore(saved.issues)
         self._records.restore(saved.remediation)
+        self._remediation.lastgood.restore(saved.rollback)
         now = self._clock()
         for service, record in saved.remediation.items():
             step = record.step
@@ -169,10 +174,11 @@ class Controller:
     def _record(self, observed: ObservedState) -> bool:
         """One observation into the store and the records; True when an issue came, went
         or was linked."""
-        drifts = diff(self.desired, observed)
+        drifts = self._declared_as(diff(self.desired, observed))
         statuses = [service_status(spec, observed) for spec in self.desired.services.values()]
         holds = {name: self.hold(name) for name in self.desired.services}
-        synced = self.store.sync_drifts(drifts, statuses, self._frozen(observed), holds)
+        frozen = self._frozen(observed)
+        synced = self.store.sync_drifts(drifts, statuses, frozen, holds)
         log_drifts(synced)
         time_detection(self.metrics, synced, observed, self._clock())
         active = self.store.active()
@@ -185,10 +191,25 @@ class Controller:
                 "; ".join(f"{i}: {why}" for i, why in issue.cause_evidence.items()),
             )
         self._remediation.signals.pass_seen(statuses, observed)
+        ready_for = {status.name: secs for status, secs in self.store.services_ready_for()}
+        changed = self._remediation.changes.pass_seen(observed, frozen, ready_for)
         quiet = self.desired.detection.resolve_after_quiet
         for issue in (expired := self.store.expire_log_issues(quiet)):
             logger.info("{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id)
-        return bool(synced.opened or synced.reopened or synced.recovered or linked or expired)
+        return bool(
+            synced.opened or synced.reopened or synced.recovered or linked or expired or changed
+        )
+
+    def _declared_as(self, drifts: list[Drift]) -> list[Drift]:
+        """The drifts, but a rolled-back service's config is not "outdated": it runs its
+        last-good snapshot on purpose, and its rolled-back issue says so."""
+        lastgood = self._remediation.lastgood
+        return [
+            d
+            for d in drifts
+            if d.kind is not DriftKind.OUTDATED
+            or lastgood.read(d.service, lambda r: r.rolled_back is None)
+        ]
 
     def _count_restarts(self, observed: ObservedState) -> None:
         findings, counts = restart_findings(self._restart_counts, observed, self._clock())
@@ -305,6 +326,8 @@ class Controller:
             return False
         if self.in_flight():
             return False  # a step is running or not yet proven
+        if self.verdicts_pending():
+            return False  # a change is under watch: good or bad is not known yet
         if self._remediation.runner.last_action_at >= self._observed_mono:
             return False  # something changed since the newest observation
         snapshot = self.store.services_ready_for()  # one read for both checks
@@ -314,6 +337,19 @@ class Controller:
         if self._unsettled(snapshot):
             return False  # up, but not yet for long enough to trust
         return ready_and_unblocked(self.store.active() if issues is None else issues, statuses)
+
+    def verdicts_pending(self) -> list[str]:
+        """Required services with a change still under watch (no verdict yet)."""
+        return self._remediation.changes.pending()
+
+    def rolled_back(self) -> dict[str, RollbackRecord]:
+        """Services that run a last-good snapshot, not their declared config, with their
+        rollback records."""
+        return {
+            name: record
+            for name, record in self._remediation.lastgood.snapshot().items()
+            if record.rolled_back is not None and name in self.desired.services
+        }
 
     def in_flight(self) -> list[str]:
         """Services with a step under way: its command running, or its proof pending."""

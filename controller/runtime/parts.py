@@ -1,9 +1,9 @@
 """What one controller is made of, as the composition root (``assembly``) built it.
 
 Two plain bundles, so that the running controller is handed its parts instead of
-building them: ``Remediation`` (the records, the worker pool around the reconciler, the
-step runner, what passes and events tell them) and ``Parts`` (everything else a pass and
-the life cycle use).
+building them: ``Remediation`` (the records, the rollback records, the worker pool
+around the reconciler, the step runner, what passes and events tell them, the change
+watch) and ``Parts`` (everything else a pass and the life cycle use).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from controller.observe.gateway import EngineGateway
 from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
+from controller.remediate.changes import ChangeWatch
+from controller.remediate.lastgood import LastGood
 from controller.remediate.pool import WorkerPool
 from controller.remediate.reconciler import Reconciler
 from controller.remediate.records import Records
@@ -34,10 +36,12 @@ from controller.scheduling import PassScheduler
 @dataclass(frozen=True, slots=True)
 class Remediation:
     records: Records  # every service's remediation state: its only copy
+    lastgood: LastGood  # every service's rollback state: its only copy
     pool: WorkerPool
     reconciler: Reconciler
     runner: StepRunner
     signals: Signals
+    changes: ChangeWatch  # what each pass does about changes, verdicts, snapshots
 
 
 @dataclass(frozen=True, slots=True)

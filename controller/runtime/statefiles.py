@@ -4,9 +4,10 @@
 service's remediation record, the engine's reachability, the verdict); ``force`` writes
 anyway (before a step runs, at shutdown). ``load`` takes back what an earlier run saved:
 the issues with their history and attempts, each service's remediation record (backoff,
-budget, a step being proven, the runbooks run ...) and the log cursors, so a restarted
-controller neither repeats a step nor reads a line twice. An unreadable file is kept
-aside, named, and the run starts afresh.
+budget, a step being proven, the runbooks run ...), its rollback record (last-good
+snapshots, the newest change and its verdict, a rollback in force) and the log cursors,
+so a restarted controller neither repeats a step nor reads a line twice. An unreadable
+file is kept aside, named, and the run starts afresh.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore
 from controller.model import Clock, Issue
+from controller.remediate.lastgood import LastGood
 from controller.remediate.records import Records
 
 
@@ -52,6 +54,7 @@ class StateFiles:
         dry_run: bool,
         store: IssueStore,
         records: Records,
+        lastgood: LastGood,
         cursors: Callable[[], dict[str, int]],
         evidence: Callable[[list[Issue]], Evidence],
         clock: Clock,
@@ -59,10 +62,10 @@ class StateFiles:
         self.json_path = state_dir / f"docker_issues_{env}.json"
         self.report_path = state_dir / f"docker_issues_report_{env}.md"
         self._env, self._project, self._dry_run = env, project, dry_run
-        self._store, self._records = store, records
+        self._store, self._records, self._lastgood = store, records, lastgood
         self._cursors, self._evidence, self._clock = cursors, evidence, clock
         self._lock = threading.Lock()
-        self._saved: tuple[int, int, bool, str] | None = None
+        self._saved: tuple[int, int, int, bool, str] | None = None
 
     def load(self) -> SavedState:
         """What an earlier run saved (empty when there is no file or it is unreadable)."""
@@ -92,6 +95,7 @@ class StateFiles:
             engine=evidence.engine,
             log_cursors=self._cursors(),
             remediation=self._records.snapshot(),
+            rollback=self._lastgood.snapshot(),
         )
 
     def save(self, force: bool = False) -> list[Issue] | None:
@@ -101,7 +105,13 @@ class StateFiles:
             counter = self._store.changes  # before the snapshot: a later change saves again
             issues = self._store.issues()
             evidence = self._evidence(issues)  # when it was observed alone is no news
-            changes = (counter, self._records.changes, evidence.converged, evidence.engine)
+            changes = (
+                counter,
+                self._records.changes,
+                self._lastgood.changes,
+                evidence.converged,
+                evidence.engine,
+            )
             if changes == self._saved and not force:
                 return None
             doc = self.document(issues)

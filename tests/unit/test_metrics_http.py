@@ -44,7 +44,8 @@ def registry_with_state() -> tuple[CollectorRegistry, IssueStore]:
     )
     registry.register(
         StateCollector(
-            "dev", StateView(store.issues, store.services, lambda: 2, lambda: 1, 3, dict, time.time)
+            "dev",
+            StateView(store.issues, store.services, lambda: 2, lambda: 1, 3, dict, dict, time.time),
         )
     )
     return registry, store
@@ -203,6 +204,7 @@ def test_service_gauges_say_ready_running_healthy_needs_human_and_backoff():
                 lambda: 0,
                 3,
                 lambda: {"web": backing_off},
+                dict,
                 clock,
             ),
         )

@@ -121,6 +121,7 @@ def test_the_document_has_the_documented_top_level_shape():
         "services",
         "issues",
         "remediation",
+        "rollback",
         "log_cursors",
     }
     assert doc["schema_version"] == SCHEMA_VERSION

@@ -5,6 +5,7 @@ import contextlib
 import itertools
 import json
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from controller.model import (
 from controller.observe.observer import Observer
 from controller.remediate.reconciler import stable_after
 from controller.remediate.results import Failed, RequeueAfter
-from controller.remediate.strategies import Actuator
+from controller.remediate.revert import DeclaredModel
 from controller.remediate.throttle import ThrottleRules
 from controller.runtime.assembly import build_remediation
 from tests.fakes import FakeClock, FakeWorld, container, desired, spec
@@ -65,9 +66,15 @@ class Rig:
             desired=state,
             store=self.store,
             observe=self.observer.observe,
-            actuator=Actuator(
-                world, world, state.services, self.observer.observe, state.remediation.hook
+            gateway=world,
+            compose=world,
+            declared=DeclaredModel(
+                lambda: world.rendered()[1],
+                lambda service: str(world.model["services"].get(service, {}).get("image", "")),
+                lambda service: False,
+                lambda image: world.image(image) is not None,
             ),
+            snapshots=Path(tempfile.mkdtemp(prefix="lastgood")),
             metrics=Metrics(self.registry, state.env),
             rules=ThrottleRules.of(state.remediation, backoff_enabled),
             clock=self.clock,
