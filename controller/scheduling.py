@@ -7,6 +7,10 @@ do not poll in step; ``adapt`` switches at the end of the pass that sees the cha
 requests during a pass are coalesced into one more pass, never lost, never run twice at the
 same time. ``request_soon`` (log findings) brings a pass within ``SOON`` seconds: a flood of
 errors opening issues by the hundred brings a few passes, not one per batch of findings.
+A second job looks every ``FILES_SECONDS`` whether the compose or env files changed on
+disk (a few ``stat`` calls) and requests a pass when they did: an edit that nothing
+applied yet (a declared image that does not exist, a rollback whose files moved on)
+shows no engine event.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 JOB_ID = "reconcile"
+FILES_JOB_ID = "files"
 SOON = 0.5  # seconds a pass asked for by findings may wait for more findings
+FILES_SECONDS = 2.0  # how often the compose and env files are looked at
 
 
 def _trigger(seconds: float) -> IntervalTrigger:
@@ -29,8 +35,15 @@ def _trigger(seconds: float) -> IntervalTrigger:
 
 
 class PassScheduler:
-    def __init__(self, run_pass: Callable[[], None], active: float, quiet: float) -> None:
+    def __init__(
+        self,
+        run_pass: Callable[[], None],
+        active: float,
+        quiet: float,
+        files_changed: Callable[[], bool],
+    ) -> None:
         self._run_pass = run_pass
+        self._files_changed = files_changed
         self._active_seconds = active
         self._quiet_seconds = quiet
         self._scheduler: Any = None
@@ -51,6 +64,13 @@ class PassScheduler:
             coalesce=True,
             misfire_grace_time=None,
             next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            self._look_at_files,
+            IntervalTrigger(seconds=FILES_SECONDS, timezone=UTC),
+            id=FILES_JOB_ID,
+            coalesce=True,
+            max_instances=1,
         )
         self._active = True
         self._scheduler = scheduler
@@ -107,6 +127,10 @@ class PassScheduler:
         seconds = self._active_seconds if attention else self._quiet_seconds
         self._scheduler.reschedule_job(JOB_ID, trigger=_trigger(seconds))
         logger.info("polling every {:g} s ({})", seconds, "issues open" if attention else "quiet")
+
+    def _look_at_files(self) -> None:
+        if self._files_changed():
+            self.request()
 
     def _job(self) -> None:
         """One scheduled run: pass until nobody asked for another during the last one.

@@ -319,7 +319,13 @@ class FakeWorld:
         return self.hashes_of(json.loads(file.read_text()))
 
     def revert_args(self, file: Path, service: str) -> list[str]:
-        return ["docker", "compose", "--project-name", self.project, "--file", str(file)] + [
+        return [
+            "docker",
+            "compose",
+            "--project-name",
+            self.project,
+            "--file",
+            str(file),
             "up",
             "--detach",
             "--no-deps",

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from controller.model import ComposeProject
 from controller.observe.gateway import ComposeError
@@ -70,29 +71,38 @@ class ComposeCli:
         stdin: str | None = None,
     ) -> CommandResult:
         """``docker compose`` with ``args`` on the project (``files`` instead of its
-        compose files; ``stdin`` given to it, else nothing)."""
+        compose files; ``stdin`` given to it, else nothing).
+
+        Its output goes to files, not pipes, in a session of its own: a controller that
+        dies while Compose recreates a service (a rollback half-way) leaves Compose to
+        finish, instead of killing it at its next line of progress (a write to a pipe
+        nobody reads) with a container stopped and its successor not yet started."""
         argv = (*self._base_argv(files), *args)
-        try:
-            done = subprocess.run(  # noqa: S603 - argv list, no shell; args are ours
-                argv,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout,
-                env=self._environment(),
-                cwd=self.project.workdir,
-                input=stdin,
-                stdin=subprocess.DEVNULL if stdin is None else None,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ComposeError(f"compose {args[0]}: timed out after {timeout:.0f} s") from exc
-        except OSError as exc:
-            raise ComposeError(f"compose {args[0]}: cannot run {self._command[0]}: {exc}") from exc
-        result = CommandResult(argv, done.returncode, done.stdout, done.stderr)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            try:
+                done = subprocess.run(  # noqa: S603 - argv list, no shell; args are ours
+                    argv,
+                    stdout=out,
+                    stderr=err,
+                    timeout=timeout,
+                    env=self._environment(),
+                    cwd=self.project.workdir,
+                    input=None if stdin is None else stdin.encode(),
+                    stdin=subprocess.DEVNULL if stdin is None else None,
+                    start_new_session=True,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise ComposeError(f"compose {args[0]}: timed out after {timeout:.0f} s") from exc
+            except OSError as exc:
+                raise ComposeError(
+                    f"compose {args[0]}: cannot run {self._command[0]}: {exc}"
+                ) from exc
+            stdout, stderr = _read(out), _read(err)
+        result = CommandResult(argv, done.returncode, stdout, stderr)
         if done.returncode != 0:
             raise ComposeError(
-                f"compose {' '.join(args[:1])} exited {done.returncode}: {_last_line(done.stderr)}"
+                f"compose {' '.join(args[:1])} exited {done.returncode}: {_last_line(stderr)}"
             )
         return result
 
@@ -171,6 +181,11 @@ class ComposeCli:
 
 
 BUILD_TIMEOUT = 900.0
+
+
+def _read(handle: IO[bytes]) -> str:
+    handle.seek(0)
+    return handle.read().decode("utf-8", "replace")
 
 
 def _hashes(out: str) -> dict[str, str]:

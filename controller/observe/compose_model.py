@@ -58,6 +58,10 @@ class ConfigHashes:
             logger.info("compose model changed on disk; config hashes recomputed")
         self._signature = signature
 
+    def changed_on_disk(self) -> bool:
+        """A file changed since the model was last read (the next ``current`` reads it)."""
+        return self._stat() != self._signature
+
     def current(self) -> Mapping[str, str]:
         """Service -> the config hash Compose would give its containers now."""
         self._refresh()

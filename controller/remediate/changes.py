@@ -56,7 +56,7 @@ from controller.model import (
 )
 from controller.observe.gateway import EngineError
 from controller.remediate.keeper import Keeper, SnapshotError
-from controller.remediate.lastgood import LastGood, bad_change, rolled_back, target
+from controller.remediate.lastgood import LastGood, bad_change, identity_of, rolled_back, target
 from controller.remediate.reconciler import stable_after
 from controller.remediate.records import Records
 from controller.remediate.revert import DeclaredModel, Reverter
@@ -64,17 +64,6 @@ from controller.remediate.verdict import Judgement, judge, judge_missing, tellin
 
 OPERATION_SECONDS = 60.0  # changes by the same hand this close together: one operation
 SNAPSHOT_RETRY_SECONDS = 30.0  # a snapshot that could not be taken is tried again after
-
-
-def identity_of(containers: Sequence[ContainerSnapshot]) -> Identity | None:
-    """What every replica runs; None when there is none, they differ, or it is unknown."""
-    found = {(c.config_hash or "", c.image_id) for c in containers}
-    if len(found) != 1:
-        return None
-    ((config_hash, image_id),) = found
-    if not config_hash or not image_id:
-        return None
-    return Identity(config_hash=config_hash, image_id=image_id)
 
 
 class ChangeWatch:
@@ -104,6 +93,7 @@ class ChangeWatch:
         self._dry_run = dry_run
         self._retry_at: dict[str, float] = {}  # service -> when a snapshot may be tried again
         self._said: dict[str, str] = {}  # service -> why its last snapshot failed (said once)
+        self._next: float | None = None  # seconds until a pending verdict may turn
 
     def watched(self, spec: ServiceSpec) -> bool:
         return spec.rollback.mode is not RollbackMode.OFF and spec.state is ServiceRunState.RUNNING
@@ -127,6 +117,7 @@ class ChangeWatch:
         been ready. True when an issue came or went."""
         news = False
         now = to_datetime(self._clock())
+        self._next = None
         for name, spec in self._desired.services.items():
             if name in frozen or not self.watched(spec):
                 continue
@@ -135,6 +126,11 @@ class ChangeWatch:
             except EngineError as exc:
                 logger.warning("{}: changes not read this pass: {}", name, exc)
         return news
+
+    def next_look(self) -> float | None:
+        """Seconds until the earliest verdict still pending may turn (its window or
+        deadline ends), as the last pass saw it; None when none is pending."""
+        return self._next
 
     # --- one service --------------------------------------------------------------------
 
@@ -299,7 +295,8 @@ class ChangeWatch:
                 hold=hold,
                 stopped_by_person=bool(self._records.stopped_by_person(service)),
             )
-            if judgement.ready_since != change.ready_since:
+            pending = judgement.verdict is ChangeVerdict.PENDING
+            if pending and judgement.ready_since != change.ready_since:
                 self._lastgood.ready(service, change.id, judgement.ready_since)
         return self._verdict(spec, record, change, judgement)
 
@@ -308,6 +305,8 @@ class ChangeWatch:
     ) -> bool:
         service = spec.name
         if judgement.verdict is ChangeVerdict.PENDING:
+            recheck = max(0.05, judgement.recheck)
+            self._next = recheck if self._next is None else min(self._next, recheck)
             return False
         if not self._lastgood.judged(service, change.id, judgement.verdict, judgement.reason):
             return False

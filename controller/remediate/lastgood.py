@@ -12,7 +12,7 @@ Readers get copies. Saved with the issues under ``rollback`` and read back at st
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -20,6 +20,7 @@ from controller.model import (
     Change,
     ChangeVerdict,
     Clock,
+    ContainerSnapshot,
     FindingKind,
     Identity,
     RollbackRecord,
@@ -40,6 +41,17 @@ def bad_change(service: str) -> str:
 def rolled_back(service: str) -> str:
     """The fingerprint of a service's rolled-back issue."""
     return f"change:{service}:{FindingKind.ROLLED_BACK}"
+
+
+def identity_of(containers: Sequence[ContainerSnapshot]) -> Identity | None:
+    """What every replica runs; None when there is none, they differ, or it is unknown."""
+    found = {(c.config_hash or "", c.image_id) for c in containers}
+    if len(found) != 1:
+        return None
+    ((config_hash, image_id),) = found
+    if not config_hash or not image_id:
+        return None
+    return Identity(config_hash=config_hash, image_id=image_id)
 
 
 def target(record: RollbackRecord, change: Change) -> Snapshot | None:

@@ -9,10 +9,11 @@ pass queues it again.
 
 One call, in order:
 
-1. A step taken earlier and not yet proven: prove it now (``Prover``). Pending:
-   requeue. Proven: the issues resolve, done. Failed (the service died again, turned
-   unhealthy, the error came back, the deadline passed): recorded at once, and what is
-   wrong now decides the next step below.
+1. A step taken earlier and not yet proven: prove it now (``Prover``) (a rollback an
+   earlier run was killed in the middle of, and which did not end, is first carried out
+   to its end, as the same step). Pending: requeue. Proven: the issues resolve, done.
+   Failed (the service died again, turned unhealthy, the error came back, the deadline
+   passed): recorded at once, and what is wrong now decides the next step below.
 2. What is wrong now: the drifts still true and the log errors still recurring.
 3. A person's operation or stop: hands off, reported (``Deference``).
 3a. A change judged bad (``changes``, ``plan.change_plan``): rolled back as one step
@@ -52,6 +53,7 @@ from controller.model import (
     Outcome,
     RollbackMode,
     ServiceSpec,
+    StepRecord,
     at_utc,
     to_datetime,
 )
@@ -59,7 +61,7 @@ from controller.observe.gateway import EngineError
 from controller.remediate.blame import explains
 from controller.remediate.crashes import crash_runs
 from controller.remediate.deference import Deference, docker_restarting
-from controller.remediate.lastgood import LastGood, bad_change, target
+from controller.remediate.lastgood import LastGood, bad_change, identity_of, target
 from controller.remediate.plan import CRASHES, Plan, change_plan, make_plan
 from controller.remediate.proving import Prover
 from controller.remediate.records import Records
@@ -131,6 +133,8 @@ class Reconciler:
             return Failed(f"cannot observe: {exc}")
         pending = self._records.step(service)
         if pending is not None:
+            if self._cut_short(spec, pending, observed):
+                return self._runner.resume(spec, pending)
             result = self._prover.prove(spec, pending, observed)
             if result is not None:
                 return result
@@ -196,6 +200,26 @@ class Reconciler:
             return Done("dry run")
         return self._take_step(spec, plan, containers)
 
+    def _cut_short(self, spec: ServiceSpec, step: StepRecord, observed: ObservedState) -> bool:
+        """A rollback whose command an earlier run of the controller did not see end, and
+        did not end: it is over in the engine (its window passed), the service does not
+        run the snapshot, and no person is at work on it. It is carried out to its end,
+        as the same step (Compose converges on the snapshot: a rollback half done is
+        done by running it again)."""
+        service = spec.name
+        if step.action is not Action.ROLLBACK or step.finished_at is not None:
+            return False
+        if self._records.command_left(service) > 0:
+            return False
+        record = self._lastgood.get(service)
+        snapshot = target(record, record.change) if record.change is not None else None
+        containers = observed.of(service)
+        return (
+            snapshot is not None
+            and identity_of(containers) != snapshot.reverts_to
+            and not self._records.operation(service, containers)
+        )
+
     # --- 3a. a bad change ----------------------------------------------------------------
 
     def _bad_change(self, service: str) -> Issue | None:
@@ -209,11 +233,7 @@ class Reconciler:
             return False
         return self._lastgood.read(
             spec.name,
-            lambda r: (
-                r.change is not None
-                and r.change.verdict is ChangeVerdict.PENDING
-                and not r.change.missing_image
-            ),
+            lambda r: r.change is not None and r.change.verdict is ChangeVerdict.PENDING,
         )
 
     def _roll_back(

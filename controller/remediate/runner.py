@@ -37,6 +37,7 @@ from controller.model import (
 from controller.observe.gateway import EngineError
 from controller.remediate.plan import Plan, Rung
 from controller.remediate.records import Records
+from controller.remediate.results import RequeueAfter, Result
 from controller.remediate.revert import Reverter
 from controller.remediate.strategies import Actuator, StepFailed
 from controller.remediate.verify import deadline, instance
@@ -148,6 +149,40 @@ class StepRunner:
         self._store.acted(plan.addresses, detail)
         self._on_change(False)
         return min(0.25, hold)
+
+    def resume(self, spec: ServiceSpec, step: StepRecord) -> Result:
+        """Carry out, to its end, a step whose command an earlier run of the controller was
+        killed in the middle of (a rollback: Compose converges on the snapshot). The same
+        step: counted once, one attempt; then proven like any other."""
+        service = spec.name
+        logger.warning(
+            "{}: {} was cut short when the controller stopped; carrying it out to its end",
+            service,
+            step.label,
+        )
+        try:
+            with self._records.commanding(service):
+                detail = self._actuator.run(step.action, spec, [])
+            after = self._observe().of(service)
+        except (EngineError, StepFailed) as exc:
+            self._adopt_leftovers(service)
+            self.errored(spec, step, str(exc))
+            return RequeueAfter(0.0, "the step failed; decide anew")
+        finally:
+            self.last_action_at = time.monotonic()
+        self._records.left_by_us(service, after)
+        done = to_datetime(self._clock())
+        carried = step.model_copy(
+            update={
+                "finished_at": done,
+                "instances": [instance(c) for c in after],
+                "until": deadline(spec, step.hold, done, after),
+            }
+        )
+        self._records.step_progress(service, carried)
+        self._store.acted(step.addresses, f"{detail} (carried out to its end after a restart)")
+        self._on_change(False)
+        return RequeueAfter(min(0.25, step.hold), "verifying")
 
     def errored(self, spec: ServiceSpec, step: StepRecord, error: str) -> None:
         """The step's command failed: the step ends, its issues failed; decide anew."""

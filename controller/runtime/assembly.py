@@ -223,7 +223,10 @@ def assemble(
         desired.notify, desired.env, metrics.notified, metrics.notification_took, clock
     )
     scheduler = PassScheduler(
-        lambda: controller.scheduled_pass(), settings.interval_active, settings.interval_quiet
+        lambda: controller.scheduled_pass(),
+        settings.interval_active,
+        settings.interval_quiet,
+        model.changed_on_disk,
     )
     files = StateFiles(
         state_dir=settings.state_dir,

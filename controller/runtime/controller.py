@@ -169,6 +169,8 @@ class Controller:
             self.parts.scheduler.adapt(self.needs_attention())
             if unsettled := self.unsettled():  # the verdict turns when the first hold ends
                 self.parts.scheduler.request_in(min(unsettled.values()), key="hold")
+            if (due := self._remediation.changes.next_look()) is not None:
+                self.parts.scheduler.request_in(due, key="change")  # a verdict may turn
             return True
 
     def _record(self, observed: ObservedState) -> bool:
@@ -202,13 +204,14 @@ class Controller:
 
     def _declared_as(self, drifts: list[Drift]) -> list[Drift]:
         """The drifts, but a rolled-back service's config is not "outdated": it runs its
-        last-good snapshot on purpose, and its rolled-back issue says so."""
+        last-good snapshot on purpose (or is being rolled back to it), and its rolled-back
+        issue says so."""
         lastgood = self._remediation.lastgood
         return [
             d
             for d in drifts
             if d.kind is not DriftKind.OUTDATED
-            or lastgood.read(d.service, lambda r: r.rolled_back is None)
+            or lastgood.read(d.service, lambda r: r.rolled_back is None and not r.reverting)
         ]
 
     def _count_restarts(self, observed: ObservedState) -> None:
@@ -289,6 +292,7 @@ class Controller:
             bool(self.store.active())
             or any(s.condition is not ServiceCondition.READY for s in self.store.services())
             or bool(self.unsettled())
+            or bool(self.verdicts_pending())
         )
 
     def unsettled(self) -> dict[str, float]:

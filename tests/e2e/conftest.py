@@ -165,6 +165,16 @@ class Stack:
         ids = self.docker("ps", "-aq", "--filter", label, check=False).split()
         if ids:
             self.docker("rm", "-f", *ids, check=False)
+        # the last-good tags the controller kept for the project's services
+        kept = self.docker(
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            f"compose-controller/lastgood/{self.project}/*",
+            check=False,
+        ).split()
+        if kept:
+            self.docker("rmi", "-f", *kept, check=False)
 
     def inspect(self, service: str) -> dict[str, Any] | None:
         ids = self.compose("ps", "--all", "--quiet", service).split()

@@ -1,6 +1,7 @@
 """The pass scheduler: requests during a pass are coalesced, never lost, never parallel."""
 
 import threading
+from collections.abc import Callable
 
 from controller.scheduling import PassScheduler
 
@@ -20,7 +21,7 @@ def test_requests_during_a_pass_make_exactly_one_more_pass_and_never_a_parallel_
             assert release.wait(10)
         running[0] -= 1
 
-    scheduler = PassScheduler(run_pass, active=5, quiet=50)
+    scheduler = PassScheduler(run_pass, active=5, quiet=50, files_changed=lambda: False)
     first = threading.Thread(target=scheduler._job)
     first.start()
     assert inside.wait(10)
@@ -33,7 +34,7 @@ def test_requests_during_a_pass_make_exactly_one_more_pass_and_never_a_parallel_
 
 
 def test_the_interval_follows_what_the_last_pass_saw():
-    scheduler = PassScheduler(lambda: None, active=5, quiet=50)
+    scheduler = PassScheduler(lambda: None, active=5, quiet=50, files_changed=lambda: False)
     scheduler.start()
     try:
         job = scheduler._scheduler.get_job("reconcile")
@@ -48,7 +49,9 @@ def test_the_interval_follows_what_the_last_pass_saw():
         scheduler.stop()
 
 
-def counted() -> tuple[PassScheduler, list[int], threading.Event]:
+def counted(
+    files_changed: Callable[[], bool] = lambda: False,
+) -> tuple[PassScheduler, list[int], threading.Event]:
     """A started scheduler whose passes are counted (and signalled), resyncs an hour
     apart, after its first pass (which runs at once) came."""
     passes: list[int] = []
@@ -58,7 +61,7 @@ def counted() -> tuple[PassScheduler, list[int], threading.Event]:
         passes.append(1)
         came.set()
 
-    scheduler = PassScheduler(run_pass, active=3600, quiet=3600)
+    scheduler = PassScheduler(run_pass, active=3600, quiet=3600, files_changed=files_changed)
     scheduler.start()
     assert came.wait(10)
     came.clear()
@@ -85,9 +88,21 @@ def test_a_keyed_request_in_replaces_the_pending_one_and_brings_one_pass():
     try:
         for _ in range(20):  # every pass while a service holds asks again
             scheduler.request_in(0.3, key="hold")
-        jobs = [j for j in scheduler._scheduler.get_jobs() if j.id != "reconcile"]
+        jobs = [j for j in scheduler._scheduler.get_jobs() if j.id not in ("reconcile", "files")]
         assert len(jobs) == 1  # one timer, not twenty
         assert came.wait(10)
+        assert len(passes) == 2
+    finally:
+        scheduler.stop()
+
+
+def test_an_edit_of_the_compose_files_brings_a_pass_without_any_event():
+    edited = threading.Event()
+    scheduler, passes, came = counted(files_changed=edited.is_set)
+    try:
+        assert not came.wait(2.5)  # the files are looked at, unchanged: no pass
+        edited.set()
+        assert came.wait(10)  # changed: a pass, an hour before the resync
         assert len(passes) == 2
     finally:
         scheduler.stop()
