@@ -242,7 +242,7 @@ class _ToLoguru(logging.Handler):
 def configure_logging(level: str, json_lines: bool = False) -> None:
     logger.remove()
     logger.add(
-        RedactedStream(sys.stderr),  # a log line may quote container text
+        RedactedStream(sys.stderr, json_lines),  # a log line may quote container text
         level=level,
         format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level:<7} {message}",
         serialize=json_lines,

@@ -21,6 +21,7 @@ from typing import Any
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
+from controller.detect.redact import redact
 from controller.detect.restarts import restart_findings
 from controller.issues.document import converged
 from controller.issues.saver import DebouncedSaver
@@ -316,6 +317,7 @@ class Controller:
         )
 
     def _engine_state(self, ok: bool, why: str = "") -> None:
+        why = redact(why)  # the engine's words, and an address that may carry a password
         self._engine_error = "" if ok else why
         self.metrics.engine_reachable(ok)
         if ok != self._engine_ok:
