@@ -18,10 +18,11 @@ import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TextIO
 
+from controller import flagvalues
 from controller.envflags import with_environment
+from controller.flagvalues import OneLineParser
 from controller.status.render import Paint, describe, table
 from controller.status.source import StatusUnavailable, from_file, from_url
 
@@ -29,7 +30,7 @@ __all__ = ["status_command"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="controller status",
         description=(
             "Print what a running controller thinks: one row per service, or one service "
@@ -37,10 +38,31 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("service", nargs="?", help="describe this service")
-    p.add_argument("--metrics-host", default="127.0.0.1", help="the controller's address")
-    p.add_argument("--metrics-port", type=int, default=9180, metavar="PORT", help="its port")
-    p.add_argument("--url", help="the full URL of /status (instead of host and port)")
-    p.add_argument("--file", type=Path, metavar="FILE", help="read docker_issues_ENV.json instead")
+    p.add_argument(
+        "--metrics-host",
+        type=flagvalues.host,
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the controller's address (default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=flagvalues.integer(1, 65535),
+        default=9180,
+        metavar="PORT",
+        help="its port (default 9180; 1 to 65535)",
+    )
+    p.add_argument(
+        "--url",
+        type=status_url,
+        help="the full http(s) URL of /status (instead of host and port)",
+    )
+    p.add_argument(
+        "--file",
+        type=flagvalues.path,
+        metavar="FILE",
+        help="read docker_issues_ENV.json instead",
+    )
     p.add_argument("--json", action="store_true", help="print the document as it is")
     p.add_argument(
         "--color",
@@ -49,6 +71,25 @@ def _parser() -> argparse.ArgumentParser:
         help="auto (default): only on a terminal and without NO_COLOR",
     )
     return p
+
+
+def status_url(text: str) -> str:
+    """An http(s) URL of at most 2048 characters."""
+    flagvalues.text(text)
+    if not text.startswith(("http://", "https://")) or len(text) > 2048:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(
+            f"not an http(s) URL of at most 2048 characters: {shown!r}"
+        )
+    return text
+
+
+def client_host(host: str) -> str:
+    """Where to reach a controller listening on ``host``: every interface is reachable on
+    loopback; an IPv6 address goes in brackets."""
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def colour_wanted(choice: str, stream: TextIO, environ: Mapping[str, str]) -> bool:
@@ -68,8 +109,7 @@ def status_command(
     out = out if out is not None else sys.stdout
     environ = os.environ if environ is None else environ
     args = with_environment(_parser(), environ).parse_args(argv)
-    host = "127.0.0.1" if args.metrics_host in ("0.0.0.0", "::", "") else args.metrics_host
-    url = args.url or f"http://{host}:{args.metrics_port}/status"
+    url = args.url or f"http://{client_host(args.metrics_host)}:{args.metrics_port}/status"
     try:
         doc = from_file(args.file) if args.file is not None else from_url(url)
     except StatusUnavailable as exc:
