@@ -52,8 +52,9 @@ from controller.remediate.reconciler import blip_left, stable_after
 from controller.remediate.remediator import Remediator
 from controller.remediate.strategies import Actuator, ComposeActions
 from controller.runtime.journal import log_drifts, log_findings, time_detection
+from controller.runtime.savetrouble import SaveTrouble
 from controller.runtime.settings import Settings
-from controller.runtime.statefiles import StateFiles, Verdict
+from controller.runtime.statefiles import SaveFailed, StateFiles, Verdict
 from controller.scheduling import PassScheduler
 
 # how long after a restart the engine may still be carrying out a command an earlier run
@@ -177,6 +178,7 @@ class Controller:
             clock=clock,
         )
         self.json_path, self.report_path = self.files.json_path, self.files.report_path
+        self._save_trouble = SaveTrouble()
         self._saver = DebouncedSaver(self.save)  # counts and notes: at most every 0.5 s
         self._saved_verdict: tuple[str, bool] | None = None
 
@@ -206,7 +208,17 @@ class Controller:
         return self.files.document()
 
     def save(self, force: bool = False) -> None:
-        issues = self.files.save(force)
+        """Write the state files if anything changed (``force``: anyway); a write that fails
+        is one line and retried (``SaveTrouble``), never an error for the caller."""
+        try:
+            issues = self.files.save(force)
+        except SaveFailed as exc:
+            said = self._save_trouble.failed(exc, self._clock())
+            logger.log("WARNING" if said.loud else "DEBUG", "{}", said.line)
+            self._saver.retry_in(said.retry_in)
+            return
+        if (note := self._save_trouble.succeeded(self._clock())) is not None:
+            logger.info("{}", note)
         if issues is not None:
             self.notifier.observe(issues)  # transitions -> its own thread
 
@@ -449,9 +461,21 @@ class Controller:
             logger.warning("shutdown cut short the fix of: {}", ", ".join(cut_short))
         self.logs.stop()
         self._saver.stop()
-        self.save(force=True)
+        self._final_save()
         self.notifier.close(self.settings.shutdown_timeout)
         self._gateway.close()
+
+    def _final_save(self) -> None:
+        """The last save; what it could not write is said (the process still ends well)."""
+        self.save(force=True)
+        files = f"{self.files.json_path} and {self.files.report_path.name}"
+        if (unwritten := self._save_trouble.unwritten(files)) is not None:
+            logger.error("{}", unwritten)
+
+    @property
+    def saves_pending(self) -> int:
+        """Saves that failed since the last one that worked (0: the files are current)."""
+        return self._save_trouble.pending
 
     def open_once(self) -> None:
         """For the CI gate (``gate.run_gate``): restore and start the workers, the log
@@ -472,6 +496,6 @@ class Controller:
         self.logs.stop()
         self.prober.stop()
         self._saver.stop()
-        self.save(force=True)
+        self._final_save()
         self.notifier.close(self.settings.shutdown_timeout)
         self._gateway.close()
