@@ -334,6 +334,7 @@ def _gate(controller: Controller, args: argparse.Namespace) -> int:
             controller.store.issues(),
             controller.engine_error,
             {name: controller.hold(name) for name in controller.unsettled()},
+            controller.files.set_aside,
         ),
     )
     if controller.settings.dry_run:
@@ -368,7 +369,11 @@ def _print_verdict(
     out = sys.stderr
     print("", file=out)
     rows = final_table(
-        declared, controller.store.services(), controller.store.issues(), result.unsettled
+        declared,
+        controller.store.services(),
+        controller.store.issues(),
+        result.unsettled,
+        controller.files.set_aside,
     )
     for row in rows:
         print(row, file=out)
