@@ -45,6 +45,7 @@ from controller.gate.outputs import (
 from controller.gate.progress import Progress, final_table
 from controller.gate.run import GateResult, Verdict, run_gate
 from controller.gate.summary import append_step_summary, step_summary_path
+from controller.handover import disagreement
 from controller.http import ListenRefused, StatusServer, listen_address
 from controller.issues.files import StateDirError, atomic_write, check_state_dir
 from controller.issues.report import render_markdown
@@ -270,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] in COMMANDS:
         return COMMANDS[args_list[0]](args_list[1:])
     args = with_environment(parser(), os.environ).parse_args(args_list)
+    if (problem := disagreement(os.environ)) is not None:  # deploy/compose.yaml's hand-over
+        print(f"controller: error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     configure_logging(
         args.log_level or ("ERROR" if args.once else "INFO"), args.log_format == "json"
     )

@@ -42,7 +42,12 @@ from controller.observe.compose_cli import ComposeCli
 from controller.observe.compose_model import ConfigHashes, HashSource
 from controller.observe.engine import DockerEngine
 from controller.observe.events import EventWatcher
-from controller.observe.gateway import EngineError, EngineGateway, EngineUnavailable
+from controller.observe.gateway import (
+    EngineError,
+    EngineGateway,
+    EngineIdentity,
+    EngineUnavailable,
+)
 from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
@@ -162,6 +167,8 @@ class Controller:
         self._pass_lock = threading.Lock()
         self._engine_ok: bool | None = None
         self._engine_error = "not observed yet"
+        self._engine_answered = float("-inf")  # monotonic: when the engine last answered
+        self.engine: EngineIdentity | None = None  # which engine, once it answered
         self.passes_completed = 0
         # when the newest completed pass began: the evidence a verdict rests on
         self._observed_at: float | None = None  # epoch seconds (the clock)
@@ -332,12 +339,30 @@ class Controller:
         why = redact(why)  # the engine's words, and an address that may carry a password
         self._engine_error = "" if ok else why
         self.metrics.engine_reachable(ok)
+        if ok:
+            self._engine_answered = time.monotonic()
         if ok != self._engine_ok:
             if ok:
                 logger.info("engine reachable; observing project {}", self.desired.project)
+                self._say_which_engine()
             else:
                 logger.error("engine unreachable, nothing observed or changed: {}", why)
         self._engine_ok = ok
+
+    def _say_which_engine(self) -> None:
+        """Log which engine the controller manages (at start and after every outage), and
+        warn when another engine answers at the same address than before."""
+        try:
+            engine = self._gateway.identity()
+        except EngineError as exc:
+            logger.warning("engine: could not say which one ({})", redact(str(exc)))
+            return
+        logger.info("managing the engine at {}", redact(str(engine)))
+        if self.engine is not None and self.engine.id != engine.id:
+            logger.warning(
+                "another engine answers than before: id {} was {}", engine.id, self.engine.id
+            )
+        self.engine = engine
 
     def _on_findings(self, result: SyncResult) -> None:
         log_findings(self.metrics, result, self._clock())
@@ -415,8 +440,18 @@ class Controller:
         return self._engine_error
 
     def ready(self) -> bool:
-        """For /readyz: the engine answered and at least one pass completed."""
-        return bool(self._engine_ok) and self.passes_completed > 0
+        """For /readyz (and the image's healthcheck): a pass completed, the engine answered
+        the newest one, and that was recently (``stale_after``): a hung engine or a pass
+        that never ends is not ready either."""
+        fresh = time.monotonic() - self._engine_answered <= self.stale_after
+        return bool(self._engine_ok) and self.passes_completed > 0 and fresh
+
+    @property
+    def stale_after(self) -> float:
+        """Seconds without an answer from the engine after which /readyz says not ready:
+        two quiet intervals and 30 s (130 s by default); a pass runs at least once per
+        quiet interval."""
+        return 2 * self.settings.interval_quiet + 30.0
 
     # --- scheduling ---------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ on, from ``--metrics-host``/``--metrics-port`` or their ``CONTROLLER_*`` variabl
 like ``kubectl describe``. ``--json`` passes the document through for scripts. Colours
 only on a terminal, never with ``NO_COLOR`` set.
 
-Exit codes: 0 printed; 1 no document could be read; 2 bad input (a flag, no such service).
+``--ready`` asks ``/readyz`` instead, for the image's healthcheck: exit 0 when ready.
+
+Exit codes: 0 printed (ready); 1 no document could be read (not ready); 2 bad input (a
+flag, no such service).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from controller import flagvalues
 from controller.envflags import with_environment
 from controller.flagvalues import OneLineParser
 from controller.status.render import Paint, describe, table
-from controller.status.source import StatusUnavailable, from_file, from_url
+from controller.status.source import StatusUnavailable, from_file, from_url, readiness
 
 __all__ = ["status_command"]
 
@@ -64,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
         help="read docker_issues_ENV.json instead",
     )
     p.add_argument("--json", action="store_true", help="print the document as it is")
+    p.add_argument(
+        "--ready",
+        action="store_true",
+        help=(
+            "ask /readyz instead: exit 0 when the controller is ready (a pass completed and "
+            "the engine answered recently), 1 otherwise; for healthchecks"
+        ),
+    )
     p.add_argument(
         "--color",
         choices=["auto", "always", "never"],
@@ -109,7 +120,12 @@ def status_command(
     out = out if out is not None else sys.stdout
     environ = os.environ if environ is None else environ
     args = with_environment(_parser(), environ).parse_args(argv)
-    url = args.url or f"http://{client_host(args.metrics_host)}:{args.metrics_port}/status"
+    base = f"http://{client_host(args.metrics_host)}:{args.metrics_port}"
+    if args.ready:
+        ready, said = readiness(args.url or f"{base}/readyz")
+        print(said, file=out if ready else sys.stderr)
+        return 0 if ready else 1
+    url = args.url or f"{base}/status"
     try:
         doc = from_file(args.file) if args.file is not None else from_url(url)
     except StatusUnavailable as exc:

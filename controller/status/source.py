@@ -27,6 +27,19 @@ def from_url(url: str, timeout: float = 5.0) -> dict[str, Any]:
         raise StatusUnavailable(f"{_short(url)}: not a usable address ({exc})") from exc
 
 
+def readiness(url: str, timeout: float = 5.0) -> tuple[bool, str]:
+    """Whether ``url`` (a controller's ``/readyz``) says ready, and one line saying so."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status == 200, f"{url}: ready"
+    except urllib.error.HTTPError as exc:
+        return False, f"{url}: not ready (HTTP {exc.code})"
+    except (urllib.error.URLError, OSError) as exc:
+        return False, f"{url}: no controller answers ({getattr(exc, 'reason', exc)})"
+    except ValueError as exc:
+        return False, f"{_short(url)}: not a usable address ({exc})"
+
+
 def from_file(path: Path) -> dict[str, Any]:
     try:
         return _document(path.read_bytes(), str(path))
