@@ -53,12 +53,13 @@ _TOOLS: dict[str, tuple[str, bool, bool]] = {
     "curl": ("u", True, True),  # -u user:X
     **dict.fromkeys(("smbclient", "rpcclient", "smbcacls"), ("U", True, True)),  # -U user%X
 }
-_TOOL = re.compile(
-    r"(?<![\w.-])(?:[\w./-]*/)?(?P<tool>"
+_TOOL = re.compile(  # its name, or the end of its path (/usr/bin/mysql)
+    r"(?<![\w.-])(?P<tool>"
     + "|".join(sorted(map(re.escape, _TOOLS), key=len, reverse=True))
     + r")(?:\.exe)?(?=[\s'\",\]]|$)"
 )
-_ORACLE_TOOL = re.compile(r"(?<![\w.-])(?:[\w./-]*/)?(?:sqlplus|rman|expdp|impdp|sqlldr|dgmgrl)\b")
+_ORACLE_TOOLS = ("sqlplus", "rman", "expdp", "impdp", "sqlldr", "dgmgrl")
+_ORACLE_TOOL = re.compile(r"(?<![\w.-])(?:" + "|".join(_ORACLE_TOOLS) + r")\b")
 _ORACLE_LOGON = re.compile(r"(?<=[\s'\"\[,])[A-Za-z][\w$#]*/(?P<password>[^\s@'\"/,\]]+)")
 _COMMAND_END = re.compile(r"\n|;|\|\||&&|\|(?!\|)")
 _BOUNDARY = frozenset(" \t'\"[,(")
@@ -70,23 +71,29 @@ _NETRC = re.compile(
 )
 _PRAGMA_KEY = re.compile(r"\bpragma[ \t]+(?:re)?key[ \t]*=[ \t]*", re.I)
 
-CLUES = (
-    r"pass|token|secret|api-?key|masterauth|mysql|mariadb|sqlcmd|bcp|osql|isql|-cli|mongo"
-    r"|login|curl|smbclient|rpcclient|smbcacls|sqlplus|rman|expdp|impdp|sqlldr|dgmgrl"
-    r"|-u\S*\s+-p|pragma"
-)
+# what every match of these rules contains, in lower case (redact's quick look), and the
+# one clue that is a pattern (a -p flag after a -u flag)
+_LONG_CLUES = ("pass", "token", "secret", "key", "auth")
+CLUES = (*_LONG_CLUES, *_TOOLS, *_ORACLE_TOOLS, "pragma")
+CLUE_PATTERN = r"-u\S*\s+-p"
 
 
 def argv_spans(text: str) -> Iterator[Span]:
     """Every secret on the command lines in ``text``."""
-    yield from _long_flags(text)
-    yield from _tool_flags(text)
-    yield from _oracle_logons(text)
-    for match in _AFTER_USER.finditer(text):
-        yield _value(text, match.end(), _before(text, match.end() - 2))
-    for rule in (_NETRC, _PRAGMA_KEY):
-        for match in rule.finditer(text):
-            yield _value(text, match.end(), " ")
+    lower = text.lower()  # each rule runs only where its words are: most text has none
+    if any(word in lower for word in _LONG_CLUES):
+        yield from _long_flags(text)
+    if any(tool in lower for tool in _TOOLS):
+        yield from _tool_flags(text)
+    if any(tool in lower for tool in _ORACLE_TOOLS):
+        yield from _oracle_logons(text)
+    if "-u" in text:
+        for match in _AFTER_USER.finditer(text):
+            yield _value(text, match.end(), _before(text, match.end() - 2))
+    for clue, rule in (("password", _NETRC), ("pragma", _PRAGMA_KEY)):
+        if clue in lower:
+            for match in rule.finditer(text):
+                yield _value(text, match.end(), " ")
 
 
 def _long_flags(text: str) -> Iterator[Span]:

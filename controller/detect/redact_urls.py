@@ -38,6 +38,7 @@ _HOOKS = re.compile(
     r"|api\.telegram\.org/(?:file/)?bot(?=[0-9])",
     re.I,
 )
+_HOOK_HOSTS = ("hooks.slack.com", "discord", ".webhook.office.com", "api.telegram.org")
 _HOOK_SEGMENT = re.compile(r"/(?:hooks|webhooks?|webhookb2)/(?=[^/?#\s])", re.I)
 # a URL parameter secret by its shape: Apprise's +header, -GET and :payload parameters
 # (also percent-encoded, as Apprise writes them back), and an Azure SAS signature
@@ -45,24 +46,29 @@ _PARAMETER = re.compile(r"[?&](?:[+:-]|%2[bB]|%3[aA])[^=&#\s]*=|[?&]sig=")
 _GO_DSN = re.compile(r"(?<![\w/@:.%-])[\w.-]*:(?P<password>\S+?)@(?:tcp6?|udp|unix)\(")
 _EZ_CONNECT = re.compile(r"(?<![\w/$#])[A-Za-z][\w$#]*/(?P<password>[^\s/@\"']+)@//")
 
-CLUES = r"://|@tcp|@unix|@udp|@//|hooks\.slack|webhook|api\.telegram"
+# what every match of these rules contains, in lower case (redact's quick look)
+CLUES = ("://", "@tcp", "@unix", "@udp", "@//", "hooks.slack", "webhook", "api.telegram")
 
 
 def url_spans(text: str) -> Iterator[Span]:
     """Every secret of the URLs in ``text`` (user information, webhook paths, secret
     parameters)."""
     scanned = 0  # a URL inside one already read (in its password) is part of it
-    for match in _URL.finditer(text):
+    for match in _URL.finditer(text) if "://" in text else ():
         if match.start() < scanned:
             continue
         start = match.end()
         end_match = _URL_END.search(text, start)
         scanned = end_match.start() if end_match else len(text)
         yield from _user_information(text, start, scanned)
-        yield from _parameters(text, start, scanned)
+        if "?" in text:
+            yield from _parameters(text, start, scanned)
         segment = _HOOK_SEGMENT.search(text, start, scanned)
         if segment is not None:
             yield _path_rest(text, segment.end(), scanned)
+    lower = text.lower()
+    if not any(host in lower for host in _HOOK_HOSTS):
+        return
     for match in _HOOKS.finditer(text):  # with or without a scheme before them
         end_match = _URL_END.search(text, match.end())
         yield _path_rest(text, match.end(), end_match.start() if end_match else len(text))
@@ -71,9 +77,12 @@ def url_spans(text: str) -> Iterator[Span]:
 def dsn_spans(text: str) -> Iterator[Span]:
     """Passwords of connection strings that have no scheme (Go's MySQL DSN, Oracle's Easy
     Connect)."""
-    for rule in (_GO_DSN, _EZ_CONNECT):
-        for match in rule.finditer(text):
-            yield match.span("password")
+    if "@" not in text:
+        return
+    for clues, rule in ((("@tcp", "@unix", "@udp"), _GO_DSN), (("@//",), _EZ_CONNECT)):
+        if any(clue in text for clue in clues):
+            for match in rule.finditer(text):
+                yield match.span("password")
 
 
 def _user_information(text: str, start: int, end: int) -> Iterator[Span]:
