@@ -9,7 +9,9 @@ Exit codes (``gate.run.Verdict``): 0 converged (``--once``), a clean shutdown or
 check; 1 not converged (``--once``: something needs a human or stayed broken); 2 bad
 input (a flag, a desired-state file, a state directory it cannot write), one line per
 problem on stderr; 3 the engine could not be reached (``--once``); 4 timed out while
-still progressing (``--once``).
+still progressing (``--once``); 5 rolled back (``--once``): every required service ready,
+but a bad change was rolled back (or held back) to a last-good snapshot, so the stack is
+not what its compose files declare.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ EXIT_NOT_CONVERGED = int(Verdict.NOT_CONVERGED)
 EXIT_BAD_INPUT = int(Verdict.BAD_INPUT)
 EXIT_ENGINE_UNREACHABLE = int(Verdict.ENGINE_UNREACHABLE)
 EXIT_TIMED_OUT = int(Verdict.TIMED_OUT)
+EXIT_ROLLED_BACK = int(Verdict.ROLLED_BACK)
 
 EXIT_CODES = """exit codes:
   0  converged (--once), a clean shutdown, or `check` found no problem
@@ -66,6 +69,8 @@ EXIT_CODES = """exit codes:
   2  bad input: a flag, a desired-state file or the state directory (one line per problem)
   3  the Docker engine could not be reached (--once)
   4  timed out while still progressing (--once)
+  5  rolled back (--once): ready, but on a last-good snapshot: a bad change was rolled back
+     (or never ran: its image does not exist); the reason says which and why
 
 commands:
   controller check [--env NAME]   validate desired state and compose model (no engine)
@@ -389,6 +394,7 @@ def _print_verdict(
         Verdict.NOT_CONVERGED: "NOT converged",
         Verdict.ENGINE_UNREACHABLE: "engine unreachable",
         Verdict.TIMED_OUT: "timed out",
+        Verdict.ROLLED_BACK: "ROLLED BACK",
     }
     print(f"\n{words[result.verdict]} (exit {int(result.verdict)}): {result.reason}", file=out)
     print(f"report: {controller.report_path}", file=out)

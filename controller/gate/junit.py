@@ -1,10 +1,12 @@
 """The gate's result as a JUnit XML file, for the test reports every CI system renders.
 
-One test case per declared service (failed when a required one is not ready, skipped when
-an optional one is not), one per blocking active issue (failed, with its detail, plan,
-resolution and attempts as the text), and one for the engine when it could not be
-reached. Built from the issues document, so it says nothing the JSON does not, redacted
-as the JSON is. The XML is written by the ``junit-xml`` library, not by hand.
+One test case per declared service (failed when a required one is not ready, skipped
+when an optional one is not), one per blocking active issue (failed, with its detail,
+plan, resolution and attempts as the text), one per service rolled back to a last-good
+snapshot (failed: it is not at its declared config; the message says which change was
+rolled back and why), and one for the engine when it could not be reached. Built from
+the issues document, so it says nothing the JSON does not, redacted as the JSON is. The
+XML is written by the ``junit-xml`` library, not by hand.
 """
 
 from __future__ import annotations
@@ -65,6 +67,14 @@ def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: G
             case.add_skipped_info(message=f"optional: {message}", output=text or message)
         cases.append(case)
     for issue in active:
+        if issue["kind"] == "rolled-back":
+            case = TestCase(
+                f"service {issue['service']} at its declared config",
+                classname=f"compose-controller.{env}.rollbacks",
+            )
+            case.add_failure_info(message=issue["title"], output=_issue_text(issue))
+            cases.append(case)
+            continue
         if not issue["blocking"]:
             continue
         case = TestCase(

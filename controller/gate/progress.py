@@ -21,7 +21,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TextIO
 
 from controller.issues.present import intended
-from controller.model import Issue, IssueState, ServiceCondition, ServiceRecord, ServiceStatus
+from controller.model import (
+    FindingKind,
+    Issue,
+    IssueState,
+    ServiceCondition,
+    ServiceRecord,
+    ServiceStatus,
+)
 from controller.runtime.statefiles import SetAside
 
 Records = Mapping[str, ServiceRecord]  # each service's remediation record, by name
@@ -69,6 +76,16 @@ def describe(
     if status.condition is ServiceCondition.PROGRESSING:
         return str(status.condition), "starting: health or probes not passing yet"
     if status.condition is ServiceCondition.READY:
+        rolled = next(
+            (
+                i
+                for i in issues
+                if i.service == status.name and i.active and i.kind is FindingKind.ROLLED_BACK
+            ),
+            None,
+        )
+        if rolled is not None:  # ready on a last-good snapshot: never quietly "Ready"
+            return str(status.condition), rolled.title
         return str(status.condition), (f"must stay ready {hold:g} s to count" if hold else "")
     return str(status.condition), what_is_left(status.name, issues, records)
 

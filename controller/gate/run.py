@@ -6,7 +6,10 @@ and found each required one ready with no blocking issue (``Controller.converged
 engine that never answered, or stopped answering, is ``ENGINE_UNREACHABLE``; a deadline
 reached while fixes were still running or services still starting is ``TIMED_OUT``;
 anything else that is not converged (a human is needed, a fix did not take, nothing more
-can be done) is ``NOT_CONVERGED``. Each has its own exit code.
+can be done) is ``NOT_CONVERGED``. A stack that converged on a last-good snapshot of some
+service (a bad change rolled back, or held back because its image does not exist) is
+``ROLLED_BACK``, never ``CONVERGED``: the compose files ask for something else, and the
+reason says which change was reverted and why. Each has its own exit code.
 
 In ``--once`` the backoff is skipped (a CI job should not sit out minutes); the budget is
 not. Drifts younger than ``--blip-seconds`` are left to heal on their own first.
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from controller.model import IssueState, ServiceCondition
+from controller.remediate.lastgood import rolled_back_text
 from controller.runtime import Controller
 
 ENGINE_RETRY_SECONDS = 1.0
@@ -35,6 +39,7 @@ class Verdict(IntEnum):
     BAD_INPUT = 2
     ENGINE_UNREACHABLE = 3
     TIMED_OUT = 4
+    ROLLED_BACK = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +139,17 @@ def _verdict(controller: Controller, timed_out_progressing: bool, timeout: float
             Verdict.ENGINE_UNREACHABLE,
             f"the engine could not be reached: {controller.engine_error}",
         )
+    rolled = [
+        f"{name} {rolled_back_text(record.rolled_back)}"
+        for name, record in sorted(controller.rolled_back().items())
+        if record.rolled_back is not None
+    ]
     if controller.converged():
+        if rolled:
+            return GateResult(
+                Verdict.ROLLED_BACK,
+                "every required service is ready, but not as declared: " + "; ".join(rolled),
+            )
         return GateResult(Verdict.CONVERGED, "every required service is ready")
     statuses = {s.name: s for s in controller.store.services()}
     waiting = sorted(
@@ -148,9 +163,11 @@ def _verdict(controller: Controller, timed_out_progressing: bool, timeout: float
         f"{name} ready for {controller.hold(name) - left:.0f} of {controller.hold(name):g} s"
         for name, left in sorted(unsettled.items())
     )
+    watched = controller.verdicts_pending()
     if timed_out_progressing:
         notes = [f"{', '.join(waiting)} not ready yet"] if waiting else []
         notes += [f"must stay ready: {holding}"] if holding else []
+        notes += [f"a change under watch: {', '.join(watched)}"] if watched else []
         return GateResult(
             Verdict.TIMED_OUT,
             f"timed out after {timeout:g} s while still progressing"
@@ -170,4 +187,7 @@ def _verdict(controller: Controller, timed_out_progressing: bool, timeout: float
         parts.append(f"{len(blocking)} blocking issue(s) open")
     if holding:
         parts.append(f"must stay ready: {holding}")
+    if watched:
+        parts.append(f"a change under watch: {', '.join(watched)}")
+    parts += rolled
     return GateResult(Verdict.NOT_CONVERGED, "; ".join(parts) or "not converged", unsettled)

@@ -56,7 +56,14 @@ from controller.model import (
 )
 from controller.observe.gateway import EngineError
 from controller.remediate.keeper import Keeper, SnapshotError
-from controller.remediate.lastgood import LastGood, bad_change, identity_of, rolled_back, target
+from controller.remediate.lastgood import (
+    LastGood,
+    bad_change,
+    identity_of,
+    rolled_back,
+    rolled_back_text,
+    target,
+)
 from controller.remediate.reconciler import stable_after
 from controller.remediate.records import Records
 from controller.remediate.revert import DeclaredModel, Reverter
@@ -406,19 +413,17 @@ class ChangeWatch:
         rolled = record.rolled_back
         if rolled is None:
             return False
-        how = "held back on" if rolled.held else "rolled back to"
         return self._store.raise_change(
             rolled_back(service),
             service,
             FindingKind.ROLLED_BACK,
             severity=Severity.MEDIUM,
             blocking=False,
-            title=f"{service} is {how} snapshot {rolled.snapshot}: not at its declared config",
+            title=f"{rolled_back_text(rolled)}: not at its declared config",
             detail=(
-                f"{'the change to' if rolled.held else 'rolled back from'} {rolled.bad}"
-                f"{' never ran' if rolled.held else ' to ' + str(rolled.runs)} because "
-                f"{rolled.because}; the compose files still ask for that change, and it stays "
-                "on the snapshot until they change (applying them then is a new change, with "
+                f"{service} runs its last-good snapshot {rolled.snapshot} ({rolled.runs}); "
+                "the compose files still ask for the change that was bad, and it stays on "
+                "the snapshot until they change (applying them then is a new change, with "
                 "its own verdict)"
             ),
         )

@@ -66,6 +66,17 @@ def target(record: RollbackRecord, change: Change) -> Snapshot | None:
     return None
 
 
+def rolled_back_text(rolled: RolledBack) -> str:
+    """What every output says of a rollback in force: "rolled back from X to snapshot N
+    because Z", or that the change was held back."""
+    if rolled.held:
+        return (
+            f"held back on snapshot {rolled.snapshot}: the change never ran because "
+            f"{rolled.because}"
+        )
+    return f"rolled back from {rolled.bad} to snapshot {rolled.snapshot} because {rolled.because}"
+
+
 class LastGood:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock

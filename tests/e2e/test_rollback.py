@@ -554,3 +554,44 @@ def test_a_controller_sigkilled_in_the_middle_of_a_rollback_finishes_it_exactly_
     wait_for(lambda: stack.healthy("app"), 60, "app healthy on its last good image")
     assert image_of(stack, "app") == image_id(stack, good)
     assert stack.issues()["rollback"]["app"]["rolled_back"]["snapshot"] == snapshot["number"]
+
+
+# --- the CI gate ---------------------------------------------------------------------------
+
+
+def test_the_gate_ends_with_exit_5_naming_the_change_it_rolled_back(scene):  # type: ignore[no-untyped-def]
+    stack = scene("auto", "")
+    good = build(stack, "good", READY)
+    bad = build(stack, "bad", "echo starting; exit 1")
+    write(stack, service("app", good))
+    stack.up("app")
+    first = stack.run_controller("--once", "--timeout", "120")
+    assert first.returncode == 0, first.stderr  # converged, and what ran is the last good
+    assert snapshots(stack, "app")
+
+    write(stack, service("app", bad))
+    person_up(stack, "app")
+    junit = stack.root / "gate.xml"
+    summary = stack.root / "summary.md"
+    gate = subprocess.run(
+        stack.argv("--once", "--timeout", "150", "--junit", str(junit)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=stack.root,
+        check=False,
+        env={**stack.process_env, "GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert gate.returncode == 5, gate.stderr
+    assert "ROLLED BACK (exit 5): every required service is ready, but not as declared: app " in (
+        gate.stderr
+    )
+    assert "app rolled back from config " in gate.stderr
+    row = next(line for line in gate.stderr.splitlines() if line.startswith("app "))
+    assert "Ready" in row and "rolled back from config" in row, row  # never quietly "-"
+    xml = junit.read_text()
+    assert 'name="service app at its declared config"' in xml
+    assert "rolled back from config" in xml and 'value="rolled_back"' in xml
+    text = summary.read_text()
+    assert "(rolled back, exit 5)" in text and "rolled back from config" in text
+    assert image_of(stack, "app") == image_id(stack, good)
