@@ -71,8 +71,15 @@ RollbackModeName = Literal["off", "notify", "auto"]
 SeverityName = Literal["low", "medium", "high", "critical"]
 
 
+def off_is_off(value: Any) -> Any:
+    """YAML reads a bare ``off`` as false: as a mode, it is ``off``."""
+    return "off" if value is False else value
+
+
 def mode_shorthand(value: Any) -> Any:
-    """``rollback: auto`` is ``rollback: {mode: auto}``."""
+    """``rollback: auto`` is ``rollback: {mode: auto}`` (``rollback: off`` too, which YAML
+    reads as false)."""
+    value = off_is_off(value)
     return {"mode": value} if isinstance(value, str) else value
 
 
@@ -90,6 +97,7 @@ class ServiceRollbackDeclaration(_Strict):
             "one step. Default: the stack's (notify)."
         ),
     )
+    _off = field_validator("mode", mode="before")(off_is_off)
     window_seconds: float | None = Field(
         default=None,
         gt=0,

@@ -70,6 +70,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
             for s in doc["services"]
         ],
     )
+    out += _rollback(doc)
     out += ["", "## Active issues", ""]
     if not active:
         out.append("None.")
@@ -118,6 +119,55 @@ def render_markdown(doc: dict[str, Any]) -> str:
     else:
         out.append("None.")
     return "\n".join(out) + "\n"
+
+
+def _short(identity: dict[str, Any] | None) -> str:
+    identity = identity or {}
+    image = str(identity.get("image_id") or "?").removeprefix("sha256:")[:12]
+    return f"config {str(identity.get('config_hash') or '?')[:12]}, image {image}"
+
+
+def _rollback(doc: dict[str, Any]) -> list[str]:
+    """Each service's last good snapshot, its newest change and verdict, and whether it
+    runs a snapshot instead of its declared config ("rolled back from X to Y because Z")."""
+    records: dict[str, Any] = doc.get("rollback") or {}
+    rows: list[list[object]] = []
+    for service, record in sorted(records.items()):
+        snapshots = record.get("snapshots") or []
+        change = record.get("change") or {}
+        rolled = record.get("rolled_back")
+        if not (snapshots or change or rolled):
+            continue
+        newest = snapshots[-1] if snapshots else None
+        if rolled and rolled.get("held"):
+            now = f"held back on snapshot {rolled['snapshot']} because {rolled['because']}"
+        elif rolled:
+            now = (
+                f"rolled back from {_short(rolled.get('bad'))} to snapshot {rolled['snapshot']} "
+                f"because {rolled['because']}: not at its declared config"
+            )
+        else:
+            now = "as declared"
+        rows.append(
+            [
+                service,
+                f"{newest['number']} ({_short(newest['identity'])}, {_time(newest['taken_at'])})"
+                if newest
+                else "none",
+                f"{change['verdict']}, by {change['by']}: {change.get('reason') or 'under watch'}"
+                if change
+                else "-",
+                now,
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Rollback",
+        "",
+        *_table(["service", "last good snapshot", "newest change", "runs"], rows),
+    ]
 
 
 def _fenced(text: str) -> list[str]:

@@ -41,6 +41,8 @@ from controller.model import (
     Clock,
     ContainerSnapshot,
     DesiredState,
+    Drift,
+    DriftKind,
     FindingKind,
     Identity,
     ObservedState,
@@ -133,6 +135,17 @@ class ChangeWatch:
             except EngineError as exc:
                 logger.warning("{}: changes not read this pass: {}", name, exc)
         return news
+
+    def declared_as(self, drifts: list[Drift]) -> list[Drift]:
+        """The drifts, but a rolled-back service's config is not "outdated": it runs its
+        last-good snapshot on purpose (or is being rolled back to it), and its
+        rolled-back issue says so."""
+        return [
+            d
+            for d in drifts
+            if d.kind is not DriftKind.OUTDATED
+            or self._lastgood.read(d.service, lambda r: r.rolled_back is None and not r.reverting)
+        ]
 
     def next_look(self) -> float | None:
         """Seconds until the earliest verdict still pending may turn (its window or

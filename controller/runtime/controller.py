@@ -31,8 +31,6 @@ from controller.issues.store import SyncResult
 from controller.model import (
     Clock,
     DesiredState,
-    Drift,
-    DriftKind,
     Issue,
     ObservedState,
     RollbackRecord,
@@ -191,7 +189,7 @@ class Controller:
     def _record(self, observed: ObservedState) -> bool:
         """One observation into the store and the records; True when an issue came, went
         or was linked."""
-        drifts = self._declared_as(diff(self.desired, observed))
+        drifts = self._remediation.changes.declared_as(diff(self.desired, observed))
         statuses = [service_status(spec, observed) for spec in self.desired.services.values()]
         holds = {name: self.hold(name) for name in self.desired.services}
         frozen = self._frozen(observed)
@@ -216,18 +214,6 @@ class Controller:
         return bool(
             synced.opened or synced.reopened or synced.recovered or linked or expired or changed
         )
-
-    def _declared_as(self, drifts: list[Drift]) -> list[Drift]:
-        """The drifts, but a rolled-back service's config is not "outdated": it runs its
-        last-good snapshot on purpose (or is being rolled back to it), and its rolled-back
-        issue says so."""
-        lastgood = self._remediation.lastgood
-        return [
-            d
-            for d in drifts
-            if d.kind is not DriftKind.OUTDATED
-            or lastgood.read(d.service, lambda r: r.rolled_back is None and not r.reverting)
-        ]
 
     def _count_restarts(self, observed: ObservedState) -> None:
         findings, counts = restart_findings(self._restart_counts, observed, self._clock())

@@ -190,6 +190,7 @@ def describe(doc: Doc, service: Doc, now: datetime, paint: Paint) -> str:
         f"Restarts:     {service.get('restarts', 0)} (by Docker's restart policy)",
         f"Next:         {action}" + ("" if when in ("-", "") else f" ({when})"),
         f"Backoff:      {_backoff(throttle, now)}",
+        *_rollback(((doc.get("rollback") or {}).get(name)) or {}, now),
     ]
     issues = active_issues(doc, name)
     by_id = {i.get("id"): i for i in doc.get("issues", [])}
@@ -210,6 +211,48 @@ def describe(doc: Doc, service: Doc, now: datetime, paint: Paint) -> str:
                 f"{issue.get('title')}: {issue.get('resolution') or 'resolved'}"
             )
     return "\n".join(lines)
+
+
+def _identity(value: Doc | None) -> str:
+    value = value or {}
+    config = str(value.get("config_hash") or "?")[:12]
+    image = str(value.get("image_id") or "?").removeprefix("sha256:")[:12]
+    return f"config {config}, image {image}"
+
+
+def _rollback(record: Doc, now: datetime) -> list[str]:
+    """The service's rollback record (its ``rollback`` in the document) for a person: a
+    rollback in force, its last good snapshot, its newest change and the verdict."""
+    lines = []
+    rolled = record.get("rolled_back")
+    if rolled:
+        how = (
+            f"held back on snapshot {rolled.get('snapshot')}: the change never ran"
+            if rolled.get("held")
+            else f"rolled back from {_identity(rolled.get('bad'))} to snapshot "
+            f"{rolled.get('snapshot')}"
+        )
+        lines.append(
+            f"Rollback:     {how} because {rolled.get('because')} ({ago(rolled.get('at'), now)}); "
+            "not at its declared config"
+        )
+    snapshots = record.get("snapshots") or []
+    if snapshots:
+        newest = snapshots[-1]
+        lines.append(
+            f"Last good:    snapshot {newest.get('number')} ({_identity(newest.get('identity'))}, "
+            f"{newest.get('image') or '?'}), taken {ago(newest.get('taken_at'), now)}; "
+            f"{len(snapshots)} kept"
+        )
+    change = record.get("change")
+    if change:
+        verdict = str(change.get("verdict"))
+        said = "under watch" if verdict == "pending" else f"{verdict}: {change.get('reason')}"
+        lines.append(
+            f"Change:       by {change.get('by')} {ago(change.get('seen_at'), now)}, "
+            f"{_identity(change.get('before'))} -> {_identity(change.get('after'))}; {said}"
+        )
+    return lines
 
 
 def _backoff(history: Doc | None, now: datetime) -> str:
