@@ -442,6 +442,7 @@ def test_the_step_summary_is_appended_after_what_others_wrote(tmp_path):
         (Verdict.BAD_INPUT, 2),
         (Verdict.ENGINE_UNREACHABLE, 3),
         (Verdict.TIMED_OUT, 4),
+        (Verdict.ROLLED_BACK, 5),
     ],
 )
 def test_each_verdict_has_its_documented_exit_code(verdict, code):
