@@ -13,6 +13,11 @@ States and who moves them (docs/architecture.md draws the whole life of an issue
   ready for its hold ("recovered"), a log error not seen for its quiet time;
 - resolved -> open: seen again (a new occurrence, the same issue).
 
+A change's issues (``change:<service>:bad-change``, ``change:<service>:rolled-back``) are
+raised and settled by the pass that sees changes (``raise_change``, ``settle``); a
+bad change's is acted on like any other (a rollback step, or a human), and resolved by
+its step's proof as "rolled back from X to Y because Z".
+
 What the controller intends for an issue (its plan, the next attempt, the proof's
 deadline) is not kept here: it lives in the service's remediation record, and the
 documents derive it when they are built (``issues.present``).

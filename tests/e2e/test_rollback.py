@@ -267,6 +267,10 @@ def assert_reported_only(stack: Stack, seen: dict[str, Any]) -> None:
     assert record(stack, "app").get("rolled_back") is None
     assert image_of(stack, "app") == image_id(stack, seen["bad"])  # left as the person made it
     assert "rollback to snapshot" not in stack.log()
+    judged = change(stack, "app")
+    start = _time(judged["started_at"].split("+")[0].rstrip("Z"))
+    verdict = datetime.fromisoformat(judged["judged_at"])
+    times("notify", verdict_after_start=(verdict - start).total_seconds())
 
 
 @pytest.mark.parametrize("mode", ["auto", "notify"])
@@ -401,6 +405,10 @@ def good_change(stack: Stack, service_name: str = "app") -> dict[str, Any]:
     assert judged["verdict"] == "good", judged
     assert stack.issue(f"change:{service_name}:bad-change") is None
     assert "rollback to snapshot" not in stack.log()
+    start = _time(judged["started_at"].split("+")[0].rstrip("Z"))
+    verdict = datetime.fromisoformat(judged["judged_at"])
+    assert verdict >= start
+    times(f"good: {service_name}", verdict_after_start=(verdict - start).total_seconds())
     return judged
 
 

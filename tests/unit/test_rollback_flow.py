@@ -381,3 +381,55 @@ def test_the_snapshot_document_keeps_what_the_service_names_and_drops_its_depend
     assert document["services"]["web"]["image"] == "web:1"  # a copy
     assert tag_repository("My_Shop", "Web.API") == "compose-controller/lastgood/my_shop/web.api"
     assert name_part("--x--") == "x" and name_part("A B") == "a-b"
+
+
+def test_no_rollback_while_a_persons_operation_is_in_progress():
+    world, rig = scene(web())
+    rig.settle()
+    world.add_image("sha256:bad", "app:2")
+    deploy(world, "web", "app:2", "sha256:bad", status="exited", exit_code=1)
+    rig.sync()  # judged bad
+    assert rig.record().change.verdict is ChangeVerdict.BAD
+    world.run(
+        "web",
+        2,
+        id="0123456789ab_demo-web-1",
+        name="0123456789ab_demo-web-1",
+        status="created",
+        config_hash="x",
+        image_id="sha256:x",
+    )  # a person's recreate
+    rig.reconcile("web")
+    assert [a for a in world.actions if a[0] == "revert"] == []  # never mid-way
+    del world.containers["0123456789ab_demo-web-1"]  # their operation is over
+    rig.fix("web")
+    assert [a for a in world.actions if a[0] == "revert"] == [("revert", "web")]
+
+
+def test_the_secrets_a_snapshot_keeps_stay_in_its_own_files(tmp_path):
+    world = FakeWorld()
+    world.add_image("sha256:good", "app:1")
+    state = desired(web())
+    project = replace(state.compose, files=(tmp_path / "compose.yaml",), workdir=tmp_path)
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    image: app:1\n    env_file: [web.env, {path: extra.env}]\n"
+    )
+    (tmp_path / ".env").write_text("TAG=1\n")
+    (tmp_path / "web.env").write_text("DB_PASSWORD=hunter2-secret\n")
+    (tmp_path / "extra.env").write_text("API_KEY=k3y-secret\n")
+    config = world.declare("web", image="app:1", environment={"DB_PASSWORD": "hunter2-secret"})
+    world.run("web", config_hash=config, image_id="sha256:good", image="app:1")
+    rig = RollbackRig(world, replace(state, compose=project))
+    rig.settle()
+    (snapshot,) = rig.record().snapshots
+    assert set(snapshot.env_files) == {
+        str(tmp_path / ".env"),
+        str(tmp_path / "web.env"),
+        str(tmp_path / "extra.env"),
+    }
+    kept = json.loads((Path(snapshot.file).parent / "env-files.json").read_text())
+    assert kept[str(tmp_path / "web.env")] == "DB_PASSWORD=hunter2-secret\n"
+    saved = json.dumps(rig.remediation.lastgood.snapshot()["web"].model_dump(mode="json"))
+    assert "hunter2" not in saved and "k3y" not in saved  # digests only
+    issues = json.dumps([i.model_dump(mode="json") for i in rig.store.issues()])
+    assert "hunter2" not in issues
