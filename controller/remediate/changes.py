@@ -400,13 +400,14 @@ class ChangeWatch:
         a change that never ran, watched until its window has passed."""
         service = spec.name
         declared = self._declared.hashes().get(service, "")
+        news = self._missing_no_more(service, record, declared)
         if not declared or declared == identity.config_hash or self._declared.builds(service):
-            return False
+            return news
         image = self._declared.image_of(service)
         if not image or self._declared.image_exists(image):
-            return False
+            return news
         if record.change is not None and record.change.after.config_hash == declared:
-            return False  # judged already
+            return news  # judged already
         change = Change(
             id=_change_id(service, identity, Identity(config_hash=declared), now),
             before=identity,
@@ -418,7 +419,26 @@ class ChangeWatch:
         )
         self._lastgood.changed(service, change)
         logger.info("{}: its compose files ask for {}, which does not exist here", service, image)
-        return False
+        return news
+
+    def _missing_no_more(self, service: str, record: RollbackRecord, declared: str) -> bool:
+        """A change judged bad because its image did not exist is over once the compose
+        files ask for something else or the image is there (pulled, built): its issue
+        resolves, and what runs then is judged as any change."""
+        change = record.change
+        if change is None or not change.missing_image or change.verdict is not ChangeVerdict.BAD:
+            return False
+        if declared == change.after.config_hash and not self._declared.image_exists(
+            change.missing_image
+        ):
+            return False
+        self._lastgood.forget_change(service, change.id)
+        why = (
+            f"{change.missing_image} exists now"
+            if declared == change.after.config_hash
+            else f"the compose files no longer ask for {change.missing_image}"
+        )
+        return self._store.settle(bad_change(service), why)
 
     # --- the rolled-back issue, snapshots ---------------------------------------------------
 

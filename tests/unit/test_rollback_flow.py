@@ -433,3 +433,20 @@ def test_the_secrets_a_snapshot_keeps_stay_in_its_own_files(tmp_path):
     assert "hunter2" not in saved and "k3y" not in saved  # digests only
     issues = json.dumps([i.model_dump(mode="json") for i in rig.store.issues()])
     assert "hunter2" not in issues
+
+
+def test_a_missing_image_reported_is_over_once_the_files_ask_for_something_else():
+    world, rig = scene(web(RollbackMode.NOTIFY))
+    rig.settle()
+    world.declare("web", image="app:9", environment={"MODE": "app:9"})
+    rig.sync()
+    rig.clock.advance(31.0)
+    rig.fix("web")
+    bad = rig.issue("change:web:bad-change")
+    assert bad.state is IssueState.NEEDS_HUMAN and "app:9" in bad.title
+    world.declare("web", image="app:1", environment={"MODE": "app:1"})  # the person's fix
+    rig.sync()
+    bad = rig.issue("change:web:bad-change")
+    assert bad.state is IssueState.RESOLVED
+    assert bad.resolution == "the compose files no longer ask for app:9"
+    assert rig.record().change is None
