@@ -49,6 +49,7 @@ from controller.model import (
     RollbackMode,
     RollbackRecord,
     RollbackScope,
+    RolledBack,
     ServiceRunState,
     ServiceSpec,
     Severity,
@@ -165,6 +166,8 @@ class ChangeWatch:
         if identity is not None and identity != record.running:
             if record.running is None or self._ours(record, identity):
                 self._lastgood.runs(service, identity)
+            elif self._reverted_by_hand(record, identity):
+                news |= self._by_hand(service, record, identity)
             else:
                 news |= self._new_change(spec, record, identity, containers, now)
             record = self._lastgood.get(service)
@@ -188,6 +191,35 @@ class ChangeWatch:
             snapshot = target(record, record.change)
             return snapshot is not None and snapshot.reverts_to == identity
         return False
+
+    def _reverted_by_hand(self, record: RollbackRecord, identity: Identity) -> bool:
+        """A person ran the command a bad change's issue told them: the service runs the
+        snapshot that command brings."""
+        change = record.change
+        if change is None or change.verdict is not ChangeVerdict.BAD or record.reverting:
+            return False
+        snapshot = target(record, change)
+        return snapshot is not None and snapshot.reverts_to == identity
+
+    def _by_hand(self, service: str, record: RollbackRecord, identity: Identity) -> bool:
+        change = record.change
+        assert change is not None
+        snapshot = target(record, change)
+        assert snapshot is not None
+        rolled = RolledBack(
+            change=change.id,
+            bad=change.after,
+            snapshot=snapshot.number,
+            runs=identity,
+            because=change.reason,
+            declared_hash=self._declared.hashes().get(service, ""),
+            at=to_datetime(self._clock()),
+        )
+        self._lastgood.rolled_back(service, rolled)
+        self._metrics.rollback_done(service, "rolled_back")
+        text = f"{rolled_back_text(rolled)} (by a person, with the command it was told)"
+        logger.warning("{}: {}", service, text)
+        return self._store.settle(bad_change(service), text)
 
     def _files_moved(self, service: str) -> bool:
         """The compose files no longer ask for the change that was rolled back: the

@@ -450,3 +450,21 @@ def test_a_missing_image_reported_is_over_once_the_files_ask_for_something_else(
     assert bad.state is IssueState.RESOLVED
     assert bad.resolution == "the compose files no longer ask for app:9"
     assert rig.record().change is None
+
+
+def test_a_person_who_runs_the_command_they_were_told_has_rolled_it_back():
+    world, rig = scene(web(RollbackMode.NOTIFY))
+    rig.settle()
+    world.add_image("sha256:bad", "app:2")
+    deploy(world, "web", "app:2", "sha256:bad", status="exited", exit_code=1)
+    rig.fix("web")
+    assert rig.issue("change:web:bad-change").state is IssueState.NEEDS_HUMAN
+    snapshot = rig.record().snapshots[0]
+    world.revert(Path(snapshot.file), "web")  # the person's `docker compose ... up`
+    rig.sync()
+    bad = rig.issue("change:web:bad-change")
+    assert bad.state is IssueState.RESOLVED
+    assert bad.resolution.startswith("rolled back from config ")
+    assert bad.resolution.endswith("(by a person, with the command it was told)")
+    assert rig.record().rolled_back is not None and rig.record().change.verdict is ChangeVerdict.BAD
+    assert rig.issue("change:web:rolled-back").active
