@@ -1,0 +1,58 @@
+"""``python -m soak``: run the soak and print its table.
+
+    .venv/bin/python -m soak                       # the short run: 2.5 min quiet, ~20 faults
+    .venv/bin/python -m soak --minutes 60 --quiet-minutes 30 --seed 1 [--json PATH]
+
+Prints the table, then what went wrong (each false action, false page, miss and wrong
+link with its time and evidence), then the same as one JSON line (the last line of
+stdout; ``--json PATH`` writes it there too). Exit 0 when the run finished (whatever the
+score), 1 when it could not run, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from soak.report import json_line, render, render_faults, render_problems
+from soak.run import Interrupted, Options, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, help="a long run of this many minutes of faults")
+    parser.add_argument(
+        "--quiet-minutes", type=float, help="the quiet stretch first (2.5 short, 30 long)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the JSON line here")
+    parser.add_argument("--workdir", type=Path, help="the run directory (default: a new one)")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    args = parser.parse_args(argv)
+    options = Options(
+        minutes=args.minutes,
+        quiet_minutes=args.quiet_minutes,
+        seed=args.seed,
+        workdir=args.workdir,
+        baselines=not args.no_baselines,
+    )
+    try:
+        found, meta = run(options, lambda text: print(text, file=sys.stderr, flush=True))
+    except Interrupted:
+        print("soak: interrupted; everything it started was torn down", file=sys.stderr)
+        return 130
+    print(render(found, meta))
+    print()
+    print(render_faults(found))
+    print()
+    print(render_problems(found))
+    line = json_line(found, meta)
+    print(line)
+    if args.json:
+        args.json.write_text(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
