@@ -88,6 +88,7 @@ KINDS = (
 TARGETS: dict[str, tuple[str, ...]] = {
     "crash": ("api", "worker", "reporter", "edge", "agent"),
     "crash-policy": ("ticker",),
+    "log": ("api", "worker", "reporter"),  # as LOG_CASES' services allow
     "oom": ("worker",),
     "health-blip": ("api", "edge"),
     "health-hang": ("api", "edge"),

@@ -71,6 +71,7 @@ class Opening:
     severity: str
     detail: str
     occurrence: int
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Human:
     category: str
     detail: str
     reason: str
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class Link:
     detail: str
     cause: str  # the upstream issue's fingerprint ("?" if it never showed)
     seen: float | None = None  # the newest evidence (last_seen) when it was linked
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class Evidence:
     notices: list[Notice] = field(default_factory=list)
     alerts: list[AlertFiring] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    spontaneous: list[tuple[float, str]] = field(default_factory=list)  # failed checks
     _index: dict[str, list[Snapshot]] = field(default_factory=dict, repr=False)
     _index_of: int = field(default=-1, repr=False)
 
@@ -174,6 +178,7 @@ class Evidence:
                             snap.severity,
                             snap.detail,
                             snap.occurrences,
+                            snap.kind,
                         )
                     )
                 previous = snap
@@ -220,6 +225,7 @@ class Evidence:
                             snap.category,
                             snap.detail,
                             snap.resolution,
+                            snap.kind,
                         )
                     )
                 before = snap.state
@@ -247,6 +253,7 @@ class Evidence:
                             snap.detail,
                             key[1],
                             snap.last_seen,
+                            snap.kind,
                         )
                     )
         return sorted(found, key=lambda link: link.at)
@@ -355,4 +362,9 @@ def load(run: Path) -> Evidence:
         notices=notices(run / "notifications.jsonl"),
         alerts=alerts(run / "alerts.json"),
         skipped=[r for r in records if r.get("event") == "skip"],
+        spontaneous=[
+            (float(r["t"]), str(r["service"]))
+            for r in records
+            if r.get("event") == "engine" and r.get("what") == "check-failed"
+        ],
     )

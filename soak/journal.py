@@ -43,9 +43,14 @@ class IssueExpect:
     cause: str = ""
     human: bool = False
     text: str = ""
+    kinds: tuple[str, ...] = ()  # when set, the issue's kind must be one of these
 
-    def matches(self, service: str, fingerprint: str, category: str = "", detail: str = "") -> bool:
+    def matches(
+        self, service: str, fingerprint: str, category: str = "", detail: str = "", kind: str = ""
+    ) -> bool:
         if service != self.service or (self.text and self.text not in detail):
+            return False
+        if self.kinds and kind not in self.kinds:
             return False
         if fingerprint.startswith(self.prefix):
             return True
@@ -108,7 +113,13 @@ class Fault:
 def expectation_from(data: dict[str, Any]) -> Expectation:
     return Expectation(
         issues=tuple(
-            IssueExpect(**{**i, "categories": tuple(i.get("categories", ()))})
+            IssueExpect(
+                **{
+                    **i,
+                    "categories": tuple(i.get("categories", ())),
+                    "kinds": tuple(i.get("kinds", ())),
+                }
+            )
             for i in data.get("issues", [])
         ),
         actions={k: tuple(v) for k, v in data.get("actions", {}).items()},

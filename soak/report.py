@@ -95,7 +95,8 @@ def render(score: Score, meta: dict[str, Any]) -> str:
     lines = [
         f"soak seed {meta.get('seed')} ({meta.get('mode')}): {score.faults} faults in "
         f"{score.fault_seconds / 60:.1f} min after a quiet stretch of "
-        f"{score.quiet_seconds / 60:.1f} min; ratios are ours/theirs (p50 / p95)",
+        f"{score.quiet_seconds / 60:.1f} min ({score.spontaneous} healthcheck(s) failed on "
+        "their own); ratios are ours/theirs (p50 / p95)",
         "",
         "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
     ]

@@ -33,6 +33,7 @@ from soak.recorder import IssueWatcher, NoticeLog, fetch_alerts
 from soak.schedule import Planned, long_plan, short_tour
 from soak.score import Score, score
 from soak.stack import Ports, SoakStack
+from soak.watch import CheckFailures
 from tests.e2e.conftest import free_ports, http_get
 from tests.e2e.test_prometheus import Prometheus
 from tests.receiver import Receiver
@@ -124,6 +125,9 @@ class Run:
         self._on_teardown("the stack", stack.down)
         self.say(f"soak: starting {stack.project} (8 services)")
         stack.up()
+        checks = CheckFailures(stack.project, self.journal)
+        checks.start()
+        self._on_teardown("the check-failure watch", checks.stop)
         # the recorders stop after the controller: what it says at shutdown is recorded
         notices = NoticeLog(receiver, self.workdir / "notifications.jsonl")
         notices.start()

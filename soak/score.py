@@ -38,8 +38,12 @@ Matching rules:
   other link is *wrong* (a link where none is expected, to the wrong issue, or of an issue
   no fault explains). A collateral issue that was open at the same time as the expected
   cause and never linked to it is a *missing* link.
-- The **quiet stretch** (controller start to the first fault) must hold no opening, no
-  step, no notification and no firing alert.
+- A healthcheck that failed on its own (the engine's ``exec_die`` with an exit code,
+  journaled by ``soak.watch`` outside every injected fault of the service) is ground
+  truth too: it backs a ``failing-healthcheck`` issue of that service opened within its
+  window, and nothing else (no action, no human, no stall).
+- The **quiet stretch** (controller start to the first fault) must hold no opening that
+  no real event explains, no step, no notification and no firing alert.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from typing import Any
 
 from bench.latency import percentile
 from soak.evidence import Evidence, Opening
-from soak.journal import Fault, IssueExpect
+from soak.journal import Expectation, Fault, IssueExpect
 
 EARLY = 2.0
 LATE = 120.0
@@ -95,6 +99,7 @@ class Score:
     health_detect: list[float] = field(default_factory=list)
     health_recover: list[float] = field(default_factory=list)
     quiet: dict[str, int] = field(default_factory=dict)
+    spontaneous: int = 0  # healthchecks that failed on their own (the engine's record)
     quiet_seconds: float = 0.0
     fault_seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
@@ -133,7 +138,10 @@ class Scorer:
     def __init__(self, evidence: Evidence, late: float = LATE) -> None:
         self.ev = evidence
         self.late = late
-        self.faults = sorted(evidence.faults, key=lambda f: -f.t0)  # newest first
+        self.injected = list(evidence.faults)
+        self.faults = sorted(
+            [*evidence.faults, *self._spontaneous()], key=lambda f: -f.t0
+        )  # newest first
         self.score = Score()
         self._openings = evidence.openings()
         self._backed: dict[tuple[str, int, float], tuple[Fault, IssueExpect]] = {}
@@ -141,6 +149,32 @@ class Scorer:
         self._detect_of: dict[str, float | None] = {}
         self._acts_of: dict[str, list[str]] = {}
         self._recover_of: dict[str, float] = {}
+
+    def _spontaneous(self) -> list[Fault]:
+        """A healthcheck that failed on its own, outside every injected fault of its
+        service: it may back a failing-healthcheck issue of that service, nothing more."""
+        found: list[Fault] = []
+        for n, (at, service) in enumerate(sorted(self.ev.spontaneous), start=1):
+            if any(
+                f.service == service and f.t0 - EARLY <= at <= f.end + self.late
+                for f in self.ev.faults
+            ):
+                continue
+            expected = IssueExpect(
+                service, f"drift:{service}:unhealthy", False, kinds=("failing-healthcheck",)
+            )
+            found.append(
+                Fault(
+                    f"e{n:03d}",
+                    "check-failed",
+                    service,
+                    {},
+                    Expectation((expected,)),
+                    t0=at,
+                    effect_at=at,
+                )
+            )
+        return found
 
     # --- attribution --------------------------------------------------------------------
 
@@ -152,13 +186,13 @@ class Scorer:
         return low <= at <= high
 
     def attribute(
-        self, service: str, fingerprint: str, category: str, detail: str, at: float
+        self, service: str, fingerprint: str, category: str, detail: str, at: float, kind: str = ""
     ) -> tuple[Fault, IssueExpect] | None:
         for fault in self.faults:
             if not self.in_window(fault, at):
                 continue
             for expected in fault.expect.issues:
-                if expected.matches(service, fingerprint, category, detail):
+                if expected.matches(service, fingerprint, category, detail, kind):
                     return fault, expected
         return None
 
@@ -170,6 +204,7 @@ class Scorer:
     def run(self) -> Score:
         s = self.score
         s.faults = len(self.ev.faults)
+        s.spontaneous = len(self.faults) - len(self.ev.faults)
         s.by_kind = dict(Counter(f.kind for f in self.ev.faults))
         if "faults" in self.ev.phases:
             start, end = self.ev.phases["faults"]
@@ -211,7 +246,7 @@ class Scorer:
         s = self.score
         for o in self._openings:
             s.issues_opened += 1
-            found = self.attribute(o.service, o.fingerprint, o.category, o.detail, o.at)
+            found = self.attribute(o.service, o.fingerprint, o.category, o.detail, o.at, o.kind)
             if found is None:
                 self.problem(
                     "issue with no fault behind it",
@@ -329,7 +364,7 @@ class Scorer:
 
     def _humans(self) -> None:
         for h in self.ev.humans():
-            found = self.attribute(h.service, h.fingerprint, h.category, h.detail, h.at)
+            found = self.attribute(h.service, h.fingerprint, h.category, h.detail, h.at, h.kind)
             if found is not None and found[1].human:
                 self._backed_humans.append((h.at, h.fingerprint, h.service))
                 continue
@@ -353,7 +388,9 @@ class Scorer:
             # the issue is judged by its evidence then: the error it last saw (a stale error
             # from before a dependency's outage is not that outage's collateral)
             at = link.seen if link.seen is not None else link.at
-            found = self.attribute(link.service, link.fingerprint, link.category, link.detail, at)
+            found = self.attribute(
+                link.service, link.fingerprint, link.category, link.detail, at, link.kind
+            )
             linked.add((link.fingerprint, link.cause))
             if found is not None and found[1].cause and link.cause.startswith(found[1].cause):
                 s.links_right += 1
@@ -461,8 +498,13 @@ class Scorer:
         if "quiet" not in self.ev.phases:
             return
         start, end = self.ev.phases["quiet"]
+        backed = {(fp, at) for fp, _occurrence, at in self._backed}
         self.score.quiet = {
-            "issues": sum(1 for o in self._openings if start <= o.at <= end),
+            "issues": sum(
+                1
+                for o in self._openings
+                if start <= o.at <= end and (o.fingerprint, o.at) not in backed
+            ),
             "actions": sum(1 for st in self.ev.steps() if start <= st.started_at <= end),
             "notifications": sum(1 for n in self.ev.notices if start <= n.at <= end),
             "alerts": sum(1 for a in self.ev.alerts if a.start <= end and a.end >= start),

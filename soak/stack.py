@@ -143,7 +143,7 @@ def compose_model(
         return {
             "test": test,
             "interval": interval,
-            "timeout": "3s",
+            "timeout": "10s",  # generous: a loaded 2-core machine is slow, not broken
             "retries": 3,
             "start_period": start,
         }
@@ -176,11 +176,14 @@ def compose_model(
             depends_on={"db": healthy, "migrate": done},
             healthcheck=check(
                 [
+                    # bash's /dev/tcp: a check that costs no Python start, so a busy
+                    # machine does not time it out
                     "CMD",
-                    "python3",
+                    "bash",
                     "-c",
-                    "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)",
-                    "http://127.0.0.1:${API_PORT}/health",
+                    "exec 3<>/dev/tcp/127.0.0.1/${API_PORT} && "
+                    "printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && "
+                    'read -r proto code rest <&3 && [ "$$code" = 200 ]',
                 ],
                 "2s",
                 "30s",
