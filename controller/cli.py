@@ -46,8 +46,10 @@ from controller.gate.run import GateResult, Verdict, run_gate
 from controller.gate.summary import append_step_summary, step_summary_path
 from controller.http import StatusServer
 from controller.issues.files import StateDirError, atomic_write, check_state_dir
+from controller.issues.present import intended
 from controller.issues.report import render_markdown
-from controller.runtime import Controller, Settings, load
+from controller.model import system_clock
+from controller.runtime import Controller, Settings, assemble, load
 from controller.status import status_command
 
 EXIT_OK = int(Verdict.CONVERGED)
@@ -278,7 +280,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         interval_quiet=args.interval_quiet,
         dry_run=args.dry_run,
         once=args.once,
-        once_timeout=args.timeout,
         shutdown_timeout=args.shutdown_timeout,
         blip_seconds=args.blip_seconds,
     )
@@ -295,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         desired = load(settings)
     except DesiredStateError as exc:
         return _bad_input(exc)
-    controller = Controller(settings, desired)
+    controller = assemble(settings, desired, clock=system_clock)
     try:
         check_state_dir(settings.state_dir, (controller.json_path, controller.report_path))
     except StateDirError as exc:
@@ -327,6 +328,7 @@ def _gate(controller: Controller, args: argparse.Namespace) -> int:
         on_progress=lambda: progress.update(
             controller.store.services(),
             controller.store.issues(),
+            controller.records(),
             controller.engine_error,
             {name: controller.hold(name) for name in controller.unsettled()},
         ),
@@ -363,7 +365,11 @@ def _print_verdict(
     out = sys.stderr
     print("", file=out)
     rows = final_table(
-        declared, controller.store.services(), controller.store.issues(), result.unsettled
+        declared,
+        controller.store.services(),
+        controller.store.issues(),
+        controller.records(),
+        result.unsettled,
     )
     for row in rows:
         print(row, file=out)
@@ -382,12 +388,14 @@ def _print_verdict(
 def print_plan(controller: Controller) -> None:
     """The dry run's plan, one line per active issue, on stdout."""
     active = [i for i in controller.store.issues() if i.active]
+    records = controller.records()
     print(f"Plan for {controller.desired.env} (dry run, nothing changed): {len(active)} issue(s)")
     for issue in sorted(active, key=lambda i: (i.service, -i.severity.rank)):
         if issue.caused_by:
             what = f"nothing of its own: caused by {', '.join(issue.caused_by)}, fixed first"
         else:
-            what = issue.plan or issue.resolution or "report only"
+            plan = intended(issue, records.get(issue.service)).plan
+            what = plan or issue.resolution or "report only"
         print(f"- {issue.service}: {issue.title} [{issue.severity}] -> {what}")
 
 

@@ -40,8 +40,8 @@ class LogPipeline:
         store: IssueStore,
         settings: DetectionSettings,
         metrics: Metrics,
+        on_findings: Callable[[SyncResult], None],
         cursors: Mapping[str, int] | None = None,
-        on_findings: Callable[[SyncResult], None] = lambda result: None,
     ) -> None:
         self._store = store
         self._settings = settings

@@ -29,10 +29,9 @@ from controller.model import (
     Outcome,
     PatternDef,
     ServiceCondition,
-    ServiceHistory,
+    ServiceRecord,
     ServiceStatus,
     Severity,
-    system_clock,
     to_datetime,
 )
 
@@ -46,7 +45,8 @@ RECOVERY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0
 
 
 class Metrics:
-    """The metric objects of one controller (one env), registered in ``registry``."""
+    """The metric objects of one controller (one env), registered in ``registry``: one
+    attribute per metric family, as docs/metrics.md lists them (hence their number)."""
 
     def __init__(self, registry: CollectorRegistry, env: str) -> None:
         self.env = env
@@ -199,15 +199,15 @@ class Metrics:
 
 @dataclass(frozen=True, slots=True)
 class StateView:
-    """What the collector reads at scrape time (the issue store and the work queue)."""
+    """What the collector reads at scrape time (the issue store, the records, the queue)."""
 
     issues: Callable[[], list[Issue]]
     services: Callable[[], list[ServiceStatus]]
     queue_depth: Callable[[], int]
     workers_busy: Callable[[], int]
     workers_max: int
-    histories: Callable[[], dict[str, ServiceHistory]] = dict
-    clock: Callable[[], float] = system_clock
+    records: Callable[[], dict[str, ServiceRecord]]
+    clock: Callable[[], float]
 
 
 def _family(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -269,7 +269,7 @@ class StateCollector(Collector):
     def _services(self, services: list[ServiceStatus], issues: list[Issue]) -> Iterator[Metric]:
         env = self._env
         now = to_datetime(self._view.clock())
-        histories = self._view.histories()
+        records = self._view.records()
         needs_human = {i.service for i in issues if i.state is IssueState.NEEDS_HUMAN}
         ready = _family(
             "service_ready",
@@ -300,17 +300,18 @@ class StateCollector(Collector):
             running.add_metric(labels, status.running)
             if status.healthy is not None:
                 healthy.add_metric(labels, status.healthy)
-            history = histories.get(status.name)
+            record = records.get(status.name)
             human.add_metric(
                 labels,
                 1
-                if status.name in needs_human or (history is not None and history.exhausted_at)
+                if status.name in needs_human
+                or (record is not None and record.throttle.exhausted_at)
                 else 0,
             )
             waiting = (
-                history is not None
-                and history.next_allowed_at is not None
-                and (history.next_allowed_at > now)
+                record is not None
+                and record.throttle.next_step_at is not None
+                and (record.throttle.next_step_at > now)
             )
             backoff.add_metric(labels, 1 if waiting else 0)
         yield from (ready, running, healthy, human, backoff)

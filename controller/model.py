@@ -7,12 +7,12 @@ and reloaded from ``docker_issues_<env>.json``.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -88,6 +88,104 @@ class DriftKind(StrEnum):
     ORPHAN = "orphan"  # a container of the project whose service is no longer declared
 
 
+class FindingKind(StrEnum):
+    """What a finding (and the issue it opens) is, for issues that are not drifts."""
+
+    LOG = "log"  # a line matched a pattern of the library
+    UNCLASSIFIED = "unclassified"  # an unknown error template that recurred (discovery)
+    RESTART = "restart"  # Docker's restart policy restarted a container
+
+
+# what an issue is: one of the drift kinds, or one of the finding kinds
+IssueKind = DriftKind | FindingKind
+
+
+class ContainerState(StrEnum):
+    """A container's state as the engine reports it (``State.Status``)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"  # dead, in Docker's restart delay
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+    UNKNOWN = "unknown"  # a state this code does not know
+
+    @classmethod
+    def of(cls, text: str) -> ContainerState:
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def running(self) -> bool:
+        return self is ContainerState.RUNNING
+
+    @property
+    def stopped(self) -> bool:
+        """Not running and nothing will start it by itself: exited, or created only."""
+        return self in (ContainerState.EXITED, ContainerState.CREATED)
+
+    @property
+    def down(self) -> bool:
+        """Its process died: exited, dead, or waiting out Docker's restart delay."""
+        return self in (ContainerState.EXITED, ContainerState.DEAD, ContainerState.RESTARTING)
+
+    @property
+    def up(self) -> bool:
+        """Running, or about to run again (Docker restarts it)."""
+        return self in (ContainerState.RUNNING, ContainerState.RESTARTING)
+
+    @property
+    def has_process(self) -> bool:
+        """A process that may write to its log: running, paused, or restarting."""
+        return self in (ContainerState.RUNNING, ContainerState.RESTARTING, ContainerState.PAUSED)
+
+
+class Health(StrEnum):
+    """A container's health, as its healthcheck's last verdict says."""
+
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+    @classmethod
+    def of(cls, text: str | None) -> Health | None:
+        """None when there is no healthcheck (or a verdict this code does not know)."""
+        try:
+            return cls(text) if text else None
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """Docker's restart policy of a service (compose's ``restart``), parsed once at load."""
+
+    name: str = "no"  # no | always | unless-stopped | on-failure
+    max_retries: int | None = None  # on-failure:N
+
+    @classmethod
+    def of(cls, text: str) -> RestartPolicy:
+        name, _, retries = (text or "no").partition(":")
+        return cls(name, int(retries) if retries.isdigit() else None)
+
+    @property
+    def restarts(self) -> bool:
+        """Docker brings the service's containers back when they die."""
+        return self.name in ("always", "unless-stopped", "on-failure")
+
+    @property
+    def on_failure(self) -> bool:
+        """Docker restarts a container only when it exits non-zero."""
+        return self.name == "on-failure"
+
+    def __str__(self) -> str:
+        return self.name if self.max_retries is None else f"{self.name}:{self.max_retries}"
+
+
 class StepKind(StrEnum):
     """What a runbook step (or the hook) runs."""
 
@@ -146,20 +244,60 @@ def to_datetime(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-_ENGINE_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+def at_utc(moment: datetime) -> str:
+    """A time for a person, in UTC (``12:04:05 UTC``)."""
+    return moment.astimezone(UTC).strftime("%H:%M:%S UTC")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECONDS: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch seconds (a log repeats them)
+
+
+def engine_ns(text: str | bytes) -> int | None:
+    """Nanoseconds since the epoch of an engine time stamp: RFC 3339 with up to nine
+    decimals, ``Z`` or an offset, as the engine writes ``StartedAt`` and log lines. None
+    when unset (Docker's zero time ``0001-01-01...``) or malformed. The one parser of the
+    engine's times (the log path parses a stamp per read with it: one cached ``strptime``
+    per second)."""
+    s = text.decode("ascii", "replace") if isinstance(text, bytes) else text
+    if len(s) < 20 or s[10] != "T" or s.startswith("0001-"):
+        return None
+    if s.endswith("Z"):
+        body, offset = s[:-1], 0
+    elif len(s) >= 25 and s[-6] in "+-" and s[-3] == ":" and s[-5:-3].isdigit():
+        hours, minutes = s[-5:-3], s[-2:]
+        if not minutes.isdigit():
+            return None
+        offset = (int(hours) * 3600 + int(minutes) * 60) * (1 if s[-6] == "+" else -1)
+        body = s[:-6]
+    else:
+        return None
+    second = body[:19]
+    base = _SECONDS.get(second)
+    if base is None:
+        try:
+            base = calendar.timegm(time.strptime(second, "%Y-%m-%dT%H:%M:%S"))
+        except ValueError:  # the shape of a time, not a real one (February 30th, 24:00)
+            return None
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        _SECONDS[second] = base
+    if len(body) == 19:
+        fraction = ""
+    elif body[19] == "." and body[20:].isdigit():
+        fraction = body[20:]
+    else:
+        return None
+    return (base - offset) * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
 def engine_time(text: str) -> datetime | None:
-    """An engine timestamp (RFC 3339 with up to nine decimals, as ``StartedAt``) to the
-    microsecond; None when unset (Docker's zero time ``0001-01-01...``) or malformed."""
-    found = _ENGINE_TIME.fullmatch(text)
-    if found is None or text.startswith("0001-"):
+    """An engine time stamp (``engine_ns``) to the microsecond; None when unset or
+    malformed."""
+    nanos = engine_ns(text)
+    if nanos is None:
         return None
-    zone = "+00:00" if found[3] == "Z" else found[3]
-    try:
-        return datetime.fromisoformat(f"{found[1]}.{(found[2] or '')[:6].ljust(6, '0')}{zone}")
-    except ValueError:  # the shape of a time, not a real one (February 30th, 24:00)
-        return None
+    return _EPOCH + timedelta(microseconds=nanos // 1000)
 
 
 # --- desired state ----------------------------------------------------------------------
@@ -253,12 +391,16 @@ class ServiceSpec:
     enforce: bool = False  # act even on what a person paused
     depends_on: tuple[str, ...] = ()
     has_build: bool = False  # compose can build its image (a rebuild is possible)
-    restart: str = "no"  # its compose restart policy
+    restart: RestartPolicy = field(default_factory=RestartPolicy)  # compose's restart
     recreate_outdated: bool = False  # recreate it when its config hash is outdated
     stop_timeout: float = 10.0  # compose's stop_grace_period: a restart waits this long
     probes: tuple[ProbeSpec, ...] = ()
     verify_timeout: float = 30.0  # seconds a fix has to become ready
     min_ready: float = 2.0  # seconds it must stay ready to count as fixed
+
+    def __post_init__(self) -> None:
+        if isinstance(self.restart, str):  # as compose writes it
+            object.__setattr__(self, "restart", RestartPolicy.of(self.restart))
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,14 +496,15 @@ class DesiredState:
 
 @dataclass(frozen=True, slots=True)
 class ContainerSnapshot:
-    """One container as the engine reported it at one moment."""
+    """One container as the engine reported it at one moment: a field for each thing of
+    ``docker inspect`` a decision reads (hence their number)."""
 
     id: str
     name: str
     service: str
     number: int
-    status: str  # created | running | paused | restarting | removing | exited | dead
-    health: str | None  # starting | healthy | unhealthy | None (no healthcheck)
+    status: ContainerState
+    health: Health | None  # None: no healthcheck
     exit_code: int
     oom_killed: bool
     restart_count: int
@@ -379,6 +522,12 @@ class ContainerSnapshot:
     health_retries: int = 0  # failures in a row before it is unhealthy
     last_check_at: float = 0.0  # epoch s its last check ended, or it started if later; 0: ?
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, ContainerState):  # the engine's text
+            object.__setattr__(self, "status", ContainerState.of(self.status))
+        if self.health is not None and not isinstance(self.health, Health):
+            object.__setattr__(self, "health", Health.of(self.health))
+
     def checks_overdue(self, now: float) -> bool:
         """No healthcheck has ended for longer than the stall limit at ``now`` (epoch s),
         while the container runs and is not (yet) judged unhealthy. True of a snapshot
@@ -386,7 +535,7 @@ class ContainerSnapshot:
         the engine's record afresh before a pass may see it (``observe.informer``)."""
         if not self.health_interval or not self.last_check_at:
             return False
-        if self.status != "running" or self.health == "unhealthy":
+        if not self.status.running or self.health is Health.UNHEALTHY:
             return False
         limit = STALL_INTERVALS * self.health_interval + self.health_timeout
         return now - self.last_check_at > max(limit, STALL_FLOOR)
@@ -461,7 +610,7 @@ class Finding:
     service: str
     container: str
     ts: float  # epoch seconds of the record's first line
-    kind: str  # "log" (a pattern), "unclassified" (discovery), "restart" (the engine's)
+    kind: FindingKind
     pattern_id: str
     category: Category
     severity: Severity
@@ -470,7 +619,7 @@ class Finding:
     evidence: str  # the record, redacted and bounded
     line: str = ""  # the most telling line of the record, redacted and bounded
     hint: str = ""
-    remediation: str = "none"
+    suggested: str = "none"  # the remediation its pattern suggests
     captures: Mapping[str, str] = field(default_factory=dict)
     source: IssueSource = IssueSource.LOG  # LOG, or ENGINE (restart counts)
 
@@ -524,14 +673,15 @@ class Attempt(BaseModel):
 
 
 class Issue(BaseModel):
-    """A deduplicated fault: every sighting of the same fingerprint updates one issue."""
+    """A deduplicated fault: every sighting of the same fingerprint updates one issue. Its
+    fields are the issues file's (README, "The issues file"), which users read."""
 
     id: str
     fingerprint: str
     env: str
     service: str
     source: IssueSource = IssueSource.DRIFT
-    kind: str
+    kind: IssueKind
     category: Category
     severity: Severity
     state: IssueState = IssueState.OPEN
@@ -545,8 +695,6 @@ class Issue(BaseModel):
     opened_at: datetime  # when it last (re)opened; its attempt budget counts from here
     resolved_at: datetime | None = None
     resolution: str = ""
-    next_attempt_at: datetime | None = None  # backing off: the next fix not before then
-    verifying_until: datetime | None = None  # a step was carried out: proven by then or failed
     pattern_id: str | None = None  # log issues: the pattern that matched
     container: str = ""  # log issues: the container whose log matched last
     escalated_from: Severity | None = None  # set when repetition raised the severity
@@ -555,8 +703,6 @@ class Issue(BaseModel):
     samples: list[str] = Field(default_factory=list)  # log issues: redacted evidence
     captures: dict[str, str] = Field(default_factory=dict)  # log issues: named groups
     caused_by: list[str] = Field(default_factory=list)  # ids of upstream issues behind it
-    waiting_for: list[str] = Field(default_factory=list)
-    plan: str = ""
     attempts: list[Attempt] = Field(default_factory=list)
 
     @property
@@ -572,14 +718,14 @@ class Issue(BaseModel):
         )
 
 
-class Verification(BaseModel):
-    """A fix step carried out (or being carried out) that has yet to prove itself.
+class StepRecord(BaseModel):
+    """A fix step taken: recorded (and saved) before its command runs, then proven.
 
-    Kept with the service's history, so a restarted controller resumes the proof instead
-    of forgetting the step: ``finished_at`` None means the command was running when the
-    controller stopped (it may have worked). ``instances`` are the service's containers
-    (``id@started_at``) when the command returned; one of them dying, or starting again,
-    is a new fault that fails the step at once.
+    A restarted controller resumes the proof instead of forgetting the step:
+    ``finished_at`` None means the command was running when the controller stopped (it
+    may have worked). ``instances`` are the service's containers (``id@started_at``) when
+    the command returned; one of them dying, or starting again, is a new fault that fails
+    the step at once. ``until`` is the proof's deadline: the only copy of it.
     """
 
     action: Action
@@ -594,31 +740,89 @@ class Verification(BaseModel):
     ready_since: datetime | None = None
 
 
-class ServiceHistory(BaseModel):
-    """Loop protection for one service, persisted with the issues: the rate limiter's state.
+class Throttle(BaseModel):
+    """How fast fix steps may come, Kubernetes' crash-loop numbers: every step counts
+    against a budget per window (then a human); the wait before the next step of the same
+    fault doubles while the service stays unstable and resets once it has been ready for
+    the backoff reset. ``next_step_at`` is the only copy of the next fix time."""
 
-    Like Kubernetes' crash-loop backoff: every fix step counts; the wait before the next
-    one doubles while the service stays unstable and resets once it has been ready for
-    ``backoff_reset`` seconds since the last fix; at most ``budget`` steps fit in
-    ``budget_window`` seconds, then the service needs a human.
-    """
-
-    steps: list[datetime] = Field(default_factory=list)  # starts of fix steps, in window
+    steps: list[datetime] = Field(default_factory=list)  # starts of fix steps, in the window
+    exhausted_at: datetime | None = None  # budget spent: hands off until it recovers
     consecutive: int = 0  # fix steps of ``fault`` since the service was last stable
     fault: str = ""  # the fingerprint the steps are for; another one is a new fault
     last_step_at: datetime | None = None
-    next_allowed_at: datetime | None = None
-    ready_since: datetime | None = None
-    exhausted_at: datetime | None = None  # budget spent: hands off until it recovers
+    next_step_at: datetime | None = None  # the next step of ``fault`` not before then
+    ready_since: datetime | None = None  # ready since (passes' view), for the reset
+
+
+class Ladder(BaseModel):
+    """Which rungs of the strategy ladder to try: what fixed a fault last time comes first;
+    a rung that failed in this incident is not tried again until every rung was."""
+
     learned: dict[str, Action] = Field(default_factory=dict)  # fingerprint -> what fixed it
-    tried: list[str] = Field(default_factory=list)  # step labels that failed this incident
-    verifying: Verification | None = None  # the step waiting to be proven
-    policy_restarts_from: int | None = None  # Docker's restart count when its loop began
-    # the crash pattern of this incident: the longest a run lasted before it crashed (s),
-    # how many crashes were seen, and the runs counted (``id@StartedAt``, the newest few)
-    crash_run: float = 0.0
-    crashes: int = 0
-    crashed_runs: list[str] = Field(default_factory=list)
+    tried: list[str] = Field(default_factory=list)  # labels of rungs that failed
+
+
+class CrashPattern(BaseModel):
+    """The service's crashes since it was last stable: a fix must outlive them."""
+
+    longest: float = 0.0  # seconds the longest run lasted before it crashed
+    count: int = 0  # crashes seen
+    runs: list[str] = Field(default_factory=list)  # the runs counted (``id@StartedAt``)
+
+
+class RunbookRun(BaseModel):
+    """A runbook that ran for a cause (its captures): not a step again until the cause is
+    seen after it ran."""
+
+    runbook: str
+    captures: dict[str, str] = Field(default_factory=dict)
+    at: datetime
+
+
+class Intent(BaseModel):
+    """What the controller said it will do next for some of the service's issues (waits
+    for a dependency, backs off, runs a step, leaves it to Docker ...): the issues' plan in
+    every output is this, for the issues it names, said after they last opened."""
+
+    text: str = ""
+    fingerprints: list[str] = Field(default_factory=list)
+    waiting_for: list[str] = Field(default_factory=list)
+    backing_off: bool = False  # the issues wait for ``Throttle.next_step_at``
+    said_at: datetime | None = None
+
+
+class Activity(BaseModel):
+    """What people and the controller's own commands are doing to the service, from the
+    engine's events and state (``remediate.activity`` says how each is read)."""
+
+    stopped: str = ""  # "stop" or "pause": a person did that; theirs until a start
+    stopping: int | None = None  # a signal a person's kill sent; its death follows
+    operation_seen_at: float | None = None  # epoch s a person's operation was first seen
+    left_by_us: list[str] = Field(default_factory=list)  # containers our command left half-done
+    command_started: float | None = None  # epoch s the controller's newest command began
+    command_ended: float | None = None  # ... and ended (None: it runs; assumed when restored)
+
+
+class ServiceRecord(BaseModel):
+    """Everything about fixing one service, in one place: its throttle, its ladder, the
+    step being proven, its crash pattern, Docker's loop, the runbooks run, what the
+    controller intends, what people do, and which container runs were ever ready.
+
+    Written by ``remediate.records`` alone, saved with the issues under ``remediation``,
+    read back at start; the issues' plan, next attempt and proof deadline in the JSON,
+    ``/status``, ``controller status`` and the report are derived from it.
+    """
+
+    throttle: Throttle = Field(default_factory=Throttle)
+    ladder: Ladder = Field(default_factory=Ladder)
+    step: StepRecord | None = None  # taken and not yet proven (or failed)
+    crashes: CrashPattern = Field(default_factory=CrashPattern)
+    docker_loop_from: int | None = None  # Docker's restart count when its loop began
+    runbooks: list[RunbookRun] = Field(default_factory=list)
+    intent: Intent = Field(default_factory=Intent)
+    activity: Activity = Field(default_factory=Activity)
+    ready_runs: dict[str, datetime] = Field(default_factory=dict)  # run -> first seen ready
 
 
 class ServiceCondition(StrEnum):

@@ -19,7 +19,7 @@ from controller.desired.schema import (
     ProbeDeclaration,
     ServiceDeclaration,
 )
-from controller.model import ProbeKind, ProbeSpec, ServiceRunState, ServiceSpec
+from controller.model import ProbeKind, ProbeSpec, RestartPolicy, ServiceRunState, ServiceSpec
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -177,7 +177,7 @@ def _spec(
         enforce=decl.enforce,
         depends_on=tuple(depends_on),
         has_build=bool(compose_service.get("build")),
-        restart=str(compose_service.get("restart") or "no"),
+        restart=RestartPolicy.of(str(compose_service.get("restart") or "no")),
         stop_timeout=parse_duration(compose_service.get("stop_grace_period"), 10.0),
         verify_timeout=verify_timeout,
         min_ready=decl.min_ready_seconds,

@@ -23,11 +23,19 @@ from controller.detect.fingerprint import fingerprint
 from controller.detect.matcher import Extra, Matcher
 from controller.detect.records import STRUCTURAL, Record, RecordAssembler
 from controller.detect.redact import MASK, Span, mask, overlaps, redact, secret_spans
-from controller.model import Category, DetectionSettings, Finding, LogBlock, LogLine, Severity
+from controller.model import (
+    Category,
+    DetectionSettings,
+    Finding,
+    FindingKind,
+    LogBlock,
+    LogLine,
+    Severity,
+)
 
 EVIDENCE_CHARS = 4000
 LINE_CHARS = 300
-UNCLASSIFIED = "unclassified"
+UNCLASSIFIED = FindingKind.UNCLASSIFIED
 
 
 def _captures(match: re.Match[str] | None, secrets: list[Span]) -> dict[str, str]:
@@ -179,7 +187,7 @@ class Detector:
             service=record.service,
             container=record.container,
             ts=record.ts_ns / 1e9,
-            kind="log",
+            kind=FindingKind.LOG,
             pattern_id=pattern.id,
             category=pattern.category,
             severity=pattern.severity,
@@ -188,7 +196,7 @@ class Detector:
             evidence=_bounded(_redacted(record.text, line, secrets), EVIDENCE_CHARS),
             line=_bounded(_redacted(shown.strip(), line, secrets), LINE_CHARS),
             hint=pattern.hint,
-            remediation=pattern.remediation,
+            suggested=pattern.remediation,
             captures=captures,
         )
 

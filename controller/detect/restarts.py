@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from controller.model import Category, Finding, IssueSource, ObservedState, Severity
+from controller.model import Category, Finding, FindingKind, IssueSource, ObservedState, Severity
 
 RESTART_PATTERN = "docker-restart"
 
@@ -38,7 +38,7 @@ def restart_findings(
                 service=c.service,
                 container=c.name,
                 ts=now,
-                kind="restart",
+                kind=FindingKind.RESTART,
                 pattern_id=RESTART_PATTERN,
                 category=Category.HEALTH,
                 severity=Severity.MEDIUM,

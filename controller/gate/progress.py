@@ -18,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TextIO
 
-from controller.model import Issue, IssueState, ServiceCondition, ServiceStatus
+from controller.issues.present import intended
+from controller.model import Issue, IssueState, ServiceCondition, ServiceRecord, ServiceStatus
+
+Records = Mapping[str, ServiceRecord]  # each service's remediation record, by name
 
 DETAIL_CHARS = 110
 
@@ -37,25 +40,26 @@ def _top_issue(service: str, issues: Iterable[Issue]) -> Issue | None:
     return min(mine, key=lambda i: (order.get(i.state, 2), -i.severity.rank, i.first_seen))
 
 
-def what_is_left(service: str, issues: Sequence[Issue]) -> str:
+def what_is_left(service: str, issues: Sequence[Issue], records: Records) -> str:
     """One line: what keeps ``service`` from being ready ("" when nothing)."""
     issue = _top_issue(service, issues)
     if issue is None:
         return ""
+    view = intended(issue, records.get(service))
     if issue.state is IssueState.NEEDS_HUMAN:
         return f"needs a human: {issue.resolution or issue.title}"
     if issue.state is IssueState.REMEDIATING and issue.attempts:
         return f"{issue.attempts[-1].action}: {issue.title}"
-    if issue.waiting_for:
-        return f"{issue.title}; waits for {', '.join(issue.waiting_for)}"
+    if view.waiting_for:
+        return f"{issue.title}; waits for {', '.join(view.waiting_for)}"
     if issue.caused_by:
         causes = sorted({i.service for i in issues if i.id in issue.caused_by})
         return f"{issue.title}; caused by {', '.join(causes) or 'an upstream issue'}"
-    return issue.title + (f" ({issue.plan})" if issue.plan else "")
+    return issue.title + (f" ({view.plan})" if view.plan else "")
 
 
 def describe(
-    status: ServiceStatus, issues: Sequence[Issue], hold: float | None = None
+    status: ServiceStatus, issues: Sequence[Issue], records: Records, hold: float | None = None
 ) -> tuple[str, str]:
     """(condition, detail) of one service as the progress lines show it; ``hold``: the
     service is ready but must stay so for that many seconds before it counts."""
@@ -63,7 +67,7 @@ def describe(
         return str(status.condition), "starting: health or probes not passing yet"
     if status.condition is ServiceCondition.READY:
         return str(status.condition), (f"must stay ready {hold:g} s to count" if hold else "")
-    return str(status.condition), what_is_left(status.name, issues)
+    return str(status.condition), what_is_left(status.name, issues, records)
 
 
 class Progress:
@@ -80,6 +84,7 @@ class Progress:
         self,
         statuses: Sequence[ServiceStatus],
         issues: Sequence[Issue],
+        records: Records,
         engine: str,
         holds: Mapping[str, float] | None = None,
     ) -> None:
@@ -91,7 +96,7 @@ class Progress:
             if engine:
                 self._print(f"  {'(engine)':<{self._width}} Unreachable  {_short(engine)}")
         for status in statuses:
-            state = describe(status, issues, (holds or {}).get(status.name))
+            state = describe(status, issues, records, (holds or {}).get(status.name))
             if self._last.get(status.name) == state or state == ("Degraded", ""):
                 continue  # unchanged, or between a fix and the pass that sees its result
             self._last[status.name] = state
@@ -107,6 +112,7 @@ def final_table(
     declared: Mapping[str, bool],
     statuses: Sequence[ServiceStatus],
     issues: Sequence[Issue],
+    records: Records,
     unsettled: Mapping[str, float] | None = None,
 ) -> list[str]:
     """Every declared service (name -> required), its state and what is left
@@ -123,7 +129,7 @@ def final_table(
             containers = f"{status.running}/{status.replicas} running"
             if status.healthy is not None:
                 containers += f", {status.healthy} healthy"
-            left = what_is_left(name, issues) or (
+            left = what_is_left(name, issues, records) or (
                 "starting" if status.condition is ServiceCondition.PROGRESSING else "-"
             )
             if left == "-" and name in (unsettled or {}):

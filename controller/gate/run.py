@@ -62,8 +62,8 @@ def run_gate(
     controller.open_once()
     try:
         while True:
-            steps_before = controller.remediator.steps_taken
-            if not controller.reconcile_pass():
+            steps_before = controller.steps_taken
+            if not controller.run_pass():
                 on_progress()
                 if time.monotonic() >= (deadline if reached else engine_deadline):
                     break
@@ -73,7 +73,7 @@ def run_gate(
             on_progress()
             submitted = set(controller.store.actionable())
             _wait_for_fixes(controller, deadline, on_progress)
-            if not controller.reconcile_pass(submit=False):
+            if not controller.run_pass(submit=False):
                 continue
             on_progress()
             if controller.settings.dry_run and not controller.unsettled():
@@ -84,9 +84,7 @@ def run_gate(
             # when its dependency's issue resolved): the next round's pass submits it
             fresh = set(controller.store.actionable()) - submitted
             progressing = (
-                controller.remediator.steps_taken != steps_before
-                or bool(fresh)
-                or _settling(controller)
+                controller.steps_taken != steps_before or bool(fresh) or _settling(controller)
             )
             if not progressing or time.monotonic() >= deadline:
                 break
@@ -104,8 +102,7 @@ def _wait_for_fixes(
     """Wait until no step runs, waits to be taken or waits to be proven, showing progress
     meanwhile, up to ``deadline``. A key only due later for another reason (a blip left
     to heal, Docker's own loop watched) is the next round's: passes must go on."""
-    remediator = controller.remediator
-    while remediator.busy or remediator.queue.depth or remediator.in_flight():
+    while controller.workers_busy or controller.work_queued() or controller.in_flight():
         if time.monotonic() >= deadline:
             return
         on_progress()
@@ -121,11 +118,11 @@ def _settling(controller: Controller) -> bool:
     return (
         any(s.condition is ServiceCondition.PROGRESSING for s in controller.store.services())
         or controller.blips_pending()
-        or controller.remediator.busy > 0
-        or bool(controller.remediator.in_flight())
+        or controller.workers_busy > 0
+        or bool(controller.in_flight())
         or bool(controller.store.recovering())
         or bool(controller.unsettled())
-        or bool(controller.remediator.queue.delayed)
+        or controller.work_due_later()
     )
 
 

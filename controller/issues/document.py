@@ -2,6 +2,10 @@
 
 Its shape is documented in the README ("The issues file"); ``SCHEMA_VERSION`` changes
 whenever a field changes meaning or goes away (new fields may appear without a bump).
+Version 2 keeps each service's remediation record (``model.ServiceRecord``) under
+``remediation``; a version 1 file (the rate limiter's flat history there) is read back
+and carried over. Each issue's ``plan``, ``waiting_for``, ``next_attempt_at`` and
+``verifying_until`` are derived from those records as the document is built.
 """
 
 from __future__ import annotations
@@ -21,27 +25,34 @@ from controller import __version__
 # Beyond ARCHITECTURE.md's "issues imports model": issues read back from a file an older
 # version wrote are redacted again (see _scrubbed).
 from controller.detect.redact import redact
+from controller.issues.present import presented
 from controller.model import (
+    CrashPattern,
     Issue,
     IssueState,
+    Ladder,
     ServiceCondition,
-    ServiceHistory,
+    ServiceRecord,
     ServiceStatus,
+    StepRecord,
+    Throttle,
     to_datetime,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class IssueFileError(Exception):
     """An issues file exists but cannot be read back; the message is one line."""
 
 
-def converged(issues: list[Issue], services: list[ServiceStatus]) -> bool:
+def ready_and_unblocked(issues: list[Issue], services: list[ServiceStatus]) -> bool:
     """Every required service of ``services`` ready, and no active issue that blocks.
 
-    Only half of the verdict: the controller adds the evidence (``Controller.converged``:
-    the engine answered, every declared service was observed after the last change).
+    Only half of "converged": the controller adds the evidence (``Controller.converged``:
+    the engine answered, every declared service was observed after the last change, each
+    stayed ready for its hold).
     """
     return all(s.condition is ServiceCondition.READY for s in services if s.required) and not any(
         i.active and i.blocking for i in issues
@@ -54,7 +65,7 @@ class SavedState:
 
     issues: list[Issue] = field(default_factory=list)
     log_cursors: dict[str, int] = field(default_factory=dict)
-    remediation: dict[str, ServiceHistory] = field(default_factory=dict)
+    remediation: dict[str, ServiceRecord] = field(default_factory=dict)
 
 
 def build_document(
@@ -69,12 +80,13 @@ def build_document(
     observed_at: float | None = None,
     engine: str = "",
     log_cursors: Mapping[str, int] | None = None,
-    remediation: Mapping[str, ServiceHistory] | None = None,
+    remediation: Mapping[str, ServiceRecord] | None = None,
 ) -> dict[str, Any]:
     """The document; ``is_converged`` is the controller's verdict (it needs evidence the
     issues alone do not carry), ``observed_at`` when the newest completed pass began
     (None: never observed), ``engine`` why the engine is unreachable ("" when it answers)."""
     states = Counter(str(i.state) for i in issues)
+    records = remediation or {}
     active = [i for i in issues if i.active]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -94,10 +106,10 @@ def build_document(
         },
         "services": [s.model_dump(mode="json") for s in services],
         "issues": [
-            i.model_dump(mode="json")
+            presented(i, records.get(i.service))
             for i in sorted(issues, key=lambda i: (not i.active, -i.severity.rank, i.first_seen))
         ],
-        "remediation": {k: v.model_dump(mode="json") for k, v in (remediation or {}).items()},
+        "remediation": {k: v.model_dump(mode="json") for k, v in records.items()},
         "log_cursors": dict(sorted((log_cursors or {}).items())),
     }
 
@@ -110,7 +122,6 @@ def _scrubbed(issue: Issue) -> Issue:
             "title": redact(issue.title),
             "detail": redact(issue.detail),
             "resolution": redact(issue.resolution),
-            "plan": redact(issue.plan),
             "samples": [redact(s) for s in issue.samples],
             "captures": {k: redact(v) for k, v in issue.captures.items()},
             "attempts": [a.model_copy(update={"detail": redact(a.detail)}) for a in issue.attempts],
@@ -134,7 +145,8 @@ def load_state(path: Path) -> SavedState:
         raise IssueFileError(f"{path}: cannot read issues: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("issues"), list):
         raise IssueFileError(f"{path}: issues: expected a list under 'issues'")
-    if raw.get("schema_version") != SCHEMA_VERSION:
+    version = raw.get("schema_version")
+    if version not in READABLE_VERSIONS:
         raise IssueFileError(f"{path}: schema_version: expected {SCHEMA_VERSION}")
     issues = []
     for index, item in enumerate(raw["issues"]):
@@ -149,12 +161,39 @@ def load_state(path: Path) -> SavedState:
         isinstance(k, str) and isinstance(v, int) for k, v in cursors.items()
     ):
         raise IssueFileError(f"{path}: log_cursors: expected container ids to integers")
-    histories: dict[str, ServiceHistory] = {}
+    records: dict[str, ServiceRecord] = {}
     for service, item in (raw.get("remediation") or {}).items():
         try:
-            histories[str(service)] = ServiceHistory.model_validate(item)
+            records[str(service)] = (
+                _record_of_version_1(item) if version == 1 else ServiceRecord.model_validate(item)
+            )
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in (service, *first["loc"]))
             raise IssueFileError(f"{path}: remediation.{loc}: {first['msg']}") from exc
-    return SavedState(issues, cursors, histories)
+    return SavedState(issues, cursors, records)
+
+
+def _record_of_version_1(item: Any) -> ServiceRecord:
+    """A service's record from a version 1 file, where the rate limiter's history was
+    kept flat (``next_allowed_at``, ``verifying``, ``policy_restarts_from`` ...)."""
+    old = item if isinstance(item, dict) else {}
+    return ServiceRecord(
+        throttle=Throttle.model_validate(
+            {
+                "steps": old.get("steps", []),
+                "exhausted_at": old.get("exhausted_at"),
+                "consecutive": old.get("consecutive", 0),
+                "fault": old.get("fault", ""),
+                "last_step_at": old.get("last_step_at"),
+                "next_step_at": old.get("next_allowed_at"),
+                "ready_since": old.get("ready_since"),
+            }
+        ),
+        ladder=Ladder.model_validate(
+            {"learned": old.get("learned", {}), "tried": old.get("tried", [])}
+        ),
+        step=StepRecord.model_validate(old["verifying"]) if old.get("verifying") else None,
+        crashes=CrashPattern(),
+        docker_loop_from=old.get("policy_restarts_from"),
+    )

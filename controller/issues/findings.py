@@ -33,7 +33,7 @@ def new_issue_fields(finding: Finding) -> dict[str, Any]:
         "title": finding.title,
         "detail": finding.line,
         "hint": finding.hint,
-        "suggested": finding.remediation,
+        "suggested": finding.suggested,
         "samples": [finding.evidence],
         "captures": dict(finding.captures),
         "container": finding.container,

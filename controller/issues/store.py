@@ -1,14 +1,21 @@
 """The issue store: one issue per fingerprint, its counts, and its state machine.
 
-States and who moves them (docs/architecture.md draws the whole life of an issue)::
+States and who moves them (docs/architecture.md draws the whole life of an issue):
 
-    open ──(a step begins)──► remediating ──(its command ran: "verifying until D")
-      ▲                            │    └──(proven)──► resolved
-      │                            └──(new fault, error back, D passed)──► failed
-      │                                           │
-      │                   (budget spent, nothing fits)──► needs-human
-      └──(drift seen again after resolved: reopened)
+- open -> remediating: a worker begins a step;
+- remediating -> resolved: the step is proven; -> failed: a new fault, the error back,
+  or the proof's deadline passed;
+- failed -> remediating: the next step, once the backoff is over;
+- open or failed -> needs-human: the budget is spent, nothing fits, a person stopped
+  the service, Docker's own restart loop does not converge;
+- needs-human -> open: a person starts or recreates the service;
+- open, failed or needs-human -> resolved: the drift is gone and the service stayed
+  ready for its hold ("recovered"), a log error not seen for its quiet time;
+- resolved -> open: seen again (a new occurrence, the same issue).
 
+What the controller intends for an issue (its plan, the next attempt, the proof's
+deadline) is not kept here: it lives in the service's remediation record, and the
+documents derive it when they are built (``issues.present``).
 A drift a pass no longer sees is resolved once its service has stayed ready for its hold
 ("recovered"), or at once when the service has another fault instead; an issue whose
 step is being proven is left to that proof. The store is shared by the passes, the log
@@ -61,7 +68,6 @@ def _copy(issue: Issue) -> Issue:
             "samples": list(issue.samples),
             "captures": dict(issue.captures),
             "caused_by": list(issue.caused_by),
-            "waiting_for": list(issue.waiting_for),
             "attempts": [a.model_copy() for a in issue.attempts],
         }
     )
@@ -76,6 +82,12 @@ class SyncResult:
 
 
 class IssueStore:
+    """Every issue of the environment, under one lock.
+
+    Long on purpose: each method is one transition of the state machine above, and they
+    must share one lock so that a reader never sees an issue half-moved; what is not a
+    transition lives elsewhere (``readiness``, ``findings``, ``present``)."""
+
     def __init__(
         self,
         env: str,
@@ -139,20 +151,6 @@ class IssueStore:
                     self._changes += 1
             return [_copy(i) for i in linked]
 
-    def defer(self, fingerprints: Iterable[str], until: datetime, plan: str) -> bool:
-        """Back off: the issues wait until ``until``. True when that is news."""
-        changed = False
-        with self._lock:
-            for fp in fingerprints:
-                issue = self._issues.get(fp)
-                if issue and issue.active and issue.next_attempt_at != until:
-                    issue.next_attempt_at = until
-                    issue.plan = plan
-                    changed = True
-            if changed:
-                self._changes += 1
-        return changed
-
     def release(self, service: str) -> list[Issue]:
         """A person acted on the service: issues that waited for a human may be fixed again."""
         released: list[Issue] = []
@@ -161,7 +159,6 @@ class IssueStore:
                 if issue.service == service and issue.state is IssueState.NEEDS_HUMAN:
                     issue.state = IssueState.OPEN
                     issue.resolution = ""
-                    issue.next_attempt_at = None
                     released.append(_copy(issue))
             if released:
                 self._changes += 1
@@ -265,7 +262,7 @@ class IssueStore:
                 drift.service,
                 now,
                 result,
-                kind=str(drift.kind),
+                kind=drift.kind,
                 category=drift.category,
                 severity=drift.severity,
                 blocking=drift.blocking,
@@ -278,7 +275,7 @@ class IssueStore:
             self._reopen(issue, now)
         issue.count += 1
         issue.last_seen = now
-        issue.kind = str(drift.kind)  # failing-healthcheck becomes unhealthy
+        issue.kind = drift.kind  # failing-healthcheck becomes unhealthy
         issue.severity = drift.severity
         issue.category = drift.category
         issue.blocking = drift.blocking
@@ -392,16 +389,12 @@ class IssueStore:
         issue.opened_at = now
         issue.resolved_at = None
         issue.resolution = ""
-        issue.next_attempt_at = None
 
     def _resolve(self, issue: Issue, now: datetime, resolution: str) -> None:
         issue.state = IssueState.RESOLVED
         issue.resolved_at = now
         issue.resolution = resolution
-        issue.next_attempt_at = None
-        issue.waiting_for = []
         issue.caused_by = []
-        issue.plan = ""
         self._on_resolved(_copy(issue))
 
     def _trim(self) -> None:
@@ -413,25 +406,6 @@ class IssueStore:
             del self._issues[issue.fingerprint]
 
     # --- the workers --------------------------------------------------------------------
-
-    def note(
-        self, fingerprints: Iterable[str], *, plan: str = "", waiting_for: Sequence[str] = ()
-    ) -> bool:
-        """Say what the controller intends for issues it is not acting on yet.
-
-        True when that is news (so a caller logs a decision once, not every pass).
-        """
-        changed = False
-        with self._lock:
-            for fp in fingerprints:
-                issue = self._issues.get(fp)
-                if issue and (issue.plan, issue.waiting_for) != (plan, list(waiting_for)):
-                    issue.plan = plan
-                    issue.waiting_for = list(waiting_for)
-                    changed = True
-            if changed:
-                self._changes += 1
-        return changed
 
     def escalate(self, fingerprints: Iterable[str], reason: str) -> bool:
         """Hand issues to a human without acting. True when that is news."""
@@ -447,8 +421,6 @@ class IssueStore:
                 ):
                     issue.state = IssueState.NEEDS_HUMAN
                     issue.resolution = masked
-                    issue.plan = ""
-                    issue.next_attempt_at = None
                     changed = True
             if changed:
                 self._changes += 1
@@ -461,23 +433,19 @@ class IssueStore:
             for fp in fingerprints:
                 if issue := self._issues.get(fp):
                     issue.state = IssueState.REMEDIATING
-                    issue.waiting_for = []
-                    issue.next_attempt_at = None
-                    issue.plan = f"running: {action}"
                     issue.attempts.append(
                         Attempt(action=action, attempt=issue.failed_attempts() + 1, started_at=now)
                     )
             self._changes += 1
 
-    def acted(self, fingerprints: Iterable[str], detail: str, until: datetime, plan: str) -> None:
-        """The step's command returned: it is being proven until ``until``."""
+    def acted(self, fingerprints: Iterable[str], detail: str) -> None:
+        """The step's command returned (it is being proven: the service's record says
+        until when)."""
         with self._lock:
             for fp in fingerprints:
                 issue = self._issues.get(fp)
                 if issue is None or issue.state is not IssueState.REMEDIATING:
                     continue
-                issue.verifying_until = until
-                issue.plan = plan
                 if issue.attempts and issue.attempts[-1].outcome is None:
                     issue.attempts[-1].detail = redact(detail)  # a runbook's output ...
                     issue.attempts[-1].acted_at = to_datetime(self._clock())
@@ -490,7 +458,6 @@ class IssueStore:
         detail: str,
         *,
         next_state: IssueState,
-        next_attempt_at: float | None = None,
         reason: str = "",
     ) -> None:
         """A step ended (proven, failed, errored or cut short); ``detail`` is added to what
@@ -507,7 +474,6 @@ class IssueStore:
                     last.outcome = outcome
                     detail = redact(detail)  # compose stderr, an engine error ...
                     last.detail = f"{last.detail}; {detail}" if last.detail else detail
-                issue.verifying_until = None
                 if next_state is IssueState.RESOLVED:
                     self._resolve(issue, now, redact(reason))
                     continue
@@ -515,18 +481,14 @@ class IssueStore:
                     continue  # it recovered meanwhile; the outcome is history
                 issue.state = next_state
                 issue.resolution = redact(reason)  # it may quote what the step said
-                issue.plan = ""
-                issue.next_attempt_at = (
-                    to_datetime(next_attempt_at) if next_attempt_at is not None else None
-                )
             self._changes += 1
 
     # --- persistence --------------------------------------------------------------------
 
     def restore(self, issues: Iterable[Issue]) -> None:
         """Take back issues saved by an earlier run. A step it was running or proving stays
-        as it was: the rate limiter's saved state has its record, and the reconcile proves
-        it (a restart that ran before the controller died is a fix, not a recovery)."""
+        as it was: the service's saved record has it, and the reconcile proves it (a
+        restart that ran before the controller died is a fix, not a recovery)."""
         with self._lock:
             for issue in issues:
                 if issue.env != self.env:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from loguru import logger
 
-from controller.model import Clock, Issue, NotifySettings, system_clock, to_datetime
+from controller.model import Clock, Issue, NotifySettings, to_datetime
 from controller.notify.message import render
 from controller.notify.outbox import Batch, Outbox
 from controller.notify.sender import AppriseSender, Sender
@@ -37,9 +37,9 @@ class Notifier:
         self,
         settings: NotifySettings,
         env: str,
-        count: Count = lambda event, result: None,
-        timed: Timed = lambda seconds: None,
-        clock: Clock = system_clock,
+        count: Count,
+        timed: Timed,
+        clock: Clock,
         sender: Sender | None = None,
     ) -> None:
         self.enabled = bool(settings.urls)

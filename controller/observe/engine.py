@@ -22,7 +22,7 @@ import requests.exceptions
 from docker.constants import IS_WINDOWS_PLATFORM
 from docker.utils import kwargs_from_env, parse_host
 
-from controller.model import ContainerSnapshot, engine_time
+from controller.model import ContainerSnapshot, ContainerState, Health, engine_time
 from controller.observe.gateway import (
     ContainerGone,
     ContainerSummary,
@@ -79,8 +79,8 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
         name=str(data.get("Name", "")).lstrip("/"),
         service=labels.get(SERVICE_LABEL, ""),
         number=int(number) if number.isdigit() else 0,
-        status=str(state.get("Status", "unknown")),
-        health=health.get("Status") or None,
+        status=ContainerState.of(str(state.get("Status", "unknown"))),
+        health=Health.of(health.get("Status")),
         exit_code=int(state.get("ExitCode") or 0),
         oom_killed=bool(state.get("OOMKilled")),
         restart_count=int(data.get("RestartCount") or 0),

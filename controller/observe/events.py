@@ -45,11 +45,9 @@ class EventWatcher:
         gateway: EngineGateway,
         project: str,
         on_event: Callable[[str, str, float | None, int | None], None],
-        on_connection: Callable[[bool], None] = lambda up: None,
+        on_connection: Callable[[bool], None],
+        on_container: Callable[[str, str, Mapping[str, object], float | None], None],
         max_backoff: float = 30.0,
-        on_container: Callable[
-            [str, str, Mapping[str, object], float | None], None
-        ] = lambda *event: None,
     ) -> None:
         self._gateway = gateway
         self._project = project

@@ -14,10 +14,10 @@ the line-by-line path.
 
 from __future__ import annotations
 
-import calendar
 import re
-import time
 from collections.abc import Iterable, Iterator
+
+from controller.model import engine_ns
 
 MAX_LINE_BYTES = 16 * 1024
 STAMP_ROOM = 64  # bytes a raw line may carry before its text: the engine's timestamp
@@ -147,25 +147,7 @@ def split_lines(chunks: Iterable[bytes]) -> Iterator[list[bytes]]:
         yield rest
 
 
-_EPOCH_CACHE: dict[str, int] = {}
-
-
 def parse_timestamp(text: bytes) -> int | None:
-    """Nanoseconds since the epoch of an RFC 3339 UTC timestamp as Docker prints it."""
-    s = text.decode("ascii", "replace")
-    if len(s) < 20 or s[10] != "T" or not s.endswith("Z"):
-        return None
-    second = s[:19]
-    base = _EPOCH_CACHE.get(second)
-    if base is None:
-        try:
-            base = calendar.timegm(time.strptime(second, "%Y-%m-%dT%H:%M:%S"))
-        except ValueError:
-            return None
-        if len(_EPOCH_CACHE) > 4096:
-            _EPOCH_CACHE.clear()
-        _EPOCH_CACHE[second] = base
-    fraction = s[20:-1] if s[19] == "." else ""
-    if fraction and not fraction.isdigit():
-        return None
-    return base * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
+    """Nanoseconds since the epoch of a log line's time stamp (``model.engine_ns``, the one
+    parser of the engine's times)."""
+    return engine_ns(text)

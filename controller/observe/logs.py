@@ -138,7 +138,7 @@ class LogReader:
             for cid, container in present.items():
                 if cid in self._threads:
                     continue
-                running = container.status in ("running", "restarting", "paused")
+                running = container.status.has_process
                 if not running and self._drained.get(cid) == container.started_at:
                     continue  # this run of it was read to its end already
                 thread = threading.Thread(

@@ -25,9 +25,10 @@ from controller.model import (
     ProbeSpec,
     ProbeView,
     ServiceSpec,
+    engine_ns,
 )
 from controller.observe.gateway import EngineError, EngineGateway
-from controller.observe.lines import clean, parse_timestamp
+from controller.observe.lines import clean
 
 BODY_BYTES = 64 * 1024
 
@@ -82,7 +83,7 @@ class Prober:
         self,
         gateway: EngineGateway,
         services: Mapping[str, ServiceSpec],
-        on_change: Callable[[str], None] = lambda service: None,
+        on_change: Callable[[str], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._gateway = gateway
@@ -103,7 +104,7 @@ class Prober:
         """The containers the probes are about (called by every pass)."""
         with self._lock:
             for name in self._services:
-                running = [c for c in observed.of(name) if c.status == "running"]
+                running = [c for c in observed.of(name) if c.status.running]
                 self._containers[name] = running[0] if running else None
 
     def view(self) -> dict[str, ProbeView]:
@@ -176,7 +177,7 @@ class Prober:
 
 def _age(container: ContainerSnapshot, now: float) -> float:
     """Seconds since the container started (0 when its start time cannot be read)."""
-    started = parse_timestamp(container.started_at.encode())
+    started = engine_ns(container.started_at)
     return max(0.0, now - started / 1e9) if started is not None else 0.0
 
 

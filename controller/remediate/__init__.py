@@ -1,14 +1,15 @@
 """Remediation, level-triggered: a keyed queue, a worker pool, one reconcile per service.
 
-- ``queue``: the work queue keyed by service, with delayed and rate-limited adds.
-- ``limiter``: backoff and budget per service, in one place, persisted.
-- ``policy``: the pure rules of backoff, budget and stability the limiter applies.
-- ``reconciler``: ``reconcile(service) -> Done | RequeueAfter | Failed``.
-- ``verify``, ``plan``, ``blame``: pure decisions (proven or not; which steps; which log
-  error explains a crash).
-- ``activity``: what people are doing, read from the engine.
-- ``strategies``: the ladders and running one action.
-- ``remediator``: the worker pool, and what passes and events tell it.
+- ``records``: every service's remediation record, and the only module that writes one.
+- ``reconciler``: ``reconcile(service) -> results.Done | RequeueAfter | Failed``: decides.
+- ``proving``: records what the proof of a step taken says; ``runner``: carries a step out.
+- ``deference``: what is left to a person or to Docker's restart policy.
+- ``pool``, ``queue``, ``failures``: the workers, the keyed queue, its failure backoff.
+- ``signals``: what engine events and passes tell remediation.
+- pure rules: ``verify`` (proven or not), ``plan`` (which rungs), ``blame`` (which log
+  error explains a crash), ``throttle`` (backoff and budget), ``crashes`` (the crash
+  pattern a fix must outlive), ``activity`` (what people do, read from the engine).
+- ``strategies``: the ladders, and running one action.
 
 docs/architecture.md draws how they fit and the life of an issue.
 """

@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from controller.model import ContainerSnapshot, Issue, to_datetime
-from controller.observe.lines import parse_timestamp
+from controller.model import ContainerSnapshot, Issue, engine_ns, to_datetime
 
 WINDOW = 60.0  # seconds between the error and the death
 STARTUP = 120.0  # a run longer than this was not failing to start, seen or not
@@ -24,7 +23,7 @@ SLACK = 1.0  # log and state time stamps come from different clocks of the engin
 
 
 def _when(stamp: str) -> datetime | None:
-    nanos = parse_timestamp(stamp.encode()) if stamp else None
+    nanos = engine_ns(stamp) if stamp else None
     return None if nanos is None else to_datetime(nanos / 1e9)
 
 

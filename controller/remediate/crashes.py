@@ -1,15 +1,31 @@
-"""The crash pattern of a service: which runs of its containers died, and how long each
-lasted before it did (by the engine's clock). A fix is proven, and an incident over, only
-once the service outlives that pattern (``policy.RetryPolicy.crash_hold``): a service
-that dies 3 s after every start is not "fixed" by being ready for 2 s. Pure.
+"""The crash pattern of a service: which runs of its containers died, how long each lasted
+before it did (by the engine's clock), and how long a fix must hold to outlive them.
+
+A service that dies 3 s after every start is not "fixed" by being ready for 2 s: a step is
+proven, an incident over and a service converged only once the service has stayed ready
+for as long as its runs lasted before they died, half that again and at least
+``OUTLIVE_MARGIN`` more (a busy machine's jitter), plus Docker's next restart delay where
+a restart policy loops it. One crash since the service was last stable is held at most
+``ONE_OFF_HOLD`` (a service SIGKILLed once after an hour is back, not looping); a second
+proves a loop and is held its whole length, never past the backoff reset (ready that
+long, it is stable; a run that long before it died was stable itself). Pure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from controller.model import ContainerSnapshot, ObservedState, engine_time
+from controller.model import ContainerSnapshot, CrashPattern, ObservedState, engine_time
 from controller.remediate.verify import instance
+
+OUTLIVE_MARGIN = 2.0
+ONE_OFF_HOLD = 60.0
+# Docker's restart manager waits 100 ms before restarting a container that died, doubling
+# per death to 1 min, and starts again at 100 ms after a run of 10 s.
+DOCKER_DELAY_FIRST = 0.1
+DOCKER_DELAY_MAX = 60.0
+DOCKER_DELAY_RESET = 10.0
+KEEP_RUNS = 8
 
 
 def crash_runs(crashed: Sequence[ContainerSnapshot]) -> list[tuple[str, float]]:
@@ -41,6 +57,37 @@ def policy_crash_runs(
         lived = (ended - started) / (c.restart_count - before)
         by_service.setdefault(c.service, []).append((f"{c.id}@{start}", lived))
     return sorted(by_service.items())
+
+
+def docker_delay(crashes: int, lived: float) -> float:
+    """Docker's wait before its next restart of a container whose runs lasted ``lived`` s
+    and died ``crashes`` times in a row."""
+    if crashes <= 0 or lived >= DOCKER_DELAY_RESET:
+        return DOCKER_DELAY_FIRST
+    return min(DOCKER_DELAY_FIRST * 2.0 ** min(crashes, 30), DOCKER_DELAY_MAX)
+
+
+def with_crash(pattern: CrashPattern, run: str, lived: float, stable: float) -> CrashPattern:
+    """The pattern with ``run`` (``id@StartedAt``, crashed after ``lived`` s) counted once;
+    a run that lasted ``stable`` seconds (the backoff reset) was no part of a pattern."""
+    if run in pattern.runs or lived < 0:
+        return pattern
+    runs = [*pattern.runs, run][-KEEP_RUNS:]
+    if lived >= stable:
+        return pattern.model_copy(update={"runs": runs})
+    return CrashPattern(longest=max(pattern.longest, lived), count=pattern.count + 1, runs=runs)
+
+
+def outlive(pattern: CrashPattern, restart_policy: bool, stable: float) -> float:
+    """Seconds the service must stay ready to have outlived ``pattern`` (0: no crash)."""
+    if not pattern.count:
+        return 0.0
+    lived = pattern.longest
+    hold = lived + max(OUTLIVE_MARGIN, lived / 2)
+    if restart_policy:
+        hold += docker_delay(pattern.count, lived)
+    cap = ONE_OFF_HOLD if pattern.count == 1 else stable
+    return min(hold, cap, stable)
 
 
 def _epoch(stamp: str) -> float | None:

@@ -60,7 +60,9 @@ CRASHES = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class Rung:
+    """One rung of a ladder: an action, or a declared runbook."""
+
     action: Action
     runbook: Runbook | None = None
 
@@ -71,7 +73,7 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    steps: tuple[Step, ...] = ()
+    rungs: tuple[Rung, ...] = ()
     addresses: tuple[str, ...] = ()  # fingerprints the steps act on
     quiet: tuple[str, ...] = ()  # log fingerprints that must stop recurring to verify
     why: str = ""  # the issue behind the plan, for logs and dry runs
@@ -81,19 +83,19 @@ class Plan:
 
     @property
     def describe(self) -> str:
-        return " then ".join(s.label for s in self.steps)
+        return " then ".join(s.label for s in self.rungs)
 
 
 def _runbook_steps(
     service: str, issues: Sequence[Issue], runbooks: Sequence[Runbook]
-) -> tuple[list[Step], list[Issue]]:
-    steps: list[Step] = []
+) -> tuple[list[Rung], list[Issue]]:
+    steps: list[Rung] = []
     matched: list[Issue] = []
     for issue in issues:
         for runbook in runbooks:
             if runbook.applies_to(service, issue.pattern_id):
                 if all(s.runbook is not runbook for s in steps):
-                    steps.append(Step(Action.RUNBOOK, runbook))
+                    steps.append(Rung(Action.RUNBOOK, runbook))
                 if issue not in matched:
                     matched.append(issue)
     return steps, matched
@@ -126,9 +128,9 @@ def make_plan(
         steps, _ = _runbook_steps(spec.name, [issue], settings.runbooks)
         if not steps and issue.category not in RESTART_CANNOT_FIX:
             if issue.suggested == "restart":
-                steps = [Step(Action.RESTART), Step(Action.RECREATE)]
+                steps = [Rung(Action.RESTART), Rung(Action.RECREATE)]
             elif issue.suggested == "recreate":
-                steps = [Step(Action.RECREATE)]
+                steps = [Rung(Action.RECREATE)]
         if steps:
             return _with_hook(
                 Plan(tuple(steps), (issue.fingerprint,), (issue.fingerprint,), why=issue.title),
@@ -141,7 +143,7 @@ def _drift_plan(
     spec: ServiceSpec,
     drifts: Sequence[Drift],
     log_issues: Sequence[Issue],
-    runbooks: list[Step],
+    runbooks: list[Rung],
     runbook_issues: list[Issue],
     learned: Mapping[str, Action],
     has_build: bool,
@@ -155,7 +157,7 @@ def _drift_plan(
             hand_over=left_alone_reason(main, spec),
             hand_over_fingerprints=fingerprints,
         )
-    generic = [Step(a) for a in rungs]
+    generic = [Rung(a) for a in rungs]
     first = learned.get(main.fingerprint)
     if first in rungs:
         generic.sort(key=lambda step: step.action is not first)
@@ -166,7 +168,7 @@ def _drift_plan(
         if runbooks:
             steps = [*runbooks, *generic[:1]]
         elif cause.category is Category.IMPORT and has_build:
-            steps = [Step(Action.REBUILD)]
+            steps = [Rung(Action.REBUILD)]
         else:
             return Plan(
                 why=main.title,
@@ -188,10 +190,10 @@ def _docker_plan(spec: ServiceSpec, drifts: Sequence[Drift], plan: Plan) -> Plan
     """Docker's restart policy is restarting the service: keep only what it cannot do."""
     outdated = any(d.kind is DriftKind.OUTDATED for d in drifts)
     steps = tuple(
-        s for s in plan.steps if s.runbook is not None or (outdated and s.action is Action.RECREATE)
+        s for s in plan.rungs if s.runbook is not None or (outdated and s.action is Action.RECREATE)
     )
     if outdated and not any(s.action is Action.RECREATE for s in steps):
-        steps = (*steps, Step(Action.RECREATE))
+        steps = (*steps, Rung(Action.RECREATE))
     why = f"{plan.why}; Docker's restart policy ({spec.restart}) is restarting it"
     if plan.hand_over:  # a config, import or auth error: Docker's restarts cannot fix it
         return Plan(
@@ -208,7 +210,7 @@ def _with_hook(plan: Plan, settings: RemediationSettings) -> Plan:
     if settings.hook is None:
         return plan
     if plan.hand_over:
-        return Plan((Step(Action.HOOK),), plan.hand_over_fingerprints, why=plan.why)
-    if plan.steps:
-        return Plan((*plan.steps, Step(Action.HOOK)), plan.addresses, plan.quiet, plan.why)
+        return Plan((Rung(Action.HOOK),), plan.hand_over_fingerprints, why=plan.why)
+    if plan.rungs:
+        return Plan((*plan.rungs, Rung(Action.HOOK)), plan.addresses, plan.quiet, plan.why)
     return plan

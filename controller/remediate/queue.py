@@ -6,7 +6,7 @@ worker then re-reads the state, so no change is lost and no work is duplicated).
 
 ``add_after`` queues a key once a delay has passed (a verification to look at again, a
 backoff to sit out); an earlier due time wins, and an ``add`` makes it due now.
-``add_rate_limited`` asks the rate limiter how long a key whose reconcile failed waits.
+``add_rate_limited`` asks its failure backoff how long a key whose reconcile failed waits.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import threading
 import time
 from collections import deque
 
-from controller.remediate.limiter import RateLimiter
+from controller.remediate.failures import FailureBackoff
 
 
 class WorkQueue:
-    def __init__(self, limiter: RateLimiter | None = None) -> None:
-        self._limiter = limiter
+    def __init__(self, failures: FailureBackoff) -> None:
+        self._failures = failures
         self._cond = threading.Condition()
         self._queue: deque[str] = deque()
         self._dirty: set[str] = set()
@@ -61,13 +61,12 @@ class WorkQueue:
             self._cond.notify_all()
 
     def add_rate_limited(self, key: str) -> None:
-        """Queue ``key`` after the rate limiter's delay for a failed reconcile."""
-        self.add_after(key, self._limiter.when_failed(key) if self._limiter else 1.0)
+        """Queue ``key`` after the failure backoff's delay for a failed reconcile."""
+        self.add_after(key, self._failures.when(key))
 
     def forget(self, key: str) -> None:
         """``key``'s reconcile succeeded: its failure delays start afresh."""
-        if self._limiter is not None:
-            self._limiter.forget(key)
+        self._failures.forget(key)
 
     def _promote(self, now: float) -> float | None:
         """Move due keys to the queue; seconds until the next one is due (None: none)."""

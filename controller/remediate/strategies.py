@@ -7,6 +7,7 @@ when the previous step did not verify. Kinds a controller must not "fix" on its 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from controller.detect.redact import redact
+from controller.issues.present import presented
 from controller.model import (
     DEFAULT_CAPTURE,
     Action,
@@ -157,13 +159,13 @@ class Actuator:
         self,
         gateway: EngineGateway,
         compose: ComposeActions,
-        specs: Mapping[str, ServiceSpec] | None = None,
-        observe: Callable[[], ObservedState] | None = None,
-        hook: RunbookStep | None = None,
+        specs: Mapping[str, ServiceSpec],
+        observe: Callable[[], ObservedState],
+        hook: RunbookStep | None,
     ) -> None:
         self._gateway = gateway
         self._compose = compose
-        self._specs = specs or {}
+        self._specs = specs
         self._observe = observe
         self._hook = hook
 
@@ -207,9 +209,7 @@ class Actuator:
         raise StepFailed(f"{action} cannot run here")
 
     def _containers(self, service: str) -> list[ContainerSnapshot]:
-        if self._observe is None:
-            return []
-        return [c for c in self._observe().of(service) if c.status == "running"]
+        return [c for c in self._observe().of(service) if c.status.running]
 
     def _step(self, step: RunbookStep, issue: Issue | None, allowed: str) -> str:
         captures = issue.captures if issue is not None else {}
@@ -228,12 +228,12 @@ class Actuator:
             target = self._specs[step.service]
             return self.run(step.action, target, self._containers(step.service))
         if step.kind == StepKind.HOOK:
-            return self._run_hook(argv, step, issue)
+            doing = Action.HOOK if step is self._hook else Action.RUNBOOK
+            return self._run_hook(argv, step, _payload(issue, doing))
         raise StepFailed(f"unknown step kind {step.kind}")
 
     @staticmethod
-    def _run_hook(argv: list[str], step: RunbookStep, issue: Issue | None) -> str:
-        payload = issue.model_dump_json() if issue is not None else "{}"
+    def _run_hook(argv: list[str], step: RunbookStep, payload: str) -> str:
         try:
             done = subprocess.run(  # noqa: S603 - the user's own command, declared by them
                 argv,
@@ -251,3 +251,11 @@ class Actuator:
         if done.returncode != 0:
             raise StepFailed(f"hook {argv[0]} exited {done.returncode}: {_tail(done.stderr)}")
         return f"{argv[0]} exited 0"
+
+
+def _payload(issue: Issue | None, running: Action) -> str:
+    """The issue as a hook reads it on stdin: as the JSON document shows it, its step
+    running."""
+    if issue is None:
+        return "{}"
+    return json.dumps({**presented(issue, None), "plan": f"running: {running}"})

@@ -1,6 +1,6 @@
 """Verification as a state: is a step that was carried out proven, failed, or not yet?
 
-Pure: the step's ``Verification`` record, what the engine shows now and the time in, a
+Pure: the step's record (``StepRecord``), what the engine shows now and the time in, a
 ``Proof`` out. Nothing waits here; every pass and every event about the service asks
 again, so a new fault during the proof fails the step at once, not at its deadline.
 
@@ -18,14 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from controller.drift import service_drifts, service_ready, startup_allowance
 from controller.model import (
     ContainerSnapshot,
+    Health,
     ProbeView,
     ServiceRunState,
     ServiceSpec,
-    Verification,
+    StepRecord,
 )
-from controller.reconcile import service_drifts, service_ready, startup_allowance
 
 RECHECK_SECONDS = 1.0  # while waiting to become ready, look again at least this often
 
@@ -48,26 +49,26 @@ def instance(container: ContainerSnapshot) -> str:
     return f"{container.id}@{container.started_at}"
 
 
-def new_fault(verification: Verification, containers: Sequence[ContainerSnapshot]) -> str | None:
+def new_fault(verification: StepRecord, containers: Sequence[ContainerSnapshot]) -> str | None:
     """What went wrong with the containers the step left running, if anything did."""
     left = set(verification.instances)
     ids = {i.split("@", 1)[0] for i in left}
     for c in containers:
         if c.id not in ids:
             continue
-        if c.oom_killed and c.status != "running":
+        if c.oom_killed and not c.status.running:
             return f"{c.name} was OOM-killed after the fix"
-        if c.status in ("exited", "dead", "restarting"):
+        if c.status.down:
             return f"{c.name} exited with code {c.exit_code} after the fix"
         if instance(c) not in left:
             return f"{c.name} died and was started again after the fix ({c.restart_count} restarts)"
-        if c.health == "unhealthy":
+        if c.health is Health.UNHEALTHY:
             return f"{c.name} turned unhealthy after the fix"
     return None
 
 
 def prove(
-    verification: Verification,
+    verification: StepRecord,
     spec: ServiceSpec,
     containers: Sequence[ContainerSnapshot],
     probe: ProbeView | None,

@@ -1,14 +1,17 @@
 """Wiring: the stages joined into a controller, scheduled, and shut down cleanly.
 
 - ``settings``: how it was asked to run, and loading the desired state.
-- ``controller``: the wiring, one reconcile pass, the verdict with its evidence, the
-  life cycle (``start``/``stop``, and ``open_once``/``close_once`` for the CI gate).
+- ``assembly``: the composition root: every part built once and connected (``wires``
+  for the calls to a part built later); ``parts`` names what was built.
+- ``controller``: one pass, the verdict with its evidence, the life cycle
+  (``start``/``stop``, and ``open_once``/``close_once`` for the CI gate).
 - ``statefiles``: the JSON file and the report, written and read back.
 - ``journal``: one log line per decision, and the time to detect a fault.
 """
 
+from controller.runtime.assembly import assemble
 from controller.runtime.controller import Controller
 from controller.runtime.journal import fault_started
 from controller.runtime.settings import Settings, load
 
-__all__ = ["Controller", "Settings", "fault_started", "load"]
+__all__ = ["Controller", "Settings", "assemble", "fault_started", "load"]

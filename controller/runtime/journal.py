@@ -13,8 +13,7 @@ from loguru import logger
 
 from controller.issues.store import SyncResult
 from controller.metrics import Metrics
-from controller.model import ContainerSnapshot, DriftKind, ObservedState
-from controller.observe.lines import parse_timestamp
+from controller.model import ContainerSnapshot, DriftKind, ObservedState, engine_ns
 
 _EXITS = frozenset({DriftKind.EXITED, DriftKind.DEAD, DriftKind.RESTARTING})
 _HEALTH = frozenset({DriftKind.UNHEALTHY, DriftKind.FAILING_HEALTHCHECK})
@@ -24,10 +23,10 @@ def fault_started(kind: str, containers: Sequence[ContainerSnapshot]) -> float |
     """When the fault behind a drift began, as the engine recorded it (epoch seconds)."""
     stamps: list[str] = []
     if kind in _EXITS:
-        stamps = [c.finished_at for c in containers if c.status != "running" and c.finished_at]
+        stamps = [c.finished_at for c in containers if not c.status.running and c.finished_at]
     elif kind in _HEALTH:
         stamps = [c.failing_since for c in containers if c.failing_since]
-    parsed = [t for t in (parse_timestamp(s.encode()) for s in stamps) if t is not None]
+    parsed = [t for t in (engine_ns(s) for s in stamps) if t is not None]
     if not parsed:
         return None
     # an exit: the latest one is this fault; a failing streak: the earliest start

@@ -20,7 +20,6 @@ class Settings:
     interval_quiet: float = 50.0
     dry_run: bool = False
     once: bool = False
-    once_timeout: float = 300.0
     shutdown_timeout: float = 30.0
     blip_seconds: float = 0.0  # a drift younger than this is left to heal on its own
 

@@ -1,11 +1,12 @@
 """The controller's state on disk: ``docker_issues_<env>.json`` and its Markdown report.
 
-``save`` writes both, atomically, when anything a reader sees changed (the issues, the
-rate limiter's state, the engine's reachability, the verdict); ``force`` writes anyway
-(before a step runs, at shutdown). ``restore`` takes back what an earlier run saved: the
-issues with their history and attempts, the rate limiter's state (backoff, budget, a step
-being proven) and the log cursors, so a restarted controller neither repeats a step nor
-reads a line twice. An unreadable file is kept aside, named, and the run starts afresh.
+``save`` writes both, atomically, when anything a reader sees changed (the issues, a
+service's remediation record, the engine's reachability, the verdict); ``force`` writes
+anyway (before a step runs, at shutdown). ``load`` takes back what an earlier run saved:
+the issues with their history and attempts, each service's remediation record (backoff,
+budget, a step being proven, the runbooks run ...) and the log cursors, so a restarted
+controller neither repeats a step nor reads a line twice. An unreadable file is kept
+aside, named, and the run starts afresh.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore
 from controller.model import Clock, Issue
-from controller.remediate.limiter import RateLimiter
+from controller.remediate.records import Records
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Evidence:
     """What the document says beyond the issues: the evidence a verdict rests on."""
 
     converged: bool
@@ -50,16 +51,16 @@ class StateFiles:
         project: str,
         dry_run: bool,
         store: IssueStore,
-        limiter: RateLimiter,
+        records: Records,
         cursors: Callable[[], dict[str, int]],
-        verdict: Callable[[list[Issue]], Verdict],
+        evidence: Callable[[list[Issue]], Evidence],
         clock: Clock,
     ) -> None:
         self.json_path = state_dir / f"docker_issues_{env}.json"
         self.report_path = state_dir / f"docker_issues_report_{env}.md"
         self._env, self._project, self._dry_run = env, project, dry_run
-        self._store, self._limiter = store, limiter
-        self._cursors, self._verdict, self._clock = cursors, verdict, clock
+        self._store, self._records = store, records
+        self._cursors, self._evidence, self._clock = cursors, evidence, clock
         self._lock = threading.Lock()
         self._saved: tuple[int, int, bool, str] | None = None
 
@@ -78,7 +79,7 @@ class StateFiles:
     def document(self, issues: list[Issue] | None = None) -> dict[str, Any]:
         """The document, from ``issues`` (one snapshot of the store) when given."""
         issues = self._store.issues() if issues is None else issues
-        verdict = self._verdict(issues)
+        evidence = self._evidence(issues)
         return build_document(
             env=self._env,
             project=self._project,
@@ -86,11 +87,11 @@ class StateFiles:
             services=self._store.services(),
             generated_at=self._clock(),
             dry_run=self._dry_run,
-            is_converged=verdict.converged,
-            observed_at=verdict.observed_at,
-            engine=verdict.engine,
+            is_converged=evidence.converged,
+            observed_at=evidence.observed_at,
+            engine=evidence.engine,
             log_cursors=self._cursors(),
-            remediation=self._limiter.snapshot(),
+            remediation=self._records.snapshot(),
         )
 
     def save(self, force: bool = False) -> list[Issue] | None:
@@ -99,13 +100,8 @@ class StateFiles:
         with self._lock:
             counter = self._store.changes  # before the snapshot: a later change saves again
             issues = self._store.issues()
-            verdict = self._verdict(issues)  # when it was observed alone is no news
-            changes = (
-                counter,
-                self._limiter.changes,
-                verdict.converged,
-                verdict.engine,
-            )
+            evidence = self._evidence(issues)  # when it was observed alone is no news
+            changes = (counter, self._records.changes, evidence.converged, evidence.engine)
             if changes == self._saved and not force:
                 return None
             doc = self.document(issues)

@@ -179,6 +179,7 @@ def describe(doc: Doc, service: Doc, now: datetime, paint: Paint) -> str:
     healthy = service.get("healthy")
     replicas = service.get("replicas", 0)
     action, when = next_action(doc, name, now)
+    throttle = ((doc.get("remediation") or {}).get(name) or {}).get("throttle")
     lines = [
         f"Name:         {name}",
         f"Env:          {doc.get('env', '?')} (project {doc.get('project', '?')})",
@@ -188,7 +189,7 @@ def describe(doc: Doc, service: Doc, now: datetime, paint: Paint) -> str:
         + ("" if healthy is None else f", {healthy}/{replicas} healthy"),
         f"Restarts:     {service.get('restarts', 0)} (by Docker's restart policy)",
         f"Next:         {action}" + ("" if when in ("-", "") else f" ({when})"),
-        f"Backoff:      {_backoff((doc.get('remediation') or {}).get(name), now)}",
+        f"Backoff:      {_backoff(throttle, now)}",
     ]
     issues = active_issues(doc, name)
     by_id = {i.get("id"): i for i in doc.get("issues", [])}
@@ -212,6 +213,7 @@ def describe(doc: Doc, service: Doc, now: datetime, paint: Paint) -> str:
 
 
 def _backoff(history: Doc | None, now: datetime) -> str:
+    """The service's throttle (its record's ``throttle``) for a person."""
     if not history or not (history.get("steps") or history.get("exhausted_at")):
         return "none (no fix step in the budget window)"
     parts = []
@@ -219,9 +221,9 @@ def _backoff(history: Doc | None, now: datetime) -> str:
         parts.append(
             f"budget spent {ago(history['exhausted_at'], now)}; hands off until it recovers"
         )
-    nxt = _time(history.get("next_allowed_at"))
+    nxt = _time(history.get("next_step_at"))
     if nxt is not None and nxt > now:
-        parts.append(f"next fix {until(history['next_allowed_at'], now)}")
+        parts.append(f"next fix {until(history['next_step_at'], now)}")
     else:
         parts.append("a fix may run now")
     parts.append(

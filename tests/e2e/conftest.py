@@ -112,6 +112,7 @@ class Stack:
         self.process_env = {**os.environ, **({"DOCKER_HOST": docker_host} if docker_host else {})}
         self.desired_dir = root / "desired_state"
         self.state_dir = root / "state"
+        self.started: list[subprocess.Popen[str]] = []  # the controllers started for it
         self.desired_dir.mkdir(parents=True)
         self.state_dir.mkdir()
         env_lines = "".join(f'  {k}: "{v}"\n' for k, v in environment.items())
@@ -232,7 +233,7 @@ class Stack:
 
     def start_controller(self, *flags: str) -> subprocess.Popen[str]:
         with open(self.root / "controller.log", "w") as log:  # the child keeps its own copy
-            return subprocess.Popen(
+            proc = subprocess.Popen(
                 self.argv(*flags),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -240,6 +241,8 @@ class Stack:
                 cwd=self.root,
                 env=self.process_env,
             )
+        self.started.append(proc)
+        return proc
 
     def serve(self, *flags: str) -> str:
         """Start the long-running controller on a free port; its base URL once ready."""

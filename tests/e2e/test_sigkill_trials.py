@@ -115,7 +115,7 @@ def test_thirty_sigkills_during_remediation_lose_nothing_and_repeat_nothing(make
         sink.close()
 
     saved = load_state(state)
-    history = saved.remediation["crasher"]
+    history = saved.remediation["crasher"].throttle
     recorded = sorted(t.timestamp() for t in history.steps)
     done = starts_seen(events)
     assert len(attempts) >= TRIALS // 2, "too few trials saw the controller at work"

@@ -8,14 +8,31 @@ row for a service that crashes 3 s after each start: the proof held ``min_ready`
 
 from __future__ import annotations
 
-from controller.model import IssueState, ObservedState, ServiceHistory
-from controller.remediate.crashes import crash_runs, policy_crash_runs
-from controller.remediate.policy import OUTLIVE_MARGIN, RetryPolicy, docker_delay
-from controller.remediate.reconciler import RequeueAfter
-from tests.fakes import FakeWorld, container, desired, spec
+from controller.model import CrashPattern, IssueState, ObservedState
+from controller.remediate.crashes import (
+    ONE_OFF_HOLD,
+    OUTLIVE_MARGIN,
+    crash_runs,
+    docker_delay,
+    outlive,
+    policy_crash_runs,
+    with_crash,
+)
+from controller.remediate.records import Records
+from controller.remediate.results import RequeueAfter
+from controller.remediate.throttle import ThrottleRules
+from tests.fakes import FakeClock, FakeWorld, container, desired, spec
 from tests.unit.test_remediator import Rig, stamp
 
 T0 = 1_800_000_000.0
+STABLE = 600.0  # the backoff reset
+
+
+def crashes(*runs: float) -> CrashPattern:
+    pattern = CrashPattern()
+    for n, lived in enumerate(runs):
+        pattern = with_crash(pattern, f"a@{n}", lived, STABLE)
+    return pattern
 
 
 def test_crashed_runs_are_measured_by_the_engines_clock():
@@ -36,26 +53,41 @@ def test_restarts_by_docker_give_the_runs_they_ended_shared_between_restarts():
 
 
 def test_the_hold_outlives_the_longest_run_of_the_pattern_with_a_margin():
-    policy, history = RetryPolicy(), ServiceHistory()
-    assert policy.crash_hold(history, restart_policy=False) == 0.0
-    policy.crashed(history, "a@1", 3.0)
-    policy.crashed(history, "a@1", 3.0)  # the same run seen by two reconciles counts once
-    assert history.crashes == 1
-    assert policy.crash_hold(history, restart_policy=False) == 3.0 + OUTLIVE_MARGIN
-    policy.crashed(history, "a@2", 40.0)
-    assert policy.crash_hold(history, restart_policy=False) == 60.0  # 40 s and half again
+    assert outlive(CrashPattern(), restart_policy=False, stable=STABLE) == 0.0
+    once = with_crash(with_crash(CrashPattern(), "a@1", 3.0, STABLE), "a@1", 3.0, STABLE)
+    assert once.count == 1  # the same run seen by two reconciles counts once
+    assert outlive(once, restart_policy=False, stable=STABLE) == 3.0 + OUTLIVE_MARGIN
+    twice = with_crash(once, "a@2", 40.0, STABLE)
+    assert outlive(twice, restart_policy=False, stable=STABLE) == 60.0  # 40 s and half again
     # under a restart policy, Docker's next restart delay too: 100 ms doubling per crash
-    assert policy.crash_hold(history, restart_policy=True) == 60.0 + docker_delay(2, 40.0)
+    assert outlive(twice, restart_policy=True, stable=STABLE) == 60.0 + docker_delay(2, 40.0)
     assert docker_delay(2, 3.0) == 0.4 and docker_delay(20, 3.0) == 60.0
     assert docker_delay(5, 10.0) == 0.1  # a run of 10 s resets Docker's delay
 
 
-def test_a_run_as_long_as_the_backoff_reset_is_a_one_off_not_a_pattern():
-    policy, history = RetryPolicy(backoff_reset=600.0), ServiceHistory()
-    policy.crashed(history, "a@1", 2 * 86400.0)  # crashed once after two days
-    assert policy.crash_hold(history, restart_policy=False) == 0.0
-    policy.crashed(history, "a@2", 500.0)
-    assert policy.crash_hold(history, restart_policy=False) == 600.0  # never past the reset
+def test_one_crash_after_a_long_run_is_held_a_minute_and_a_second_one_its_whole_length():
+    assert outlive(crashes(2 * 86400.0), False, STABLE) == 0.0  # after two days: was stable
+    assert outlive(crashes(300.0), False, STABLE) == ONE_OFF_HOLD  # SIGKILLed once
+    assert outlive(crashes(300.0, 300.0), False, STABLE) == 450.0  # a loop of 5 min runs
+    assert outlive(crashes(300.0, 500.0), False, STABLE) == STABLE  # never past the reset
+
+
+def test_the_pattern_is_forgotten_once_the_service_is_stable_again_or_a_person_acts():
+    clock = FakeClock(T0)
+    records = Records(ThrottleRules(backoff_reset=STABLE), clock)
+    web = container("web")
+    records.crashed("web", [("a@1", 3.0)])
+    for seconds in (0.0, 599.0):
+        clock.now = T0 + seconds
+        records.observe("web", True, [web], stable_after=2.0, restart_policy=False)
+    assert records.get("web").crashes.count == 1  # outlived its hold, not yet stable
+    clock.now = T0 + 600.0
+    records.observe("web", True, [web], stable_after=2.0, restart_policy=False)
+    assert records.hold("web", 2.0, restart_policy=False) == 2.0
+    records.crashed("web", [("a@2", 3.0)])
+    assert records.hold("web", 2.0, restart_policy=False) == 3.0 + OUTLIVE_MARGIN
+    records.person_acted("web")
+    assert records.hold("web", 2.0, restart_policy=False) == 2.0
 
 
 def test_a_service_that_crashes_3_s_after_each_start_is_never_called_fixed():

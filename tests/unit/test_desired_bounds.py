@@ -16,8 +16,8 @@ import pytest
 from controller.desired import DesiredStateError, load_desired
 from controller.desired.schema import DAY, MAX_REPLICAS, WEEK
 from controller.issues.store import IssueStore
-from controller.model import Category, DetectionSettings, Finding, ServiceHistory, Severity
-from controller.remediate.policy import RetryPolicy
+from controller.model import Category, DetectionSettings, Finding, Severity, Throttle
+from controller.remediate.throttle import ThrottleRules
 from tests.fakes import FakeClock
 
 COMPOSE = {"services": {"web": {"image": "web"}}}
@@ -113,14 +113,15 @@ def test_the_largest_accepted_values_run_without_overflow(tmp_path):
         f"detection: {{escalate_window_seconds: {DAY}, resolve_after_quiet_seconds: {WEEK}}}\n",
     )
     assert state.services["web"].replicas == MAX_REPLICAS
-    policy = RetryPolicy.of(state.remediation)
-    history = ServiceHistory()
+    rules = ThrottleRules.of(state.remediation)
+    throttle = Throttle()
     now = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
     for _ in range(2000):  # every step of a week-long window, backoff doubling to its cap
-        policy.record_step(history, now)
-        policy.after_work(history, now)
-        assert policy.gate(history, now).allowed is False
-    policy.observe(history, ready=True, now=now)
+        throttle, _ = rules.step_taken(throttle, now, "f")
+        throttle = rules.step_ended(throttle, now)
+        permit, throttle = rules.permit(throttle, now, "f")
+        assert permit.exhausted or permit.wait_until is not None
+    rules.seen(throttle, ready=True, now=now)
     store = IssueStore("dev", FakeClock(now))
     finding = Finding(
         service="web",

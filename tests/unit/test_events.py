@@ -33,6 +33,7 @@ def stamped(*events: dict[str, object]) -> list[tuple[str, str, float | None]]:
         "demo",
         lambda service, action, at, signal: seen.append((service, action, at)),
         done_once(done),
+        lambda *event: None,
     )
     watcher.start()
     assert done.wait(10), "the watcher never finished the stream"
@@ -86,7 +87,11 @@ def test_a_kill_carries_the_signal_it_sent():
     events = [event("kill", signal="15"), event("kill", signal="9"), event("die")]
     world.events = lambda project: FakeStream(events)  # type: ignore[method-assign]
     watcher = EventWatcher(
-        world, "demo", lambda s, action, at, signal: seen.append((action, signal)), done_once(done)
+        world,
+        "demo",
+        lambda s, action, at, signal: seen.append((action, signal)),
+        done_once(done),
+        lambda *event: None,
     )
     watcher.start()
     assert done.wait(10)

@@ -17,21 +17,21 @@ from controller.gate.junit import junit_report
 from controller.gate.progress import Progress, final_table
 from controller.gate.run import GateResult, Verdict, run_gate
 from controller.gate.summary import append_step_summary
-from controller.model import RemediationSettings, ServiceCondition, ServiceStatus
-from controller.runtime import Controller, Settings
+from controller.model import RemediationSettings, ServiceCondition, ServiceStatus, system_clock
+from controller.runtime import Controller, Settings, assemble
 from tests.fakes import FakeClock, FakeWorld, ServiceRunState, desired, spec
 
 
 def gate(tmp_path: Path, world: FakeWorld, *specs, clock=None, **settings) -> Controller:  # type: ignore[no-untyped-def]
     options = {"once": True, "shutdown_timeout": 5.0, **settings}
-    return Controller(
+    return assemble(
         Settings(env="dev", state_dir=tmp_path, **options),  # type: ignore[arg-type]
         desired(*specs, remediation=RemediationSettings(log_quiet=0.0)),
         gateway=world,
         compose=world,
         hashes=world,
         registry=CollectorRegistry(),
-        **({"clock": clock} if clock is not None else {}),
+        clock=clock if clock is not None else system_clock,
     )
 
 
@@ -176,13 +176,13 @@ def test_a_service_counts_only_once_it_stayed_ready_for_its_hold(tmp_path):
     world = FakeWorld()
     world.run("web", started_at=started(clock()))  # it started this very moment
     controller = gate(tmp_path, world, spec("web", min_ready=5.0), clock=clock)
-    assert controller.reconcile_pass()
+    assert controller.run_pass()
     assert controller.converged() is False  # up this very moment: no evidence it stays up
     assert controller.unsettled() == {"web": 5.0}
     clock.advance(4.0)
-    assert controller.reconcile_pass() and controller.converged() is False
+    assert controller.run_pass() and controller.converged() is False
     clock.advance(1.0)
-    assert controller.reconcile_pass() and controller.converged() is True
+    assert controller.run_pass() and controller.converged() is True
     assert controller.document()["converged"] is True
 
 
@@ -191,7 +191,7 @@ def test_a_stack_up_for_hours_is_settled_at_the_first_pass(tmp_path):
     world = FakeWorld()
     world.run("web", started_at=started(clock() - 3 * 3600))
     controller = gate(tmp_path, world, spec("web", restart="always", min_ready=5.0), clock=clock)
-    assert controller.reconcile_pass()
+    assert controller.run_pass()
     assert controller.unsettled() == {} and controller.converged() is True
 
 
@@ -200,14 +200,14 @@ def test_a_container_started_again_between_passes_starts_the_hold_again(tmp_path
     world = FakeWorld()
     world.run("web", started_at=started(clock() - 3600))
     controller = gate(tmp_path, world, spec("web", min_ready=5.0), clock=clock)
-    assert controller.reconcile_pass() and controller.converged() is True
+    assert controller.run_pass() and controller.converged() is True
     clock.advance(10.0)
     # `docker restart` by someone, between two passes: the same restart count, a new run
     world.set("web", started_at=started(clock() - 1.0))
-    assert controller.reconcile_pass() and controller.converged() is False
+    assert controller.run_pass() and controller.converged() is False
     assert controller.unsettled() == {"web": 4.0}  # counted from the new start
     clock.advance(4.0)
-    assert controller.reconcile_pass() and controller.converged() is True
+    assert controller.run_pass() and controller.converged() is True
 
 
 def test_startup_time_is_never_counted_as_ready_time(tmp_path):
@@ -219,7 +219,7 @@ def test_startup_time_is_never_counted_as_ready_time(tmp_path):
     world.run("web", started_at=started(clock() - 15))
     web = spec("web", check_health=True, verify_timeout=30.0, restart="always")
     controller = gate(tmp_path, world, web, clock=clock)
-    assert controller.reconcile_pass() and controller.unsettled() == {"web": 10.0}
+    assert controller.run_pass() and controller.unsettled() == {"web": 10.0}
 
 
 def test_an_engine_clock_behind_does_not_make_a_restart_look_old(tmp_path):
@@ -227,11 +227,11 @@ def test_an_engine_clock_behind_does_not_make_a_restart_look_old(tmp_path):
     world = FakeWorld()
     world.run("web", started_at=started(clock() - 3600))
     controller = gate(tmp_path, world, spec("web", restart="always"), clock=clock)
-    assert controller.reconcile_pass() and controller.converged() is True
+    assert controller.run_pass() and controller.converged() is True
     clock.advance(2.0)
     # crashed and restarted by Docker between two passes; the engine's clock is 60 s behind
     world.set("web", restart_count=1, started_at=started(clock() - 61))
-    assert controller.reconcile_pass() and controller.converged() is False
+    assert controller.run_pass() and controller.converged() is False
     assert controller.unsettled() == {"web": 8.0}  # counted from the pass before, not earlier
 
 
@@ -241,23 +241,23 @@ def test_a_service_seen_not_ready_counts_from_the_pass_that_saw_it(tmp_path):
     world.healthchecked.add("web")
     world.run("web", health="starting", started_at=started(clock() - 3600))
     controller = gate(tmp_path, world, spec("web", check_health=True, min_ready=5.0), clock=clock)
-    assert controller.reconcile_pass() and controller.converged() is False
+    assert controller.run_pass() and controller.converged() is False
     clock.advance(2.0)
     world.set("web", health="healthy")  # healthy only now: its hour-old start is no evidence
-    assert controller.reconcile_pass() and controller.converged() is False
+    assert controller.run_pass() and controller.converged() is False
     assert controller.unsettled() == {"web": 3.0}  # since the pass that saw it starting
 
 
 def killed_mid_restart(controller: Controller, world: FakeWorld) -> None:
     """``controller`` records a restart of web and dies (SIGKILL) as the command starts."""
-    assert controller.reconcile_pass()
+    assert controller.run_pass()
 
     def killed(container_id, timeout):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt  # nothing after the step's record runs
 
     world.restart = killed  # type: ignore[method-assign]
     with contextlib.suppress(KeyboardInterrupt):
-        controller.remediator.reconciler.reconcile("web")
+        controller.parts.remediation.reconciler.reconcile("web")
     del world.restart
 
 
@@ -290,9 +290,9 @@ def test_a_step_stamped_in_the_future_freezes_its_service_no_longer_than_its_win
     killed_mid_restart(first, world)
     second = gate(tmp_path, world, spec("web", stop_timeout=30.0))
     second.restore()
-    assert 30.0 < second.remediator.activity.acting_left("web") <= 35.0
+    assert 30.0 < second.parts.records.command_left("web") <= 35.0
     # the killed command's own stop, stamped now, is the controller's, not a person's
-    assert second.remediator.activity.event("web", "kill", time.time(), 15) is True
+    assert second.parts.records.event("web", "kill", time.time(), 15) is True
 
 
 def test_a_dry_run_of_a_freshly_started_healthy_stack_waits_for_the_hold(tmp_path):
@@ -338,9 +338,9 @@ def test_a_crash_loop_under_a_restart_policy_is_never_green(tmp_path):
 def test_progress_says_a_ready_service_must_still_stay_up():
     out = io.StringIO()
     progress = Progress(out, ["web"])
-    progress.update([status("web", ServiceCondition.READY)], [], "", {"web": 10.0})
-    progress.update([status("web", ServiceCondition.READY)], [], "", {"web": 10.0})
-    progress.update([status("web", ServiceCondition.READY)], [], "")
+    progress.update([status("web", ServiceCondition.READY)], [], {}, "", {"web": 10.0})
+    progress.update([status("web", ServiceCondition.READY)], [], {}, "", {"web": 10.0})
+    progress.update([status("web", ServiceCondition.READY)], [], {}, "")
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
     assert "must stay ready 10 s" in lines[0] and lines[1].split() == ["web", "Ready"]
@@ -365,9 +365,9 @@ def status(name: str, condition: ServiceCondition) -> ServiceStatus:
 def test_progress_prints_a_line_per_state_change_only():
     out = io.StringIO()
     progress = Progress(out, ["db", "backend"])
-    progress.update([status("db", ServiceCondition.PROGRESSING)], [], "")
-    progress.update([status("db", ServiceCondition.PROGRESSING)], [], "")
-    progress.update([status("db", ServiceCondition.READY)], [], "")
+    progress.update([status("db", ServiceCondition.PROGRESSING)], [], {}, "")
+    progress.update([status("db", ServiceCondition.PROGRESSING)], [], {}, "")
+    progress.update([status("db", ServiceCondition.READY)], [], {}, "")
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[0].split()[:2] == ["db", "Progressing"]
@@ -376,12 +376,12 @@ def test_progress_prints_a_line_per_state_change_only():
 
 def test_quiet_progress_prints_nothing():
     out = io.StringIO()
-    Progress(out, ["db"], enabled=False).update([status("db", ServiceCondition.READY)], [], "")
+    Progress(out, ["db"], enabled=False).update([status("db", ServiceCondition.READY)], [], {}, "")
     assert out.getvalue() == ""
 
 
 def test_the_final_table_lists_services_never_observed():
-    rows = final_table({"db": True, "web": False}, [status("db", ServiceCondition.READY)], [])
+    rows = final_table({"db": True, "web": False}, [status("db", ServiceCondition.READY)], [], {})
     assert rows[0].split() == ["SERVICE", "REQUIRED", "CONDITION", "CONTAINERS", "LEFT"]
     assert rows[1].split()[:3] == ["db", "yes", "Ready"]
     assert "never observed" in rows[2] and rows[2].split()[:3] == ["web", "no", "unknown"]
@@ -392,6 +392,7 @@ def test_the_final_table_says_what_is_left_of_a_hold():
         {"db": True, "web": True},
         [status("db", ServiceCondition.READY), status("web", ServiceCondition.READY)],
         [],
+        {},
         {"web": 7.6},
     )
     assert rows[1].endswith(" -") and rows[2].endswith("must stay ready 8 s more")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from loguru import logger
@@ -21,6 +22,7 @@ from prometheus_client import generate_latest
 from controller.cli import configure_logging
 from controller.detect.detector import Detector
 from controller.detect.library import build_patterns
+from controller.drift import diff, service_status
 from controller.issues.document import build_document, load_state, render_json
 from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore
@@ -38,7 +40,6 @@ from controller.model import (
 from controller.observe.engine import snapshot_from_inspect
 from controller.observe.gateway import ComposeError
 from controller.observe.probes import run_probe
-from controller.reconcile import diff, service_status
 from tests.fakes import FakeClock, FakeWorld, container, desired, spec
 from tests.unit.test_engine_snapshot import INSPECT
 from tests.unit.test_remediator import RUNBOOK, Rig
@@ -97,7 +98,7 @@ def test_log_lines_reach_the_document_the_report_and_metrics_masked():
     assert findings
     store.record_findings(findings, DetectionSettings())
     collector = StateCollector(
-        "dev", StateView(store.issues, store.services, lambda: 0, lambda: 0, 3)
+        "dev", StateView(store.issues, store.services, lambda: 0, lambda: 0, 3, dict, time.time)
     )
     metrics = "\n".join(str(m) for m in collector.collect())
     assert_no_secret(outputs(document(store), metrics), list(SECRET_LINES.values()))

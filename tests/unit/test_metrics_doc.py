@@ -1,6 +1,7 @@
 """docs/metrics.md lists exactly the metrics the controller exports."""
 
 import re
+import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -33,7 +34,9 @@ def exported() -> dict[str, str]:
         ],
     )
     registry.register(
-        StateCollector("dev", StateView(store.issues, store.services, lambda: 0, lambda: 0, 3))
+        StateCollector(
+            "dev", StateView(store.issues, store.services, lambda: 0, lambda: 0, 3, dict, time.time)
+        )
     )
     return {family.name: family.type for family in registry.collect()}
 

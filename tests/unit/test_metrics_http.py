@@ -1,6 +1,7 @@
 """Metric names and zero-initialised labels; the HTTP endpoints over real loopback HTTP."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -9,9 +10,16 @@ from prometheus_client import CollectorRegistry
 from controller.http import StatusServer
 from controller.issues.store import IssueStore
 from controller.metrics import Metrics, StateCollector, StateView
-from controller.model import Category, Drift, DriftKind, ServiceCondition, ServiceStatus, Severity
-from controller.remediate.limiter import RateLimiter
-from controller.remediate.policy import RetryPolicy
+from controller.model import (
+    Category,
+    Drift,
+    DriftKind,
+    ServiceCondition,
+    ServiceRecord,
+    ServiceStatus,
+    Severity,
+    Throttle,
+)
 from tests.fakes import FakeClock
 
 
@@ -35,7 +43,9 @@ def registry_with_state() -> tuple[CollectorRegistry, IssueStore]:
         ],
     )
     registry.register(
-        StateCollector("dev", StateView(store.issues, store.services, lambda: 2, lambda: 1, 3))
+        StateCollector(
+            "dev", StateView(store.issues, store.services, lambda: 2, lambda: 1, 3, dict, time.time)
+        )
     )
     return registry, store
 
@@ -180,15 +190,20 @@ def test_service_gauges_say_ready_running_healthy_needs_human_and_backoff():
         ],
     )
     store.escalate(["drift:web:exited"], "a person stopped it")
-    limiter = RateLimiter(RetryPolicy())
-    limiter.edit(
-        "web", lambda h: setattr(h, "next_allowed_at", to_datetime(clock()) + timedelta(seconds=30))
+    backing_off = ServiceRecord(
+        throttle=Throttle(next_step_at=to_datetime(clock()) + timedelta(seconds=30))
     )
     registry.register(
         StateCollector(
             "dev",
             StateView(
-                store.issues, store.services, lambda: 0, lambda: 0, 3, limiter.snapshot, clock
+                store.issues,
+                store.services,
+                lambda: 0,
+                lambda: 0,
+                3,
+                lambda: {"web": backing_off},
+                clock,
             ),
         )
     )

@@ -221,7 +221,7 @@ def test_a_transition_reaches_a_real_webhook_through_apprise(receiver):
     settings = NotifySettings(
         urls=(f"json://127.0.0.1:{receiver.port}/hook",), group_seconds=0, timeout=5
     )
-    notifier = Notifier(settings, "dev", count, clock=lambda: T0)
+    notifier = Notifier(settings, "dev", count, lambda seconds: None, lambda: T0)
     notifier.observe([issue("backend", detail="exit code 137, token=s3cr3t-value")])
     (message,) = wait_for(receiver.messages, 30, "the webhook to receive the message")
     notifier.close()
@@ -238,7 +238,7 @@ def test_a_slow_endpoint_never_holds_up_the_caller_and_is_counted_as_failed(rece
     settings = NotifySettings(
         urls=(f"json://127.0.0.1:{receiver.port}",), group_seconds=0, timeout=1
     )
-    notifier = Notifier(settings, "dev", count, clock=lambda: T0)
+    notifier = Notifier(settings, "dev", count, lambda seconds: None, lambda: T0)
     notifier.observe([issue("backend")])
     wait_for(receiver.arrived.is_set, 30, "the request to arrive")
     # the delivery is stuck in the endpoint; the caller goes on observing
@@ -257,7 +257,7 @@ def test_a_refusing_endpoint_is_counted_as_failed():
         settings = NotifySettings(
             urls=(f"json://127.0.0.1:{refusing.port}",), group_seconds=0, timeout=5
         )
-        notifier = Notifier(settings, "dev", count, clock=lambda: T0)
+        notifier = Notifier(settings, "dev", count, lambda seconds: None, lambda: T0)
         notifier.observe([issue()])
         wait_for(lambda: counts.get(("opened", "failed")), 30, "the failure to be counted")
         notifier.close()
@@ -269,7 +269,9 @@ def test_close_sends_what_still_waits_for_its_group(receiver):
     settings = NotifySettings(
         urls=(f"json://127.0.0.1:{receiver.port}",), group_seconds=3600, timeout=5
     )
-    notifier = Notifier(settings, "dev", clock=lambda: T0)
+    notifier = Notifier(
+        settings, "dev", lambda event, result: None, lambda seconds: None, lambda: T0
+    )
     notifier.observe([issue("web"), issue("db")])
     notifier.close(30)
     assert sorted(m["title"].split(":")[0] for m in receiver.messages()) == [
@@ -279,7 +281,9 @@ def test_close_sends_what_still_waits_for_its_group(receiver):
 
 
 def test_without_urls_nothing_runs():
-    notifier = Notifier(NotifySettings(), "dev")
+    notifier = Notifier(
+        NotifySettings(), "dev", lambda event, result: None, lambda seconds: None, time.time
+    )
     notifier.observe([issue()])
     notifier.close()
     assert not notifier.enabled

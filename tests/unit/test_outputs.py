@@ -10,8 +10,8 @@ from controller.issues.document import (
     SCHEMA_VERSION,
     IssueFileError,
     build_document,
-    converged,
     load_state,
+    ready_and_unblocked,
     render_json,
 )
 from controller.issues.files import atomic_write
@@ -22,13 +22,19 @@ from controller.model import (
     Category,
     Drift,
     DriftKind,
+    Intent,
     IssueState,
     Outcome,
     ServiceCondition,
+    ServiceRecord,
     ServiceStatus,
     Severity,
+    Throttle,
+    to_datetime,
 )
 from tests.fakes import FakeClock
+
+T0 = FakeClock()()  # when the scene begins
 
 
 def status(name: str, condition: ServiceCondition, required: bool = True) -> ServiceStatus:
@@ -67,9 +73,22 @@ def scene() -> IssueStore:
         Outcome.FAILURE,
         "still exited",
         next_state=IssueState.FAILED,
-        next_attempt_at=clock() + 10,
     )
     return store
+
+
+# web's record: its next fix waits out a backoff (the only copy of that time)
+BACKING_OFF = {
+    "web": ServiceRecord(
+        throttle=Throttle(next_step_at=to_datetime(T0 + 12)),
+        intent=Intent(
+            text="backing off: next fix (restart) not before 08:00:12 UTC",
+            fingerprints=["drift:web:exited"],
+            backing_off=True,
+            said_at=to_datetime(T0 + 2),
+        ),
+    )
+}
 
 
 def document(store: IssueStore) -> dict:  # type: ignore[type-arg]
@@ -80,8 +99,9 @@ def document(store: IssueStore) -> dict:  # type: ignore[type-arg]
         services=store.services(),
         generated_at=1_800_000_000.0,
         dry_run=False,
-        is_converged=converged(store.issues(), store.services()),
+        is_converged=ready_and_unblocked(store.issues(), store.services()),
         observed_at=1_800_000_000.0,
+        remediation=BACKING_OFF,
     )
 
 
@@ -110,6 +130,7 @@ def test_the_document_has_the_documented_top_level_shape():
     issue = doc["issues"][0]
     assert issue["attempts"][0]["outcome"] == "failure"
     assert issue["next_attempt_at"].startswith("2027-")
+    assert issue["plan"].startswith("backing off")
 
 
 def test_optional_services_do_not_stop_convergence():

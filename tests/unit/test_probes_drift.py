@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from controller.detect.restarts import restart_findings
+from controller.drift import diff, ready_in, service_drifts
 from controller.model import DriftKind, ObservedState, ProbeSpec, ProbeView
 from controller.observe.compose_model import ConfigHashes
 from controller.observe.probes import Prober, run_probe
-from controller.reconcile import diff, ready_in, service_drifts
 from tests.fakes import FakeClock, FakeWorld, container, desired, spec
 
 

@@ -2,18 +2,19 @@
 
 import threading
 
+from controller.remediate.failures import FailureBackoff
 from controller.remediate.queue import WorkQueue
 
 
 def test_a_key_waiting_in_the_queue_is_not_added_twice():
-    q = WorkQueue()
+    q = WorkQueue(FailureBackoff())
     assert q.add("web")
     assert not q.add("web")
     assert q.depth == 1
 
 
 def test_a_key_being_processed_is_not_handed_out_again_until_done():
-    q = WorkQueue()
+    q = WorkQueue(FailureBackoff())
     q.add("web")
     assert q.get(timeout=0) == "web"
     assert q.add("web")  # accepted: it will be processed again after this round
@@ -23,7 +24,7 @@ def test_a_key_being_processed_is_not_handed_out_again_until_done():
 
 
 def test_different_keys_are_processed_in_parallel():
-    q = WorkQueue()
+    q = WorkQueue(FailureBackoff())
     for key in ("db", "web", "worker"):
         q.add(key)
     got = {q.get(timeout=0) for _ in range(3)}
@@ -32,7 +33,7 @@ def test_different_keys_are_processed_in_parallel():
 
 
 def test_shutdown_releases_waiting_workers_and_drops_queued_keys():
-    q = WorkQueue()
+    q = WorkQueue(FailureBackoff())
     results = []
     worker = threading.Thread(target=lambda: results.append(q.get()))
     worker.start()
@@ -43,7 +44,7 @@ def test_shutdown_releases_waiting_workers_and_drops_queued_keys():
 
 
 def test_wait_idle_returns_when_the_last_key_is_done():
-    q = WorkQueue()
+    q = WorkQueue(FailureBackoff())
     q.add("web")
     key = q.get(timeout=0)
     assert not q.wait_idle(timeout=0)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from controller.drift import diff, service_status
+from controller.issues.present import Intended, intended
 from controller.issues.store import IssueStore
 from controller.metrics import Metrics
 from controller.model import (
@@ -27,39 +29,58 @@ from controller.model import (
     StepKind,
 )
 from controller.observe.observer import Observer
-from controller.reconcile import diff, service_status
-from controller.remediate.policy import RetryPolicy
-from controller.remediate.reconciler import Failed, RequeueAfter, stable_after
-from controller.remediate.remediator import Remediator
+from controller.remediate.reconciler import stable_after
+from controller.remediate.results import Failed, RequeueAfter
 from controller.remediate.strategies import Actuator
+from controller.remediate.throttle import ThrottleRules
+from controller.runtime.assembly import build_remediation
 from tests.fakes import FakeClock, FakeWorld, container, desired, spec
 
 
 class Rig:
-    """A remediator on a fake engine, driven by hand: each ``fix`` is a pass and then the
-    service's reconciles, the fake clock jumping to each requeue, until the key is done or
-    due later than ``horizon`` seconds. No thread, no sleep."""
+    """The remediation side of a controller on a fake engine, built by the composition
+    root, driven by hand: each ``fix`` is a pass and then the service's reconciles, the
+    fake clock jumping to each requeue, until the key is done or due later than
+    ``horizon`` seconds. No thread, no sleep."""
 
-    def __init__(self, world: FakeWorld, state: DesiredState, **options: object) -> None:
+    def __init__(
+        self,
+        world: FakeWorld,
+        state: DesiredState,
+        *,
+        dry_run: bool = False,
+        blip: float = 0.0,
+        max_agents: int = 3,
+        settle_logs: object = None,
+        backoff_enabled: bool = True,
+    ) -> None:
         self.world, self.state = world, state
         self.clock = FakeClock()
         self.store = IssueStore(state.env, self.clock)
         self.registry = CollectorRegistry()
         self.observer = Observer(world, "demo", self.clock)
         self.saves = 0
-        self.remediator = Remediator(
+        self.changes: list[bool] = []
+        self.remediation = build_remediation(
             desired=state,
             store=self.store,
             observe=self.observer.observe,
             actuator=Actuator(
                 world, world, state.services, self.observer.observe, state.remediation.hook
             ),
-            policy=RetryPolicy.of(state.remediation),
             metrics=Metrics(self.registry, state.env),
+            rules=ThrottleRules.of(state.remediation, backoff_enabled),
             clock=self.clock,
+            max_agents=max_agents,
+            dry_run=dry_run,
+            blip=blip,
             save_now=self._saved,
-            **options,  # type: ignore[arg-type]
+            on_change=self.changes.append,
+            settle_logs=settle_logs or (lambda ids, timeout: None),  # type: ignore[arg-type]
         )
+        self.records = self.remediation.records
+        self.pool = self.remediation.pool
+        self.signals = self.remediation.signals
         self.results: list[object] = []
 
     def _saved(self) -> None:
@@ -73,10 +94,10 @@ class Rig:
             statuses,
             holds={n: stable_after(s) for n, s in self.state.services.items()},
         )
-        self.remediator.observe_pass(statuses, observed)
+        self.signals.pass_seen(statuses, observed)
 
     def reconcile(self, service: str) -> object:
-        result = self.remediator.reconciler.reconcile(service)
+        result = self.remediation.reconciler.reconcile(service)
         self.results.append(result)
         return result
 
@@ -111,6 +132,11 @@ class Rig:
         issue = self.store.get(fingerprint)
         assert issue is not None
         return issue
+
+    def intended(self, fingerprint: str) -> Intended:
+        """What the outputs say the controller intends for the issue."""
+        issue = self.issue(fingerprint)
+        return intended(issue, self.records.get(issue.service))
 
 
 def stamp(epoch: float) -> str:
@@ -185,7 +211,7 @@ def test_a_fix_that_does_not_verify_climbs_the_ladder_with_the_backoff_between_r
     assert [a.outcome for a in issue.attempts] == [Outcome.FAILURE, Outcome.FAILURE]
     assert "exited with code 1 after the fix" in issue.attempts[0].detail  # at once
     assert isinstance(result, RequeueAfter) and 19 <= result.seconds <= 20  # then 20 s
-    assert issue.next_attempt_at is not None
+    assert rig.intended("drift:web:exited").next_attempt_at is not None
     rig.clock.advance(5)
     rig.fix("web", horizon=1)  # still backing off: nothing happens
     assert len(world.actions) == 2
@@ -221,7 +247,8 @@ def test_a_service_that_flaps_after_each_fix_still_backs_off():
     rig.fix("web")
     assert len(world.actions) == 1  # the second fix waits for the backoff
     issue = rig.issue("drift:web:exited")
-    assert issue.state is IssueState.OPEN and issue.plan.startswith("backing off")
+    assert issue.state is IssueState.OPEN
+    assert rig.intended("drift:web:exited").plan.startswith("backing off")
     rig.clock.advance(10)
     rig.fix("web")
     assert len(world.actions) == 2
@@ -234,11 +261,11 @@ def test_backoff_survives_a_restart_of_the_controller():
     first = Rig(world, desired(spec("web")))
     first.fix("web", horizon=1)
     assert len(world.actions) == 1
-    saved_issues, saved = first.store.issues(), first.remediator.limiter.snapshot()
+    saved_issues, saved = first.store.issues(), first.records.snapshot()
     second = Rig(world, desired(spec("web")))
     second.clock.now = first.clock.now
     second.store.restore(saved_issues)
-    second.remediator.limiter.restore(saved)
+    second.records.restore(saved)
     second.fix("web", horizon=1)
     assert len(world.actions) == 1  # no new fix: the backoff was kept
     second.clock.advance(10)
@@ -254,23 +281,23 @@ def test_a_step_counts_before_it_runs_so_a_controller_killed_mid_step_keeps_its_
     original = world.restart
 
     def killed_while_restarting(container_id, timeout):  # type: ignore[no-untyped-def]
-        saved.append(rig.remediator.limiter.snapshot())  # what a save_now wrote
+        saved.append(rig.records.snapshot())  # what a save_now wrote
         raise KeyboardInterrupt  # stands in for the SIGKILL: nothing after this runs
 
     world.restart = killed_while_restarting  # type: ignore[method-assign]
     with contextlib.suppress(KeyboardInterrupt):
         rig.fix("web")
     assert rig.saves == 1
-    (history,) = saved[0].values()  # type: ignore[attr-defined]
-    assert history.consecutive == 1 and len(history.steps) == 1
-    assert history.verifying is not None and history.verifying.finished_at is None
+    (record,) = saved[0].values()  # type: ignore[attr-defined]
+    assert record.throttle.consecutive == 1 and len(record.throttle.steps) == 1
+    assert record.step is not None and record.step.finished_at is None
     world.restart = original  # type: ignore[method-assign]
     # a new controller reads it back: the step that may have run is proven, not repeated
     world.set("web", status="running", exit_code=0)
     second = Rig(world, desired(spec("web")))
     second.clock.now = rig.clock.now + 1
     second.store.restore(rig.store.issues())
-    second.remediator.limiter.restore(saved[0])  # type: ignore[arg-type]
+    second.records.restore(saved[0])  # type: ignore[arg-type]
     second.fix("web")
     assert world.actions == []  # nothing repeated
     issue = second.issue("drift:web:exited")
@@ -288,7 +315,7 @@ def test_a_restored_step_whose_command_may_still_run_is_waited_for_not_failed():
     saved: list[object] = []
 
     def killed_while_restarting(container_id, timeout):  # type: ignore[no-untyped-def]
-        saved.append(rig.remediator.limiter.snapshot())
+        saved.append(rig.records.snapshot())
         raise KeyboardInterrupt
 
     world.restart = killed_while_restarting  # type: ignore[method-assign]
@@ -298,10 +325,10 @@ def test_a_restored_step_whose_command_may_still_run_is_waited_for_not_failed():
     second = Rig(world, desired(web))
     second.clock.now = rig.clock.now + 1
     second.store.restore(rig.store.issues())
-    second.remediator.limiter.restore(saved[0])  # type: ignore[arg-type]
-    (history,) = saved[0].values()  # type: ignore[attr-defined]
-    started = history.verifying.started_at.timestamp()
-    second.remediator.activity.assume_acting("web", started, started + 35.0)  # as restore does
+    second.records.restore(saved[0])  # type: ignore[arg-type]
+    (record,) = saved[0].values()  # type: ignore[attr-defined]
+    started = record.step.started_at.timestamp()
+    second.records.assume_command("web", started, started + 35.0)  # as restore does
     second.sync()
     waited = second.reconcile("web")
     assert isinstance(waited, RequeueAfter) and "still be at work" in waited.why
@@ -466,14 +493,14 @@ def test_a_log_issue_acts_only_when_its_pattern_suggests_it_and_it_recurs():
     world = FakeWorld()
     world.run("web")
     rig = Rig(world, desired(spec("web")))
-    rig.log("web", "python-traceback", Category.HEALTH, remediation="none")
+    rig.log("web", "python-traceback", Category.HEALTH, suggested="none")
     rig.fix("web")
     assert world.actions == []  # reported only
-    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, suggested="restart")
     rig.clock.advance(120)  # no longer recurring: left alone
     rig.fix("web")
     assert world.actions == []
-    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, suggested="restart")
     rig.fix("web")
     assert world.actions == [("restart", "demo-web-1")]
     assert rig.issue("log:web:gunicorn-worker-timeout:x").state is IssueState.RESOLVED
@@ -483,11 +510,11 @@ def test_a_fix_is_not_verified_while_the_triggering_error_recurs():
     world = FakeWorld()
     world.run("web")
     rig = Rig(world, desired(spec("web"), remediation=RemediationSettings(log_quiet=5)))
-    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, suggested="restart")
     rig.sync()
     assert isinstance(rig.reconcile("web"), RequeueAfter)  # restarted; proof pending
     rig.clock.advance(1)
-    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, suggested="restart")
     rig.reconcile("web")
     issue = rig.issue("log:web:gunicorn-worker-timeout:x")
     assert issue.attempts[0].outcome is Outcome.FAILURE
@@ -499,12 +526,12 @@ def test_an_error_logged_while_the_fix_runs_is_not_a_recurrence():
     world = FakeWorld()
     world.run("web")
     rig = Rig(world, desired(spec("web"), remediation=RemediationSettings(log_quiet=5)))
-    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+    rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, suggested="restart")
     original = world.restart
 
     def restart_while_a_client_still_fails(container_id, timeout):  # type: ignore[no-untyped-def]
         rig.clock.advance(1)
-        rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, remediation="restart")
+        rig.log("web", "gunicorn-worker-timeout", Category.PERFORMANCE, suggested="restart")
         original(container_id, timeout)
 
     world.restart = restart_while_a_client_still_fails  # type: ignore[method-assign]
@@ -521,7 +548,7 @@ def test_a_dependent_waits_for_its_dependency_to_be_ready():
     rig.fix("web")
     assert world.actions == []
     issue = rig.issue("drift:web:missing")
-    assert issue.waiting_for == ["db"]
+    assert rig.intended("drift:web:missing").waiting_for == ["db"]
     assert issue.state is IssueState.OPEN
     rig.fix("db")
     rig.fix("web")
@@ -536,7 +563,7 @@ def test_dry_run_changes_nothing_and_records_the_plan():
     assert world.actions == []
     issue = rig.issue("drift:web:exited")
     assert issue.state is IssueState.OPEN
-    assert issue.plan.startswith(
+    assert rig.intended("drift:web:exited").plan.startswith(
         "would restart then recreate web because web exited with code 1 (fix 1 of 5 allowed"
     )
     assert issue.attempts == []
@@ -561,15 +588,15 @@ def test_a_service_a_person_stopped_is_left_alone_until_they_start_it():
     world = FakeWorld()
     world.run("web", status="exited", exit_code=0)
     rig = Rig(world, desired(spec("web")))
-    rig.remediator.on_event("web", "kill")
-    rig.remediator.on_event("web", "die")
-    rig.remediator.on_event("web", "stop")
+    rig.signals.event("web", "kill")
+    rig.signals.event("web", "die")
+    rig.signals.event("web", "stop")
     rig.clock.advance(5)  # the operation settled
     rig.fix("web")
     assert world.actions == []
     issue = rig.issue("drift:web:exited")
     assert issue.state is IssueState.NEEDS_HUMAN and "stopped by a person" in issue.resolution
-    rig.remediator.on_event("web", "start")  # they start it again
+    rig.signals.event("web", "start")  # they start it again
     assert rig.issue("drift:web:exited").state is IssueState.OPEN
 
 
@@ -579,10 +606,10 @@ def test_a_persons_stop_is_theirs_even_when_a_worker_is_already_on_the_service()
     world.run("web", status="exited", exit_code=0)
     rig = Rig(world, desired(spec("web")))
     stamped = rig.clock() - 0.01
-    rig.remediator.queue.add("web")
-    assert rig.remediator.queue.get() == "web"  # a worker has the service
-    rig.remediator.on_event("web", "stop", stamped)
-    assert rig.remediator.activity.stopped_by_person("web") == "stop"
+    rig.pool.queue.add("web")
+    assert rig.pool.queue.get() == "web"  # a worker has the service
+    rig.signals.event("web", "stop", stamped)
+    assert rig.records.stopped_by_person("web") == "stop"
     rig.clock.advance(5)
     rig.fix("web")
     assert world.actions == []
@@ -598,29 +625,29 @@ def test_the_events_of_the_controllers_own_fix_are_not_a_person():
 
     def restart_with_events(container_id, timeout):  # type: ignore[no-untyped-def]
         rig.clock.advance(0.5)
-        rig.remediator.on_event("web", "kill", rig.clock(), 15)  # delivered while it runs
+        rig.signals.event("web", "kill", rig.clock(), 15)  # delivered while it runs
         for action in ("die", "stop"):
-            rig.remediator.on_event("web", action, rig.clock())
+            rig.signals.event("web", action, rig.clock())
         inside.append(rig.clock())
         original(container_id, timeout)
         rig.clock.advance(0.5)
 
     world.restart = restart_with_events  # type: ignore[method-assign]
     rig.fix("web")
-    rig.remediator.on_event("web", "create", inside[0])  # stamped inside, delivered late
-    assert rig.remediator.activity.stopped_by_person("web") is None
-    assert rig.remediator.activity.operation("web", world.list_containers("demo")) == ""
+    rig.signals.event("web", "create", inside[0])  # stamped inside, delivered late
+    assert rig.records.stopped_by_person("web") == ""
+    assert rig.records.operation("web", world.list_containers("demo")) == ""
     assert rig.issue("drift:web:exited").state is IssueState.RESOLVED
-    rig.remediator.on_event("web", "stop", rig.clock())  # after the fix: a person
-    assert rig.remediator.activity.stopped_by_person("web") == "stop"
+    rig.signals.event("web", "stop", rig.clock())  # after the fix: a person
+    assert rig.records.stopped_by_person("web") == "stop"
 
 
 def test_a_persons_signal_then_death_is_a_stop_even_without_a_stop_event():
     world = FakeWorld()
     world.run("web", status="exited", exit_code=143)
     rig = Rig(world, desired(spec("web")))
-    rig.remediator.on_event("web", "kill", rig.clock(), 15)
-    rig.remediator.on_event("web", "die", rig.clock())
+    rig.signals.event("web", "kill", rig.clock(), 15)
+    rig.signals.event("web", "die", rig.clock())
     rig.fix("web")
     assert world.actions == []
     assert "stopped by a person" in rig.issue("drift:web:exited").resolution
@@ -630,8 +657,8 @@ def test_a_crash_is_not_mistaken_for_a_person():
     world = FakeWorld()
     world.run("web", status="exited", exit_code=137)
     rig = Rig(world, desired(spec("web")))
-    rig.remediator.on_event("web", "kill")
-    rig.remediator.on_event("web", "die")
+    rig.signals.event("web", "kill")
+    rig.signals.event("web", "die")
     rig.fix("web")
     assert world.actions == [("restart", "demo-web-1")]
 
@@ -647,19 +674,19 @@ def test_a_persons_compose_recreate_is_theirs_until_the_engine_shows_it_done():
     world.containers["new-id"] = container(
         "web", 1, id="new-id", name="0123456789ab_demo-web-1", status="created", config_hash="new"
     )
-    rig.remediator.on_event("web", "create", rig.clock())
-    rig.remediator.on_event("web", "kill", rig.clock(), 15)
+    rig.signals.event("web", "create", rig.clock())
+    rig.signals.event("web", "kill", rig.clock(), 15)
     for _ in range(10):  # the 10 s stop timeout: passes and reconciles keep coming
         rig.clock.advance(1)
         rig.fix("web", horizon=0)
     del world.containers["web-1-id"]  # killed (SIGKILL), died, stopped, removed
-    rig.remediator.on_event("web", "kill", rig.clock(), 9)
-    rig.remediator.on_event("web", "die", rig.clock())
-    rig.remediator.on_event("web", "stop", rig.clock())
+    rig.signals.event("web", "kill", rig.clock(), 9)
+    rig.signals.event("web", "die", rig.clock())
+    rig.signals.event("web", "stop", rig.clock())
     rig.fix("web", horizon=0)
     world.containers["new-id"] = container("web", 1, id="new-id", config_hash="new")
-    rig.remediator.on_event("web", "rename", rig.clock())
-    rig.remediator.on_event("web", "start", rig.clock())
+    rig.signals.event("web", "rename", rig.clock())
+    rig.signals.event("web", "start", rig.clock())
     rig.fix("web")
     assert world.actions == []  # zero actions, during and after
     assert [c.name for c in world.list_containers("demo")] == ["demo-web-1"]
@@ -671,7 +698,7 @@ def test_an_operation_the_engine_still_shows_after_its_timeout_goes_to_a_human()
     world.run("web", status="created")
     settings = RemediationSettings(log_quiet=0, operation_timeout=20.0)
     rig = Rig(world, desired(spec("web"), remediation=settings))
-    rig.remediator.on_event("web", "create", rig.clock())
+    rig.signals.event("web", "create", rig.clock())
     result = rig.fix("web", horizon=0)
     assert isinstance(result, RequeueAfter) and result.seconds == 20.0
     rig.clock.advance(19)
@@ -729,11 +756,11 @@ def test_workers_never_exceed_max_agents_nor_share_a_service():
     world.restart = slow_restart  # type: ignore[method-assign]
     rig = Rig(world, desired(*(spec(s, min_ready=0.0) for s in services)), max_agents=2)
     rig.sync()
-    rig.remediator.start()
+    rig.pool.start()
     for name in services:
-        rig.remediator.submit(name)
-    assert rig.remediator.queue.wait_idle(timeout=30)
-    rig.remediator.stop(timeout=5)
+        rig.pool.submit(name)
+    assert rig.pool.queue.wait_idle(timeout=30)
+    rig.pool.stop(timeout=5)
     assert 1 <= peak[0] <= 2
     assert all(rig.issue(f"drift:{s}:exited").state is IssueState.RESOLVED for s in services)
 
@@ -775,9 +802,10 @@ def test_while_a_step_is_proven_the_issue_says_verifying_until_and_no_worker_wai
     result = rig.reconcile("web")  # restarted: the reconcile returns at once
     assert isinstance(result, RequeueAfter) and result.seconds <= 1.0
     issue = rig.issue("drift:web:unhealthy")
-    assert issue.state is IssueState.REMEDIATING and issue.verifying_until is not None
-    assert issue.plan.startswith("verifying until")
-    assert rig.remediator.limiter.history("web").verifying is not None
+    view = rig.intended("drift:web:unhealthy")
+    assert issue.state is IssueState.REMEDIATING and view.verifying_until is not None
+    assert view.plan.startswith("verifying until")
+    assert rig.records.step("web") is not None
 
 
 def test_a_crash_during_the_proof_fails_the_step_at_once_and_the_next_fix_waits_its_backoff():
@@ -866,7 +894,9 @@ def test_while_dockers_restart_policy_loops_a_service_the_controller_adds_no_res
     assert world.actions == []
     assert isinstance(result, RequeueAfter)
     issue = rig.issue("drift:web:exited")  # restarting and exited are one incident
-    assert "Docker's restart policy (unless-stopped) is restarting it" in issue.plan
+    assert "Docker's restart policy (unless-stopped) is restarting it" in (
+        rig.intended("drift:web:exited").plan
+    )
     for restarts in (4, 5, 6):  # Docker keeps restarting it, it keeps dying
         rig.clock.advance(3)
         world.set("web", status="running", restart_count=restarts)
@@ -897,8 +927,8 @@ def test_a_sigkill_from_a_person_is_a_crash_not_a_stop():
     world = FakeWorld()
     world.run("web", status="exited", exit_code=137)
     rig = Rig(world, desired(spec("web")))
-    rig.remediator.on_event("web", "kill", rig.clock(), 9)  # docker kill
-    rig.remediator.on_event("web", "die", rig.clock())
+    rig.signals.event("web", "kill", rig.clock(), 9)  # docker kill
+    rig.signals.event("web", "die", rig.clock())
     rig.fix("web")
     assert world.actions == [("restart", "demo-web-1")]
 

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.issues.document import converged
-from controller.issues.store import IssueStore
-from controller.model import STALL_FLOOR, STALL_INTERVALS, DriftKind, IssueState, ObservedState
-from controller.observe.engine import snapshot_from_inspect
-from controller.reconcile import (
+from controller.drift import (
     diff,
     service_drifts,
     service_ready,
     service_status,
     stalled,
 )
+from controller.issues.document import ready_and_unblocked
+from controller.issues.store import IssueStore
+from controller.model import STALL_FLOOR, STALL_INTERVALS, DriftKind, IssueState, ObservedState
+from controller.observe.engine import snapshot_from_inspect
 from tests.fakes import FakeClock, FakeWorld, container, desired, spec
 from tests.unit.test_engine_snapshot import INSPECT
 from tests.unit.test_remediator import Rig
@@ -92,7 +92,7 @@ def test_a_frozen_failing_streak_no_longer_blocks_convergence():
     assert "healthcheck stopped running since 2027-01-15T08:00:00Z" in issue.detail
     assert "docker restart demo-dev-backend-1" in issue.detail
     assert "2 check(s) had failed in a row; last check said: test: /tmp/healthy" in issue.detail
-    assert converged(store.issues(), store.services())
+    assert ready_and_unblocked(store.issues(), store.services())
 
 
 def test_a_healthcheck_counts_as_stopped_only_past_three_intervals_and_its_timeout():

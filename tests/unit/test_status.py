@@ -127,11 +127,13 @@ DOC = {
     ],
     "remediation": {
         "backend": {
-            "steps": ["2026-11-28T04:43:01+00:00"],
-            "consecutive": 1,
-            "next_allowed_at": "2026-11-28T04:45:20+00:00",
-            "exhausted_at": None,
-            "ready_since": None,
+            "throttle": {
+                "steps": ["2026-11-28T04:43:01+00:00"],
+                "consecutive": 1,
+                "next_step_at": "2026-11-28T04:45:20+00:00",
+                "exhausted_at": None,
+                "ready_since": None,
+            },
         },
     },
 }

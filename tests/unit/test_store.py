@@ -11,7 +11,6 @@ from controller.model import (
     ServiceCondition,
     ServiceStatus,
     Severity,
-    to_datetime,
 )
 from tests.fakes import FakeClock
 
@@ -183,12 +182,12 @@ def test_a_new_fault_while_a_step_is_proven_is_recorded_at_once():
     store = IssueStore("dev", FakeClock())
     store.sync_drifts([drift("web", DriftKind.UNHEALTHY)], [])
     store.begin(["drift:web:unhealthy"], Action.RESTART)
-    store.acted(["drift:web:unhealthy"], "restarted", to_datetime(FakeClock()() + 30), "verifying")
+    store.acted(["drift:web:unhealthy"], "restarted")
     result = store.sync_drifts([drift("web", DriftKind.EXITED)], [])
     assert [i.fingerprint for i in result.opened] == ["drift:web:exited"]
     unhealthy = store.get("drift:web:unhealthy")
     assert unhealthy is not None and unhealthy.state is IssueState.REMEDIATING
-    assert unhealthy.verifying_until is not None
+    assert unhealthy.attempts[-1].acted_at is not None
 
 
 def test_a_quiet_pass_changes_nothing_to_save():

@@ -13,7 +13,6 @@ def test_a_readers_copy_shares_nothing_mutable_with_the_stored_issue():
     store = IssueStore("dev", FakeClock(T))
     store.record_findings([finding(T)], SETTINGS)
     fp = "log:web:conn:1"
-    store.note([fp], plan="restart", waiting_for=["db"])
     store.link_causes({fp: ["issue-db"]})
     store.begin([fp], Action.RESTART)
     stored = store._issues[fp]

@@ -22,7 +22,7 @@ def finding(ts: float, evidence: str = "boom", severity: Severity = Severity.HIG
         evidence=evidence,
         line=evidence,
         hint="check it",
-        remediation="none",
+        suggested="none",
     )
 
 

@@ -11,7 +11,7 @@ from controller.model import (
     IssueSource,
     ServiceRunState,
     Severity,
-    Verification,
+    StepRecord,
     to_datetime,
 )
 from controller.remediate.blame import explains
@@ -21,8 +21,8 @@ from tests.fakes import container, spec
 NOW = to_datetime(1_800_000_000.0)
 
 
-def step(*containers, hold: float = 2.0, until: float = 30.0) -> Verification:  # type: ignore[no-untyped-def]
-    return Verification(
+def step(*containers, hold: float = 2.0, until: float = 30.0) -> StepRecord:  # type: ignore[no-untyped-def]
+    return StepRecord(
         action=Action.RESTART,
         label="restart",
         addresses=["drift:web:exited"],

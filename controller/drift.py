@@ -1,5 +1,9 @@
 """The heart of the loop: ``diff(desired, observed)`` lists every drift. Pure, no I/O.
 
+Also here, because it is the same reading of the same snapshots: whether a service is
+ready as declared (``service_ready``), its status for the reports (``service_status``),
+and how long it may take to become ready after a start (``startup_allowance``).
+
 Level-triggered like a Kubernetes reconciler: the whole picture is recomputed from one
 fresh observation each pass, so nothing depends on which events were seen or missed.
 One drift per service and kind (replicas share it; the affected containers are listed).
@@ -13,10 +17,11 @@ from datetime import datetime, timedelta
 from controller.model import (
     Category,
     ContainerSnapshot,
+    ContainerState,
     DesiredState,
     Drift,
     DriftKind,
-    Issue,
+    Health,
     ObservedState,
     ProbeView,
     ServiceCondition,
@@ -49,7 +54,6 @@ _NOT_BLOCKING = frozenset({DriftKind.OUTDATED, DriftKind.ORPHAN, DriftKind.HEALT
 # drifts that leave a service ready: its config is older, or its healthcheck stopped
 # running (its last verdict stands; the issue says so and what to do)
 _READY_DESPITE = frozenset({DriftKind.OUTDATED, DriftKind.HEALTHCHECK_STALLED})
-_STOPPED = frozenset({"exited", "created"})
 
 
 def diff(desired: DesiredState, observed: ObservedState) -> list[Drift]:
@@ -108,7 +112,7 @@ def service_drifts(
         found = list(_completed_drifts(spec, containers))
     else:
         found = list(_running_drifts(spec, containers, now))
-        running = [c for c in containers if c.status == "running"]
+        running = [c for c in containers if c.status.running]
         if spec.probes and running and probe is not None and probe.ok is False:
             found.append(
                 _drift(
@@ -154,10 +158,10 @@ def service_ready(
     if any(d.kind not in _READY_DESPITE for d in drifts):
         return False
     if spec.state is ServiceRunState.COMPLETED:
-        return all(c.status == "exited" for c in containers) and bool(containers)
+        return all(c.status is ContainerState.EXITED for c in containers) and bool(containers)
     if spec.probes and (probe is None or probe.ok is not True):
         return False
-    return all(c.health == "healthy" for c in containers if checks_health(spec, c))
+    return all(c.health is Health.HEALTHY for c in containers if checks_health(spec, c))
 
 
 MAX_STARTUP = 300.0  # seconds: the most any healthcheck's first verdict is waited for
@@ -226,7 +230,7 @@ def _running_drifts(
     spec: ServiceSpec, containers: Sequence[ContainerSnapshot], now: float | None = None
 ) -> Iterator[Drift]:
     if spec.replicas == 0:
-        if running := [c for c in containers if c.status in ("running", "restarting")]:
+        if running := [c for c in containers if c.status.up]:
             yield _drift(
                 spec,
                 DriftKind.REPLICAS,
@@ -244,12 +248,12 @@ def _running_drifts(
             "no container of this service exists",
         )
         return
-    stopped = [c for c in containers if c.status in _STOPPED]
+    stopped = [c for c in containers if c.status.stopped]
     if stopped:
         yield _exited(spec, stopped)
-    if dead := [c for c in containers if c.status == "dead"]:
+    if dead := [c for c in containers if c.status is ContainerState.DEAD]:
         yield _drift(spec, DriftKind.DEAD, f"{spec.name} is dead", dead, "state dead")
-    if restarting := [c for c in containers if c.status == "restarting"]:
+    if restarting := [c for c in containers if c.status is ContainerState.RESTARTING]:
         worst = max(c.restart_count for c in restarting)
         yield _drift(
             spec,
@@ -258,11 +262,11 @@ def _running_drifts(
             restarting,
             f"restart count {worst}, last exit code {restarting[0].exit_code}",
         )
-    if paused := [c for c in containers if c.status == "paused"]:
+    if paused := [c for c in containers if c.status is ContainerState.PAUSED]:
         yield _drift(spec, DriftKind.PAUSED, f"{spec.name} is paused", paused, "state paused")
     judged = [c for c in containers if checks_health(spec, c)]
     if judged:
-        unhealthy = [c for c in judged if c.status == "running" and c.health == "unhealthy"]
+        unhealthy = [c for c in judged if c.status.running and c.health is Health.UNHEALTHY]
         if unhealthy:
             yield _drift(
                 spec,
@@ -276,9 +280,7 @@ def _running_drifts(
         # a streak whose checks stopped coming never gets a verdict: it is reported as
         # stalled instead, which does not block (the same issue, another kind)
         frozen = [c for c in judged if stalled(c, now)]
-        failing = [
-            c for c in judged if c.status == "running" and c.failing_streak and c not in frozen
-        ]
+        failing = [c for c in judged if c.status.running and c.failing_streak and c not in frozen]
         if failing and not unhealthy:
             streak = max(c.failing_streak for c in failing)
             yield _drift(
@@ -303,7 +305,7 @@ def _running_drifts(
 
 def _exited(spec: ServiceSpec, stopped: Sequence[ContainerSnapshot]) -> Drift:
     first = stopped[0]
-    if first.status == "created":
+    if first.status is ContainerState.CREATED:
         return _drift(
             spec,
             DriftKind.EXITED,
@@ -346,7 +348,11 @@ def _completed_drifts(
             "no container of this job exists",
         )
         return
-    failed = [c for c in containers if c.status in ("exited", "dead") and c.exit_code != 0]
+    failed = [
+        c
+        for c in containers
+        if c.status in (ContainerState.EXITED, ContainerState.DEAD) and c.exit_code != 0
+    ]
     if failed:
         yield _drift(
             spec,
@@ -404,9 +410,9 @@ def service_status(spec: ServiceSpec, observed: ObservedState) -> ServiceStatus:
         required=spec.required,
         replicas=spec.replicas,
         containers=len(containers),
-        running=sum(1 for c in containers if c.status == "running"),
+        running=sum(1 for c in containers if c.status.running),
         healthy=(
-            sum(1 for c in containers if c.health == "healthy")
+            sum(1 for c in containers if c.health is Health.HEALTHY)
             if any(checks_health(spec, c) for c in containers) or spec.check_health
             else None
         ),
@@ -425,44 +431,3 @@ def _ready_from(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> d
     if newest is None:
         return None
     return newest + timedelta(seconds=startup_allowance(spec, containers))
-
-
-# --- root causes ---------------------------------------------------------------------------
-
-LINKED_CATEGORIES = frozenset({Category.CONNECTION, Category.DATABASE})
-
-
-def upstream(desired: DesiredState, service: str) -> list[str]:
-    """Every service ``service`` depends on, directly or not, nearest first."""
-    seen: list[str] = []
-    frontier = list(desired.services[service].depends_on) if service in desired.services else []
-    while frontier:
-        dep = frontier.pop(0)
-        if dep in seen or dep == service or dep not in desired.services:
-            continue
-        seen.append(dep)
-        frontier.extend(desired.services[dep].depends_on)
-    return seen
-
-
-def root_causes(desired: DesiredState, issues: Sequence[Issue]) -> dict[str, list[str]]:
-    """fingerprint -> ids of the upstream issues that explain it.
-
-    While a service this one depends on has an active drift (down, unhealthy ...), this
-    one's drifts and its connection and database errors are that service's fault: they
-    are linked to it as "caused by" and not fixed on their own.
-    """
-    broken: dict[str, list[str]] = {}
-    for issue in issues:
-        if issue.active and issue.source == "drift" and issue.blocking:
-            broken.setdefault(issue.service, []).append(issue.id)
-    links: dict[str, list[str]] = {}
-    for issue in issues:
-        if not issue.active:
-            continue
-        if issue.source == "log" and issue.category not in LINKED_CATEGORIES:
-            continue
-        causes = [i for dep in upstream(desired, issue.service) for i in broken.get(dep, [])]
-        if causes:
-            links[issue.fingerprint] = causes
-    return links

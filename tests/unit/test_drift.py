@@ -2,8 +2,8 @@
 
 from dataclasses import replace
 
+from controller.drift import diff, service_drifts, service_ready, service_status
 from controller.model import Category, DriftKind, ObservedState, ServiceRunState, Severity
-from controller.reconcile import diff, service_drifts, service_ready, service_status
 from tests.fakes import container, desired, spec
 
 
@@ -156,7 +156,7 @@ def _issue(service, source="drift", category="health", fp=None, state="open"):  
         env="dev",
         service=service,
         source=source,
-        kind="x",
+        kind="log" if source == "log" else "exited",
         category=category,
         severity="high",
         state=state,
@@ -168,7 +168,7 @@ def _issue(service, source="drift", category="health", fp=None, state="open"):  
 
 
 def test_a_dependents_connection_errors_and_drifts_are_caused_by_its_broken_upstream():
-    from controller.reconcile import root_causes, upstream
+    from controller.causes import root_causes, upstream
 
     state = desired(spec("db"), spec("api", depends_on=("db",)), spec("web", depends_on=("api",)))
     assert upstream(state, "web") == ["api", "db"]
@@ -186,7 +186,7 @@ def test_a_dependents_connection_errors_and_drifts_are_caused_by_its_broken_upst
 
 
 def test_nothing_is_linked_once_the_upstream_recovered():
-    from controller.reconcile import root_causes
+    from controller.causes import root_causes
 
     state = desired(spec("db"), spec("api", depends_on=("db",)))
     issues = [

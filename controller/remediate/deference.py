@@ -1,0 +1,146 @@
+"""Who else is acting on a service, and what the reconciler leaves to them.
+
+The controller never fights a person or the engine:
+
+- **A person's operation** the engine shows in progress (a recreate, a stop under way)
+  holds the service: the reconcile waits, and hands it to a human if it looks abandoned.
+- **A person's stop or pause** leaves the service to them until it starts again, unless
+  it is declared ``enforce: true``.
+- **Docker's restart policy** restarting the service: the controller adds no restart of
+  its own; it gives Docker a moment to begin a restart after a death, counts Docker's
+  restarts against the budget, and hands a loop that does not converge to a human.
+
+What people do is read from the engine (``activity``, kept in the service's record);
+this module decides what that means for one reconcile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from loguru import logger
+
+from controller.issues.store import IssueStore
+from controller.model import (
+    Clock,
+    ContainerSnapshot,
+    ContainerState,
+    Drift,
+    DriftKind,
+    ServiceSpec,
+    engine_time,
+)
+from controller.remediate.plan import Plan
+from controller.remediate.records import Records
+from controller.remediate.results import Done, RequeueAfter, Result
+from controller.remediate.strategies import primary
+
+DOCKER_GRACE = 2.0  # seconds Docker gets to begin restarting a container its policy covers
+WATCH_DOCKER = 10.0  # look at a crash loop Docker handles at least this often
+_PERSON_KINDS = frozenset({DriftKind.EXITED, DriftKind.MISSING, DriftKind.PAUSED})
+
+
+def docker_restarting(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> bool:
+    """Docker's restart policy is restarting the service now (a container of it is in
+    its restart delay), so the controller adds no restart of its own."""
+    return spec.restart.restarts and any(c.status is ContainerState.RESTARTING for c in containers)
+
+
+class Deference:
+    def __init__(
+        self,
+        *,
+        store: IssueStore,
+        records: Records,
+        clock: Clock,
+        operation_timeout: float,
+        on_change: Callable[[bool], None],
+    ) -> None:
+        self._store = store
+        self._records = records
+        self._clock = clock
+        self._operation_timeout = operation_timeout
+        self._on_change = on_change
+
+    def to_people(
+        self, spec: ServiceSpec, drifts: Sequence[Drift], containers: Sequence[ContainerSnapshot]
+    ) -> Result | None:
+        """What the reconcile returns when a person's operation holds the service or a
+        person stopped it; None when no person does."""
+        service = spec.name
+        fingerprints = [d.fingerprint for d in drifts]
+        operation = self._records.operation(service, containers)
+        if operation:
+            overdue = self._records.abandoned(service, self._operation_timeout)
+            if overdue > 0:
+                reason = (
+                    f"a docker/compose operation on {service} looks abandoned ({operation}); "
+                    "the controller leaves it to a person"
+                )
+                self._escalate(service, fingerprints, reason)
+                return Done("a person's operation, abandoned")
+            text = f"waits: a person's docker/compose operation is in progress ({operation})"
+            if self._records.intend(service, fingerprints, text):
+                logger.info("{}: {}; not touching it", service, text)
+            return RequeueAfter(-overdue, "a person's operation")  # events requeue it sooner
+        person = self._records.stopped_by_person(service)
+        if person and not spec.enforce and drifts and primary(drifts).kind in _PERSON_KINDS:
+            verb = "paused" if person == "pause" else "stopped"
+            reason = (
+                f"{service} was {verb} by a person: the controller leaves it alone "
+                f"(declare services.{service}.enforce: true to have it brought back)"
+            )
+            self._escalate(service, fingerprints, reason, prefix="left alone: ")
+            return Done("stopped by a person")
+        return None
+
+    def to_docker(
+        self, spec: ServiceSpec, containers: Sequence[ContainerSnapshot]
+    ) -> Result | None:
+        """A container that just exited under a restart policy: Docker gets a moment to
+        begin its restart before the controller decides that it will not (``docker
+        kill``, the limit of ``on-failure:N``, exit 0 under ``on-failure``)."""
+        if not spec.restart.restarts or docker_restarting(spec, containers):
+            return None
+        now = self._clock()
+        for c in containers:
+            if c.status is not ContainerState.EXITED or (
+                spec.restart.on_failure and c.exit_code == 0
+            ):
+                continue
+            ended = engine_time(c.finished_at) if c.finished_at else None
+            since = None if ended is None else now - ended.timestamp()
+            if since is not None and 0 <= since < DOCKER_GRACE:
+                return RequeueAfter(DOCKER_GRACE - since, "Docker may restart it")
+        return None
+
+    def watch_docker(
+        self, spec: ServiceSpec, plan: Plan, containers: Sequence[ContainerSnapshot], budget: int
+    ) -> Result:
+        """Docker's restart policy is looping the service: count its restarts against the
+        budget, say so, and hand it to a human when the loop does not converge."""
+        service = spec.name
+        restarts = max((c.restart_count for c in containers), default=0)
+        done = restarts - self._records.docker_loop_base(service, restarts)
+        if done >= budget:
+            reason = (
+                f"Docker's restart policy ({spec.restart}) restarted {service} {done} times "
+                f"and it keeps failing ({plan.why}): needs a human"
+            )
+            self._escalate(service, plan.addresses, reason)
+            return Done("Docker's loop did not converge")
+        text = (
+            f"Docker's restart policy ({spec.restart}) is restarting it ({done} restart(s) "
+            f"so far); the controller adds no restart of its own and hands it to a human "
+            f"after {budget}"
+        )
+        if self._records.intend(service, plan.addresses, text):
+            logger.info("{}: {}", service, text)
+        return RequeueAfter(WATCH_DOCKER, "Docker's restart policy is at work")
+
+    def _escalate(
+        self, service: str, fingerprints: Sequence[str], reason: str, prefix: str = ""
+    ) -> None:
+        if self._store.escalate(fingerprints, reason):
+            logger.warning("{}: {}{}", service, prefix, reason)
+            self._on_change(True)

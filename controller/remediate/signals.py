@@ -1,0 +1,64 @@
+"""What the runtime tells remediation: the engine's events and what each pass saw.
+
+An event about a declared service reconciles it at once; one the controller's own command
+did not cause may be a person (a stop, a pause, a start: a person who starts or
+recreates a service gets it back from a human hand-over with a fresh budget). Each pass
+tells every service's record whether the service was ready, in which container runs (the
+throttle's reset, the end of an incident, which runs were ever ready).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loguru import logger
+
+from controller.issues.store import IssueStore
+from controller.model import DesiredState, ObservedState, ServiceCondition, ServiceStatus
+from controller.remediate.pool import WorkerPool
+from controller.remediate.reconciler import stable_after
+from controller.remediate.records import Records
+
+# events that mean a person (or their tooling) brought the service back on purpose
+_PERSON_STARTS = frozenset({"create", "unpause"})
+
+
+class Signals:
+    def __init__(
+        self, *, desired: DesiredState, records: Records, store: IssueStore, pool: WorkerPool
+    ) -> None:
+        self._desired = desired
+        self._records = records
+        self._store = store
+        self._pool = pool
+
+    def event(
+        self, service: str, action: str, at: float | None = None, signal: int | None = None
+    ) -> None:
+        """An engine event about ``service`` (stamped ``at`` by the engine; a kill's
+        ``signal``)."""
+        spec = self._desired.services.get(service)
+        if spec is None:
+            return
+        ours = self._records.event(service, action, at, signal)
+        self._pool.submit(service)
+        if ours:
+            return
+        if action in _PERSON_STARTS or (action == "start" and not spec.restart.restarts):
+            self._records.person_acted(service)
+            if self._store.release(service):
+                logger.info("{}: a person acted on it; the controller may fix it again", service)
+
+    def pass_seen(self, statuses: Sequence[ServiceStatus], observed: ObservedState) -> None:
+        """Every pass: each declared service ready or not, in which container runs."""
+        for status in statuses:
+            spec = self._desired.services.get(status.name)
+            if spec is None:
+                continue
+            self._records.observe(
+                status.name,
+                status.condition is ServiceCondition.READY,
+                observed.of(status.name),
+                stable_after=stable_after(spec),
+                restart_policy=spec.restart.restarts,
+            )

@@ -1,0 +1,227 @@
+"""The composition root: every part of one controller built here, once, and connected.
+
+Each part takes what it works with as required arguments; nothing builds its own
+collaborators, and no callback defaults to doing nothing. Where a part must call one
+built after it (the log pipeline asks for a pass, the scheduler runs it) it gets a
+``Wire`` that is connected at the end: an unconnected wire fails at its first call.
+``build_remediation`` is the remediation side of the graph, also used by tests that
+drive it without an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from prometheus_client import CollectorRegistry
+
+from controller.issues.saver import DebouncedSaver
+from controller.issues.store import IssueStore, SyncResult
+from controller.logflow import LogPipeline
+from controller.metrics import Metrics, StateCollector, StateView
+from controller.model import Clock, DesiredState, ObservedState
+from controller.notify import Notifier
+from controller.observe.compose_cli import ComposeCli
+from controller.observe.compose_model import ConfigHashes, HashSource
+from controller.observe.engine import DockerEngine
+from controller.observe.events import EventWatcher
+from controller.observe.gateway import EngineGateway
+from controller.observe.informer import ContainerCache
+from controller.observe.observer import Observer
+from controller.observe.probes import Prober
+from controller.remediate.deference import Deference
+from controller.remediate.failures import FailureBackoff
+from controller.remediate.pool import WorkerPool
+from controller.remediate.proving import Prover
+from controller.remediate.queue import WorkQueue
+from controller.remediate.reconciler import Reconciler
+from controller.remediate.records import Records
+from controller.remediate.runner import StepRunner
+from controller.remediate.signals import Signals
+from controller.remediate.strategies import Actuator, ComposeActions
+from controller.remediate.throttle import ThrottleRules
+from controller.runtime.controller import Controller
+from controller.runtime.parts import Parts, Remediation
+from controller.runtime.settings import Settings
+from controller.runtime.statefiles import StateFiles
+from controller.runtime.wires import Wire
+from controller.scheduling import PassScheduler
+
+
+def build_remediation(
+    *,
+    desired: DesiredState,
+    store: IssueStore,
+    observe: Callable[[], ObservedState],
+    actuator: Actuator,
+    metrics: Metrics,
+    rules: ThrottleRules,
+    clock: Clock,
+    max_agents: int,
+    dry_run: bool,
+    blip: float,
+    save_now: Callable[[], None],
+    on_change: Callable[[bool], None],
+    settle_logs: Callable[[Sequence[str], float], object],
+) -> Remediation:
+    records = Records(rules, clock)
+    runner = StepRunner(
+        store=store,
+        records=records,
+        actuator=actuator,
+        observe=observe,
+        metrics=metrics,
+        settings=desired.remediation,
+        clock=clock,
+        save_now=save_now,
+        on_change=on_change,
+    )
+    reconciler = Reconciler(
+        desired=desired,
+        store=store,
+        records=records,
+        observe=observe,
+        prover=Prover(
+            store=store, records=records, metrics=metrics, clock=clock, on_change=on_change
+        ),
+        deference=Deference(
+            store=store,
+            records=records,
+            clock=clock,
+            operation_timeout=desired.remediation.operation_timeout,
+            on_change=on_change,
+        ),
+        runner=runner,
+        clock=clock,
+        dry_run=dry_run,
+        blip=blip,
+        settle_logs=settle_logs,
+        on_change=on_change,
+    )
+    pool = WorkerPool(reconciler, WorkQueue(FailureBackoff()), max_agents)
+    signals = Signals(desired=desired, records=records, store=store, pool=pool)
+    return Remediation(records, pool, reconciler, runner, signals)
+
+
+def assemble(
+    settings: Settings,
+    desired: DesiredState,
+    *,
+    gateway: EngineGateway | None = None,
+    compose: ComposeActions | None = None,
+    hashes: HashSource | None = None,
+    registry: CollectorRegistry | None = None,
+    clock: Clock,
+) -> Controller:
+    """One controller for ``desired``; the engine, Compose and the registry are the real
+    ones unless given (tests give fakes of our own gateway and Compose)."""
+    registry = registry if registry is not None else CollectorRegistry()
+    gateway = gateway if gateway is not None else DockerEngine()
+    compose_cli = compose if compose is not None else ComposeCli(desired.compose)
+    request_pass: Wire[[], None] = Wire("request a pass")
+    save: Wire[[bool], None] = Wire("save the state files")
+    on_findings: Wire[[SyncResult], None] = Wire("log findings recorded")
+    metrics = Metrics(registry, desired.env)
+    store = IssueStore(desired.env, clock, on_resolved=metrics.recovered)
+    prober = Prober(gateway, desired.services, lambda service: request_pass(), clock)
+    cache = ContainerCache(gateway, desired.project, wall=clock)  # fed by events
+    observer = Observer(
+        gateway,
+        desired.project,
+        clock,
+        prober.view,
+        ConfigHashes(
+            hashes if hashes is not None else ComposeCli(desired.compose),
+            (*desired.compose.files, *desired.compose.env_files),
+        ).current,
+        cache=cache,
+    )
+    logs = LogPipeline(
+        gateway=gateway,
+        store=store,
+        settings=desired.detection,
+        metrics=metrics,
+        on_findings=on_findings,
+    )
+
+    def changed(finished: bool) -> None:
+        save(False)
+        if finished:
+            request_pass()
+
+    remediation = build_remediation(
+        desired=desired,
+        store=store,
+        observe=observer.observe,
+        actuator=Actuator(
+            gateway, compose_cli, desired.services, observer.observe, desired.remediation.hook
+        ),
+        metrics=metrics,
+        rules=ThrottleRules.of(desired.remediation, backoff_enabled=not settings.once),
+        clock=clock,
+        max_agents=settings.max_agents,
+        dry_run=settings.dry_run,
+        blip=settings.blip_seconds,
+        save_now=lambda: save(True),
+        on_change=changed,
+        settle_logs=logs.settle_containers,
+    )
+    metrics.declare(desired.services, desired.detection.patterns)
+    notifier = Notifier(
+        desired.notify, desired.env, metrics.notified, metrics.notification_took, clock
+    )
+    scheduler = PassScheduler(
+        lambda: controller.scheduled_pass(), settings.interval_active, settings.interval_quiet
+    )
+    files = StateFiles(
+        state_dir=settings.state_dir,
+        env=desired.env,
+        project=desired.project,
+        dry_run=settings.dry_run,
+        store=store,
+        records=remediation.records,
+        cursors=logs.reader.cursors,
+        evidence=lambda issues: controller.evidence(issues),
+        clock=clock,
+    )
+    parts = Parts(
+        gateway=gateway,
+        registry=registry,
+        metrics=metrics,
+        store=store,
+        records=remediation.records,
+        remediation=remediation,
+        prober=prober,
+        cache=cache,
+        observer=observer,
+        logs=logs,
+        notifier=notifier,
+        scheduler=scheduler,
+        files=files,
+        saver=DebouncedSaver(lambda: save(False)),
+        events=EventWatcher(
+            gateway,
+            desired.project,
+            lambda *event: controller.on_event(*event),
+            lambda up: controller.on_event_stream(up),
+            cache.event,
+        ),
+    )
+    controller = Controller(settings, desired, parts, clock)
+    registry.register(
+        StateCollector(
+            desired.env,
+            StateView(
+                issues=store.issues,
+                services=store.services,
+                queue_depth=lambda: remediation.pool.queue.depth,
+                workers_busy=lambda: remediation.pool.busy,
+                workers_max=settings.max_agents,
+                records=remediation.records.snapshot,
+                clock=clock,
+            ),
+        )
+    )
+    request_pass.connect(controller.request_pass)
+    save.connect(controller.save)
+    on_findings.connect(controller.on_findings)
+    return controller

@@ -1,0 +1,59 @@
+"""What one controller is made of, as the composition root (``assembly``) built it.
+
+Two plain bundles, so that the running controller is handed its parts instead of
+building them: ``Remediation`` (the records, the worker pool around the reconciler, the
+step runner, what passes and events tell them) and ``Parts`` (everything else a pass and
+the life cycle use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from controller.issues.saver import DebouncedSaver
+from controller.issues.store import IssueStore
+from controller.logflow import LogPipeline
+from controller.metrics import Metrics
+from controller.notify import Notifier
+from controller.observe.events import EventWatcher
+from controller.observe.gateway import EngineGateway
+from controller.observe.informer import ContainerCache
+from controller.observe.observer import Observer
+from controller.observe.probes import Prober
+from controller.remediate.pool import WorkerPool
+from controller.remediate.reconciler import Reconciler
+from controller.remediate.records import Records
+from controller.remediate.runner import StepRunner
+from controller.remediate.signals import Signals
+from controller.runtime.statefiles import StateFiles
+from controller.scheduling import PassScheduler
+
+
+@dataclass(frozen=True, slots=True)
+class Remediation:
+    records: Records  # every service's remediation state: its only copy
+    pool: WorkerPool
+    reconciler: Reconciler
+    runner: StepRunner
+    signals: Signals
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    gateway: EngineGateway
+    registry: CollectorRegistry
+    metrics: Metrics
+    store: IssueStore
+    records: Records
+    remediation: Remediation
+    prober: Prober
+    cache: ContainerCache
+    observer: Observer
+    logs: LogPipeline
+    notifier: Notifier
+    scheduler: PassScheduler
+    files: StateFiles
+    saver: DebouncedSaver
+    events: EventWatcher
