@@ -115,7 +115,7 @@ class IssueWatcher:
                 self._seen[issue["fingerprint"]] = key
                 lines.append(line)
         for service, history in (doc.get("remediation") or {}).items():
-            verifying = history.get("verifying")
+            verifying = proving(history)
             line = {
                 "type": "verifying",
                 "service": service,
@@ -141,6 +141,13 @@ class IssueWatcher:
 WORKING = frozenset({"open", "remediating", "failed"})
 
 
+def proving(history: dict[str, Any]) -> dict[str, Any] | None:
+    """The step being proven in a service's remediation record (``step`` in the issues
+    file's schema 2, ``verifying`` in schema 1), or None."""
+    step = history.get("step", history.get("verifying"))
+    return step if isinstance(step, dict) else None
+
+
 def settled(doc: dict[str, Any], service: str) -> bool:
     """The controller has no work left on the service: no drift it still means to fix or
     prove, no step being proven. An issue it handed to a person does not count: it will
@@ -154,7 +161,7 @@ def settled(doc: dict[str, Any], service: str) -> bool:
         if issue["state"] == "remediating":
             return False
     history = (doc.get("remediation") or {}).get(service) or {}
-    return history.get("verifying") is None
+    return proving(history) is None
 
 
 def drift_free(doc: dict[str, Any], service: str) -> bool:
