@@ -28,8 +28,9 @@ class IssueExpect:
     """An issue a correct controller opens (or counts up) for a fault.
 
     ``prefix`` matches the fingerprint's start (``drift:api:exited``,
-    ``log:api:conn-refused:``); ``categories``, when set, also admits any log issue of the
-    service in one of those categories (collateral errors of a dependency's outage).
+    ``log:api:conn-refused:``); ``categories``, when set, admits only issues of those
+    categories (``log:worker:`` in connection or database: collateral errors of a
+    dependency's outage).
     ``required`` issues make the fault detected (recall); the others are allowed
     collateral. ``cause`` is the fingerprint prefix of the upstream issue it must be
     linked to ("" means it must not be linked at all). ``human``: a correct controller
@@ -52,11 +53,9 @@ class IssueExpect:
             return False
         if self.kinds and kind not in self.kinds:
             return False
-        if fingerprint.startswith(self.prefix):
-            return True
-        return bool(self.categories) and (
-            fingerprint.startswith(f"log:{service}:") and category in self.categories
-        )
+        if self.categories and category not in self.categories:
+            return False
+        return fingerprint.startswith(self.prefix)
 
 
 @dataclass(frozen=True)

@@ -181,9 +181,11 @@ def compose_model(
                     "CMD",
                     "bash",
                     "-c",
+                    # the whole answer is read: a client that hangs up early makes
+                    # the server log "Connection reset by peer"
                     "exec 3<>/dev/tcp/127.0.0.1/${API_PORT} && "
                     "printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && "
-                    'read -r proto code rest <&3 && [ "$$code" = 200 ]',
+                    'read -r proto code rest <&3 && cat <&3 >/dev/null && [ "$$code" = 200 ]',
                 ],
                 "2s",
                 "30s",

@@ -56,7 +56,7 @@ def test_each_error_line_is_one_finding_of_the_pattern_its_expectation_names(cas
         assert expected.matches(service, found.fingerprint, str(found.category), found.line)
         assert (
             "restart"
-            if found.remediation == "restart" and case.category not in ("config", "import", "auth")
+            if found.suggested == "restart" and case.category not in ("config", "import", "auth")
             else ""
         ) == case.action
 
