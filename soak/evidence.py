@@ -7,7 +7,9 @@
   opening ("drift:", "log:", "... again");
 - ``notifications.jsonl`` (``recorder.NoticeLog``, the json:// receiver): ``notices``, one
   per line of a message;
-- ``alerts.json`` (``recorder.fetch_alerts``, Prometheus' ALERTS): ``alerts``.
+- ``alerts.json`` (``recorder.fetch_alerts``, Prometheus' ALERTS): ``alerts``;
+- ``status.json`` (the running controller's ``/status`` at the end): ``final_status``,
+  which must agree with the newest issues file.
 
 Openings come from the timeline (a new fingerprint, or its ``occurrences`` going up) and
 take the controller's own log time when its log line for that issue is within 3 s before
@@ -135,6 +137,7 @@ class Evidence:
     alerts: list[AlertFiring] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     spontaneous: list[tuple[float, str]] = field(default_factory=list)  # failed checks
+    final_status: dict[str, Any] = field(default_factory=dict)  # /status at the end
     _index: dict[str, list[Snapshot]] = field(default_factory=dict, repr=False)
     _index_of: int = field(default=-1, repr=False)
 
@@ -367,4 +370,7 @@ def load(run: Path) -> Evidence:
             for r in records
             if r.get("event") == "engine" and r.get("what") == "check-failed"
         ],
+        final_status=json.loads((run / "status.json").read_text())
+        if (run / "status.json").exists()
+        else {},
     )

@@ -235,12 +235,30 @@ class Scorer:
                     "problems": sum(1 for p in s.problems if p.fault == fault.id),
                 }
             )
+        s.notes.extend(self._status_disagrees())
         for skip in self.ev.skipped:
             s.notes.append(f"fault {skip.get('id')} not injected: {skip.get('why')}")
         for fault in self.ev.faults:
             for note in fault.notes:
                 s.notes.append(f"{fault.id} {fault.kind} {fault.service}: {note}")
         return s
+
+    def _status_disagrees(self) -> list[str]:
+        """Where the controller's /status at the end and its newest issues file differ
+        (both are rendered from one store: they must not)."""
+        issues = self.ev.final_status.get("issues")
+        if not issues:
+            return []
+        last = {fp: history[-1] for fp, history in self.ev.by_fingerprint().items()}
+        found = []
+        for issue in issues:
+            snap = last.get(issue["fingerprint"])
+            if snap is not None and (snap.state, snap.count) != (issue["state"], issue["count"]):
+                found.append(
+                    f"/status says {issue['fingerprint']} is {issue['state']} (count "
+                    f"{issue['count']}), the issues file {snap.state} (count {snap.count})"
+                )
+        return found
 
     def _issues(self) -> None:
         s = self.score
