@@ -11,6 +11,10 @@ Each kind: what the injector does -> what a correct controller does.
 - crash-policy: SIGKILL of the ticker, under ``restart: unless-stopped`` -> issue
   ``engine:ticker:docker-restart``, no action ("while a service's own restart policy
   restarts it, the controller adds no restart of its own"; Docker's restarts are findings).
+- crash-loop: every start of the reporter dies 3 s later, for 40 s -> issue
+  ``drift:reporter:exited``, restart then recreate with the backoff between, and never
+  "fixed" while it still crashes ("a service that dies 3 s after every start is held
+  5 s, so 'ready for 2 s' never passes for fixed"); fixed once the loop is over.
 - oom: the worker allocates past its 192 MB limit -> ``drift:worker:exited`` (OOM killed,
   critical), restart.
 - health-blip: the healthcheck fails once, then passes -> ``drift:S:unhealthy``
@@ -68,6 +72,7 @@ from soak.stack import SERVICES, dependencies, dependents
 KINDS = (
     "crash",
     "crash-policy",
+    "crash-loop",
     "oom",
     "health-blip",
     "health-hang",
@@ -88,6 +93,7 @@ KINDS = (
 TARGETS: dict[str, tuple[str, ...]] = {
     "crash": ("api", "worker", "reporter", "edge", "agent"),
     "crash-policy": ("ticker",),
+    "crash-loop": ("reporter",),
     "log": ("api", "worker", "reporter"),  # as LOG_CASES' services allow
     "oom": ("worker",),
     "health-blip": ("api", "edge"),
@@ -292,6 +298,21 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
             near,
             recovery=True,
             steps={service: 1},
+        )
+    if kind == "crash-loop":
+        return Spec(
+            Expectation(
+                (IssueExpect(service, f"drift:{service}:exited"),),
+                {service: ("restart", "recreate")},
+                (service, "restart"),
+                "README: a crash loop is never called fixed: a fix is proven only once the "
+                "service outlives its crash pattern; the ladder (restart, recreate) with the "
+                "backoff between steps; fixed once the loop is over",
+            ),
+            (service,),
+            near,
+            recovery=True,
+            steps={service: 4},
         )
     if kind == "crash-policy":
         return Spec(

@@ -146,6 +146,15 @@ class Injector:
         self.ctl(fault.service, "slow", f"{fault.params['seconds']}\n")
         self.crash(fault)
 
+    def crash_loop(self, fault: Fault) -> None:
+        """Every start dies ``seconds`` later while the loop lasts; a SIGKILL begins it."""
+        self.ctl(fault.service, "crashloop", f"{fault.params['seconds']}\n")
+        before = self._kill(fault)
+        time.sleep(float(str(fault.params["for"])))
+        self.unctl(fault.service, "crashloop")
+        fault.ended_at = time.time()
+        self._back(fault, fault.service, before)
+
     def oom(self, fault: Fault) -> None:
         data = self._running(fault.service)
         before = f"{data['Id']}@{data['State']['StartedAt']}"  # type: ignore[index]
@@ -334,6 +343,7 @@ class Injector:
         "crash-policy": crash,
         "dependency-crash": crash,
         "slow-start": slow_start,
+        "crash-loop": crash_loop,
         "oom": oom,
         "health-blip": health_blip,
         "health-hang": health_hang,

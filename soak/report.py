@@ -74,6 +74,7 @@ def render(score: Score, meta: dict[str, Any]) -> str:
     pages = ", ".join(f"{k} {v}" for k, v in sorted(score.false_pages_by.items())) or "none"
     row("false pages", f"{score.false_pages} ({pages})")
     row("missed faults", str(score.missed))
+    row("fixed while still failing", str(score.fixed_early))
     row("missing actions", str(score.missing_actions))
     row(
         "root-cause links right/wrong",

@@ -8,8 +8,9 @@ Two lengths:
 - ``short_tour``: about twenty faults covering every part of the catalog CI must see
   (SIGKILL, Docker's restart policy, a healthcheck blip and hang, the probe, the runbook,
   a dependency crashing and one stopped by a person with an unrelated error meanwhile,
-  a person's stop, restart and new config, a flood, and an error line of each of the 8
-  categories). Faults that need no proof come first in a seeded order; the crashes,
+  a person's stop, restart and new config, a flood, a crash loop, and an error line of
+  each of the 8 categories). Faults that need no proof come first in a seeded order; the
+  crashes,
   whose proof holds the service for as long as it had run (README: the crash pattern),
   come last, each on a service no later fault touches, so the tour never waits minutes.
 - ``long_plan``: every kind once (seeded order), then weighted draws, for as many as the
@@ -36,6 +37,7 @@ WEIGHTS = {
     "probe-fail": 3,
     "crash": 8,
     "crash-policy": 4,
+    "crash-loop": 2,
     "oom": 3,
     "slow-start": 3,
     "runbook": 3,
@@ -71,6 +73,8 @@ def params_for(
         return {"category": rng.choice(cases).category}
     if kind == "slow-start":
         return {"seconds": rng.randint(8, 15)}
+    if kind == "crash-loop":
+        return {"seconds": 3, "for": rng.randint(30, 50)}
     if kind == "dependency-stop":
         return {"seconds": rng.randint(15, 30), "foreign": rng.random() < 0.5}
     if kind == "person-stop":
@@ -110,6 +114,7 @@ def short_tour(seed: int) -> list[Planned]:
         ("probe-fail", "api", {}),
     ]
     late: list[tuple[str, str, dict[str, object]]] = [
+        ("crash-loop", "reporter", {"seconds": 3, "for": rng.randint(30, 45)}),
         ("crash", "agent", {}),
         ("dependency-crash", "db", {}),
     ]

@@ -19,6 +19,8 @@ Matching rules:
   (the death, the first failed check, the line's engine timestamp) to the controller's
   first record of it (its log line for an opening, else the issues file's time).
   Otherwise the fault is **missed**.
+- A fault that lasts (a crash loop) whose issue is resolved ("fixed by restart",
+  "recovered") before the fault is over is **fixed while still failing**.
 - A fix **step** (an attempt in the issues file, counted once however many issues it
   addressed) is backed when it falls in the window of a fault that allows that action on
   that service. Any other step is a **false action**: "on a person's service" when a
@@ -50,6 +52,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from bench.latency import percentile
@@ -61,6 +64,7 @@ LATE = 120.0
 LOOKBACK = {"ComposeServiceFlapping": 900.0, "ComposeRemediationFailing": 900.0}
 CRITICAL_FOR = 45.0  # ComposeCriticalIssueOpen fires after 30 s: the issue was open then
 CRASH_KINDS = frozenset({"crash", "crash-policy", "oom", "slow-start", "dependency-crash"})
+# (a crash loop is no single crash: its recovery waits for the loop's end, not a fix)
 HEALTH_KINDS = frozenset({"health-hang"})
 
 
@@ -89,6 +93,7 @@ class Score:
     false_pages: int = 0
     false_pages_by: dict[str, int] = field(default_factory=dict)
     missed: int = 0
+    fixed_early: int = 0  # issues resolved while their fault (a crash loop) still went on
     links_right: int = 0
     links_wrong: int = 0
     links_missing: int = 0
@@ -214,6 +219,7 @@ class Scorer:
             s.quiet_seconds = end - start
         self._issues()
         self._detection()
+        self._fixed_early()
         self._steps()
         self._humans()
         self._links()
@@ -322,6 +328,35 @@ class Scorer:
                 s.crash_detect.append(took)
             if fault.kind in HEALTH_KINDS:
                 s.health_detect.append(took)
+
+    def _fixed_early(self) -> None:
+        """A fault that lasts (a crash loop) must not be called fixed or recovered before
+        it is over: its issue resolved while the service still crashes is a false verdict."""
+        for fault in self.ev.faults:
+            if fault.kind != "crash-loop" or fault.ended_at is None:
+                continue
+            for fingerprint, history in self.ev.by_fingerprint().items():
+                last = history[-1]
+                if not any(
+                    e.required and e.matches(last.service, fingerprint, last.category)
+                    for e in fault.expect.issues
+                ):
+                    continue
+                for before, snap in pairwise(history):
+                    if (
+                        snap.state == "resolved"
+                        and before.state != "resolved"
+                        and fault.t0 <= snap.t < fault.ended_at
+                    ):
+                        self.score.fixed_early += 1
+                        self.problem(
+                            "fixed while still failing",
+                            snap.t,
+                            fault.service,
+                            f"{fingerprint}: {snap.resolution[:200]} "
+                            f"({fault.ended_at - snap.t:.0f} s before the loop ended)",
+                            fault.id,
+                        )
 
     def _steps(self) -> None:
         s = self.score

@@ -13,7 +13,9 @@ fault injector writes; nothing is ever passed through a shell):
 - ``notready``: the api's ``/ready`` (its declared probe) answers 503 (removed at start);
 - ``oom``: the worker allocates memory until its cgroup's limit kills it;
 - ``dbname``: the database the worker uses (a missing one: the runbook's fault);
-- ``fail``: the next run of the migrate job fails (exit 1).
+- ``fail``: the next run of the migrate job fails (exit 1);
+- ``crashloop``: every start of the reporter dies that many seconds later, for as long as
+  the file exists (a crash loop).
 """
 
 from __future__ import annotations
@@ -244,6 +246,12 @@ HARMLESS = (
 
 def reporter() -> None:
     start("reporter", ())
+    loop = present("crashloop") and (CTL / "crashloop").read_text().strip()
+    if loop:  # a crash loop: every start dies this many seconds later, while it lasts
+        out("report: loading report definitions")
+        time.sleep(float(loop))
+        out("report: stopping with status 1")
+        sys.exit(1)
     Path("/tmp/alive").write_text("yes\n")
     n = 0
     while True:

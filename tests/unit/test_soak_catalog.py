@@ -117,3 +117,12 @@ def test_a_long_plan_is_seeded_covers_every_kind_and_keeps_services_in_budget():
         for service, n in spec(p.kind, p.service, p.params).steps.items():
             steps[service] = steps.get(service, 0) + n
     assert max(steps.values()) <= BUDGET - 1
+
+
+def test_a_crash_loops_own_lines_are_no_error():
+    assert (
+        findings(
+            ["report: loading report definitions", "report: stopping with status 1"], "reporter"
+        )
+        == []
+    )

@@ -411,3 +411,35 @@ def test_a_healthcheck_that_failed_on_its_own_backs_only_a_failing_healthcheck_i
     assert found.quiet["issues"] == 1  # the stall is not explained by a failed check
     (unbacked,) = problems(found, "issue with no fault")
     assert unbacked.startswith("drift:db:unhealthy")
+
+
+def test_a_crash_loop_called_fixed_before_it_ended_is_a_false_verdict():
+    loop = fault("f001", "crash-loop", "reporter", T, seconds=3, **{"for": 40})
+    loop.ended_at = T + 40
+    restart = (("restart", T + 0.2, "success"),)
+    ev = Evidence(
+        faults=[loop],
+        snapshots=[
+            snap(T + 0.1, "drift:reporter:exited"),
+            snap(
+                T + 5.5,
+                "drift:reporter:exited",
+                "resolved",
+                attempts=restart,
+                resolution="fixed by restart: ready for 2 s",
+            ),
+            snap(T + 8.0, "drift:reporter:exited", occurrences=2, attempts=restart),
+            snap(
+                T + 60.0,
+                "drift:reporter:exited",
+                "resolved",
+                occurrences=2,
+                attempts=restart,
+                resolution="fixed by restart",
+            ),
+        ],
+    )
+    found = score(ev)
+    assert found.fixed_early == 1
+    (early,) = problems(found, "fixed while still failing")
+    assert "ready for 2 s" in early and "(34 s before the loop ended)" in early
