@@ -42,8 +42,9 @@ Each kind: what the injector does -> what a correct controller does.
 - person-restart: ``docker compose restart`` -> nothing ("a service in the middle of a
   person's operation is never touched ... records nothing of its transient state").
 - person-up: a person edits the compose file (a changed variable) and runs ``docker
-  compose up -d S`` -> nothing: the new container *is* the new config ("reads the config
-  hashes again whenever a compose file changes").
+  compose up -d S`` -> nothing once the new container runs: it *is* the new config ("reads
+  the config hashes again whenever a compose file changes"); between the edit and the up
+  the old container is outdated, and may be reported so (low, a human decides).
 - job-fail: a person re-runs the migrate job, which fails (exit 1) ->
   ``drift:migrate:job-failed``, start (a job's ladder: start, then recreate).
 - flood: thousands of ordinary lines (access logs, "0 errors") -> nothing.
@@ -470,11 +471,17 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
     if kind == "person-up":
         return Spec(
             Expectation(
-                (),
+                (
+                    # between the person's edit and their `up` the running container *is*
+                    # older than the file: "outdated" (low, and a human decides) is the
+                    # documented verdict for that moment; it must go once the new one runs
+                    IssueExpect(service, f"drift:{service}:outdated", False, human=True),
+                ),
                 {},
                 None,
                 "README: the controller reads the config hashes again when a compose file "
-                "changes; the container the person created is the new config: nothing",
+                "changes; the container the person created is the new config: nothing once "
+                "it runs (an outdated config between the edit and the up may show)",
             ),
             (service,),
             near,
