@@ -2,6 +2,7 @@
 
     .venv/bin/python -m soak                       # the short run: 2.5 min quiet, ~20 faults
     .venv/bin/python -m soak --minutes 60 --quiet-minutes 30 --seed 1 [--json PATH]
+    .venv/bin/python -m soak --score RUN_DIR       # score a run directory again
 
 Prints the table, then what went wrong (each false action, false page, miss and wrong
 link with its time and evidence), then the same as one JSON line (the last line of
@@ -12,11 +13,15 @@ score), 1 when it could not run, 130 when interrupted.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from soak import evidence
+from soak.journal import read_records
 from soak.report import json_line, render, render_faults, render_problems
 from soak.run import Interrupted, Options, run
+from soak.score import score
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the JSON line here")
     parser.add_argument("--workdir", type=Path, help="the run directory (default: a new one)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    parser.add_argument("--score", type=Path, metavar="RUN_DIR", help="score a finished run")
     args = parser.parse_args(argv)
+    if args.score is not None:
+        return rescore(args.score, args.json)
     options = Options(
         minutes=args.minutes,
         quiet_minutes=args.quiet_minutes,
@@ -51,6 +59,30 @@ def main(argv: list[str] | None = None) -> int:
     print(line)
     if args.json:
         args.json.write_text(line + "\n")
+    return 0
+
+
+def rescore(run: Path, json_path: Path | None) -> int:
+    """Score a run directory again (the baselines' figures come from its score.json)."""
+    found = score(evidence.load(run))
+    saved = run / "score.json"
+    if saved.exists():
+        found.baselines = json.loads(saved.read_text()).get("baselines", {})
+    first = next((r for r in read_records(run / "journal.jsonl") if r.get("event") == "run"), {})
+    meta = {
+        "seed": first.get("seed", "?"),
+        "mode": f"{first.get('mode', '?')}, scored again",
+        "workdir": str(run),
+    }
+    print(render(found, meta))
+    print()
+    print(render_faults(found))
+    print()
+    print(render_problems(found))
+    line = json_line(found, meta)
+    print(line)
+    if json_path:
+        json_path.write_text(line + "\n")
     return 0
 
 

@@ -91,6 +91,7 @@ class Run:
 
     def execute(self) -> Score:
         self.say(f"soak: run directory {self.workdir}")
+        self.journal.write({"event": "run", "started": time.time(), **self.meta})
         try:
             self._ours()
         finally:
