@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,9 +188,12 @@ class Evidence:
                 previous = snap
         return sorted(found, key=lambda o: o.at)
 
-    def sightings(self, fingerprint: str, since: float) -> float | None:
+    def sightings(
+        self, fingerprint: str, since: float, seen_as: Callable[[Snapshot], bool] = lambda s: True
+    ) -> float | None:
         """The first time at or after ``since`` that the issue was active and seen anew
-        (opened, or its count or last sighting moved)."""
+        (opened, or its count or last sighting moved), as ``seen_as`` accepts it then (an
+        issue's detail is its newest line: what it says at that moment)."""
         previous: Snapshot | None = None
         for snap in self.by_fingerprint().get(fingerprint, []):
             moved = previous is None or (
@@ -197,7 +201,7 @@ class Evidence:
                 or (snap.last_seen or 0) > (previous.last_seen or 0)
                 or snap.occurrences > previous.occurrences
             )
-            if snap.t >= since and snap.active and moved:
+            if snap.t >= since and snap.active and moved and seen_as(snap):
                 return snap.t
             previous = snap
         return None

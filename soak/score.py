@@ -56,7 +56,7 @@ from itertools import pairwise
 from typing import Any
 
 from bench.latency import percentile
-from soak.evidence import Evidence, Opening
+from soak.evidence import Evidence, Opening, Snapshot
 from soak.journal import Expectation, Fault, IssueExpect
 
 EARLY = 2.0
@@ -300,15 +300,19 @@ class Scorer:
                 and hit[0] is fault
                 and hit[1] in required
             ]
-            for fingerprint, history in histories.items():
-                last = history[-1]
-                if any(
-                    e.matches(last.service, fingerprint, last.category, last.detail)
-                    for e in required
-                ):
-                    seen = self.ev.sightings(fingerprint, low)
-                    if seen is not None and seen <= high:
-                        times.append(seen)
+            for fingerprint in histories:
+
+                def expected(
+                    snap: Snapshot, fp: str = fingerprint, wanted: list[IssueExpect] = required
+                ) -> bool:
+                    return any(
+                        e.matches(snap.service, fp, snap.category, snap.detail, snap.kind)
+                        for e in wanted
+                    )
+
+                seen = self.ev.sightings(fingerprint, low, expected)
+                if seen is not None and seen <= high:
+                    times.append(seen)
             if not times:
                 self._detect_of[fault.id] = None
                 s.missed += 1

@@ -443,3 +443,34 @@ def test_a_crash_loop_called_fixed_before_it_ended_is_a_false_verdict():
     assert found.fixed_early == 1
     (early,) = problems(found, "fixed while still failing")
     assert "ready for 2 s" in early and "(34 s before the loop ended)" in early
+
+
+def test_a_repeated_error_is_detected_by_what_its_issue_said_then():
+    """conn-refused hashes only "Connection refused": a service's refused connections are
+    one issue, whose detail is its newest line; a line naming payments.internal is seen
+    when the issue said so, whatever it says at the end."""
+    issue = "log:worker:conn-refused:25a8438214"
+    ev = Evidence(
+        faults=[fault("f002", "log", "worker", T + 100, category="connection")],
+        snapshots=[
+            snap(T, issue, category="connection", detail="port 5432 failed: Connection refused"),
+            snap(
+                T + 100.3,
+                issue,
+                category="connection",
+                count=2,
+                last_seen=T + 100.1,
+                detail="HTTPConnectionPool(host='payments.internal' ... Connection refused",
+            ),
+            snap(
+                T + 200,
+                issue,
+                category="connection",
+                count=3,
+                last_seen=T + 199,
+                detail="port 5432 failed: Connection refused",
+            ),
+        ],
+    )
+    found = score(ev)
+    assert found.missed == 0 and abs(found.detect[0] - 0.3) < 1e-6
