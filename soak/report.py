@@ -84,6 +84,7 @@ def render(score: Score, meta: dict[str, Any]) -> str:
     row("time to recover p50/p95 (s)", _pair(score.recover))
     row("crash detect p50/p95 (s)", _pair(score.crash_detect), *theirs("crash_detect"))
     row("crash recover p50/p95 (s)", _pair(score.crash_recover), *theirs("crash_recover"))
+    row("  first fix in 10 min p50/p95 (s)", _pair(score.crash_recover_first))
     row("healthcheck detect p50/p95 (s)", _pair(score.health_detect), *theirs("health_detect"))
     row("healthcheck recover p50/p95 (s)", _pair(score.health_recover), *theirs("health_recover"))
     q = score.quiet

@@ -62,6 +62,7 @@ from soak.journal import Expectation, Fault, IssueExpect
 EARLY = 2.0
 LATE = 120.0
 LOOKBACK = {"ComposeServiceFlapping": 900.0, "ComposeRemediationFailing": 900.0}
+BACKOFF_RESET = 600.0  # the documented default: ready this long, a fix is a first one again
 CRITICAL_FOR = 45.0  # ComposeCriticalIssueOpen fires after 30 s: the issue was open then
 CRASH_KINDS = frozenset({"crash", "crash-policy", "oom", "slow-start", "dependency-crash"})
 # (a crash loop is no single crash: its recovery waits for the loop's end, not a fix)
@@ -101,6 +102,10 @@ class Score:
     recover: list[float] = field(default_factory=list)
     crash_detect: list[float] = field(default_factory=list)
     crash_recover: list[float] = field(default_factory=list)
+    # crashes (not slow starts) of a service that had no fault asking for a fix in the 10
+    # min before: a first fix, which the backoff of repeated faults (reset after 10 min
+    # ready) does not delay
+    crash_recover_first: list[float] = field(default_factory=list)
     health_detect: list[float] = field(default_factory=list)
     health_recover: list[float] = field(default_factory=list)
     quiet: dict[str, int] = field(default_factory=dict)
@@ -126,6 +131,7 @@ class Score:
         data["recall"] = self.recall
         data["precision"] = self.precision
         for name in (
+            "crash_recover_first",
             "detect",
             "recover",
             "crash_detect",
@@ -161,10 +167,11 @@ class Scorer:
         found: list[Fault] = []
         for n, (at, service) in enumerate(sorted(self.ev.spontaneous), start=1):
             if any(
-                f.service == service and f.t0 - EARLY <= at <= f.end + self.late
+                service in (f.service, *f.expect.services)
+                and f.t0 - EARLY <= at <= f.end + self.late
                 for f in self.ev.faults
             ):
-                continue
+                continue  # the fault's own (or its collateral: the api's while db is down)
             expected = IssueExpect(
                 service, f"drift:{service}:unhealthy", False, kinds=("failing-healthcheck",)
             )
@@ -577,6 +584,13 @@ class Scorer:
             s.recover.append(took)
             if fault.kind in CRASH_KINDS:
                 s.crash_recover.append(took)
+                if fault.kind != "slow-start" and not any(
+                    other.service == fault.service
+                    and other.expect.required_action is not None
+                    and fault.t0 - BACKOFF_RESET <= other.t0 < fault.t0
+                    for other in self.ev.faults
+                ):
+                    s.crash_recover_first.append(took)
             if fault.kind in HEALTH_KINDS:
                 s.health_recover.append(took)
 
