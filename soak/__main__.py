@@ -3,6 +3,7 @@
     .venv/bin/python -m soak                       # the short run: 2.5 min quiet, ~20 faults
     .venv/bin/python -m soak --minutes 60 --quiet-minutes 30 --seed 1 [--json PATH]
     .venv/bin/python -m soak --score RUN_DIR       # score a run directory again
+    .venv/bin/python -m soak --baselines RUN_DIR   # replay its baselines again, then score
 
 Prints the table, then what went wrong (each false action, false page, miss and wrong
 link with its time and evidence), then the same as one JSON line (the last line of
@@ -15,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+import time
 from pathlib import Path
 
-from soak import evidence
+from soak import baseline, evidence
 from soak.journal import read_records
 from soak.report import json_line, render, render_faults, render_problems
 from soak.run import Interrupted, Options, run
@@ -35,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="the run directory (default: a new one)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     parser.add_argument("--score", type=Path, metavar="RUN_DIR", help="score a finished run")
+    parser.add_argument(
+        "--baselines", type=Path, metavar="RUN_DIR", help="replay a finished run's baselines"
+    )
     args = parser.parse_args(argv)
+    if args.baselines is not None:
+        replay_baselines(args.baselines)
+        return rescore(args.baselines, args.json)
     if args.score is not None:
         return rescore(args.score, args.json)
     options = Options(
@@ -60,6 +69,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(line + "\n")
     return 0
+
+
+def replay_baselines(run: Path) -> None:
+    """Replay the crash and healthcheck faults of a finished run on the baselines again
+    (in directories of their own) and keep their figures in its score.json."""
+    faults = evidence.load(run).faults
+    saved = run / "score.json"
+    data = json.loads(saved.read_text()) if saved.exists() else {}
+    data["baselines"] = {}
+    stop = threading.Event()
+    stamp = time.strftime("%H%M%S")
+    for contender in ("autoheal", "docker"):
+        print(f"soak: baseline {contender}", file=sys.stderr, flush=True)
+        workdir = run / f"replay-{stamp}"
+        workdir.mkdir(exist_ok=True)
+        data["baselines"][contender] = baseline.run_baseline(contender, workdir, faults, stop)
+    saved.write_text(json.dumps(data, default=str))
 
 
 def rescore(run: Path, json_path: Path | None) -> int:

@@ -270,10 +270,16 @@ def _collateral(root: str, cause: str) -> tuple[IssueExpect, ...]:
 
 def _own_restart_logs(service: str) -> tuple[IssueExpect, ...]:
     """A restarted database says so in its own log (clients connecting while it starts:
-    "the database system is starting up"): its own issue, linked to nothing."""
+    "the database system is starting up"; backends ended by its death): its own issues,
+    linked to nothing."""
     if service != "db":
         return ()
-    return (IssueExpect("db", "log:db:", False, ("database", "connection")),)
+    return (
+        IssueExpect("db", "log:db:", False, ("database", "connection")),
+        # its backends' "terminating connection due to unexpected postmaster exit" when
+        # the postmaster is SIGKILLed: no pattern knows it, discovery reports it
+        IssueExpect("db", "log:db:unclassified:", False),
+    )
 
 
 def spec(kind: str, service: str, params: dict[str, object]) -> Spec:

@@ -62,6 +62,16 @@ class Engine:
         stamp = data["State"].get("FinishedAt") or ""
         return None if stamp.startswith("0001") or not stamp else parse_time(stamp)
 
+    def last_exit(self, service: str, since: float) -> float | None:
+        """When the service's container last died, if after ``since`` (``FinishedAt``
+        stays the last death's time when a restart policy starts it again)."""
+        data = self.inspect(service)
+        stamp = ((data or {}).get("State") or {}).get("FinishedAt") or ""
+        if not stamp or stamp.startswith("0001"):
+            return None
+        at = parse_time(stamp)
+        return at if at >= since - 1.0 else None
+
     def failed_check_after(self, service: str, since: float) -> float | None:
         """When the first failed healthcheck that began after ``since`` ended."""
         data = self.inspect(service)

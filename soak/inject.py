@@ -161,8 +161,16 @@ class Injector:
         fault.t0 = time.time()
         self.ctl(fault.service, "oom", "1\n")
         self.journal.injected(fault)
-        if wait_until(lambda: self.engine.finished_at(fault.service) is not None, 60, 0.1):
-            fault.effect_at = self.engine.finished_at(fault.service)
+        # dead: exited, or already started again by a restart policy (a baseline's)
+        if wait_until(
+            lambda: (
+                self.engine.finished_at(fault.service) is not None
+                or self.engine.run_of(fault.service) != before
+            ),
+            60,
+            0.05,
+        ):
+            fault.effect_at = self.engine.last_exit(fault.service, fault.t0)
         self._back(fault, fault.service, before)
 
     def health_blip(self, fault: Fault) -> None:
