@@ -1,16 +1,60 @@
-"""Root causes: which issues are another service's fault, linked to it as "caused by".
+"""Root causes on evidence: which upstream issues explain an issue. Pure, no I/O.
 
-A linked issue is not fixed on its own: the dependency is fixed first, then whatever
-still fails, in dependency order. Pure, no I/O.
+An issue linked "caused by" an upstream issue is not fixed on its own (the store's
+``actionable``, the reconciler's ``_work_of``): the dependency is fixed first. A wrong
+link stops a fix, so a link needs evidence, never the dependency graph alone. The graph
+only bounds the candidates: the services a service depends on, directly or not
+(``upstream``), with an active blocking drift; a link never crosses it, so two issues can
+never wait on each other.
+
+**A connection or database error** (a log issue) is linked to a dependency's issues when
+
+1. it *names* that dependency (``Issue.named``, read from the error line by
+   ``detect.names``): its service name, ``container_name``, hostname, a network alias,
+   its alias in a ``links`` entry, compose's ``<project>-<service>-<n>`` container name,
+   a declared address (``addresses``), or a port it listens on (``ports``, ``expose``,
+   its healthcheck's and probes' ports, a declared ``:PORT``). A host name decides alone
+   (``db:5432`` is about ``db`` whatever the port); a loopback or Docker host name
+   (``localhost``, ``127.0.0.1``, ``host.docker.internal``) or an IP address is decided by
+   its port, since under host networking every service listens on loopback. An error
+   that names anything specific is linked to the dependencies it names and to no other:
+   ``connection refused to db:5432``, where no service is ``db`` and no dependency's
+   port is 5432, stays the dependent's own issue whatever else is broken;
+2. or it names nothing specific (no host, no port: ``Connection refused``, a bare
+   ``localhost``) and the dependency's fault began before it: the upstream issue's
+   fault (``Issue.began``: the engine's record of the death or the failing streak, else
+   the issue's opening) at or before the log issue's current occurrence began.
+
+**A drift** (its exit, its unhealthiness, Docker's restarts of it) is linked when
+
+1. its crash is explained by log errors of its own (``remediate.blame.explains``, passed
+   in as ``explained``: the same container run, shortly before it died, a run that never
+   became ready): then those errors decide. Connection and database errors link it to
+   whatever they are linked to by the rule above; an error of any other kind (config,
+   import, auth ...) is its own fault and it is not linked;
+2. otherwise (no error explains it, or it is unhealthy, not dead) when the dependency's
+   fault began at or before its own: a dependent that broke first broke on its own.
+
+Each link carries its evidence in words ("names db:5432, a name of db (network alias)",
+"names 127.0.0.1:18432, port 18432 of db (its healthcheck)", "names no host or port, and
+db's fault began 3 s before it", "db's fault began 2 s before it"), which the
+issue keeps in ``cause_evidence`` for the JSON, the report and ``controller status``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
-from controller.model import Category, DesiredState, Issue
+from controller.model import (
+    LINKED_CATEGORIES,
+    DesiredState,
+    Endpoint,
+    Issue,
+    IssueSource,
+)
 
-LINKED_CATEGORIES = frozenset({Category.CONNECTION, Category.DATABASE})
+Links = dict[str, dict[str, str]]  # fingerprint -> upstream issue id -> evidence
 
 
 def upstream(desired: DesiredState, service: str) -> list[str]:
@@ -26,24 +70,117 @@ def upstream(desired: DesiredState, service: str) -> list[str]:
     return seen
 
 
-def root_causes(desired: DesiredState, issues: Sequence[Issue]) -> dict[str, list[str]]:
-    """fingerprint -> ids of the upstream issues that explain it.
+def root_causes(
+    desired: DesiredState,
+    issues: Sequence[Issue],
+    explained: Mapping[str, Sequence[str]] | None = None,
+) -> Links:
+    """fingerprint -> {id of an upstream issue that explains it: the evidence}.
 
-    While a service this one depends on has an active drift (down, unhealthy ...), this
-    one's drifts and its connection and database errors are that service's fault: they
-    are linked to it as "caused by" and not fixed on their own.
+    ``explained`` maps a drift's fingerprint to the fingerprints of the log issues that
+    explain its crash (``remediate.blame.explained_crashes``); none: no crash is explained.
     """
-    broken: dict[str, list[str]] = {}
-    for issue in issues:
-        if issue.active and issue.source == "drift" and issue.blocking:
-            broken.setdefault(issue.service, []).append(issue.id)
-    links: dict[str, list[str]] = {}
-    for issue in issues:
-        if not issue.active:
+    explained = explained or {}
+    active = [i for i in issues if i.active]
+    broken: dict[str, list[Issue]] = {}
+    for issue in active:
+        if issue.source is IssueSource.DRIFT and issue.blocking:
+            broken.setdefault(issue.service, []).append(issue)
+    by_fingerprint = {i.fingerprint: i for i in active}
+    links: Links = {}
+    for issue in active:
+        candidates = [
+            (dep, u) for dep in upstream(desired, issue.service) for u in broken.get(dep, [])
+        ]
+        if not candidates:
             continue
-        if issue.source == "log" and issue.category not in LINKED_CATEGORIES:
-            continue
-        causes = [i for dep in upstream(desired, issue.service) for i in broken.get(dep, [])]
+        if issue.source is IssueSource.LOG:
+            if issue.category not in LINKED_CATEGORIES:
+                continue
+            causes = _error_causes(desired, issue, candidates)
+        else:
+            errors = [
+                by_fingerprint[fp]
+                for fp in explained.get(issue.fingerprint, ())
+                if fp in by_fingerprint
+            ]
+            causes = _drift_causes(desired, issue, candidates, errors)
         if causes:
             links[issue.fingerprint] = causes
     return links
+
+
+def _error_causes(
+    desired: DesiredState, issue: Issue, candidates: Sequence[tuple[str, Issue]]
+) -> dict[str, str]:
+    """A connection or database error: what it names, else what broke before it."""
+    named = [e for text in issue.named if (e := Endpoint.parse(text)) is not None and e.specific]
+    if not named:
+        return _earlier(issue, candidates, "names no host or port, and ")
+    causes: dict[str, str] = {}
+    for service, cause in candidates:
+        why = next((w for e in named if (w := naming(desired, service, e)) is not None), None)
+        if why is not None:
+            causes[cause.id] = why
+    return causes
+
+
+def _drift_causes(
+    desired: DesiredState,
+    issue: Issue,
+    candidates: Sequence[tuple[str, Issue]],
+    errors: Sequence[Issue],
+) -> dict[str, str]:
+    """A drift: the errors that explain its crash decide; without any, what broke first."""
+    if not errors:
+        return _earlier(issue, candidates, "")
+    causes: dict[str, str] = {}
+    for error in errors:
+        if error.category not in LINKED_CATEGORIES:
+            return {}  # a config, import or auth error of its own explains it
+        for cause, why in _error_causes(desired, error, candidates).items():
+            causes.setdefault(cause, f"its crash is explained by its error {error.id}, which {why}")
+    return causes
+
+
+def _earlier(issue: Issue, candidates: Sequence[tuple[str, Issue]], prefix: str) -> dict[str, str]:
+    """The candidates whose fault began at or before ``issue``'s."""
+    began = issue.began
+    causes: dict[str, str] = {}
+    for service, cause in candidates:
+        ahead = (began - cause.began).total_seconds()
+        if ahead >= 0:
+            when = f"{ahead:.0f} s before it" if ahead >= 1 else "at the same moment"
+            causes[cause.id] = f"{prefix}{service}'s fault began {when}"
+    return causes
+
+
+def naming(desired: DesiredState, service: str, endpoint: Endpoint) -> str | None:
+    """How ``endpoint`` names ``service``, in words, or None when it does not.
+
+    A host name decides by itself; a local host or an IP address by its port (an IP a
+    declared address gives decides by itself too)."""
+    addresses = desired.services[service].addresses
+    host = endpoint.host
+    if host and not endpoint.local:
+        for address in addresses:
+            if address.endpoint.host == host and (
+                not endpoint.literal or address.endpoint.port in (0, endpoint.port)
+            ):
+                return f"names {endpoint}, a name of {service} ({address.source})"
+        if not endpoint.literal:
+            if _compose_container(desired.project, service, host):
+                return f"names {endpoint}, a name of {service} (compose container name)"
+            return None
+    if endpoint.port:
+        for address in addresses:
+            if address.endpoint.port == endpoint.port:
+                return f"names {endpoint}, port {endpoint.port} of {service} ({address.source})"
+    return None
+
+
+def _compose_container(project: str, service: str, host: str) -> bool:
+    """``host`` is a container name Compose gives ``service``: ``<project>-<service>-<n>``
+    (``_`` for the separators before Compose v2)."""
+    pattern = rf"{re.escape(project.lower())}[-_]{re.escape(service.lower())}[-_][0-9]+"
+    return re.fullmatch(pattern, host) is not None

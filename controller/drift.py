@@ -6,12 +6,15 @@ and how long it may take to become ready after a start (``startup_allowance``).
 
 Level-triggered like a Kubernetes reconciler: the whole picture is recomputed from one
 fresh observation each pass, so nothing depends on which events were seen or missed.
-One drift per service and kind (replicas share it; the affected containers are listed).
+One drift per service and kind (replicas share it; the affected containers are listed),
+with the engine's record of when its fault began (``Drift.since``), the evidence
+``causes.root_causes`` orders faults by.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from controller.model import (
@@ -252,7 +255,8 @@ def _running_drifts(
     if stopped:
         yield _exited(spec, stopped)
     if dead := [c for c in containers if c.status is ContainerState.DEAD]:
-        yield _drift(spec, DriftKind.DEAD, f"{spec.name} is dead", dead, "state dead")
+        since = _earliest(c.finished_at for c in dead)
+        yield _drift(spec, DriftKind.DEAD, f"{spec.name} is dead", dead, "state dead", since)
     if restarting := [c for c in containers if c.status is ContainerState.RESTARTING]:
         worst = max(c.restart_count for c in restarting)
         yield _drift(
@@ -261,6 +265,7 @@ def _running_drifts(
             f"{spec.name} is restarting in a loop",
             restarting,
             f"restart count {worst}, last exit code {restarting[0].exit_code}",
+            _earliest(c.finished_at for c in restarting),
         )
     if paused := [c for c in containers if c.status is ContainerState.PAUSED]:
         yield _drift(spec, DriftKind.PAUSED, f"{spec.name} is paused", paused, "state paused")
@@ -274,6 +279,7 @@ def _running_drifts(
                 f"{spec.name} is unhealthy",
                 unhealthy,
                 "its healthcheck fails" + _said(unhealthy),
+                _earliest(c.failing_since for c in unhealthy),
             )
         # the first failed check, seconds before Docker's verdict (interval x retries):
         # reported at once, acted on only once the engine calls it unhealthy (one issue);
@@ -290,6 +296,7 @@ def _running_drifts(
                 failing,
                 f"{streak} check(s) failed in a row; the engine calls it unhealthy after "
                 "its retries" + _said(failing),
+                _earliest(c.failing_since for c in failing),
             )
         elif frozen and not unhealthy:
             yield _stalled_drift(spec, frozen)
@@ -321,17 +328,14 @@ def _exited(spec: ServiceSpec, stopped: Sequence[ContainerSnapshot]) -> Drift:
         f"{spec.name} exited with code {first.exit_code}{why}",
         stopped,
         f"exit code {first.exit_code}, restart count {first.restart_count}",
+        _earliest(c.finished_at for c in stopped if c.status == "exited"),
     )
     if oom:
-        return Drift(
-            drift.service,
-            drift.kind,
-            Severity.CRITICAL,
-            Category.PERFORMANCE,
-            drift.title,
-            drift.detail + ", killed for exceeding its memory",
-            drift.containers,
-            drift.blocking,
+        return replace(
+            drift,
+            severity=Severity.CRITICAL,
+            category=Category.PERFORMANCE,
+            detail=drift.detail + ", killed for exceeding its memory",
         )
     return drift
 
@@ -360,6 +364,7 @@ def _completed_drifts(
             f"job {spec.name} failed with exit code {failed[0].exit_code}",
             failed,
             f"exit code {failed[0].exit_code}",
+            _earliest(c.finished_at for c in failed),
         )
 
 
@@ -369,6 +374,7 @@ def _drift(
     title: str,
     containers: Sequence[ContainerSnapshot],
     detail: str,
+    since: float | None = None,
 ) -> Drift:
     return Drift(
         service=spec.name,
@@ -379,20 +385,19 @@ def _drift(
         detail=detail,
         containers=tuple(c.name for c in containers),
         blocking=kind not in _NOT_BLOCKING,
+        since=since,
     )
+
+
+def _earliest(stamps: Iterable[str]) -> float | None:
+    """The earliest of engine timestamps (epoch seconds), None when none is set: when a
+    fault began by the engine's own record."""
+    times = [t.timestamp() for s in stamps if (t := engine_time(s)) is not None]
+    return min(times, default=None)
 
 
 def _optional(drift: Drift) -> Drift:
-    return Drift(
-        drift.service,
-        drift.kind,
-        Severity.LOW,
-        drift.category,
-        drift.title + " (optional)",
-        drift.detail,
-        drift.containers,
-        blocking=False,
-    )
+    return replace(drift, severity=Severity.LOW, title=drift.title + " (optional)", blocking=False)
 
 
 def service_status(spec: ServiceSpec, observed: ObservedState) -> ServiceStatus:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import ipaddress
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +47,10 @@ class Category(StrEnum):
     FILESYSTEM = "filesystem"
     PERFORMANCE = "performance"
     HEALTH = "health"
+
+
+# errors that may be a dependency's fault: linked to an upstream issue on evidence
+LINKED_CATEGORIES = frozenset({Category.CONNECTION, Category.DATABASE})
 
 
 class IssueSource(StrEnum):
@@ -376,6 +382,92 @@ class ProbeSpec:
         return f"{self.kind} {target}"
 
 
+# Host names that say "this machine", not which service: under host networking every
+# service listens on them (and under a bridge network a published port is reached at the
+# host's names), so only a port says which service they mean.
+LOCAL_HOSTS = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "ip6-localhost",
+        "ip6-loopback",
+        "0.0.0.0",
+        "::",
+        "::1",
+        "host.docker.internal",
+        "gateway.docker.internal",
+    }
+)
+_ENDPOINT = re.compile(
+    r"(?:\[(?P<v6>[0-9a-f:.%a-z]+)\]|(?P<host>[a-z0-9_.-]*))(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A host, a port, or both: what an error names, or one way a service is reached.
+
+    ``host`` is lower case (an IPv6 address without brackets), "" when only a port is
+    known; ``port`` is 0 when only a host is known. ``str()`` gives ``host:port``,
+    ``host``, ``:port`` or ``[v6]:port``, which ``parse`` reads back.
+    """
+
+    host: str = ""
+    port: int = 0
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.port else host
+
+    @property
+    def local(self) -> bool:
+        """The host is this machine (loopback, any address, Docker's host names)."""
+        return self.host in LOCAL_HOSTS or self.host.startswith("127.")
+
+    @property
+    def literal(self) -> bool:
+        """The host is an IP address, not a name."""
+        try:
+            ipaddress.ip_address(self.host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return True
+
+    @property
+    def specific(self) -> bool:
+        """It can tell one service from another: a port, or a host that is not local."""
+        return bool(self.port) or (bool(self.host) and not self.local)
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint | None:
+        """The endpoint ``str()`` wrote, or None when ``text`` is not one (or names
+        neither a host nor a port, or a port outside 1-65535)."""
+        found = _ENDPOINT.fullmatch(text.strip().lower())
+        if found is None:
+            return None
+        host = found["v6"] or found["host"] or ""
+        port = int(found["port"] or 0)
+        if (not host and not port) or (found["port"] and not 0 < port < 65536):
+            return None
+        if found["v6"] is None and host.strip(".-_") != host:
+            return None
+        if found["v6"] is not None and ":" not in host:
+            return None
+        return cls(host, port)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAddress:
+    """One way clients reach a service, and where the controller learned it ("service
+    name", "container_name", "network alias", "published port", "healthcheck", ...)."""
+
+    endpoint: Endpoint
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} ({self.source})"
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """The healthy state of one compose service: the declaration merged over compose."""
@@ -397,6 +489,9 @@ class ServiceSpec:
     probes: tuple[ProbeSpec, ...] = ()
     verify_timeout: float = 30.0  # seconds a fix has to become ready
     min_ready: float = 2.0  # seconds it must stay ready to count as fixed
+    # how its clients reach it (names, aliases, ports), from compose, its healthcheck and
+    # probes, and the declaration's ``addresses``: the evidence that an error names it
+    addresses: tuple[ServiceAddress, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.restart, str):  # as compose writes it
@@ -622,6 +717,9 @@ class Finding:
     suggested: str = "none"  # the remediation its pattern suggests
     captures: Mapping[str, str] = field(default_factory=dict)
     source: IssueSource = IssueSource.LOG  # LOG, or ENGINE (restart counts)
+    # connection and database errors: the hosts and ports the line names (``Endpoint``
+    # texts), the evidence of which dependency it is about
+    named: tuple[str, ...] = ()
 
 
 # --- differences and issues -------------------------------------------------------------
@@ -639,6 +737,9 @@ class Drift:
     detail: str = ""
     containers: tuple[str, ...] = ()
     blocking: bool = True  # counts against convergence (False for optional services)
+    # epoch seconds the fault began by the engine's own record (the container's death,
+    # the first failed check of its streak); None when the engine has no such time
+    since: float | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -703,11 +804,25 @@ class Issue(BaseModel):
     samples: list[str] = Field(default_factory=list)  # log issues: redacted evidence
     captures: dict[str, str] = Field(default_factory=dict)  # log issues: named groups
     caused_by: list[str] = Field(default_factory=list)  # ids of upstream issues behind it
+    # why each of ``caused_by`` is linked: upstream issue id -> the evidence, in words
+    cause_evidence: dict[str, str] = Field(default_factory=dict)
+    # log issues (connection, database): the hosts and ports its recent errors name
+    named: list[str] = Field(default_factory=list)
+    # when this occurrence's fault began by the engine's record (a death, the start of a
+    # failing healthcheck streak), when earlier than ``opened_at``; None: ``opened_at``
+    fault_since: datetime | None = None
     attempts: list[Attempt] = Field(default_factory=list)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def began(self) -> datetime:
+        """When this occurrence's fault began: the engine's record, else its opening."""
+        if self.fault_since is not None and self.fault_since < self.opened_at:
+            return self.fault_since
+        return self.opened_at
 
     def failed_attempts(self) -> int:
         """Failed steps since the issue last opened."""

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from controller.desired.addresses import declared_addresses, service_addresses
 from controller.desired.errors import Problems
 from controller.desired.schema import (
     MAX_REPLICAS,
+    MAX_STOP_GRACE,
     DesiredStateFile,
     ProbeDeclaration,
     ServiceDeclaration,
@@ -45,7 +47,16 @@ def merge_services(
             for i, p in enumerate(decl.probes)
             if (probe := _probe(("services", name, "probes", i), p, problems)) is not None
         )
-        specs[name] = replace(spec, probes=probes, recreate_outdated=decl.recreate_outdated)
+        addresses = service_addresses(
+            name,
+            compose_service or {},
+            compose_services,
+            probes,
+            declared_addresses(name, decl.addresses, problems),
+        )
+        specs[name] = replace(
+            spec, probes=probes, recreate_outdated=decl.recreate_outdated, addresses=addresses
+        )
     if not specs:
         problems.add(
             ("compose_files",),
@@ -168,6 +179,13 @@ def _spec(
         verify_timeout = decl.verify_timeout_seconds
     else:
         verify_timeout = default_verify_timeout(healthcheck if has_healthcheck else {})
+    stop_timeout = parse_duration(compose_service.get("stop_grace_period"), 10.0)
+    if not 0 <= stop_timeout <= MAX_STOP_GRACE:
+        problems.add(
+            ("services", name, "stop_grace_period"),
+            f"compose stop_grace_period {stop_timeout:g} s is outside 0..{MAX_STOP_GRACE:g} s",
+        )
+        stop_timeout = MAX_STOP_GRACE
     return ServiceSpec(
         name=name,
         state=ServiceRunState(decl.state),
@@ -178,7 +196,7 @@ def _spec(
         depends_on=tuple(depends_on),
         has_build=bool(compose_service.get("build")),
         restart=RestartPolicy.of(str(compose_service.get("restart") or "no")),
-        stop_timeout=parse_duration(compose_service.get("stop_grace_period"), 10.0),
+        stop_timeout=stop_timeout,
         verify_timeout=verify_timeout,
         min_ready=decl.min_ready_seconds,
     )

@@ -21,9 +21,11 @@ from collections.abc import Iterable, Sequence
 from controller.detect.discovery import ERRORISH_HINTS, Discovery, looks_like_error
 from controller.detect.fingerprint import fingerprint
 from controller.detect.matcher import Extra, Matcher
+from controller.detect.names import named_endpoints
 from controller.detect.records import STRUCTURAL, Record, RecordAssembler
 from controller.detect.redact import MASK, Span, mask, overlaps, redact, secret_spans
 from controller.model import (
+    LINKED_CATEGORIES,
     Category,
     DetectionSettings,
     Finding,
@@ -183,6 +185,7 @@ class Detector:
             last = next((t for t in reversed(record.lines) if t.strip()), line)
             if last != line:  # a record's last line says how it ended (the exception)
                 shown = f"{line.strip()} | {last.strip()}"
+        shown = _bounded(_redacted(shown.strip(), line, secrets), LINE_CHARS)
         return Finding(
             service=record.service,
             container=record.container,
@@ -194,10 +197,14 @@ class Detector:
             title=pattern.title,
             fingerprint=fingerprint(record.service, pattern.id, identity),
             evidence=_bounded(_redacted(record.text, line, secrets), EVIDENCE_CHARS),
-            line=_bounded(_redacted(shown.strip(), line, secrets), LINE_CHARS),
+            line=shown,
             hint=pattern.hint,
             suggested=pattern.remediation,
             captures=captures,
+            # which dependency a connection or database error is about (root causes)
+            named=(
+                named_endpoints(shown, captures) if pattern.category in LINKED_CATEGORIES else ()
+            ),
         )
 
     def _discovered(self, record: Record) -> Finding | None:

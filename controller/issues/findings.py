@@ -14,6 +14,7 @@ from typing import Any
 from controller.model import DetectionSettings, Finding, Issue, Severity
 
 KEEP_SAMPLES = 3  # distinct evidence samples kept per log issue
+KEEP_NAMED = 8  # distinct hosts and ports its errors named, newest last
 _NEXT_SEVERITY = {
     Severity.LOW: Severity.MEDIUM,
     Severity.MEDIUM: Severity.HIGH,
@@ -37,6 +38,7 @@ def new_issue_fields(finding: Finding) -> dict[str, Any]:
         "samples": [finding.evidence],
         "captures": dict(finding.captures),
         "container": finding.container,
+        "named": list(finding.named),
     }
 
 
@@ -51,6 +53,9 @@ def count_repeat(issue: Issue, finding: Finding, at: datetime) -> None:
         issue.captures = dict(finding.captures)
     if finding.evidence not in issue.samples:
         issue.samples = [*issue.samples, finding.evidence][-KEEP_SAMPLES:]
+    if finding.named and issue.named[-len(finding.named) :] != list(finding.named):
+        kept = [n for n in issue.named if n not in finding.named]
+        issue.named = [*kept, *finding.named][-KEEP_NAMED:]
 
 
 class Sightings:

@@ -5,7 +5,8 @@ the step being proven are not kept with the issue: they are derived, whenever a 
 is built, from the service's remediation record (``model.ServiceRecord``), their only
 copy. While a step is at work, from the step; for an issue waiting to be acted on, from
 what the controller last said it will do for it (said after the issue last opened); for
-an issue resolved or handed to a human, nothing.
+an issue another's fault explains, that it waits for that one, with the evidence; for an
+issue resolved or handed to a human, nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pydantic import BaseModel, Field
 from controller.detect.redact import redact
 from controller.model import Issue, IssueState, ServiceRecord, at_utc
 
+LINKED_PLAN = "not fixed on its own, its cause first: "  # a linked issue's plan
+
 
 class Intended(BaseModel):
     plan: str = ""
@@ -29,7 +32,7 @@ class Intended(BaseModel):
 def intended(issue: Issue, record: ServiceRecord | None) -> Intended:
     """What the controller intends for ``issue``, from its service's ``record``."""
     if record is None:
-        return Intended()
+        record = ServiceRecord()
     step = record.step
     if issue.state is IssueState.REMEDIATING:
         if step is None or issue.fingerprint not in step.addresses:
@@ -37,6 +40,8 @@ def intended(issue: Issue, record: ServiceRecord | None) -> Intended:
         if step.finished_at is None:
             return Intended(plan=f"running: {step.action}")
         return Intended(plan=f"verifying until {at_utc(step.until)}", verifying_until=step.until)
+    if issue.caused_by and issue.state in (IssueState.OPEN, IssueState.FAILED):
+        return Intended(plan=LINKED_PLAN + "; ".join(_causes(issue)))
     intent = record.intent
     if (
         issue.state not in (IssueState.OPEN, IssueState.FAILED)
@@ -49,6 +54,11 @@ def intended(issue: Issue, record: ServiceRecord | None) -> Intended:
         waiting_for=list(intent.waiting_for),
         next_attempt_at=record.throttle.next_step_at if intent.backing_off else None,
     )
+
+
+def _causes(issue: Issue) -> list[str]:
+    evidence = issue.cause_evidence
+    return [f"{c} ({evidence[c]})" if evidence.get(c) else c for c in issue.caused_by]
 
 
 def presented(issue: Issue, record: ServiceRecord | None) -> dict[str, Any]:

@@ -151,7 +151,11 @@ def _issue_section(issue: dict[str, Any]) -> list[str]:
     if issue.get("suggested") and issue["suggested"] != "none":
         lines.append(f"- suggested remediation: {issue['suggested']}")
     if issue.get("caused_by"):
-        causes = ", ".join(f"`{c}`" for c in issue["caused_by"])
+        evidence = issue.get("cause_evidence") or {}
+        causes = "; ".join(
+            f"`{c}`" + (f" ({cell(evidence[c])})" if evidence.get(c) else "")
+            for c in issue["caused_by"]
+        )
         lines.append(f"- caused by {causes}: not fixed on its own; that is fixed first")
     if issue["waiting_for"]:
         lines.append(f"- waiting for: {', '.join(issue['waiting_for'])} to be ready first")

@@ -68,9 +68,19 @@ def _copy(issue: Issue) -> Issue:
             "samples": list(issue.samples),
             "captures": dict(issue.captures),
             "caused_by": list(issue.caused_by),
+            "cause_evidence": dict(issue.cause_evidence),
+            "named": list(issue.named),
             "attempts": [a.model_copy() for a in issue.attempts],
         }
     )
+
+
+def _since(drift: Drift, now: datetime) -> datetime | None:
+    """When the drift's fault began by the engine's record, if before ``now``."""
+    if drift.since is None:
+        return None
+    began = to_datetime(drift.since)
+    return began if began < now else None
 
 
 @dataclass
@@ -138,16 +148,21 @@ class IssueStore:
         with self._lock:
             return [_copy(i) for i in self._issues.values() if i.service == service and i.active]
 
-    def link_causes(self, links: Mapping[str, list[str]]) -> list[Issue]:
-        """Set every active issue's ``caused_by`` from ``links``; returns newly linked ones."""
+    def link_causes(self, links: Mapping[str, Mapping[str, str]]) -> list[Issue]:
+        """Set every active issue's ``caused_by`` and ``cause_evidence`` from ``links``
+        (fingerprint -> upstream issue id -> why); returns the newly linked ones."""
         linked: list[Issue] = []
         with self._lock:
             for issue in self._issues.values():
-                causes = sorted(links.get(issue.fingerprint, [])) if issue.active else []
-                if causes != issue.caused_by:
+                evidence = dict(sorted(links.get(issue.fingerprint, {}).items()))
+                if not issue.active:
+                    evidence = {}
+                causes = list(evidence)
+                if causes != issue.caused_by or evidence != issue.cause_evidence:
                     if causes and not issue.caused_by:
                         linked.append(issue)
                     issue.caused_by = causes
+                    issue.cause_evidence = evidence
                     self._changes += 1
             return [_copy(i) for i in linked]
 
@@ -268,11 +283,13 @@ class IssueStore:
                 blocking=drift.blocking,
                 title=drift.title,
                 detail=redact(drift.detail),  # a healthcheck's output is container text
+                fault_since=_since(drift, now),
             )
             return
         reopened = issue.state is IssueState.RESOLVED
         if reopened:
             self._reopen(issue, now)
+            issue.fault_since = _since(drift, now)
         issue.count += 1
         issue.last_seen = now
         issue.kind = drift.kind  # failing-healthcheck becomes unhealthy
@@ -313,6 +330,7 @@ class IssueStore:
             return
         if issue.state is IssueState.RESOLVED:
             self._reopen(issue, at)
+            issue.named = []  # what this occurrence's errors name
             issue.severity = finding.severity
             issue.escalated_from = None
             self._sightings.forget(finding.fingerprint)
@@ -387,6 +405,7 @@ class IssueStore:
         issue.state = IssueState.OPEN
         issue.occurrences += 1
         issue.opened_at = now
+        issue.fault_since = None
         issue.resolved_at = None
         issue.resolution = ""
 
@@ -395,6 +414,7 @@ class IssueStore:
         issue.resolved_at = now
         issue.resolution = resolution
         issue.caused_by = []
+        issue.cause_evidence = {}
         self._on_resolved(_copy(issue))
 
     def _trim(self) -> None:

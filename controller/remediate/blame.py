@@ -8,6 +8,10 @@ finding came from the very container that died, during the run that died, shortl
 (``WINDOW`` seconds) before it died, and that run never became ready: a start-up failure.
 A run longer than ``STARTUP`` seconds was not failing to start, whether a pass saw it
 ready or not.
+
+The same evidence decides whether a crash is a dependency's fault
+(``explained_crashes``, for ``causes.root_causes``): a crash explained by a connection
+error is linked where that error is, one explained by a config error is its own.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from controller.model import ContainerSnapshot, Issue, engine_ns, to_datetime
+from controller.model import (
+    ContainerSnapshot,
+    DriftKind,
+    Issue,
+    IssueSource,
+    ObservedState,
+    engine_ns,
+    to_datetime,
+)
 
 WINDOW = 60.0  # seconds between the error and the death
 STARTUP = 120.0  # a run longer than this was not failing to start, seen or not
@@ -47,3 +59,36 @@ def explains(
         if during_run and shortly_before and short and never_ready(container):
             return True
     return False
+
+
+_CRASH_KINDS = frozenset(
+    {DriftKind.EXITED, DriftKind.RESTARTING, DriftKind.DEAD, DriftKind.JOB_FAILED}
+)
+
+
+def explained_crashes(
+    issues: Sequence[Issue],
+    observed: ObservedState,
+    never_ready: Callable[[ContainerSnapshot], bool],
+) -> dict[str, list[str]]:
+    """Fingerprint of each active crash drift -> the fingerprints of the active log
+    issues of the same service that explain it (``explains``); crashes none explains
+    are left out."""
+    logs: dict[str, list[Issue]] = {}
+    for issue in issues:
+        if issue.active and issue.source is IssueSource.LOG:
+            logs.setdefault(issue.service, []).append(issue)
+    found: dict[str, list[str]] = {}
+    for issue in issues:
+        if (
+            not (issue.active and issue.source is IssueSource.DRIFT)
+            or issue.kind not in _CRASH_KINDS
+        ):
+            continue
+        crashed = [c for c in observed.of(issue.service) if c.status.down]
+        causes = [
+            i.fingerprint for i in logs.get(issue.service, []) if explains(i, crashed, never_ready)
+        ]
+        if crashed and causes:
+            found[issue.fingerprint] = causes
+    return found

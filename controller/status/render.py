@@ -253,8 +253,9 @@ def _issue(issue: Doc, by_id: dict[Any, Doc], now: datetime, paint: Paint) -> li
         ("Waits for", ", ".join(issue.get("waiting_for", []))),
         (
             "Caused by",
-            ", ".join(
-                f"{c} ({by_id[c].get('service')}: {by_id[c].get('title')})" if c in by_id else c
+            "; ".join(
+                (f"{c} ({by_id[c].get('service')}: {by_id[c].get('title')})" if c in by_id else c)
+                + (f": {why}" if (why := issue.get("cause_evidence", {}).get(c)) else "")
                 for c in issue.get("caused_by", [])
             ),
         ),

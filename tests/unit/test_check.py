@@ -65,6 +65,27 @@ def test_check_of_a_good_environment_says_ok_and_exits_0(tmp_path, capsys):
     assert "dev.yaml: ok: project demo, 2 service(s)" in capsys.readouterr().out
 
 
+def test_check_prints_how_each_service_is_reached_and_refuses_a_bad_address(tmp_path, capsys):
+    path = write(
+        tmp_path,
+        "project: demo\ncompose_files: [compose.yaml]\n"
+        'services: {db: {addresses: ["127.0.0.1:5432", db.internal]}}\n',
+    )
+    assert main(["check", "--env", "dev", "--desired-state-dir", str(tmp_path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert (
+        "  db is reached at: db (service name), 127.0.0.1:5432 (declared), db.internal "
+        "(declared), demo-db-N (compose container name)"
+    ) in out
+    assert "  web is reached at: web (service name), demo-web-N (compose container name)" in out
+    path.write_text(path.read_text().replace("db.internal", "'db internal'"))
+    assert main(["check", "--env", "dev", "--desired-state-dir", str(tmp_path)]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().out.strip() == (
+        f"{path}:3: services.db.addresses.1: 'db internal' is not HOST, HOST:PORT or :PORT "
+        "(a host name or IP address, a port from 1 to 65535)"
+    )
+
+
 def test_check_of_an_unknown_env_lists_the_environments_that_exist(tmp_path, capsys):
     write(tmp_path, "project: a\ncompose_files: [compose.yaml]\n", env="dev")
     write(tmp_path, "project: b\ncompose_files: [compose.yaml]\n", env="test")

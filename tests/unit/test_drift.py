@@ -146,56 +146,6 @@ def test_fingerprint_is_stable_per_service_and_kind():
     assert a.fingerprint == b.fingerprint == "drift:web:exited"
 
 
-def _issue(service, source="drift", category="health", fp=None, state="open"):  # type: ignore[no-untyped-def]
-    from controller.model import Issue
-
-    t = "2026-01-01T00:00:00Z"
-    return Issue(
-        id=f"id-{service}-{source}",
-        fingerprint=fp or f"{source}:{service}",
-        env="dev",
-        service=service,
-        source=source,
-        kind="log" if source == "log" else "exited",
-        category=category,
-        severity="high",
-        state=state,
-        title="t",
-        first_seen=t,
-        last_seen=t,
-        opened_at=t,
-    )
-
-
-def test_a_dependents_connection_errors_and_drifts_are_caused_by_its_broken_upstream():
-    from controller.causes import root_causes, upstream
-
-    state = desired(spec("db"), spec("api", depends_on=("db",)), spec("web", depends_on=("api",)))
-    assert upstream(state, "web") == ["api", "db"]
-    issues = [
-        _issue("db"),
-        _issue("web", source="log", category="connection", fp="log:web:refused"),
-        _issue("web", source="log", category="config", fp="log:web:config"),
-        _issue("api", fp="drift:api:unhealthy"),
-    ]
-    links = root_causes(state, issues)
-    assert links["log:web:refused"] == ["id-api-drift", "id-db-drift"]
-    assert links["drift:api:unhealthy"] == ["id-db-drift"]
-    assert "log:web:config" not in links  # a config error is its own
-    assert "drift:db" not in links
-
-
-def test_nothing_is_linked_once_the_upstream_recovered():
-    from controller.causes import root_causes
-
-    state = desired(spec("db"), spec("api", depends_on=("db",)))
-    issues = [
-        _issue("db", state="resolved"),
-        _issue("api", source="log", category="database", fp="log:api:x"),
-    ]
-    assert root_causes(state, issues) == {}
-
-
 def test_an_image_healthcheck_counts_when_nothing_is_declared():
     undeclared = spec("web", check_health=None)
     sick = [container("web", health="unhealthy")]

@@ -13,7 +13,7 @@ def test_a_readers_copy_shares_nothing_mutable_with_the_stored_issue():
     store = IssueStore("dev", FakeClock(T))
     store.record_findings([finding(T)], SETTINGS)
     fp = "log:web:conn:1"
-    store.link_causes({fp: ["issue-db"]})
+    store.link_causes({fp: {"issue-db": "names db:5432, a name of db (service name)"}})
     store.begin([fp], Action.RESTART)
     stored = store._issues[fp]
     copy = store.get(fp)

@@ -1,0 +1,80 @@
+"""Root causes on evidence, on a real engine: a dependent's connection error is linked to
+its broken dependency only when it names it (issue 18's report), and the link says why."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.e2e.conftest import CONTROLLER, STACKS, Stack, free_ports, metric, wait_for
+
+ROOTCAUSE = STACKS / "rootcause.yaml"
+
+
+def passes(base: str) -> float:
+    return metric(base, "compose_controller_reconcile_passes_total", 'env="e2e",result="ok"') or 0.0
+
+
+def log_issue(stack: Stack, service: str) -> dict | None:  # type: ignore[type-arg]
+    return next(
+        (
+            i
+            for i in stack.issues()["issues"]
+            if i["service"] == service and i["source"] == "log" and i["state"] != "resolved"
+        ),
+        None,
+    )
+
+
+def test_an_error_naming_a_host_that_is_no_service_is_not_linked_and_one_naming_the_dependency_is(
+    make_stack,
+):
+    (web_port,) = free_ports(1)
+    stack = make_stack(
+        ROOTCAUSE,
+        {"WEB_PORT": str(web_port)},
+        services='  web: {addresses: ["127.0.0.1:${WEB_PORT}"]}\n',
+    )
+    stack.compose("up", "--detach")
+    base = stack.serve("--interval-active", "1", "--interval-quiet", "2")
+    web = wait_for(
+        lambda: (i := stack.issue("drift:web:exited")) and i["state"] != "resolved" and i,
+        120,
+        "web's crash to be an issue",
+    )
+    # web broke before either error was printed: the dependency graph and the time
+    # order alone would blame web for both
+    stack.say("api", "ERROR: connection refused to db:5432\n")
+    stack.say("shop", f"ERROR: connection refused to 127.0.0.1:{web_port}\n")
+    api = wait_for(lambda: log_issue(stack, "api"), 120, "api's connection error to be an issue")
+    assert api["pattern_id"] == "conn-refused" and api["named"] == ["db:5432"]
+    shop = wait_for(
+        lambda: (i := log_issue(stack, "shop")) and i["caused_by"] and i,
+        120,
+        "shop's connection error to be linked to web",
+    )
+    seen = passes(base)
+    wait_for(lambda: passes(base) >= seen + 2, 120, "two more passes")
+
+    doc = stack.issues()
+    web = next(i for i in doc["issues"] if i["fingerprint"] == "drift:web:exited")
+    assert web["state"] != "resolved"  # still broken: a cause there was to blame
+    api = log_issue(stack, "api")
+    assert api is not None and api["caused_by"] == [] and api["cause_evidence"] == {}, api
+    shop = log_issue(stack, "shop")
+    why = f"names 127.0.0.1:{web_port}, port {web_port} of web (declared)"
+    assert shop is not None and shop["caused_by"] == [web["id"]], shop
+    assert shop["cause_evidence"] == {web["id"]: why}
+    assert why in shop["plan"]
+
+    # the evidence is shown where a person looks: the report and `controller status`
+    assert why in stack.report()
+    described = subprocess.run(
+        [CONTROLLER, "status", "--url", base + "/status", "--color", "never", "shop"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert described.returncode == 0, described.stderr
+    assert f"Caused by:    {web['id']} (web: " in described.stdout and why in described.stdout
+    assert "is caused by an upstream issue (" + web["id"] + ": " + why in stack.log()
