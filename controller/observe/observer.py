@@ -1,5 +1,5 @@
 """Observation: one consistent read of the project's containers, what the declared probes
-say, and the config hashes the compose model has now.
+say, and the config hashes the compose model has now for the containers that run.
 
 With a ``ContainerCache`` (the long-running controller) a read costs one list call and an
 inspect of each container that changed; without one, every container is inspected.
@@ -7,9 +7,9 @@ inspect of each container that changed; without one, every container is inspecte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
-from controller.model import Clock, ObservedState, ProbeView, system_clock
+from controller.model import Clock, ContainerSnapshot, ObservedState, ProbeView, system_clock
 from controller.observe.gateway import EngineGateway
 from controller.observe.informer import ContainerCache
 
@@ -18,7 +18,7 @@ def _none() -> Mapping[str, ProbeView]:
     return {}
 
 
-def _no_hashes() -> Mapping[str, str]:
+def _no_hashes(containers: Sequence[ContainerSnapshot]) -> Mapping[str, str]:
     return {}
 
 
@@ -29,7 +29,7 @@ class Observer:
         project: str,
         clock: Clock = system_clock,
         probes: Callable[[], Mapping[str, ProbeView]] = _none,
-        config_hashes: Callable[[], Mapping[str, str]] = _no_hashes,
+        config_hashes: Callable[[Sequence[ContainerSnapshot]], Mapping[str, str]] = _no_hashes,
         cache: ContainerCache | None = None,
     ) -> None:
         self._gateway = gateway
@@ -46,5 +46,9 @@ class Observer:
         else:
             containers = tuple(self._gateway.list_containers(self._project))
         return ObservedState(
-            self._project, self._clock(), containers, self._probes(), self._config_hashes()
+            self._project,
+            self._clock(),
+            containers,
+            self._probes(),
+            self._config_hashes(containers),
         )

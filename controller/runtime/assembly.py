@@ -181,7 +181,9 @@ def assemble(
         hashes if hashes is not None else ComposeCli(desired.compose),
         (*desired.compose.files, *desired.compose.env_files),
     )
-    observer = Observer(gateway, desired.project, clock, prober.view, model.current, cache=cache)
+    observer = Observer(
+        gateway, desired.project, clock, prober.view, model.for_containers, cache=cache
+    )
     logs = LogPipeline(
         gateway=gateway,
         store=store,

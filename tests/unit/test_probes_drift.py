@@ -2,6 +2,7 @@
 
 import socket
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,48 @@ def test_config_hashes_are_recomputed_only_when_a_file_changes(tmp_path: Path):
     assert hashes.current() == {"web": "h2"}
     assert hashes.image_of("web") == "web:2" and source.calls == 2
     assert hashes.image_of("db") == "" and not hashes.builds("web")
+
+
+class _Shared:
+    """Compose's hashing as far as these tests need it: a service's hash is its config."""
+
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+
+    def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]:
+        model = {
+            "services": {
+                "edge": {"network_mode": "host"},
+                "agent": {"network_mode": "service:edge", "pid": "service:edge"},
+                "copier": {"volumes_from": ["edge:ro"]},
+            }
+        }
+        return model, self.hashes_of(model)
+
+    def hashes_of(self, document: Mapping[str, Any], timeout: float = 60.0) -> dict[str, str]:
+        self.documents.append(dict(document))
+        return {name: repr(sorted(spec.items())) for name, spec in document["services"].items()}
+
+
+def test_a_service_sharing_a_namespace_is_hashed_with_the_container_it_shares(tmp_path: Path):
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n")
+    source = _Shared()
+    hashes = ConfigHashes(source, [compose])
+    edge = container("edge")
+    seen = hashes.for_containers([edge, container("agent")])
+    # as `up` labels it: the reference resolved to the container that runs now
+    assert seen["agent"] == repr(
+        sorted({"network_mode": f"container:{edge.id}", "pid": f"container:{edge.id}"}.items())
+    )
+    assert seen["edge"] == hashes.current()["edge"]
+    # volumes_from a service: Compose hashes a bare id no file can say; unknown, not outdated
+    assert "copier" not in seen and "copier" not in hashes.current()
+    runs = len(source.documents)
+    assert hashes.for_containers([edge]) == seen and len(source.documents) == runs
+    # the shared container replaced: the hash follows it; none running: no hash at all
+    other = container("edge", id="e2")
+    assert f"container:{other.id}" in hashes.for_containers([other])["agent"]
+    assert "agent" not in hashes.for_containers([])
+    # the file's own hash (what a rollback compares) never depends on the containers
+    assert "service:edge" in hashes.current()["agent"]

@@ -61,7 +61,7 @@ class Rig:
         self.store = IssueStore(state.env, self.clock)
         self.registry = CollectorRegistry()
         self.observer = Observer(
-            world, "demo", self.clock, config_hashes=lambda: dict(hashes or {})
+            world, "demo", self.clock, config_hashes=lambda containers: dict(hashes or {})
         )
         self.saves = 0
         self.changes: list[bool] = []
