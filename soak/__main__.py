@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -25,9 +26,12 @@ from soak.journal import read_records
 from soak.report import json_line, render, render_faults, render_problems
 from soak.run import Interrupted, Options, run
 from soak.score import score
+from tests.e2e.conftest import PORTS_VARIABLE
 
 
 def main(argv: list[str] | None = None) -> int:
+    # its own ports, apart from the tests' (a soak may run beside the e2e suite)
+    os.environ.setdefault(PORTS_VARIABLE, "19000-19999")
     parser = argparse.ArgumentParser(prog="python -m soak", description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, help="a long run of this many minutes of faults")
     parser.add_argument(

@@ -69,17 +69,36 @@ def wait_for(
 
 
 _HANDED_OUT: set[int] = set()  # ports given in this session: reserved, maybe not bound yet
+PORTS_VARIABLE = "CC_TEST_PORTS"  # "FIRST-LAST": the ports this process may hand out
+
+
+def port_range() -> range:
+    """The loopback ports this process hands out: ``CC_TEST_PORTS`` when set (the soak's
+    command sets its own), else 18000-18999, split between pytest-xdist's workers so two
+    processes never reserve the same port before binding it."""
+    first, last = 18000, 18999
+    if spec := os.environ.get(PORTS_VARIABLE):
+        low, _, high = spec.partition("-")
+        first, last = int(low), int(high)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker.startswith("gw") and count > 1:
+        size = (last - first + 1) // count
+        first += int(worker[2:]) * size
+        last = first + size - 1
+    return range(first, last + 1)
 
 
 def free_ports(count: int) -> list[int]:
-    """Distinct loopback ports in 18000-18999 that nothing listens on now and that no
+    """Distinct loopback ports of ``port_range()`` that nothing listens on now and that no
     earlier call gave out: a port chosen for a service not started yet (the backend's,
     while only the database is up) must not become the controller's metrics port."""
+    pool = port_range()
     ports: list[int] = []
     while len(ports) < count:
-        if len(_HANDED_OUT) + len(ports) >= 1000:
-            raise RuntimeError("every test port in 18000-18999 was handed out this session")
-        port = random.randint(18000, 18999)
+        if len(_HANDED_OUT) + len(ports) >= len(pool):
+            raise RuntimeError(f"every test port in {pool.start}-{pool.stop - 1} was handed out")
+        port = random.choice(pool)
         if port in ports or port in _HANDED_OUT:
             continue
         with socket.socket() as probe:
