@@ -178,6 +178,20 @@ ROWS: list[tuple[str, list[Panel]]] = [
                 "stat",
                 {"{{service}}": f"compose_controller_service_backoff{{{SVC}}}"},
             ),
+            Panel(
+                "Changes judged",
+                "timeseries",
+                {
+                    "{{service}} {{verdict}}": f"sum by (service, verdict) (increase(compose_controller_changes_total{{{SVC}}}[{RATE}]))"
+                },
+                description="A new config or image on a service, good (ready through its window) or bad.",
+            ),
+            Panel(
+                "Rolled back",
+                "stat",
+                {"{{service}}": f"compose_controller_service_rolled_back{{{SVC}}}"},
+                description="1: runs a last-good snapshot, not what its compose file asks for.",
+            ),
         ],
     ),
     (
