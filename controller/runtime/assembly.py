@@ -14,6 +14,9 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry
 
+from controller.foresight.learning import Learning
+from controller.foresight.statefile import ForesightFile
+from controller.foresight.trends import Trends
 from controller.issues.saver import DebouncedSaver
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
@@ -28,6 +31,7 @@ from controller.observe.gateway import EngineGateway
 from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
+from controller.observe.usage import UsageSampler
 from controller.remediate.deference import Deference
 from controller.remediate.failures import FailureBackoff
 from controller.remediate.pool import WorkerPool
@@ -42,7 +46,7 @@ from controller.remediate.throttle import ThrottleRules
 from controller.runtime.controller import Controller
 from controller.runtime.parts import Parts, Remediation
 from controller.runtime.settings import Settings
-from controller.runtime.statefiles import StateFiles
+from controller.runtime.statefiles import Outlook, StateFiles
 from controller.runtime.wires import Wire
 from controller.scheduling import PassScheduler
 
@@ -135,12 +139,19 @@ def assemble(
         ).current,
         cache=cache,
     )
+    trends = Trends(
+        desired=desired, store=store, metrics=metrics, clock=clock, on_change=on_findings
+    )
+    learning = Learning(
+        detection=desired.detection, store=store, clock=clock, on_change=on_findings
+    )
     logs = LogPipeline(
         gateway=gateway,
         store=store,
         settings=desired.detection,
         metrics=metrics,
         on_findings=on_findings,
+        on_sightings=learning.sightings,
     )
 
     def changed(finished: bool) -> None:
@@ -181,6 +192,7 @@ def assemble(
         records=remediation.records,
         cursors=logs.reader.cursors,
         evidence=lambda issues: controller.evidence(issues),
+        outlook=Outlook(trends.views, learning.summary, lambda: trends.rounds),
         clock=clock,
     )
     parts = Parts(
@@ -205,6 +217,16 @@ def assemble(
             lambda up: controller.on_event_stream(up),
             cache.event,
         ),
+        sampler=UsageSampler(gateway, desired.project, desired.predict, trends.on_round, clock),
+        trends=trends,
+        learning=learning,
+        foresight=ForesightFile(
+            state_dir=settings.state_dir,
+            env=desired.env,
+            trends=trends,
+            learning=learning,
+            clock=clock,
+        ),
     )
     controller = Controller(settings, desired, parts, clock)
     registry.register(
@@ -218,6 +240,8 @@ def assemble(
                 workers_max=settings.max_agents,
                 records=remediation.records.snapshot,
                 clock=clock,
+                trends=trends.views,
+                learned=learning.learned_counts,
             ),
         )
     )

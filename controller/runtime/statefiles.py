@@ -1,7 +1,8 @@
 """The controller's state on disk: ``docker_issues_<env>.json`` and its Markdown report.
 
 ``save`` writes both, atomically, when anything a reader sees changed (the issues, a
-service's remediation record, the engine's reachability, the verdict); ``force`` writes
+service's remediation record, a round of resource samples, the engine's reachability,
+the verdict); ``force`` writes
 anyway (before a step runs, at shutdown). ``load`` takes back what an earlier run saved:
 the issues with their history and attempts, each service's remediation record (backoff,
 budget, a step being proven, the runbooks run ...) and the log cursors, so a restarted
@@ -29,8 +30,18 @@ from controller.issues.document import (
 from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore
-from controller.model import Clock, Issue
+from controller.model import Clock, Issue, ResourceTrend
 from controller.remediate.records import Records
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """What the document says of what is coming (``foresight``): each service's resources
+    as last sampled, the precursors learned, and a counter that moves with each round."""
+
+    trends: Callable[[], list[ResourceTrend]]
+    learned: Callable[[], dict[str, Any]]
+    rounds: Callable[[], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +65,7 @@ class StateFiles:
         records: Records,
         cursors: Callable[[], dict[str, int]],
         evidence: Callable[[list[Issue]], Evidence],
+        outlook: Outlook,
         clock: Clock,
     ) -> None:
         self.json_path = state_dir / f"docker_issues_{env}.json"
@@ -61,8 +73,9 @@ class StateFiles:
         self._env, self._project, self._dry_run = env, project, dry_run
         self._store, self._records = store, records
         self._cursors, self._evidence, self._clock = cursors, evidence, clock
+        self._outlook = outlook
         self._lock = threading.Lock()
-        self._saved: tuple[int, int, bool, str] | None = None
+        self._saved: tuple[int, int, int, bool, str] | None = None
 
     def load(self) -> SavedState:
         """What an earlier run saved (empty when there is no file or it is unreadable)."""
@@ -92,6 +105,8 @@ class StateFiles:
             engine=evidence.engine,
             log_cursors=self._cursors(),
             remediation=self._records.snapshot(),
+            trends=self._outlook.trends(),
+            learned=self._outlook.learned(),
         )
 
     def save(self, force: bool = False) -> list[Issue] | None:
@@ -101,7 +116,13 @@ class StateFiles:
             counter = self._store.changes  # before the snapshot: a later change saves again
             issues = self._store.issues()
             evidence = self._evidence(issues)  # when it was observed alone is no news
-            changes = (counter, self._records.changes, evidence.converged, evidence.engine)
+            changes = (
+                counter,
+                self._records.changes,
+                self._outlook.rounds(),
+                evidence.converged,
+                evidence.engine,
+            )
             if changes == self._saved and not force:
                 return None
             doc = self.document(issues)

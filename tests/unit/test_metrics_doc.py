@@ -35,7 +35,9 @@ def exported() -> dict[str, str]:
     )
     registry.register(
         StateCollector(
-            "dev", StateView(store.issues, store.services, lambda: 0, lambda: 0, 3, dict, time.time)
+            "dev", StateView(
+                store.issues, store.services, lambda: 0, lambda: 0, 3, dict, time.time, list, dict
+            )
         )
     )
     return {family.name: family.type for family in registry.collect()}

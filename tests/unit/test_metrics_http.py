@@ -44,7 +44,10 @@ def registry_with_state() -> tuple[CollectorRegistry, IssueStore]:
     )
     registry.register(
         StateCollector(
-            "dev", StateView(store.issues, store.services, lambda: 2, lambda: 1, 3, dict, time.time)
+            "dev",
+            StateView(
+                store.issues, store.services, lambda: 2, lambda: 1, 3, dict, time.time, list, dict
+            ),
         )
     )
     return registry, store
@@ -204,6 +207,8 @@ def test_service_gauges_say_ready_running_healthy_needs_human_and_backoff():
                 3,
                 lambda: {"web": backing_off},
                 clock,
+                list,
+                dict,
             ),
         )
     )
