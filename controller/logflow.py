@@ -3,8 +3,9 @@
 Each container's reader thread hands a whole read of its log (a ``LogBlock``) to the
 detector itself, under one lock, and the findings go to the issue store at once: a new
 error reaches the store without waiting for a pass. Every record that matched or looked
-like an error goes to ``on_sightings`` too (the precursor learner). (A queue and a detector thread of their
-own cost a hand-over per read, and the thread woke 20 times a second when all was quiet.)
+like an error goes to ``on_sightings`` too (the precursor learner). (A queue and a
+detector thread of their own cost a hand-over per read, and the thread woke 20 times a
+second when all was quiet.)
 One more thread closes records whose container went quiet (a traceback's last line is
 known only when no line follows it); it sleeps until the first such moment, or for good
 when no record is open.

@@ -877,7 +877,6 @@ PREDICTED_PATTERNS = frozenset(predicted_pattern(str(kind)) for kind in Resource
 PRECURSOR_PATTERN = "precursor"  # the pattern id of a learned precursor's warning
 
 
-
 @dataclass(frozen=True, slots=True)
 class Drift:
     """One difference between declaration and observation, found by `reconcile.diff`."""

@@ -82,9 +82,7 @@ def service_predict(
         window = _window(declared.quiet_window)
         if window is None:
             problems.add((*where, "quiet_window"), "not a window of the day: HH:MM-HH:MM, UTC")
-    allowed = {str(ResourceKind.WRITABLE)} | {
-        resource_key(ResourceKind.VOLUME, v) for v in volumes
-    }
+    allowed = {str(ResourceKind.WRITABLE)} | {resource_key(ResourceKind.VOLUME, v) for v in volumes}
     limits: dict[str, int] = {}
     for key, value in declared.limits.items():
         if key not in allowed:

@@ -209,13 +209,19 @@ class LearnDeclaration(_Strict):
         gt=0,
         le=DAY,
         allow_inf_nan=False,
-        description="A template seen this long before a crash, OOM kill or unhealthy turn counts as before it.",
+        description=(
+            "A template seen this long before a crash, OOM kill or unhealthy turn counts "
+            "as before it."
+        ),
     )
     min_incidents: int = Field(
         default=3,
         ge=2,
         le=1000,
-        description="Incidents a template must have come before to be learned (and it must rarely appear otherwise).",
+        description=(
+            "Incidents a template must have come before to be learned (and it must rarely "
+            "appear otherwise)."
+        ),
     )
 
 

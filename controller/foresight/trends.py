@@ -13,7 +13,6 @@ container's run ends. Histories of containers no longer running are dropped.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -24,11 +23,12 @@ from controller.metrics import Metrics
 from controller.model import (
     Clock,
     DesiredState,
-    Forecast,
     FindingKind,
+    Forecast,
+    Issue,
     IssueSource,
-    PreemptAction,
     Prediction,
+    PreemptAction,
     ResourceKind,
     ResourceTrend,
     ServicePredict,
@@ -155,7 +155,7 @@ class Trends:
                 continue
             resource = fingerprint.split(":", 2)[2]
             entry = worst.get((issue.service, resource))
-            ended[fingerprint] = _why_ended(issue.service, resource, entry)
+            ended[fingerprint] = _why_ended(issue, resource, entry)
         return predictions, ended
 
     def _prediction(self, service: str, made: Forecast, predict: ServicePredict) -> Prediction:
@@ -235,15 +235,20 @@ def _worst(
     return worst
 
 
-def _why_ended(service: str, resource: str, entry: tuple[Series, Trend] | None) -> str:
+def _why_ended(issue: Issue, resource: str, entry: tuple[Series, Trend] | None) -> str:
+    service = issue.service
     if entry is None:
         return f"the run it was about ended: {service} has no running container sampled now"
     series, found = entry
-    if found.rising and math.isfinite(found.seconds_left):
+    before = issue.forecast.samples[0][0] if issue.forecast and issue.forecast.samples else 0.0
+    if series.container != issue.container or series.samples[0][0] > before:
+        return f"the run it was about ended: {series.container} started afresh"
+    if found.rising:
         return (
             f"the trend slowed: {resource} of {service} now reaches its limit in "
             f"{about(found.seconds_left)}, beyond the warning horizon"
         )
-    if found.fit is None:
-        return f"the run it was about ended: {series.container} started afresh ({found.why})"
-    return f"the trend turned: {resource} of {service} is no longer rising toward its limit"
+    return (
+        f"the trend turned: {resource} of {service} is no longer rising toward its limit "
+        f"({found.why})"
+    )

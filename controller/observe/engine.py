@@ -149,9 +149,7 @@ def disk_from_df(project: str, data: dict[str, Any]) -> DiskUsage:
             continue
         size = int((v.get("UsageData") or {}).get("Size", -1))
         if size >= 0:
-            volumes.append(
-                VolumeUsage(str(labels.get(VOLUME_LABEL) or v["Name"]), size)
-            )
+            volumes.append(VolumeUsage(str(labels.get(VOLUME_LABEL) or v["Name"]), size))
     return DiskUsage(writable, tuple(sorted(volumes, key=lambda v: v.name)))
 
 

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 
 from controller.model import Fit, Forecast, PredictSettings, ServicePredict
-from controller.predict.envelope import maxima
 from controller.predict.envelope import envelope as upper_envelope
+from controller.predict.envelope import maxima
 from controller.predict.fit import Point, theil_sen
 
 SHOWN_SAMPLES = 60  # samples a forecast carries (the maxima of as many slices)

@@ -51,7 +51,7 @@ def container_measures(usage: ContainerUsage) -> dict[str, Measure]:
 def writable_measure(size: int, declared: Mapping[str, int]) -> Measure:
     """A writable layer's size, against the size the service declares for it."""
     limit = declared.get(str(ResourceKind.WRITABLE), 0)
-    return Measure(size, limit, BYTES, "declared", "its declared size is used up")
+    return Measure(size, limit, BYTES, "declared", "writes fail: no space left")
 
 
 def volume_measure(volume: VolumeUsage, declared: Mapping[str, int]) -> Measure:

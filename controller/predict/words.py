@@ -62,8 +62,8 @@ def sentence(forecast: Forecast, service: str) -> str:
     limit = amount(forecast.limit, forecast.unit)
     if forecast.limit_source == "the host's memory":
         whose = f"the host's {limit} of memory"
-    elif forecast.resource.startswith("volume/") or forecast.resource == "writable-layer":
-        whose = f"its {limit}"
+    elif forecast.limit_source == "declared":
+        whose = f"its declared {limit}"
     else:
         whose = f"its {limit} {forecast.resource} limit"
     return (
@@ -78,7 +78,8 @@ def detail(forecast: Forecast) -> str:
     return (
         f"{forecast.container}: {amount(forecast.usage, forecast.unit)} of "
         f"{amount(forecast.limit, forecast.unit)} ({forecast.limit_source}), rising "
-        f"{rate(fit.slope_per_second, forecast.unit)} (Theil-Sen on the {fit.method} of "
-        f"{fit.span_seconds / 60:.0f} min, Kendall tau {fit.tau:.2f}); within the "
+        f"{rate(fit.slope_per_second, forecast.unit)} (Theil-Sen on the {fit.method} over "
+        f"{about(fit.span_seconds).removeprefix('about ')}, Kendall tau {fit.tau:.2f}); "
+        "within the "
         f"{forecast.horizon} horizon"
     )

@@ -200,7 +200,9 @@ class Reconciler:
             return None
         if self._records.intend(spec.name, [i.fingerprint for i in predicted], text):
             logger.info("{}: {}", spec.name, text)
-        return RequeueAfter(wait, "waiting to restart before exhaustion") if wait > 0 else Done(text)
+        if wait > 0:
+            return RequeueAfter(wait, "waiting to restart before exhaustion")
+        return Done(text)
 
     def _work_of(
         self, spec: ServiceSpec, observed: ObservedState

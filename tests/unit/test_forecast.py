@@ -156,8 +156,11 @@ def test_no_forecast_before_the_minimum_history_and_it_says_why():
 
 def test_a_resource_without_a_limit_has_a_trend_but_no_time_left():
     samples = tuple((START + 30 * i, float(i * MIB)) for i in range(20))
-    found = trend(Series("pids", "w", "pids", 0, "its pids limit", "fork fails", samples),
-                  DEFAULTS, samples[-1][0])
+    found = trend(
+        Series("pids", "w", "pids", 0, "its pids limit", "fork fails", samples),
+        DEFAULTS,
+        samples[-1][0],
+    )
     assert found.fit is not None and found.fit.slope_per_second > 0
     assert found.why == "rising, toward no known limit" and math.isinf(found.seconds_left)
 

@@ -98,9 +98,10 @@ def test_log_lines_reach_the_document_the_report_and_metrics_masked():
     assert findings
     store.record_findings(findings, DetectionSettings())
     collector = StateCollector(
-        "dev", StateView(
-                store.issues, store.services, lambda: 0, lambda: 0, 3, dict, time.time, list, dict
-            )
+        "dev",
+        StateView(
+            store.issues, store.services, lambda: 0, lambda: 0, 3, dict, time.time, list, dict
+        ),
     )
     metrics = "\n".join(str(m) for m in collector.collect())
     assert_no_secret(outputs(document(store), metrics), list(SECRET_LINES.values()))

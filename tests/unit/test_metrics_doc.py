@@ -35,9 +35,10 @@ def exported() -> dict[str, str]:
     )
     registry.register(
         StateCollector(
-            "dev", StateView(
+            "dev",
+            StateView(
                 store.issues, store.services, lambda: 0, lambda: 0, 3, dict, time.time, list, dict
-            )
+            ),
         )
     )
     return {family.name: family.type for family in registry.collect()}
