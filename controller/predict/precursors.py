@@ -2,7 +2,8 @@
 
 Every record of a service's log that matched a pattern or looked like an error is a
 sighting of its template (a pattern id, or a template drain3 mined). Sightings of one
-template closer together than a tenth of the lookback are one (a flood is one sighting).
+template closer together than a tenth of the lookback, with no incident between them, are
+one (a flood is one sighting).
 A sighting is *before* an incident when one of the service's incidents (a crash, an OOM
 kill, an unhealthy turn, a rollback) comes within the lookback after it, *otherwise* once
 the lookback has passed without one. A template is learned when it came before at least
@@ -80,7 +81,9 @@ class Learner:
             )
             self._bound(service)
         template.text, template.example = text, line
-        if template.sightings and at - template.last < self._spacing:
+        recent = self._incidents.get(service, ())
+        crashed_since = any(template.last < t <= at for t, _ in recent)
+        if template.sightings and at - template.last < self._spacing and not crashed_since:
             template.last = max(template.last, at)
             return template  # the same flood
         template.sightings += 1

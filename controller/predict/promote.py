@@ -72,7 +72,7 @@ def promoted(template: Template, incidents: int) -> dict[str, Any]:
         "severity": "high",
         "title": _title(template.text),
         "hint": (
-            f"Came before {incidents} incidents of {template.service} (learned from its "
+            f"Came before {incidents} incident(s) of {template.service} (learned from its "
             "history by compose-controller): say here what it means and what to do."
         ),
         "examples": [example],

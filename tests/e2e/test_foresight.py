@@ -14,9 +14,7 @@ from tests.e2e.conftest import STACKS, metric, wait_for
 
 MIB = 1024 * 1024
 FORESIGHT = STACKS / "foresight.yaml"
-SAMPLING = (
-    "predict: {sample_seconds: 5, min_history_seconds: 60, window_seconds: 600}\n"
-)
+SAMPLING = "predict: {sample_seconds: 5, min_history_seconds: 60, window_seconds: 600}\n"
 HORIZONS = "warning_seconds: 600, critical_seconds: 120"
 
 
@@ -82,3 +80,78 @@ def test_a_leak_is_forecast_a_minute_ahead_a_volume_before_full_and_a_saw_tooth_
     resolved = stack.wait_issue("predict:leaky:memory", "resolved", timeout=90)
     assert resolved["resolution"].startswith("the run it was about ended")
     assert stack.issue("predict:sawtooth:memory") is None
+
+
+NOVEL = "FATAL: flux regulator desynchronised (code {n})"
+NOISE = "ERROR cache refresh took {n} ms"
+
+
+def test_a_line_before_three_crashes_is_learned_and_warns_before_the_fourth(make_stack):
+    stack = make_stack(STACKS / "precursors.yaml")
+    stack.desired_file.write_text(
+        stack.desired_file.read_text()
+        + "detection: {learn: {mode: warn, lookback_seconds: 20, min_incidents: 3}}\n"
+        + "remediation: {budget: 50}\n"
+    )
+    stack.up()
+    base = stack.serve("--interval-active", "1", "--interval-quiet", "1")
+
+    def precursors() -> dict[str, dict[str, Any]]:
+        entries = stack.issues().get("learned", {}).get("precursors", [])
+        return {e["template"].split(" ", 1)[0]: e for e in entries}  # by FATAL: / ERROR
+
+    def crash(restarts: int) -> str:
+        """Make it crash; once Docker restarted it and a pass counted it (the incident),
+        when the run died, as the engine recorded it."""
+        stack.compose("exec", "-T", "moody", "touch", "/tmp/crash")
+        data = wait_for(
+            lambda: (
+                (d := stack.inspect("moody"))
+                and d["RestartCount"] == restarts
+                and d["State"]["Running"]
+                and d
+            ),
+            60,
+            f"crash {restarts} and Docker's restart",
+        )
+        wait_for(
+            lambda: (stack.issue("engine:moody:docker-restart") or {}).get("count") == restarts,
+            30,
+            f"a pass to count restart {restarts}",
+        )
+        return str(data["State"]["FinishedAt"])
+
+    for n in (1, 2, 3):
+        stack.say("moody", NOVEL.format(n=7730 + n) + "\n" + NOISE.format(n=800 + n) + "\n")
+        wait_for(lambda n=n: f"code {7730 + n}" in stack.compose("logs", "moody"), 30, "the lines")
+        crash(n)
+        assert precursors()["FATAL:"]["learned"] is (n == 3)  # after the third, not before
+        stack.say("moody", NOISE.format(n=900 + n) + "\n")  # and in healthy times
+        wait_for(
+            lambda n=n: precursors()["ERROR"]["otherwise"] >= n,
+            60,
+            "the healthy line's lookback to pass without a crash",
+        )
+
+    learned = precursors()
+    assert learned["FATAL:"]["learned"] is True
+    assert len(learned["FATAL:"]["incidents"]) == 3 and learned["FATAL:"]["otherwise"] == 0
+    assert learned["ERROR"]["learned"] is False  # also seen when all was well
+    assert [i for i in stack.issues()["issues"] if i["kind"] == "precursor"] == []
+
+    stack.say("moody", NOVEL.format(n=7734) + "\n")  # the fourth appearance
+    warning = wait_for(
+        lambda: next((i for i in stack.issues()["issues"] if i["kind"] == "precursor"), None),
+        30,
+        "the learned precursor's warning",
+    )
+    assert warning["state"] == "open" and warning["category"] == "predicted"
+    assert warning["title"] == "moody printed what came before 3 of its incidents (crash)"
+    died = crash(4)
+    assert warning["first_seen"] < died  # the warning came before the crash (both UTC)
+    came = stack.wait_issue(warning["fingerprint"], "resolved", timeout=30)
+    assert came["resolution"].startswith("came true: crash of moody")
+
+    shown = stack.run_patterns("--url", f"{base}/status")
+    assert "moody: LEARNED  unclassified:" in shown
+    assert "    - id: moody-fatal-flux-regulator-desynchronised-code" in shown

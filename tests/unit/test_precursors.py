@@ -83,6 +83,16 @@ def test_a_flood_is_one_sighting_and_a_line_read_after_its_incident_still_counts
     assert template.before == 2 and len(template.incidents) == 1
 
 
+def test_a_flood_a_crash_cuts_in_two_is_two_sightings():
+    learner, t = Learner(SETTINGS), 1_800_000_000.0
+    sight(learner, HEALTHY, t)
+    learner.incident("web", "crash", t + 1)
+    sight(learner, HEALTHY, t + 2)  # within a tenth of the lookback, but after the crash
+    learner.settle(t + 100)
+    (template,) = learner.templates()
+    assert (template.sightings, template.before, template.otherwise) == (2, 1, 1)
+
+
 def test_another_services_incident_is_not_this_ones():
     learner, t = Learner(SETTINGS), 1_800_000_000.0
     sight(learner, NOVEL, t, service="web")

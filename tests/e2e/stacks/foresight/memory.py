@@ -35,10 +35,8 @@ def main() -> None:
     last_print = 0.0
     while True:
         elapsed = time.monotonic() - start
-        if mode == "leak":
-            target = a + b * elapsed
-        else:
-            target = a + (b - a) * ((elapsed % c) / c)
+        leaking = mode == "leak"
+        target = a + b * elapsed if leaking else a + (b - a) * ((elapsed % c) / c)
         hold(held, target)
         if elapsed - last_print >= 1.0:
             last_print = elapsed
