@@ -164,8 +164,8 @@ PACKS = (
     "postgresql",
     "redis",
     "sql",
+    "node",  # before python: "SyntaxError: ... JSON" is node's JSON, not python's syntax
     "python",
-    "node",
     "jvm",
     "go",
     "ruby",

@@ -7,7 +7,6 @@ from controller.detect.library import library_specs
 from controller.detect.names import named_endpoints
 from controller.model import Endpoint
 
-
 CASES = [
     # the report
     ("ERROR: connection refused to db:5432", ("db:5432",)),
