@@ -79,6 +79,7 @@ class Learning:
         self._learner = Learner(self._settings)
         self._last_incident: dict[str, float] = {}
         self._warnings: dict[str, tuple[str, float]] = {}  # fingerprint -> (service, at)
+        self._seen: dict[str, int] = {}  # error-like records read, by service
 
     @property
     def enabled(self) -> bool:
@@ -87,8 +88,11 @@ class Learning:
     # --- what comes in ------------------------------------------------------------------
 
     def sightings(self, seen: Sequence[Sighting]) -> None:
-        """Sightings from the log pipeline; with ``learn: warn`` a learned precursor's
-        appearance opens its warning."""
+        """Sightings from the log pipeline (counted, the rate of error-like records); with
+        ``learn: warn`` a learned precursor's appearance opens its warning."""
+        with self._lock:
+            for s in seen:
+                self._seen[s.service] = self._seen.get(s.service, 0) + 1
         if not self.enabled:
             return
         warn: list[Finding] = []
@@ -177,6 +181,11 @@ class Learning:
         )
 
     # --- readers ------------------------------------------------------------------------
+
+    def error_counts(self) -> dict[str, int]:
+        """Error-like records read so far (each one, before any threshold), by service."""
+        with self._lock:
+            return dict(self._seen)
 
     def learned_counts(self) -> dict[str, int]:
         with self._lock:

@@ -2,7 +2,10 @@
 
 Each round of the sampler (``observe.usage``) goes into the rings (``predict.rings``):
 each running container's memory and pids, on disk rounds its writable layer and the
-project's volumes (each kept with the first service, by name, that mounts it). Then
+project's volumes (each kept with the first service, by name, that mounts it), and per
+service two counts whose slope is a rate: Docker's restarts of its running containers and
+the error-like records of its log (``errors``, from the precursor learner's sightings);
+they have no limit, so they are trends, never forecasts. Then
 every series of a current run is fitted (``predict.forecast.trend``); per service and
 resource the worst container counts. A trend that reaches its limit within the service's
 warning horizon opens or updates its ``predicted`` issue (critical within the critical
@@ -38,13 +41,19 @@ from controller.model import (
 )
 from controller.observe.usage import Round
 from controller.predict.forecast import CRITICAL, Series, Trend, forecast, trend
-from controller.predict.measures import container_measures, volume_measure, writable_measure
+from controller.predict.measures import (
+    Measure,
+    container_measures,
+    volume_measure,
+    writable_measure,
+)
 from controller.predict.rings import Rings
 from controller.predict.suggest import suggested_limit
 from controller.predict.words import about, detail, sentence
 
 HYSTERESIS = 1.25  # an open forecast stays while its limit is within this much more time
 MEMORY = str(ResourceKind.MEMORY)
+RESTARTS, ERRORS = "restarts", "errors"  # counts whose slope is a rate
 
 
 class Trends:
@@ -56,8 +65,10 @@ class Trends:
         metrics: Metrics,
         clock: Clock,
         on_change: Callable[[SyncResult], None],
+        errors: Callable[[], Mapping[str, int]],
     ) -> None:
         self._desired = desired
+        self._errors = errors
         self._store = store
         self._metrics = metrics
         self._clock = clock
@@ -125,7 +136,32 @@ class Trends:
                 measures={key: volume_measure(volume, declared)},
             )
         keep += [resource_key(ResourceKind.VOLUME, name) for name in self._owners]
+        keep += self._rates(sampled)
         self._rings.forget(keep)
+
+    def _rates(self, sampled: Round) -> list[str]:
+        """Each declared service's restarts and error-like records so far, as counts."""
+        restarts: dict[str, int] = dict.fromkeys(self._desired.services, 0)
+        for one in sampled.samples:
+            if one.container.service in restarts:
+                restarts[one.container.service] += one.container.restart_count
+        errors = self._errors()
+        keys = []
+        for service, count in restarts.items():
+            key = f"service/{service}"
+            self._rings.add(
+                key,
+                service=service,
+                name=service,
+                run="",
+                at=sampled.at,
+                measures={
+                    RESTARTS: Measure(count, 0, RESTARTS, "", ""),
+                    ERRORS: Measure(errors.get(service, 0), 0, ERRORS, "", ""),
+                },
+            )
+            keys.append(key)
+        return keys
 
     def _decide(
         self, worst: Mapping[tuple[str, str], tuple[Series, Trend]]

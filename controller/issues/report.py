@@ -152,6 +152,8 @@ def _resources(trends: list[dict[str, Any]]) -> list[str]:
         unit = t["unit"]
         slope = t.get("slope_per_second")
         per_min = "-" if slope is None else f"{_amount(abs(slope) * 60, unit)}/min"
+        if slope is not None and unit != "bytes":
+            per_min = f"{abs(slope) * 60:.2g} {unit}/min"
         if slope is not None and slope < 0:
             per_min = "-" + per_min
         limit = _amount(t["limit"], unit) + f" ({t['limit_source']})" if t["limit"] else "none"

@@ -139,11 +139,16 @@ def assemble(
         ).current,
         cache=cache,
     )
-    trends = Trends(
-        desired=desired, store=store, metrics=metrics, clock=clock, on_change=on_findings
-    )
     learning = Learning(
         detection=desired.detection, store=store, clock=clock, on_change=on_findings
+    )
+    trends = Trends(
+        desired=desired,
+        store=store,
+        metrics=metrics,
+        clock=clock,
+        on_change=on_findings,
+        errors=learning.error_counts,
     )
     logs = LogPipeline(
         gateway=gateway,

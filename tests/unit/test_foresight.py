@@ -25,6 +25,7 @@ from controller.model import (
     RemediationSettings,
     ServicePredict,
     Severity,
+    Sighting,
 )
 from controller.runtime import Controller, Settings, assemble
 from tests.fakes import FakeClock, FakeWorld, desired, spec
@@ -178,7 +179,7 @@ def test_the_rings_and_what_was_learned_survive_a_restart_of_the_controller(tmp_
     rig.rounds(8, each=leak(world))  # not yet enough history
     rig.controller.parts.foresight.save()
     saved = json.loads((tmp_path / "docker_foresight_dev.json").read_text())
-    assert len(saved["trends"]["histories"]) == 1
+    assert set(saved["trends"]["histories"]) == {"web-1-id", "service/web"}
 
     again = Rig(tmp_path, world, rig.controller.desired)
     again.clock.now = rig.clock.now
@@ -255,3 +256,22 @@ def test_a_runbook_for_the_predicted_pattern_is_what_runs(tmp_path):
     assert rig.issue("predict:web:memory").suggested == "runbook"
     rig.controller.parts.remediation.reconciler.reconcile("web")
     assert world.actions == [("exec", "demo-web-1: flush")]
+
+
+def test_restarts_and_error_like_records_are_each_services_rates_never_forecasts(tmp_path):
+    rig, world = leaky(tmp_path)
+    line = Sighting("web", "demo-web-1", "conn-refused", "conn-refused", "refused", "x", 0.0)
+
+    def each(n: int) -> None:
+        world.set("web", restart_count=n // 2)  # Docker restarts it every 10 s
+        rig.controller.parts.learning.sightings([line] * 3)  # 3 errors every 5 s
+
+    rig.rounds(20, each=each)
+    trends = {t.resource: t for t in rig.controller.parts.trends.views()}
+    assert math.isclose(trends["restarts"].slope_per_second, 0.1, rel_tol=0.1)
+    assert math.isclose(trends["errors"].slope_per_second, 0.6, rel_tol=0.1)
+    assert trends["errors"].seconds_left is None and trends["errors"].limit == 0
+    assert rig.issue("predict:web:restarts") is None and rig.issue("predict:web:errors") is None
+    report = render_markdown(rig.controller.document())
+    assert "| web | errors | 60 | none | rising, toward no known limit; 36 errors/min |" in report
+    assert "| web | restarts | 9 | none | rising, toward no known limit; 6 restarts/min |" in report
