@@ -3,8 +3,8 @@
 A container's memory is its working set against its limit, or against the host's memory
 when it has none (then the kernel's OOM killer picks a victim); its pids count against
 its pids limit (none: a trend only). The engine gives no limit for a writable layer or a
-volume: their sizes are held against the sizes the service declares for them (none
-declared: a trend only).
+volume: their sizes are held against the sizes the service declares for them, what their
+disk (or quota) can hold (none declared: a trend only).
 """
 
 from __future__ import annotations
@@ -51,12 +51,10 @@ def container_measures(usage: ContainerUsage) -> dict[str, Measure]:
 def writable_measure(size: int, declared: Mapping[str, int]) -> Measure:
     """A writable layer's size, against the size the service declares for it."""
     limit = declared.get(str(ResourceKind.WRITABLE), 0)
-    return Measure(size, limit, BYTES, "declared", "writes fail: no space left")
+    return Measure(size, limit, BYTES, "declared", "no space left on device")
 
 
 def volume_measure(volume: VolumeUsage, declared: Mapping[str, int]) -> Measure:
     """A volume's size against the size declared for it."""
     key = resource_key(ResourceKind.VOLUME, volume.name)
-    return Measure(
-        volume.size, declared.get(key, 0), BYTES, "declared", "its declared size is used up"
-    )
+    return Measure(volume.size, declared.get(key, 0), BYTES, "declared", "no space left on device")
