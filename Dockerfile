@@ -2,7 +2,15 @@
 #
 #   docker build -t compose-controller .
 #   docker run -d --network host -v /var/run/docker.sock:/var/run/docker.sock \
+#     --group-add "$(stat -c %g /var/run/docker.sock)" \
 #     -v "$PWD:$PWD" -w "$PWD" -e CONTROLLER_ENV=dev compose-controller
+#
+# It runs as the user "controller" (uid and gid 10001), not root: the engine's socket
+# is reached through its group, handed in at run time (--group-add GID, or DOCKER_GID
+# for deploy/compose.yaml). With rootless Docker, root in the container is the user
+# who runs the engine: add --user 0:0 instead (CONTROLLER_USER=0:0 for the deploy file).
+# The state files go where the working directory is, so that user needs to write there
+# (--user "$(id -u):$(id -g)" --group-add ... keeps them yours).
 #
 # deploy/compose.yaml runs it next to a stack. BASE is any Debian-based image with
 # Python 3.11+ and venv (python:3.12-slim by default; the tests build on one made from
@@ -39,10 +47,16 @@ LABEL org.opencontainers.image.title="compose-controller" \
 COPY --from=build /opt/controller /opt/controller
 COPY --from=build /opt/cli-plugins /usr/local/lib/docker/cli-plugins
 COPY --from=docker-cli /usr/bin/docker /usr/local/bin/docker
+RUN groupadd --gid 10001 controller \
+ && useradd --uid 10001 --gid 10001 --home-dir /home/controller --create-home \
+      --shell /usr/sbin/nologin controller
 ENV PATH=/opt/controller/bin:$PATH \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    HOME=/home/controller
+USER 10001:10001
 RUN controller --version && docker --version && docker compose version
-# healthy while /status answers, on the address CONTROLLER_METRICS_HOST/PORT say
-HEALTHCHECK --interval=30s --timeout=10s --start-period=30s \
-  CMD controller status --json >/dev/null || exit 1
+# healthy only while /readyz says ready: a pass completed and the engine answered within
+# two quiet intervals and 30 s (on the address CONTROLLER_METRICS_HOST/PORT say)
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["controller", "status", "--ready"]
 ENTRYPOINT ["controller"]

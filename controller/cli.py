@@ -30,11 +30,12 @@ from types import FrameType
 import prometheus_client
 from loguru import logger
 
-from controller import __version__
+from controller import __version__, flagvalues
 from controller.desired import DesiredStateError, environments
-from controller.desired.schema import json_schema
+from controller.desired.schema import DAY, HOUR, json_schema
 from controller.detect.redact import RedactedStream, redact
 from controller.envflags import with_environment
+from controller.flagvalues import OneLineParser, env_name, integer, seconds
 from controller.gate.junit import junit_report
 from controller.gate.outputs import (
     OutputError,
@@ -45,7 +46,8 @@ from controller.gate.outputs import (
 from controller.gate.progress import Progress, final_table
 from controller.gate.run import GateResult, Verdict, run_gate
 from controller.gate.summary import append_step_summary, step_summary_path
-from controller.http import StatusServer
+from controller.handover import disagreement
+from controller.http import ListenRefused, StatusServer, listen_address
 from controller.issues.files import StateDirError, atomic_write, check_state_dir
 from controller.issues.present import intended
 from controller.issues.report import render_markdown
@@ -78,38 +80,20 @@ commands:
 Every flag also reads CONTROLLER_<FLAG> (--max-agents: CONTROLLER_MAX_AGENTS); a flag wins."""
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
-
-
-def _not_negative(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _agents(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port: {text}")
-    return value
+# Every number a flag takes, with bounds a person can reason about (said in --help).
+MAX_AGENTS = 64
+_INTERVAL_ACTIVE = seconds(0.1, HOUR)
+_INTERVAL_QUIET = seconds(0.1, DAY)
+_TIMEOUT = seconds(0, DAY, low_included=False)
+_ENGINE_TIMEOUT = seconds(0, HOUR, low_included=False)
+_BLIP = seconds(0, HOUR)
+_SHUTDOWN = seconds(0, HOUR, low_included=False)
 
 
 def _desired_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--desired-state-dir",
-        type=Path,
+        type=flagvalues.path,
         default=Path("desired_state"),
         metavar="DIR",
         help="where the environments' YAML files are (default ./desired_state)",
@@ -117,41 +101,46 @@ def _desired_dir(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="controller",
         description="Reconcile a Docker Compose project with its declared healthy state.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--env", default="dev", help="environment: reads DIR/ENV.yaml (default dev)")
+    p.add_argument(
+        "--env",
+        type=env_name,
+        default="dev",
+        help="environment: reads DIR/ENV.yaml (default dev; letters, digits, _ . -)",
+    )
     _desired_dir(p)
     p.add_argument(
         "--state-dir",
-        type=Path,
+        type=flagvalues.path,
         default=Path("."),
         metavar="DIR",
         help="where docker_issues_ENV.json and its report go (default .)",
     )
     p.add_argument(
         "--max-agents",
-        type=_agents,
+        type=integer(1, MAX_AGENTS),
         default=3,
         metavar="N",
-        help="remediation workers at most (default 3)",
+        help=f"remediation workers at most (default 3; 1 to {MAX_AGENTS})",
     )
     p.add_argument(
         "--interval-active",
-        type=_positive,
+        type=_INTERVAL_ACTIVE,
         default=5.0,
         metavar="SECONDS",
-        help="pass interval while issues are open (default 5)",
+        help="pass interval while issues are open (default 5; 0.1 to 3600)",
     )
     p.add_argument(
         "--interval-quiet",
-        type=_positive,
+        type=_INTERVAL_QUIET,
         default=50.0,
         metavar="SECONDS",
-        help="pass interval when all is well (default 50)",
+        help="pass interval when all is well (default 50; 0.1 to 86400)",
     )
     gate = p.add_argument_group("the CI gate (--once)")
     gate.add_argument(
@@ -161,27 +150,35 @@ def parser() -> argparse.ArgumentParser:
     )
     gate.add_argument(
         "--timeout",
-        type=_positive,
+        type=_TIMEOUT,
         default=300.0,
         metavar="SECONDS",
-        help="with --once: give up after this long (default 300)",
+        help="with --once: give up after this long (default 300; more than 0, at most 86400)",
     )
     gate.add_argument(
         "--engine-timeout",
-        type=_positive,
+        type=_ENGINE_TIMEOUT,
         default=30.0,
         metavar="SECONDS",
-        help="with --once: wait this long for an engine that does not answer (default 30)",
+        help=(
+            "with --once: wait this long for an engine that does not answer "
+            "(default 30; more than 0, at most 3600)"
+        ),
     )
     gate.add_argument(
         "--blip-seconds",
-        type=_not_negative,
+        type=_BLIP,
         default=0.0,
         metavar="SECONDS",
-        help="a drift that heals on its own within this long is not acted on (default 0)",
+        help=(
+            "a drift that heals on its own within this long is not acted on (default 0; 0 to 3600)"
+        ),
     )
     gate.add_argument(
-        "--junit", type=Path, metavar="FILE", help="with --once: write a JUnit XML report"
+        "--junit",
+        type=flagvalues.path,
+        metavar="FILE",
+        help="with --once: write a JUnit XML report",
     )
     gate.add_argument(
         "--quiet",
@@ -193,22 +190,31 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--metrics-host",
+        type=flagvalues.host,
         default="127.0.0.1",
-        help="address for /metrics, /healthz, /readyz (default 127.0.0.1)",
+        metavar="HOST",
+        help=(
+            "address for /metrics, /healthz, /readyz, /status (default 127.0.0.1; a name "
+            "must resolve to loopback: beyond loopback give the address itself, e.g. "
+            "0.0.0.0 for every interface)"
+        ),
     )
     p.add_argument(
         "--metrics-port",
-        type=_port,
+        type=integer(0, 65535),
         default=9180,
         metavar="PORT",
-        help="port for the HTTP endpoints (default 9180; 0 picks a free one)",
+        help="port for the HTTP endpoints (default 9180; 0 to 65535, 0 picks a free one)",
     )
     p.add_argument(
         "--shutdown-timeout",
-        type=_positive,
+        type=_SHUTDOWN,
         default=30.0,
         metavar="SECONDS",
-        help="on SIGTERM/SIGINT, wait this long for running fixes (default 30)",
+        help=(
+            "on SIGTERM/SIGINT, wait this long for running fixes "
+            "(default 30; more than 0, at most 3600)"
+        ),
     )
     p.add_argument(
         "--log-level",
@@ -226,14 +232,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="controller check",
         description=(
             "Validate desired-state files and their compose model without an engine; "
             "print every problem as FILE:LINE: field: problem. Exit 2 on any."
         ),
     )
-    p.add_argument("--env", help="one environment (default: every DIR/*.yaml)")
+    p.add_argument("--env", type=env_name, help="one environment (default: every DIR/*.yaml)")
     _desired_dir(p)
     return p
 
@@ -248,7 +254,7 @@ class _ToLoguru(logging.Handler):
 def configure_logging(level: str, json_lines: bool = False) -> None:
     logger.remove()
     logger.add(
-        RedactedStream(sys.stderr),  # a log line may quote container text
+        RedactedStream(sys.stderr, json_lines),  # a log line may quote container text
         level=level,
         format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level:<7} {message}",
         serialize=json_lines,
@@ -271,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] in COMMANDS:
         return COMMANDS[args_list[0]](args_list[1:])
     args = with_environment(parser(), os.environ).parse_args(args_list)
+    if (problem := disagreement(os.environ)) is not None:  # deploy/compose.yaml's hand-over
+        print(f"controller: error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     configure_logging(
         args.log_level or ("ERROR" if args.once else "INFO"), args.log_format == "json"
     )
@@ -335,6 +344,7 @@ def _gate(controller: Controller, args: argparse.Namespace) -> int:
             controller.records(),
             controller.engine_error,
             {name: controller.hold(name) for name in controller.unsettled()},
+            controller.parts.files.set_aside,
         ),
     )
     if controller.settings.dry_run:
@@ -374,6 +384,7 @@ def _print_verdict(
         controller.store.issues(),
         controller.records(),
         result.unsettled,
+        controller.parts.files.set_aside,
     )
     for row in rows:
         print(row, file=out)
@@ -409,8 +420,13 @@ def print_plan(controller: Controller) -> None:
 
 def _serve(controller: Controller, host: str, port: int) -> int:
     try:
+        address, warning = listen_address(host)
+    except ListenRefused as exc:
+        print(f"controller: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
         server = StatusServer(
-            host, port, controller.registry, controller.ready, controller.document
+            address, port, controller.registry, controller.ready, controller.document
         )
     except OSError as exc:
         print(
@@ -426,6 +442,8 @@ def _serve(controller: Controller, host: str, port: int) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if warning:
+        logger.warning("{}", warning)
     server.start()
     bound_host, bound_port = server.address
     logger.info("serving /metrics /healthz /readyz /status on http://{}:{}", bound_host, bound_port)
@@ -476,7 +494,7 @@ def check(argv: list[str]) -> int:
 
 def schema(argv: list[str]) -> int:
     """``controller schema``: the desired state's JSON Schema on stdout."""
-    argparse.ArgumentParser(
+    OneLineParser(
         prog="controller schema",
         description="Print the JSON Schema of desired_state/<env>.yaml (for editors).",
     ).parse_args(argv)

@@ -4,8 +4,9 @@
 Why: the controller runs as a container next to a user's stack, and a compose file
 configures a container through ``environment:``, as users configure docker-autoheal or
 watchtower. Environment values become the parser's defaults, converted and checked by
-the flag's own ``type`` and ``choices``, so a bad value is refused as a bad flag would
-be (exit 2), naming the variable.
+the flag's own ``type`` and ``choices`` (``flagvalues``), so a bad value is refused as a
+bad flag would be (exit 2, one line), naming the variable. An empty value is an error
+for every flag that takes one (a switch reads it as false).
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ def _convert(action: argparse.Action, name: str, text: str) -> object:
             raise ValueError(f"{name}: expected true or false, got {text!r}")
         on = lowered in _TRUE
         return on if isinstance(action, argparse._StoreTrueAction) else not on
+    if not text.strip():  # "" would otherwise mean "." (a path) or every interface (a host)
+        raise ValueError(f"{name}: must not be empty (unset it for the default)")
     convert = action.type if callable(action.type) else str
     try:
         value = convert(text)
     except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
-        raise ValueError(f"{name}: {exc or 'invalid value'}: {text!r}") from exc
+        raise ValueError(f"{name}: {exc or 'invalid value'}") from exc
     if action.choices is not None and value not in action.choices:
         choices = ", ".join(map(str, action.choices))
         raise ValueError(f"{name}: {text!r} is not one of {choices}")

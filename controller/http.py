@@ -3,33 +3,83 @@
 ``/metrics`` is prometheus-client's own WSGI exposition (content negotiation between the
 text format and OpenMetrics, gzip when the scraper accepts it, ``?name[]=`` filters), so
 what Prometheus and promtool expect is kept by the library that defines it, not by us.
-Beside it: ``/healthz`` the process lives, ``/readyz`` the engine answered and a pass
-completed (503 otherwise), ``/status`` the issues document as JSON. Every path answers
-HEAD as it answers GET, without the body (load balancers and uptime checkers use it).
+Beside it: ``/healthz`` the process lives, ``/readyz`` the engine answered recently and a
+pass completed (503 otherwise), ``/status`` the issues document as JSON. Every path
+answers HEAD as it answers GET, without the body (load balancers and uptime checkers use
+it).
+
+Served by waitress, a server made for it (the standard library's had a listen backlog of
+5, no read timeout and a thread per connection: issue 20): one thread reads requests for
+every connection (a half-sent request or a silent client costs a socket and a buffer,
+never a thread) and hands only complete ones to a pool of ``THREADS``; at most
+``CONNECTIONS`` connections are open, and never more than half the process's file
+descriptors (beyond that the kernel's backlog of ``BACKLOG`` holds them), one idle or
+stalled for ``IDLE_SECONDS`` is closed, and a request head is at most
+``MAX_HEADER_BYTES``. ``listen_address`` decides where it may listen: a name
+must resolve to loopback, anything else needs the address itself.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
+import resource
+import socket
 import threading
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
+from waitress import wasyncore
+from waitress.server import TcpWSGIServer, create_server
 
 _TEXT = "text/plain; charset=utf-8"
+THREADS = 4  # requests answered at once (a scrape, a probe and a person's status)
+CONNECTIONS = 4096  # connections open at once (at most half the descriptors); more wait
+BACKLOG = 2048  # the kernel's queue of connections not yet accepted
+IDLE_SECONDS = 10  # a connection silent this long (half-sent, idle, stalled) is closed
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 64 * 1024  # GET and HEAD only: no body is ever read
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a slow client never holds up shutdown
+class ListenRefused(Exception):
+    """Where ``--metrics-host`` asks to listen is refused; the message is one line."""
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # scrapes every few seconds would drown the decision log
+def listen_address(host: str) -> tuple[str, str | None]:
+    """The address to listen on for ``host``, and a warning to log (None: nothing to say).
+
+    An IP address is taken as it is: it was written on purpose (every interface, for
+    ``0.0.0.0`` or ``::``, comes with a warning). A name must resolve to loopback only
+    (``localhost``): to listen beyond loopback, a person gives the address itself.
+    """
+    literal = host.strip("[]")
+    try:
+        address = ipaddress.ip_address(literal)
+    except ValueError:
+        pass
+    else:
+        if address.is_unspecified:
+            return literal, (
+                f"listening on every interface ({literal}): /metrics and /status (every "
+                "issue, what the controller does) are open to the network"
+            )
+        return literal, None
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ListenRefused(f"--metrics-host {host}: cannot resolve it ({why})") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    outside = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback]
+    if outside:
+        raise ListenRefused(
+            f"--metrics-host {host}: resolves to {', '.join(outside)}, beyond loopback; to "
+            f"listen there, give the address itself (--metrics-host {outside[0]})"
+        )
+    return sorted(addresses, key=lambda a: ":" in a)[0], None  # IPv4 first
 
 
 class StatusServer:
@@ -40,24 +90,60 @@ class StatusServer:
         registry: CollectorRegistry,
         ready: Callable[[], bool],
         status: Callable[[], dict[str, Any]],
+        *,
+        idle_seconds: int = IDLE_SECONDS,
+        connections: int | None = None,
     ) -> None:
-        self._server = make_server(
-            host, port, application(registry, ready, status), _Server, _Quiet
+        if connections is None:  # what is left of the descriptors: log follows, the engine
+            soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            connections = max(100, min(CONNECTIONS, soft // 2))
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # a busy moment: no news
+        self._map: dict[int, Any] = {}
+        listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        server = create_server(
+            application(registry, ready, status),
+            map=self._map,
+            listen=listen,
+            threads=THREADS,
+            connection_limit=connections,
+            backlog=BACKLOG,
+            channel_timeout=idle_seconds,
+            cleanup_interval=1,
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=MAX_BODY_BYTES,
+            asyncore_use_poll=True,  # select() stops at 1024 descriptors
+            asyncore_loop_timeout=1,
+            ident="compose-controller",
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        assert isinstance(server, TcpWSGIServer)  # one address: one socket
+        self._server = server
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.getsockname()
         return str(host), int(port)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        if self._thread.is_alive():  # shutdown() waits for a loop that never started
-            self._server.shutdown()
-        self._server.server_close()
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._server.pull_trigger()  # wake the loop now
+            self._thread.join(10)
+        else:  # never started: close here
+            self._close()
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=1.0, use_poll=True, map=self._map, count=1)
+        self._close()
+
+    def _close(self) -> None:
+        wasyncore.close_all(self._map, ignore_all=True)
+        self._server.task_dispatcher.shutdown(timeout=5)
 
 
 def application(

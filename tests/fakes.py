@@ -30,6 +30,7 @@ from controller.observe.gateway import (
     ComposeError,
     ContainerGone,
     ContainerSummary,
+    EngineIdentity,
     EngineUnavailable,
 )
 from controller.observe.lines import split_lines
@@ -122,6 +123,7 @@ class FakeWorld:
         self.crashing: set[str] = set()  # services that exit 1 right after every start
         self.sick: set[str] = set()  # services whose healthcheck fails after every start
         self.reachable = True
+        self.engine_id = "FAKE:ENGINE:ID"
         self.actions: list[tuple[str, str]] = []
         self.logs: dict[str, list[tuple[int, bytes]]] = {}
         self.follows: list[tuple[str, float | None]] = []
@@ -203,6 +205,11 @@ class FakeWorld:
 
     def events(self, project: str) -> FakeStream:
         return FakeStream([])
+
+    def identity(self) -> EngineIdentity:
+        if not self.reachable:
+            raise EngineUnavailable("info: engine unreachable (fake)")
+        return EngineIdentity("unix:///fake.sock", self.engine_id, "fake", "20.10.24, API 1.41")
 
     def ping(self) -> bool:
         return self.reachable

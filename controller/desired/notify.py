@@ -2,7 +2,8 @@
 
 A URL Apprise cannot send to is an error with its line, as a bad field is, rather than a
 notification that silently never arrives. A URL often carries a token, so a problem
-names the URL's position and scheme, never the URL itself.
+shows it only as ``detect.urlmask.masked_url`` does (scheme, a host that names a machine,
+the rest masked).
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ import apprise
 
 from controller.desired.errors import Problems
 from controller.desired.schema import NotifyDeclaration
+from controller.detect.urlmask import mask_apprise_log, masked_url
 from controller.model import NotifyEvent, NotifySettings, Severity
 
 
 def notify_settings(declared: NotifyDeclaration, problems: Problems) -> NotifySettings:
     """The section as settings; every URL Apprise does not know is a problem."""
+    if declared.urls:
+        mask_apprise_log()  # Apprise logs a URL it cannot parse, whole
     for i, url in enumerate(declared.urls):
         if apprise.Apprise.instantiate(url) is None:
-            scheme = url.split("://", 1)[0] if "://" in url else "(none)"
             problems.add(
                 ("notify", "urls", i),
-                f"not a URL Apprise can send to (scheme {scheme!r}); "
+                f"not a URL Apprise can send to ({masked_url(url)}); "
                 "see Apprise's list of services",
             )
     return NotifySettings(

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +31,10 @@ from controller.model import DEFAULT_CAPTURE
 # (now + a window, a backoff doubling) never overflows and a typo is refused at load.
 HOUR, DAY, WEEK = 3600.0, 86400.0, 7 * 86400.0
 MAX_REPLICAS = 1000
+MAX_STOP_GRACE = HOUR  # compose's stop_grace_period: how long a restart may take
+# a number in ``environment`` is a string for Compose: finite, and an integer JSON keeps
+EnvInteger = Annotated[int, Field(ge=-(2**53), le=2**53)]
+EnvNumber = Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -45,7 +49,7 @@ class HttpProbeDeclaration(_Strict):
 
 class TcpProbeDeclaration(_Strict):
     host: str = "127.0.0.1"
-    port: int | str  # a number, or "${VAR}"
+    port: Annotated[int, Field(ge=1, le=65535)] | str  # a number, or "${VAR}"
 
 
 class ExecProbeDeclaration(_Strict):
@@ -63,7 +67,8 @@ class ProbeDeclaration(_Strict):
     initial_delay_seconds: float = Field(default=0.0, ge=0, le=3600, allow_inf_nan=False)
 
 
-Size = int | str  # bytes, or a size with a unit: "256MiB", "1.5GiB", "512m"
+# bytes, or a size with a unit: "256MiB", "1.5GiB", "512m" (desired.predict reads it)
+Size = Annotated[int, Field(ge=1, le=1 << 60)] | Annotated[str, Field(max_length=32)]
 
 
 class ServicePredictDeclaration(_Strict):
@@ -305,7 +310,7 @@ class DesiredStateFile(_Strict):
     compose_files: list[str] = Field(min_length=1)
     env_files: list[str] = Field(default_factory=list)
     profiles: list[str] = Field(default_factory=list)
-    environment: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    environment: dict[str, str | EnvInteger | EnvNumber | bool] = Field(default_factory=dict)
     remediation: RemediationDeclaration = RemediationDeclaration()
     detection: DetectionDeclaration = DetectionDeclaration()
     notify: NotifyDeclaration = NotifyDeclaration()

@@ -17,6 +17,7 @@ from controller.desired.errors import Problems
 from controller.desired.predict import service_predict
 from controller.desired.schema import (
     MAX_REPLICAS,
+    MAX_STOP_GRACE,
     DesiredStateFile,
     ProbeDeclaration,
     ServiceDeclaration,
@@ -185,6 +186,13 @@ def _spec(
         verify_timeout = decl.verify_timeout_seconds
     else:
         verify_timeout = default_verify_timeout(healthcheck if has_healthcheck else {})
+    stop_timeout = parse_duration(compose_service.get("stop_grace_period"), 10.0)
+    if not 0 <= stop_timeout <= MAX_STOP_GRACE:
+        problems.add(
+            ("services", name, "stop_grace_period"),
+            f"compose stop_grace_period {stop_timeout:g} s is outside 0..{MAX_STOP_GRACE:g} s",
+        )
+        stop_timeout = MAX_STOP_GRACE
     return ServiceSpec(
         name=name,
         state=ServiceRunState(decl.state),
@@ -195,7 +203,7 @@ def _spec(
         depends_on=tuple(depends_on),
         has_build=bool(compose_service.get("build")),
         restart=RestartPolicy.of(str(compose_service.get("restart") or "no")),
-        stop_timeout=parse_duration(compose_service.get("stop_grace_period"), 10.0),
+        stop_timeout=stop_timeout,
         verify_timeout=verify_timeout,
         min_ready=decl.min_ready_seconds,
     )

@@ -22,35 +22,47 @@ The rules, and why each has the shape it has:
   keys (at a line's start, after ``{ , ; ( [`` or a quote, when the key is compound, or
   when the value has a digit or a symbol), so prose such as "invalid token: signature has
   expired" or "using password: YES" stays as it is.
-- a URL's user information: ``scheme://user:PASSWORD@host``, where the password ends at
-  the *last* ``@`` before white space, so passwords holding ``@ / : %`` are masked whole.
+- URLs and connection strings (``redact_urls``): a URL's user information
+  (``scheme://user:PASSWORD@host``, the password ending at the *last* ``@`` before white
+  space), webhook URLs whose path is the secret (Slack, Discord, Teams, Telegram, any
+  ``/hooks/`` or ``/webhook/`` path), secret URL parameters (Apprise's ``+ - :`` ones, a
+  SAS ``sig``), Go's MySQL DSN and Oracle's Easy Connect.
 - HTTP headers: ``Authorization`` (any scheme), ``Cookie`` and ``Set-Cookie`` values; a
   bare ``Bearer``/``Basic`` credential that looks like one (not "Basic authentication").
-- ``--password VALUE`` style command-line flags.
-- private key blocks, JSON Web Tokens, and the token formats of AWS, GitHub, GitLab,
-  Slack, Google, Stripe and npm.
+- command lines (``redact_argv``): ``--password VALUE`` style flags, the short flags of
+  the tools that take a password (``mysql -pX``, ``sshpass -pX``, ``sqlcmd -PX``,
+  ``redis-cli -a X`` ...), ``.netrc`` lines, ``PRAGMA key``.
+- private key blocks, JSON Web Tokens, and the token formats of AWS, Alibaba, GitHub,
+  GitLab, Slack, Google, Stripe, npm, PyPI, Docker Hub, OpenAI and Anthropic, Hugging
+  Face, SendGrid, Mailgun, Shopify, DigitalOcean, HashiCorp Vault, Grafana, Atlassian,
+  Databricks, Telegram, New Relic, Postman, Linear and age.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import TextIO
 
+from controller.detect import redact_argv, redact_urls
+from controller.detect.textspans import Span, line_end, quoted, until
+
 MASK = "***"
 
-Span = tuple[int, int]
+__all__ = ["MASK", "RedactedStream", "Span", "all_spans", "mask", "overlaps", "redact"]
 
 # Words a key ends with when its value is a secret. Those in _NEEDS_SEPARATOR only count
-# after a separator (DB_PASS, DB_PWD), so that "bypass", "compass" and the shell's PWD
-# (a directory) stay as they are.
+# after a separator (DB_PASS, DB_PWD, REDISCLI_AUTH) or as a quoted key ("auth": in a
+# Docker config.json), so that "bypass", "compass", "oauth" and the shell's PWD (a
+# directory) stay as they are.
 _WORDS = (
     r"password|passwd|passphrase|secret|token|credentials?|signature"
     r"|api[_-]?key|(?:access|secret|private|signing|encryption|master|client|auth|account"
     r"|license|shared|service|session)[_-]?key"
-    r"|session[_-]?id|sessionid|pass|pwd"
+    r"|session[_-]?id|sessionid|pass|pwd|auth"
 )
-_NEEDS_SEPARATOR = frozenset({"pass", "pwd"})
+_NEEDS_SEPARATOR = frozenset({"pass", "pwd", "auth"})
 # what may follow the word and still be the same secret (PASSWORD2, secret_key_base)
 _TAIL = r"(?:[_.-]?(?:[0-9]{1,3}|new|old|hash|base|b64|value|val))?"
 _KEY_END = re.compile(
@@ -70,9 +82,6 @@ _STOPWORDS = frozenset(
     }
 )  # fmt: skip
 
-_URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://(?P<user>[^\s:/@\"'<>]*):")
-_URL_END = re.compile(r"[\s\"'<>]")
-
 _AUTHORIZATION = re.compile(
     r"(?<![A-Za-z0-9_-])(?:proxy-)?authorization(?P<quote>\\?[\"'])?[ \t]*[:=][ \t]*", re.I
 )
@@ -84,22 +93,48 @@ _COOKIE = re.compile(r"(?<![A-Za-z0-9_-])(?:set-)?cookie(?P<quote>\\?[\"'])?[ \t
 _BARE_CREDENTIAL = re.compile(
     r"(?<![A-Za-z0-9_-])(?:bearer|basic)[ \t]+(?P<value>[A-Za-z0-9._~+/-]+=*)", re.I
 )
-_FLAG = re.compile(
-    r"(?<![\w-])--[\w-]*?(?:password|passwd|secret|token|api-?key)(?:[ \t]+|=)(?=\S)", re.I
-)
 _KEY_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _KEY_END_LINE = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _FIRST_WORD = re.compile(r"[ \t]*[^ \t]+")
-_TOKENS = [
-    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),  # JWT
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),  # GitHub
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{30,}\b"),
-    re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"),  # GitLab
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),  # Slack
-    re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),  # Google
-    re.compile(r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}\b"),  # Stripe
-    re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"),  # npm
+# Token formats, each with what its match contains in lower case (a substring test
+# before the regex: most text holds none of them).
+_TOKENS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")),  # JWT
+    (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),  # AWS access key id
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+    ),  # GitHub
+    (("github_pat_",), re.compile(r"\bgithub_pat_[A-Za-z0-9_]{30,}\b")),
+    (("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),  # GitLab
+    (("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),  # Slack
+    (("aiza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![\w-])")),  # Google
+    (("k_live_", "k_test_"), re.compile(r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}\b")),  # Stripe
+    (("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),  # npm
+    (("ya29.",), re.compile(r"\bya29\.[0-9A-Za-z_-]{20,}")),  # Google OAuth access token
+    (("ltai",), re.compile(r"\bLTAI[0-9A-Za-z]{12,20}\b")),  # Alibaba Cloud access key id
+    (("_v1_",), re.compile(r"\bdo[por]_v1_[a-f0-9]{64}\b")),  # DigitalOcean
+    (
+        ("sk-",),
+        re.compile(r"(?<![\w-])sk-(?:proj-|ant-[a-z]+\d\d-)?[A-Za-z0-9_-]{20,}"),
+    ),  # OpenAI, Anthropic
+    (("hf_",), re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),  # Hugging Face
+    (("sg.",), re.compile(r"\bSG\.[\w-]{16,32}\.[\w-]{16,64}")),  # SendGrid
+    (("key-",), re.compile(r"(?<![\w-])key-[0-9a-f]{32}\b")),  # Mailgun
+    (("shp",), re.compile(r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b")),  # Shopify
+    (("pypi-",), re.compile(r"\bpypi-AgE[A-Za-z0-9_-]{50,}")),  # PyPI
+    (("dckr_pat_",), re.compile(r"\bdckr_pat_[A-Za-z0-9_-]{20,}")),  # Docker Hub
+    (("hvs.", "hvb."), re.compile(r"\bhv[sb]\.[A-Za-z0-9_-]{24,}")),  # HashiCorp Vault
+    (("glsa_",), re.compile(r"\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b")),  # Grafana service account
+    (("glc_",), re.compile(r"\bglc_[A-Za-z0-9+/]{32,}={0,2}")),  # Grafana Cloud
+    (("atatt3",), re.compile(r"\bATATT3[A-Za-z0-9_=-]{20,}")),  # Atlassian
+    (("dapi",), re.compile(r"\bdapi[0-9a-f]{32}(?:-\d)?\b")),  # Databricks
+    ((":aa",), re.compile(r"\b\d{8,10}:AA[0-9A-Za-z_-]{33}(?![\w-])")),  # Telegram bot
+    (("whsec_",), re.compile(r"\bwhsec_[A-Za-z0-9+/]{24,}")),  # Stripe webhook signing secret
+    (("nrak-",), re.compile(r"\bNRAK-[A-Z0-9]{27}\b")),  # New Relic
+    (("pmak-",), re.compile(r"\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b")),  # Postman
+    (("lin_api_",), re.compile(r"\blin_api_[A-Za-z0-9]{40}\b")),  # Linear
+    (("age-secret-key-",), re.compile(r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b")),  # age
 ]
 
 
@@ -107,11 +142,33 @@ _TOKENS = [
 # holds no secret, and one search costs much less than every rule (a log line almost never
 # holds a secret). Text that is not ASCII goes through every rule: lower-casing it may not
 # agree with the rules' own ignoring of case.
-_CLUES = re.compile(
-    r"pass|pwd|secret|token|credential|signature|key|session|://|authorization|cookie"
-    r"|bearer|basic|-----begin|eyj|akia|asia|gh[pousr]_|github_pat_|glpat-|xox[abposr]-"
-    r"|aiza|[rs]k_(?:live|test)_|npm_"
-)
+_CLUE_WORDS = (
+    "pass", "pwd", "secret", "token", "credential", "signature", "key", "session", "cookie",
+    "auth", "bearer", "basic", "-----begin",
+    *(clue for clues, _ in _TOKENS for clue in clues),
+    *redact_urls.CLUES,
+    *redact_argv.CLUES,
+)  # fmt: skip
+
+
+def _trie(words: list[str]) -> str:
+    """A regex matching any of ``words``, grouped by their first characters: Python's
+    regex engine tries far fewer branches at each position than with a flat list."""
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], []).append(word[1:])
+    parts = []
+    for first, rests in sorted(groups.items()):
+        if "" in rests:  # the shortest word of the group is enough for a clue
+            parts.append(re.escape(first))
+        elif len(rests) == 1:
+            parts.append(re.escape(first) + re.escape(rests[0]))
+        else:
+            parts.append(re.escape(first) + "(?:" + _trie(rests) + ")")
+    return "|".join(parts)
+
+
+_CLUES = re.compile(_trie(sorted(set(_CLUE_WORDS))) + "|" + redact_argv.CLUE_PATTERN)
 
 
 def _clean(text: str) -> bool:
@@ -144,12 +201,7 @@ def secret_spans(text: str) -> list[Span]:
 
 def all_spans(text: str) -> list[Span]:
     """``secret_spans`` by every rule, without the quick look for clues first."""
-    found = sorted(
-        span
-        for rule in (_keyed, _urls, _authorization, _cookies, _bare, _flags, _blocks, _tokens)
-        for span in rule(text)
-        if span[1] > span[0]
-    )
+    found = sorted(span for rule in _RULES for span in rule(text) if span[1] > span[0])
     merged: list[Span] = []
     for start, end in found:
         if merged and start <= merged[-1][1]:
@@ -177,15 +229,17 @@ def _keyed(text: str) -> Iterator[Span]:
         while key_start > 0 and text[key_start - 1] in _KEY_CHARS:
             key_start -= 1
         compound = key_start < word_start
-        if match.group("word").lower() in _NEEDS_SEPARATOR and not (
-            compound and text[word_start - 1] in "_.-"
+        quoted_key = match.group("quote") is not None
+        word = match.group("word").lower()
+        if word in _NEEDS_SEPARATOR and not (
+            (compound and text[word_start - 1] in "_.-")
+            or (quoted_key and not compound and word != "pwd")  # {"auth": ...}, not PWD
         ):
             continue
         before = _before(text, key_start)
         at_line_start = before in _LINE_START or (
             before == "-" and _before(text, _skip_back(text, key_start) - 1) in _LINE_START
         )
-        quoted_key = match.group("quote") is not None
         colon = match.group("sep") == ":"
         # a bare key and ':' after a word reads as a sentence ("using password: YES",
         # "invalid token: signature has expired") unless the value has a digit or symbol
@@ -193,19 +247,23 @@ def _keyed(text: str) -> Iterator[Span]:
             compound or quoted_key or at_line_start or before in _KEY_CONTEXT
         )
         start = match.end()
-        quoted = _quoted(text, start)
-        if quoted is not None:
-            covered = quoted[1]
-            yield quoted
+        inside = quoted(text, start)
+        if inside is not None:
+            covered = inside[1]
+            yield inside
             continue
         if colon and at_line_start:  # a header or a YAML line: the value is the whole line
-            end = _line_end(text, start)
+            end = line_end(text, start)
         elif quoted_key:  # JSON or a dict: a bare value (number, literal) ends at , } ]
-            end = _until(text, start, " \t\r\n,}]")
-        elif before in ("?", "&"):  # a query string
-            end = _until(text, start, " \t\r\n&#")
+            end = until(text, start, " \t\r\n,}]")
+        elif before in ("?", "&") or (  # a query string (Apprise's ?+header=, &-field=)
+            before != ""
+            and before in "+:-"
+            and _before(text, _skip_back(text, key_start) - 1) in ("?", "&")
+        ):
+            end = until(text, start, " \t\r\n&#")
         else:
-            end = _until(text, start, " \t\r\n")
+            end = until(text, start, " \t\r\n")
         value = text[start:end].rstrip(".,;:)]}")
         if value.lower() in _STOPWORDS:
             continue
@@ -214,25 +272,12 @@ def _keyed(text: str) -> Iterator[Span]:
             # match masks what follows it, already masked or not (redacting twice
             # changes nothing)
             continue
-        if colon and not compound and _prose_follows(text, start, _until(text, start, " \t")):
+        if colon and not compound and _prose_follows(text, start, until(text, start, " \t")):
             continue
         if in_sentence and (value.isalpha() or (value.isdigit() and len(value) <= 3)):
             continue  # a word or a status code after "token:" in a sentence
         covered = end
         yield start, end
-
-
-def _urls(text: str) -> Iterator[Span]:
-    scanned = 0  # a URL inside one already read (in its password) is part of it
-    for match in _URL.finditer(text):
-        if match.start() < scanned:
-            continue
-        start = match.end()
-        end_match = _URL_END.search(text, start)
-        scanned = end_match.start() if end_match else len(text)
-        at = text.rfind("@", start, scanned)  # the last @ of the authority: passwords hold @
-        if at > start:
-            yield start, at
 
 
 def _authorization(text: str) -> Iterator[Span]:
@@ -241,14 +286,14 @@ def _authorization(text: str) -> Iterator[Span]:
         if match.start() < covered:
             continue
         start = match.end()
-        quoted = _quoted(text, start)
-        if quoted is not None:
-            scheme = _SCHEME.match(text, quoted[0], quoted[1])
-            covered = quoted[1]
-            yield (scheme.end() if scheme else quoted[0]), quoted[1]
+        inside = quoted(text, start)
+        if inside is not None:
+            scheme = _SCHEME.match(text, inside[0], inside[1])
+            covered = inside[1]
+            yield (scheme.end() if scheme else inside[0]), inside[1]
             continue
         scheme = _SCHEME.match(text, start)
-        covered = _line_end(text, start)
+        covered = line_end(text, start)
         yield (scheme.end() if scheme else start), covered
 
 
@@ -258,12 +303,12 @@ def _cookies(text: str) -> Iterator[Span]:
         if match.start() < covered:
             continue
         start = match.end()
-        quoted = _quoted(text, start)
-        if quoted is not None:
-            covered = quoted[1]
-            yield quoted
+        inside = quoted(text, start)
+        if inside is not None:
+            covered = inside[1]
+            yield inside
             continue
-        end = _line_end(text, start)
+        end = line_end(text, start)
         first = _FIRST_WORD.match(text, start, end)
         if first is not None and "=" in first.group():  # a pair, not "cookie: not found"
             covered = end
@@ -275,18 +320,6 @@ def _bare(text: str) -> Iterator[Span]:
         value = match.group("value").rstrip(".")  # a full stop ends the sentence
         if _looks_like_credential(value):
             yield match.start("value"), match.start("value") + len(value)
-
-
-def _flags(text: str) -> Iterator[Span]:
-    covered = 0
-    for match in _FLAG.finditer(text):
-        if match.start() < covered:
-            continue
-        start = match.end()
-        quoted = _quoted(text, start)
-        span = quoted if quoted is not None else (start, _until(text, start, " \t\r\n"))
-        covered = span[1]
-        yield span
 
 
 def _blocks(text: str) -> Iterator[Span]:
@@ -301,59 +334,27 @@ def _blocks(text: str) -> Iterator[Span]:
 
 
 def _tokens(text: str) -> Iterator[Span]:
-    for rule in _TOKENS:
-        for match in rule.finditer(text):
-            yield match.span()
+    lower = text.lower()
+    for clues, rule in _TOKENS:
+        if any(clue in lower for clue in clues):
+            for match in rule.finditer(text):
+                yield match.span()
+
+
+_RULES = (
+    _keyed,
+    redact_urls.url_spans,
+    redact_urls.dsn_spans,
+    _authorization,
+    _cookies,
+    _bare,
+    redact_argv.argv_spans,
+    _blocks,
+    _tokens,
+)
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _quoted(text: str, start: int) -> Span | None:
-    """The inside of a quoted value starting at ``start`` (``"..."``, ``'...'``, or with
-    escaped quotes ``\\"...\\"`` as JSON inside JSON has them); an unclosed quote runs to
-    the end of the line. None when no quote starts there."""
-    escaped = text.startswith("\\", start)
-    opening = start + 1 if escaped else start
-    if opening >= len(text) or text[opening] not in "\"'`":
-        return None
-    quote = text[opening]
-    at = opening + 1
-    skip_next = False
-    while at < len(text) and text[at] != "\n":
-        # one character of the value, and how many characters of text it takes: inside
-        # an escaped string, \\ is a backslash and \" a quote of the inner string
-        char, width = text[at], 1
-        if escaped and char == "\\" and at + 1 < len(text) and text[at + 1] in ("\\", quote):
-            char, width = text[at + 1], 2
-        elif escaped and char == quote:
-            char = ""  # a bare quote inside an escaped string is just a character
-        if skip_next:
-            skip_next = False
-        elif char == "\\":
-            skip_next = True
-        elif char == quote:
-            return opening + 1, at
-        at += width
-    return opening + 1, at
-
-
-def _until(text: str, start: int, stops: str) -> int:
-    """The index of the first of ``stops`` at or after ``start`` (or the text's end)."""
-    stop = _STOPS.get(stops)
-    if stop is None:
-        stop = _STOPS[stops] = re.compile("[" + re.escape(stops) + "]")
-    found = stop.search(text, start)
-    return found.start() if found else len(text)
-
-
-_STOPS: dict[str, re.Pattern[str]] = {}
-
-
-def _line_end(text: str, start: int) -> int:
-    end = text.find("\n", start)
-    end = len(text) if end < 0 else end
-    return end - 1 if end > start and text[end - 1] == "\r" else end
 
 
 def _skip_back(text: str, at: int) -> int:
@@ -392,13 +393,42 @@ def _looks_like_credential(value: str) -> bool:
 class RedactedStream:
     """A text stream that redacts what is written to it: the sink of the controller's own
     log, so a line that quotes container text (a step's error, an engine's message, a
-    traceback) is masked even when the code that logged it did not think of it."""
+    traceback) is masked even when the code that logged it did not think of it.
 
-    def __init__(self, stream: TextIO) -> None:
+    ``json_lines``: each line written is a JSON object (``--log-format json``); every
+    string in it is redacted and the object written again, so a mask never eats a
+    closing quote (a value masked "to the next white space" would, in the JSON text).
+    """
+
+    def __init__(self, stream: TextIO, json_lines: bool = False) -> None:
         self._stream = stream
+        self._json = json_lines
 
     def write(self, text: str) -> None:
-        self._stream.write(redact(text))
+        if self._json:
+            text = "".join(_redacted_json_line(line) for line in text.splitlines(keepends=True))
+        else:
+            text = redact(text)
+        self._stream.write(text)
 
     def flush(self) -> None:
         self._stream.flush()
+
+
+def _redacted_json_line(line: str) -> str:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return redact(line)
+    ending = line[len(line.rstrip("\r\n")) :]
+    return json.dumps(_redacted_value(value), ensure_ascii=False) + ending
+
+
+def _redacted_value(value: object) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted_value(item) for item in value]
+    return value

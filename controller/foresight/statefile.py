@@ -2,9 +2,10 @@
 restarts of the controller.
 
 Written atomically at most every ``SAVE_SECONDS`` (a pass asks, ``maybe_save``) and at
-shutdown; read back at start, so a restarted controller forecasts from the history it
-had and keeps the precursors it learned. An unreadable file is kept aside, named, and
-the run starts afresh, as the issues file is.
+shutdown; a write that fails is said once and tried again at the next save. Read back at
+start, so a restarted controller forecasts from the history it had and keeps the
+precursors it learned. An unreadable file is kept aside, named, and the run starts
+afresh, as the issues file is.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ForesightFile:
         self._trends, self._learning, self._clock = trends, learning, clock
         self._lock = threading.Lock()
         self._saved_at = float("-inf")
+        self._failing = False  # the last save failed (said once, until one works)
 
     def load(self) -> None:
         """Take back what an earlier run saved (nothing when there is no file)."""
@@ -56,6 +58,8 @@ class ForesightFile:
             self.save()
 
     def save(self) -> None:
+        """Write the file; a write that fails (a full disk) is said once and tried again
+        at the next save: what it holds stays in memory meanwhile."""
         with self._lock:
             document = {
                 "schema_version": SCHEMA_VERSION,
@@ -63,5 +67,19 @@ class ForesightFile:
                 "trends": self._trends.dump(),
                 "learned": self._learning.dump(),
             }
-            atomic_write(self.path, json.dumps(document, separators=(",", ":")) + "\n")
             self._saved_at = self._clock()
+            try:
+                atomic_write(self.path, json.dumps(document, separators=(",", ":")) + "\n")
+            except OSError as exc:
+                if not self._failing:
+                    logger.error(
+                        "{}: cannot write it ({}); the samples and what was learned stay "
+                        "in memory until it can",
+                        self.path,
+                        exc.strerror or exc,
+                    )
+                self._failing = True
+                return
+            if self._failing:
+                logger.info("{}: written again", self.path)
+            self._failing = False

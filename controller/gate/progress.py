@@ -10,7 +10,9 @@ like ``docker compose up --wait``::
 
 At the end, a table of every declared service and what is left, and the verdict. Plain
 ASCII, so a CI log in any locale shows it. Everything shown comes from the issue store,
-whose texts are redacted.
+whose texts are redacted. A damaged issues file the run set aside at start (so it began
+without the earlier run's issues, backoff and budget) is said in both: a line of the
+progress and a line under the table.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TextIO
 
 from controller.issues.present import intended
 from controller.model import Issue, IssueState, ServiceCondition, ServiceRecord, ServiceStatus
+from controller.runtime.statefiles import SetAside
 
 Records = Mapping[str, ServiceRecord]  # each service's remediation record, by name
 
@@ -79,6 +82,7 @@ class Progress:
         self._width = max((len(n) for n in names), default=7) + 2
         self._last: dict[str, tuple[str, str]] = {}
         self._engine = ""
+        self._set_aside_said = False
 
     def update(
         self,
@@ -87,10 +91,17 @@ class Progress:
         records: Records,
         engine: str,
         holds: Mapping[str, float] | None = None,
+        set_aside: SetAside | None = None,
     ) -> None:
-        """``holds``: services ready but not yet for long enough, with their hold."""
+        """``holds``: services ready but not yet for long enough, with their hold;
+        ``set_aside``: the damaged issues file the run kept aside at start."""
         if not self._enabled:
             return
+        if set_aside is not None and not self._set_aside_said:
+            self._set_aside_said = True
+            self._print(
+                f"  {'(state)':<{self._width}} {'Set aside':<12} {set_aside_note(set_aside)}"
+            )
         if engine != self._engine:
             self._engine = engine
             if engine:
@@ -108,15 +119,26 @@ class Progress:
         print(line, file=self._stream, flush=True)
 
 
+def set_aside_note(set_aside: SetAside) -> str:
+    """One line: which file was damaged, why, where it went, and what that means."""
+    original = set_aside.path.name.rsplit(".unreadable-", 1)[0]
+    return (
+        f"{original} was damaged ({_short(set_aside.why, 80)}): kept as {set_aside.path.name}; "
+        "this run started without its issues, backoff and budget"
+    )
+
+
 def final_table(
     declared: Mapping[str, bool],
     statuses: Sequence[ServiceStatus],
     issues: Sequence[Issue],
     records: Records,
     unsettled: Mapping[str, float] | None = None,
+    set_aside: SetAside | None = None,
 ) -> list[str]:
     """Every declared service (name -> required), its state and what is left
-    (``unsettled``: ready ones still in their hold, with the seconds to go)."""
+    (``unsettled``: ready ones still in their hold, with the seconds to go); under it,
+    the damaged issues file set aside at start (``set_aside``)."""
     by_name = {s.name: s for s in statuses}
     width = max((len(n) for n in declared), default=7) + 2
     rows = [f"{'SERVICE':<{width}} {'REQUIRED':<9} {'CONDITION':<12} {'CONTAINERS':<24} LEFT"]
@@ -138,4 +160,6 @@ def final_table(
             f"{name:<{width}} {'yes' if required else 'no':<9} {condition:<12} "
             f"{containers:<24} {_short(left, 90)}"
         )
+    if set_aside is not None:
+        rows.append(f"state file set aside: {set_aside_note(set_aside)}")
     return rows

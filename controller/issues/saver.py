@@ -5,6 +5,8 @@ Markdown report and fsyncing both after each batch cost more than detecting the 
 ``request`` says something changed that can wait: it is saved within ``interval`` seconds,
 once however often it is asked. ``now`` saves at once (a new issue, a state a reader must
 see without delay); ``stop`` saves what is pending, so a shutdown loses nothing.
+``retry_in`` asks for a save after a delay even when nothing else changes: a save that
+failed (a full disk) is tried again on its own.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class DebouncedSaver:
         self._due = False
         self._stopped = False
         self._last = float("-inf")
+        self._not_before = float("-inf")  # a retry's delay: no save before then
         self._thread = threading.Thread(target=self._run, name="saver", daemon=True)
 
     def start(self) -> None:
@@ -53,6 +56,15 @@ class DebouncedSaver:
             self._last = self._clock()
         self._save()
 
+    def retry_in(self, seconds: float) -> None:
+        """A save failed: try again in ``seconds`` (requests meanwhile join that save)."""
+        with self._cond:
+            if not self._thread.is_alive() or self._stopped:
+                return  # no thread: the next save of the caller tries again
+            self._due = True
+            self._not_before = self._clock() + seconds
+            self._cond.notify()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread; save what was pending."""
         with self._cond:
@@ -71,13 +83,14 @@ class DebouncedSaver:
                     self._cond.wait()
                 if self._stopped:
                     return
-                wait = self._last + self._interval - self._clock()
+                wait = max(self._last + self._interval, self._not_before) - self._clock()
                 if wait > 0:
                     self._cond.wait(wait)  # more requests meanwhile join this save
                     continue
                 self._due = False
                 self._last = self._clock()
+                self._not_before = float("-inf")
             try:
                 self._save()
-            except Exception:  # a full disk must not stop later saves
+            except Exception:  # a bug must not stop later saves (a full disk is the caller's)
                 logger.exception("saving the issues files failed")

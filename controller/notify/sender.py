@@ -2,8 +2,10 @@
 
 Apprise is the library the peers of this project (docker-autoheal, LoggiFly) converged
 on: one URL scheme per service (json://, ntfy://, mailto://, slack://, ...). Each URL is
-its own Apprise object, so one failing endpoint is reported as that endpoint (by its
-scheme and its URL with secrets hidden), and the others still receive the message.
+its own Apprise object, so one failing endpoint is reported as that endpoint (its place
+in ``notify.urls`` and the URL as ``detect.urlmask.masked_url`` shows it: Apprise's own
+"privacy" form keeps header and payload parameters), and the others still receive the
+message. Apprise's own log lines show every URL in them the same way (``mask_apprise_log``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ from typing import Protocol
 
 import apprise
 
+from controller.detect.urlmask import mask_apprise_log, masked_url
 from controller.notify.message import Message
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    endpoint: str  # the URL with its secrets hidden (Apprise's privacy form)
+    endpoint: str  # "notify.urls[N] URL", the URL with every secret masked (masked_url)
     ok: bool
+
+
+def endpoint_name(index: int, url: str) -> str:
+    """How a log line names the ``index``th URL of ``notify.urls``."""
+    return f"notify.urls[{index}] {masked_url(url)}"
 
 
 class Sender(Protocol):
@@ -29,7 +37,9 @@ class Sender(Protocol):
 
 class AppriseSender:
     def __init__(self, urls: Sequence[str], timeout: float) -> None:
+        mask_apprise_log()
         self._plugins = []
+        self._names = [endpoint_name(i, url) for i, url in enumerate(urls)]
         for url in urls:
             plugin = apprise.Apprise.instantiate(url)
             if plugin is None:  # the desired state checked the URLs: not expected
@@ -40,7 +50,7 @@ class AppriseSender:
 
     def send(self, message: Message) -> list[Delivery]:
         results: list[Delivery] = []
-        for plugin in self._plugins:
+        for plugin, name in zip(self._plugins, self._names, strict=True):
             try:
                 ok = bool(
                     plugin.notify(
@@ -51,6 +61,5 @@ class AppriseSender:
                 )
             except Exception:  # a plugin's own bug must not end the delivery thread
                 ok = False
-            endpoint = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
-            results.append(Delivery(endpoint, ok))
+            results.append(Delivery(name, ok))
         return results

@@ -35,6 +35,7 @@ from controller.observe.gateway import (
     ContainerGone,
     ContainerSummary,
     EngineError,
+    EngineIdentity,
     EngineUnavailable,
     LogStream,
 )
@@ -248,6 +249,17 @@ class DockerEngine:
         except EngineError:
             self._api = None  # reconnect (and renegotiate the API version) next time
             return False
+
+    def identity(self) -> EngineIdentity:
+        info: dict[str, Any] = self._call("info", lambda api: api.info())
+        api_version = str(self._call("version", lambda api: api.api_version))
+        host = self._base_url or str(kwargs_from_env().get("base_url") or "")
+        return EngineIdentity(
+            host=host or "unix:///var/run/docker.sock",
+            id=str(info.get("ID") or "?"),
+            name=str(info.get("Name") or "?"),
+            version=f"{info.get('ServerVersion') or '?'}, API {api_version}",
+        )
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:
         summaries = self._call(

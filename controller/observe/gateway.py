@@ -47,6 +47,19 @@ class ContainerSummary:
     marks: str  # what the engine's status says besides durations: "(healthy)", "(137)"
 
 
+@dataclass(frozen=True, slots=True)
+class EngineIdentity:
+    """Which engine answers: where it was reached, its own id and name, its version."""
+
+    host: str  # the address the controller uses: unix:///var/run/docker.sock, tcp://...
+    id: str  # the engine's ID (docker info): stable across its restarts
+    name: str  # its host name
+    version: str  # Docker's version, and the API version spoken
+
+    def __str__(self) -> str:
+        return f"{self.host} (engine id {self.id}, name {self.name}, Docker {self.version})"
+
+
 class LogStream(Protocol):
     """A container's log as its complete lines, a read at a time: each line is its RFC 3339
     timestamp, a space and the text, without the newline, and at most ``lines.MAX_LINE_BYTES
@@ -68,6 +81,10 @@ class EventStream(Protocol):
 class EngineGateway(Protocol):
     def ping(self) -> bool:
         """True when the engine answers."""
+        ...
+
+    def identity(self) -> EngineIdentity:
+        """Which engine answers (raises ``EngineError`` when none does)."""
         ...
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:

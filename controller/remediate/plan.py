@@ -12,6 +12,8 @@ Pure: issues and settings in, a ``Plan`` out. The rules, in order:
    missing), with the action that fixed the same fault last time tried first.
 4. A log issue with no drift is acted on only if its pattern suggests an action (restart
    or recreate, never for config, import or auth) or a runbook fits; else it is reported.
+   So is an outdated config the controller may not apply (``report``): the service runs
+   well, nothing is wrong enough for a person to be paged.
 5. A ``predicted`` issue (a forecast of exhaustion) is acted on only when its service
    declares it: a runbook for its ``predicted-<resource>`` pattern id, or a restart (no
    recreate: a new container of the same image leaks the same).
@@ -50,6 +52,9 @@ from controller.model import (
 from controller.remediate.strategies import WATCHED, ladder, left_alone_reason, primary
 
 RESTART_CANNOT_FIX = frozenset({Category.CONFIG, Category.IMPORT, Category.AUTH})
+# drifts of a service that runs well, reported and never handed to a person (no page):
+# a config edited and not yet applied (``recreate_outdated`` lets the controller apply it)
+REPORTED = frozenset({DriftKind.OUTDATED})
 # drifts Docker's own restart policy answers (it does nothing about unhealthy containers)
 DOCKER_RESTARTS = frozenset({DriftKind.EXITED, DriftKind.RESTARTING})
 CRASHES = frozenset(
@@ -83,6 +88,8 @@ class Plan:
     why: str = ""  # the issue behind the plan, for logs and dry runs
     hand_over: str = ""  # nothing fits: a human gets it, with this reason
     hand_over_fingerprints: tuple[str, ...] = ()
+    # nothing to do, nothing wrong enough for a person: reported, with what would fix it
+    report: str = ""
     docker_restarting: bool = False  # the restart policy is at work: watch it, add nothing
 
     @property
@@ -157,6 +164,8 @@ def _drift_plan(
     main = primary(drifts)
     fingerprints = tuple(d.fingerprint for d in drifts)
     rungs = ladder(main, spec)
+    if not rungs and main.kind in REPORTED:
+        return Plan(why=main.title, addresses=fingerprints, report=left_alone_reason(main, spec))
     if not rungs:
         return Plan(
             why=main.title,

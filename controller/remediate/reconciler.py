@@ -167,6 +167,10 @@ class Reconciler:
                 logger.warning("{}: needs a human: {}", service, plan.hand_over)
                 self._on_change(True)
             return Done("needs a human")
+        if plan.report:
+            if self._records.intend(service, plan.addresses, f"reported: {plan.report}"):
+                logger.info("{}: {}", service, plan.report)
+            return Done("reported only")
         if plan.docker_restarting and not plan.rungs:
             return self._deference.watch_docker(spec, plan, containers, self._records.rules.budget)
         if not plan.rungs:

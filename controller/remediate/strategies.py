@@ -81,7 +81,8 @@ def ladder(drift: Drift, spec: ServiceSpec) -> tuple[Action, ...]:
 
 
 def left_alone_reason(drift: Drift, spec: ServiceSpec) -> str:
-    """Why a drift with an empty ladder is left to a person."""
+    """Why a drift with an empty ladder is left to a person (or, for an outdated config,
+    only reported)."""
     if drift.kind is DriftKind.PAUSED:
         return (
             f"{spec.name} was paused, which a person does on purpose: the controller leaves "

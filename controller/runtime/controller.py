@@ -22,6 +22,7 @@ from typing import Any
 from loguru import logger
 
 from controller.causes import root_causes
+from controller.detect.redact import redact
 from controller.detect.restarts import restart_findings
 from controller.drift import diff, service_status
 from controller.issues.document import ready_and_unblocked
@@ -35,14 +36,15 @@ from controller.model import (
     ServiceRecord,
     ServiceStatus,
 )
-from controller.observe.gateway import EngineError, EngineUnavailable
+from controller.observe.gateway import EngineError, EngineIdentity, EngineUnavailable
 from controller.remediate.blame import explained_crashes
 from controller.remediate.crashes import policy_crash_runs
 from controller.remediate.reconciler import blip_left, stable_after
 from controller.runtime.journal import log_drifts, log_findings, time_detection
 from controller.runtime.parts import Parts
+from controller.runtime.savetrouble import SaveTrouble
 from controller.runtime.settings import Settings
-from controller.runtime.statefiles import Evidence
+from controller.runtime.statefiles import Evidence, SaveFailed
 
 # how long after a restart the engine may still be carrying out a command an earlier run
 # of the controller started (a `docker restart` waits up to its 10 s stop timeout)
@@ -76,12 +78,15 @@ class Controller:
         self._pass_lock = threading.Lock()
         self._engine_ok: bool | None = None
         self._engine_error = "not observed yet"
+        self._engine_answered = float("-inf")  # monotonic: when the engine last answered
+        self.engine: EngineIdentity | None = None  # which engine, once it answered
         self.passes_completed = 0
         # when the newest completed pass began: the evidence a verdict rests on
         self._observed_at: float | None = None  # epoch seconds (the clock)
         self._observed_mono: float | None = None  # monotonic, against action times
         self.json_path, self.report_path = parts.files.json_path, parts.files.report_path
         self._saved_verdict: tuple[str, bool] | None = None
+        self._save_trouble = SaveTrouble()
 
     # --- state on disk ------------------------------------------------------------------
 
@@ -114,7 +119,17 @@ class Controller:
         return self._records.snapshot()
 
     def save(self, force: bool = False) -> None:
-        issues = self.parts.files.save(force)
+        """Write the state files if anything changed (``force``: anyway); a write that fails
+        is one line and retried (``SaveTrouble``), never an error for the caller."""
+        try:
+            issues = self.parts.files.save(force)
+        except SaveFailed as exc:
+            said = self._save_trouble.failed(exc, self._clock())
+            logger.log("WARNING" if said.loud else "DEBUG", "{}", said.line)
+            self.parts.saver.retry_in(said.retry_in)
+            return
+        if (note := self._save_trouble.succeeded(self._clock())) is not None:
+            logger.info("{}", note)
         if issues is not None:
             self.parts.notifier.observe(issues)  # transitions -> its own thread
 
@@ -223,14 +238,33 @@ class Controller:
         return [s for s in self._records.at_work() if not self._records.command_running(s)]
 
     def _engine_state(self, ok: bool, why: str = "") -> None:
+        why = redact(why)  # the engine's words, and an address that may carry a password
         self._engine_error = "" if ok else why
         self.metrics.engine_reachable(ok)
+        if ok:
+            self._engine_answered = time.monotonic()
         if ok != self._engine_ok:
             if ok:
                 logger.info("engine reachable; observing project {}", self.desired.project)
+                self._say_which_engine()
             else:
                 logger.error("engine unreachable, nothing observed or changed: {}", why)
         self._engine_ok = ok
+
+    def _say_which_engine(self) -> None:
+        """Log which engine the controller manages (at start and after every outage), and
+        warn when another engine answers at the same address than before."""
+        try:
+            engine = self.parts.gateway.identity()
+        except EngineError as exc:
+            logger.warning("engine: could not say which one ({})", redact(str(exc)))
+            return
+        logger.info("managing the engine at {}", redact(str(engine)))
+        if self.engine is not None and self.engine.id != engine.id:
+            logger.warning(
+                "another engine answers than before: id {} was {}", engine.id, self.engine.id
+            )
+        self.engine = engine
 
     # --- what the other parts tell it ---------------------------------------------------
 
@@ -355,8 +389,18 @@ class Controller:
         return self._engine_error
 
     def ready(self) -> bool:
-        """For /readyz: the engine answered and at least one pass completed."""
-        return bool(self._engine_ok) and self.passes_completed > 0
+        """For /readyz (and the image's healthcheck): a pass completed, the engine answered
+        the newest one, and that was recently (``stale_after``): a hung engine or a pass
+        that never ends is not ready either."""
+        fresh = time.monotonic() - self._engine_answered <= self.stale_after
+        return bool(self._engine_ok) and self.passes_completed > 0 and fresh
+
+    @property
+    def stale_after(self) -> float:
+        """Seconds without an answer from the engine after which /readyz says not ready:
+        two quiet intervals and 30 s (130 s by default); a pass runs at least once per
+        quiet interval."""
+        return 2 * self.settings.interval_quiet + 30.0
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -385,10 +429,22 @@ class Controller:
             logger.warning("shutdown cut short the fix of: {}", ", ".join(cut_short))
         self.parts.logs.stop()
         self.parts.saver.stop()
-        self.save(force=True)
+        self._final_save()
         self.parts.foresight.save()
         self.parts.notifier.close(self.settings.shutdown_timeout)
         self.parts.gateway.close()
+
+    def _final_save(self) -> None:
+        """The last save; what it could not write is said (the process still ends well)."""
+        self.save(force=True)
+        files = f"{self.parts.files.json_path} and {self.parts.files.report_path.name}"
+        if (unwritten := self._save_trouble.unwritten(files)) is not None:
+            logger.error("{}", unwritten)
+
+    @property
+    def saves_pending(self) -> int:
+        """Saves that failed since the last one that worked (0: the files are current)."""
+        return self._save_trouble.pending
 
     def open_once(self) -> None:
         """For the CI gate (``gate.run_gate``): restore and start the workers, the log
@@ -409,6 +465,6 @@ class Controller:
         self.parts.logs.stop()
         self.parts.prober.stop()
         self.parts.saver.stop()
-        self.save(force=True)
+        self._final_save()
         self.parts.notifier.close(self.settings.shutdown_timeout)
         self.parts.gateway.close()

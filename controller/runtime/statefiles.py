@@ -7,11 +7,15 @@ anyway (before a step runs, at shutdown). ``load`` takes back what an earlier ru
 the issues with their history and attempts, each service's remediation record (backoff,
 budget, a step being proven, the runbooks run ...) and the log cursors, so a restarted
 controller neither repeats a step nor reads a line twice. An unreadable file is kept
-aside, named, and the run starts afresh.
+aside, named, and the run starts afresh
+(``set_aside`` says so, for the gate's progress and table). A write that fails (a full
+disk, a file system turned read-only) raises ``SaveFailed`` naming the file; nothing is
+marked saved, so the next save writes everything again.
 """
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +36,26 @@ from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore
 from controller.model import Clock, Issue, ResourceTrend
 from controller.remediate.records import Records
+
+
+class SaveFailed(Exception):
+    """Writing a state file failed; the message is one line: the path and the OS's word."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.path = path
+        self.errno = error.errno
+        self.reason = error.strerror or str(error)
+        name = errno.errorcode.get(error.errno or 0, "")
+        self.code = name
+        super().__init__(f"{path}: {self.reason}" + (f" ({name})" if name else ""))
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A damaged issues file kept aside at start: where it went, and why."""
+
+    path: Path
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +100,7 @@ class StateFiles:
         self._outlook = outlook
         self._lock = threading.Lock()
         self._saved: tuple[int, int, int, bool, str] | None = None
+        self.set_aside: SetAside | None = None
 
     def load(self) -> SavedState:
         """What an earlier run saved (empty when there is no file or it is unreadable)."""
@@ -87,6 +112,7 @@ class StateFiles:
             )
             self.json_path.replace(aside)
             logger.warning("{}; kept it as {} and started afresh", exc, aside.name)
+            self.set_aside = SetAside(aside, str(exc).removeprefix(f"{self.json_path}: "))
             return SavedState()
 
     def document(self, issues: list[Issue] | None = None) -> dict[str, Any]:
@@ -126,7 +152,13 @@ class StateFiles:
             if changes == self._saved and not force:
                 return None
             doc = self.document(issues)
-            atomic_write(self.json_path, render_json(doc))
-            atomic_write(self.report_path, render_markdown(doc))
+            for path, text in (
+                (self.json_path, render_json(doc)),
+                (self.report_path, render_markdown(doc)),
+            ):
+                try:
+                    atomic_write(path, text)
+                except OSError as exc:
+                    raise SaveFailed(path, exc) from None
             self._saved = changes
             return issues

@@ -23,6 +23,21 @@ def from_url(url: str, timeout: float = 5.0) -> dict[str, Any]:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise StatusUnavailable(f"{url}: no controller answers ({reason})") from exc
+    except ValueError as exc:  # a host the URL library refuses (idna: a label too long ...)
+        raise StatusUnavailable(f"{_short(url)}: not a usable address ({exc})") from exc
+
+
+def readiness(url: str, timeout: float = 5.0) -> tuple[bool, str]:
+    """Whether ``url`` (a controller's ``/readyz``) says ready, and one line saying so."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status == 200, f"{url}: ready"
+    except urllib.error.HTTPError as exc:
+        return False, f"{url}: not ready (HTTP {exc.code})"
+    except (urllib.error.URLError, OSError) as exc:
+        return False, f"{url}: no controller answers ({getattr(exc, 'reason', exc)})"
+    except ValueError as exc:
+        return False, f"{_short(url)}: not a usable address ({exc})"
 
 
 def from_file(path: Path) -> dict[str, Any]:
@@ -40,3 +55,7 @@ def _document(raw: bytes, where: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), list):
         raise StatusUnavailable(f"{where}: not an issues document (no 'services' list)")
     return doc
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import STACKS, Stack, http_get, metric, wait_for
+from tests.e2e.conftest import STACKS, Stack, free_ports, http_get, metric, wait_for
 
 LEAKY = STACKS / "leaky.yaml"
 TRIO_YAML = STACKS / "trio.yaml"
@@ -221,6 +221,52 @@ def test_a_read_only_state_dir_with_a_good_file_stops_the_start_in_one_line(tmpf
     assert stack.run_controller("--once", timeout=120).returncode == 0
     assert json.loads((state / "docker_issues_e2e.json").read_text())["converged"] is True
     refused_at_start(stack, state)
+
+
+def fill(directory: Path) -> Path:
+    """Fill the file system of ``directory`` to its last byte."""
+    filler = directory / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    handle.write(b"\0" * size)
+            except OSError:
+                pass
+    return filler
+
+
+def test_a_full_disk_is_one_warning_line_and_sigterm_still_exits_0(tmpfs_state):
+    """The state directory fills up under a running controller: it goes on fixing, says
+    so in one WARNING line (no traceback), and SIGTERM ends it with exit 0 and one line
+    saying what could not be written."""
+    stack, state = tmpfs_state
+    stack.up()
+    (port,) = free_ports(1)
+    proc = stack.start_controller(
+        "--metrics-port", str(port), "--interval-active", "1", "--interval-quiet", "2"
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: http_get(base + "/readyz")[0] == 200, 60, "the controller to be ready")
+    wait_for(lambda: stack.issues()["converged"], 60, "the stack to count as converged")
+    fill(state)
+    stack.crash("alpha")
+    wait_for(lambda: "could not save" in stack.log(), 60, "the failed save to be said")
+    wait_for(
+        lambda: stack.healthy("alpha") and stack.state("alpha")[0] == "running",
+        120,
+        "alpha to be fixed all the same",
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(90) == 0, stack.log()[-3000:]
+    log = stack.log()
+    assert "Traceback" not in log, log[-3000:]
+    said = [line for line in log.splitlines() if "could not save" in line]
+    assert said and all("No space left on device (ENOSPC)" in line for line in said)
+    assert all("save(s) pending since" in line for line in said)
+    assert len([line for line in said if " WARNING " in line]) <= 2  # not one per save
+    (last,) = [line for line in log.splitlines() if "shutdown: could not write" in line]
+    assert f"{state / 'docker_issues_e2e.json'} and docker_issues_report_e2e.md" in last
 
 
 # --- the engine goes away and comes back ------------------------------------------------

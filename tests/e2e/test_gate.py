@@ -141,3 +141,19 @@ def test_a_drift_is_left_alone_for_its_blip_time_then_fixed(make_stack):
     opened = datetime.fromisoformat(issue["opened_at"])
     first = datetime.fromisoformat(issue["attempts"][0]["started_at"])
     assert (first - opened).total_seconds() >= 4  # left to heal on its own first
+
+
+def test_a_damaged_state_file_set_aside_is_said_in_the_progress_and_the_table(make_stack):
+    stack = make_stack(GATE)
+    declare(
+        stack, "  web: {}\n  sick: {replicas: 0}\n  slow: {replicas: 0}\n  migrate: {replicas: 0}\n"
+    )
+    (stack.state_dir / "docker_issues_e2e.json").write_text('{"schema_version": 1, "issu')
+    done = stack.run_controller("--once", "--timeout", "180")
+    assert done.returncode == 0, done.stderr[-3000:]
+    (aside,) = stack.state_dir.glob("docker_issues_e2e.json.unreadable-*")
+    lines = done.stderr.splitlines()
+    (progress,) = [line for line in lines if line.split()[:3] == ["(state)", "Set", "aside"]]
+    assert f"kept as {aside.name}" in progress
+    (under,) = [line for line in lines if line.startswith("state file set aside:")]
+    assert "docker_issues_e2e.json was damaged" in under

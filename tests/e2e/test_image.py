@@ -1,6 +1,10 @@
 """The controller as users run its peers: an image built from the top-level Dockerfile
 (on a base made from Debian packages, as no registry is reachable here), started by
-deploy/compose.yaml next to the demo stack, heals a killed service."""
+deploy/compose.yaml next to the demo stack as its non-root user with the socket's group
+handed in, heals a killed service and is healthy; run against a private engine, its
+healthcheck turns unhealthy when that engine goes away. A missing socket is an error,
+never a directory, and a DOCKER_HOST that names another socket than the one mounted
+stops the controller in one line."""
 
 from __future__ import annotations
 
@@ -9,13 +13,22 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import DEMO, ROOT, free_ports, http_get, wait_for
+from tests.e2e.conftest import (
+    DEMO,
+    ROOT,
+    STACKS,
+    PrivateEngine,
+    free_ports,
+    http_get,
+    wait_for,
+)
 
 BASE = os.environ.get("CC_PY_IMAGE", "cc-python:1")
 IMAGE = "cc-controller:e2e"
@@ -23,8 +36,37 @@ DEPLOY = ROOT / "deploy" / "compose.yaml"
 SHIPPED = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "controller")
 
 
+USER = "10001"  # the image's own user
+
+
 def run(*argv: str, timeout: float = 600, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, **kw)
+
+
+def socket_group(path: str = "/var/run/docker.sock") -> str:
+    return str(os.stat(path).st_gid)
+
+
+def health(container: str) -> str:
+    done = run("docker", "inspect", "--format", "{{.State.Health.Status}}", container)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def project_dir() -> Iterator[Path]:
+    """A stack's directory the image's user can read, with a state directory it owns
+    (pytest's own temporary directories are root's alone)."""
+    root = Path(tempfile.mkdtemp(prefix="cc-image-", dir="/tmp"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def owned_by_the_image_user(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chown(directory, int(USER), int(USER))
 
 
 @pytest.fixture(scope="session")
@@ -102,47 +144,95 @@ def test_the_image_has_the_controller_the_docker_cli_and_compose(controller_imag
     assert done.returncode == 0, done.stderr
     assert "controller 0.1.0" in done.stdout
     assert "Docker version" in done.stdout and "Docker Compose version v2" in done.stdout
+    whoami = run(
+        "docker", "run", "--rm", "--network", "none", "--entrypoint", "id", controller_image
+    )
+    assert whoami.stdout.startswith(f"uid={USER}(controller) gid={USER}(controller)"), whoami
+
+
+def test_a_docker_host_naming_another_socket_stops_the_container_in_one_line(controller_image):
+    done = run(
+        "docker", "run", "--rm", "--network", "none",
+        "-e", "HOST_DOCKER_HOST=unix:///run/user/1000/docker.sock",
+        "-e", "HOST_DOCKER_SOCKET=/var/run/docker.sock",
+        controller_image,
+    )  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert "set DOCKER_SOCKET=/run/user/1000/docker.sock" in line
 
 
 def test_the_deploy_file_is_valid_compose_mounting_socket_and_project_at_one_path(tmp_path):
-    done = run(
-        "docker",
-        "compose",
-        "-f",
-        str(DEPLOY),
-        "config",
-        "--format",
-        "json",
-        env={**os.environ, "PROJECT_DIR": str(tmp_path)},
-    )
+    env = {**os.environ, "PROJECT_DIR": str(tmp_path), "DOCKER_GID": "105"}
+    env.pop("DOCKER_HOST", None)
+    done = run("docker", "compose", "-f", str(DEPLOY), "config", "--format", "json", env=env)
     assert done.returncode == 0, done.stderr
     (service,) = json.loads(done.stdout)["services"].values()
     assert service["network_mode"] == "host"
-    binds = {v["source"]: v["target"] for v in service["volumes"] if v["type"] == "bind"}
-    assert binds["/var/run/docker.sock"] == "/var/run/docker.sock"
-    assert binds[str(tmp_path)] == str(tmp_path) == service["working_dir"]
+    assert service["user"] == f"{USER}:{USER}" and service["group_add"] == ["105"]
+    binds = {v["source"]: v for v in service["volumes"] if v["type"] == "bind"}
+    socket = binds["/var/run/docker.sock"]
+    assert socket["target"] == "/var/run/docker.sock"
+    assert not socket.get("bind", {}).get("create_host_path")  # missing: no directory made
+    assert binds[str(tmp_path)]["target"] == str(tmp_path) == service["working_dir"]
     assert service["environment"]["CONTROLLER_METRICS_PORT"] == "9180"
+    assert service["environment"]["HOST_DOCKER_SOCKET"] == "/var/run/docker.sock"
+
+
+def test_the_deploy_file_wants_the_sockets_group(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_GID"}
+    done = run(
+        "docker", "compose", "-f", str(DEPLOY), "config", env={**env, "PROJECT_DIR": str(tmp_path)}
+    )
+    assert done.returncode != 0
+    assert "set DOCKER_GID to the group of the engine's socket" in done.stderr
+
+
+def test_a_missing_socket_is_an_error_and_no_directory(controller_image, tmp_path):
+    missing = tmp_path / "no" / "docker.sock"
+    project = f"cce2e-nosock-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "PROJECT_DIR": str(tmp_path),
+        "DOCKER_GID": socket_group(),
+        "DOCKER_SOCKET": str(missing),
+        "CONTROLLER_IMAGE": controller_image,
+    }
+    try:
+        up = run("docker", "compose", "-p", project, "-f", str(DEPLOY), "up", "-d", env=env)
+        assert up.returncode != 0
+        assert f"bind source path does not exist: {missing}" in up.stderr
+        assert not missing.exists() and not missing.parent.exists()
+    finally:
+        run("docker", "compose", "-p", project, "-f", str(DEPLOY), "down", env=env)
 
 
 @pytest.fixture
-def deployed(tmp_path: Path) -> Iterator[dict[str, str]]:
+def deployed(project_dir: Path) -> Iterator[dict[str, str]]:
     """deploy/compose.yaml's project, taken down after the test."""
     project = f"cce2e-ctl-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "PROJECT_DIR": str(tmp_path)}
+    env = {**os.environ, "PROJECT_DIR": str(project_dir), "DOCKER_GID": socket_group()}
+    env.pop("DOCKER_HOST", None)
     yield {"project": project, **env}
     run("docker", "compose", "-p", project, "-f", str(DEPLOY), "down", "--timeout", "10", env=env)
 
 
 def test_the_controller_in_its_container_heals_a_killed_demo_service(
-    controller_image, make_stack, deployed, tmp_path
+    controller_image, make_stack, deployed, project_dir
 ):
-    shutil.copytree(DEMO.parent, tmp_path / "demo")  # the project directory holds it all
+    shutil.copytree(DEMO.parent, project_dir / "demo")  # the project directory holds it all
     db, backend, frontend = free_ports(3)
     stack = make_stack(
-        tmp_path / "demo" / "compose.yaml",
+        project_dir / "demo" / "compose.yaml",
         {"DB_PORT": str(db), "BACKEND_PORT": str(backend), "FRONTEND_PORT": str(frontend)},
     )
     stack.up()
+    state_dir = project_dir / "state"  # the image's user writes its files here
+    owned_by_the_image_user(state_dir)
+    stack.state_dir = state_dir
+    desired = project_dir / "desired_state"
+    shutil.copytree(stack.desired_dir, desired)
+    stack.desired_dir = desired
     (port,) = free_ports(1)
     project = deployed.pop("project")
     env = {
@@ -164,10 +254,19 @@ def test_the_controller_in_its_container_heals_a_killed_demo_service(
     wait_for(lambda: http_get(base + "/readyz")[0] == 200, 120, "the controller to be ready")
     wait_for(lambda: stack.issues()["converged"], 120, "the running stack to count as converged")
 
+    container = run(
+        "docker", "compose", "-p", project, "-f", str(DEPLOY), "ps", "-q", "controller", env=env
+    ).stdout.strip()
+    whoami = run("docker", "exec", container, "id", "-u")
+    assert whoami.stdout.strip() == USER  # not root
+    assert (state_dir / f"docker_issues_{stack.env}.json").stat().st_uid == int(USER)
+    assert "managing the engine at unix:///var/run/docker.sock (engine id " in logs()
+
     stack.kill("backend")
     issue = stack.wait_issue("drift:backend:exited", "resolved", 180)
     assert issue["resolution"] == "fixed by restart", logs()
     assert stack.healthy("backend")
+    wait_for(lambda: health(container) == "healthy", 150, "the image's healthcheck to pass")
 
     # `controller status` in the container finds the controller by its variables
     status = run(
@@ -187,3 +286,38 @@ def test_the_controller_in_its_container_heals_a_killed_demo_service(
     assert status.returncode == 0, status.stderr
     rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[3:]}
     assert rows["backend"][:3] == ["backend", "Ready", "1/1"], status.stdout
+
+
+def test_its_healthcheck_turns_unhealthy_when_the_engine_goes_away(
+    controller_image, make_stack, private_engine: PrivateEngine, project_dir
+):
+    """The image on the test engine manages a private one through its socket (as its
+    non-root user, with that socket's group); the private engine stops: unhealthy."""
+    stack = make_stack(STACKS / "trio.yaml", docker_host=private_engine.host)
+    stack.up()
+    owned_by_the_image_user(project_dir / "state")
+    shutil.copytree(stack.desired_dir, project_dir / "desired_state")
+    sock = private_engine.host.removeprefix("unix://")
+    (port,) = free_ports(1)
+    name = f"cce2e-health-{uuid.uuid4().hex[:8]}"
+    started = run(
+        "docker", "run", "-d", "--name", name, "--network", "host",
+        "--group-add", socket_group(sock),
+        "-v", f"{sock}:/var/run/docker.sock",
+        "-v", f"{project_dir}:{project_dir}", "-w", str(project_dir),
+        "-v", f"{STACKS}:{STACKS}:ro",  # the compose file the desired state names
+        "-e", f"CONTROLLER_ENV={stack.env}", "-e", "CONTROLLER_STATE_DIR=state",
+        "-e", f"CONTROLLER_METRICS_PORT={port}",
+        "--health-interval", "2s", "--health-timeout", "5s", "--health-retries", "2",
+        "--health-start-period", "0s",
+        controller_image,
+    )  # fmt: skip
+    try:
+        assert started.returncode == 0, started.stderr
+        wait_for(lambda: health(name) == "healthy", 120, "the controller to be healthy")
+        private_engine.stop()
+        wait_for(lambda: health(name) == "unhealthy", 120, "the healthcheck to fail")
+        logs = run("docker", "logs", name)
+        assert "engine unreachable" in logs.stderr + logs.stdout
+    finally:
+        run("docker", "rm", "-f", name)

@@ -218,8 +218,14 @@ def test_a_persons_slow_recreate_is_never_fought(make_stack):
     assert after is not None and after["Id"] != before["Id"]
     assert "FLAVOUR=spicy" in after["Config"]["Env"]
 
-    outdated = stack.wait_issue("drift:stubborn:outdated", "needs-human", timeout=60)
-    assert outdated["attempts"] == []
+    outdated = wait_for(
+        lambda: (
+            (i := stack.issue("drift:stubborn:outdated")) and i["plan"].startswith("reported") and i
+        ),
+        60,
+        "the outdated config to be reported",
+    )
+    assert outdated["state"] == "open" and outdated["attempts"] == []  # reported, no page
     seen = passes(base)
     wait_for(lambda: passes(base) >= seen + 3, 60, "three more passes")
     assert actions_on(stack, "stubborn") == []  # zero controller actions, during and after

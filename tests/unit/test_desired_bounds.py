@@ -139,3 +139,45 @@ def test_the_largest_accepted_values_run_without_overflow(tmp_path):
     for _ in range(20):
         store.record_findings([finding], settings)
     assert store.expire_log_issues(state.detection.resolve_after_quiet) == []
+
+
+def _numbers(node: object, where: str = "") -> list[tuple[str, dict[str, object]]]:
+    found: list[tuple[str, dict[str, object]]] = []
+    if isinstance(node, dict):
+        if node.get("type") in ("number", "integer"):
+            found.append((where, node))
+        for key, value in node.items():
+            found += _numbers(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _numbers(value, f"{where}[{i}]")
+    return found
+
+
+def test_every_number_of_the_schema_has_an_upper_bound():
+    from controller.desired.schema import json_schema
+
+    numbers = _numbers(json_schema())
+    assert len(numbers) > 25  # the walk finds them
+    unbounded = [w for w, n in numbers if "maximum" not in n and "exclusiveMaximum" not in n]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "1e300"])
+def test_a_tcp_probe_port_is_a_port(tmp_path, value):
+    with pytest.raises(DesiredStateError, match=r"services\.web\.probes\.0\.tcp\.port"):
+        load(tmp_path, f"services: {{web: {{probes: [{{tcp: {{port: {value}}}}}]}}}}\n")
+
+
+@pytest.mark.parametrize("value", ["1.0e+300", ".inf", ".nan", "100000000000000000000"])
+def test_a_number_in_the_environment_is_finite_and_bounded(tmp_path, value):
+    with pytest.raises(DesiredStateError, match=r"environment\.X"):
+        load(tmp_path, f"environment: {{X: {value}}}\n")
+
+
+def test_a_stop_grace_period_from_compose_is_bounded(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    (tmp_path / "dev.yaml").write_text("project: p\ncompose_files: [compose.yaml]\n")
+    huge = {"services": {"web": {"image": "web", "stop_grace_period": "100000h"}}}
+    with pytest.raises(DesiredStateError, match=r"services\.web\.stop_grace_period: compose"):
+        load_desired("dev", tmp_path, lambda project: huge)

@@ -446,3 +446,52 @@ def test_the_step_summary_is_appended_after_what_others_wrote(tmp_path):
 )
 def test_each_verdict_has_its_documented_exit_code(verdict, code):
     assert int(verdict) == code
+
+
+def test_a_damaged_state_file_set_aside_is_said_in_the_progress_and_under_the_table(tmp_path):
+    (tmp_path / "docker_issues_dev.json").write_text('{"schema_version": 1, "issu')
+    world = FakeWorld()
+    world.run("web")
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0))
+    out = io.StringIO()
+    progress = Progress(out, ["web"])
+    result = run_gate(
+        controller,
+        timeout=30,
+        engine_timeout=5,
+        sleep=no_sleep,
+        on_progress=lambda: progress.update(
+            controller.store.services(),
+            controller.store.issues(),
+            controller.records(),
+            controller.engine_error,
+            set_aside=controller.parts.files.set_aside,
+        ),
+    )
+    assert result.verdict is Verdict.CONVERGED
+    (aside,) = tmp_path.glob("docker_issues_dev.json.unreadable-*")
+    said = [line for line in out.getvalue().splitlines() if "Set aside" in line]
+    assert len(said) == 1, out.getvalue()  # once, not on every update
+    assert "(state)" in said[0] and f"kept as {aside.name}" in said[0]
+    assert "docker_issues_dev.json was damaged (cannot read issues" in said[0]
+    rows = final_table(
+        {"web": True},
+        controller.store.services(),
+        controller.store.issues(),
+        controller.records(),
+        set_aside=controller.parts.files.set_aside,
+    )
+    assert rows[-1].startswith("state file set aside: docker_issues_dev.json was damaged")
+    assert "started without its issues, backoff and budget" in rows[-1]
+
+
+def test_without_a_damaged_file_nothing_is_said_of_one(tmp_path):
+    world = FakeWorld()
+    world.run("web")
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0))
+    run_gate(controller, timeout=30, engine_timeout=5, sleep=no_sleep)
+    assert controller.parts.files.set_aside is None
+    rows = final_table(
+        {"web": True}, controller.store.services(), controller.store.issues(), controller.records()
+    )
+    assert not any("set aside" in row for row in rows)

@@ -53,12 +53,15 @@ class Rig:
         max_agents: int = 3,
         settle_logs: object = None,
         backoff_enabled: bool = True,
+        hashes: dict[str, str] | None = None,
     ) -> None:
         self.world, self.state = world, state
         self.clock = FakeClock()
         self.store = IssueStore(state.env, self.clock)
         self.registry = CollectorRegistry()
-        self.observer = Observer(world, "demo", self.clock)
+        self.observer = Observer(
+            world, "demo", self.clock, config_hashes=lambda: dict(hashes or {})
+        )
         self.saves = 0
         self.changes: list[bool] = []
         self.remediation = build_remediation(
@@ -946,3 +949,18 @@ def test_a_restart_waits_for_the_services_stop_grace_period():
     world.restart = recorded  # type: ignore[method-assign]
     Rig(world, desired(spec("web", stop_timeout=45.0))).fix("web")
     assert timeouts == [45.0]
+
+
+def test_an_outdated_config_the_controller_may_not_apply_is_reported_never_paged():
+    world = FakeWorld()
+    world.run("web", config_hash="old")
+    rig = Rig(world, desired(spec("web")), hashes={"web": "new"})
+    rig.sync()
+    result = rig.reconcile("web")
+    assert world.actions == []
+    issue = rig.issue("drift:web:outdated")
+    assert issue.state is IssueState.OPEN  # not needs-human: web runs well
+    view = rig.intended("drift:web:outdated")
+    assert view.plan.startswith("reported: web runs a config older than the compose model")
+    assert "docker compose up -d web" in view.plan
+    assert getattr(result, "why", "") == "reported only"
