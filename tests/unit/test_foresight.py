@@ -146,6 +146,10 @@ def test_a_saw_tooth_opens_nothing(tmp_path):
 
     rig.rounds(200, each=saw)
     assert [i for i in rig.controller.store.issues() if i.kind is FindingKind.PREDICTED] == []
+    left = rig.metric(
+        "compose_controller_resource_exhaustion_seconds", service="web", resource="memory"
+    )
+    assert left == math.inf  # the series exists (alerts and panels see it), not rising
 
 
 def test_memory_without_a_limit_is_held_against_the_hosts(tmp_path):
