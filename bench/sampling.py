@@ -14,8 +14,9 @@ For each: the CPU of the controller's threads (what the round says it cost) or o
 process, and the engine's (dockerd, containerd and the containers' shims, from /proc),
 less the engine's CPU over an idle stretch as long, measured between the turns (the
 machine is shared). Medians of ``--repeat`` turns. Printed: the cost of one sample each
-way, their ratio, and what sampling 100 containers costs at the default cadence (a round
-and a disk round every 30 s) as a share of one core. Everything is removed at the end.
+way, their ratio, and what sampling 100 containers costs at the default cadence (a watched
+container every 30 s, a quiet one every 5 min, ``predict.cadence``) as a share of one core,
+all quiet, some watched, all watched. Everything is removed at the end.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from controller.observe.engine import DockerEngine  # noqa: E402
 from controller.observe.usage import Round, UsageSampler  # noqa: E402
 
 REPLICAS = 5
-CADENCE = PredictSettings().interval
+FAST, QUIET = PredictSettings().interval, PredictSettings().quiet_interval
 SERVICE = """  s{n}:
     image: cc-busybox:1
     network_mode: none
@@ -108,7 +109,13 @@ def main() -> int:
         count = len(ids)
         rounds: list[Round] = []
         sampler = UsageSampler(
-            gateway, project, PredictSettings(disk_every=10**9), rounds.append, system_clock
+            gateway,
+            project,
+            PredictSettings(),
+            rounds.append,
+            lambda container, now: True,  # every container, every round
+            lambda now: False,  # the disk usage is measured on its own
+            system_clock,
         )
         sampler.update(ObservedState(project, time.time(), tuple(containers)))
         sampler.run_once()  # warm: the connection pool, the engine's host memory
@@ -163,8 +170,16 @@ def report(
     ours_own, ours_engine = med(ours, 0) / count, max(0.0, med(ours, 1)) / count
     disk_own, disk_engine = med(disk, 0), max(0.0, med(disk, 1))
     cli_own, cli_engine = med(cli, 0) / count, max(0.0, med(cli, 1)) / count
-    ours_total, cli_total = ours_own + ours_engine, cli_own + cli_engine
-    per_round = 100 * ours_total + disk_own + disk_engine
+    ours_total, cli_total, disk_total = (
+        ours_own + ours_engine,
+        cli_own + cli_engine,
+        disk_own + disk_engine,
+    )
+
+    def share(samples_per_second: float, disks_per_second: float) -> str:
+        cpu = samples_per_second * ours_total + disks_per_second * disk_total
+        return f"{100 * cpu:.2f} % of a core"
+
     print(f"sampling {count} running containers, median of {len(ours)} turns (CPU per sample)")
     print(
         f"  ours, one-shot stats:  {ours_own * 1e3:6.2f} ms controller + "
@@ -174,15 +189,19 @@ def report(
         f"  docker stats CLI:      {cli_own * 1e3:6.2f} ms CLI        + "
         f"{cli_engine * 1e3:6.2f} ms engine = {cli_total * 1e3:6.2f} ms"
     )
-    print(f"  ratio (docker stats / ours): {cli_total / ours_total:.1f}x")
+    print(f"  ratio (docker stats / ours): {cli_total / ours_total:.2f}x")
     print(
         f"  ours, disk usage (one call for all): {disk_own * 1e3:.1f} ms controller + "
         f"{disk_engine * 1e3:.1f} ms engine"
     )
     print(
-        f"  100 containers every {CADENCE:g} s (a round and a disk round): "
-        f"{per_round * 1e3:.0f} ms CPU a round = {100 * per_round / CADENCE:.2f} % of a core"
+        f"  100 containers at the default cadence (watched every {FAST:g} s, quiet every "
+        f"{QUIET:g} s):"
     )
+    print(f"    all quiet, no declared disk sizes: {share(100 / QUIET, 1 / QUIET)}")
+    print(f"    all quiet, a declared disk size:   {share(100 / QUIET, 1 / FAST)}")
+    print(f"    10 watched, 90 quiet:              {share(10 / FAST + 90 / QUIET, 1 / QUIET)}")
+    print(f"    all watched (every {FAST:g} s):         {share(100 / FAST, 1 / FAST)}")
 
 
 if __name__ == "__main__":

@@ -429,8 +429,8 @@ class PredictSettings:
     """How resources are sampled and trends fitted (the desired state's ``predict``)."""
 
     enabled: bool = True
-    interval: float = 30.0  # seconds between samples of every running container
-    disk_every: int = 1  # the engine's disk usage every this many samples
+    interval: float = 30.0  # seconds between samples of a watched container (and rounds)
+    quiet_interval: float = 300.0  # seconds between samples of a quiet one
     window: float = 1800.0  # seconds of a run's samples a trend is fitted to
     min_history: float = 180.0  # seconds of samples before any forecast
     min_points: int = 6  # samples before any forecast

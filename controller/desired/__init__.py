@@ -113,6 +113,7 @@ def load_desired(
     detection = detection_settings(declared.detection, services, problems)
     remediation = remediation_settings(declared.remediation, services, detection, problems)
     notify = notify_settings(declared.notify, problems)
+    predict = predict_settings(declared.predict, problems)
     problems.raise_any()
     return DesiredState(
         env=env,
@@ -122,5 +123,5 @@ def load_desired(
         detection=detection,
         remediation=remediation,
         notify=notify,
-        predict=predict_settings(declared.predict),
+        predict=predict,
     )

@@ -44,11 +44,17 @@ def parse_size(value: Size) -> int | None:
     return size if 0 < size <= MAX_SIZE else None
 
 
-def predict_settings(declared: PredictDeclaration) -> PredictSettings:
+def predict_settings(declared: PredictDeclaration, problems: Problems) -> PredictSettings:
+    if declared.quiet_sample_seconds < declared.sample_seconds:
+        problems.add(
+            ("predict", "quiet_sample_seconds"),
+            f"{declared.quiet_sample_seconds:g} s is shorter than sample_seconds "
+            f"({declared.sample_seconds:g} s): a quiet container is sampled less often",
+        )
     return PredictSettings(
         enabled=declared.enabled,
         interval=declared.sample_seconds,
-        disk_every=declared.disk_every,
+        quiet_interval=max(declared.quiet_sample_seconds, declared.sample_seconds),
         window=declared.window_seconds,
         min_history=declared.min_history_seconds,
         min_points=declared.min_points,

@@ -254,17 +254,21 @@ class PredictDeclaration(_Strict):
         le=HOUR,
         allow_inf_nan=False,
         description=(
-            "Seconds between samples of every running container (the engine's one-shot "
-            "stats: memory working set and limit, pids and pids limit)."
+            "Seconds between rounds, and between samples of a watched container (the "
+            "engine's one-shot stats: memory working set and limit, pids and pids limit)."
         ),
     )
-    disk_every: int = Field(
-        default=1,
+    quiet_sample_seconds: float = Field(
+        default=300.0,
         ge=1,
-        le=1000,
+        le=DAY,
+        allow_inf_nan=False,
         description=(
-            "Sample the engine's disk usage (writable layers, volumes) every this many "
-            "samples; the engine walks every layer and volume on the host for it."
+            "Seconds between samples of a quiet container: not new, under half of its "
+            "limits, not moved by 1 % of a limit since the sample before, no rising "
+            "trend (those are sampled every sample_seconds). The engine's disk usage "
+            "comes every sample_seconds when a service declares a size to forecast "
+            "against (predict.limits), else at this cadence."
         ),
     )
     window_seconds: float = Field(

@@ -11,7 +11,11 @@ resource the worst container counts. A trend that reaches its limit within the s
 warning horizon opens or updates its ``predicted`` issue (critical within the critical
 horizon); an open one stays while its limit is within the warning horizon and a quarter
 (no flapping at the edge), and resolves when the trend turns, slows beyond that, or the
-container's run ends. Histories of containers no longer running are dropped.
+container's run ends. Histories of containers no longer running are dropped. Which
+containers the next round samples (``due``) and whether it asks the disk usage
+(``disk_due``) follow ``predict.cadence``: watched ones every round, quiet ones every
+``quiet_interval``; the disk usage every round when a service declares a size to forecast
+a writable layer or volume against, else every ``quiet_interval``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from controller.issues.store import IssueStore, SyncResult
 from controller.metrics import Metrics
 from controller.model import (
     Clock,
+    ContainerSnapshot,
     DesiredState,
     FindingKind,
     Forecast,
@@ -40,6 +45,7 @@ from controller.model import (
     resource_key,
 )
 from controller.observe.usage import Round
+from controller.predict.cadence import due, watched
 from controller.predict.forecast import CRITICAL, Series, Trend, forecast, trend
 from controller.predict.measures import (
     Measure,
@@ -52,7 +58,7 @@ from controller.predict.suggest import suggested_limit
 from controller.predict.words import about, detail, sentence
 
 HYSTERESIS = 1.25  # an open forecast stays while its limit is within this much more time
-MEMORY = str(ResourceKind.MEMORY)
+MEMORY, WRITABLE = str(ResourceKind.MEMORY), str(ResourceKind.WRITABLE)
 RESTARTS, ERRORS = "restarts", "errors"  # counts whose slope is a rate
 
 
@@ -78,6 +84,10 @@ class Trends:
         self._views: list[ResourceTrend] = []
         self._owners = _volume_owners(desired)
         self.rounds = 0  # rounds taken: the document is written again after each
+        self._sampled: dict[str, tuple[float, str]] = {}  # container -> (when, which run)
+        self._watched: dict[str, bool] = {}  # container -> wants the fast cadence
+        self._disk_at: float | None = None
+        self._disk_limits = any(spec.predict.limits for spec in desired.services.values())
 
     # --- a round ------------------------------------------------------------------------
 
@@ -89,10 +99,15 @@ class Trends:
         with self._lock:
             self._record(sampled)
             found = [
-                (service, series, trend(series, self._desired.predict, sampled.at))
-                for service, series in self._rings.series()
+                (key, service, series, trend(series, self._desired.predict, sampled.at))
+                for key, service, series in self._rings.series()
             ]
-            worst = _worst(found)
+            self._watched = {}
+            for key, _, series, t in found:
+                if series.resource == WRITABLE and len(series.samples) < 2:
+                    continue  # sized on disk rounds only: its first says nothing yet
+                self._watched[key] = self._watched.get(key, False) or watched(series, t)
+            worst = _worst((service, series, t) for _, service, series, t in found)
             self._views = [
                 self._view(service, series, t)
                 for (service, _), (series, t) in sorted(worst.items())
@@ -102,9 +117,13 @@ class Trends:
             self._on_change(result)
 
     def _record(self, sampled: Round) -> None:
-        keep: list[str] = []
+        if sampled.disk is not None:
+            self._disk_at = sampled.at
+        running = {c.id for c in sampled.running}
+        keep: list[str] = list(running)  # quiet ones not sampled this round too
         for one in sampled.samples:
             container, key = one.container, one.container.id
+            self._sampled[key] = (sampled.at, container.started_at)
             measures = container_measures(one.usage)
             spec = self._desired.services.get(container.service)
             if sampled.disk is not None and key in sampled.disk.writable:
@@ -120,7 +139,8 @@ class Trends:
                 at=sampled.at,
                 measures=measures,
             )
-            keep.append(key)
+        for key in [k for k in self._sampled if k not in running]:
+            del self._sampled[key]
         for volume in sampled.disk.volumes if sampled.disk is not None else ():
             owner = self._owners.get(volume.name)
             if owner is None:
@@ -140,11 +160,12 @@ class Trends:
         self._rings.forget(keep)
 
     def _rates(self, sampled: Round) -> list[str]:
-        """Each declared service's restarts and error-like records so far, as counts."""
+        """Each declared service's restarts (of its running containers, sampled now or
+        not) and error-like records so far, as counts."""
         restarts: dict[str, int] = dict.fromkeys(self._desired.services, 0)
-        for one in sampled.samples:
-            if one.container.service in restarts:
-                restarts[one.container.service] += one.container.restart_count
+        for container in sampled.running:
+            if container.service in restarts:
+                restarts[container.service] += container.restart_count
         errors = self._errors()
         keys = []
         for service, count in restarts.items():
@@ -227,6 +248,22 @@ class Trends:
             peak=peak,
             suggested_limit=suggested_limit(peak) if series.resource == MEMORY else None,
         )
+
+    # --- the cadence ----------------------------------------------------------------------
+
+    def due(self, container: ContainerSnapshot, now: float) -> bool:
+        """Whether the next round samples ``container`` (a new run always)."""
+        with self._lock:
+            last = self._sampled.get(container.id)
+            at = last[0] if last is not None and last[1] == container.started_at else None
+            watching = self._watched.get(container.id, True)
+        return due(at, watching, now, self._desired.predict)
+
+    def disk_due(self, now: float) -> bool:
+        """Whether the next round asks the engine's disk usage."""
+        with self._lock:
+            watching = self._disk_limits
+            return due(self._disk_at, watching, now, self._desired.predict)
 
     # --- readers ------------------------------------------------------------------------
 

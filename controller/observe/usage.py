@@ -1,12 +1,14 @@
 """Sampling what the project's running containers use, at a cadence and a cost budget.
 
-Every ``interval`` seconds one round samples each running container the newest pass saw
-(``update``) through the engine's one-shot stats, and every ``disk_every`` rounds the
-engine's disk usage of the project (writable layers, volumes). The engine answers a stats
-call at its collector's next tick (it ticks once a second), so a round asks for up to
-``WORKERS`` containers at once: a hundred containers take some 13 s of waiting and little
-work. What the round cost the controller (its threads' CPU) goes with it, so the metrics
-say what each sample costs. One thread, started and stopped with the controller.
+Every ``interval`` seconds one round samples the running containers the newest pass saw
+(``update``) that are due (``due``: the foresight says which, ``predict.cadence``: a
+watched container every round, a quiet one every ``quiet_interval``) through the engine's
+one-shot stats, and, when ``disk_due`` says so, the engine's disk usage of the project
+(writable layers, volumes). The engine answers a stats call at its collector's next tick
+(it ticks once a second), so a round asks for up to ``WORKERS`` containers at once: a
+hundred containers take some 13 s of waiting and little work. What the round cost the
+controller (its threads' CPU) goes with it, so the metrics say what each sample costs.
+One thread, started and stopped with the controller.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Round:
     at: float  # epoch seconds it began
     samples: tuple[Sampled, ...]
     disk: DiskUsage | None  # None: not a disk round, or the engine refused it
+    running: tuple[ContainerSnapshot, ...]  # as the pass saw them (sampled now or not)
     gone: int  # containers removed since the pass saw them
     failed: int  # samples the engine failed
     cpu_seconds: float  # CPU the round cost the controller's threads
@@ -57,16 +60,19 @@ class UsageSampler:
         project: str,
         settings: PredictSettings,
         on_round: Callable[[Round], None],
+        due: Callable[[ContainerSnapshot, float], bool],
+        disk_due: Callable[[float], bool],
         clock: Clock,
     ) -> None:
         self._gateway = gateway
         self._project = project
         self._settings = settings
         self._on_round = on_round
+        self._due = due
+        self._disk_due = disk_due
         self._clock = clock
         self._lock = threading.Lock()
         self._running: tuple[ContainerSnapshot, ...] = ()
-        self._rounds = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="usage", daemon=True)
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="usage")
@@ -94,20 +100,19 @@ class UsageSampler:
         at = self._clock()
         with self._lock:
             running = self._running
-        results = list(self._pool.map(self._sample, running))
+        results = list(self._pool.map(self._sample, [c for c in running if self._due(c, at)]))
         samples = tuple(s for s, _ in results if s is not None)
         gone = sum(1 for _, outcome in results if outcome == "gone")
         failed = sum(1 for _, outcome in results if outcome == "failed")
         cpu = sum(cost for _, cost in results if isinstance(cost, float))
         disk = None
-        if self._rounds % max(1, self._settings.disk_every) == 0:
+        if self._disk_due(at):
             try:
                 disk = self._gateway.disk_usage(self._project)
             except EngineError as exc:
                 logger.debug("disk usage not sampled: {}", exc)
-        self._rounds += 1
         cpu += time.thread_time() - started
-        done = Round(at, samples, disk, gone, failed, cpu)
+        done = Round(at, samples, disk, running, gone, failed, cpu)
         self._on_round(done)
         return done
 

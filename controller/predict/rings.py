@@ -68,12 +68,13 @@ class Rings:
         for key in [k for k in self._histories if k not in kept]:
             del self._histories[key]
 
-    def series(self) -> Iterator[tuple[str, Series]]:
-        """Every (service, series) of the current runs."""
-        for history in self._histories.values():
+    def series(self) -> Iterator[tuple[str, str, Series]]:
+        """Every (key, service, series) of the current runs."""
+        for key, history in self._histories.items():
             for resource, ring in history.samples.items():
                 measure = history.measures[resource]
                 yield (
+                    key,
                     history.service,
                     Series(
                         resource=resource,

@@ -222,7 +222,15 @@ def assemble(
             lambda up: controller.on_event_stream(up),
             cache.event,
         ),
-        sampler=UsageSampler(gateway, desired.project, desired.predict, trends.on_round, clock),
+        sampler=UsageSampler(
+            gateway,
+            desired.project,
+            desired.predict,
+            trends.on_round,
+            trends.due,
+            trends.disk_due,
+            clock,
+        ),
         trends=trends,
         learning=learning,
         foresight=ForesightFile(

@@ -279,3 +279,30 @@ def test_restarts_and_error_like_records_are_each_services_rates_never_forecasts
     report = render_markdown(rig.controller.document())
     assert "| web | errors | 60 | none | rising, toward no known limit; 36 errors/min |" in report
     assert "| web | restarts | 9 | none | rising, toward no known limit; 6 restarts/min |" in report
+
+
+def test_a_quiet_container_is_sampled_every_quiet_interval_a_moving_one_every_round(tmp_path):
+    world = FakeWorld()
+    world.run("web")
+    world.run("db")
+    world.memory_limit["web"] = world.memory_limit["db"] = 256 * MIB
+    state = replace(desired(spec("web"), spec("db")), predict=replace(FAST, quiet_interval=60.0))
+    rig = Rig(tmp_path, world, state)
+    sampled: list[list[str]] = []
+    counted = rig.controller.parts.sampler._on_round
+
+    def each(n: int) -> None:
+        world.memory["web"] = int((20 + 5 * n) * MIB)  # a leak: moves every round
+        world.memory["db"] = 40 * MIB  # quiet
+
+    rig.controller.parts.sampler._on_round = lambda r: (  # type: ignore[method-assign]
+        sampled.append(sorted(s.container.service for s in r.samples)),
+        counted(r),
+    )
+    rig.rounds(30, each=each)  # 150 s, a round every 5 s
+    db = [n for n, names in enumerate(sampled) if "db" in names]
+    assert db[:2] == [0, 1]  # a new run: sampled until it shows it is quiet
+    assert len(db) == 2 + 150 // 60  # then once a minute (the quiet interval here)
+    assert all("web" in names for names in sampled)  # the leak, every round
+    disks = rig.metric("compose_controller_usage_samples_total", result="ok")
+    assert disks == 30 + len(db)
