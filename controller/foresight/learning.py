@@ -80,6 +80,7 @@ class Learning:
         self._last_incident: dict[str, float] = {}
         self._warnings: dict[str, tuple[str, float]] = {}  # fingerprint -> (service, at)
         self._seen: dict[str, int] = {}  # error-like records read, by service
+        self._promoted: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -155,7 +156,7 @@ class Learning:
     def _warning(self, template: Template, seen: Sighting) -> Finding:
         digest = hashlib.sha256(template.key.encode()).hexdigest()[:10]
         fingerprint = f"predict:{seen.service}:{PRECURSOR_PATTERN}:{digest}"
-        self._warnings[fingerprint] = (seen.service, seen.ts)
+        self._warnings.setdefault(fingerprint, (seen.service, seen.ts))  # the first one
         count = len(template.incidents)
         kinds = ", ".join(sorted({p.what for p in template.incidents}))
         leads = sorted(p.lead for p in template.incidents)
@@ -206,9 +207,26 @@ class Learning:
                 "mode": str(self._settings.mode),
                 "lookback_seconds": self._settings.lookback,
                 "min_incidents": self._settings.min_incidents,
-                "precursors": [_entry(t, True) for t in learned]
-                + [_entry(t, False) for t in candidates],
+                "precursors": [self._entry(t, True) for t in learned]
+                + [self._entry(t, False) for t in candidates],
             }
+
+    def _entry(self, template: Template, learned: bool) -> dict[str, Any]:
+        """A template for the document; its promoted pattern is checked once per text (a
+        document is built at every save)."""
+        key = (
+            template.service,
+            template.key,
+            template.text,
+            template.example,
+            len(template.incidents),
+        )
+        spec = self._promoted.get(key)
+        if spec is None:
+            if len(self._promoted) > 4 * KEEP_CANDIDATES:
+                self._promoted.clear()
+            spec = self._promoted[key] = promoted(template, len(template.incidents))
+        return _entry(template, learned, spec)
 
     def dump(self) -> dict[str, Any]:
         with self._lock:
@@ -219,7 +237,7 @@ class Learning:
             self._learner.load(data)
 
 
-def _entry(template: Template, learned: bool) -> dict[str, Any]:
+def _entry(template: Template, learned: bool, promote: dict[str, Any]) -> dict[str, Any]:
     return {
         "service": template.service,
         "key": template.key,
@@ -234,5 +252,5 @@ def _entry(template: Template, learned: bool) -> dict[str, Any]:
             {"at": p.at, "what": p.what, "lead_seconds": round(p.lead, 1)}
             for p in template.incidents
         ],
-        "promote": promoted(template, len(template.incidents)),
+        "promote": promote,
     }

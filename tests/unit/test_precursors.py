@@ -175,6 +175,24 @@ def test_with_learn_warn_the_fourth_appearance_opens_a_warning_that_the_crash_pr
     assert warning.resolution == "came true: crash of web about 15 s after it"
 
 
+def test_a_flood_of_a_learned_precursor_escalates_it_but_never_blocks_convergence():
+    learning, store, clock, _ = warn_rig()
+    for _ in range(3):
+        learning.sightings([seen(NOVEL, clock.now)])
+        clock.advance(20)
+        learning.incidents(crashed(store, clock), ())
+        clock.advance(200)
+    for _ in range(12):
+        learning.sightings([seen(NOVEL, clock.now)])
+        clock.advance(0.5)
+    (warning,) = [i for i in store.issues() if i.kind is FindingKind.PRECURSOR]
+    assert warning.severity is Severity.CRITICAL and warning.blocking is False
+    clock.advance(10)
+    learning.incidents(crashed(store, clock), ())
+    came = store.get(warning.fingerprint)
+    assert came.resolution == "came true: crash of web about 16 s after it"  # the first
+
+
 def test_a_warning_no_incident_follows_resolves_after_the_lookback():
     learning, store, clock, _ = warn_rig()
     for _ in range(3):
