@@ -4,6 +4,7 @@
     controller check [--env NAME]         validate desired state and compose model, no engine
     controller schema                     print the desired state's JSON Schema
     controller status [SERVICE]           what a running controller thinks (kubectl get/describe)
+    controller patterns                   what it learned: precursors of incidents, fixes
 
 Exit codes (``gate.run.Verdict``): 0 converged (``--once``), a clean shutdown or a clean
 check; 1 not converged (``--once``: something needs a human or stayed broken); 2 bad
@@ -55,6 +56,7 @@ from controller.issues.report import render_markdown
 from controller.model import system_clock
 from controller.runtime import Controller, Settings, assemble, load
 from controller.status import status_command
+from controller.status.patterns import patterns_command
 
 EXIT_OK = int(Verdict.CONVERGED)
 EXIT_NOT_CONVERGED = int(Verdict.NOT_CONVERGED)
@@ -77,6 +79,8 @@ commands:
   controller schema               print the desired state's JSON Schema
   controller status [SERVICE]     a running controller's view: one row per service, or one
                                   service in full (--file FILE, --json)
+  controller patterns             what it learned: log templates that come before incidents
+                                  (their evidence, how to declare one), fixes that worked
 
 Every flag also reads CONTROLLER_<FLAG> (--max-agents: CONTROLLER_MAX_AGENTS); a flag wins."""
 
@@ -504,7 +508,9 @@ def schema(argv: list[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS.update({"check": check, "schema": schema, "status": status_command})
+COMMANDS.update(
+    {"check": check, "schema": schema, "status": status_command, "patterns": patterns_command}
+)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 Each container's reader thread hands a whole read of its log (a ``LogBlock``) to the
 detector itself, under one lock, and the findings go to the issue store at once: a new
-error reaches the store without waiting for a pass. (A queue and a detector thread of their
-own cost a hand-over per read, and the thread woke 20 times a second when all was quiet.)
+error reaches the store without waiting for a pass. Every record that matched or looked
+like an error goes to ``on_sightings`` too (the precursor learner). (A queue and a
+detector thread of their own cost a hand-over per read, and the thread woke 20 times a
+second when all was quiet.)
 One more thread closes records whose container went quiet (a traceback's last line is
 known only when no line follows it); it sleeps until the first such moment, or for good
 when no record is open.
@@ -25,7 +27,7 @@ from loguru import logger
 from controller.detect.detector import Detector
 from controller.issues.store import IssueStore, SyncResult
 from controller.metrics import Metrics
-from controller.model import DetectionSettings, Finding, LogBlock, ObservedState
+from controller.model import DetectionSettings, Finding, LogBlock, ObservedState, Sighting
 from controller.observe.gateway import EngineGateway
 from controller.observe.logs import LogReader
 
@@ -41,12 +43,14 @@ class LogPipeline:
         settings: DetectionSettings,
         metrics: Metrics,
         on_findings: Callable[[SyncResult], None],
+        on_sightings: Callable[[Sequence[Sighting]], None],
         cursors: Mapping[str, int] | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._metrics = metrics
         self._on_findings = on_findings
+        self._on_sightings = on_sightings
         self.reader = LogReader(gateway, self._detect, cursors, on_lines=metrics.log_lines_read)
         self.detector = Detector(settings)
         self._lock = threading.Lock()  # the detector, and recording what it found
@@ -127,6 +131,9 @@ class LogPipeline:
                     logger.exception("log detection failed closing quiet records")
 
     def _record(self, findings: list[Finding]) -> None:
+        sightings = self.detector.take_sightings()
+        if sightings:  # every error-like record, for what comes before incidents
+            self._on_sightings(sightings)
         if not findings:
             return
         for finding in findings:

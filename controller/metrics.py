@@ -3,8 +3,8 @@
 Counters and histograms are recorded by the stages as things happen; state that lives in
 the issue store and the work queue is exported by ``StateCollector`` at scrape time, so it
 is never stale and never updated from everywhere. Labels are bounded: env, service,
-action, outcome, result, event, severity, category, state, pattern, version; never log text or
-container ids. Every label combination of a declared service exists from the first
+action, outcome, result, event, severity, category, state, pattern, resource, version; never
+log text or container ids. Every label combination of a declared service exists from the first
 scrape (at zero), so ``rate()`` and ``absent()`` work at once.
 """
 
@@ -29,6 +29,7 @@ from controller.model import (
     NotifyEvent,
     Outcome,
     PatternDef,
+    ResourceTrend,
     RollbackRecord,
     ServiceCondition,
     ServiceRecord,
@@ -41,6 +42,7 @@ PREFIX = "compose_controller"
 PASS_RESULTS = ("ok", "engine_unavailable", "error")
 NOTIFY_RESULTS = ("sent", "failed", "dropped")
 ROLLBACK_OUTCOMES = ("rolled_back", "held", "failed")
+SAMPLE_RESULTS = ("ok", "gone", "failed")
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REMEDIATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 DETECTION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -141,6 +143,17 @@ class Metrics:
             "held (the change never ran: its image does not exist), failed.",
             ["env", "service", "outcome"],
         )
+        self.usage_samples = counter(
+            "usage_samples_total",
+            "Resource samples of running containers (the engine's one-shot stats), by result: "
+            "ok, gone (removed meanwhile) or failed.",
+            ["env", "result"],
+        )
+        self.sampling_cpu = counter(
+            "usage_sampling_cpu_seconds_total",
+            "CPU the controller's threads spent sampling resources (stats and disk usage).",
+            ["env"],
+        )
         self.engine_up = Gauge(
             f"{PREFIX}_engine_up",
             "1 when the Docker engine answered the last pass, else 0.",
@@ -155,6 +168,9 @@ class Metrics:
             for outcome in NOTIFY_RESULTS:
                 self.notifications.labels(env, event, outcome)
         self.notification_duration.labels(env)
+        for result in SAMPLE_RESULTS:
+            self.usage_samples.labels(env, result)
+        self.sampling_cpu.labels(env)
 
     def declare(self, services: Iterable[str], patterns: Iterable[PatternDef]) -> None:
         """Create every per-service and per-pattern series at zero."""
@@ -184,6 +200,13 @@ class Metrics:
 
     def restarted(self, service: str, times: int = 1) -> None:
         self.restarts.labels(self.env, service).inc(times)
+
+    def sampled(self, ok: int, gone: int, failed: int, cpu_seconds: float) -> None:
+        """One round of resource samples and what it cost."""
+        for result, count in zip(SAMPLE_RESULTS, (ok, gone, failed), strict=True):
+            if count:
+                self.usage_samples.labels(self.env, result).inc(count)
+        self.sampling_cpu.labels(self.env).inc(max(0.0, cpu_seconds))
 
     def pass_done(self, result: str, seconds: float) -> None:
         self.reconcile_passes.labels(self.env, result).inc()
@@ -235,6 +258,8 @@ class StateView:
     records: Callable[[], dict[str, ServiceRecord]]
     rollback: Callable[[], dict[str, RollbackRecord]]
     clock: Callable[[], float]
+    trends: Callable[[], list[ResourceTrend]]  # each service's resources, newest round
+    learned: Callable[[], dict[str, int]]  # learned precursors by service
 
 
 def _family(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -260,6 +285,39 @@ class StateCollector(Collector):
             family = _family(name, doc, ["env"])
             family.add_metric([env], value)
             yield family
+        yield from self._resources(view.trends())
+        learned = _family(
+            "precursors_learned",
+            "Log templates learned to come before the service's incidents.",
+            ["env", "service"],
+        )
+        counts = view.learned()
+        for status in services:
+            learned.add_metric([env, status.name], counts.get(status.name, 0))
+        yield learned
+
+    def _resources(self, trends: list[ResourceTrend]) -> Iterator[Metric]:
+        env = self._env
+        ratio = _family(
+            "resource_usage_ratio",
+            "A resource's newest sample over its limit (memory, pids, writable-layer, "
+            "volume/NAME; the worst container of the service).",
+            ["env", "service", "resource"],
+        )
+        left = _family(
+            "resource_exhaustion_seconds",
+            "Projected seconds until the resource reaches its limit at its trend (robust "
+            "fit on the upper envelope); +Inf while it is not rising toward it.",
+            ["env", "service", "resource"],
+        )
+        for trend in trends:
+            if not trend.limit:
+                continue
+            labels = [env, trend.service, trend.resource]
+            ratio.add_metric(labels, trend.usage / trend.limit)
+            seconds = trend.seconds_left
+            left.add_metric(labels, seconds if seconds is not None else float("inf"))
+        yield from (ratio, left)
 
     def _issues(self, issues: list[Issue]) -> Iterator[Metric]:
         env = self._env

@@ -47,6 +47,8 @@ class Category(StrEnum):
     FILESYSTEM = "filesystem"
     PERFORMANCE = "performance"
     HEALTH = "health"
+    CODE = "code"  # a bug in the program: an exception nothing caught (TypeError, KeyError ...)
+    PREDICTED = "predicted"  # not yet a fault: a forecast of exhaustion, a learned precursor
 
 
 # errors that may be a dependency's fault: linked to an upstream issue on evidence
@@ -60,6 +62,7 @@ class IssueSource(StrEnum):
     LOG = "log"  # a log finding (a pattern, or a template discovery mined)
     ENGINE = "engine"  # what the engine did on its own (its restart policy's restarts)
     CHANGE = "change"  # a change of a service's config or image, and its verdict
+    PREDICT = "predict"  # what is coming: a resource forecast, a learned precursor seen
 
 
 class IssueState(StrEnum):
@@ -103,6 +106,8 @@ class FindingKind(StrEnum):
     RESTART = "restart"  # Docker's restart policy restarted a container
     BAD_CHANGE = "bad-change"  # a new config or image made the service worse
     ROLLED_BACK = "rolled-back"  # it runs a last-good snapshot, not its declared config
+    PREDICTED = "predicted"  # a resource's trend reaches its limit within a horizon
+    PRECURSOR = "precursor"  # a log template learned to come before the service's incidents
 
 
 # what an issue is: one of the drift kinds, or one of the finding kinds
@@ -260,6 +265,37 @@ class ServiceRunState(StrEnum):
     COMPLETED = "completed"  # one-shot job: ran and exited 0
 
 
+class ResourceKind(StrEnum):
+    """What a container can run out of, as the controller samples it."""
+
+    MEMORY = "memory"  # the working set against the memory limit (or the host's memory)
+    PIDS = "pids"  # processes and threads against the pids limit
+    WRITABLE = "writable-layer"  # the container's writable layer against a declared size
+    VOLUME = "volume"  # a volume's size against the size declared for it
+
+
+def resource_key(kind: ResourceKind, name: str = "") -> str:
+    """The key of one resource of a service: ``memory``, ``pids``, ``writable-layer`` or
+    ``volume/NAME`` (the compose name of the volume)."""
+    return f"{kind}/{name}" if kind is ResourceKind.VOLUME else str(kind)
+
+
+class LearnMode(StrEnum):
+    """What the controller does with log templates learned to come before incidents."""
+
+    OFF = "off"  # learns nothing
+    REPORT = "report"  # learns and lists them (the report, ``controller patterns``)
+    WARN = "warn"  # and a learned precursor's next appearance opens a warning issue
+
+
+class PreemptAction(StrEnum):
+    """What the controller may do before a forecast exhaustion (a runbook for the
+    ``predicted-<resource>`` pattern id runs whatever this says)."""
+
+    NONE = "none"  # report only (the default)
+    RESTART = "restart"  # restart the service, within its quiet window if it declares one
+
+
 # --- time -------------------------------------------------------------------------------
 
 
@@ -377,6 +413,15 @@ class PatternDef:
 
 
 @dataclass(frozen=True, slots=True)
+class LearnSettings:
+    """Precursors learned from history (``detection.learn``)."""
+
+    mode: LearnMode = LearnMode.REPORT
+    lookback: float = 300.0  # seconds before an incident in which a template counts
+    min_incidents: int = 3  # incidents it must have come before to be learned
+
+
+@dataclass(frozen=True, slots=True)
 class DetectionSettings:
     """How logs become findings: the patterns, what to ignore, escalation and discovery."""
 
@@ -387,10 +432,61 @@ class DetectionSettings:
     resolve_after_quiet: float = 300.0  # a log issue not seen this long is resolved
     discovery: bool = True  # mine unmatched error-looking lines into templates
     discovery_min_occurrences: int = 3
+    learn: LearnSettings = field(default_factory=LearnSettings)
 
     def ignored(self, service: str, pattern_id: str) -> bool:
         ids = self.ignore.get(service, frozenset())
         return "*" in ids or pattern_id in ids
+
+
+@dataclass(frozen=True, slots=True)
+class QuietWindow:
+    """A daily window, UTC, in which a restart before exhaustion is acceptable: minutes
+    after midnight; ``end`` before ``start`` spans midnight."""
+
+    start: int
+    end: int
+
+    def contains(self, minute: int) -> bool:
+        if self.start <= self.end:
+            return self.start <= minute < self.end
+        return minute >= self.start or minute < self.end
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` (epoch) until the window opens; 0 while it is open."""
+        minute = int(now // 60) % (24 * 60)
+        if self.contains(minute):
+            return 0.0
+        ahead = (self.start - minute) % (24 * 60)
+        return ahead * 60.0 - now % 60
+
+    def __str__(self) -> str:
+        start, end = divmod(self.start, 60), divmod(self.end, 60)
+        return f"{start[0]:02d}:{start[1]:02d}-{end[0]:02d}:{end[1]:02d} UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePredict:
+    """A service's forecasts: its horizons, what may be done before exhaustion, and the
+    sizes of what the engine gives no limit for (``services.<name>.predict``)."""
+
+    warning: float = 3600.0  # a forecast exhaustion within this many seconds: a warning
+    critical: float = 900.0  # ... within this many: critical
+    act: PreemptAction = PreemptAction.NONE
+    window: QuietWindow | None = None  # a restart only within it (None: once critical)
+    limits: Mapping[str, int] = field(default_factory=dict)  # resource key -> bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PredictSettings:
+    """How resources are sampled and trends fitted (the desired state's ``predict``)."""
+
+    enabled: bool = True
+    interval: float = 30.0  # seconds between samples of a watched container (and rounds)
+    quiet_interval: float = 300.0  # seconds between samples of a quiet one
+    window: float = 1800.0  # seconds of a run's samples a trend is fitted to
+    min_history: float = 180.0  # seconds of samples before any forecast
+    min_points: int = 6  # samples before any forecast
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,6 +642,8 @@ class ServiceSpec:
     # probes, and the declaration's ``addresses``: the evidence that an error names it
     addresses: tuple[ServiceAddress, ...] = ()
     rollback: RollbackPolicy = field(default_factory=RollbackPolicy)
+    volumes: tuple[str, ...] = ()  # the compose names of the named volumes it mounts
+    predict: ServicePredict = field(default_factory=ServicePredict)
 
     def __post_init__(self) -> None:
         if isinstance(self.restart, str):  # as compose writes it
@@ -635,6 +733,7 @@ class DesiredState:
     remediation: RemediationSettings = field(default_factory=RemediationSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     rollback: RollbackSettings = field(default_factory=RollbackSettings)
+    predict: PredictSettings = field(default_factory=PredictSettings)
 
     @property
     def project(self) -> str:
@@ -726,6 +825,34 @@ class ObservedState:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerUsage:
+    """What the engine's stats said of one running container at one moment."""
+
+    container: str  # id
+    memory: int  # working set, bytes: usage less the inactive page cache (as the kubelet)
+    memory_limit: int  # bytes: its limit, or the host's memory when it has none
+    memory_limited: bool  # False: ``memory_limit`` is the host's memory
+    pids: int  # processes and threads
+    pids_limit: int  # 0: no pids limit
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeUsage:
+    """A volume of the project as the engine's disk usage reports it."""
+
+    name: str  # the compose name (``pgdata``), not the engine's (``project_pgdata``)
+    size: int  # bytes in it
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """The engine's disk usage of the project: writable layers and volumes."""
+
+    writable: Mapping[str, int]  # container id -> bytes of its writable layer
+    volumes: tuple[VolumeUsage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LogLine:
     """One cleaned line of one container's log, with the engine's timestamp."""
 
@@ -757,6 +884,20 @@ class LogBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class Sighting:
+    """A log record that matched a pattern or looked like an error: each one, before any
+    threshold, for learning what comes before incidents."""
+
+    service: str
+    container: str  # container name
+    key: str  # the pattern id, or ``unclassified:<template id>``
+    pattern_id: str  # the pattern id, or ``unclassified``
+    text: str  # the pattern's title, or the mined template
+    line: str  # the record's telling line, redacted and bounded
+    ts: float  # epoch seconds of the record
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A log record that matched a pattern (or recurred as an unknown error template)."""
 
@@ -781,6 +922,17 @@ class Finding:
 
 
 # --- differences and issues -------------------------------------------------------------
+
+
+def predicted_pattern(resource: str) -> str:
+    """The pattern id a ``predicted`` issue of ``resource`` carries, which a runbook's
+    ``when.pattern`` names: ``predicted-memory``, ``predicted-pids``,
+    ``predicted-writable-layer``, ``predicted-volume`` (any volume)."""
+    return "predicted-" + resource.split("/", 1)[0]
+
+
+PREDICTED_PATTERNS = frozenset(predicted_pattern(str(kind)) for kind in ResourceKind)
+PRECURSOR_PATTERN = "precursor"  # the pattern id of a learned precursor's warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -814,6 +966,26 @@ _INCIDENT = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A forecast within one of the service's horizons, as the issue store records it."""
+
+    service: str
+    forecast: Forecast
+    title: str
+    detail: str
+    severity: Severity
+    suggested: str = "none"  # "restart": the service declares a restart before exhaustion
+
+    @property
+    def fingerprint(self) -> str:
+        return f"predict:{self.service}:{self.forecast.resource}"
+
+    @property
+    def pattern_id(self) -> str:
+        return predicted_pattern(self.forecast.resource)
+
+
 def issue_id(fingerprint: str) -> str:
     """A short stable id for a fingerprint (the same fault keeps its id across runs)."""
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
@@ -829,6 +1001,53 @@ class Attempt(BaseModel):
     finished_at: datetime | None = None
     outcome: Outcome | None = None
     detail: str = ""
+
+
+class Fit(BaseModel):
+    """How a trend was fitted: robust (Theil-Sen) on an upper envelope of the samples."""
+
+    method: str  # what the line was fitted to ("30 s maxima", "peaks of 6 cycles")
+    points: int  # envelope points the line was fitted to
+    span_seconds: float  # from the first to the last of them
+    slope_per_second: float  # the median of the pairwise slopes (unit per second)
+    level: float  # the line's value now
+    tau: float  # Kendall's tau of the points: 1 when every later point is higher
+    z: float  # the Mann-Kendall statistic: above 2.33 a rise at the 1 % level
+    spread: float  # the median absolute distance of the points from the line
+
+
+class ResourceTrend(BaseModel):
+    """One resource of one service as the newest round of samples left it: the document's
+    ``trends``, the report's resources, the metrics' usage and time to exhaustion."""
+
+    service: str
+    resource: str
+    container: str  # the container whose trend is the worst (soonest at its limit)
+    unit: str
+    usage: float
+    limit: float  # 0: none known
+    limit_source: str
+    slope_per_second: float | None = None  # None: too little history for a trend
+    seconds_left: float | None = None  # None: not rising toward a limit
+    trend: str = ""  # in words: "rising", "not rising", why there is none yet
+    peak: float = 0.0  # the highest the service's resource reached
+    suggested_limit: int | None = None  # memory: the VPA formula on the peak
+
+
+class Forecast(BaseModel):
+    """A resource's trend projected to its limit: what a ``predicted`` issue carries."""
+
+    resource: str  # ``memory``, ``pids``, ``writable-layer``, ``volume/NAME``
+    container: str  # the container (name) whose trend it is
+    unit: str  # ``bytes`` or ``pids``
+    usage: float  # the latest sample
+    limit: float
+    limit_source: str  # "its limit", "the host's memory", "its pids limit", "declared"
+    consequence: str  # what happens at the limit ("OOM kill", "no space left on device")
+    seconds_left: float  # projected seconds until the limit, at this rate
+    horizon: str  # ``warning`` or ``critical``: which of the service's horizons it is within
+    fit: Fit
+    samples: list[tuple[float, float]] = Field(default_factory=list)  # (epoch s, value)
 
 
 class Issue(BaseModel):
@@ -869,6 +1088,7 @@ class Issue(BaseModel):
     # when this occurrence's fault began by the engine's record (a death, the start of a
     # failing healthcheck streak), when earlier than ``opened_at``; None: ``opened_at``
     fault_since: datetime | None = None
+    forecast: Forecast | None = None  # predicted issues: the trend, its fit, the samples
     attempts: list[Attempt] = Field(default_factory=list)
 
     @property

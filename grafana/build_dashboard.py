@@ -195,6 +195,52 @@ ROWS: list[tuple[str, list[Panel]]] = [
         ],
     ),
     (
+        "Foresight",
+        [
+            Panel(
+                "Time to exhaustion",
+                "timeseries",
+                {
+                    "{{service}} {{resource}}": f"clamp_max(compose_controller_resource_exhaustion_seconds{{{SVC}}}, 86400)"
+                },
+                unit="s",
+                width=12,
+                description="When each resource reaches its limit at its trend (Theil-Sen on the "
+                "upper envelope of its samples); a day or more: not rising toward it. A "
+                "predicted issue opens within the service's warning horizon (1 h by default).",
+            ),
+            Panel(
+                "Use against the limit",
+                "timeseries",
+                {"{{service}} {{resource}}": f"compose_controller_resource_usage_ratio{{{SVC}}}"},
+                unit="percentunit",
+                width=12,
+                description="Memory against its limit (or the host's memory), pids against the "
+                "pids limit, writable layers and volumes against their declared sizes.",
+            ),
+            Panel(
+                "Sampling cost per sample",
+                "stat",
+                {
+                    "cpu": f'rate(compose_controller_usage_sampling_cpu_seconds_total{{{SEL}}}[{RATE}]) / rate(compose_controller_usage_samples_total{{{SEL}, result="ok"}}[{RATE}])'
+                },
+                unit="s",
+                width=6,
+                height=4,
+                description="The controller's CPU per resource sample (the engine's is not in it).",
+            ),
+            Panel(
+                "Precursors learned",
+                "stat",
+                {"{{service}}": f"compose_controller_precursors_learned{{{SVC}}}"},
+                width=6,
+                height=4,
+                description="Log templates learned to come before the service's incidents; "
+                "`controller patterns` lists them.",
+            ),
+        ],
+    ),
+    (
         "Services",
         [
             Panel(

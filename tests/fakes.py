@@ -19,11 +19,14 @@ from typing import Any
 from controller.model import (
     ComposeProject,
     ContainerSnapshot,
+    ContainerUsage,
     DesiredState,
     DetectionSettings,
+    DiskUsage,
     RemediationSettings,
     ServiceRunState,
     ServiceSpec,
+    VolumeUsage,
 )
 from controller.observe.gateway import (
     ComposeError,
@@ -134,6 +137,14 @@ class FakeWorld:
         # they show every change, so tests that send no events see every change too
         self.coarse_summaries = False
         self.calls: list[str] = []  # list_summaries / inspect calls, for the informer's tests
+        # resources, as the engine's stats and disk usage say them: by service
+        self.memory: dict[str, int] = {}  # working set in bytes (default 50 MiB)
+        self.memory_limit: dict[str, int] = {}  # its limit (default none: the host's)
+        self.pids: dict[str, tuple[int, int]] = {}  # (pids, pids limit 0: none)
+        self.writable: dict[str, int] = {}  # bytes of its writable layer
+        self.volumes: dict[str, int] = {}  # volume (compose name) -> bytes in it
+        self.host_memory = 16 << 30
+        self.usage_calls = 0
         self.lock = threading.Lock()
         self._starts = 0
         # images the engine has (by id and by tag) and the compose model ``config`` gives
@@ -227,6 +238,33 @@ class FakeWorld:
 
     def ping(self) -> bool:
         return self.reachable
+
+    def usage(self, container_id: str) -> ContainerUsage:
+        self.usage_calls += 1
+        if not self.reachable:
+            raise EngineUnavailable("stats: engine unreachable (fake)")
+        with self.lock:
+            snap = self.containers.get(container_id)
+        if snap is None or not snap.status.running:
+            raise ContainerGone(f"stats {container_id}: no such running container")
+        limit = self.memory_limit.get(snap.service, 0)
+        pids, pids_limit = self.pids.get(snap.service, (3, 0))
+        return ContainerUsage(
+            container=container_id,
+            memory=self.memory.get(snap.service, 50 << 20),
+            memory_limit=limit or self.host_memory,
+            memory_limited=bool(limit),
+            pids=pids,
+            pids_limit=pids_limit,
+        )
+
+    def disk_usage(self, project: str) -> DiskUsage:
+        if not self.reachable:
+            raise EngineUnavailable("disk usage: engine unreachable (fake)")
+        with self.lock:
+            writable = {c.id: self.writable.get(c.service, 0) for c in self.containers.values()}
+        volumes = tuple(VolumeUsage(name, size) for name, size in sorted(self.volumes.items()))
+        return DiskUsage(writable, volumes)
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:
         if not self.reachable:

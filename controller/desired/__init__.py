@@ -8,6 +8,7 @@ file and the field.
 
 Modules: ``schema`` (what the file may say), ``services`` (merge over compose),
 ``actions`` (detection and remediation settings), ``notify`` (who hears about issues),
+``predict`` (forecasts and learned precursors),
 ``interpolate`` (``${VAR}`` and
 ``{capture}`` in argv), ``errors``.
 """
@@ -22,6 +23,7 @@ from typing import Any
 from controller.desired.actions import detection_settings, remediation_settings
 from controller.desired.errors import DesiredStateError
 from controller.desired.notify import notify_settings
+from controller.desired.predict import predict_settings
 from controller.desired.schema import read_declaration
 from controller.desired.services import default_verify_timeout, merge_services, parse_duration
 from controller.model import ComposeProject, DesiredState, RollbackScope, RollbackSettings
@@ -111,6 +113,7 @@ def load_desired(
     detection = detection_settings(declared.detection, services, problems)
     remediation = remediation_settings(declared.remediation, services, detection, problems)
     notify = notify_settings(declared.notify, problems)
+    predict = predict_settings(declared.predict, problems)
     problems.raise_any()
     return DesiredState(
         env=env,
@@ -123,4 +126,5 @@ def load_desired(
         rollback=RollbackSettings(
             scope=RollbackScope(declared.rollback.scope), keep=declared.rollback.keep
         ),
+        predict=predict,
     )

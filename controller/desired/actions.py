@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from controller.desired.errors import Loc, Problems
 from controller.desired.interpolate import unknown_captures
+from controller.desired.predict import learn_settings
 from controller.desired.schema import (
     DetectionDeclaration,
     RemediationDeclaration,
@@ -22,6 +23,7 @@ from controller.detect.library import (
     parse_specs,
 )
 from controller.model import (
+    PREDICTED_PATTERNS,
     Action,
     DetectionSettings,
     RemediationSettings,
@@ -81,6 +83,7 @@ def detection_settings(
         resolve_after_quiet=declared.resolve_after_quiet_seconds,
         discovery=declared.discovery.enabled,
         discovery_min_occurrences=declared.discovery.min_occurrences,
+        learn=learn_settings(declared.learn),
     )
 
 
@@ -101,7 +104,8 @@ def remediation_settings(
             problems.add((*where, "name"), f"runbook {rb.name} defined twice")
         names.add(rb.name)
         pattern = patterns.get(rb.when.pattern)
-        if pattern is None:
+        predicted = rb.when.pattern in PREDICTED_PATTERNS  # a forecast: no captures
+        if pattern is None and not predicted:
             problems.add((*where, "when", "pattern"), f"{label}no such pattern: {rb.when.pattern}")
         for j, service in enumerate(rb.when.services):
             if service not in services:
@@ -117,8 +121,8 @@ def remediation_settings(
             problems.add(where, f"{label}declare exactly one of exec, compose, hook")
             continue
         groups = set(re.compile(pattern.regex).groupindex) if pattern is not None else None
-        step = _step((*where, chosen[0]), rb, services, groups, problems)
-        if step is not None and pattern is not None:
+        step = _step((*where, chosen[0]), rb, services, set() if predicted else groups, problems)
+        if step is not None and (pattern is not None or predicted):
             runbooks.append(
                 Runbook(
                     name=rb.name,

@@ -151,6 +151,59 @@ class RollbackDeclaration(ServiceRollbackDeclaration):
     )
 
 
+# bytes, or a size with a unit: "256MiB", "1.5GiB", "512m" (desired.predict reads it)
+Size = Annotated[int, Field(ge=1, le=1 << 60)] | Annotated[str, Field(max_length=32)]
+
+
+class ServicePredictDeclaration(_Strict):
+    """Forecasts of this service's resources (memory, pids, writable layer, volumes)."""
+
+    warning_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=WEEK,
+        allow_inf_nan=False,
+        description=(
+            "A resource whose trend reaches its limit within this many seconds opens a "
+            "`predicted` issue (severity medium): 'at this rate web reaches its 256 MiB "
+            "memory limit in about 14 min (OOM kill)'."
+        ),
+    )
+    critical_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        le=WEEK,
+        allow_inf_nan=False,
+        description="Within this many seconds the `predicted` issue is critical.",
+    )
+    before_exhaustion: Literal["none", "restart"] = Field(
+        default="none",
+        description=(
+            "What the controller does about a `predicted` issue: none (report it, the "
+            "default) or restart the service, within `quiet_window` when one is declared, "
+            "else once the forecast is critical. A runbook whose `when.pattern` is "
+            "predicted-memory, predicted-pids, predicted-writable-layer or "
+            "predicted-volume runs instead, if declared."
+        ),
+    )
+    quiet_window: str | None = Field(
+        default=None,
+        pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$",
+        description=(
+            'A daily window, UTC, "HH:MM-HH:MM" (it may span midnight), in which a '
+            "restart before exhaustion is acceptable; outside it the restart waits."
+        ),
+    )
+    limits: dict[str, Size] = Field(
+        default_factory=dict,
+        description=(
+            "Sizes the engine gives no limit for: `writable-layer` (the container's own "
+            "files) and `volume/NAME` (a named volume it mounts), in bytes or with a unit "
+            '("10GiB", "512MiB"). Without one, their trend is shown but never forecast.'
+        ),
+    )
+
+
 class ServiceDeclaration(_Strict):
     state: Literal["running", "completed"] = "running"
     replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
@@ -181,6 +234,7 @@ class ServiceDeclaration(_Strict):
             "with mode, window_seconds, deadline_seconds and severity."
         ),
     )
+    predict: ServicePredictDeclaration = ServicePredictDeclaration()
 
     _shorthand = field_validator("rollback", mode="before")(mode_shorthand)
 
@@ -237,6 +291,38 @@ class DiscoveryDeclaration(_Strict):
     min_occurrences: int = Field(default=3, ge=1, le=1000)
 
 
+class LearnDeclaration(_Strict):
+    """Precursors learned from history: log templates seen before a service's incidents."""
+
+    mode: Literal["off", "report", "warn"] = Field(
+        default="report",
+        description=(
+            "off: learn nothing; report (the default): learn and list them (the report, "
+            "`controller patterns`); warn: and a learned precursor's next appearance "
+            "opens a warning issue before the incident it came before."
+        ),
+    )
+    lookback_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description=(
+            "A template seen this long before a crash, OOM kill or unhealthy turn counts "
+            "as before it."
+        ),
+    )
+    min_incidents: int = Field(
+        default=3,
+        ge=2,
+        le=1000,
+        description=(
+            "Incidents a template must have come before to be learned (and it must rarely "
+            "appear otherwise)."
+        ),
+    )
+
+
 class DetectionDeclaration(_Strict):
     # checked by the library
     patterns: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
@@ -246,6 +332,58 @@ class DetectionDeclaration(_Strict):
     escalate_window_seconds: float = Field(default=60.0, gt=0, le=DAY, allow_inf_nan=False)
     resolve_after_quiet_seconds: float = Field(default=300.0, gt=0, le=WEEK, allow_inf_nan=False)
     discovery: DiscoveryDeclaration = DiscoveryDeclaration()
+    learn: LearnDeclaration = LearnDeclaration()
+
+
+class PredictDeclaration(_Strict):
+    """How resources are sampled and their trends fitted (every service)."""
+
+    enabled: bool = Field(
+        default=True, description="Sample resources and forecast their exhaustion."
+    )
+    sample_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=HOUR,
+        allow_inf_nan=False,
+        description=(
+            "Seconds between rounds, and between samples of a watched container (the "
+            "engine's one-shot stats: memory working set and limit, pids and pids limit)."
+        ),
+    )
+    quiet_sample_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=DAY,
+        allow_inf_nan=False,
+        description=(
+            "Seconds between samples of a quiet container: not new, under half of its "
+            "limits, not moved by 1 % of a limit since the sample before, no rising "
+            "trend (those are sampled every sample_seconds). The engine's disk usage "
+            "comes every sample_seconds when a service declares a size to forecast "
+            "against (predict.limits), else at this cadence."
+        ),
+    )
+    window_seconds: float = Field(
+        default=1800.0,
+        ge=60,
+        le=WEEK,
+        allow_inf_nan=False,
+        description="Seconds of a container run's samples a trend is fitted to.",
+    )
+    min_history_seconds: float = Field(
+        default=180.0,
+        ge=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description="Seconds of samples before any forecast.",
+    )
+    min_points: int = Field(
+        default=6,
+        ge=6,
+        le=1000,
+        description="Samples before any forecast (6 is the fewest a 1 % test of a rise allows).",
+    )
 
 
 NotifyEventName = Literal["opened", "needs-human", "escalated", "resolved"]
@@ -281,6 +419,7 @@ class DesiredStateFile(_Strict):
             "deadline_seconds and severity."
         ),
     )
+    predict: PredictDeclaration = PredictDeclaration()
     services: dict[str, ServiceDeclaration | None] = Field(default_factory=dict)
 
     _shorthand = field_validator("rollback", mode="before")(mode_shorthand)

@@ -14,6 +14,7 @@ from typing import Any
 
 from controller.desired.addresses import declared_addresses, service_addresses
 from controller.desired.errors import Problems
+from controller.desired.predict import service_predict
 from controller.desired.schema import (
     MAX_REPLICAS,
     MAX_STOP_GRACE,
@@ -65,12 +66,15 @@ def merge_services(
             probes,
             declared_addresses(name, decl.addresses, problems),
         )
+        volumes = named_volumes(compose_service or {})
         specs[name] = replace(
             spec,
             probes=probes,
             recreate_outdated=decl.recreate_outdated,
             addresses=addresses,
             rollback=rollback_policy(declared.rollback, decl.rollback),
+            volumes=volumes,
+            predict=service_predict(name, decl.predict, volumes, problems),
         )
     if not specs:
         problems.add(
@@ -228,6 +232,16 @@ def _spec(
         verify_timeout=verify_timeout,
         min_ready=decl.min_ready_seconds,
     )
+
+
+def named_volumes(compose_service: Mapping[str, Any]) -> tuple[str, ...]:
+    """The named volumes a compose service mounts (``type: volume`` with a source), as
+    ``docker compose config`` writes them."""
+    names = []
+    for mount in compose_service.get("volumes") or []:
+        if isinstance(mount, dict) and mount.get("type") == "volume" and mount.get("source"):
+            names.append(str(mount["source"]))
+    return tuple(dict.fromkeys(names))
 
 
 def _compose_dependencies(compose_service: Mapping[str, Any]) -> list[str]:

@@ -2,7 +2,8 @@
 
 Pure: nothing here touches the engine. ``observe.logs`` feeds lines in; findings come out.
 
-- ``library``: the pattern library (``patterns.yaml``), its validation, user extensions.
+- ``library``: the pattern library (the service packs, ``packs/*.yaml``), its validation,
+  user extensions.
 - ``matcher``: every pattern at once over line-aligned buffers (Hyperscan), with a ``re``
   fallback for patterns Hyperscan refuses.
 - ``records``: line cleaning (ANSI, NUL, invalid UTF-8, length) and multi-line records.

@@ -4,7 +4,9 @@ Lines are grouped into records per container (``records``), every record of a ba
 matched in one scan (``matcher``), and each record yields at most one finding: its best
 pattern, where specific patterns beat generic catch-alls, then higher severity wins, then
 the pattern listed first. Records that match nothing but look like errors go to
-``discovery``. Everything a finding carries from the log is redacted first.
+``discovery``. Everything a finding carries from the log is redacted first. Every such
+record is also a ``Sighting`` (``take_sightings``), before any threshold: what the
+precursor learner counts.
 
 ``feed_block`` takes a whole read of one container's log (``LogBlock``) and gives the same
 findings as ``feed`` would line by line: one Hyperscan scan finds the pattern hits, the lines
@@ -33,6 +35,7 @@ from controller.model import (
     LogBlock,
     LogLine,
     Severity,
+    Sighting,
 )
 
 EVIDENCE_CHARS = 4000
@@ -79,6 +82,7 @@ class Detector:
         )
         self._assemblers: dict[str, RecordAssembler] = {}
         self._last_line_at: dict[str, float] = {}
+        self._sightings: list[Sighting] = []
 
     # --- lines to records ---------------------------------------------------------------
 
@@ -137,6 +141,12 @@ class Detector:
         ]
         return min(times) if times else None
 
+    def take_sightings(self) -> list[Sighting]:
+        """Every record that matched a pattern or looked like an error since the last call
+        (each one, before any threshold)."""
+        taken, self._sightings = self._sightings, []
+        return taken
+
     def pending(self) -> bool:
         """True while a record is still open (waiting for more lines or the idle flush)."""
         return any(a.pending for a in self._assemblers.values())
@@ -186,6 +196,12 @@ class Detector:
             if last != line:  # a record's last line says how it ended (the exception)
                 shown = f"{line.strip()} | {last.strip()}"
         shown = _bounded(_redacted(shown.strip(), line, secrets), LINE_CHARS)
+        ts = record.ts_ns / 1e9
+        self._sightings.append(
+            Sighting(
+                record.service, record.container, pattern.id, pattern.id, pattern.title, shown, ts
+            )
+        )
         return Finding(
             service=record.service,
             container=record.container,
@@ -215,10 +231,21 @@ class Detector:
         if line is None:
             return None
         shown = redact(line.strip())
-        learned = self.discovery.add(record.service, shown)
-        if learned is None:
+        mined = self.discovery.add(record.service, shown)
+        template_id, template = mined.template_id, mined.template
+        self._sightings.append(
+            Sighting(
+                record.service,
+                record.container,
+                f"{UNCLASSIFIED}:{template_id}",
+                UNCLASSIFIED,
+                template,
+                _bounded(shown, LINE_CHARS),
+                record.ts_ns / 1e9,
+            )
+        )
+        if not mined.recurring:
             return None
-        template_id, template = learned
         loud = any(word in line for word in ("FATAL", "CRITICAL", "PANIC", "EMERG"))
         return Finding(
             service=record.service,

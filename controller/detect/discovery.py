@@ -1,9 +1,12 @@
 """Discovery of errors the library does not know.
 
 A line that looks like an error (a level word or field, an exception class) but matches
-no pattern is mined into a template with drain3, one miner per service. When a template
-has been seen ``min_occurrences`` times it becomes an "unclassified" finding carrying the
-template, so a user learns what the library misses (and can add a pattern for it).
+no pattern is mined into a template with drain3, one miner per service. Every such line is
+a sighting of its template (what came before an incident is learned from them); when a
+template has been seen ``min_occurrences`` times it also becomes an "unclassified"
+finding carrying the template, so a user learns what the library misses (and can add a
+pattern for it). A template's id is fixed by its cluster's first template (the first
+line, masked): drain3 generalises a template as lines come, the id stays.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 
 from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
@@ -43,6 +47,13 @@ def looks_like_error(text: str) -> bool:
     return ERRORISH.search(text) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Mined:
+    template_id: str
+    template: str  # the template as mined now
+    recurring: bool  # seen ``min_occurrences`` times: an unclassified finding
+
+
 class Discovery:
     def __init__(self, min_occurrences: int = 3) -> None:
         self._min = max(1, min_occurrences)
@@ -59,19 +70,13 @@ class Discovery:
             miner = self._miners[service] = TemplateMiner(config=config)
         return miner
 
-    def add(self, service: str, text: str) -> tuple[str, str] | None:
-        """Learn one unmatched error line (already redacted).
-
-        Returns (template id, template) once its template recurred often enough, for this
-        line and every later one of the same template; None before that.
-        """
+    def add(self, service: str, text: str) -> Mined:
+        """Learn one unmatched error line (already redacted): its template, and whether it
+        has recurred often enough to be a finding."""
         result = self._miner(service).add_log_message(mask_variables(text)[:2000])
         key = (service, int(result["cluster_id"]))
         template = str(result["template_mined"])
-        if key in self._known:
-            return self._known[key], template
-        if int(result["cluster_size"]) < self._min:
-            return None
-        template_id = hashlib.sha256(template.encode()).hexdigest()[:10]
-        self._known[key] = template_id
-        return template_id, template
+        template_id = self._known.get(key)
+        if template_id is None:
+            template_id = self._known[key] = hashlib.sha256(template.encode()).hexdigest()[:10]
+        return Mined(template_id, template, int(result["cluster_size"]) >= self._min)

@@ -1,4 +1,10 @@
-"""The pattern library: ``patterns.yaml`` shipped in the package, plus the user's changes.
+"""The pattern library: the service packs shipped in the package, plus the user's changes.
+
+The library is grouped by the software that prints the lines (``packs/<pack>.yaml``, one
+file each: PostgreSQL, MySQL/MariaDB, Redis, nginx, Python, Node.js, the JVM, Go, the
+shell and the dynamic loader ...), matched in the order of ``PACKS``: specific software
+first, what every program prints (``common``) last. ``packs/README.md`` says what a pack
+holds.
 
 Every pattern is matched case-insensitively against single lines, by Hyperscan in buffers
 of many lines and by Python ``re`` for captures, and exported to ``grep -E`` for the
@@ -54,7 +60,7 @@ class PatternError(Exception):
 
 
 class PatternSpec(BaseModel):
-    """One entry of ``patterns.yaml`` (and of ``detection.patterns`` in a desired state)."""
+    """One pattern of a pack (and of ``detection.patterns`` in a desired state)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -151,10 +157,46 @@ def parse_specs(raw: Any, where: str) -> list[PatternSpec]:
     return specs
 
 
+PACKS = (
+    "nginx",
+    "mysql",
+    "mongodb",
+    "postgresql",
+    "redis",
+    "sql",
+    "node",  # before python: "SyntaxError: ... JSON" is node's JSON, not python's syntax
+    "python",
+    "jvm",
+    "go",
+    "ruby",
+    "shell",
+    "common",
+)
+
+
+def library_packs() -> dict[str, list[PatternSpec]]:
+    """The shipped packs by the software that prints their lines, in matching order,
+    validated (examples and near-misses included); an id is in one pack only."""
+    packs: dict[str, list[PatternSpec]] = {}
+    seen: set[str] = set()
+    for pack in PACKS:
+        where = f"packs/{pack}.yaml"
+        text = resources.files("controller.detect").joinpath(where).read_text("utf-8")
+        raw = yaml.safe_load(text)
+        if not isinstance(raw, dict) or not isinstance(raw.get("software"), str):
+            raise PatternError(f"{where}: expected software: and patterns:")
+        specs = parse_specs(raw.get("patterns"), where)
+        for spec in specs:
+            if spec.id in seen:
+                raise PatternError(f"pattern {spec.id}: id: in two packs")
+            seen.add(spec.id)
+        packs[raw["software"]] = specs
+    return packs
+
+
 def library_specs() -> list[PatternSpec]:
-    """The shipped library, validated (examples and near-misses included)."""
-    text = resources.files("controller.detect").joinpath("patterns.yaml").read_text("utf-8")
-    return parse_specs(yaml.safe_load(text), "patterns.yaml")
+    """The shipped library, every pack in matching order."""
+    return [spec for specs in library_packs().values() for spec in specs]
 
 
 def build_patterns(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from controller.model import (
     Issue,
     IssueState,
     Ladder,
+    ResourceTrend,
     RollbackRecord,
     ServiceCondition,
     ServiceRecord,
@@ -86,10 +87,14 @@ def build_document(
     log_cursors: Mapping[str, int] | None = None,
     remediation: Mapping[str, ServiceRecord] | None = None,
     rollback: Mapping[str, RollbackRecord] | None = None,
+    trends: Sequence[ResourceTrend] = (),
+    learned: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The document; ``is_converged`` is the controller's verdict (it needs evidence the
     issues alone do not carry), ``observed_at`` when the newest completed pass began
-    (None: never observed), ``engine`` why the engine is unreachable ("" when it answers)."""
+    (None: never observed), ``engine`` why the engine is unreachable ("" when it answers),
+    ``trends`` each service's resources as last sampled, ``learned`` the precursors learned
+    from history (``foresight``)."""
     states = Counter(str(i.state) for i in issues)
     records = remediation or {}
     active = [i for i in issues if i.active]
@@ -114,6 +119,8 @@ def build_document(
             presented(i, records.get(i.service))
             for i in sorted(issues, key=lambda i: (not i.active, -i.severity.rank, i.first_seen))
         ],
+        "trends": [t.model_dump(mode="json") for t in trends],
+        "learned": dict(learned or {}),
         "remediation": {k: v.model_dump(mode="json") for k, v in records.items()},
         "rollback": {k: v.model_dump(mode="json") for k, v in (rollback or {}).items()},
         "log_cursors": dict(sorted((log_cursors or {}).items())),

@@ -11,7 +11,7 @@ from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
-from controller.model import DetectionSettings, Finding, Issue, Severity
+from controller.model import DetectionSettings, Finding, Issue, IssueSource, Severity
 
 KEEP_SAMPLES = 3  # distinct evidence samples kept per log issue
 KEEP_NAMED = 8  # distinct hosts and ports its errors named, newest last
@@ -30,7 +30,9 @@ def new_issue_fields(finding: Finding) -> dict[str, Any]:
         "pattern_id": finding.pattern_id,
         "category": finding.category,
         "severity": finding.severity,
-        "blocking": finding.severity is Severity.CRITICAL,
+        # a critical log error blocks convergence; what is coming (a precursor) never does
+        "blocking": finding.severity is Severity.CRITICAL
+        and finding.source is not IssueSource.PREDICT,
         "title": finding.title,
         "detail": finding.line,
         "hint": finding.hint,
@@ -85,5 +87,7 @@ class Sightings:
         if escalates:
             issue.escalated_from = issue.severity
             issue.severity = _NEXT_SEVERITY[issue.severity]
-        issue.blocking = issue.severity is Severity.CRITICAL
+        issue.blocking = (
+            issue.severity is Severity.CRITICAL and issue.source is not IssueSource.PREDICT
+        )
         return escalates

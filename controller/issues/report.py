@@ -71,6 +71,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         ],
     )
     out += _rollback(doc)
+    out += _resources(doc.get("trends") or [])
+    out += _learned(doc.get("learned") or {})
     out += ["", "## Active issues", ""]
     if not active:
         out.append("None.")
@@ -168,6 +170,90 @@ def _rollback(doc: dict[str, Any]) -> list[str]:
         "",
         *_table(["service", "last good snapshot", "newest change", "runs"], rows),
     ]
+
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def _amount(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit != "bytes":
+        return f"{value:.0f}"
+    amount, index = float(value), 0
+    while amount >= 1024 and index < len(_UNITS) - 1:
+        amount, index = amount / 1024, index + 1
+    return f"{amount:.1f} {_UNITS[index]}".replace(".0 ", " ")
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds / 60:.0f} min" if seconds < 48 * 3600 else f"{seconds / 86400:.0f} days"
+
+
+def _resources(trends: list[dict[str, Any]]) -> list[str]:
+    """Each service's resources as last sampled: use, limit, trend, time left, and the
+    memory limit Kubernetes' VPA would set (max(peak + 100 MiB, peak x 1.2))."""
+    if not trends:
+        return []
+    rows = []
+    for t in trends:
+        unit = t["unit"]
+        slope = t.get("slope_per_second")
+        per_min = "-" if slope is None else f"{_amount(abs(slope) * 60, unit)}/min"
+        if slope is not None and unit != "bytes":
+            per_min = f"{abs(slope) * 60:.2g} {unit}/min"
+        if slope is not None and slope < 0:
+            per_min = "-" + per_min
+        limit = _amount(t["limit"], unit) + f" ({t['limit_source']})" if t["limit"] else "none"
+        rows.append(
+            [
+                t["service"],
+                t["resource"],
+                _amount(t["usage"], unit),
+                limit,
+                f"{t['trend']}; {per_min}",
+                _minutes(t.get("seconds_left")),
+                _amount(t["peak"], unit),
+                _amount(t.get("suggested_limit"), unit),
+            ]
+        )
+    return [
+        "",
+        "## Resources",
+        "",
+        *_table(
+            [
+                "service",
+                "resource",
+                "now",
+                "limit",
+                "trend",
+                "limit reached in",
+                "peak",
+                "suggested limit (VPA)",
+            ],
+            rows,
+        ),
+    ]
+
+
+def _learned(learned: dict[str, Any]) -> list[str]:
+    """The precursors learned from history (``controller patterns`` says more)."""
+    found = [p for p in learned.get("precursors") or [] if p.get("learned")]
+    if not found:
+        return []
+    out = ["", "## Learned precursors", ""]
+    for p in found:
+        leads = sorted(i["lead_seconds"] for i in p["incidents"])
+        out.append(
+            f"- `{p['service']}`: {cell(p['template'])}: before {len(p['incidents'])} "
+            f"incidents ({', '.join(sorted({i['what'] for i in p['incidents']}))}), "
+            f"{leads[len(leads) // 2]:.0f} s ahead typically; seen {p['otherwise']} time(s) "
+            f"without one (learn: {learned.get('mode')})"
+        )
+    return out
 
 
 def _fenced(text: str) -> list[str]:

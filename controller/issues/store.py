@@ -17,6 +17,9 @@ A change's issues (``change:<service>:bad-change``, ``change:<service>:rolled-ba
 raised and settled by the pass that sees changes (``raise_change``, ``settle``); a
 bad change's is acted on like any other (a rollback step, or a human), and resolved by
 its step's proof as "rolled back from X to Y because Z".
+A ``predicted`` issue (a forecast of exhaustion, ``sync_predictions``) opens, is updated
+and resolves as its forecast says; it never blocks convergence and is acted on only
+when its service declares an action before exhaustion (its ``suggested`` is not none).
 
 What the controller intends for an issue (its plan, the next attempt, the proof's
 deadline) is not kept here: it lives in the service's remediation record, and the
@@ -55,6 +58,7 @@ from controller.model import (
     IssueSource,
     IssueState,
     Outcome,
+    Prediction,
     ServiceCondition,
     ServiceStatus,
     Severity,
@@ -81,6 +85,12 @@ def _copy(issue: Issue) -> Issue:
             "attempts": [a.model_copy() for a in issue.attempts],
         }
     )
+
+
+def _acted_on(issue: Issue) -> bool:
+    """Whether remediation may act on the issue at all: a forecast or a precursor only
+    when its service declares what to do before exhaustion."""
+    return issue.source is not IssueSource.PREDICT or issue.suggested not in ("", "none")
 
 
 def _since(drift: Drift, now: datetime) -> datetime | None:
@@ -147,7 +157,7 @@ class IssueStore:
         by_service: dict[str, list[Issue]] = {}
         with self._lock:
             for issue in self._issues.values():
-                if issue.state in ACTIONABLE and not issue.caused_by:
+                if issue.state in ACTIONABLE and not issue.caused_by and _acted_on(issue):
                     by_service.setdefault(issue.service, []).append(_copy(issue))
         return by_service
 
@@ -408,6 +418,72 @@ class IssueStore:
         if self._sightings.escalate(issue, at, settings):
             result.escalated.append(_copy(issue))
 
+    # --- forecasts ----------------------------------------------------------------------
+
+    def sync_predictions(
+        self, predictions: Iterable[Prediction], ended: Mapping[str, str]
+    ) -> SyncResult:
+        """Record one round of forecasts: open or update a ``predicted`` issue for each of
+        ``predictions``, resolve the active ones ``ended`` names (fingerprint -> why: the
+        trend turned, the run ended). An issue a step is proving is left to the proof."""
+        now = to_datetime(self._clock())
+        result = SyncResult()
+        with self._lock:
+            for prediction in predictions:
+                self._upsert_prediction(prediction, now, result)
+            for fingerprint, reason in ended.items():
+                issue = self._issues.get(fingerprint)
+                if (
+                    issue is not None
+                    and issue.active
+                    and issue.source is IssueSource.PREDICT
+                    and issue.state is not IssueState.REMEDIATING
+                ):
+                    self._resolve(issue, now, redact(reason))
+                    result.recovered.append(_copy(issue))
+            self._trim()
+            self._changes += 1
+        return result
+
+    def _upsert_prediction(self, prediction: Prediction, now: datetime, result: SyncResult) -> None:
+        fields: dict[str, Any] = {
+            "title": prediction.title,
+            "detail": prediction.detail,
+            "severity": prediction.severity,
+            "forecast": prediction.forecast,
+            "suggested": prediction.suggested,
+            "container": prediction.forecast.container,
+        }
+        issue = self._issues.get(prediction.fingerprint)
+        if issue is None:
+            self._open(
+                prediction.fingerprint,
+                prediction.service,
+                now,
+                result,
+                source=IssueSource.PREDICT,
+                kind=FindingKind.PREDICTED,
+                category=Category.PREDICTED,
+                blocking=False,
+                pattern_id=prediction.pattern_id,
+                **fields,
+            )
+            return
+        if issue.state is IssueState.REMEDIATING:
+            return  # a restart before exhaustion is being proven: its proof decides
+        reopened = issue.state is IssueState.RESOLVED
+        if reopened:
+            self._reopen(issue, now)
+        rose = issue.severity.rank < prediction.severity.rank
+        issue.count += 1
+        issue.last_seen = now
+        for name, value in fields.items():
+            setattr(issue, name, value)
+        if reopened:
+            result.reopened.append(_copy(issue))
+        elif rose:
+            result.escalated.append(_copy(issue))
+
     def resolve_cause(
         self, pattern_id: str, captures: Mapping[str, str], before: datetime, reason: str
     ) -> list[Issue]:
@@ -441,6 +517,7 @@ class IssueStore:
             for issue in self._issues.values():
                 if (
                     issue.source is not IssueSource.DRIFT
+                    and issue.forecast is None  # a forecast ends when its trend turns
                     and issue.active
                     and issue.state is not IssueState.REMEDIATING
                     and now - issue.last_seen >= quiet

@@ -22,7 +22,15 @@ import requests.exceptions
 from docker.constants import IS_WINDOWS_PLATFORM
 from docker.utils import kwargs_from_env, parse_host
 
-from controller.model import ContainerSnapshot, ContainerState, Health, engine_time
+from controller.model import (
+    ContainerSnapshot,
+    ContainerState,
+    ContainerUsage,
+    DiskUsage,
+    Health,
+    VolumeUsage,
+    engine_time,
+)
 from controller.observe.gateway import (
     ContainerGone,
     ContainerSummary,
@@ -40,6 +48,7 @@ SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
 HASH_LABEL = "com.docker.compose.config-hash"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
+VOLUME_LABEL = "com.docker.compose.volume"
 
 T = TypeVar("T")
 # the parts of a list call's "Status" that are not durations: "Up 2 hours (healthy)"
@@ -103,6 +112,50 @@ def snapshot_from_inspect(data: dict[str, Any]) -> ContainerSnapshot:
         image=str((data.get("Config") or {}).get("Image") or ""),
         created_at=str(data.get("Created") or ""),
     )
+
+
+def usage_from_stats(container_id: str, data: dict[str, Any], host_memory: int) -> ContainerUsage:
+    """Our sample of one stats document (pure; tested on recorded documents). The working
+    set is the usage less the inactive page cache, as the kubelet counts it (cgroup v1
+    ``total_inactive_file``, v2 ``inactive_file``); a limit at or above the host's memory
+    is no limit."""
+    memory: dict[str, Any] = data.get("memory_stats") or {}
+    stats: dict[str, Any] = memory.get("stats") or {}
+    used = int(memory.get("usage") or 0)
+    inactive = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+    working = max(0, used - int(inactive or 0))
+    limit = int(memory.get("limit") or 0)
+    limited = 0 < limit < host_memory if host_memory else limit > 0
+    pids: dict[str, Any] = data.get("pids_stats") or {}
+    pids_limit = int(pids.get("limit") or 0)
+    return ContainerUsage(
+        container=container_id,
+        memory=working,
+        memory_limit=limit if limited else host_memory,
+        memory_limited=limited,
+        pids=int(pids.get("current") or 0),
+        pids_limit=pids_limit if 0 < pids_limit < 1 << 62 else 0,
+    )
+
+
+def disk_from_df(project: str, data: dict[str, Any]) -> DiskUsage:
+    """Our view of one disk usage document, the project's part of it (pure; tested on
+    recorded documents). The engine sizes only local volumes without driver options (a
+    tmpfs or NFS volume is not in it) and leaves a size it did not work out at -1."""
+    writable = {
+        str(c["Id"]): int(c.get("SizeRw") or 0)
+        for c in data.get("Containers") or []
+        if (c.get("Labels") or {}).get(PROJECT_LABEL) == project
+    }
+    volumes = []
+    for v in data.get("Volumes") or []:
+        labels = v.get("Labels") or {}
+        if labels.get(PROJECT_LABEL) != project:
+            continue
+        size = int((v.get("UsageData") or {}).get("Size", -1))
+        if size >= 0:
+            volumes.append(VolumeUsage(str(labels.get(VOLUME_LABEL) or v["Name"]), size))
+    return DiskUsage(writable, tuple(sorted(volumes, key=lambda v: v.name)))
 
 
 # Docker's defaults for a healthcheck that does not set them (nanoseconds in the API)
@@ -177,6 +230,7 @@ class DockerEngine:
         self._base_url = base_url
         self._timeout = timeout
         self._api: docker.APIClient | None = None
+        self._host_memory = 0  # the engine's MemTotal, asked once
 
     def _client(self) -> docker.APIClient:
         if self._api is None:
@@ -286,6 +340,19 @@ class DockerEngine:
         filters = {"type": "container", "label": [f"{PROJECT_LABEL}={project}"]}
         what = "events"
         return _Stream(self._call(what, lambda api: api.events(decode=True, filters=filters)), what)
+
+    def usage(self, container_id: str) -> ContainerUsage:
+        if not self._host_memory:
+            info = self._call("info", lambda api: api.info())
+            self._host_memory = int(info.get("MemTotal") or 0)
+        data: dict[str, Any] = self._call(
+            f"stats {container_id[:12]}",
+            lambda api: api.stats(container_id, stream=False, one_shot=True),
+        )
+        return usage_from_stats(container_id, data, self._host_memory)
+
+    def disk_usage(self, project: str) -> DiskUsage:
+        return disk_from_df(project, self._call("disk usage", lambda api: api.df()))
 
     def exec(
         self,

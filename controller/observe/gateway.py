@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from controller.model import ContainerSnapshot
+from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage
 
 
 class EngineError(Exception):
@@ -114,6 +114,18 @@ class EngineGateway(Protocol):
 
     def events(self, project: str) -> EventStream:
         """Container events of the project, from now on, until closed."""
+        ...
+
+    def usage(self, container_id: str) -> ContainerUsage:
+        """One sample of a running container's memory and pids (the engine's one-shot
+        stats: it answers at its collector's next tick, within a second); raises
+        ``ContainerGone`` when it no longer exists."""
+        ...
+
+    def disk_usage(self, project: str) -> DiskUsage:
+        """The writable layers of the project's containers and its volumes' sizes, as the
+        engine's disk usage reports them (one call for all; it walks every layer and
+        volume on the host, so it is called at the sampler's disk cadence only)."""
         ...
 
     def exec(

@@ -14,9 +14,12 @@ Pure: issues and settings in, a ``Plan`` out. The rules, in order:
    or recreate, never for config, import or auth) or a runbook fits; else it is reported.
    So is an outdated config the controller may not apply (``report``): the service runs
    well, nothing is wrong enough for a person to be paged.
-5. The external hook, when declared, is the last rung of every ladder and what runs
+5. A ``predicted`` issue (a forecast of exhaustion) is acted on only when its service
+   declares it: a runbook for its ``predicted-<resource>`` pattern id, or a restart (no
+   recreate: a new container of the same image leaks the same).
+6. The external hook, when declared, is the last rung of every ladder and what runs
    instead of handing a service to a human.
-6. While the service's own restart policy is restarting it (``docker_restarting``), the
+7. While the service's own restart policy is restarting it (``docker_restarting``), the
    controller adds no restart or recreate of its own: a runbook for the cause, a
    recreate for an outdated config, or nothing (Docker's loop is watched; the budget,
    counted in Docker's restarts, hands it to a human if it does not converge).
@@ -47,6 +50,7 @@ from controller.model import (
     Change,
     Drift,
     DriftKind,
+    FindingKind,
     Issue,
     RemediationSettings,
     RollbackMode,
@@ -149,7 +153,9 @@ def make_plan(
         return _with_hook(plan, settings)
     for issue in by_severity:
         steps, _ = _runbook_steps(spec.name, [issue], settings.runbooks)
-        if not steps and issue.category not in RESTART_CANNOT_FIX:
+        if not steps and issue.kind is FindingKind.PREDICTED:
+            steps = [Rung(Action.RESTART)] if issue.suggested == "restart" else []
+        elif not steps and issue.category not in RESTART_CANNOT_FIX:
             if issue.suggested == "restart":
                 steps = [Rung(Action.RESTART), Rung(Action.RECREATE)]
             elif issue.suggested == "recreate":

@@ -46,6 +46,7 @@ from controller.model import (
     ContainerSnapshot,
     DesiredState,
     Drift,
+    FindingKind,
     Issue,
     IssueSource,
     IssueState,
@@ -53,6 +54,7 @@ from controller.model import (
     Outcome,
     RollbackMode,
     ServiceSpec,
+    Severity,
     StepRecord,
     at_utc,
     to_datetime,
@@ -199,6 +201,9 @@ class Reconciler:
             return self._deference.watch_docker(spec, plan, containers, self._records.rules.budget)
         if not plan.rungs:
             return Done("reported only")
+        early = self._before_exhaustion(spec, plan, logs)
+        if early is not None:
+            return early
         if self._dry_run:
             self._note_dry_run(service, plan)
             return Done("dry run")
@@ -287,6 +292,31 @@ class Reconciler:
             return Done("waiting for dependencies")
         return self._take_step(spec, plan, containers)
 
+    def _before_exhaustion(
+        self, spec: ServiceSpec, plan: Plan, logs: Sequence[Issue]
+    ) -> Result | None:
+        """A restart before a forecast exhaustion waits for the service's quiet window, or
+        without one until the forecast is critical; None: it may run now."""
+        predicted = [
+            i for i in logs if i.kind is FindingKind.PREDICTED and i.fingerprint in plan.addresses
+        ]
+        if not predicted or any(r.action is not Action.RESTART for r in plan.rungs):
+            return None
+        window, now = spec.predict.window, self._clock()
+        if window is not None:
+            wait = window.wait(now)
+            text = f"restarts before exhaustion in its quiet window ({window})"
+        else:
+            wait = 0.0 if any(i.severity is Severity.CRITICAL for i in predicted) else -1.0
+            text = "restarts before exhaustion once the forecast is critical"
+        if wait == 0.0:
+            return None
+        if self._records.intend(spec.name, [i.fingerprint for i in predicted], text):
+            logger.info("{}: {}", spec.name, text)
+        if wait > 0:
+            return RequeueAfter(wait, "waiting to restart before exhaustion")
+        return Done(text)
+
     def _work_of(
         self, spec: ServiceSpec, observed: ObservedState
     ) -> tuple[list[Drift], list[Issue]]:
@@ -301,6 +331,7 @@ class Reconciler:
         drift_fps = {i.fingerprint for i in mine if i.source is IssueSource.DRIFT}
         drifts = [d for d in drifts_of(spec, observed) if d.fingerprint in drift_fps]
         logs = [i for i in mine if i.source is IssueSource.LOG and i.last_seen >= recent]
+        logs += [i for i in mine if i.kind is FindingKind.PREDICTED and i.suggested != "none"]
         return drifts, logs
 
     def _unready_dependencies(

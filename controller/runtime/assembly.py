@@ -16,6 +16,9 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from controller.foresight.learning import Learning
+from controller.foresight.statefile import ForesightFile
+from controller.foresight.trends import Trends
 from controller.issues.saver import DebouncedSaver
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
@@ -30,6 +33,7 @@ from controller.observe.gateway import EngineGateway
 from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
+from controller.observe.usage import UsageSampler
 from controller.remediate.changes import ChangeWatch
 from controller.remediate.deference import Deference
 from controller.remediate.failures import FailureBackoff
@@ -48,7 +52,7 @@ from controller.remediate.throttle import ThrottleRules
 from controller.runtime.controller import Controller
 from controller.runtime.parts import Parts, Remediation
 from controller.runtime.settings import Settings
-from controller.runtime.statefiles import StateFiles
+from controller.runtime.statefiles import Outlook, StateFiles
 from controller.runtime.wires import Wire
 from controller.scheduling import PassScheduler
 
@@ -184,12 +188,24 @@ def assemble(
     observer = Observer(
         gateway, desired.project, clock, prober.view, model.for_containers, cache=cache
     )
+    learning = Learning(
+        detection=desired.detection, store=store, clock=clock, on_change=on_findings
+    )
+    trends = Trends(
+        desired=desired,
+        store=store,
+        metrics=metrics,
+        clock=clock,
+        on_change=on_findings,
+        errors=learning.error_counts,
+    )
     logs = LogPipeline(
         gateway=gateway,
         store=store,
         settings=desired.detection,
         metrics=metrics,
         on_findings=on_findings,
+        on_sightings=learning.sightings,
     )
 
     def changed(finished: bool) -> None:
@@ -240,6 +256,7 @@ def assemble(
         lastgood=remediation.lastgood,
         cursors=logs.reader.cursors,
         evidence=lambda issues: controller.evidence(issues),
+        outlook=Outlook(trends.views, learning.summary, lambda: trends.rounds),
         clock=clock,
     )
     parts = Parts(
@@ -264,6 +281,24 @@ def assemble(
             lambda up: controller.on_event_stream(up),
             cache.event,
         ),
+        sampler=UsageSampler(
+            gateway,
+            desired.project,
+            desired.predict,
+            trends.on_round,
+            trends.due,
+            trends.disk_due,
+            clock,
+        ),
+        trends=trends,
+        learning=learning,
+        foresight=ForesightFile(
+            state_dir=settings.state_dir,
+            env=desired.env,
+            trends=trends,
+            learning=learning,
+            clock=clock,
+        ),
     )
     controller = Controller(settings, desired, parts, clock)
     registry.register(
@@ -278,6 +313,8 @@ def assemble(
                 records=remediation.records.snapshot,
                 rollback=remediation.lastgood.snapshot,
                 clock=clock,
+                trends=trends.views,
+                learned=learning.learned_counts,
             ),
         )
     )

@@ -110,6 +110,7 @@ class Controller:
                 window = max(UNFINISHED_COMMAND_GRACE, spec.stop_timeout + 5.0)
                 self._records.assume_command(service, started, started + window)
         self.parts.logs.reader.restore(saved.log_cursors)
+        self.parts.foresight.load()  # the rings of samples, the precursors learned
         if saved.issues:
             logger.info("restored {} issue(s) from {}", len(saved.issues), self.json_path)
 
@@ -162,6 +163,7 @@ class Controller:
             self._engine_state(True)
             self.parts.logs.sync(observed)
             self.parts.prober.update(observed)
+            self.parts.sampler.update(observed)
             self._count_restarts(observed)
             news = self._record(observed)
             if submit:
@@ -178,6 +180,7 @@ class Controller:
             else:
                 self.parts.saver.request()  # only counts and notes: within 0.5 s
             self.passes_completed += 1
+            self.parts.foresight.maybe_save()
             self.metrics.pass_done("ok", time.monotonic() - started)
             self.parts.scheduler.adapt(self.needs_attention())
             if unsettled := self.unsettled():  # the verdict turns when the first hold ends
@@ -195,6 +198,8 @@ class Controller:
         frozen = self._frozen(observed)
         synced = self.store.sync_drifts(drifts, statuses, frozen, holds)
         log_drifts(synced)
+        self.parts.learning.incidents(synced, ())  # crashes, OOM kills, unhealthy turns
+        self.parts.learning.settle()
         time_detection(self.metrics, synced, observed, self._clock())
         active = self.store.active()
         crashes = explained_crashes(active, observed, self._records.never_ready)
@@ -222,6 +227,7 @@ class Controller:
         self._restart_counts = counts
         self._starts = {c.id: c.started_at for c in observed.containers}
         if findings:
+            self.parts.learning.incidents(SyncResult(), findings)  # Docker restarted them
             for finding in findings:
                 self.metrics.finding(finding.pattern_id, finding.category)
                 self.metrics.restarted(finding.service)
@@ -434,9 +440,11 @@ class Controller:
         self.parts.prober.start()
         self.parts.scheduler.start()
         self.parts.events.start()
+        self.parts.sampler.start()
 
     def stop(self) -> None:
         """Stop polling, let running fixes finish (up to the shutdown timeout), save."""
+        self.parts.sampler.stop()
         self.parts.events.stop()
         self.parts.prober.stop()
         self.parts.scheduler.stop()
@@ -448,6 +456,7 @@ class Controller:
         self.parts.logs.stop()
         self.parts.saver.stop()
         self._final_save()
+        self.parts.foresight.save()
         self.parts.notifier.close(self.settings.shutdown_timeout)
         self.parts.gateway.close()
 

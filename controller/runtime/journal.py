@@ -13,7 +13,7 @@ from loguru import logger
 
 from controller.issues.store import SyncResult
 from controller.metrics import Metrics
-from controller.model import ContainerSnapshot, DriftKind, ObservedState, engine_ns
+from controller.model import ContainerSnapshot, DriftKind, IssueSource, ObservedState, engine_ns
 
 _EXITS = frozenset({DriftKind.EXITED, DriftKind.DEAD, DriftKind.RESTARTING})
 _HEALTH = frozenset({DriftKind.UNHEALTHY, DriftKind.FAILING_HEALTHCHECK})
@@ -71,11 +71,13 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
     """Findings that opened, came back or escalated an issue: logged, and timed from the
     log line to the store."""
     for issue in (*result.opened, *result.reopened):  # from the line to the store
-        metrics.detected(issue.service, now - issue.last_seen.timestamp())
+        if issue.source is not IssueSource.PREDICT:  # a forecast is no fault yet
+            metrics.detected(issue.service, now - issue.last_seen.timestamp())
     for issue in result.opened:
         logger.warning(
-            "{}: log: {} [{} {}] issue {}: {}",
+            "{}: {}: {} [{} {}] issue {}: {}",
             issue.service,
+            "foresight" if issue.source is IssueSource.PREDICT else "log",
             issue.title,
             issue.severity,
             issue.category,
@@ -84,6 +86,8 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
         )
     for issue in result.reopened:
         logger.warning("{}: log error again: {} issue {}", issue.service, issue.title, issue.id)
+    for issue in result.recovered:  # forecasts and precursor warnings that ended
+        logger.info("{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id)
     for issue in result.escalated:
         logger.warning(
             "{}: {} repeats: severity {} -> {} issue {}",

@@ -3,7 +3,8 @@
 Two plain bundles, so that the running controller is handed its parts instead of
 building them: ``Remediation`` (the records, the rollback records, the worker pool
 around the reconciler, the step runner, what passes and events tell them, the change
-watch) and ``Parts`` (everything else a pass and the life cycle use).
+watch) and ``Parts`` (everything else a pass and the life cycle use, the foresight among
+them).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from controller.foresight.learning import Learning
+from controller.foresight.statefile import ForesightFile
+from controller.foresight.trends import Trends
 from controller.issues.saver import DebouncedSaver
 from controller.issues.store import IssueStore
 from controller.logflow import LogPipeline
@@ -22,6 +26,7 @@ from controller.observe.gateway import EngineGateway
 from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
+from controller.observe.usage import UsageSampler
 from controller.remediate.changes import ChangeWatch
 from controller.remediate.lastgood import LastGood
 from controller.remediate.pool import WorkerPool
@@ -61,3 +66,7 @@ class Parts:
     files: StateFiles
     saver: DebouncedSaver
     events: EventWatcher
+    sampler: UsageSampler  # resources of every running container, at a cadence
+    trends: Trends  # samples to trends to predicted issues
+    learning: Learning  # sightings and incidents to learned precursors
+    foresight: ForesightFile  # both kept across restarts

@@ -1,12 +1,13 @@
 """The controller's state on disk: ``docker_issues_<env>.json`` and its Markdown report.
 
 ``save`` writes both, atomically, when anything a reader sees changed (the issues, a
-service's remediation record, the engine's reachability, the verdict); ``force`` writes
-anyway (before a step runs, at shutdown). ``load`` takes back what an earlier run saved:
-the issues with their history and attempts, each service's remediation record (backoff,
-budget, a step being proven, the runbooks run ...), its rollback record (last-good
-snapshots, the newest change and its verdict, a rollback in force) and the log cursors,
-so a restarted controller neither repeats a step nor reads a line twice. An unreadable
+service's remediation or rollback record, a round of resource samples, the engine's
+reachability, the verdict); ``force`` writes anyway (before a step runs, at shutdown).
+``load`` takes back what an earlier run saved: the issues with their history and
+attempts, each service's remediation record (backoff, budget, a step being proven, the
+runbooks run ...), its rollback record (last-good snapshots, the newest change and its
+verdict, a rollback in force) and the log cursors, so a restarted controller neither
+repeats a step nor reads a line twice. An unreadable
 file is kept aside, named, and the run starts afresh (``set_aside`` says so, for the
 gate's progress and table). A write that fails (a full disk, a file system turned
 read-only) raises ``SaveFailed`` naming the file; nothing is marked saved, so the next
@@ -34,7 +35,7 @@ from controller.issues.document import (
 from controller.issues.files import atomic_write
 from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore
-from controller.model import Clock, Issue
+from controller.model import Clock, Issue, ResourceTrend
 from controller.remediate.lastgood import LastGood
 from controller.remediate.records import Records
 
@@ -60,6 +61,16 @@ class SetAside:
 
 
 @dataclass(frozen=True, slots=True)
+class Outlook:
+    """What the document says of what is coming (``foresight``): each service's resources
+    as last sampled, the precursors learned, and a counter that moves with each round."""
+
+    trends: Callable[[], list[ResourceTrend]]
+    learned: Callable[[], dict[str, Any]]
+    rounds: Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """What the document says beyond the issues: the evidence a verdict rests on."""
 
@@ -81,6 +92,7 @@ class StateFiles:
         lastgood: LastGood,
         cursors: Callable[[], dict[str, int]],
         evidence: Callable[[list[Issue]], Evidence],
+        outlook: Outlook,
         clock: Clock,
     ) -> None:
         self.json_path = state_dir / f"docker_issues_{env}.json"
@@ -88,8 +100,9 @@ class StateFiles:
         self._env, self._project, self._dry_run = env, project, dry_run
         self._store, self._records, self._lastgood = store, records, lastgood
         self._cursors, self._evidence, self._clock = cursors, evidence, clock
+        self._outlook = outlook
         self._lock = threading.Lock()
-        self._saved: tuple[int, int, int, bool, str] | None = None
+        self._saved: tuple[int, int, int, int, bool, str] | None = None
         self.set_aside: SetAside | None = None
 
     def load(self) -> SavedState:
@@ -122,6 +135,8 @@ class StateFiles:
             log_cursors=self._cursors(),
             remediation=self._records.snapshot(),
             rollback=self._lastgood.snapshot(),
+            trends=self._outlook.trends(),
+            learned=self._outlook.learned(),
         )
 
     def save(self, force: bool = False) -> list[Issue] | None:
@@ -135,6 +150,7 @@ class StateFiles:
                 counter,
                 self._records.changes,
                 self._lastgood.changes,
+                self._outlook.rounds(),
                 evidence.converged,
                 evidence.engine,
             )

@@ -260,6 +260,19 @@ class Stack:
             env=self.process_env,
         )
 
+    def run_patterns(self, *flags: str) -> str:
+        """``controller patterns`` with ``flags``; its output (it must exit 0)."""
+        done = subprocess.run(
+            [CONTROLLER, "patterns", *flags],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=self.process_env,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
     def start_controller(self, *flags: str) -> subprocess.Popen[str]:
         with open(self.root / "controller.log", "w") as log:  # the child keeps its own copy
             proc = subprocess.Popen(

@@ -42,7 +42,11 @@ SHAPES = [
         '  File "/app/main.py", line 9, in <module>',
         "RuntimeError: cannot configure the database",
     ],
-    ["Traceback (most recent call last):", '  File "/app/x.py", line 1', "ValueError: bad"],
+    [
+        "Traceback (most recent call last):",
+        '  File "/app/x.py", line 1',
+        "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
+    ],
     [
         'Exception in thread "main" java.lang.IllegalStateException: pool closed',
         "\tat com.acme.Pool.get(Pool.java:42)",

@@ -42,11 +42,24 @@ def test_a_traceback_is_one_finding_and_its_specific_cause_wins():
 
 def test_a_bare_traceback_is_generic_and_keyed_by_its_exception():
     detector = Detector(DetectionSettings(patterns=build_patterns()))
-    (first,) = run(detector, PY_CHAINED)
+    library_error = [
+        "Traceback (most recent call last):",
+        '  File "/app/pay.py", line 9, in <module>',
+        "    charge(card)",
+        "app.payments.CardDeclined: card 4242 declined",
+    ]
+    (first,) = run(detector, library_error)
     assert first.pattern_id == "python-traceback"
-    assert first.line == "RuntimeError: cannot configure the database"
-    (again,) = run(detector, PY_CHAINED)
+    assert first.line == "app.payments.CardDeclined: card 4242 declined"
+    (again,) = run(detector, library_error)
     assert again.fingerprint == first.fingerprint
+
+
+def test_a_traceback_ending_in_a_built_in_exception_is_that_exceptions_category():
+    (finding,) = run(Detector(DetectionSettings(patterns=build_patterns())), PY_CHAINED)
+    assert (finding.pattern_id, finding.category) == ("py-code-error", "code")
+    # the first line it matched, and the line the record ends on
+    assert finding.line == "KeyError: 'DATABASE_URL' | RuntimeError: cannot configure the database"
 
 
 def test_an_ignored_pattern_yields_nothing_for_that_service_only():

@@ -99,7 +99,18 @@ def test_log_lines_reach_the_document_the_report_and_metrics_masked():
     store.record_findings(findings, DetectionSettings())
     collector = StateCollector(
         "dev",
-        StateView(store.issues, store.services, lambda: 0, lambda: 0, 3, dict, dict, time.time),
+        StateView(
+            store.issues,
+            store.services,
+            lambda: 0,
+            lambda: 0,
+            3,
+            dict,
+            dict,
+            time.time,
+            list,
+            dict,
+        ),
     )
     metrics = "\n".join(str(m) for m in collector.collect())
     assert_no_secret(outputs(document(store), metrics), list(SECRET_LINES.values()))

@@ -36,7 +36,18 @@ def exported() -> dict[str, str]:
     registry.register(
         StateCollector(
             "dev",
-            StateView(store.issues, store.services, lambda: 0, lambda: 0, 3, dict, dict, time.time),
+            StateView(
+                store.issues,
+                store.services,
+                lambda: 0,
+                lambda: 0,
+                3,
+                dict,
+                dict,
+                time.time,
+                list,
+                dict,
+            ),
         )
     )
     return {family.name: family.type for family in registry.collect()}

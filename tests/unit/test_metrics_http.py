@@ -45,7 +45,18 @@ def registry_with_state() -> tuple[CollectorRegistry, IssueStore]:
     registry.register(
         StateCollector(
             "dev",
-            StateView(store.issues, store.services, lambda: 2, lambda: 1, 3, dict, dict, time.time),
+            StateView(
+                store.issues,
+                store.services,
+                lambda: 2,
+                lambda: 1,
+                3,
+                dict,
+                dict,
+                time.time,
+                list,
+                dict,
+            ),
         )
     )
     return registry, store
@@ -206,6 +217,8 @@ def test_service_gauges_say_ready_running_healthy_needs_human_and_backoff():
                 lambda: {"web": backing_off},
                 dict,
                 clock,
+                list,
+                dict,
             ),
         )
     )

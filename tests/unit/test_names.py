@@ -1,15 +1,11 @@
 """detect.names: what a connection or database error names, over real error lines (most
-of them the examples of controller/detect/patterns.yaml)."""
-
-from pathlib import Path
+of them the examples of the library's packs, controller/detect/packs/)."""
 
 import pytest
-import yaml
 
+from controller.detect.library import library_specs
 from controller.detect.names import named_endpoints
 from controller.model import Endpoint
-
-PATTERNS = Path(__file__).resolve().parents[2] / "controller" / "detect" / "patterns.yaml"
 
 CASES = [
     # the report
@@ -169,12 +165,11 @@ def test_a_bare_port_stands_alone_when_no_host_came_before_it():
 
 
 def test_every_connection_and_database_example_of_the_library_is_read_without_error():
-    library = yaml.safe_load(PATTERNS.read_text())
     lines = [
         example
-        for pattern in library
-        if pattern["category"] in ("connection", "database")
-        for example in pattern["examples"]
+        for pattern in library_specs()
+        if pattern.category in ("connection", "database")
+        for example in pattern.examples
     ]
     assert len(lines) > 60
     for line in lines:

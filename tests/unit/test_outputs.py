@@ -120,6 +120,8 @@ def test_the_document_has_the_documented_top_level_shape():
         "summary",
         "services",
         "issues",
+        "trends",
+        "learned",
         "remediation",
         "rollback",
         "log_cursors",
