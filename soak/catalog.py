@@ -202,9 +202,13 @@ LOG_CASES: tuple[LogCase, ...] = (
         ("reporter",),
         "Traceback (most recent call last):\n"
         '  File "/apps/report.py", line 210, in summarise\n'
-        "    ratio = done / total\n"
-        "ZeroDivisionError: division by zero\n",
-        why="a bare traceback (python-traceback, generic) suggests nothing: reported only",
+        "    mean = statistics.mean(durations)\n"
+        '  File "/usr/local/lib/python3.11/statistics.py", line 432, in mean\n'
+        "    raise StatisticsError('mean requires at least one data point')\n"
+        "statistics.StatisticsError: mean requires at least one data point\n",
+        why="a bare traceback (python-traceback, generic) suggests nothing: reported only "
+        "(a module's exception: the packs give a category only to the built-in ones, and "
+        "a built-in one such as ZeroDivisionError is a bug, category code)",
     ),
 )
 CATEGORIES = tuple(c.category for c in LOG_CASES)
