@@ -3,11 +3,12 @@
 The log pipeline hands over every sighting (``detect.detector``: each record that matched
 a pattern or looked like an error) and every pass its incidents: a drift of a crash kind
 that opened or came back (exited, restarting, dead, unhealthy, a failed job; an OOM kill
-says so in its title) and Docker's restart-policy restarts, one incident per service per
-a tenth of the lookback (a crash is both an exit and a restart). ``predict.precursors``
-counts them. With ``learn: warn`` a learned precursor's appearance opens a warning issue
-(kind ``precursor``) at once: resolved when its incident comes ("came true"), or once the
-lookback passes without one.
+says so in its title), Docker's restart-policy restarts and the changes it judged bad
+(what a rollback reverts), one incident per service per a tenth of the lookback (a crash
+is both an exit and a restart, and a change judged bad for its crash is that crash).
+``predict.precursors`` counts them. With ``learn: warn`` a learned precursor's appearance
+opens a warning issue (kind ``precursor``) at once: resolved when its incident comes ("came
+true"), or once the lookback passes without one.
 """
 
 from __future__ import annotations
@@ -107,8 +108,14 @@ class Learning:
         if warn:
             self._on_change(self._store.record_findings(warn, self._detection))
 
-    def incidents(self, synced: SyncResult, restarts: Iterable[Finding]) -> None:
-        """A pass's drifts that opened or came back, and Docker's restarts it counted."""
+    def incidents(
+        self,
+        synced: SyncResult,
+        restarts: Iterable[Finding],
+        bad_changes: Iterable[tuple[str, float]] = (),
+    ) -> None:
+        """A pass's drifts that opened or came back, Docker's restarts it counted, and the
+        changes it judged bad: (service, when)."""
         if not self.enabled:
             return
         found = [
@@ -117,6 +124,7 @@ class Learning:
             if (incident := incident_of(issue)) is not None
         ]
         found += [(f.service, "crash", f.ts) for f in restarts]
+        found += [(service, "bad change", at) for service, at in bad_changes]
         came_true: dict[str, str] = {}
         spacing = max(5.0, self._settings.lookback / 10)
         with self._lock:

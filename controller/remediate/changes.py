@@ -104,6 +104,7 @@ class ChangeWatch:
         self._retry_at: dict[str, float] = {}  # service -> when a snapshot may be tried again
         self._said: dict[str, str] = {}  # service -> why its last snapshot failed (said once)
         self._next: float | None = None  # seconds until a pending verdict may turn
+        self._bad: list[tuple[str, float]] = []  # changes judged bad since last taken
 
     def watched(self, spec: ServiceSpec) -> bool:
         return spec.rollback.mode is not RollbackMode.OFF and spec.state is ServiceRunState.RUNNING
@@ -147,6 +148,13 @@ class ChangeWatch:
             if d.kind is not DriftKind.OUTDATED
             or self._lastgood.read(d.service, lambda r: r.rolled_back is None and not r.reverting)
         ]
+
+    def judged_bad(self) -> list[tuple[str, float]]:
+        """The changes of running services judged bad since the last call: (service, when),
+        incidents for the precursor learner (what a rollback reverts). A change that never
+        ran (its image does not exist) is none: no run of it printed anything."""
+        taken, self._bad = self._bad, []
+        return taken
 
     def next_look(self) -> float | None:
         """Seconds until the earliest verdict still pending may turn (its window or
@@ -367,6 +375,7 @@ class ChangeWatch:
             logger.info("{}: the change to {} is good: {}", service, change.after, judgement.reason)
             return False
         logger.warning("{}: the change to {} is bad: {}", service, change.after, judgement.reason)
+        self._incident(service, change)
         news = self._open_bad(spec, self._lastgood.get(service))
         if self._desired.rollback.scope is RollbackScope.STACK:
             news |= self._whole_operation(service, change, judgement.reason)
@@ -389,8 +398,13 @@ class ChangeWatch:
             if self._lastgood.judged(name, other.id, ChangeVerdict.BAD, why):
                 logger.warning("{}: the change to {} is bad with it: {}", name, other.after, why)
                 self._metrics.change_judged(name, ChangeVerdict.BAD)
+                self._incident(name, other)
                 news |= self._open_bad(spec, self._lastgood.get(name))
         return news
+
+    def _incident(self, service: str, change: Change) -> None:
+        if not change.missing_image:
+            self._bad.append((service, self._clock()))
 
     def _open_bad(self, spec: ServiceSpec, record: RollbackRecord) -> bool:
         """The service's bad-change issue: what was bad, and what reverts it."""

@@ -198,8 +198,6 @@ class Controller:
         frozen = self._frozen(observed)
         synced = self.store.sync_drifts(drifts, statuses, frozen, holds)
         log_drifts(synced)
-        self.parts.learning.incidents(synced, ())  # crashes, OOM kills, unhealthy turns
-        self.parts.learning.settle()
         time_detection(self.metrics, synced, observed, self._clock())
         active = self.store.active()
         crashes = explained_crashes(active, observed, self._records.never_ready)
@@ -213,6 +211,9 @@ class Controller:
         self._remediation.signals.pass_seen(statuses, observed)
         ready_for = {status.name: secs for status, secs in self.store.services_ready_for()}
         changed = self._remediation.changes.pass_seen(observed, frozen, ready_for)
+        # crashes, OOM kills, unhealthy turns, changes judged bad
+        self.parts.learning.incidents(synced, (), self._remediation.changes.judged_bad())
+        self.parts.learning.settle()
         quiet = self.desired.detection.resolve_after_quiet
         for issue in (expired := self.store.expire_log_issues(quiet)):
             logger.info("{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id)

@@ -288,3 +288,30 @@ def test_an_incident_is_counted_once_when_a_crash_is_both_an_exit_and_a_restart(
     (entry,) = learning.summary()["precursors"]
     assert len(entry["incidents"]) == 1
     assert to_datetime(entry["incidents"][0]["at"]).timestamp() == clock.now
+
+
+def test_a_change_judged_bad_is_an_incident_a_warning_comes_true_on():
+    learning, store, clock, _ = warn_rig()
+    for _ in range(3):
+        learning.sightings([seen(NOVEL, clock.now)])
+        clock.advance(20)
+        learning.incidents(SyncResult(), (), [("web", clock.now)])  # what a rollback reverts
+        clock.advance(200)
+        learning.settle()
+    assert learning.learned_counts() == {"web": 1}
+    learning.sightings([seen(NOVEL, clock.now)])
+    (warning,) = [i for i in store.issues() if i.kind is FindingKind.PRECURSOR]
+    assert warning.title == "web printed what came before 3 of its incidents (bad change)"
+    clock.advance(12)
+    learning.incidents(SyncResult(), (), [("web", clock.now)])
+    warning = store.get(warning.fingerprint)
+    assert warning.resolution == "came true: bad change of web about 12 s after it"
+
+
+def test_a_change_judged_bad_for_its_crash_is_that_crash_one_incident():
+    learning, store, clock, _ = warn_rig(LearnMode.REPORT)
+    learning.sightings([seen(NOVEL, clock.now)])
+    clock.advance(10)
+    learning.incidents(crashed(store, clock), (), [("web", clock.now + 1)])
+    (entry,) = learning.summary()["precursors"]
+    assert [i["what"] for i in entry["incidents"]] == ["crash"]

@@ -175,6 +175,28 @@ def test_a_bad_change_is_rolled_back_as_one_step_and_said_so_never_fixed():
     assert len(steps) == 1  # counted in the budget
 
 
+def test_a_change_judged_bad_is_an_incident_for_the_learner_once_and_one_that_never_ran_none():
+    world, rig = scene(web())
+    rig.settle()
+    assert rig.remediation.changes.judged_bad() == []  # a first sight is no change
+    world.add_image("sha256:bad", "app:2")
+    deploy(world, "web", "app:2", "sha256:bad", status="exited", exit_code=1)
+    rig.sync()
+    assert rig.record().change.verdict is ChangeVerdict.BAD
+    assert rig.remediation.changes.judged_bad() == [("web", rig.clock.now)]
+    rig.sync()
+    assert rig.remediation.changes.judged_bad() == []  # taken once
+
+    world, rig = scene(web())
+    rig.settle()
+    world.declare("web", image="app:9", environment={"MODE": "app:9"})  # never pulled
+    rig.sync()
+    rig.clock.advance(31.0)
+    rig.sync()
+    assert rig.record().change.verdict is ChangeVerdict.BAD
+    assert rig.remediation.changes.judged_bad() == []  # nothing of it ever ran
+
+
 def test_notify_tells_the_command_and_changes_nothing():
     world, rig = scene(web(RollbackMode.NOTIFY))
     rig.settle()
