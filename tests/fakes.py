@@ -11,11 +11,13 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from controller.issues.store import IssueStore
+from controller.metrics import StateView
 from controller.model import (
     ComposeProject,
     ContainerSnapshot,
@@ -24,6 +26,7 @@ from controller.model import (
     DetectionSettings,
     DiskUsage,
     RemediationSettings,
+    ServiceRecord,
     ServiceRunState,
     ServiceSpec,
     VolumeUsage,
@@ -76,6 +79,30 @@ def desired(
         services={s.name: s for s in specs},
         remediation=remediation or RemediationSettings(log_quiet=0.0),
         detection=detection or DetectionSettings(),
+    )
+
+
+def store_view(
+    store: IssueStore,
+    *,
+    queue_depth: int = 0,
+    busy: int = 0,
+    records: Callable[[], dict[str, ServiceRecord]] = dict,
+    clock: Callable[[], float] = time.time,
+) -> StateView:
+    """What the metrics collector reads, of a store alone: no rollback record, no trend,
+    nothing learned; 3 workers at most."""
+    return StateView(
+        issues=store.issues,
+        services=store.services,
+        queue_depth=lambda: queue_depth,
+        workers_busy=lambda: busy,
+        workers_max=3,
+        records=records,
+        rollback=dict,
+        clock=clock,
+        trends=list,
+        learned=dict,
     )
 
 
@@ -430,4 +457,12 @@ class FakeWorld:
         return None
 
 
-__all__ = ["FakeClock", "FakeWorld", "ServiceRunState", "container", "desired", "spec"]
+__all__ = [
+    "FakeClock",
+    "FakeWorld",
+    "ServiceRunState",
+    "container",
+    "desired",
+    "spec",
+    "store_view",
+]

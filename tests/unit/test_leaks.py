@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 from loguru import logger
@@ -26,7 +25,7 @@ from controller.drift import diff, service_status
 from controller.issues.document import build_document, load_state, render_json
 from controller.issues.report import render_markdown
 from controller.issues.store import IssueStore
-from controller.metrics import StateCollector, StateView
+from controller.metrics import StateCollector
 from controller.model import (
     Category,
     DetectionSettings,
@@ -40,7 +39,7 @@ from controller.model import (
 from controller.observe.engine import snapshot_from_inspect
 from controller.observe.gateway import ComposeError
 from controller.observe.probes import run_probe
-from tests.fakes import FakeClock, FakeWorld, container, desired, spec
+from tests.fakes import FakeClock, FakeWorld, container, desired, spec, store_view
 from tests.unit.test_engine_snapshot import INSPECT
 from tests.unit.test_remediator import RUNBOOK, Rig
 
@@ -99,18 +98,7 @@ def test_log_lines_reach_the_document_the_report_and_metrics_masked():
     store.record_findings(findings, DetectionSettings())
     collector = StateCollector(
         "dev",
-        StateView(
-            store.issues,
-            store.services,
-            lambda: 0,
-            lambda: 0,
-            3,
-            dict,
-            dict,
-            time.time,
-            list,
-            dict,
-        ),
+        store_view(store),
     )
     metrics = "\n".join(str(m) for m in collector.collect())
     assert_no_secret(outputs(document(store), metrics), list(SECRET_LINES.values()))

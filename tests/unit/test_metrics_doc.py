@@ -1,13 +1,13 @@
 """docs/metrics.md lists exactly the metrics the controller exports."""
 
 import re
-import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from controller.issues.store import IssueStore
-from controller.metrics import Metrics, StateCollector, StateView
+from controller.metrics import Metrics, StateCollector
+from tests.fakes import store_view
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
@@ -36,18 +36,7 @@ def exported() -> dict[str, str]:
     registry.register(
         StateCollector(
             "dev",
-            StateView(
-                store.issues,
-                store.services,
-                lambda: 0,
-                lambda: 0,
-                3,
-                dict,
-                dict,
-                time.time,
-                list,
-                dict,
-            ),
+            store_view(store),
         )
     )
     return {family.name: family.type for family in registry.collect()}

@@ -1,7 +1,6 @@
 """Metric names and zero-initialised labels; the HTTP endpoints over real loopback HTTP."""
 
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -9,7 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from controller.http import StatusServer
 from controller.issues.store import IssueStore
-from controller.metrics import Metrics, StateCollector, StateView
+from controller.metrics import Metrics, StateCollector
 from controller.model import (
     Category,
     Drift,
@@ -20,7 +19,7 @@ from controller.model import (
     Severity,
     Throttle,
 )
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, store_view
 
 
 def registry_with_state() -> tuple[CollectorRegistry, IssueStore]:
@@ -45,18 +44,7 @@ def registry_with_state() -> tuple[CollectorRegistry, IssueStore]:
     registry.register(
         StateCollector(
             "dev",
-            StateView(
-                store.issues,
-                store.services,
-                lambda: 2,
-                lambda: 1,
-                3,
-                dict,
-                dict,
-                time.time,
-                list,
-                dict,
-            ),
+            store_view(store, queue_depth=2, busy=1),
         )
     )
     return registry, store
@@ -208,18 +196,7 @@ def test_service_gauges_say_ready_running_healthy_needs_human_and_backoff():
     registry.register(
         StateCollector(
             "dev",
-            StateView(
-                store.issues,
-                store.services,
-                lambda: 0,
-                lambda: 0,
-                3,
-                lambda: {"web": backing_off},
-                dict,
-                clock,
-                list,
-                dict,
-            ),
+            store_view(store, records=lambda: {"web": backing_off}, clock=clock),
         )
     )
     labels = {"env": "dev", "service": "web"}
