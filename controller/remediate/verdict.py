@@ -7,7 +7,8 @@ the deadline (default 5 min, Nomad's ``healthy_deadline``; never shorter than th
 healthcheck's start period and first verdict). It is **good** once every replica has been
 ready, without any of that, for the monitor window (default the service's hold, at least
 30 s). A person's stop or restart is not the change's fault: a container a person stopped
-is not "exited", and readiness that a person's restart interrupts starts its window over.
+is not "exited" (nor "unhealthy", as the engine calls it once stopped), and readiness
+that a person's restart interrupts starts its window over.
 
 A change whose declared image does not exist never ran: it is bad once the window has
 passed since the compose files asked for it (it was not pulled or built meanwhile).
@@ -98,7 +99,8 @@ def judge(
         restarts = c.restart_count - change.restarts.get(c.id, 0)
         if restarts > 0:
             return _bad(f"{c.name} died and Docker restarted it ({restarts} time(s))")
-        if c.health is Health.UNHEALTHY:
+        if c.health is Health.UNHEALTHY and c.status.running:  # the engine says a stopped
+            # container is unhealthy too: its stop is judged above, by whose it was
             said = f" (its check said: {c.health_output})" if c.health_output else ""
             return _bad(f"{c.name} turned unhealthy{said}")
     if probe is not None and probe.ok is False and any(c.status.running for c in containers):

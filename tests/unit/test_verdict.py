@@ -140,10 +140,18 @@ def test_the_window_is_the_hold_at_least_30_s_unless_set():
 
 
 def test_a_persons_stop_is_not_the_changes_fault_and_readiness_starts_its_window_over():
+    # Docker 20.10 calls a container a person stopped "unhealthy" (its checks stopped
+    # passing as it went down): that is the stop, not the change (the soak's false page)
     stopped = judged(
-        change(ready_since=at(1.0)), 10.0, run(status="exited", exit_code=143), person=True
+        change(ready_since=at(1.0)),
+        10.0,
+        run(status="exited", exit_code=143, health="unhealthy"),
+        person=True,
     )
     assert stopped.verdict is ChangeVerdict.PENDING
+    # the same container exited on its own is bad for its exit, never for its health
+    exited = judged(change(), 10.0, run(status="exited", exit_code=3, health="unhealthy"))
+    assert exited.reason == "demo-web-1 exited with code 3"
     # back from a person's restart, still starting: the window waits for it to be ready
     starting = judged(change(ready_since=at(1.0)), 12.0, run(health="starting"))
     assert starting.verdict is ChangeVerdict.PENDING and starting.ready_since is None
