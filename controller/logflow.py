@@ -27,7 +27,14 @@ from loguru import logger
 from controller.detect.detector import Detector
 from controller.issues.store import IssueStore, SyncResult
 from controller.metrics import Metrics
-from controller.model import DetectionSettings, Finding, LogBlock, ObservedState, Sighting
+from controller.model import (
+    ContainerSnapshot,
+    DetectionSettings,
+    Finding,
+    LogBlock,
+    ObservedState,
+    Sighting,
+)
 from controller.observe.gateway import EngineGateway
 from controller.observe.logs import LogReader
 
@@ -80,12 +87,12 @@ class LogPipeline:
             time.sleep(0.05)
         return False
 
-    def settle_containers(self, container_ids: Sequence[str], timeout: float) -> bool:
+    def settle_containers(self, containers: Sequence[ContainerSnapshot], timeout: float) -> bool:
         """Wait until the logs of these (stopped) containers were read to their end and went
         through detection, so the findings about why they stopped are in the store."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not (self.reader.following() & set(container_ids)):
+            if self.reader.read_to_end(containers):
                 return self.settle(max(0.0, deadline - time.monotonic()))
             time.sleep(0.05)
         return False

@@ -222,7 +222,8 @@ ROWS: list[tuple[str, list[Panel]]] = [
                 "Sampling cost per sample",
                 "stat",
                 {
-                    "cpu": f'rate(compose_controller_usage_sampling_cpu_seconds_total{{{SEL}}}[{RATE}]) / rate(compose_controller_usage_samples_total{{{SEL}, result="ok"}}[{RATE}])'
+                    # summed by env: the samples' counter has a result label, the CPU's none
+                    "cpu": f'sum by (env) (rate(compose_controller_usage_sampling_cpu_seconds_total{{{SEL}}}[{RATE}])) / sum by (env) (rate(compose_controller_usage_samples_total{{{SEL}, result="ok"}}[{RATE}]))'
                 },
                 unit="s",
                 width=6,

@@ -150,9 +150,9 @@ def proving(history: dict[str, Any]) -> dict[str, Any] | None:
 
 def settled(doc: dict[str, Any], service: str) -> bool:
     """The controller has no work left on the service: no drift it still means to fix or
-    prove, no step being proven. An issue it handed to a person does not count: it will
-    not act on it (a person's stop is the fault's own business, and the scheduler never
-    runs two faults on one service)."""
+    prove, no step being proven, no change under watch. An issue it handed to a person
+    does not count: it will not act on it (a person's stop is the fault's own business,
+    and the scheduler never runs two faults on one service)."""
     for issue in doc.get("issues", []):
         if issue["service"] != service:
             continue
@@ -161,7 +161,17 @@ def settled(doc: dict[str, Any], service: str) -> bool:
         if issue["state"] == "remediating":
             return False
     history = (doc.get("remediation") or {}).get(service) or {}
-    return proving(history) is None
+    return proving(history) is None and not under_watch(doc, service)
+
+
+def under_watch(doc: dict[str, Any], service: str) -> bool:
+    """A change of the service (a person's ``compose up``) is still in its verdict window:
+    a fault now would be the change's in the controller's eyes, rightly (it cannot tell
+    an injected crash from one the new config causes), so the next fault waits for the
+    verdict, as an operator tests a change before breaking the service on purpose."""
+    record = (doc.get("rollback") or {}).get(service) or {}
+    change = record.get("change") if isinstance(record, dict) else None
+    return isinstance(change, dict) and change.get("verdict") == "pending"
 
 
 def drift_free(doc: dict[str, Any], service: str) -> bool:

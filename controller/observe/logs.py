@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from loguru import logger
 
@@ -115,6 +115,23 @@ class LogReader:
         with self._lock:
             return frozenset(cid for cid, t in self._threads.items() if t.is_alive())
 
+    def read_to_end(self, containers: Sequence[ContainerSnapshot]) -> bool:
+        """True when the run of each of these (stopped) containers was read to its end; the
+        ones no reader follows yet are followed now (a container that died before any
+        pass saw it running must not be judged before its last lines are read)."""
+        done = True
+        with self._lock:
+            if self._stopping:
+                return False
+            for container in containers:
+                cid = container.id
+                if self._drained.get(cid) == container.started_at:
+                    continue
+                done = False
+                if cid not in self._threads or not self._threads[cid].is_alive():
+                    self._start(container)
+        return done
+
     def sync(self, observed: ObservedState) -> list[str]:
         """Follow every container that may have unread lines; forget removed ones.
 
@@ -141,16 +158,20 @@ class LogReader:
                 running = container.status.has_process
                 if not running and self._drained.get(cid) == container.started_at:
                     continue  # this run of it was read to its end already
-                thread = threading.Thread(
-                    target=self._follow,
-                    args=(container,),
-                    name=f"logs-{container.name}",
-                    daemon=True,
-                )
-                self._threads[cid] = thread
-                self._cursors.setdefault(cid, _Cursor(seen=set()))
-                thread.start()
+                self._start(container)
         return gone
+
+    def _start(self, container: ContainerSnapshot) -> None:
+        """Follow ``container`` in a thread of its own (the lock held)."""
+        thread = threading.Thread(
+            target=self._follow,
+            args=(container,),
+            name=f"logs-{container.name}",
+            daemon=True,
+        )
+        self._threads[container.id] = thread
+        self._cursors.setdefault(container.id, _Cursor(seen=set()))
+        thread.start()
 
     def _follow(self, container: ContainerSnapshot) -> None:
         cid = container.id

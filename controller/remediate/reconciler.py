@@ -57,6 +57,7 @@ from controller.model import (
     Severity,
     StepRecord,
     at_utc,
+    engine_ns,
     to_datetime,
 )
 from controller.observe.gateway import EngineError
@@ -73,6 +74,20 @@ from controller.remediate.runner import StepRunner
 
 BLIP_PLAN = "left to heal on its own first (--blip-seconds)"
 LOG_SETTLE_SECONDS = 2.0  # the most a reconcile waits for a crashed run's last log lines
+# a busy engine may take longer: the reconcile is then queued again, until this many seconds
+# after the death, and only then acts without them (a restart that no error forbids)
+LOG_SETTLE_LIMIT = 15.0
+
+
+def _latest_death(containers: Sequence[ContainerSnapshot]) -> float | None:
+    """Epoch seconds of the newest death among ``containers`` (None: the engine says none)."""
+    stamps = [t for c in containers if (t := _epoch(c.finished_at)) is not None]
+    return max(stamps, default=None)
+
+
+def _epoch(stamp: str) -> float | None:
+    nanos = engine_ns(stamp) if stamp else None
+    return None if nanos is None else nanos / 1e9
 
 
 def blip_left(issues: Sequence[Issue], blip: float, now: float) -> float:
@@ -108,7 +123,7 @@ class Reconciler:
         clock: Clock,
         dry_run: bool,
         blip: float,
-        settle_logs: Callable[[Sequence[str], float], object],
+        settle_logs: Callable[[Sequence[ContainerSnapshot], float], bool],
         on_change: Callable[[bool], None],
     ) -> None:
         self._desired = desired
@@ -180,7 +195,11 @@ class Reconciler:
         if any(d.kind in CRASHES for d in drifts) and crashed:
             self._records.crashed(service, crash_runs(crashed))
             # what it printed before it died says whether a restart can help: read it all
-            self._settle_logs([c.id for c in crashed], LOG_SETTLE_SECONDS)
+            if not self._settle_logs(crashed, LOG_SETTLE_SECONDS):
+                died = _latest_death(crashed)
+                if died is not None and self._clock() - died < LOG_SETTLE_LIMIT:
+                    logger.info("{}: its last log lines are not read yet; deciding after", service)
+                    return RequeueAfter(0.5, "the last log lines of the run that died")
             drifts, logs = self._work_of(spec, observed)
         docker = self._deference.to_docker(spec, containers)
         if docker is not None:

@@ -23,7 +23,7 @@ from controller.issues.saver import DebouncedSaver
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
 from controller.metrics import Metrics, StateCollector, StateView
-from controller.model import Clock, DesiredState, ObservedState
+from controller.model import Clock, ContainerSnapshot, DesiredState, ObservedState
 from controller.notify import Notifier
 from controller.observe.compose_cli import ComposeCli
 from controller.observe.compose_model import ConfigHashes, HashSource
@@ -78,7 +78,7 @@ def build_remediation(
     blip: float,
     save_now: Callable[[], None],
     on_change: Callable[[bool], None],
-    settle_logs: Callable[[Sequence[str], float], object],
+    settle_logs: Callable[[Sequence[ContainerSnapshot], float], bool],
 ) -> Remediation:
     """The remediation side of one controller; ``snapshots``: where last-good snapshots
     are kept."""

@@ -219,8 +219,11 @@ def test_dashboards_and_alerts_hold_on_a_real_prometheus_during_an_incident(
         "a minute of remediation history",
     )
 
+    # the Foresight row's series come with the sampler's rounds (every 30 s while a run is
+    # new): each query is polled, not read once
     for expr in dashboard_queries():
-        assert prom.series(concrete(expr)), f"dashboard query returned nothing: {expr}"
+        query = concrete(expr)
+        wait_for(lambda q=query: prom.series(q), 150, f"dashboard query to return: {expr}")
     for rule in alert_rules():
         assert prom.query(rule["expr"])["status"] == "success", rule["alert"]
         signal = COMPARISON.sub("", rule["expr"])

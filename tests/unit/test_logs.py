@@ -98,3 +98,22 @@ def test_one_off_containers_are_not_followed():
     world.print("web-1-id", T0, b"from docker compose run")
     sink = Lines()
     assert read_all(LogReader(world, sink.append_block), world, sink) == []
+
+
+def test_a_container_that_died_before_any_pass_is_read_to_its_end_when_asked():
+    """A reconcile judging a crash asks for the dead run's last lines: the reader follows
+    it then (no pass saw it yet) and says so only once every line of that run is read."""
+    world = FakeWorld()
+    world.run("web", status="exited")
+    world.print("web-1-id", T0, b"ModuleNotFoundError: No module named 'payments_sdk'")
+    sink = Lines()
+    reader = LogReader(world, sink.append_block)
+    (dead,) = world.list_containers("demo")
+    assert reader.read_to_end([dead]) is False  # not read yet: followed from now on
+    for thread in list(reader._threads.values()):
+        thread.join(5)
+    assert reader.read_to_end([dead]) is True
+    assert [line.text for line in sink] == ["ModuleNotFoundError: No module named 'payments_sdk'"]
+    # a new run of the same container is a new end to read to
+    again = replace(dead, started_at="2027-01-15T08:01:00Z")
+    assert reader.read_to_end([again]) is False

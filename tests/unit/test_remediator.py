@@ -86,7 +86,7 @@ class Rig:
             blip=blip,
             save_now=self._saved,
             on_change=self.changes.append,
-            settle_logs=settle_logs or (lambda ids, timeout: None),  # type: ignore[arg-type]
+            settle_logs=settle_logs or (lambda containers, timeout: True),  # type: ignore[arg-type]
         )
         self.records = self.remediation.records
         self.pool = self.remediation.pool
@@ -392,6 +392,37 @@ def test_a_crash_with_an_import_error_is_not_restarted_but_handed_over():
     assert issue.state is IssueState.NEEDS_HUMAN
     assert "import error that a restart cannot fix" in issue.resolution
     assert rig.issue("log:web:py-module-not-found:x").state is IssueState.NEEDS_HUMAN
+
+
+def test_a_crash_whose_last_lines_are_read_late_waits_for_them_then_is_handed_over():
+    """A busy engine delivers the dead run's log after the 2 s a reconcile waits: the
+    reconcile is queued again (no restart meanwhile) and decides once the import error is
+    in; lines that never come are given up 15 s after the death (then a restart)."""
+    world = FakeWorld()
+    world.run("web")
+    read: list[bool] = [False]
+    rig = Rig(world, desired(spec("web")), settle_logs=lambda containers, timeout: read[0])
+    crashed_at_start(world, rig)
+    rig.sync()
+    assert isinstance(rig.reconcile("web"), RequeueAfter) and world.actions == []
+    rig.clock.advance(3)
+    assert isinstance(rig.reconcile("web"), RequeueAfter) and world.actions == []
+    rig.log("web", "py-module-not-found", Category.IMPORT, ts=rig.clock() - 4)
+    read[0] = True
+    rig.fix("web")
+    assert world.actions == []
+    assert "import error that a restart cannot fix" in rig.issue("drift:web:exited").resolution
+
+
+def test_a_crash_whose_last_lines_never_come_is_restarted_15_s_after_the_death():
+    world = FakeWorld()
+    world.run("web")
+    rig = Rig(world, desired(spec("web")), settle_logs=lambda containers, timeout: False)
+    crashed_at_start(world, rig)
+    died = rig.clock()
+    rig.fix("web", horizon=1.0)
+    assert world.actions == [("restart", "demo-web-1")]
+    assert rig.clock() - died >= 15.0  # not before
 
 
 def test_an_import_error_of_a_service_with_build_is_rebuilt():

@@ -474,3 +474,14 @@ def test_a_repeated_error_is_detected_by_what_its_issue_said_then():
     )
     found = score(ev)
     assert found.missed == 0 and abs(found.detect[0] - 0.3) < 1e-6
+
+
+def test_a_service_whose_change_is_under_watch_is_not_settled_for_the_next_fault():
+    from soak.recorder import settled
+
+    calm: dict[str, object] = {"issues": [], "remediation": {}, "rollback": {}}
+    assert settled(calm, "reporter")
+    watched = {**calm, "rollback": {"reporter": {"change": {"verdict": "pending"}}}}
+    assert not settled(watched, "reporter") and settled(watched, "api")
+    judged = {**calm, "rollback": {"reporter": {"change": {"verdict": "good"}}}}
+    assert settled(judged, "reporter")
