@@ -3,9 +3,10 @@
 ``reconcile(service)`` re-reads the service from the engine and returns what the queue
 should do with its key (``results``). It decides; ``StepRunner`` carries a step out and
 ``Prover`` records what a proof says. Nothing here waits for the world to change, but
-for one thing: after a crash, up to 2 s for the logs of the run that died to be read (what
-it printed says whether a restart can help). Every event about the service and every
-pass queues it again.
+for one thing: after a crash, up to 2 s for the logs of the run that died to be read to
+their end (what it printed says whether a restart can help); a busy engine that has not
+delivered them by then gets the reconcile queued again, until 15 s after the death.
+Every event about the service and every pass queues it again.
 
 One call, in order:
 
