@@ -544,6 +544,8 @@ class Creates:
         self._proc.terminate()
         self._proc.wait(10)
         self._reader.join(10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
         return len(self.ids)
 
 
