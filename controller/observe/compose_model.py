@@ -145,12 +145,12 @@ class ConfigHashes:
 
     def _resolve(self, wanted: tuple[tuple[str, str, str], ...]) -> dict[str, str]:
         unknown = {service for service, _, cid in wanted if not cid}
+        if not set(self._shared) - unknown:
+            return {}  # no shared container runs: nothing to hash
         document = copy.deepcopy(self._model)
         for service, key, cid in wanted:
             if service not in unknown:
                 document["services"][service][key] = f"container:{cid}"
-        if not set(self._shared) - unknown:
-            return {}
         try:
             hashes = self._compose.hashes_of(document)
         except EngineError as exc:

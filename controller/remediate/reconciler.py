@@ -58,7 +58,7 @@ from controller.model import (
     Severity,
     StepRecord,
     at_utc,
-    engine_ns,
+    engine_time,
     to_datetime,
 )
 from controller.observe.gateway import EngineError
@@ -82,13 +82,8 @@ LOG_SETTLE_LIMIT = 15.0
 
 def _latest_death(containers: Sequence[ContainerSnapshot]) -> float | None:
     """Epoch seconds of the newest death among ``containers`` (None: the engine says none)."""
-    stamps = [t for c in containers if (t := _epoch(c.finished_at)) is not None]
+    stamps = [t.timestamp() for c in containers if (t := engine_time(c.finished_at))]
     return max(stamps, default=None)
-
-
-def _epoch(stamp: str) -> float | None:
-    nanos = engine_ns(stamp) if stamp else None
-    return None if nanos is None else nanos / 1e9
 
 
 def blip_left(issues: Sequence[Issue], blip: float, now: float) -> float:
