@@ -81,6 +81,7 @@ def render(score: Score, meta: dict[str, Any]) -> str:
         f"{score.links_right}/{score.links_wrong} (missing {score.links_missing})",
     )
     row("time to detect p50/p95 (s)", _pair(score.detect))
+    row("a person's stop reported p50/p95 (s)", _pair(score.person_report))
     row("time to recover p50/p95 (s)", _pair(score.recover))
     row("crash detect p50/p95 (s)", _pair(score.crash_detect), *theirs("crash_detect"))
     row("crash recover p50/p95 (s)", _pair(score.crash_recover), *theirs("crash_recover"))

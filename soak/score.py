@@ -17,7 +17,9 @@ Matching rules:
 - A fault that expects an issue is **detected** when a matching issue opened, or an open
   one was counted again, inside its window; time to detect runs from the fault's effect
   (the death, the first failed check, the line's engine timestamp) to the controller's
-  first record of it (its log line for an opening, else the issues file's time).
+  first record of it (its log line for an opening, else the issues file's time). A
+  person's own stop (a person-stop, the stop of a dependency) is no fault: the time its
+  issue took is scored apart (the controller waits a moment for the start of a restart).
   Otherwise the fault is **missed**.
 - A fault that lasts (a crash loop) whose issue is resolved ("fixed by restart",
   "recovered") before the fault is over is **fixed while still failing**.
@@ -99,6 +101,9 @@ class Score:
     links_wrong: int = 0
     links_missing: int = 0
     detect: list[float] = field(default_factory=list)
+    # a person's own stop is no fault: its issue ("left alone") comes once no start has
+    # followed the stop for the controller's restart grace (a restart is no stop at all)
+    person_report: list[float] = field(default_factory=list)
     recover: list[float] = field(default_factory=list)
     crash_detect: list[float] = field(default_factory=list)
     crash_recover: list[float] = field(default_factory=list)
@@ -133,6 +138,7 @@ class Score:
         for name in (
             "crash_recover_first",
             "detect",
+            "person_report",
             "recover",
             "crash_detect",
             "crash_recover",
@@ -334,6 +340,9 @@ class Scorer:
             s.detected += 1
             took = max(0.0, min(times) - fault.effect)
             self._detect_of[fault.id] = took
+            if fault.person:
+                s.person_report.append(took)
+                continue
             s.detect.append(took)
             if fault.kind in CRASH_KINDS:
                 s.crash_detect.append(took)

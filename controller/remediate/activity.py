@@ -13,6 +13,10 @@ The controller must not fight a person. Two things make a service a person's:
   cause, or a signal other than SIGKILL followed by the container's death (``docker
   stop``, ``docker compose stop``). The service stays the person's until any container
   of it starts again. A bare ``die`` (a crash) or a SIGKILL (``docker kill``) is not.
+  ``docker restart`` and ``docker compose restart`` are a stop and a start in one call
+  (the engine says kill, die, stop, start): for ``RESTART_GRACE`` seconds after a
+  person's stop the operation counts as in progress, so a restart is never taken for
+  a stop (or a crash) in the moment between its stop and its start.
 
 Events caused by the controller's own fixes are not people: the span of each command the
 controller runs is kept, and an event is the controller's when the engine stamped it
@@ -32,6 +36,9 @@ from controller.model import Activity, ContainerSnapshot, ContainerState
 PERSON_STOPS = frozenset({"stop", "pause"})
 STARTS = frozenset({"start", "unpause"})
 SIGKILL = 9
+# seconds a person's stop may still be the first half of a restart; the engine starts the
+# container again 0.25 s after its stop event on an idle machine
+RESTART_GRACE = 1.5
 COMPOSE_TEMPORARY = re.compile(r"^[0-9a-f]{12}_")
 
 
@@ -83,18 +90,28 @@ def after_event(
     ours = caused_by_us(activity, at)
     after = activity.model_copy()
     if action in STARTS:
-        after.stopped, after.stopping = "", None
+        after.stopped, after.stopping, after.stopped_at = "", None, None
     if ours:
         return after, True
     if action == "kill" and signal is not None:
         after.stopping = signal
     elif action == "die" and after.stopping is not None:
         if after.stopping != SIGKILL:
-            after.stopped = "stop"  # a signal for someone, then death
+            after.stopped, after.stopped_at = "stop", at  # a signal for someone, then death
         after.stopping = None
     elif action in PERSON_STOPS:
         after.stopping, after.stopped = None, action
+        if action == "stop":
+            after.stopped_at = at
     return after, False
+
+
+def restart_left(activity: Activity, now: float) -> float:
+    """Seconds a person's stop may still be the first half of a restart (0: none is)."""
+    if activity.stopped != "stop" or activity.stopped_at is None:
+        return 0.0
+    left = activity.stopped_at + RESTART_GRACE - now
+    return left if 0.0 < left <= RESTART_GRACE else 0.0
 
 
 def after_look(
@@ -107,6 +124,8 @@ def after_look(
     why = operation_in(containers, frozenset(activity.left_by_us))
     if not why and activity.stopping is not None:
         why = f"a person's signal {activity.stopping} is stopping it"
+    if not why and restart_left(activity, now) > 0:
+        why = "a person stopped it a moment ago; a restart starts it again"
     if not why:
         return activity.model_copy(update={"operation_seen_at": None}), ""
     if activity.operation_seen_at is None:

@@ -82,7 +82,9 @@ class Deference:
             text = f"waits: a person's docker/compose operation is in progress ({operation})"
             if self._records.intend(service, fingerprints, text):
                 logger.info("{}: {}; not touching it", service, text)
-            return RequeueAfter(-overdue, "a person's operation")  # events requeue it sooner
+            # events requeue it sooner; a stop that no start follows is final soon
+            wait = self._records.restart_left(service) or -overdue
+            return RequeueAfter(wait, "a person's operation")
         person = self._records.stopped_by_person(service)
         if person and not spec.enforce and drifts and primary(drifts).kind in _PERSON_KINDS:
             verb = "paused" if person == "pause" else "stopped"

@@ -373,6 +373,10 @@ class Records:
 
         return self._replace(service, look)
 
+    def restart_left(self, service: str) -> float:
+        """Seconds a person's stop of ``service`` may still be the first half of a restart."""
+        return self.read(service, lambda r: people.restart_left(r.activity, self._clock()))
+
     def abandoned(self, service: str, timeout: float) -> float:
         """Seconds the person's operation has been seen past ``timeout`` (<= 0: not yet)."""
         return self.read(service, lambda r: people.abandoned(r.activity, self._clock(), timeout))

@@ -49,6 +49,22 @@ class Signals:
             if self._store.release(service):
                 logger.info("{}: a person acted on it; the controller may fix it again", service)
 
+    def frozen(self, observed: ObservedState) -> set[str]:
+        """Services a pass must not record for now: a command of the controller runs on
+        them, or a person's operation is in progress (what shows is that work; a stop may
+        be the first half of a restart). An operation past its timeout is recorded: it
+        looks abandoned, and its issue goes to a human."""
+        timeout = self._desired.remediation.operation_timeout
+        return {
+            name
+            for name in self._desired.services
+            if self._records.command_left(name) > 0
+            or (
+                self._records.operation(name, observed.of(name))
+                and self._records.abandoned(name, timeout) <= 0
+            )
+        }
+
     def pass_seen(self, statuses: Sequence[ServiceStatus], observed: ObservedState) -> None:
         """Every pass: each declared service ready or not, in which container runs."""
         for status in statuses:

@@ -2,8 +2,9 @@
 
 Kubernetes' crash-loop numbers by default: the first fix of a fault comes at once; while
 the service stays unstable each further fix of it waits twice as long as the one before
-(10 s, 20 s, 40 s ... capped at 5 min), whichever rung of the ladder it is; being ready
-for 10 min since the last fix makes it stable again. A different fault (another
+(10 s, 20 s, 40 s ... capped at 5 min), counted from when the fix before it began (as the
+kubelet counts from the last restart), whichever rung of the ladder it is; being ready for
+10 min since the last fix makes it stable again. A different fault (another
 fingerprint: the database a runbook created is there, then the API is SIGKILLed) is fixed
 at once: its backoff starts afresh. Every fix step counts against a budget (5 per hour by
 default); when it is spent the service needs a human, and the controller keeps its hands
@@ -106,10 +107,14 @@ class ThrottleRules:
         )
 
     def step_ended(self, throttle: Throttle, now: float) -> Throttle:
-        """A step ended (proven or not): the next step of this fault waits the backoff."""
+        """A step ended (proven or not): the next step of this fault waits the backoff,
+        counted from when this one began (as the kubelet counts from the last restart: a
+        slow recreate is no reason to wait longer, a service that crashed a minute after
+        its fix is restarted at once)."""
         delay = self.backoff(throttle.consecutive)
+        began = throttle.last_step_at.timestamp() if throttle.last_step_at else now
         return throttle.model_copy(
-            update={"next_step_at": to_datetime(now + delay) if delay else None}
+            update={"next_step_at": to_datetime(began + delay) if delay else None}
         )
 
     def seen(self, throttle: Throttle, ready: bool, now: float) -> tuple[Throttle, bool]:

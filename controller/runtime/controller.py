@@ -185,6 +185,10 @@ class Controller:
             self.parts.scheduler.adapt(self.needs_attention())
             if unsettled := self.unsettled():  # the verdict turns when the first hold ends
                 self.parts.scheduler.request_in(min(unsettled.values()), key="hold")
+            # a person's stop that no start followed (not a restart) is recorded then
+            restarts = [self._records.restart_left(s) for s in self.desired.services]
+            if restarts := [left for left in restarts if left > 0]:
+                self.parts.scheduler.request_in(min(restarts), key="restart")
             if (due := self._remediation.changes.next_look()) is not None:
                 self.parts.scheduler.request_in(due, key="change")  # a verdict may turn
             return True
@@ -195,7 +199,7 @@ class Controller:
         drifts = self._remediation.changes.declared_as(diff(self.desired, observed))
         statuses = [service_status(spec, observed) for spec in self.desired.services.values()]
         holds = {name: self.hold(name) for name in self.desired.services}
-        frozen = self._frozen(observed)
+        frozen = self._remediation.signals.frozen(observed)
         synced = self.store.sync_drifts(drifts, statuses, frozen, holds)
         log_drifts(synced)
         time_detection(self.metrics, synced, observed, self._clock())
@@ -233,16 +237,6 @@ class Controller:
                 self.metrics.finding(finding.pattern_id, finding.category)
                 self.metrics.restarted(finding.service)
             self.on_findings(self.store.record_findings(findings, self.desired.detection))
-
-    def _frozen(self, observed: ObservedState) -> set[str]:
-        """Services a pass must not record for now: a command of the controller runs on
-        them, or a person's operation is in progress (what shows is that work)."""
-        return {
-            name
-            for name in self.desired.services
-            if self._records.command_left(name) > 0
-            or self._records.operation(name, observed.of(name))
-        }
 
     def _proving(self) -> list[str]:
         """Steps being proven whose worker is not busy with them (a restart lost the key)."""

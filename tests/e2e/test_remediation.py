@@ -160,6 +160,24 @@ def test_an_import_error_is_handed_to_a_human_not_restarted_in_a_loop(make_stack
     assert stack.issue("drift:importer:exited")["attempts"] == []  # never restarted
 
 
+def test_a_persons_restart_is_neither_a_stop_nor_a_crash(make_stack):
+    # docker compose restart is kill, die, stop and start in one call: a pass in the
+    # moment between the stop and the start must not open an issue (the soak paged a
+    # person for each of their own restarts)
+    stack = make_stack(TRIO)
+    stack.up()
+    base = start(stack)
+    wait_for(lambda: stack.issues()["converged"], 60, "the stack to converge")
+    for _ in range(3):
+        seen = passes(base)
+        stack.compose("restart", "--timeout", "1", "alpha", "beta")
+        wait_for(lambda seen=seen: passes(base) >= seen + 2, 60, "two passes after the restart")
+    wait_for(lambda: stack.issues()["converged"], 60, "the stack to converge again")
+    doc = stack.issues()
+    assert [(i["fingerprint"], i["state"]) for i in doc["issues"]] == []
+    assert "stopped by a person" not in stack.log()
+
+
 def test_a_stopped_service_is_left_alone_unless_enforced(make_stack):
     stack = make_stack(TRIO, services="  beta: {enforce: true}\n")
     stack.up()

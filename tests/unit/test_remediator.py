@@ -4,12 +4,15 @@ runbooks, the hook, people, dependencies, dry run, concurrency."""
 import contextlib
 import itertools
 import json
+import shutil
 import sys
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.drift import diff, service_status
@@ -30,6 +33,7 @@ from controller.model import (
     StepKind,
 )
 from controller.observe.observer import Observer
+from controller.remediate.activity import RESTART_GRACE
 from controller.remediate.reconciler import stable_after
 from controller.remediate.results import Failed, RequeueAfter
 from controller.remediate.revert import DeclaredModel
@@ -65,6 +69,8 @@ class Rig:
         )
         self.saves = 0
         self.changes: list[bool] = []
+        snapshots = Path(tempfile.mkdtemp(prefix="lastgood"))
+        weakref.finalize(self, shutil.rmtree, snapshots, True)  # gone with the rig
         self.remediation = build_remediation(
             desired=state,
             store=self.store,
@@ -77,7 +83,7 @@ class Rig:
                 lambda service: False,
                 lambda image: world.image(image) is not None,
             ),
-            snapshots=Path(tempfile.mkdtemp(prefix="lastgood")),
+            snapshots=snapshots,
             metrics=Metrics(self.registry, state.env),
             rules=ThrottleRules.of(state.remediation, backoff_enabled),
             clock=self.clock,
@@ -102,6 +108,7 @@ class Rig:
         self.store.sync_drifts(
             diff(self.state, observed),
             statuses,
+            self.signals.frozen(observed),
             holds={n: stable_after(s) for n, s in self.state.services.items()},
         )
         self.signals.pass_seen(statuses, observed)
@@ -689,9 +696,43 @@ def test_a_persons_signal_then_death_is_a_stop_even_without_a_stop_event():
     rig = Rig(world, desired(spec("web")))
     rig.signals.event("web", "kill", rig.clock(), 15)
     rig.signals.event("web", "die", rig.clock())
+    rig.clock.advance(RESTART_GRACE)  # no start followed: not a restart
     rig.fix("web")
     assert world.actions == []
     assert "stopped by a person" in rig.issue("drift:web:exited").resolution
+
+
+def test_a_persons_restart_is_never_taken_for_a_stop_in_the_moment_between():
+    # docker restart / docker compose restart: kill, die, stop, then start in one call
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=0)
+    rig = Rig(world, desired(spec("web")))
+    for action in ("kill", "die", "stop"):
+        rig.signals.event("web", action, rig.clock(), 15 if action == "kill" else None)
+    assert rig.records.restart_left("web") == pytest.approx(RESTART_GRACE)
+    rig.sync()  # a pass in the gap records nothing
+    assert rig.store.issues() == []
+    rig.clock.advance(0.3)
+    world.set("web", status="running")
+    rig.signals.event("web", "start", rig.clock())
+    assert rig.records.stopped_by_person("web") == "" and rig.records.restart_left("web") == 0
+    rig.fix("web")
+    assert world.actions == [] and rig.store.issues() == []
+
+
+def test_a_persons_stop_that_no_start_follows_is_theirs_after_the_grace():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=0)
+    rig = Rig(world, desired(spec("web")))
+    for action in ("kill", "die", "stop"):
+        rig.signals.event("web", action, rig.clock(), 15 if action == "kill" else None)
+    rig.sync()
+    assert rig.store.issues() == []
+    rig.clock.advance(RESTART_GRACE)
+    rig.fix("web")
+    assert world.actions == []
+    issue = rig.issue("drift:web:exited")
+    assert issue.state is IssueState.NEEDS_HUMAN and "stopped by a person" in issue.resolution
 
 
 def test_a_crash_is_not_mistaken_for_a_person():
@@ -740,11 +781,10 @@ def test_an_operation_the_engine_still_shows_after_its_timeout_goes_to_a_human()
     settings = RemediationSettings(log_quiet=0, operation_timeout=20.0)
     rig = Rig(world, desired(spec("web"), remediation=settings))
     rig.signals.event("web", "create", rig.clock())
-    result = rig.fix("web", horizon=0)
-    assert isinstance(result, RequeueAfter) and result.seconds == 20.0
+    rig.fix("web", horizon=0)  # its passes record nothing while it is in progress
     rig.clock.advance(19)
     rig.fix("web", horizon=0)
-    assert rig.issue("drift:web:exited").state is IssueState.OPEN  # still a person's
+    assert rig.store.issues() == [] and world.actions == []  # still a person's
     rig.clock.advance(2)
     rig.fix("web", horizon=0)
     issue = rig.issue("drift:web:exited")

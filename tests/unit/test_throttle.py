@@ -98,3 +98,16 @@ def test_without_backoff_the_permit_ignores_the_wait_but_not_the_budget():
     assert throttle.next_step_at == to_datetime(NOW) + timedelta(seconds=10)
     assert allowed(rules, throttle, NOW)
     assert not allowed(rules, steps(rules, throttle, NOW), NOW)
+
+
+def test_the_backoff_counts_from_when_the_step_before_began():
+    # the kubelet counts from the last restart: a slow step adds no wait of its own, and a
+    # service that lived past the backoff after its fix is fixed again at once
+    rules = ThrottleRules()
+    began = steps(rules, Throttle(), NOW)
+    slow = rules.step_ended(began, NOW + 15)  # a recreate that took 15 s
+    assert allowed(rules, slow, NOW + 15)
+    quick = rules.step_ended(began, NOW + 1)
+    permit, _ = rules.permit(quick, NOW + 1, "f")
+    assert permit.wait_until == to_datetime(NOW + 10)
+    assert allowed(rules, quick, NOW + 10)
