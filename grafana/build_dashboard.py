@@ -35,6 +35,11 @@ OUT = Path(__file__).parent / "dashboards" / "compose-controller.json"
 SEL = 'env="$env"'
 SVC = 'env="$env", service=~"$service"'
 RATE = "$__rate_interval"
+# Detection, recovery and fix-step histograms get one or two observations per incident: at
+# Grafana's rate window they show "No data" but for a minute after each. Their quantiles
+# are taken over a rolling hour instead: a value for an hour after every incident.
+SPARSE = "1h"
+SPARSE_NOTE = "Quantiles over the hour before each point: incidents are rare, a minute's window is mostly empty."
 
 
 @dataclass(frozen=True)
@@ -143,30 +148,33 @@ ROWS: list[tuple[str, list[Panel]]] = [
                 },
             ),
             Panel(
-                "Time to detect",
+                "Time to detect (rolling hour)",
                 "timeseries",
                 {
-                    "p50": f"histogram_quantile(0.5, sum by (le) (rate(compose_controller_detection_seconds_bucket{{{SVC}}}[{RATE}])))",
-                    "p95": f"histogram_quantile(0.95, sum by (le) (rate(compose_controller_detection_seconds_bucket{{{SVC}}}[{RATE}])))",
+                    "p50": f"histogram_quantile(0.5, sum by (le) (increase(compose_controller_detection_seconds_bucket{{{SVC}}}[{SPARSE}])))",
+                    "p95": f"histogram_quantile(0.95, sum by (le) (increase(compose_controller_detection_seconds_bucket{{{SVC}}}[{SPARSE}])))",
                 },
                 unit="s",
+                description=SPARSE_NOTE,
             ),
             Panel(
-                "Time to recover",
+                "Time to recover (rolling hour)",
                 "timeseries",
                 {
-                    "p50": f"histogram_quantile(0.5, sum by (le) (rate(compose_controller_recovery_seconds_bucket{{{SVC}}}[{RATE}])))",
-                    "p95": f"histogram_quantile(0.95, sum by (le) (rate(compose_controller_recovery_seconds_bucket{{{SVC}}}[{RATE}])))",
+                    "p50": f"histogram_quantile(0.5, sum by (le) (increase(compose_controller_recovery_seconds_bucket{{{SVC}}}[{SPARSE}])))",
+                    "p95": f"histogram_quantile(0.95, sum by (le) (increase(compose_controller_recovery_seconds_bucket{{{SVC}}}[{SPARSE}])))",
                 },
                 unit="s",
+                description=SPARSE_NOTE,
             ),
             Panel(
-                "Fix step duration p95",
+                "Fix step duration p95 (rolling hour)",
                 "timeseries",
                 {
-                    "{{action}}": f"histogram_quantile(0.95, sum by (le, action) (rate(compose_controller_remediation_duration_seconds_bucket{{{SVC}}}[{RATE}])))"
+                    "{{action}}": f"histogram_quantile(0.95, sum by (le, action) (increase(compose_controller_remediation_duration_seconds_bucket{{{SVC}}}[{SPARSE}])))"
                 },
                 unit="s",
+                description=SPARSE_NOTE,
             ),
             Panel(
                 "Needs a human",

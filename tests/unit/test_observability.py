@@ -70,3 +70,47 @@ def test_the_dashboard_has_env_and_service_variables_and_only_known_metrics():
     for expr in exprs:
         for metric in re.findall(r"\b(compose_controller_[a-z_]+?)(?:_bucket)?\{", expr):
             assert metric in documented, f"{metric} in {expr!r} is not a documented metric"
+
+
+# one incident at minute 2: detected in 0.1-0.5 s, recovered in 1-5 s, a restart step of 1-5 s
+_SPARSE_SERIES = {
+    "compose_controller_detection_seconds_bucket": ("0.1", "0.5"),
+    "compose_controller_recovery_seconds_bucket": ("1", "5"),
+    "compose_controller_remediation_duration_seconds_bucket": ("1", "5"),
+}
+
+
+@needs_promtool
+def test_the_sparse_histogram_panels_show_a_value_for_an_hour_after_one_incident(tmp_path):
+    board = json.loads(DASHBOARD.read_text())
+    sparse = [
+        t["expr"].replace("$env", "dev").replace("$service", ".*")
+        for p in board["panels"]
+        if "rolling hour" in p.get("title", "")
+        for t in p.get("targets", [])
+    ]
+    assert len(sparse) == 5  # detect p50/p95, recover p50/p95, fix step p95
+    series = []
+    for name, (low, high) in _SPARSE_SERIES.items():
+        extra = ', action="restart"' if "remediation" in name else ""
+        for le, values in ((low, "0+0x200"), (high, "0 0 1+0x200"), ("+Inf", "0 0 1+0x200")):
+            labels = f'{{env="dev", service="web"{extra}, le="{le}"}}'
+            series.append({"series": name + labels, "values": values})
+    tests = []
+    for expr in sparse:
+        quantile = 0.5 if expr.startswith("histogram_quantile(0.5,") else 0.95
+        metric = next(n for n in _SPARSE_SERIES if n in expr)
+        low, high = (float(v) for v in _SPARSE_SERIES[metric])
+        labels = '{action="restart"}' if "remediation" in metric else "{}"
+        value = low + (high - low) * quantile  # the incident's bucket, interpolated
+        sample = {"labels": labels, "value": value}
+        tests.append({"expr": expr, "eval_time": "40m", "exp_samples": [sample]})
+    spec = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}],
+    }
+    path = tmp_path / "sparse_test.yml"
+    path.write_text(json.dumps(spec))  # JSON is YAML
+    done = promtool("test", "rules", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
