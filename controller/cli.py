@@ -1,6 +1,8 @@
 """``controller``: parse flags, run the controller or one of its commands, map to exit codes.
 
-    controller [--env NAME] [flags]       run: keep the stack healthy (--once: the CI gate)
+    controller [--env NAME] [flags]       run: keep the stack healthy (--once: the CI gate);
+                                          without desired_state/NAME.yaml, the compose
+                                          project here (zero-config: ``desired.zeroconfig``)
     controller check [--env NAME]         validate desired state and compose model, no engine
     controller schema                     print the desired state's JSON Schema
     controller status [SERVICE]           what a running controller thinks (kubectl get/describe)
@@ -82,7 +84,13 @@ commands:
   controller patterns             what it learned: log templates that come before incidents
                                   (their evidence, how to declare one), fixes that worked
 
-Every flag also reads CONTROLLER_<FLAG> (--max-agents: CONTROLLER_MAX_AGENTS); a flag wins."""
+Every flag also reads CONTROLLER_<FLAG> (--max-agents: CONTROLLER_MAX_AGENTS); a flag wins
+(-f and -p read Compose's COMPOSE_FILE and COMPOSE_PROJECT_NAME instead).
+
+zero-config: without DIR/ENV.yaml (and without --desired-state-dir) the compose project of
+the current directory is managed, found as docker compose finds it; settings may come from
+x-controller: and compose-controller.* labels in it, notification URLs from
+CONTROLLER_NOTIFY_URLS or Apprise's configuration files."""
 
 
 # Every number a flag takes, with bounds a person can reason about (said in --help).
@@ -95,13 +103,42 @@ _BLIP = seconds(0, HOUR)
 _SHUTDOWN = seconds(0, HOUR, low_included=False)
 
 
+DESIRED_DIR = Path("desired_state")
+# Compose's own flags, read from Compose's own variables (COMPOSE_FILE ...), not CONTROLLER_*
+COMPOSE_FLAGS = frozenset({"compose_files", "project_name"})
+
+
 def _desired_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--desired-state-dir",
         type=flagvalues.path,
-        default=Path("desired_state"),
+        default=None,
         metavar="DIR",
-        help="where the environments' YAML files are (default ./desired_state)",
+        help=(
+            "where the environments' YAML files are (default ./desired_state; without "
+            "DIR/ENV.yaml and this flag: the compose project of the current directory)"
+        ),
+    )
+    p.add_argument(
+        "-f",
+        "--file",
+        dest="compose_files",
+        type=flagvalues.path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=(
+            "a compose file, as for docker compose (repeat for more; default COMPOSE_FILE,"
+            " else compose.yaml ... here or in a parent); wins over compose_files"
+        ),
+    )
+    p.add_argument(
+        "-p",
+        "--project-name",
+        type=flagvalues.project_name,
+        metavar="NAME",
+        help="the compose project's name (default COMPOSE_PROJECT_NAME, else Compose's); wins"
+        " over project",
     )
 
 
@@ -281,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] in COMMANDS:
         return COMMANDS[args_list[0]](args_list[1:])
-    args = with_environment(parser(), os.environ).parse_args(args_list)
+    args = with_environment(parser(), os.environ, skip=COMPOSE_FLAGS).parse_args(args_list)
     if (problem := disagreement(os.environ)) is not None:  # deploy/compose.yaml's hand-over
         print(f"controller: error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -291,7 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # halves a scrape
     settings = Settings(
         env=args.env,
-        desired_dir=args.desired_state_dir,
+        desired_dir=args.desired_state_dir or DESIRED_DIR,
+        desired_dir_given=args.desired_state_dir is not None,
+        compose_files=tuple(args.compose_files),
+        project_name=args.project_name,
         state_dir=args.state_dir,
         max_agents=args.max_agents,
         interval_active=args.interval_active,
@@ -471,16 +511,23 @@ def _serve(controller: Controller, host: str, port: int) -> int:
 
 def check(argv: list[str]) -> int:
     """``controller check``: every problem of every (or one) environment, no engine."""
-    args = with_environment(check_parser(), os.environ).parse_args(argv)
-    directory: Path = args.desired_state_dir
+    args = with_environment(check_parser(), os.environ, skip=COMPOSE_FLAGS).parse_args(argv)
+    directory: Path = args.desired_state_dir or DESIRED_DIR
     envs = [args.env] if args.env else environments(directory)
-    if not envs:
+    if not envs and args.desired_state_dir is not None:
         print(f"controller: error: {directory}: no environment files (*.yaml)", file=sys.stderr)
         return EXIT_BAD_INPUT
     failed = 0
-    for env in envs:
+    for env in envs or ["dev"]:  # none: the compose project here (zero-config)
+        settings = Settings(
+            env=env,
+            desired_dir=directory,
+            desired_dir_given=args.desired_state_dir is not None,
+            compose_files=tuple(args.compose_files),
+            project_name=args.project_name,
+        )
         try:
-            desired = load(Settings(env=env, desired_dir=directory))
+            desired = load(settings)
         except DesiredStateError as exc:
             failed += len(exc.problems)
             for problem in exc.problems:

@@ -12,7 +12,7 @@ for every flag that takes one (a switch reads it as false).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 PREFIX = "CONTROLLER_"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -56,15 +56,19 @@ def _convert(action: argparse.Action, name: str, text: str) -> object:
 
 
 def with_environment(
-    parser: argparse.ArgumentParser, environ: Mapping[str, str]
+    parser: argparse.ArgumentParser, environ: Mapping[str, str], skip: Collection[str] = ()
 ) -> argparse.ArgumentParser:
-    """``parser`` with the defaults of its flags taken from ``CONTROLLER_<FLAG>``.
+    """``parser`` with the defaults of its flags taken from ``CONTROLLER_<FLAG>``, but for
+    the flags whose ``dest`` is in ``skip`` (Compose's ``-f`` and ``-p``, which read
+    Compose's own variables).
 
     A bad value ends the program the way a bad flag does (``parser.error``: exit 2).
     The help of each flag names its variable.
     """
     defaults: dict[str, object] = {}
     for action in _options(parser):
+        if action.dest in skip:
+            continue
         flag = max(action.option_strings, key=len)
         name = variable(flag)
         if action.help not in (None, argparse.SUPPRESS):

@@ -23,6 +23,7 @@ from typing import NoReturn
 MAX_HOST_CHARS = 253  # a DNS name's limit
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,254}$")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -95,6 +96,17 @@ def env_name(value: str) -> str:
     if not _ENV_NAME.match(_given(value)):
         raise argparse.ArgumentTypeError(
             f"must be 1 to 64 letters, digits, '_', '.' or '-' (not a path), got {value!r}"
+        )
+    return value
+
+
+def project_name(value: str) -> str:
+    """A compose project's name, as Compose allows it: lower-case letters, digits, ``-``
+    and ``_``, starting with a letter or digit."""
+    if not _PROJECT_NAME.match(_given(value)):
+        raise argparse.ArgumentTypeError(
+            "must be lower-case letters, digits, '-' or '_', starting with a letter or "
+            f"digit, got {value!r}"
         )
     return value
 

@@ -474,7 +474,7 @@ def read_declaration(path: Path, environ: Mapping[str, str] | None = None) -> De
         model = DesiredStateFile.model_validate(interpolated)
     except ValidationError as exc:
         for error in exc.errors():
-            loc = _document_loc(raw, error["loc"])
+            loc = document_loc(raw, error["loc"])
             if not any(p.field == ".".join(map(str, loc)) for p in problems.found):
                 problems.add(loc, error["msg"])
         problems.raise_any()
@@ -530,7 +530,7 @@ def _env_files(
     return values
 
 
-def _document_loc(raw: Any, loc: tuple[int | str, ...]) -> Loc:
+def document_loc(raw: Any, loc: tuple[int | str, ...]) -> Loc:
     """pydantic's error location as the file's path: the member types pydantic adds to
     the locations of union fields (``services.db.ServiceDeclaration``) are dropped."""
     out: list[str | int] = []

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
+
 from controller.model import ComposeProject
 from controller.observe.gateway import ComposeError
 
@@ -50,7 +52,9 @@ class ComposeCli:
         """The project's argv; ``files`` instead of its compose files (a rendered document
         on stdin, ``-``, or a snapshot's file): those are already interpolated, so the
         env files are left out."""
-        argv = [*self._command, "--project-name", self.project.name]
+        argv = [*self._command]
+        if self.project.name:  # none yet (zero-config): Compose names it, as it would
+            argv += ["--project-name", self.project.name]
         for path in self.project.files if files is None else files:
             argv += ["--file", str(path)]
         for env_file in self.project.env_files if files is None else ():
@@ -115,6 +119,22 @@ class ComposeCli:
             raise ComposeError(f"compose config printed invalid JSON: {exc}") from exc
         if not isinstance(model, dict):
             raise ComposeError("compose config printed JSON that is not an object")
+        return model
+
+    def declared(self, timeout: float = 60.0) -> dict[str, Any]:
+        """The resolved model with each service's ``x-`` extensions (``x-controller``):
+        ``config --format json`` leaves a service's extensions out (Compose 2.40), its YAML
+        form keeps them."""
+        model = self.config(timeout)
+        try:
+            rendered = yaml.safe_load(self.run(["config"], timeout).stdout)
+        except yaml.YAMLError as exc:
+            raise ComposeError(f"compose config printed invalid YAML: {exc}") from exc
+        services = rendered.get("services") if isinstance(rendered, dict) else None
+        for name, service in (model.get("services") or {}).items():
+            theirs = (services or {}).get(name)
+            if isinstance(service, dict) and isinstance(theirs, dict):
+                service.update({k: v for k, v in theirs.items() if str(k).startswith("x-")})
         return model
 
     def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]:

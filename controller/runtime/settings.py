@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.desired import load_desired
-from controller.model import DesiredState
+from controller.desired import load_desired, load_zero_config, zero_config_applies
+from controller.model import ComposeProject, DesiredState
 from controller.observe.compose_cli import ComposeCli
 
 
@@ -22,10 +22,27 @@ class Settings:
     once: bool = False
     shutdown_timeout: float = 30.0
     blip_seconds: float = 0.0  # a drift younger than this is left to heal on its own
+    # zero-config: Compose's -f and -p; desired_dir given as a flag (or its variable)
+    compose_files: tuple[Path, ...] = ()
+    project_name: str | None = None
+    desired_dir_given: bool = False
+
+
+def _compose_model(project: ComposeProject) -> dict[str, object]:
+    return ComposeCli(project).declared()
 
 
 def load(settings: Settings) -> DesiredState:
-    """The declared state of ``settings.env`` (raises ``DesiredStateError``)."""
+    """The declared state of ``settings.env`` (raises ``DesiredStateError``): its
+    desired-state file, or without one the compose project of the current directory."""
+    if zero_config_applies(settings.desired_dir, settings.env, settings.desired_dir_given):
+        return load_zero_config(
+            settings.env, Path.cwd(), settings.compose_files, settings.project_name, _compose_model
+        )
     return load_desired(
-        settings.env, settings.desired_dir, lambda project: ComposeCli(project).config()
+        settings.env,
+        settings.desired_dir,
+        _compose_model,
+        files=settings.compose_files,
+        project_name=settings.project_name,
     )
