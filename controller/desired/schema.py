@@ -42,29 +42,77 @@ class _Strict(BaseModel):
 
 
 class HttpProbeDeclaration(_Strict):
-    url: str = Field(pattern=r"^https?://")
-    status: int | None = Field(default=None, ge=100, le=599)
-    body: str = ""
+    """An HTTP GET the controller sends from its own host."""
+
+    url: str = Field(pattern=r"^https?://", description="The URL to get (http or https).")
+    status: int | None = Field(
+        default=None,
+        ge=100,
+        le=599,
+        description="The status the answer must have (default: any status below 400).",
+    )
+    body: str = Field(default="", description="Text the answer's body must contain.")
 
 
 class TcpProbeDeclaration(_Strict):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] | str  # a number, or "${VAR}"
+    """A TCP connection the controller opens from its own host."""
+
+    host: str = Field(default="127.0.0.1", description="The host to connect to.")
+    port: Annotated[int, Field(ge=1, le=65535)] | str = Field(
+        description='The port to connect to: a number, or "${VAR}".'
+    )
 
 
 class ExecProbeDeclaration(_Strict):
-    argv: list[str] = Field(min_length=1)
+    """A command run in a running container of the service."""
+
+    argv: list[str] = Field(
+        min_length=1, description="The command and its arguments (no shell); exit 0 passes."
+    )
 
 
 class ProbeDeclaration(_Strict):
-    http: HttpProbeDeclaration | None = None
-    tcp: TcpProbeDeclaration | None = None
-    exec: ExecProbeDeclaration | None = None
-    period_seconds: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
-    timeout_seconds: float = Field(default=1.0, gt=0, le=600, allow_inf_nan=False)
-    failure_threshold: int = Field(default=3, ge=1, le=1000)
-    success_threshold: int = Field(default=1, ge=1, le=1000)
-    initial_delay_seconds: float = Field(default=0.0, ge=0, le=3600, allow_inf_nan=False)
+    """A check of the service beside its healthcheck, with Kubernetes' settings; exactly
+    one of http, tcp and exec."""
+
+    http: HttpProbeDeclaration | None = Field(default=None, description="An HTTP probe.")
+    tcp: TcpProbeDeclaration | None = Field(default=None, description="A TCP connect probe.")
+    exec: ExecProbeDeclaration | None = Field(
+        default=None, description="A command run in a running container of the service."
+    )
+    period_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds between two checks (default 10).",
+    )
+    timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=600,
+        allow_inf_nan=False,
+        description="A check that takes longer fails (default 1).",
+    )
+    failure_threshold: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Failures in a row that make the probe fail: a probe-failed drift (default 3).",
+    )
+    success_threshold: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Successes in a row that make the probe pass again (default 1).",
+    )
+    initial_delay_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds after the container starts before the first check (default 0).",
+    )
 
 
 RollbackModeName = Literal["off", "notify", "auto"]
@@ -205,16 +253,73 @@ class ServicePredictDeclaration(_Strict):
 
 
 class ServiceDeclaration(_Strict):
-    state: Literal["running", "completed"] = "running"
-    replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
-    healthy: bool | None = None
-    required: bool = True
-    enforce: bool = False
-    depends_on: list[str] = Field(default_factory=list)
-    verify_timeout_seconds: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
-    min_ready_seconds: float = Field(default=2.0, ge=0, le=600, allow_inf_nan=False)
-    recreate_outdated: bool = False
-    probes: list[ProbeDeclaration] = Field(default_factory=list, max_length=20)  # a thread each
+    """What healthy means for one service of the compose project."""
+
+    state: Literal["running", "completed"] = Field(
+        default="running",
+        description="running (the default), or completed: a one-shot job that must have exited 0.",
+    )
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="Containers that must run (default: compose deploy.replicas, else 1).",
+    )
+    healthy: bool | None = Field(
+        default=None,
+        description=(
+            "Require its healthcheck to pass (default: true when compose defines a "
+            "healthcheck, false when compose disables it, else as the container reports). "
+            "true without a compose healthcheck is an error."
+        ),
+    )
+    required: bool = Field(
+        default=True,
+        description=(
+            "A drift of a service not required is reported (low) but does not fail the "
+            "CI gate (default true)."
+        ),
+    )
+    enforce: bool = Field(
+        default=False,
+        description=(
+            "Act even on a container a person stopped or paused (default false: leave it "
+            "to them until it starts again)."
+        ),
+    )
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="Services it depends on, added to compose's depends_on.",
+    )
+    verify_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description=(
+            "How long a fix has to make the service ready (default: from the healthcheck's "
+            "own worst case, between 15 s and 5 min)."
+        ),
+    )
+    min_ready_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        allow_inf_nan=False,
+        description="How long it must stay ready for a fix to count as proven (default 2).",
+    )
+    recreate_outdated: bool = Field(
+        default=False,
+        description=(
+            "Recreate it when its config is outdated (default false: report it with the "
+            "command that applies it)."
+        ),
+    )
+    probes: list[ProbeDeclaration] = Field(  # a thread each
+        default_factory=list,
+        max_length=20,
+        description="Checks of its own (http, tcp or exec); a failing one is a probe-failed drift.",
+    )
     addresses: list[str] = Field(
         default_factory=list,
         max_length=100,
@@ -234,61 +339,187 @@ class ServiceDeclaration(_Strict):
             "with mode, window_seconds, deadline_seconds and severity."
         ),
     )
-    predict: ServicePredictDeclaration = ServicePredictDeclaration()
+    predict: ServicePredictDeclaration = Field(
+        default=ServicePredictDeclaration(),
+        description="Forecasts of its resources: when to warn and what to do before exhaustion.",
+    )
 
     _shorthand = field_validator("rollback", mode="before")(mode_shorthand)
 
 
+ARGV = (
+    "The command and its arguments (no shell); {name} is a named capture of the pattern, "
+    "filled only when it matches capture_pattern in full."
+)
+TIMEOUT = "Seconds it may run; a command that takes longer fails the step (default 60)."
+
+
 class ExecDeclaration(_Strict):
-    service: str
-    argv: list[str] = Field(min_length=1)
-    user: str = ""
-    env: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)
+    """A runbook's command, run in a running container of a service."""
+
+    service: str = Field(description="The service whose container runs it.")
+    argv: list[str] = Field(min_length=1, description=ARGV)
+    user: str = Field(default="", description="The user it runs as (default: the container's).")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables set for the command."
+    )
+    timeout_seconds: float = Field(
+        default=60.0, gt=0, le=3600, allow_inf_nan=False, description=TIMEOUT
+    )
 
 
 class ComposeDeclaration(_Strict):
-    service: str
-    action: Literal["start", "restart", "recreate"]
+    """A runbook's Compose operation on a service."""
+
+    service: str = Field(description="The service it acts on.")
+    action: Literal["start", "restart", "recreate"] = Field(
+        description="start, restart, or recreate (up -d --force-recreate --no-deps)."
+    )
 
 
 class HookDeclaration(_Strict):
-    argv: list[str] = Field(min_length=1)
-    env: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)
+    """Your command, run on the controller's host with the issue as JSON on stdin; its exit
+    code is the outcome (0: it did something)."""
+
+    argv: list[str] = Field(min_length=1, description="The command and its arguments (no shell).")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables set for the command."
+    )
+    timeout_seconds: float = Field(
+        default=60.0, gt=0, le=3600, allow_inf_nan=False, description=TIMEOUT
+    )
 
 
 class WhenDeclaration(_Strict):
-    pattern: str
-    services: list[str] = Field(default_factory=list)
+    """What makes a runbook run."""
+
+    pattern: str = Field(
+        description=(
+            "A pattern id (the library's or your own), or predicted-memory, predicted-pids, "
+            "predicted-writable-layer, predicted-volume for a forecast."
+        )
+    )
+    services: list[str] = Field(
+        default_factory=list,
+        description="The services whose findings trigger it (default: any).",
+    )
 
 
 class RunbookDeclaration(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
-    when: WhenDeclaration
-    capture_pattern: str = DEFAULT_CAPTURE
-    exec: ExecDeclaration | None = None
-    compose: ComposeDeclaration | None = None
-    hook: HookDeclaration | None = None
-    then_restart: bool = False
+    """A known fix for a known error: one step, tried before any generic one, once per cause."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$",
+        description="Its name, shown in issues (lower case, digits and dashes).",
+    )
+    when: WhenDeclaration = Field(description="The pattern, and the services, that trigger it.")
+    capture_pattern: str = Field(
+        default=DEFAULT_CAPTURE,
+        description="What a named capture may be, in full, to be put into an argv.",
+    )
+    exec: ExecDeclaration | None = Field(
+        default=None, description="A command in a container of a service."
+    )
+    compose: ComposeDeclaration | None = Field(
+        default=None, description="A Compose operation on a service."
+    )
+    hook: HookDeclaration | None = Field(
+        default=None, description="A command on the controller's host, the issue on stdin."
+    )
+    then_restart: bool = Field(
+        default=False,
+        description="Restart the service that logged the error afterwards (default false).",
+    )
 
 
 class RemediationDeclaration(_Strict):
-    budget: int = Field(default=5, ge=1, le=1000)
-    budget_window_seconds: float = Field(default=3600.0, gt=0, le=WEEK, allow_inf_nan=False)
-    backoff_initial_seconds: float = Field(default=10.0, gt=0, le=HOUR, allow_inf_nan=False)
-    backoff_max_seconds: float = Field(default=300.0, gt=0, le=DAY, allow_inf_nan=False)
-    backoff_reset_seconds: float = Field(default=600.0, gt=0, le=WEEK, allow_inf_nan=False)
-    log_quiet_seconds: float = Field(default=10.0, ge=0, le=600, allow_inf_nan=False)
-    log_active_seconds: float = Field(default=60.0, gt=0, le=DAY, allow_inf_nan=False)
-    operation_timeout_seconds: float = Field(default=300.0, gt=0, le=DAY, allow_inf_nan=False)
-    hook: HookDeclaration | None = None
-    runbooks: list[RunbookDeclaration] = Field(default_factory=list, max_length=200)
+    """How the controller fixes things: its budget, its backoff and the runbooks."""
+
+    budget: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Fix steps per service within budget_window_seconds; then a human (default 5).",
+    )
+    budget_window_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=WEEK,
+        allow_inf_nan=False,
+        description="The window the budget counts steps in (default 3600).",
+    )
+    backoff_initial_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=HOUR,
+        allow_inf_nan=False,
+        description=(
+            "The wait before the second step for the same fault; each further step "
+            "waits twice the one before, up to backoff_max_seconds (default 10)."
+        ),
+    )
+    backoff_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description="The longest wait between two steps for the same fault (default 300).",
+    )
+    backoff_reset_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=WEEK,
+        allow_inf_nan=False,
+        description=(
+            "Ready this long since the last step: stable again, the backoff and the crash "
+            "pattern are reset (default 600)."
+        ),
+    )
+    log_quiet_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        allow_inf_nan=False,
+        description="A fixed log error must stay away this long for its fix to count (default 10).",
+    )
+    log_active_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description="Log errors seen more recently than this are acted on (default 60).",
+    )
+    operation_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description=(
+            "A person's docker/compose operation the engine still shows after this long is "
+            "called abandoned and handed to a human (default 300)."
+        ),
+    )
+    hook: HookDeclaration | None = Field(
+        default=None,
+        description="The last step of every ladder, run instead of handing a service to a human.",
+    )
+    runbooks: list[RunbookDeclaration] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Known fixes for known errors, tried first.",
+    )
 
 
 class DiscoveryDeclaration(_Strict):
-    enabled: bool = True
-    min_occurrences: int = Field(default=3, ge=1, le=1000)
+    """Error-looking lines no pattern matches, mined into templates (drain3)."""
+
+    enabled: bool = Field(default=True, description="Mine them (default true).")
+    min_occurrences: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Sightings of a template before it opens an unclassified issue (default 3).",
+    )
 
 
 class LearnDeclaration(_Strict):
@@ -324,15 +555,51 @@ class LearnDeclaration(_Strict):
 
 
 class DetectionDeclaration(_Strict):
-    # checked by the library
-    patterns: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
-    overrides: dict[str, PatternOverride] = Field(default_factory=dict)
-    ignore: dict[str, list[str]] = Field(default_factory=dict)
-    escalate_after: int = Field(default=10, ge=2, le=100_000)
-    escalate_window_seconds: float = Field(default=60.0, gt=0, le=DAY, allow_inf_nan=False)
-    resolve_after_quiet_seconds: float = Field(default=300.0, gt=0, le=WEEK, allow_inf_nan=False)
-    discovery: DiscoveryDeclaration = DiscoveryDeclaration()
-    learn: LearnDeclaration = LearnDeclaration()
+    """What the controller looks for in the services' logs."""
+
+    patterns: list[dict[str, Any]] = Field(  # checked by the library
+        default_factory=list,
+        max_length=1000,
+        description="Patterns added to the library, with the same fields as a pack's.",
+    )
+    overrides: dict[str, PatternOverride] = Field(
+        default_factory=dict, description="Changes to library patterns, by pattern id."
+    )
+    ignore: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Per service, what is not reported: pattern ids, "unclassified" or "*".',
+    )
+    escalate_after: int = Field(
+        default=10,
+        ge=2,
+        le=100_000,
+        description=(
+            "Occurrences within escalate_window_seconds that raise a log issue's severity "
+            "one level, once (default 10)."
+        ),
+    )
+    escalate_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description="The window of escalate_after, by the lines' own timestamps (default 60).",
+    )
+    resolve_after_quiet_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=WEEK,
+        allow_inf_nan=False,
+        description="A log issue not seen for this long is resolved (default 300).",
+    )
+    discovery: DiscoveryDeclaration = Field(
+        default=DiscoveryDeclaration(),
+        description="Templates of error-looking lines no pattern matches.",
+    )
+    learn: LearnDeclaration = Field(
+        default=LearnDeclaration(),
+        description="Precursors learned from history: templates seen before incidents.",
+    )
 
 
 class PredictDeclaration(_Strict):
@@ -394,23 +661,62 @@ class NotifyDeclaration(_Strict):
     """Who hears about issues: Apprise URLs (json://, ntfy://, mailto://, slack:// ...)
     and which transitions; ``${VAR}`` keeps a URL's secret out of the file."""
 
-    urls: list[str] = Field(default_factory=list)
-    events: list[NotifyEventName] = Field(default_factory=lambda: list(_EVERY_EVENT))
-    min_severity: Literal["low", "medium", "high", "critical"] = "high"
-    group_seconds: float = Field(default=10.0, ge=0, le=3600)
-    max_per_hour: int = Field(default=12, ge=1, le=3600)
-    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    urls: list[str] = Field(
+        default_factory=list,
+        description='Apprise URLs to tell; "${VAR}" keeps a token out of the file.',
+    )
+    events: list[NotifyEventName] = Field(
+        default_factory=lambda: list(_EVERY_EVENT),
+        description="The transitions told (default: all four).",
+    )
+    min_severity: Literal["low", "medium", "high", "critical"] = Field(
+        default="high", description="Issues below this severity are never told (default high)."
+    )
+    group_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="A service's transitions within this go out as one message (default 10).",
+    )
+    max_per_hour: int = Field(
+        default=12,
+        ge=1,
+        le=3600,
+        description="Messages per service an hour; more wait, grouped, not lost (default 12).",
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Per endpoint and message (default 10)."
+    )
 
 
 class DesiredStateFile(_Strict):
-    project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    compose_files: list[str] = Field(min_length=1)
-    env_files: list[str] = Field(default_factory=list)
-    profiles: list[str] = Field(default_factory=list)
-    environment: dict[str, str | EnvInteger | EnvNumber | bool] = Field(default_factory=dict)
-    remediation: RemediationDeclaration = RemediationDeclaration()
-    detection: DetectionDeclaration = DetectionDeclaration()
-    notify: NotifyDeclaration = NotifyDeclaration()
+    project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="The compose project name.")
+    compose_files: list[str] = Field(
+        min_length=1, description="The compose files, relative to this file (passed as -f)."
+    )
+    env_files: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Passed as --env-file, relative to this file (default: the .env beside the "
+            "first compose file, if there is one)."
+        ),
+    )
+    profiles: list[str] = Field(default_factory=list, description="Passed as --profile.")
+    environment: dict[str, str | EnvInteger | EnvNumber | bool] = Field(
+        default_factory=dict,
+        description="Variables for Compose's interpolation (and this file's).",
+    )
+    remediation: RemediationDeclaration = Field(
+        default=RemediationDeclaration(),
+        description="How services are fixed: the budget, the backoff, the hook and runbooks.",
+    )
+    detection: DetectionDeclaration = Field(
+        default=DetectionDeclaration(),
+        description="Log detection: patterns of your own, overrides, what to ignore.",
+    )
+    notify: NotifyDeclaration = Field(
+        default=NotifyDeclaration(), description="Who hears about issues, and which."
+    )
     rollback: RollbackDeclaration = Field(
         default_factory=RollbackDeclaration,
         description=(
@@ -419,8 +725,14 @@ class DesiredStateFile(_Strict):
             "deadline_seconds and severity."
         ),
     )
-    predict: PredictDeclaration = PredictDeclaration()
-    services: dict[str, ServiceDeclaration | None] = Field(default_factory=dict)
+    predict: PredictDeclaration = Field(
+        default=PredictDeclaration(),
+        description="How resources are sampled and their trends fitted.",
+    )
+    services: dict[str, ServiceDeclaration | None] = Field(
+        default_factory=dict,
+        description="The services, by compose name; a service not listed gets the defaults.",
+    )
 
     _shorthand = field_validator("rollback", mode="before")(mode_shorthand)
 

@@ -35,6 +35,18 @@ from controller.model import Category, PatternDef, Severity
 
 Remediation = Literal["restart", "recreate", "runbook", "none"]
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+# the descriptions of the fields a pattern and an override share (the JSON Schema's)
+_CATEGORY = (
+    "What kind of fault: connection, database, auth, config, import, filesystem, "
+    "performance, health or code (a bug: reported, never restarted for)."
+)
+_SEVERITY = "low, medium, high or critical; a critical log issue blocks the CI gate."
+_TITLE = "The issue's title."
+_HINT = "What a person should look at."
+_REMEDIATION = (
+    "The step it suggests: restart, recreate, runbook (only a declared runbook) or none "
+    "(reported only)."
+)
 
 _FORBIDDEN = [
     (
@@ -64,16 +76,33 @@ class PatternSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=ID_PATTERN)
-    regex: str = Field(min_length=2)
-    category: Category
-    severity: Severity
-    title: str = Field(min_length=3, max_length=100)
-    hint: str = ""
-    remediation: Remediation = "none"
-    generic: bool = False
-    examples: list[str] = Field(default_factory=list)
-    near_misses: list[str] = Field(default_factory=list)
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="Its id: lower case, digits and dashes (a runbook's when.pattern names it).",
+    )
+    regex: str = Field(
+        min_length=2,
+        description=(
+            "Matched case-insensitively against one line; Python re, Hyperscan and grep -E "
+            "syntax alike, never crossing a line (no \\s, no [^...]). Named captures may "
+            "fill a runbook's argv."
+        ),
+    )
+    category: Category = Field(description=_CATEGORY)
+    severity: Severity = Field(description=_SEVERITY)
+    title: str = Field(min_length=3, max_length=100, description=_TITLE)
+    hint: str = Field(default="", description=_HINT)
+    remediation: Remediation = Field(default="none", description=_REMEDIATION)
+    generic: bool = Field(
+        default=False,
+        description="A catch-all: any specific pattern matching the same record wins over it.",
+    )
+    examples: list[str] = Field(
+        default_factory=list, description="Lines it must match (checked at load)."
+    )
+    near_misses: list[str] = Field(
+        default_factory=list, description="Lines it must not match (checked at load)."
+    )
 
     def definition(self) -> PatternDef:
         return PatternDef(
@@ -93,11 +122,11 @@ class PatternOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    severity: Severity | None = None
-    category: Category | None = None
-    title: str | None = Field(default=None, min_length=3, max_length=100)
-    hint: str | None = None
-    remediation: Remediation | None = None
+    severity: Severity | None = Field(default=None, description=_SEVERITY)
+    category: Category | None = Field(default=None, description=_CATEGORY)
+    title: str | None = Field(default=None, min_length=3, max_length=100, description=_TITLE)
+    hint: str | None = Field(default=None, description=_HINT)
+    remediation: Remediation | None = Field(default=None, description=_REMEDIATION)
 
 
 def compile_python(regex: str) -> re.Pattern[str]:

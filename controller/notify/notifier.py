@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from loguru import logger
 
+from controller.logfields import about
 from controller.model import Clock, Issue, NotifySettings, to_datetime
 from controller.notify.message import render
 from controller.notify.outbox import Batch, Outbox
@@ -71,7 +72,7 @@ class Notifier:
                 self._queue.put_nowait(transition)
             except queue.Full:
                 self._count(transition.event, "dropped")
-                logger.warning(
+                about(transition.service, issue=transition.issue_id).warning(
                     "notify: queue full; dropped {} of {} issue {}",
                     transition.event,
                     transition.service,
@@ -111,6 +112,8 @@ class Notifier:
                 self._deliver(batch)
 
     def _deliver(self, batch: Batch) -> None:
+        told = batch.transitions
+        log = about(batch.service, issue=told[0].issue_id if len(told) == 1 else None)
         try:
             message = render(batch, self._env)
             if self._sender is None:
@@ -119,7 +122,7 @@ class Notifier:
             deliveries = self._sender.send(message)
             took = time.monotonic() - started
         except Exception:
-            logger.exception("notify: could not deliver a message about {}", batch.service)
+            log.exception("notify: could not deliver a message about {}", batch.service)
             deliveries, took = [], 0.0
         self._timed(took)
         ok = bool(deliveries) and all(d.ok for d in deliveries)
@@ -129,7 +132,7 @@ class Notifier:
         if not deliveries:
             pass  # logged with its traceback above
         elif failed:
-            logger.warning(
+            log.warning(
                 "notify: {} of {} endpoint(s) failed for {} ({} transition(s)): {}",
                 len(failed),
                 len(deliveries),
@@ -138,9 +141,9 @@ class Notifier:
                 ", ".join(failed),
             )
         elif took > self._settings.timeout / 2:
-            logger.warning("notify: slow endpoint(s): {:.1f} s for {}", took, batch.service)
+            log.warning("notify: slow endpoint(s): {:.1f} s for {}", took, batch.service)
         else:
-            logger.info(
+            log.info(
                 "notify: told {} transition(s) of {} to {} endpoint(s)",
                 len(batch.transitions),
                 batch.service,

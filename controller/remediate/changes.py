@@ -30,10 +30,9 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from loguru import logger
-
 from controller.drift import service_ready
 from controller.issues.store import IssueStore
+from controller.logfields import of_service
 from controller.metrics import Metrics
 from controller.model import (
     Change,
@@ -135,7 +134,7 @@ class ChangeWatch:
             try:
                 news |= self._service(spec, observed, ready_for.get(name, 0.0), now)
             except EngineError as exc:
-                logger.warning("{}: changes not read this pass: {}", name, exc)
+                of_service(name).warning("{}: changes not read this pass: {}", name, exc)
         return news
 
     def declared_as(self, drifts: list[Drift]) -> list[Drift]:
@@ -226,7 +225,7 @@ class ChangeWatch:
         self._lastgood.rolled_back(service, rolled)
         self._metrics.rollback_done(service, "rolled_back")
         text = f"{rolled_back_text(rolled)} (by a person, with the command it was told)"
-        logger.warning("{}: {}", service, text)
+        of_service(service).warning("{}: {}", service, text)
         return self._store.settle(bad_change(service), text)
 
     def _files_moved(self, service: str) -> bool:
@@ -240,7 +239,7 @@ class ChangeWatch:
         if not declared or declared == rolled.declared_hash:
             return False
         self._lastgood.declared_again(service)
-        logger.info("{}: its compose files changed since it was rolled back", service)
+        of_service(service).info("{}: its compose files changed since it was rolled back", service)
         return self._store.settle(
             rolled_back(service),
             "the compose files changed since the rollback: applying them is a new change, "
@@ -280,7 +279,7 @@ class ChangeWatch:
                 f"{by} changed it again ({identity}): that change gets its own verdict",
             )
         self._lastgood.changed(service, change)
-        logger.info(
+        of_service(service).info(
             "{}: changed by {} from {} to {}: under watch for {:g} s",
             service,
             by,
@@ -372,9 +371,13 @@ class ChangeWatch:
             return False
         self._metrics.change_judged(service, judgement.verdict)
         if judgement.verdict is ChangeVerdict.GOOD:
-            logger.info("{}: the change to {} is good: {}", service, change.after, judgement.reason)
+            of_service(service).info(
+                "{}: the change to {} is good: {}", service, change.after, judgement.reason
+            )
             return False
-        logger.warning("{}: the change to {} is bad: {}", service, change.after, judgement.reason)
+        of_service(service).warning(
+            "{}: the change to {} is bad: {}", service, change.after, judgement.reason
+        )
         self._incident(service, change)
         news = self._open_bad(spec, self._lastgood.get(service))
         if self._desired.rollback.scope is RollbackScope.STACK:
@@ -396,7 +399,9 @@ class ChangeWatch:
                 continue
             why = f"changed by the same operation as {service}, whose change was bad: {reason}"
             if self._lastgood.judged(name, other.id, ChangeVerdict.BAD, why):
-                logger.warning("{}: the change to {} is bad with it: {}", name, other.after, why)
+                of_service(name).warning(
+                    "{}: the change to {} is bad with it: {}", name, other.after, why
+                )
                 self._metrics.change_judged(name, ChangeVerdict.BAD)
                 self._incident(name, other)
                 news |= self._open_bad(spec, self._lastgood.get(name))
@@ -464,7 +469,9 @@ class ChangeWatch:
             missing_image=image,
         )
         self._lastgood.changed(service, change)
-        logger.info("{}: its compose files ask for {}, which does not exist here", service, image)
+        of_service(service).info(
+            "{}: its compose files ask for {}, which does not exist here", service, image
+        )
         return news
 
     def _missing_no_more(self, service: str, record: RollbackRecord, declared: str) -> bool:
@@ -535,12 +542,12 @@ class ChangeWatch:
             self._retry_at[service] = self._clock() + SNAPSHOT_RETRY_SECONDS
             if self._said.get(service) != str(exc):
                 self._said[service] = str(exc)
-                logger.warning("{}: no last-good snapshot taken: {}", service, exc)
+                of_service(service).warning("{}: no last-good snapshot taken: {}", service, exc)
             return
         self._said.pop(service, None)
         dropped = self._lastgood.kept(service, snapshot, self._desired.rollback.keep)
         self._keeper.release(dropped)
-        logger.info(
+        of_service(service).info(
             "{}: last-good snapshot {} kept ({}, tag {})",
             service,
             snapshot.number,

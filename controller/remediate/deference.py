@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from loguru import logger
 
 from controller.issues.store import IssueStore
+from controller.logfields import of_fault
 from controller.model import (
     Clock,
     ContainerSnapshot,
@@ -144,5 +145,7 @@ class Deference:
         self, service: str, fingerprints: Sequence[str], reason: str, prefix: str = ""
     ) -> None:
         if self._store.escalate(fingerprints, reason):
-            logger.warning("{}: {}{}", service, prefix, reason)
+            of_fault(service, fingerprints, self._store.get).warning(
+                "{}: {}{}", service, prefix, reason
+            )
             self._on_change(True)

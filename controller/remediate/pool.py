@@ -15,6 +15,7 @@ from typing import Protocol
 
 from loguru import logger
 
+from controller.logfields import context
 from controller.remediate.queue import WorkQueue
 from controller.remediate.results import Failed, RequeueAfter, Result
 
@@ -58,15 +59,16 @@ class WorkerPool:
 
     def _work(self) -> None:
         while (service := self.queue.get()) is not None:
-            try:
-                result = self._reconciler.reconcile(service)
-            except Exception:  # a bug in one reconcile must not kill the worker
-                logger.exception("reconcile of {} failed unexpectedly", service)
-                result = Failed("unexpected error")
-            try:
-                self._requeue(service, result)  # before done: never idle in between
-            finally:
-                self.queue.done(service)
+            with context(service):  # every line of the reconcile carries its service
+                try:
+                    result = self._reconciler.reconcile(service)
+                except Exception:  # a bug in one reconcile must not kill the worker
+                    logger.exception("reconcile of {} failed unexpectedly", service)
+                    result = Failed("unexpected error")
+                try:
+                    self._requeue(service, result)  # before done: never idle in between
+                finally:
+                    self.queue.done(service)
 
     def _requeue(self, service: str, result: Result) -> None:
         if isinstance(result, Failed):

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from loguru import logger
-
 from controller.issues.store import IssueStore
+from controller.logfields import about, of_fault
 from controller.metrics import Metrics
 from controller.model import (
     Action,
@@ -114,10 +113,11 @@ class Prover:
         )
         seconds = (now - step.started_at).total_seconds()
         self._metrics.remediation_done(spec.name, step.action, outcome, seconds)
+        log = of_fault(spec.name, step.addresses, self._store.get).bind(action=step.action)
         if fixed:
-            logger.info("{}: {}: {}", spec.name, reason, detail)
+            log.info("{}: {}: {}", spec.name, reason, detail)
         else:
-            logger.warning("{}: {}", spec.name, reason)
+            log.warning("{}: {}", spec.name, reason)
         self._on_change(True)
 
     def _resolve_cause(self, step: StepRecord) -> None:
@@ -133,7 +133,9 @@ class Prover:
                 step.finished_at or step.started_at,
                 f"fixed by {step.label} (run for {issue.service})",
             ):
-                logger.info("{}: {} fixed by {}", other.service, other.title, step.label)
+                about(issue=other, action=step.action).info(
+                    "{}: {} fixed by {}", other.service, other.title, step.label
+                )
 
     def _recurred(self, fingerprints: Sequence[str], since: datetime) -> str | None:
         for fp in fingerprints:

@@ -35,11 +35,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from controller.drift import drifts_of, ready_in
 from controller.issues.store import ACTIONABLE, IssueStore
+from controller.logfields import of_fault
 from controller.model import (
     Action,
     ChangeVerdict,
@@ -72,6 +74,9 @@ from controller.remediate.records import Records
 from controller.remediate.results import Done, Failed, RequeueAfter, Result
 from controller.remediate.revert import Reverter
 from controller.remediate.runner import StepRunner
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 BLIP_PLAN = "left to heal on its own first (--blip-seconds)"
 LOG_SETTLE_SECONDS = 2.0  # the most a reconcile waits for a crashed run's last log lines
@@ -205,12 +210,14 @@ class Reconciler:
         )
         if plan.hand_over:
             if self._store.escalate(plan.hand_over_fingerprints, plan.hand_over):
-                logger.warning("{}: needs a human: {}", service, plan.hand_over)
+                of_fault(service, plan.hand_over_fingerprints, self._store.get).warning(
+                    "{}: needs a human: {}", service, plan.hand_over
+                )
                 self._on_change(True)
             return Done("needs a human")
         if plan.report:
             if self._records.intend(service, plan.addresses, f"reported: {plan.report}"):
-                logger.info("{}: {}", service, plan.report)
+                self._about(service, plan).info("{}: {}", service, plan.report)
             return Done("reported only")
         if plan.docker_restarting and not plan.rungs:
             return self._deference.watch_docker(spec, plan, containers, self._records.rules.budget)
@@ -286,7 +293,9 @@ class Reconciler:
         )
         if plan.hand_over:
             if self._store.escalate(plan.hand_over_fingerprints, plan.hand_over):
-                logger.warning("{}: needs a human: {}", service, plan.hand_over)
+                of_fault(service, plan.hand_over_fingerprints, self._store.get).warning(
+                    "{}: needs a human: {}", service, plan.hand_over
+                )
                 self._on_change(True)
             return Done("needs a human")
         if plan.hold_back:
@@ -378,6 +387,10 @@ class Reconciler:
             and self._desired.services[service].rollback.mode is RollbackMode.AUTO
         )
 
+    def _about(self, service: str, plan: Plan) -> Logger:
+        """A log line about the plan's issues (the first one's id and fingerprint)."""
+        return of_fault(service, plan.addresses, self._store.get)
+
     def _plan(
         self,
         spec: ServiceSpec,
@@ -419,7 +432,7 @@ class Reconciler:
             f"{rules.budget} allowed per {rules.budget_window / 60:g} min; eligible now)"
         )
         if self._records.intend(service, plan.addresses, text):
-            logger.info("{}: dry run: {}", service, text)
+            self._about(service, plan).info("{}: dry run: {}", service, text)
 
     # --- 6..7. the budget, the backoff, one step ----------------------------------------
 
@@ -431,13 +444,13 @@ class Reconciler:
         permit = self._records.permit(service, fault)
         if permit.exhausted:
             if self._store.escalate(plan.addresses, permit.exhausted):
-                logger.warning("{}: {}", service, permit.exhausted)
+                self._about(service, plan).warning("{}: {}", service, permit.exhausted)
                 self._on_change(True)
             return Done("budget spent")
         if permit.wait_until is not None:
             text = f"backing off: next fix ({plan.describe}) not before {at_utc(permit.wait_until)}"
             if self._records.intend(service, plan.addresses, text, backing_off=True):
-                logger.info("{}: {}", service, text)
+                self._about(service, plan).info("{}: {}", service, text)
             return RequeueAfter(max(0.0, permit.wait_until.timestamp() - now), "backing off")
         record = self._records.get(service)
         tried = record.ladder.tried if record.throttle.fault == fault else []

@@ -23,8 +23,10 @@ from typing import Protocol
 
 from loguru import logger
 
+from controller.logfields import about
 from controller.metrics import Metrics
 from controller.model import (
+    Action,
     ChangeVerdict,
     Clock,
     RolledBack,
@@ -151,7 +153,7 @@ class Reverter:
             ),
         )
         self._metrics.rollback_done(service, "rolled_back")
-        logger.warning(
+        about(service, action=Action.ROLLBACK).warning(
             "{}: rolled back from {} to snapshot {} because {}",
             service,
             change.after,

@@ -16,9 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from loguru import logger
-
 from controller.issues.store import IssueStore
+from controller.logfields import about
 from controller.metrics import Metrics
 from controller.model import (
     Action,
@@ -113,8 +112,10 @@ class StepRunner:
             self.steps_taken += 1
         self._save_now()  # the step counts even if the controller dies while it runs
         self._on_change(False)
-        logger.info("{}: {} ({})", service, rung.label, plan.why)
         issue = self._issue_for(rung, service, plan)
+        about(service, issue=issue, action=rung.action).info(
+            "{}: {} ({})", service, rung.label, plan.why
+        )
         affected = {
             c.name for c in containers if not c.status.running or c.health is Health.UNHEALTHY
         }
@@ -155,7 +156,7 @@ class StepRunner:
         killed in the middle of (a rollback: Compose converges on the snapshot). The same
         step: counted once, one attempt; then proven like any other."""
         service = spec.name
-        logger.warning(
+        about(service, action=step.action).warning(
             "{}: {} was cut short when the controller stopped; carrying it out to its end",
             service,
             step.label,
@@ -199,7 +200,7 @@ class StepRunner:
         )
         seconds = (to_datetime(self._clock()) - step.started_at).total_seconds()
         self._metrics.remediation_done(service, step.action, Outcome.ERROR, seconds)
-        logger.warning("{}: {} failed: {}", service, step.label, error)
+        about(service, action=step.action).warning("{}: {} failed: {}", service, step.label, error)
         self._on_change(True)
 
     def _adopt_leftovers(self, service: str) -> None:

@@ -28,6 +28,7 @@ from controller.detect.restarts import restart_findings
 from controller.drift import diff, service_status
 from controller.issues.document import ready_and_unblocked
 from controller.issues.store import SyncResult
+from controller.logfields import context, of_engine, of_issue
 from controller.model import (
     Clock,
     DesiredState,
@@ -157,7 +158,7 @@ class Controller:
                 self.metrics.pass_done("engine_unavailable", time.monotonic() - started)
                 return False
             except EngineError as exc:
-                logger.error("pass failed: {}", exc)
+                of_engine(self._engine_address).error("pass failed: {}", exc)
                 self.metrics.pass_done("error", time.monotonic() - started)
                 return False
             self._engine_state(True)
@@ -206,7 +207,7 @@ class Controller:
         active = self.store.active()
         crashes = explained_crashes(active, observed, self._records.never_ready)
         for issue in (linked := self.store.link_causes(root_causes(self.desired, active, crashes))):
-            logger.info(
+            of_issue(issue).info(
                 "{}: {} is caused by an upstream issue ({}); fixing that first",
                 issue.service,
                 issue.title,
@@ -220,7 +221,9 @@ class Controller:
         self.parts.learning.settle()
         quiet = self.desired.detection.resolve_after_quiet
         for issue in (expired := self.store.expire_log_issues(quiet)):
-            logger.info("{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id)
+            of_issue(issue).info(
+                "{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id
+            )
         return bool(
             synced.opened or synced.reopened or synced.recovered or linked or expired or changed
         )
@@ -250,23 +253,33 @@ class Controller:
             self._engine_answered = time.monotonic()
         if ok != self._engine_ok:
             if ok:
-                logger.info("engine reachable; observing project {}", self.desired.project)
-                self._say_which_engine()
+                self._engine_back()
             else:
-                logger.error("engine unreachable, nothing observed or changed: {}", why)
+                of_engine(self._engine_address).error(
+                    "engine unreachable, nothing observed or changed: {}", why
+                )
         self._engine_ok = ok
 
-    def _say_which_engine(self) -> None:
-        """Log which engine the controller manages (at start and after every outage), and
-        warn when another engine answers at the same address than before."""
+    @property
+    def _engine_address(self) -> str | None:
+        """Where the engine answered last (the ``engine`` field of a log line about it)."""
+        return redact(self.engine.host) if self.engine is not None else None
+
+    def _engine_back(self) -> None:
+        """Say the engine answers and which one it is (at start and after every outage),
+        and warn when another engine answers at the same address than before."""
         try:
-            engine = self.parts.gateway.identity()
+            engine, trouble = self.parts.gateway.identity(), ""
         except EngineError as exc:
-            logger.warning("engine: could not say which one ({})", redact(str(exc)))
+            engine, trouble = None, redact(str(exc))
+        log = of_engine(redact(engine.host) if engine is not None else self._engine_address)
+        log.info("engine reachable; observing project {}", self.desired.project)
+        if engine is None:
+            log.warning("engine: could not say which one ({})", trouble)
             return
-        logger.info("managing the engine at {}", redact(str(engine)))
+        log.info("managing the engine at {}", redact(str(engine)))
         if self.engine is not None and self.engine.id != engine.id:
-            logger.warning(
+            log.warning(
                 "another engine answers than before: id {} was {}", engine.id, self.engine.id
             )
         self.engine = engine
@@ -282,15 +295,16 @@ class Controller:
     def on_event(
         self, service: str, action: str, at: float | None, signal: int | None = None
     ) -> None:
-        logger.debug("event: {} {}", service or "?", action)
-        self._remediation.signals.event(service, action, at, signal)
+        with context(service or None, event=action, engine=self._engine_address):
+            logger.debug("event: {} {}", service or "?", action)
+            self._remediation.signals.event(service, action, at, signal)
         self.request_pass()
 
     def on_event_stream(self, up: bool) -> None:
         # down: a pass finds out whether the engine is gone (and /readyz says so);
         # up again: a full resync, events may have been missed meanwhile
         if not up:
-            logger.warning("event stream lost; checking the engine")
+            of_engine(self._engine_address).warning("event stream lost; checking the engine")
         self.parts.cache.watching(up)  # without events the cache inspects everything
         self.request_pass()
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loguru import logger
-
 from controller.issues.store import SyncResult
+from controller.logfields import of_issue
 from controller.metrics import Metrics
 from controller.model import ContainerSnapshot, DriftKind, IssueSource, ObservedState, engine_ns
 
@@ -47,7 +46,7 @@ def time_detection(
 def log_drifts(result: SyncResult) -> None:
     """Drifts a pass opened, saw again after they were resolved, or saw end."""
     for issue in result.opened:
-        logger.warning(
+        of_issue(issue).warning(
             "{}: drift: {} [{} {}] issue {}",
             issue.service,
             issue.title,
@@ -56,7 +55,7 @@ def log_drifts(result: SyncResult) -> None:
             issue.id,
         )
     for issue in result.reopened:
-        logger.warning(
+        of_issue(issue).warning(
             "{}: drift again: {} (occurrence {}) issue {}",
             issue.service,
             issue.title,
@@ -64,7 +63,9 @@ def log_drifts(result: SyncResult) -> None:
             issue.id,
         )
     for issue in result.recovered:
-        logger.info("{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id)
+        of_issue(issue).info(
+            "{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id
+        )
 
 
 def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
@@ -74,7 +75,7 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
         if issue.source is not IssueSource.PREDICT:  # a forecast is no fault yet
             metrics.detected(issue.service, now - issue.last_seen.timestamp())
     for issue in result.opened:
-        logger.warning(
+        of_issue(issue).warning(
             "{}: {}: {} [{} {}] issue {}: {}",
             issue.service,
             "foresight" if issue.source is IssueSource.PREDICT else "log",
@@ -85,11 +86,15 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
             issue.detail,
         )
     for issue in result.reopened:
-        logger.warning("{}: log error again: {} issue {}", issue.service, issue.title, issue.id)
+        of_issue(issue).warning(
+            "{}: log error again: {} issue {}", issue.service, issue.title, issue.id
+        )
     for issue in result.recovered:  # forecasts and precursor warnings that ended
-        logger.info("{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id)
+        of_issue(issue).info(
+            "{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id
+        )
     for issue in result.escalated:
-        logger.warning(
+        of_issue(issue).warning(
             "{}: {} repeats: severity {} -> {} issue {}",
             issue.service,
             issue.title,

@@ -38,3 +38,32 @@ def test_the_schema_describes_every_top_level_field_and_custom_patterns():
     patterns = schema["$defs"]["DetectionDeclaration"]["properties"]["patterns"]
     assert patterns["items"] == {"$ref": "#/$defs/PatternSpec"}
     assert "regex" in schema["$defs"]["PatternSpec"]["properties"]
+
+
+def _properties(node: object, where: str = "#") -> list[tuple[str, dict]]:
+    """Every property of every object in the schema, wherever it is ($defs, anyOf, items)."""
+    found: list[tuple[str, dict]] = []
+    if isinstance(node, dict):
+        for name, prop in (node.get("properties") or {}).items():
+            found.append((f"{where}/properties/{name}", prop))
+        for key, value in node.items():
+            found.extend(_properties(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_properties(value, f"{where}/{i}"))
+    return found
+
+
+def test_every_property_of_the_schema_has_a_description_for_editors():
+    properties = _properties(json_schema())
+    assert len(properties) > 100  # the walk reached the $defs
+    undescribed = [
+        where for where, prop in properties if not str(prop.get("description", "")).strip()
+    ]
+    assert undescribed == []
+
+
+def test_the_shipped_schema_shows_the_descriptions():
+    shipped = json.loads(SHIPPED.read_text())
+    budget = shipped["$defs"]["RemediationDeclaration"]["properties"]["budget"]
+    assert "Fix steps per service" in budget["description"]
