@@ -10,7 +10,7 @@ Modules: ``schema`` (what the file may say), ``services`` (merge over compose),
 ``actions`` (detection and remediation settings), ``notify`` (who hears about issues),
 ``predict`` (forecasts and learned precursors),
 ``interpolate`` (``${VAR}`` and
-``{capture}`` in argv), ``errors``.
+``{capture}`` in argv), ``errors``, ``reloadable`` (what only a restart applies).
 """
 
 from __future__ import annotations
