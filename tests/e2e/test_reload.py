@@ -1,11 +1,13 @@
 """Reloading the desired state on a real engine while the controller runs (issue 23): a
 good edit of the file is in force without a restart, a bad one is refused and reported
-and the state in force keeps working, SIGHUP and POST /-/reload reload too."""
+and the state in force keeps working, SIGHUP and POST /-/reload reload too, and a
+service taken out of the compose file is no longer managed."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import urllib.error
 import urllib.request
@@ -102,3 +104,27 @@ def test_the_desired_state_is_reloaded_while_it_runs_and_a_bad_edit_is_refused(m
     )
     assert config(base)["last_reload_successful"] is True
     assert proc.poll() is None  # SIGHUP reloads; it never ends the controller
+
+
+def test_a_service_taken_out_of_the_compose_file_is_no_longer_managed(make_stack, tmp_path):
+    compose_file = tmp_path / "trio.yaml"
+    shutil.copy(TRIO, compose_file)
+    stack = make_stack(compose_file)
+    stack.up()
+    base = stack.serve("--interval-active", "1", "--interval-quiet", "2")
+    wait_for(lambda: stack.issues()["converged"], 120, "the stack to converge")
+    stack.docker("stop", "--time", "1", stack.inspect("gamma")["Id"])
+    stack.wait_issue("drift:gamma:exited", "needs-human")
+
+    text = compose_file.read_text()
+    write(compose_file, text.replace("  gamma: *service\n", ""))  # a compose file it names
+
+    issue = stack.wait_issue("drift:gamma:exited", "resolved")
+    assert issue["resolution"] == "no longer declared (the desired state was reloaded)"
+    wait_for(
+        lambda: {s["name"] for s in stack.issues()["services"]} == {"alpha", "beta"},
+        30,
+        "gamma to leave the services",
+    )
+    assert config(base)["last_reload_trigger"] == "a file changed"
+    stack.wait_issue("drift:gamma:orphan", "open")  # what still runs of it: reported only

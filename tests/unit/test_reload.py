@@ -21,7 +21,7 @@ from controller.model import DesiredState, DetectionSettings, ProbeKind, ProbeSp
 from controller.remediate.results import Done
 from controller.runtime import Controller, Settings, assemble
 from controller.runtime.controller import RETIRED
-from controller.runtime.reload import Reloader, fingerprint
+from controller.runtime.reload import Reloader, fingerprint, watched_files
 from tests.fakes import FakeClock, FakeWorld, desired, spec
 
 SUCCESS = "compose_controller_config_last_reload_successful"
@@ -252,6 +252,16 @@ def test_an_edit_of_the_same_size_within_the_same_mtime_is_seen(tmp_path):
     os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert fingerprint([file]) != before
     assert fingerprint([tmp_path / "gone.yaml"]) == ((str(tmp_path / "gone.yaml"), -1, -1, ""),)
+
+
+def test_the_files_watched_are_the_desired_state_and_the_compose_and_env_files_it_names():
+    state = desired(spec("web"))
+    compose = replace(state.compose, env_files=(Path("prod.env"),))
+    assert watched_files(replace(state, compose=compose)) == (
+        Path("desired_state/dev.yaml"),
+        Path("compose.yaml"),
+        Path("prod.env"),
+    )
 
 
 def test_the_watch_reloads_on_an_edit_and_on_a_request(tmp_path):
