@@ -51,12 +51,13 @@ from controller.gate.progress import Progress, final_table
 from controller.gate.run import GateResult, Verdict, run_gate
 from controller.gate.summary import append_step_summary, step_summary_path
 from controller.handover import disagreement
-from controller.http import ListenRefused, StatusServer, listen_address
+from controller.http import RELOAD_PATH, ListenRefused, StatusServer, listen_address
 from controller.issues.files import StateDirError, atomic_write, check_state_dir
 from controller.issues.present import intended
 from controller.issues.report import render_markdown
 from controller.model import system_clock
 from controller.runtime import Controller, Settings, assemble, load
+from controller.runtime.reload import ReloadStatus
 from controller.status import status_command
 from controller.status.patterns import patterns_command
 
@@ -464,7 +465,15 @@ def print_plan(controller: Controller) -> None:
         print(f"- {issue.service}: {issue.title} [{issue.severity}] -> {what}")
 
 
+def _answer(status: ReloadStatus) -> tuple[bool, str]:
+    """``POST /-/reload``'s answer: worked, and a line."""
+    if status.successful:
+        return True, "reloaded: the desired state is in force"
+    return False, f"reload refused, the desired state in force kept: {status.error}"
+
+
 def _serve(controller: Controller, host: str, port: int) -> int:
+    reloader = controller.parts.reloader
     try:
         address, warning = listen_address(host)
     except ListenRefused as exc:
@@ -472,7 +481,12 @@ def _serve(controller: Controller, host: str, port: int) -> int:
         return EXIT_BAD_INPUT
     try:
         server = StatusServer(
-            address, port, controller.registry, controller.ready, controller.document
+            address,
+            port,
+            controller.registry,
+            controller.ready,
+            lambda: {**controller.document(), "config": reloader.status.document()},
+            reload=lambda: _answer(reloader.reload(f"POST {RELOAD_PATH}")),
         )
     except OSError as exc:
         print(
@@ -488,11 +502,17 @@ def _serve(controller: Controller, host: str, port: int) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request("SIGHUP"))
     if warning:
         logger.warning("{}", warning)
     server.start()
     bound_host, bound_port = server.address
-    logger.info("serving /metrics /healthz /readyz /status on http://{}:{}", bound_host, bound_port)
+    logger.info(
+        "serving /metrics /healthz /readyz /status (and POST {}) on http://{}:{}",
+        RELOAD_PATH,
+        bound_host,
+        bound_port,
+    )
     controller.start()
     # What start made (modules, models, the pattern library) lives as long as the process:
     # moved out of the collector's sight, a full collection under a log flood walks only

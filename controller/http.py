@@ -6,7 +6,8 @@ what Prometheus and promtool expect is kept by the library that defines it, not 
 Beside it: ``/healthz`` the process lives, ``/readyz`` the engine answered recently and a
 pass completed (503 otherwise), ``/status`` the issues document as JSON. Every path
 answers HEAD as it answers GET, without the body (load balancers and uptime checkers use
-it).
+it). ``POST /-/reload`` (Prometheus' path) reloads the desired state and answers when it
+is done: 200, or 500 with the reason it was refused (the state in force kept).
 
 Served by waitress, a server made for it (the standard library's had a listen backlog of
 5, no read timeout and a thread per connection: issue 20): one thread reads requests for
@@ -41,7 +42,11 @@ CONNECTIONS = 4096  # connections open at once (at most half the descriptors); m
 BACKLOG = 2048  # the kernel's queue of connections not yet accepted
 IDLE_SECONDS = 10  # a connection silent this long (half-sent, idle, stalled) is closed
 MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024  # GET and HEAD only: no body is ever read
+MAX_BODY_BYTES = 64 * 1024  # no body is ever read (GET, HEAD, and the reload's POST)
+RELOAD_PATH = "/-/reload"
+
+# a reload: (worked, one line: what is in force or why it was refused)
+Reload = Callable[[], tuple[bool, str]]
 
 
 class ListenRefused(Exception):
@@ -91,6 +96,7 @@ class StatusServer:
         ready: Callable[[], bool],
         status: Callable[[], dict[str, Any]],
         *,
+        reload: Reload | None = None,
         idle_seconds: int = IDLE_SECONDS,
         connections: int | None = None,
     ) -> None:
@@ -101,7 +107,7 @@ class StatusServer:
         self._map: dict[int, Any] = {}
         listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         server = create_server(
-            application(registry, ready, status),
+            application(registry, ready, status, reload),
             map=self._map,
             listen=listen,
             threads=THREADS,
@@ -150,16 +156,27 @@ def application(
     registry: CollectorRegistry,
     ready: Callable[[], bool],
     status: Callable[[], dict[str, Any]],
+    reload: Reload | None = None,
 ) -> WSGIApplication:
-    """The WSGI application of every endpoint (``StatusServer`` serves it)."""
+    """The WSGI application of every endpoint (``StatusServer`` serves it); without
+    ``reload`` there is no ``/-/reload``."""
     metrics = make_wsgi_app(registry)
 
-    def plain(code: str, body: bytes, content_type: str = _TEXT) -> WSGIApplication:
+    def plain(
+        code: str, body: bytes, content_type: str = _TEXT, allow: str = ""
+    ) -> WSGIApplication:
         def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-            start_response(code, [("Content-Type", content_type)])
+            headers = [("Content-Type", content_type)]
+            start_response(code, [("Allow", allow), *headers] if allow else headers)
             return [body]
 
         return answer
+
+    def reloaded() -> WSGIApplication:
+        assert reload is not None
+        ok, line = reload()
+        code = "200 OK" if ok else "500 Internal Server Error"
+        return plain(code, f"{line}\n".encode())
 
     def route(path: str) -> WSGIApplication:
         if path == "/metrics":
@@ -177,12 +194,18 @@ def application(
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        if reload is not None and path == RELOAD_PATH:
+            if method == "POST":
+                return reloaded()(environ, start_response)
+            refused = plain("405 Method Not Allowed", b"method not allowed\n", allow="POST")
+            return refused(environ, start_response)
         if method not in ("GET", "HEAD"):
             start_response(
                 "405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", _TEXT)]
             )
             return [b"method not allowed\n"]
-        inner = route(environ.get("PATH_INFO", ""))
+        inner = route(path)
         if method == "GET":
             return inner(environ, start_response)
         return _head(inner, environ, start_response)

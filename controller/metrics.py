@@ -160,6 +160,20 @@ class Metrics:
             ["env"],
             registry=registry,
         )
+        self.config_reload_ok = Gauge(
+            f"{PREFIX}_config_last_reload_successful",
+            "1 when the newest reload of the desired state worked (or none was asked), "
+            "0 when it was refused and the state before kept.",
+            ["env"],
+            registry=registry,
+        )
+        self.config_reload_at = Gauge(
+            f"{PREFIX}_config_last_reload_success_timestamp_seconds",
+            "When the desired state in force was loaded (epoch seconds): at start, then at "
+            "each reload that worked.",
+            ["env"],
+            registry=registry,
+        )
         for result in PASS_RESULTS:
             self.reconcile_passes.labels(env, result)
         self.reconcile_duration.labels(env)
@@ -212,6 +226,12 @@ class Metrics:
         self.reconcile_passes.labels(self.env, result).inc()
         if result == "ok":
             self.reconcile_duration.labels(self.env).observe(seconds)
+
+    def config_loaded(self, ok: bool, at: float) -> None:
+        """A load of the desired state (at start or a reload) worked, or was refused."""
+        self.config_reload_ok.labels(self.env).set(1 if ok else 0)
+        if ok:
+            self.config_reload_at.labels(self.env).set(at)
 
     def engine_reachable(self, up: bool) -> None:
         self.engine_up.labels(self.env).set(1 if up else 0)

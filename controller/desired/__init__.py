@@ -16,7 +16,7 @@ Modules: ``schema`` (what the file may say), ``services`` (merge over compose),
 ``{capture}`` in argv), ``composelayer`` (``x-controller`` and labels in the compose
 files), ``notifysources`` (URLs from the environment and Apprise's files), ``discover``
 (the compose project as Compose finds it), ``zeroconfig``, ``settle`` (the last stage of
-both), ``errors``.
+both), ``errors``, ``reloadable`` (what only a restart applies).
 """
 
 from __future__ import annotations

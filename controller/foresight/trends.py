@@ -66,14 +66,14 @@ class Trends:
     def __init__(
         self,
         *,
-        desired: DesiredState,
+        desired: Callable[[], DesiredState],
         store: IssueStore,
         metrics: Metrics,
         clock: Clock,
         on_change: Callable[[SyncResult], None],
         errors: Callable[[], Mapping[str, int]],
     ) -> None:
-        self._desired = desired
+        self._declared = desired
         self._errors = errors
         self._store = store
         self._metrics = metrics
@@ -82,12 +82,19 @@ class Trends:
         self._lock = threading.Lock()
         self._rings = Rings()
         self._views: list[ResourceTrend] = []
-        self._owners = _volume_owners(desired)
         self.rounds = 0  # rounds taken: the document is written again after each
         self._sampled: dict[str, tuple[float, str]] = {}  # container -> (when, which run)
         self._watched: dict[str, bool] = {}  # container -> wants the fast cadence
         self._disk_at: float | None = None
-        self._disk_limits = any(spec.predict.limits for spec in desired.services.values())
+
+    @property
+    def _desired(self) -> DesiredState:
+        """The desired state in force (a reload swaps it between passes)."""
+        return self._declared()
+
+    @property
+    def _disk_limits(self) -> bool:
+        return any(spec.predict.limits for spec in self._desired.services.values())
 
     # --- a round ------------------------------------------------------------------------
 
@@ -119,13 +126,15 @@ class Trends:
     def _record(self, sampled: Round) -> None:
         if sampled.disk is not None:
             self._disk_at = sampled.at
+        desired = self._desired  # one read for the round (a reload may swap it)
+        owners = _volume_owners(desired)
         running = {c.id for c in sampled.running}
         keep: list[str] = list(running)  # quiet ones not sampled this round too
         for one in sampled.samples:
             container, key = one.container, one.container.id
             self._sampled[key] = (sampled.at, container.started_at)
             measures = container_measures(one.usage)
-            spec = self._desired.services.get(container.service)
+            spec = desired.services.get(container.service)
             if sampled.disk is not None and key in sampled.disk.writable:
                 declared = spec.predict.limits if spec is not None else {}
                 measures[str(ResourceKind.WRITABLE)] = writable_measure(
@@ -142,11 +151,11 @@ class Trends:
         for key in [k for k in self._sampled if k not in running]:
             del self._sampled[key]
         for volume in sampled.disk.volumes if sampled.disk is not None else ():
-            owner = self._owners.get(volume.name)
+            owner = owners.get(volume.name)
             if owner is None:
                 continue
             key = resource_key(ResourceKind.VOLUME, volume.name)
-            declared = self._desired.services[owner].predict.limits
+            declared = desired.services[owner].predict.limits
             self._rings.add(
                 key,
                 service=owner,
@@ -155,7 +164,7 @@ class Trends:
                 at=sampled.at,
                 measures={key: volume_measure(volume, declared)},
             )
-        keep += [resource_key(ResourceKind.VOLUME, name) for name in self._owners]
+        keep += [resource_key(ResourceKind.VOLUME, name) for name in owners]
         keep += self._rates(sampled)
         self._rings.forget(keep)
 

@@ -52,6 +52,7 @@ from controller.model import (
     Clock,
     DetectionSettings,
     Drift,
+    DriftKind,
     Finding,
     FindingKind,
     Issue,
@@ -501,6 +502,21 @@ class IssueStore:
                     and issue.captures == dict(captures)
                     and issue.last_seen <= before
                 ):
+                    self._resolve(issue, now, reason)
+                    self._sightings.forget(issue.fingerprint)
+                    resolved.append(_copy(issue))
+            if resolved:
+                self._changes += 1
+        return resolved
+
+    def retire(self, service: str, reason: str) -> list[Issue]:
+        """A service a reload took out of the declaration: its active issues are resolved
+        with ``reason`` (an orphan drift, about what still runs undeclared, stays)."""
+        resolved: list[Issue] = []
+        now = to_datetime(self._clock())
+        with self._lock:
+            for issue in self._issues.values():
+                if issue.service == service and issue.active and issue.kind is not DriftKind.ORPHAN:
                     self._resolve(issue, now, reason)
                     self._sightings.forget(issue.fingerprint)
                     resolved.append(_copy(issue))

@@ -27,7 +27,7 @@ writer); issues go to the store; the rules are ``verdict``'s.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from controller.drift import service_ready
@@ -79,7 +79,7 @@ class ChangeWatch:
     def __init__(
         self,
         *,
-        desired: DesiredState,
+        desired: Callable[[], DesiredState],
         lastgood: LastGood,
         records: Records,
         store: IssueStore,
@@ -90,7 +90,7 @@ class ChangeWatch:
         clock: Clock,
         dry_run: bool,
     ) -> None:
-        self._desired = desired
+        self._in_force = desired
         self._lastgood = lastgood
         self._records = records
         self._store = store
@@ -104,6 +104,11 @@ class ChangeWatch:
         self._said: dict[str, str] = {}  # service -> why its last snapshot failed (said once)
         self._next: float | None = None  # seconds until a pending verdict may turn
         self._bad: list[tuple[str, float]] = []  # changes judged bad since last taken
+
+    @property
+    def _desired(self) -> DesiredState:
+        """The desired state in force (a reload swaps it between passes)."""
+        return self._in_force()
 
     def watched(self, spec: ServiceSpec) -> bool:
         return spec.rollback.mode is not RollbackMode.OFF and spec.state is ServiceRunState.RUNNING

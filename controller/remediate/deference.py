@@ -54,7 +54,7 @@ class Deference:
         store: IssueStore,
         records: Records,
         clock: Clock,
-        operation_timeout: float,
+        operation_timeout: Callable[[], float],  # the desired state's, as in force now
         on_change: Callable[[bool], None],
     ) -> None:
         self._store = store
@@ -72,7 +72,7 @@ class Deference:
         fingerprints = [d.fingerprint for d in drifts]
         operation = self._records.operation(service, containers)
         if operation:
-            overdue = self._records.abandoned(service, self._operation_timeout)
+            overdue = self._records.abandoned(service, self._operation_timeout())
             if overdue > 0:
                 reason = (
                     f"a docker/compose operation on {service} looks abandoned ({operation}); "

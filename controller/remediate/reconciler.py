@@ -55,6 +55,7 @@ from controller.model import (
     IssueState,
     ObservedState,
     Outcome,
+    RemediationSettings,
     RollbackMode,
     ServiceSpec,
     Severity,
@@ -112,7 +113,7 @@ class Reconciler:
     def __init__(
         self,
         *,
-        desired: DesiredState,
+        desired: Callable[[], DesiredState],
         store: IssueStore,
         records: Records,
         lastgood: LastGood,
@@ -127,8 +128,7 @@ class Reconciler:
         settle_logs: Callable[[Sequence[ContainerSnapshot], float], bool],
         on_change: Callable[[bool], None],
     ) -> None:
-        self._desired = desired
-        self._settings = desired.remediation
+        self._declared = desired
         self._store = store
         self._records = records
         self._lastgood = lastgood
@@ -143,8 +143,19 @@ class Reconciler:
         self._settle_logs = settle_logs
         self._on_change = on_change
 
+    @property
+    def _desired(self) -> DesiredState:
+        """The desired state in force (a reload swaps it between passes)."""
+        return self._declared()
+
+    @property
+    def _settings(self) -> RemediationSettings:
+        return self._declared().remediation
+
     def reconcile(self, service: str) -> Result:
-        spec = self._desired.services[service]
+        spec = self._desired.services.get(service)
+        if spec is None:  # a reload took it out of the declaration: no longer managed
+            return Done("no longer declared")
         try:
             observed = self._observe()
         except EngineError as exc:
@@ -364,10 +375,11 @@ class Reconciler:
         """Required dependencies not ready, or whose own fix is still being proven; when
         ``rolling_back``, also those with a bad change of their own not yet rolled back
         (dependencies first)."""
-        specs = self._desired.services
+        specs = self._desired.services  # one read (a reload may swap it meanwhile)
+        own = specs.get(service)
         return [
             dep
-            for dep in specs[service].depends_on
+            for dep in (own.depends_on if own is not None else ())
             if dep in specs
             and (specs[dep].required or rolling_back)
             and (
@@ -384,7 +396,8 @@ class Reconciler:
             issue is not None
             and issue.active
             and issue.state is not IssueState.NEEDS_HUMAN
-            and self._desired.services[service].rollback.mode is RollbackMode.AUTO
+            and (spec := self._desired.services.get(service)) is not None
+            and spec.rollback.mode is RollbackMode.AUTO
         )
 
     def _about(self, service: str, plan: Plan) -> Logger:

@@ -42,12 +42,17 @@ KEEP_LEFT_BY_US = 32
 
 
 class Records:
-    def __init__(self, rules: ThrottleRules, clock: Clock) -> None:
-        self.rules = rules
+    def __init__(self, rules: Callable[[], ThrottleRules], clock: Clock) -> None:
+        self._rules = rules  # from the desired state in force (a reload may change them)
         self._clock = clock
         self._lock = threading.Lock()
         self._records: dict[str, ServiceRecord] = {}
         self.changes = 0  # moves whenever a record changed (the runtime saves then)
+
+    @property
+    def rules(self) -> ThrottleRules:
+        """The throttle's rules as the desired state in force says."""
+        return self._rules()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -91,6 +96,17 @@ class Records:
                     activity.command_ended = activity.command_started
                 self._records[service] = record
             self.changes += 1
+
+    def forget(self, service: str) -> bool:
+        """A service no longer declared: its record goes (declared again, it starts
+        afresh); kept while a command of the controller runs on it. True when gone."""
+        with self._lock:
+            record = self._records.get(service)
+            if record is not None and people.command_running(record.activity):
+                return False
+            if self._records.pop(service, None) is not None:
+                self.changes += 1
+            return True
 
     def _change(self, service: str, change: Callable[[ServiceRecord], T]) -> T:
         with self._lock:

@@ -9,7 +9,7 @@ throttle's reset, the end of an incident, which runs were ever ready).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from loguru import logger
 
@@ -25,12 +25,22 @@ _PERSON_STARTS = frozenset({"create", "unpause"})
 
 class Signals:
     def __init__(
-        self, *, desired: DesiredState, records: Records, store: IssueStore, pool: WorkerPool
+        self,
+        *,
+        desired: Callable[[], DesiredState],
+        records: Records,
+        store: IssueStore,
+        pool: WorkerPool,
     ) -> None:
-        self._desired = desired
+        self._declared = desired
         self._records = records
         self._store = store
         self._pool = pool
+
+    @property
+    def _desired(self) -> DesiredState:
+        """The desired state in force (a reload swaps it between passes)."""
+        return self._declared()
 
     def event(
         self, service: str, action: str, at: float | None = None, signal: int | None = None

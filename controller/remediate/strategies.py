@@ -176,9 +176,9 @@ class Actuator:
         self,
         gateway: EngineGateway,
         compose: ComposeActions,
-        specs: Mapping[str, ServiceSpec],
+        specs: Callable[[], Mapping[str, ServiceSpec]],  # the declaration in force
         observe: Callable[[], ObservedState],
-        hook: RunbookStep | None,
+        hook: Callable[[], RunbookStep | None],
         rollbacks: Rollbacks,
     ) -> None:
         self._gateway = gateway
@@ -233,8 +233,9 @@ class Actuator:
             if runbook.then_restart:
                 done += "; " + self.run(Action.RESTART, spec, self._containers(spec.name))
             return f"runbook {runbook.name}: {done}"
-        if action is Action.HOOK and self._hook is not None:
-            return "hook: " + self._step(self._hook, issue, DEFAULT_CAPTURE)
+        hook = self._hook()
+        if action is Action.HOOK and hook is not None:
+            return "hook: " + self._step(hook, issue, DEFAULT_CAPTURE)
         raise StepFailed(f"{action} cannot run here")
 
     def _containers(self, service: str) -> list[ContainerSnapshot]:
@@ -254,10 +255,12 @@ class Actuator:
                 raise StepFailed(f"{argv[0]} in {step.service} exited {code}: {_tail(output)}")
             return f"{argv[0]} in {step.service} exited 0"
         if step.kind == StepKind.COMPOSE and step.action is not None:
-            target = self._specs[step.service]
+            target = self._specs().get(step.service)
+            if target is None:  # a reload took it out of the declaration
+                raise StepFailed(f"{step.service} is no longer declared")
             return self.run(step.action, target, self._containers(step.service))
         if step.kind == StepKind.HOOK:
-            doing = Action.HOOK if step is self._hook else Action.RUNBOOK
+            doing = Action.HOOK if step == self._hook() else Action.RUNBOOK
             return self._run_hook(argv, step, _payload(issue, doing))
         raise StepFailed(f"unknown step kind {step.kind}")
 

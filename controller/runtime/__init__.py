@@ -1,6 +1,8 @@
 """Wiring: the stages joined into a controller, scheduled, and shut down cleanly.
 
 - ``settings``: how it was asked to run, and loading the desired state.
+- ``declared``: the desired state in force, read by every part that decides.
+- ``reload``: reloading it while it runs (SIGHUP, ``POST /-/reload``, its files).
 - ``assembly``: the composition root: every part built once and connected (``wires``
   for the calls to a part built later); ``parts`` names what was built.
 - ``controller``: one pass, the verdict with its evidence, the life cycle

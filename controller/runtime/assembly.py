@@ -50,8 +50,10 @@ from controller.remediate.signals import Signals
 from controller.remediate.strategies import Actuator, ComposeActions
 from controller.remediate.throttle import ThrottleRules
 from controller.runtime.controller import Controller
+from controller.runtime.declared import Declared
 from controller.runtime.parts import Parts, Remediation
-from controller.runtime.settings import Settings
+from controller.runtime.reload import Reloader
+from controller.runtime.settings import Settings, load
 from controller.runtime.statefiles import Outlook, StateFiles
 from controller.runtime.wires import Wire
 from controller.scheduling import PassScheduler
@@ -63,7 +65,7 @@ class Compose(ComposeActions, SnapshotCompose, RevertCompose, Protocol):
 
 def build_remediation(
     *,
-    desired: DesiredState,
+    desired: Callable[[], DesiredState],
     store: IssueStore,
     observe: Callable[[], ObservedState],
     gateway: EngineGateway,
@@ -71,7 +73,7 @@ def build_remediation(
     declared: DeclaredModel,
     snapshots: Path,
     metrics: Metrics,
-    rules: ThrottleRules,
+    rules: Callable[[], ThrottleRules],
     clock: Clock,
     max_agents: int,
     dry_run: bool,
@@ -80,8 +82,9 @@ def build_remediation(
     on_change: Callable[[bool], None],
     settle_logs: Callable[[Sequence[ContainerSnapshot], float], bool],
 ) -> Remediation:
-    """The remediation side of one controller; ``snapshots``: where last-good snapshots
-    are kept."""
+    """The remediation side of one controller; ``desired``: the desired state in force
+    (``Declared.current``), read at each use; ``snapshots``: where last-good snapshots are
+    kept."""
     records = Records(rules, clock)
     lastgood = LastGood(clock)
     reverter = Reverter(
@@ -93,7 +96,12 @@ def build_remediation(
         clock=clock,
     )
     actuator = Actuator(
-        gateway, compose, desired.services, observe, desired.remediation.hook, reverter
+        gateway,
+        compose,
+        lambda: desired().services,
+        observe,
+        lambda: desired().remediation.hook,
+        reverter,
     )
     runner = StepRunner(
         store=store,
@@ -102,7 +110,7 @@ def build_remediation(
         reverter=reverter,
         observe=observe,
         metrics=metrics,
-        settings=desired.remediation,
+        settings=desired().remediation,
         clock=clock,
         save_now=save_now,
         on_change=on_change,
@@ -126,7 +134,7 @@ def build_remediation(
             store=store,
             records=records,
             clock=clock,
-            operation_timeout=desired.remediation.operation_timeout,
+            operation_timeout=lambda: desired().remediation.operation_timeout,
             on_change=on_change,
         ),
         runner=runner,
@@ -146,7 +154,7 @@ def build_remediation(
         keeper=Keeper(
             compose=compose,
             gateway=gateway,
-            project=desired.compose,
+            project=desired().compose,  # a restart applies a new one (desired.reloadable)
             directory=snapshots,
             clock=clock,
         ),
@@ -167,16 +175,20 @@ def assemble(
     compose: Compose | None = None,
     hashes: HashSource | None = None,
     registry: CollectorRegistry | None = None,
+    reload_from: Callable[[], DesiredState] | None = None,
     clock: Clock,
 ) -> Controller:
-    """One controller for ``desired``; the engine, Compose and the registry are the real
-    ones unless given (tests give fakes of our own gateway and Compose)."""
+    """One controller for ``desired``; the engine, Compose, the registry and where a
+    reload reads the desired state from (``settings.load``) are the real ones unless given
+    (tests give fakes of our own gateway and Compose)."""
     registry = registry if registry is not None else CollectorRegistry()
     gateway = gateway if gateway is not None else DockerEngine()
     compose_cli = compose if compose is not None else ComposeCli(desired.compose)
+    declared = Declared(desired)  # what a reload swaps; the parts that decide read it
     request_pass: Wire[[], None] = Wire("request a pass")
     save: Wire[[bool], None] = Wire("save the state files")
     on_findings: Wire[[SyncResult], None] = Wire("log findings recorded")
+    use: Wire[[DesiredState], list[str]] = Wire("put a reloaded desired state in force")
     metrics = Metrics(registry, desired.env)
     store = IssueStore(desired.env, clock, on_resolved=metrics.recovered)
     prober = Prober(gateway, desired.services, lambda service: request_pass(), clock)
@@ -192,7 +204,7 @@ def assemble(
         detection=desired.detection, store=store, clock=clock, on_change=on_findings
     )
     trends = Trends(
-        desired=desired,
+        desired=declared.current,
         store=store,
         metrics=metrics,
         clock=clock,
@@ -214,7 +226,7 @@ def assemble(
             request_pass()
 
     remediation = build_remediation(
-        desired=desired,
+        desired=declared.current,
         store=store,
         observe=observer.observe,
         gateway=gateway,
@@ -227,7 +239,7 @@ def assemble(
         ),
         snapshots=settings.state_dir / "lastgood",
         metrics=metrics,
-        rules=ThrottleRules.of(desired.remediation, backoff_enabled=not settings.once),
+        rules=lambda: ThrottleRules.of(declared.current().remediation, not settings.once),
         clock=clock,
         max_agents=settings.max_agents,
         dry_run=settings.dry_run,
@@ -299,8 +311,15 @@ def assemble(
             learning=learning,
             clock=clock,
         ),
+        reloader=Reloader(
+            load=reload_from if reload_from is not None else lambda: load(settings),
+            current=declared.current,
+            use=use,
+            metrics=metrics,
+            clock=clock,
+        ),
     )
-    controller = Controller(settings, desired, parts, clock)
+    controller = Controller(settings, declared, parts, clock)
     registry.register(
         StateCollector(
             desired.env,
@@ -321,4 +340,5 @@ def assemble(
     request_pass.connect(controller.request_pass)
     save.connect(controller.save)
     on_findings.connect(controller.on_findings)
+    use.connect(controller.use)
     return controller

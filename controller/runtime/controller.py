@@ -43,6 +43,7 @@ from controller.observe.gateway import EngineError, EngineIdentity, EngineUnavai
 from controller.remediate.blame import explained_crashes
 from controller.remediate.crashes import policy_crash_runs
 from controller.remediate.reconciler import blip_left, stable_after
+from controller.runtime.declared import Declared
 from controller.runtime.journal import log_drifts, log_findings, time_detection
 from controller.runtime.parts import Parts
 from controller.runtime.savetrouble import SaveTrouble
@@ -52,6 +53,7 @@ from controller.runtime.statefiles import Evidence, SaveFailed
 # how long after a restart the engine may still be carrying out a command an earlier run
 # of the controller started (a `docker restart` waits up to its 10 s stop timeout)
 UNFINISHED_COMMAND_GRACE = 15.0
+RETIRED = "no longer declared (the desired state was reloaded)"
 
 
 class Controller:
@@ -63,11 +65,9 @@ class Controller:
     parts themselves are built elsewhere (``assembly``), and every rule a pass applies
     lives in a module of its own (``drift``, ``causes``, ``issues``, ``remediate``)."""
 
-    def __init__(
-        self, settings: Settings, desired: DesiredState, parts: Parts, clock: Clock
-    ) -> None:
+    def __init__(self, settings: Settings, declared: Declared, parts: Parts, clock: Clock) -> None:
         self.settings = settings
-        self.desired = desired
+        self._declared = declared
         self.parts = parts
         self.store = parts.store
         self.metrics = parts.metrics
@@ -75,7 +75,7 @@ class Controller:
         self._records = parts.records
         self._remediation = parts.remediation
         self._clock = clock
-        self._holds = {name: stable_after(spec) for name, spec in desired.services.items()}
+        self._retiring: set[str] = set()  # taken out of the declaration by a reload
         self._restart_counts: dict[str, int] = {}
         self._starts: dict[str, str] = {}  # each container's start as the last pass saw it
         self._pass_lock = threading.Lock()
@@ -90,6 +90,31 @@ class Controller:
         self.json_path, self.report_path = parts.files.json_path, parts.files.report_path
         self._saved_verdict: tuple[str, bool] | None = None
         self._save_trouble = SaveTrouble()
+
+    @property
+    def desired(self) -> DesiredState:
+        """The desired state in force (``use`` swaps it)."""
+        return self._declared.current()
+
+    def use(self, desired: DesiredState) -> list[str]:
+        """Put ``desired`` in force (a reload), between two passes: a pass never sees two
+        declarations, and a step already running finishes as it began (the records, the
+        issues and the queue carry over). Returns the services it no longer declares: they
+        are no longer managed; their issues are resolved and their records dropped by the
+        next pass (after the controller's command on one ends). A service declared anew
+        is looked at afresh: what waited for a human is the controller's again (declared
+        ``enforce: true`` now, a person's stop is undone), and decided under the new
+        declaration (a budget still spent hands it back)."""
+        with self._pass_lock:
+            old = self._declared.swap(desired)
+            removed = set(old.services) - set(desired.services)
+            self._retiring = (self._retiring | removed) - set(desired.services)
+            self.metrics.declare(desired.services, desired.detection.patterns)
+            for name, spec in desired.services.items():
+                if old.services.get(name, spec) != spec and self.store.release(name):
+                    logger.info("{}: declared anew; the controller may fix it again", name)
+        self.request_pass()
+        return sorted(removed)
 
     # --- state on disk ------------------------------------------------------------------
 
@@ -166,7 +191,8 @@ class Controller:
             self.parts.prober.update(observed)
             self.parts.sampler.update(observed)
             self._count_restarts(observed)
-            news = self._record(observed)
+            news = self._retire()
+            news = self._record(observed) or news
             if submit:
                 for service in self._proving():
                     self._remediation.pool.submit(service)  # a proof the queue lost
@@ -243,7 +269,25 @@ class Controller:
 
     def _proving(self) -> list[str]:
         """Steps being proven whose worker is not busy with them (a restart lost the key)."""
-        return [s for s in self._records.at_work() if not self._records.command_running(s)]
+        return [
+            s
+            for s in self._records.at_work()
+            if not self._records.command_running(s) and s in self.desired.services
+        ]
+
+    def _retire(self) -> bool:
+        """Services a reload took out of the declaration: their active issues resolved,
+        their records dropped, once no command of the controller runs on them. True when
+        an issue went."""
+        news = False
+        for service in sorted(self._retiring):
+            if not self._records.forget(service):
+                continue  # its step's command still runs: it finishes first
+            self._retiring.discard(service)
+            for issue in self.store.retire(service, RETIRED):
+                logger.info("{}: {} issue {} resolved: {}", service, issue.title, issue.id, RETIRED)
+                news = True
+        return news
 
     def _engine_state(self, ok: bool, why: str = "") -> None:
         why = redact(why)  # the engine's words, and an address that may carry a password
@@ -353,7 +397,7 @@ class Controller:
         spec = self.desired.services.get(service)
         if spec is None:
             return 0.0
-        return self._records.hold(service, self._holds[service], spec.restart.restarts)
+        return self._records.hold(service, stable_after(spec), spec.restart.restarts)
 
     def converged(self, issues: list[Issue] | None = None) -> bool:
         """Converged, with evidence: the engine answered the newest pass, that pass began
@@ -440,8 +484,8 @@ class Controller:
     # --- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the workers, the log pipeline, the event watcher and the scheduler; the
-        first pass runs at once."""
+        """Start the workers, the log pipeline, the event watcher, the scheduler and the
+        reload's watch; the first pass runs at once."""
         self.restore()
         self.parts.saver.start()
         self._remediation.pool.start()
@@ -450,9 +494,11 @@ class Controller:
         self.parts.scheduler.start()
         self.parts.events.start()
         self.parts.sampler.start()
+        self.parts.reloader.start()
 
     def stop(self) -> None:
         """Stop polling, let running fixes finish (up to the shutdown timeout), save."""
+        self.parts.reloader.stop()  # a reload under way ends first
         self.parts.sampler.stop()
         self.parts.events.stop()
         self.parts.prober.stop()

@@ -4,7 +4,7 @@ Two plain bundles, so that the running controller is handed its parts instead of
 building them: ``Remediation`` (the records, the rollback records, the worker pool
 around the reconciler, the step runner, what passes and events tell them, the change
 watch) and ``Parts`` (everything else a pass and the life cycle use, the foresight among
-them).
+them, and the reload of the desired state).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from controller.remediate.reconciler import Reconciler
 from controller.remediate.records import Records
 from controller.remediate.runner import StepRunner
 from controller.remediate.signals import Signals
+from controller.runtime.reload import Reloader
 from controller.runtime.statefiles import StateFiles
 from controller.scheduling import PassScheduler
 
@@ -70,3 +71,4 @@ class Parts:
     trends: Trends  # samples to trends to predicted issues
     learning: Learning  # sightings and incidents to learned precursors
     foresight: ForesightFile  # both kept across restarts
+    reloader: Reloader  # the desired state reloaded: SIGHUP, POST /-/reload, its files

@@ -74,7 +74,7 @@ def test_one_crash_after_a_long_run_is_held_a_minute_and_a_second_one_its_whole_
 
 def test_the_pattern_is_forgotten_once_the_service_is_stable_again_or_a_person_acts():
     clock = FakeClock(T0)
-    records = Records(ThrottleRules(backoff_reset=STABLE), clock)
+    records = Records(lambda: ThrottleRules(backoff_reset=STABLE), clock)
     web = container("web")
     records.crashed("web", [("a@1", 3.0)])
     for seconds in (0.0, 599.0):

@@ -72,7 +72,7 @@ class Rig:
         snapshots = Path(tempfile.mkdtemp(prefix="lastgood"))
         weakref.finalize(self, shutil.rmtree, snapshots, True)  # gone with the rig
         self.remediation = build_remediation(
-            desired=state,
+            desired=lambda: self.state,
             store=self.store,
             observe=self.observer.observe,
             gateway=world,
@@ -85,7 +85,7 @@ class Rig:
             ),
             snapshots=snapshots,
             metrics=Metrics(self.registry, state.env),
-            rules=ThrottleRules.of(state.remediation, backoff_enabled),
+            rules=lambda: ThrottleRules.of(self.state.remediation, backoff_enabled),
             clock=self.clock,
             max_agents=max_agents,
             dry_run=dry_run,
