@@ -53,9 +53,10 @@ from controller.http import ListenRefused, StatusServer, listen_address
 from controller.issues.files import StateDirError, atomic_write, check_state_dir
 from controller.issues.present import intended
 from controller.issues.report import render_markdown
-from controller.model import system_clock
+from controller.model import system_clock, to_datetime
 from controller.runtime import Controller, Settings, assemble, load
 from controller.status import status_command
+from controller.status.page import StatusPages
 from controller.status.patterns import patterns_command
 
 EXIT_OK = int(Verdict.CONVERGED)
@@ -432,7 +433,12 @@ def _serve(controller: Controller, host: str, port: int) -> int:
         return EXIT_BAD_INPUT
     try:
         server = StatusServer(
-            address, port, controller.registry, controller.ready, controller.document
+            address,
+            port,
+            controller.registry,
+            controller.ready,
+            controller.document,
+            pages=StatusPages(lambda: to_datetime(system_clock())),
         )
     except OSError as exc:
         print(
@@ -452,7 +458,11 @@ def _serve(controller: Controller, host: str, port: int) -> int:
         logger.warning("{}", warning)
     server.start()
     bound_host, bound_port = server.address
-    logger.info("serving /metrics /healthz /readyz /status on http://{}:{}", bound_host, bound_port)
+    logger.info(
+        "serving the status page (/) and /metrics /healthz /readyz /status on http://{}:{}",
+        bound_host,
+        bound_port,
+    )
     controller.start()
     # What start made (modules, models, the pattern library) lives as long as the process:
     # moved out of the collector's sight, a full collection under a log flood walks only
