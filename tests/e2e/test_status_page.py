@@ -1,13 +1,17 @@
 """The status page in a real headless browser (Debian's chromium, driven by its
 chromedriver through selenium) against a real controller on a real compose stack: a
-`docker kill` shows on the open page without a reload, and the service's own page says
-what `controller status SERVICE` says."""
+`docker kill` shows on the open page without a reload, the service's own page says what
+`controller status SERVICE` says, and both work through a reverse proxy on a sub-path."""
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import STACKS, http_get, wait_for
+from tests.e2e.conftest import STACKS, free_ports, http_get, wait_for
 
 TRIO = STACKS / "trio.yaml"
 CHROMIUM = shutil.which("chromium")
@@ -53,6 +57,48 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         driver.quit()
 
 
+@pytest.fixture
+def sub_path_proxy() -> Iterator[Callable[[str], str]]:
+    """A reverse proxy on loopback that serves a controller's pages under ``/ops/cc/``
+    (as nginx's ``location /ops/cc/ { proxy_pass http://controller/; }`` would, and
+    without X-Forwarded-Prefix: the links must be relative). Its base URL for a target."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(target: str) -> str:
+        class Forward(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if not self.path.startswith("/ops/cc/"):
+                    self.send_error(404)
+                    return
+                url = target + self.path.removeprefix("/ops/cc")
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as reply:
+                        code, headers, body = reply.status, reply.headers, reply.read()
+                except urllib.error.HTTPError as err:
+                    code, headers, body = err.code, err.headers, err.read()
+                self.send_response(code)
+                for name in ("Content-Type", "Content-Security-Policy", "Cache-Control"):
+                    if headers.get(name):
+                        self.send_header(name, headers[name])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        (port,) = free_ports(1)
+        server = ThreadingHTTPServer(("127.0.0.1", port), Forward)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{port}/ops/cc/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 def until(driver: WebDriver, what: str, condition, timeout: float = 90):  # type: ignore[no-untyped-def]
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, message=what)
 
@@ -70,7 +116,9 @@ def shows_incident(service: str, title: str):  # type: ignore[no-untyped-def]
     return seen
 
 
-def test_a_killed_service_shows_on_the_open_page_without_a_reload(make_stack, browser):
+def test_a_killed_service_shows_on_the_open_page_without_a_reload(
+    make_stack, browser, sub_path_proxy
+):
     stack = make_stack(TRIO)
     stack.up()
     base = stack.serve("--interval-active", "1", "--interval-quiet", "2")
@@ -114,6 +162,22 @@ def test_a_killed_service_shows_on_the_open_page_without_a_reload(make_stack, br
     # and back, by a relative link
     browser.find_element(By.LINK_TEXT, "\u2190 all services").click()
     until(browser, "the overview", lambda d: d.current_url == base + "/")
+
+    # behind a reverse proxy on a sub-path: the same pages, links that stay under it
+    proxied = sub_path_proxy(base)
+    browser.get(proxied)
+    until(browser, "the proxied overview", shows_incident("alpha", "alpha exited"))
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-service="beta"] a').click()
+    until(
+        browser, "beta's page under the proxy", lambda d: d.current_url == proxied + "service/beta"
+    )
+    until(browser, "beta's page", lambda d: "Name:" in d.find_element(By.TAG_NAME, "pre").text)
+    browser.execute_script("window.notReloaded = true")
+    stack.kill("beta")
+    until(browser, "beta's incident, proxied", shows_incident("beta", "beta exited"))
+    assert browser.execute_script("return window.notReloaded") is True
+    browser.find_element(By.LINK_TEXT, "\u2190 all services").click()
+    until(browser, "the proxied overview again", lambda d: d.current_url == proxied)
 
     blocked = [e for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
     assert blocked == []  # its own script and style ran, allowed by their hashes
