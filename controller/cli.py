@@ -55,10 +55,11 @@ from controller.http import RELOAD_PATH, ListenRefused, StatusServer, listen_add
 from controller.issues.files import StateDirError, atomic_write, check_state_dir
 from controller.issues.present import intended
 from controller.issues.report import render_markdown
-from controller.model import system_clock
+from controller.model import system_clock, to_datetime
 from controller.runtime import Controller, Settings, assemble, load
 from controller.runtime.reload import ReloadStatus
 from controller.status import status_command
+from controller.status.page import StatusPages
 from controller.status.patterns import patterns_command
 
 EXIT_OK = int(Verdict.CONVERGED)
@@ -487,6 +488,7 @@ def _serve(controller: Controller, host: str, port: int) -> int:
             controller.ready,
             lambda: {**controller.document(), "config": reloader.status.document()},
             reload=lambda: _answer(reloader.reload(f"POST {RELOAD_PATH}")),
+            pages=StatusPages(lambda: to_datetime(system_clock())),
         )
     except OSError as exc:
         print(
@@ -508,7 +510,8 @@ def _serve(controller: Controller, host: str, port: int) -> int:
     server.start()
     bound_host, bound_port = server.address
     logger.info(
-        "serving /metrics /healthz /readyz /status (and POST {}) on http://{}:{}",
+        "serving the status page (/) and /metrics /healthz /readyz /status (and POST {}) "
+        "on http://{}:{}",
         RELOAD_PATH,
         bound_host,
         bound_port,

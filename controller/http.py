@@ -4,10 +4,18 @@
 text format and OpenMetrics, gzip when the scraper accepts it, ``?name[]=`` filters), so
 what Prometheus and promtool expect is kept by the library that defines it, not by us.
 Beside it: ``/healthz`` the process lives, ``/readyz`` the engine answered recently and a
-pass completed (503 otherwise), ``/status`` the issues document as JSON. Every path
-answers HEAD as it answers GET, without the body (load balancers and uptime checkers use
-it). ``POST /-/reload`` (Prometheus' path) reloads the desired state and answers when it
-is done: 200, or 500 with the reason it was refused (the state in force kept).
+pass completed (503 otherwise), ``/status`` the issues document as JSON, and the status
+page for a person: ``/`` and ``/service/<name>``, HTML drawn from the same document by
+the ``Pages`` it is given (``controller.status.page``, a layer above: the CLI wires it).
+Every path answers HEAD as it answers GET, without the body (load balancers and uptime
+checkers use it). ``POST /-/reload`` (Prometheus' path) reloads the desired state and
+answers when it is done: 200, or 500 with the reason it was refused (the state in force
+kept).
+
+The page's links are relative (``./``, ``../``), so it works behind a reverse proxy on a
+sub-path; a proxy's ``X-Forwarded-Prefix`` (a path of plain characters, else ignored)
+makes them absolute paths under it. The page polls itself: no connection is held open,
+so a tab left open costs a request a second, never one of the ``THREADS``.
 
 Served by waitress, a server made for it (the standard library's had a listen backlog of
 5, no read timeout and a thread per connection: issue 20): one thread reads requests for
@@ -25,11 +33,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import resource
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -47,6 +56,23 @@ RELOAD_PATH = "/-/reload"
 
 # a reload: (worked, one line: what is in force or why it was refused)
 Reload = Callable[[], tuple[bool, str]]
+_HTML = "text/html; charset=utf-8"
+_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*/?")  # X-Forwarded-Prefix we take: a plain path
+_SERVICE = "/service/"
+
+
+class Pages(Protocol):
+    """The status page's HTML from the issues document (``controller.status.page``).
+    ``root`` is the overview's address as the page's links must say it."""
+
+    @property
+    def content_security_policy(self) -> str: ...
+
+    def overview(self, doc: dict[str, Any], root: str) -> str: ...
+
+    def service(self, doc: dict[str, Any], name: str, root: str) -> str | None:
+        """None: the document has no service ``name``."""
+        ...
 
 
 class ListenRefused(Exception):
@@ -97,6 +123,7 @@ class StatusServer:
         status: Callable[[], dict[str, Any]],
         *,
         reload: Reload | None = None,
+        pages: Pages | None = None,
         idle_seconds: int = IDLE_SECONDS,
         connections: int | None = None,
     ) -> None:
@@ -107,7 +134,7 @@ class StatusServer:
         self._map: dict[int, Any] = {}
         listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         server = create_server(
-            application(registry, ready, status, reload),
+            application(registry, ready, status, reload, pages),
             map=self._map,
             listen=listen,
             threads=THREADS,
@@ -157,9 +184,11 @@ def application(
     ready: Callable[[], bool],
     status: Callable[[], dict[str, Any]],
     reload: Reload | None = None,
+    pages: Pages | None = None,
 ) -> WSGIApplication:
     """The WSGI application of every endpoint (``StatusServer`` serves it); without
-    ``reload`` there is no ``/-/reload``."""
+    ``reload`` there is no ``/-/reload``, without ``pages`` (a benchmark, a test of the
+    other endpoints) ``/`` is not found."""
     metrics = make_wsgi_app(registry)
 
     def plain(
@@ -178,7 +207,37 @@ def application(
         code = "200 OK" if ok else "500 Internal Server Error"
         return plain(code, f"{line}\n".encode())
 
-    def route(path: str) -> WSGIApplication:
+    def page(code: str, html: str, policy: str) -> WSGIApplication:
+        headers = [
+            ("Content-Type", _HTML),
+            ("Cache-Control", "no-store"),
+            ("Content-Security-Policy", policy),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+        ]
+
+        def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            start_response(code, headers)
+            return [html.encode()]
+
+        return answer
+
+    def status_page(path: str, prefix: str | None) -> WSGIApplication:
+        assert pages is not None
+        policy = pages.content_security_policy
+        if path == "/":
+            return page("200 OK", pages.overview(status(), prefix or "./"), policy)
+        name = path.removeprefix(_SERVICE).encode("latin-1").decode("utf-8", "replace")
+        if not name or "/" in name:
+            return plain("404 Not Found", b"not found\n")
+        html = pages.service(status(), name, prefix or "../")
+        if html is None:
+            return plain("404 Not Found", b"no such service\n")
+        return page("200 OK", html, policy)
+
+    def route(path: str, prefix: str | None) -> WSGIApplication:
+        if pages is not None and (path == "/" or path.startswith(_SERVICE)):
+            return status_page(path, prefix)
         if path == "/metrics":
             return metrics
         if path == "/healthz":
@@ -205,12 +264,22 @@ def application(
                 "405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", _TEXT)]
             )
             return [b"method not allowed\n"]
-        inner = route(path)
+        inner = route(path, forwarded_prefix(environ))
         if method == "GET":
             return inner(environ, start_response)
         return _head(inner, environ, start_response)
 
     return app
+
+
+def forwarded_prefix(environ: WSGIEnvironment) -> str | None:
+    """The overview's absolute path a reverse proxy says (``X-Forwarded-Prefix: /ctl``
+    gives ``/ctl/``); None without the header or for one that is not a plain path (a
+    ``//host`` would point the links elsewhere)."""
+    said = str(environ.get("HTTP_X_FORWARDED_PREFIX", "")).strip()
+    if not said or not _PREFIX.fullmatch(said):
+        return None
+    return said.rstrip("/") + "/"
 
 
 def _head(

@@ -16,7 +16,8 @@ Doc = dict[str, Any]
 _CONDITION_COLOUR = {"Ready": "32", "Progressing": "33", "Degraded": "31", "Remediating": "36"}
 _SEVERITY_COLOUR = {"low": "2", "medium": "33", "high": "31", "critical": "1;31"}
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-_ACTIVE = ("open", "remediating", "failed", "needs-human")
+ACTIVE = ("open", "remediating", "failed", "needs-human")  # the states of an active issue
+COLUMNS = ["SERVICE", "CONDITION", "RUNNING", "HEALTHY", "RESTARTS", "ISSUES", "NEXT", "WHEN"]
 
 
 class Paint:
@@ -31,7 +32,8 @@ class Paint:
         return f"\x1b[{code}m{text}\x1b[0m"
 
 
-def _time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A time of the document (ISO 8601, ``Z`` too); None when absent or unreadable."""
     if not value:
         return None
     try:
@@ -53,12 +55,12 @@ def duration(seconds: float) -> str:
 
 
 def ago(value: str | None, now: datetime) -> str:
-    at = _time(value)
+    at = parse_time(value)
     return "-" if at is None else f"{duration((now - at).total_seconds())} ago"
 
 
 def until(value: str | None, now: datetime) -> str:
-    at = _time(value)
+    at = parse_time(value)
     if at is None:
         return "-"
     left = (at - now).total_seconds()
@@ -67,9 +69,7 @@ def until(value: str | None, now: datetime) -> str:
 
 def active_issues(doc: Doc, service: str) -> list[Doc]:
     return [
-        i
-        for i in doc.get("issues", [])
-        if i.get("service") == service and i.get("state") in _ACTIVE
+        i for i in doc.get("issues", []) if i.get("service") == service and i.get("state") in ACTIVE
     ]
 
 
@@ -144,31 +144,35 @@ def header(doc: Doc, now: datetime, paint: Paint) -> str:
     return line
 
 
+def service_row(doc: Doc, service: Doc, now: datetime, paint: Paint) -> list[str]:
+    """One service's cells under ``COLUMNS`` (the table's row, the status page's too)."""
+    name = str(service.get("name"))
+    issues = active_issues(doc, name)
+    action, when = next_action(doc, name, now)
+    healthy = service.get("healthy")
+    condition = str(service.get("condition", "?"))
+    return [
+        name,
+        paint(condition, _CONDITION_COLOUR.get(condition)),
+        f"{service.get('running', 0)}/{service.get('replicas', 0)}",
+        "-" if healthy is None else f"{healthy}/{service.get('replicas', 0)}",
+        str(service.get("restarts", 0)),
+        _issues_cell(issues, paint),
+        action,
+        when,
+    ]
+
+
+def sorted_services(doc: Doc) -> list[Doc]:
+    return sorted(doc.get("services", []), key=lambda s: str(s.get("name")))
+
+
 def table(doc: Doc, now: datetime, paint: Paint) -> str:
     """One row per service, like ``kubectl get``."""
-    titles = ["SERVICE", "CONDITION", "RUNNING", "HEALTHY", "RESTARTS", "ISSUES", "NEXT", "WHEN"]
-    shown, plain = [titles], [titles]
-    for s in sorted(doc.get("services", []), key=lambda s: str(s.get("name"))):
-        name = str(s.get("name"))
-        issues = active_issues(doc, name)
-        action, when = next_action(doc, name, now)
-        healthy = s.get("healthy")
-        condition = str(s.get("condition", "?"))
-        base = [
-            name,
-            condition,
-            f"{s.get('running', 0)}/{s.get('replicas', 0)}",
-            "-" if healthy is None else f"{healthy}/{s.get('replicas', 0)}",
-            str(s.get("restarts", 0)),
-            _issues_cell(issues, Paint(False)),
-            action,
-            when,
-        ]
-        coloured = list(base)
-        coloured[1] = paint(condition, _CONDITION_COLOUR.get(condition))
-        coloured[5] = _issues_cell(issues, paint)
-        shown.append(coloured)
-        plain.append(base)
+    shown, plain = [COLUMNS], [COLUMNS]
+    for s in sorted_services(doc):
+        shown.append(service_row(doc, s, now, paint))
+        plain.append(service_row(doc, s, now, Paint(False)))
     return header(doc, now, paint) + "\n\n" + "\n".join(_grid(shown, plain))
 
 
@@ -190,7 +194,7 @@ def describe(doc: Doc, service: Doc, now: datetime, paint: Paint) -> str:
         f"Restarts:     {service.get('restarts', 0)} (by Docker's restart policy)",
         f"Next:         {action}" + ("" if when in ("-", "") else f" ({when})"),
         f"Backoff:      {_backoff(throttle, now)}",
-        *_rollback(((doc.get("rollback") or {}).get(name)) or {}, now),
+        *rollback_lines(((doc.get("rollback") or {}).get(name)) or {}, now),
     ]
     issues = active_issues(doc, name)
     by_id = {i.get("id"): i for i in doc.get("issues", [])}
@@ -220,7 +224,7 @@ def _identity(value: Doc | None) -> str:
     return f"config {config}, image {image}"
 
 
-def _rollback(record: Doc, now: datetime) -> list[str]:
+def rollback_lines(record: Doc, now: datetime) -> list[str]:
     """The service's rollback record (its ``rollback`` in the document) for a person: a
     rollback in force, its last good snapshot, its newest change and the verdict."""
     lines = []
@@ -255,6 +259,15 @@ def _rollback(record: Doc, now: datetime) -> list[str]:
     return lines
 
 
+def took(attempt: Doc) -> str:
+    """How long a step took (``5.5s``), or ``running``."""
+    started = parse_time(attempt.get("started_at"))
+    finished = parse_time(attempt.get("finished_at"))
+    if started is None or finished is None:
+        return "running"
+    return f"{(finished - started).total_seconds():.1f}s"
+
+
 def _backoff(history: Doc | None, now: datetime) -> str:
     """The service's throttle (its record's ``throttle``) for a person."""
     if not history or not (history.get("steps") or history.get("exhausted_at")):
@@ -264,7 +277,7 @@ def _backoff(history: Doc | None, now: datetime) -> str:
         parts.append(
             f"budget spent {ago(history['exhausted_at'], now)}; hands off until it recovers"
         )
-    nxt = _time(history.get("next_step_at"))
+    nxt = parse_time(history.get("next_step_at"))
     if nxt is not None and nxt > now:
         parts.append(f"next fix {until(history['next_step_at'], now)}")
     else:
@@ -314,18 +327,12 @@ def _issue(issue: Doc, by_id: dict[Any, Doc], now: datetime, paint: Paint) -> li
         lines.append("    Attempts:")
         rows = [["#", "ACTION", "STARTED", "TOOK", "OUTCOME", "DETAIL"]]
         for a in attempts:
-            started, finished = _time(a.get("started_at")), _time(a.get("finished_at"))
-            took = (
-                f"{(finished - started).total_seconds():.1f}s"
-                if started is not None and finished is not None
-                else "running"
-            )
             rows.append(
                 [
                     str(a.get("attempt", "?")),
                     str(a.get("action", "?")),
                     ago(a.get("started_at"), now),
-                    took,
+                    took(a),
                     str(a.get("outcome") or "-"),
                     str(a.get("detail") or ""),
                 ]

@@ -6,17 +6,19 @@ in a failing healthcheck's output, in ``docker compose`` stderr, and in the engi
 error. Then every text output the controller has is searched for them: the JSON file, the
 Markdown report, ``/status`` over HTTP, ``controller status`` (get and describe), the log
 in text and in JSON, the JUnit report, the GitHub step summary, the notification body,
-and the gate's progress lines and final table.
+the gate's progress lines and final table, and the status page (overview and per service).
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,7 @@ from controller.notify.message import Message
 from controller.observe.gateway import ComposeError, EngineUnavailable
 from controller.runtime import Controller, Settings, assemble
 from controller.status import status_command
+from controller.status.page import StatusPages
 from tests.fakes import FakeWorld, desired, spec
 
 # line -> the secret in it
@@ -169,7 +172,14 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
     summary = root / "summary.md"
     append_step_summary(summary, "dev", result, render_markdown(doc))  # type: ignore[arg-type]
     texts["step summary"] = summary.read_text()
-    server = StatusServer("127.0.0.1", 0, controller.registry, lambda: True, controller.document)
+    server = StatusServer(
+        "127.0.0.1",
+        0,
+        controller.registry,
+        lambda: True,
+        controller.document,
+        pages=StatusPages(lambda: datetime.now(UTC)),
+    )
     server.start()
     try:
         url = f"http://127.0.0.1:{server.address[1]}/status"
@@ -177,6 +187,12 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
 
         with urllib.request.urlopen(url, timeout=10) as reply:
             texts["/status"] = reply.read().decode()
+        pages = []  # unescaped: a secret must not survive as &-entities either
+        for path in ("/", "/service/web", "/service/db"):
+            with urllib.request.urlopen(url.removesuffix("/status") + path, timeout=10) as reply:
+                pages.append(html.unescape(reply.read().decode()))
+        texts["status page"] = pages[0]
+        texts["status page per service"] = pages[1] + pages[2]
         got, described = io.StringIO(), io.StringIO()
         assert status_command(["--url", url], out=got, environ={}) == 0
         for service in ("web", "db"):
@@ -214,6 +230,8 @@ OUTPUTS = [
     "step summary",
     "notification",
     "progress and final table",
+    "status page",
+    "status page per service",
 ]
 
 
