@@ -1163,6 +1163,8 @@ class CrashPattern(BaseModel):
     longest: float = 0.0  # seconds the longest run lasted before it crashed
     count: int = 0  # crashes seen
     runs: list[str] = Field(default_factory=list)  # the runs counted (``id@StartedAt``)
+    # (exit code, seconds lived) of the newest crashes: does it fail the same way each time?
+    shapes: list[tuple[int, float]] = Field(default_factory=list)
 
 
 class RunbookRun(BaseModel):

@@ -7,11 +7,18 @@ snapshot (failed: it is not at its declared config; the message says which chang
 rolled back and why), and one for the engine when it could not be reached. Built from
 the issues document, so it says nothing the JSON does not, redacted as the JSON is. The
 XML is written by the ``junit-xml`` library, not by hand.
+
+Times are real: a service's case lasts from the gate's start (or its first issue, if
+later) until its last issue ended (resolved, or the verdict for one still open), 0 for a
+service that had none; an issue's case, from its opening to its end; the engine's, the
+whole gate. The suite's time is their sum (``junit-xml``'s rule), its timestamp the
+gate's start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string  # type: ignore[import-untyped]
@@ -34,6 +41,21 @@ def _issue_text(issue: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _epoch(stamp: str | None) -> float | None:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
+
+
+def _lasted(issues: Sequence[Mapping[str, Any]], result: GateResult) -> float:
+    """Seconds from the first of ``issues`` (not before the gate began) to the end of the
+    last one (the verdict for one still open); 0 for none."""
+    if not issues:
+        return 0.0
+    opened = [t for i in issues if (t := _epoch(i.get("opened_at") or i["first_seen"]))]
+    ended = [_epoch(i.get("resolved_at")) or result.ended for i in issues]
+    begin = max(min(opened, default=result.started), result.started)
+    return round(max(0.0, max(ended) - begin), 3)
+
+
 def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: GateResult) -> str:
     """The XML text; ``declared`` maps every declared service to whether it is required."""
     env = doc["env"]
@@ -41,11 +63,19 @@ def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: G
     active = [i for i in doc["issues"] if i["state"] != "resolved"]
     cases: list[TestCase] = []
     if result.verdict is Verdict.ENGINE_UNREACHABLE:
-        engine = TestCase("engine reachable", classname=f"compose-controller.{env}")
+        engine = TestCase(
+            "engine reachable",
+            classname=f"compose-controller.{env}",
+            elapsed_sec=round(max(0.0, result.ended - result.started), 3),
+        )
         engine.add_failure_info(message=result.reason, output=result.reason)
         cases.append(engine)
     for name, required in declared.items():
-        case = TestCase(f"service {name} ready", classname=f"compose-controller.{env}.services")
+        case = TestCase(
+            f"service {name} ready",
+            classname=f"compose-controller.{env}.services",
+            elapsed_sec=_lasted([i for i in doc["issues"] if i["service"] == name], result),
+        )
         status = services.get(name)
         mine = [i for i in active if i["service"] == name]
         text = "\n\n".join(_issue_text(i) for i in mine)
@@ -71,6 +101,7 @@ def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: G
             case = TestCase(
                 f"service {issue['service']} at its declared config",
                 classname=f"compose-controller.{env}.rollbacks",
+                elapsed_sec=_lasted([issue], result),
             )
             case.add_failure_info(message=issue["title"], output=_issue_text(issue))
             cases.append(case)
@@ -80,6 +111,7 @@ def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: G
         case = TestCase(
             f"issue {issue['id']}: {issue['title']}",
             classname=f"compose-controller.{env}.issues",
+            elapsed_sec=_lasted([issue], result),
         )
         case.add_failure_info(
             message=f"{issue['state']}: {issue['title']}", output=_issue_text(issue)
@@ -89,5 +121,6 @@ def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: G
         f"compose-controller {env}",
         cases,
         properties={"verdict": result.verdict.name.lower(), "reason": result.reason},
+        timestamp=datetime.fromtimestamp(result.started, UTC).isoformat() or None,
     )
     return str(to_xml_report_string([suite], prettyprint=True))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from controller.model import IssueState, ServiceCondition
@@ -48,6 +48,8 @@ class GateResult:
     reason: str  # one line a person can act on
     # required services ready but not yet for their hold: seconds still to go
     unsettled: dict[str, float] = field(default_factory=dict)
+    started: float = 0.0  # epoch s the gate began (its JUnit times count from it)
+    ended: float = 0.0  # ... and reached its verdict
 
 
 def run_gate(
@@ -60,6 +62,7 @@ def run_gate(
 ) -> GateResult:
     """Converge ``controller``'s stack within ``timeout`` seconds, waiting at most
     ``engine_timeout`` seconds for an engine that does not answer at first."""
+    began = time.time()
     start = time.monotonic()
     deadline = start + timeout
     engine_deadline = start + min(engine_timeout, timeout)
@@ -98,7 +101,8 @@ def run_gate(
         controller.close_once()
         on_progress()
     timed_out = time.monotonic() >= deadline
-    return _verdict(controller, progressing and timed_out, timeout)
+    result = _verdict(controller, progressing and timed_out, timeout)
+    return replace(result, started=began, ended=time.time())
 
 
 def _wait_for_fixes(

@@ -26,6 +26,9 @@ DOCKER_DELAY_FIRST = 0.1
 DOCKER_DELAY_MAX = 60.0
 DOCKER_DELAY_RESET = 10.0
 KEEP_RUNS = 8
+# a CI gate stops fixing a service whose crashes repeat: this many, this close in time
+SAME_WAY_TIMES = 2
+SAME_WAY_SLACK = 2.0
 
 
 def crash_runs(crashed: Sequence[ContainerSnapshot]) -> list[tuple[str, float]]:
@@ -67,15 +70,39 @@ def docker_delay(crashes: int, lived: float) -> float:
     return min(DOCKER_DELAY_FIRST * 2.0 ** min(crashes, 30), DOCKER_DELAY_MAX)
 
 
-def with_crash(pattern: CrashPattern, run: str, lived: float, stable: float) -> CrashPattern:
-    """The pattern with ``run`` (``id@StartedAt``, crashed after ``lived`` s) counted once;
-    a run that lasted ``stable`` seconds (the backoff reset) was no part of a pattern."""
+def with_crash(
+    pattern: CrashPattern, run: str, lived: float, stable: float, exit_code: int | None = None
+) -> CrashPattern:
+    """The pattern with ``run`` (``id@StartedAt``, crashed after ``lived`` s with
+    ``exit_code``) counted once; a run that lasted ``stable`` seconds (the backoff reset)
+    was no part of a pattern."""
     if run in pattern.runs or lived < 0:
         return pattern
     runs = [*pattern.runs, run][-KEEP_RUNS:]
     if lived >= stable:
         return pattern.model_copy(update={"runs": runs})
-    return CrashPattern(longest=max(pattern.longest, lived), count=pattern.count + 1, runs=runs)
+    shapes = pattern.shapes
+    if exit_code is not None:
+        shapes = [*shapes, (exit_code, round(lived, 2))][-KEEP_RUNS:]
+    return CrashPattern(
+        longest=max(pattern.longest, lived), count=pattern.count + 1, runs=runs, shapes=shapes
+    )
+
+
+def same_way(pattern: CrashPattern, times: int = SAME_WAY_TIMES) -> str:
+    """Why the newest ``times`` crashes were one failure repeating (the same exit code, at
+    about the same time after each start: within ``SAME_WAY_SLACK`` s or a quarter), in
+    one line; "" when they were not (or there were fewer)."""
+    recent = pattern.shapes[-times:]
+    if len(recent) < times or len({code for code, _ in recent}) != 1:
+        return ""
+    lives = [lived for _, lived in recent]
+    if max(lives) - min(lives) > max(SAME_WAY_SLACK, max(lives) / 4):
+        return ""
+    return (
+        f"crashed the same way {times} times: exit {recent[0][0]}, about "
+        f"{sum(lives) / len(lives):.1f} s after each start; another restart will not help"
+    )
 
 
 def outlive(pattern: CrashPattern, restart_policy: bool, stable: float) -> float:

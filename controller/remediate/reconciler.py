@@ -75,6 +75,7 @@ from controller.remediate.records import Records
 from controller.remediate.results import Done, Failed, RequeueAfter, Result
 from controller.remediate.revert import Reverter
 from controller.remediate.runner import StepRunner
+from controller.remediate.verify import instance
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -205,7 +206,10 @@ class Reconciler:
             return Done("waiting for dependencies")
         crashed = [c for c in containers if c.status.down]
         if any(d.kind in CRASHES for d in drifts) and crashed:
-            self._records.crashed(service, crash_runs(crashed))
+            exits = {instance(c): c.exit_code for c in crashed if c.exit_code is not None}
+            self._records.crashed(service, crash_runs(crashed), exits)
+            if self._records.rules.fail_fast and (repeated := self._records.same_way(service)):
+                return self._hand_over(service, [d.fingerprint for d in drifts], repeated)
             # what it printed before it died says whether a restart can help: read it all
             if not self._settle_logs(crashed, LOG_SETTLE_SECONDS):
                 died = _latest_death(crashed)
@@ -220,12 +224,7 @@ class Reconciler:
             spec, drifts, logs, crashed, docker_restarting=docker_restarting(spec, containers)
         )
         if plan.hand_over:
-            if self._store.escalate(plan.hand_over_fingerprints, plan.hand_over):
-                of_fault(service, plan.hand_over_fingerprints, self._store.get).warning(
-                    "{}: needs a human: {}", service, plan.hand_over
-                )
-                self._on_change(True)
-            return Done("needs a human")
+            return self._hand_over(service, plan.hand_over_fingerprints, plan.hand_over)
         if plan.report:
             if self._records.intend(service, plan.addresses, f"reported: {plan.report}"):
                 self._about(service, plan).info("{}: {}", service, plan.report)
@@ -241,6 +240,14 @@ class Reconciler:
             self._note_dry_run(service, plan)
             return Done("dry run")
         return self._take_step(spec, plan, containers)
+
+    def _hand_over(self, service: str, fingerprints: Sequence[str], reason: str) -> Result:
+        if self._store.escalate(fingerprints, reason):
+            of_fault(service, fingerprints, self._store.get).warning(
+                "{}: needs a human: {}", service, reason
+            )
+            self._on_change(True)
+        return Done("needs a human")
 
     def _cut_short(self, spec: ServiceSpec, step: StepRecord, observed: ObservedState) -> bool:
         """A rollback whose command an earlier run of the controller did not see end, and
@@ -303,12 +310,7 @@ class Reconciler:
             runs_snapshot=snapshot is not None and record.running == snapshot.identity,
         )
         if plan.hand_over:
-            if self._store.escalate(plan.hand_over_fingerprints, plan.hand_over):
-                of_fault(service, plan.hand_over_fingerprints, self._store.get).warning(
-                    "{}: needs a human: {}", service, plan.hand_over
-                )
-                self._on_change(True)
-            return Done("needs a human")
+            return self._hand_over(service, plan.hand_over_fingerprints, plan.hand_over)
         if plan.hold_back:
             text = self._reverter.held(service)
             self._store.finish(

@@ -32,7 +32,7 @@ from controller.model import (
     to_datetime,
 )
 from controller.remediate import activity as people
-from controller.remediate.crashes import outlive, with_crash
+from controller.remediate.crashes import outlive, same_way, with_crash
 from controller.remediate.throttle import Permit, ThrottleRules
 from controller.remediate.verify import instance
 
@@ -234,13 +234,21 @@ class Records:
         """This run of the container was never seen ready by a pass."""
         return self.read(container.service, lambda r: instance(container) not in r.ready_runs)
 
-    def crashed(self, service: str, runs: Sequence[tuple[str, float]]) -> None:
-        """Runs of the service (``id@StartedAt``, seconds each lasted) that crashed: its
-        crash pattern, which a fix must outlive (``hold``)."""
+    def crashed(
+        self,
+        service: str,
+        runs: Sequence[tuple[str, float]],
+        exits: Mapping[str, int] | None = None,
+    ) -> None:
+        """Runs of the service (``id@StartedAt``, seconds each lasted; ``exits``: their
+        exit codes where known) that crashed: its crash pattern, which a fix must outlive
+        (``hold``)."""
 
         def count(record: ServiceRecord) -> None:
             for run, lived in runs:
-                record.crashes = with_crash(record.crashes, run, lived, self.rules.backoff_reset)
+                record.crashes = with_crash(
+                    record.crashes, run, lived, self.rules.backoff_reset, (exits or {}).get(run)
+                )
 
         if runs:
             self._change(service, count)
@@ -249,6 +257,10 @@ class Records:
         """Seconds the service must stay ready for its incident to be over: ``stable_after``
         and long enough to outlive its crash pattern."""
         return max(stable_after, self.read(service, lambda r: self._outlive(r, restart_policy)))
+
+    def same_way(self, service: str) -> str:
+        """Why the service's newest crashes were one failure repeating ("" if not)."""
+        return self.read(service, lambda r: same_way(r.crashes))
 
     def _outlive(self, record: ServiceRecord, restart_policy: bool) -> float:
         return outlive(record.crashes, restart_policy, self.rules.backoff_reset)

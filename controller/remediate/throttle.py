@@ -40,6 +40,9 @@ class ThrottleRules:
     backoff_max: float = 300.0
     backoff_reset: float = 600.0
     backoff_enabled: bool = True  # off in --once: a CI gate climbs without waiting
+    # on in --once: a crash that repeats the same way (exit code, time after start) ends
+    # the fixing of that service at once, as `docker compose up --wait` fails it
+    fail_fast: bool = False
 
     @classmethod
     def of(cls, settings: RemediationSettings, backoff_enabled: bool = True) -> ThrottleRules:
@@ -50,6 +53,7 @@ class ThrottleRules:
             backoff_max=max(settings.backoff_max, settings.backoff_initial),
             backoff_reset=settings.backoff_reset,
             backoff_enabled=backoff_enabled,
+            fail_fast=not backoff_enabled,
         )
 
     def backoff(self, consecutive: int) -> float:

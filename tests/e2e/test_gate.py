@@ -7,7 +7,7 @@ from pathlib import Path
 
 from junitparser import Failure, JUnitXml
 
-from tests.e2e.conftest import STACKS, Stack
+from tests.e2e.conftest import STACKS, Stack, wait_for
 
 GATE = STACKS / "gate.yaml"
 
@@ -157,3 +157,22 @@ def test_a_damaged_state_file_set_aside_is_said_in_the_progress_and_the_table(ma
     assert f"kept as {aside.name}" in progress
     (under,) = [line for line in lines if line.startswith("state file set aside:")]
     assert "docker_issues_e2e.json was damaged" in under
+
+
+def test_a_service_that_crashes_the_same_way_after_a_restart_fails_the_gate_fast(make_stack):
+    # the stack was brought up before the gate (`docker compose up -d`), and crashed
+    stack = make_stack(STACKS / "crashy.yaml")
+    stack.up()
+    wait_for(lambda: stack.state("crashy")[0] == "exited", 60, "crashy to crash")
+    junit = stack.root / "junit.xml"
+
+    done = stack.run_controller("--once", "--timeout", "240", "--junit", str(junit))
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    crashy = next(i for i in stack.issues()["issues"] if i["service"] == "crashy")
+    assert crashy["state"] == "needs-human"
+    assert "crashed the same way 2 times: exit 1" in crashy["resolution"], crashy["resolution"]
+    assert 1 <= len(crashy["attempts"]) <= 2  # not the whole budget of 5
+    case = junit_cases(junit)["service crashy ready"]
+    assert isinstance(case.result[0], Failure)  # type: ignore[attr-defined]
+    assert (case.time or 0.0) > 0  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from controller.remediate.crashes import (
     docker_delay,
     outlive,
     policy_crash_runs,
+    same_way,
     with_crash,
 )
 from controller.remediate.records import Records
@@ -122,3 +123,17 @@ def test_a_service_that_outlives_its_crash_pattern_is_fixed():
     issue = rig.issue("drift:web:exited")
     assert issue.state is IssueState.RESOLVED and issue.resolution == "fixed by restart"
     assert issue.attempts[0].detail.endswith(f"ready for {3.0 + OUTLIVE_MARGIN:g} s")
+
+
+def test_a_crash_that_repeats_the_same_way_is_said_once_it_happened_twice():
+    pattern = CrashPattern()
+    pattern = with_crash(pattern, "a@1", 3.1, STABLE, exit_code=1)
+    assert same_way(pattern) == ""  # once is no pattern
+    pattern = with_crash(pattern, "b@2", 3.4, STABLE, exit_code=1)
+    said = same_way(pattern)
+    assert "crashed the same way 2 times" in said and "exit 1" in said and "3.2 s" in said
+    assert same_way(with_crash(pattern, "c@3", 3.0, STABLE, exit_code=2)) == ""  # another code
+    later = with_crash(pattern, "d@4", 30.0, STABLE, exit_code=1)
+    assert same_way(later) == ""  # much later after its start: not the same failure
+    unknown = with_crash(CrashPattern(), "e@5", 3.0, STABLE)
+    assert unknown.shapes == []  # no exit code known: nothing to compare

@@ -496,3 +496,38 @@ def test_without_a_damaged_file_nothing_is_said_of_one(tmp_path):
         {"web": True}, controller.store.services(), controller.store.issues(), controller.records()
     )
     assert not any("set aside" in row for row in rows)
+
+
+def test_the_junit_times_are_real_from_the_gate_start_to_each_end(tmp_path):
+    start = 1_800_000_000.0
+
+    def at(seconds: float) -> str:
+        return datetime.fromtimestamp(start + seconds, UTC).isoformat().replace("+00:00", "Z")
+
+    def issue(service: str, opened: float, resolved: float | None) -> dict[str, object]:
+        return {
+            "id": f"id-{service}", "service": service, "title": f"{service} exited",
+            "severity": "high", "kind": "exited", "state": "open" if resolved is None else "resolved",
+            "blocking": True, "first_seen": at(opened), "opened_at": at(opened),
+            "resolved_at": None if resolved is None else at(resolved), "attempts": [],
+        }  # fmt: skip
+
+    doc = {
+        "env": "dev",
+        "services": [
+            {"name": "web", "condition": "Ready"},
+            {"name": "db", "condition": "Ready"},
+            {"name": "api", "condition": "Degraded"},
+        ],
+        "issues": [issue("web", 1.0, 4.5), issue("api", 2.0, None)],
+    }
+    result = GateResult(Verdict.NOT_CONVERGED, "not ready: api", started=start, ended=start + 12)
+    path = tmp_path / "junit.xml"
+    path.write_text(junit_report(doc, {"web": True, "db": True, "api": True}, result))
+    suite = next(iter(JUnitXml.fromfile(str(path))))
+    times = {case.name: case.time or 0.0 for case in suite}  # 0 s: junit-xml leaves it out
+    assert times["service web ready"] == pytest.approx(3.5)  # opened 1 s in, fixed at 4.5
+    assert times["service db ready"] == 0.0  # nothing happened to it
+    assert times["service api ready"] == pytest.approx(10.0)  # open until the verdict
+    assert suite.time == pytest.approx(sum(times.values()))
+    assert suite.timestamp.startswith(datetime.fromtimestamp(start, UTC).isoformat()[:19])
