@@ -1,6 +1,6 @@
 # compose-controller as an image: the controller, the docker CLI and Docker Compose v2.
 #
-#   docker build -t compose-controller .
+#   docker build --network host -t compose-controller .
 #   docker run -d --network host -v /var/run/docker.sock:/var/run/docker.sock \
 #     --group-add "$(stat -c %g /var/run/docker.sock)" \
 #     -v "$PWD:$PWD" -w "$PWD" -e CONTROLLER_ENV=dev compose-controller
@@ -12,6 +12,8 @@
 # The state files go where the working directory is, so that user needs to write there
 # (--user "$(id -u):$(id -g)" --group-add ... keeps them yours).
 #
+# --network host: the RUN steps fetch packages, and an engine started with --bridge=none
+# (as scripts/engine-up starts one) gives a build on the default network no network at all.
 # deploy/compose.yaml runs it next to a stack. BASE is any Debian-based image with
 # Python 3.11+ and venv (python:3.12-slim by default; the tests build on one made from
 # Debian packages). PIP_OPTIONS lets a machine without PyPI install from wheels placed in

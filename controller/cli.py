@@ -186,6 +186,17 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="pass interval when all is well (default 50; 0.1 to 86400)",
     )
+    p.add_argument(
+        "--blip-seconds",
+        type=_BLIP,
+        default=0.0,
+        metavar="SECONDS",
+        help=(
+            "leave a fresh drift (a crash, a failing healthcheck ...) this long to heal on its"
+            " own before acting, when running and with --once; one that heals within it is"
+            " not a failure (default 0; 0 to 3600)"
+        ),
+    )
     gate = p.add_argument_group("the CI gate (--once)")
     gate.add_argument(
         "--once",
@@ -207,15 +218,6 @@ def parser() -> argparse.ArgumentParser:
         help=(
             "with --once: wait this long for an engine that does not answer "
             "(default 30; more than 0, at most 3600)"
-        ),
-    )
-    gate.add_argument(
-        "--blip-seconds",
-        type=_BLIP,
-        default=0.0,
-        metavar="SECONDS",
-        help=(
-            "a drift that heals on its own within this long is not acted on (default 0; 0 to 3600)"
         ),
     )
     gate.add_argument(

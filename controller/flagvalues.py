@@ -4,7 +4,7 @@ person can reason about, never an empty string, and a bad value in one line.
 Why: ``1e308`` seconds overflowed APScheduler at start, ``1e300`` made every pass fail or
 a shutdown end in a traceback, an empty metrics host listened on every interface, and an
 empty state directory silently meant ``.`` (issue 20). Each type below refuses with a
-message that says the range, so ``controller --help``, the error and the README agree.
+message that says the range, so ``controller --help``, the error and the docs agree.
 
 ``OneLineParser`` ends a bad command line with one line on stderr and exit 2, without
 argparse's usage block.

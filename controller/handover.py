@@ -26,7 +26,7 @@ def disagreement(environ: Mapping[str, str]) -> str | None:
         return (
             f"DOCKER_HOST on the host is {host}, but deploy/compose.yaml mounts the unix "
             f"socket {mounted}: unset DOCKER_HOST to manage that engine, or run the "
-            "controller with DOCKER_HOST and no socket (README: another engine)"
+            "controller with DOCKER_HOST and no socket (docs/operations.md: another engine)"
         )
     wanted = host.removeprefix("unix://")
     if os.path.normpath(wanted) == os.path.normpath(mounted):

@@ -1052,7 +1052,7 @@ class Forecast(BaseModel):
 
 class Issue(BaseModel):
     """A deduplicated fault: every sighting of the same fingerprint updates one issue. Its
-    fields are the issues file's (README, "The issues file"), which users read."""
+    fields are the issues file's (docs/issues-file.md), which users read."""
 
     id: str
     fingerprint: str

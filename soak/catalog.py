@@ -1,7 +1,7 @@
 """The fault catalog: every kind of fault the soak injects, and what a correct controller
 does about each (the ground truth the scorer holds the controller to).
 
-Each entry cites the README's documented behaviour; where the README is silent, the
+Each entry cites the documented behaviour (README.md and docs/); where the docs are silent, the
 choice is what an operator paged at night expects, and the reason is written next to it.
 
 Each kind: what the injector does -> what a correct controller does.
@@ -50,7 +50,7 @@ Each kind: what the injector does -> what a correct controller does.
 - flood: thousands of ordinary lines (access logs, "0 errors") -> nothing.
 - quiet: nothing for a while -> nothing.
 
-Where the README is silent or unclear, the choices (also in ``Spec.why``):
+Where the docs are silent or unclear, the choices (also in ``Spec.why``):
 
 - A person's ``docker stop`` is documented as needs-human ("left alone, and its issue says
   so"); the soak expects exactly that, a page that names the person, and counts it as a
@@ -292,9 +292,9 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
     if kind in ("crash", "oom", "slow-start"):
         cause = f"drift:{service}:"
         why = {
-            "crash": "README Remediation: exited -> restart, then recreate; a SIGKILL is a "
+            "crash": "docs/remediation.md: exited -> restart, then recreate; a SIGKILL is a "
             "crash, not a person",
-            "oom": "README: OOM-killed exits are critical drifts; exited -> restart",
+            "oom": "docs/features.md: OOM-killed exits are critical drifts; exited -> restart",
             "slow-start": "a start within the healthcheck's start period is not a failure: "
             "one restart, proven once it is up (verify timeout from the healthcheck)",
         }[kind]
@@ -316,9 +316,9 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 (IssueExpect(service, f"drift:{service}:exited"),),
                 {service: ("restart", "recreate")},
                 (service, "restart"),
-                "README: a crash loop is never called fixed: a fix is proven only once the "
-                "service outlives its crash pattern; the ladder (restart, recreate) with the "
-                "backoff between steps; fixed once the loop is over",
+                "docs/remediation.md: a crash loop is never called fixed: a fix is proven only "
+                "once the service outlives its crash pattern; the ladder (restart, recreate) "
+                "with the backoff between steps; fixed once the loop is over",
             ),
             (service,),
             near,
@@ -334,8 +334,8 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 ),
                 {},
                 None,
-                "README: while its own restart policy restarts it the controller adds no "
-                "restart; Docker's restarts are findings (engine:<service>:docker-restart)",
+                "docs/remediation.md: while its own restart policy restarts it the controller "
+                "adds no restart; Docker's restarts are findings (engine:<service>:docker-restart)",
             ),
             (service,),
             recovery=True,
@@ -346,8 +346,8 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 (IssueExpect(service, f"drift:{service}:unhealthy"),),
                 {},
                 None,
-                "README: failing its healthcheck, not yet unhealthy -> nothing yet; the "
-                "engine never calls it unhealthy, so nothing is done and it resolves",
+                "docs/remediation.md: failing its healthcheck, not yet unhealthy -> nothing "
+                "yet; the engine never calls it unhealthy, so nothing is done and it resolves",
             ),
             (service,),
             near,
@@ -362,7 +362,8 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 ),
                 {service: ("restart",)},
                 (service, "restart"),
-                f"README: {drift} -> restart, then recreate (a restart clears the fault)",
+                f"docs/remediation.md: {drift} -> restart, then recreate"
+                " (a restart clears the fault)",
             ),
             (service,),
             near,
@@ -395,8 +396,8 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 ),
                 {service: ("runbook",)},
                 (service, "runbook"),
-                "README: a log error with a runbook -> the runbook first (createdb with the "
-                "captured name, checked against capture_pattern)",
+                "docs/remediation.md: a log error with a runbook -> the runbook first "
+                "(createdb with the captured name, checked against capture_pattern)",
             ),
             (service, "db"),
             near,
@@ -413,8 +414,8 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 ),
                 {service: ("restart",)},
                 (service, "restart"),
-                "README Root causes first: the dependency is fixed first; the dependents' "
-                "drifts and connection/database errors are linked to it, not fixed",
+                "docs/features.md (Root causes first): the dependency is fixed first; the "
+                "dependents' drifts and connection/database errors are linked to it, not fixed",
             ),
             (service,),
             near,
@@ -438,9 +439,9 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 ),
                 {},
                 None,
-                "README: a container a person stopped is left alone (needs-human, 'stopped "
-                "by a person'); its dependents' issues are linked to it and wait. An error "
-                "naming payments.internal names no service: linked to nothing",
+                "docs/configuration.md: a container a person stopped is left alone "
+                "(needs-human, 'stopped by a person'); its dependents' issues are linked to it "
+                "and wait. An error naming payments.internal names no service: linked to nothing",
             ),
             (service,),
             near,
@@ -456,9 +457,9 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 ),
                 {},
                 None,
-                "README: a container someone stopped is left alone (unless enforce: true) "
-                "and its issue says so: needs-human, no action; it resolves once the "
-                "person starts it",
+                "docs/configuration.md: a container someone stopped is left alone "
+                "(unless enforce: true) and its issue says so: needs-human, no action; it "
+                "resolves once the person starts it",
             ),
             (service,),
             near,
@@ -471,7 +472,7 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 (),
                 {},
                 None,
-                "README: a service in a person's operation is never touched and its "
+                "docs/configuration.md: a service in a person's operation is never touched and its "
                 "transient state is not recorded; after it, it is ready: nothing to say",
             ),
             (service,),
@@ -489,9 +490,9 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 ),
                 {},
                 None,
-                "README: the controller reads the config hashes again when a compose file "
-                "changes; the container the person created is the new config: nothing once "
-                "it runs (an outdated config between the edit and the up may show)",
+                "docs/configuration.md: the controller reads the config hashes again when a "
+                "compose file changes; the container the person created is the new config: "
+                "nothing once it runs (an outdated config between the edit and the up may show)",
             ),
             (service,),
             near,
@@ -506,7 +507,7 @@ def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
                 ),
                 {service: ("start",)},
                 (service, "start"),
-                "README: a one-shot job failed -> start, then recreate (the person's "
+                "docs/remediation.md: a one-shot job failed -> start, then recreate (the person's "
                 "operation is over when it exits)",
             ),
             (service,),

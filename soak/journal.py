@@ -60,8 +60,8 @@ class IssueExpect:
 
 @dataclass(frozen=True)
 class Expectation:
-    """What a correct controller does about one fault, and why (the README's rule, or
-    what an operator paged at night expects where the README is silent)."""
+    """What a correct controller does about one fault, and why (the documented rule, or
+    what an operator paged at night expects where the docs are silent)."""
 
     issues: tuple[IssueExpect, ...] = ()
     # service -> actions that may be taken on it for this fault

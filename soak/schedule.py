@@ -11,7 +11,7 @@ Two lengths:
   a person's stop, restart and new config, a flood, a crash loop, and an error line of
   each of the 8 categories). Faults that need no proof come first in a seeded order; the
   crashes,
-  whose proof holds the service for as long as it had run (README: the crash pattern),
+  whose proof holds the service for as long as it had run (docs/remediation.md: the crash pattern),
   come last, each on a service no later fault touches, so the tour never waits minutes.
 - ``long_plan``: every kind once (seeded order), then weighted draws, for as many as the
   run's minutes allow.

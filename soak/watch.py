@@ -1,7 +1,7 @@
 """What really happened that nobody injected: a healthcheck that failed on its own.
 
 On a busy machine a service's healthcheck can exceed its timeout with no fault at all;
-the engine records a failed check, and the controller is right to report it (README:
+the engine records a failed check, and the controller is right to report it (docs/remediation.md:
 "the issue opens at the first failed check"). So the ground truth includes it: this
 thread follows the engine's events for the project and journals every exec that ended
 non-zero (``exec_die`` with an exit code: a healthcheck, as the soak execs nothing itself)

@@ -1,6 +1,6 @@
 """The JSON document ``docker_issues_<env>.json``: building it and reading it back.
 
-Its shape is documented in the README ("The issues file"); ``SCHEMA_VERSION`` changes
+Its shape is documented in docs/issues-file.md; ``SCHEMA_VERSION`` changes
 whenever a field changes meaning or goes away (new fields may appear without a bump).
 Version 2 keeps each service's remediation record (``model.ServiceRecord``) under
 ``remediation`` and its rollback record (``model.RollbackRecord``: last-good snapshots,

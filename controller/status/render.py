@@ -2,7 +2,7 @@
 ``kubectl describe`` (one service, its issues, attempts, backoff and what it waits for).
 
 Pure: the document, the time now and whether to colour are passed in. Only documented
-fields of the issues file are read (README, "The issues file"), so the output does not
+fields of the issues file are read (docs/issues-file.md), so the output does not
 depend on how the controller's core keeps them.
 """
 
