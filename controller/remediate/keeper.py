@@ -144,7 +144,9 @@ class Keeper:
         self._compose = compose
         self._gateway = gateway
         self._project = project
-        self._directory = directory
+        # compose reads a snapshot's file from the project's directory: a relative state
+        # directory (the default ".") is made absolute against the controller's own
+        self._directory = directory.absolute()
         self._clock = clock
 
     def folder(self, service: str, number: int) -> Path:
