@@ -490,33 +490,33 @@ class IssueStore:
     ) -> list[Issue]:
         """A runbook fixed a cause: every active log issue of that pattern and those
         captures, in any service, not seen again since ``before``, is resolved with it."""
-        resolved: list[Issue] = []
-        now = to_datetime(self._clock())
-        with self._lock:
-            for issue in self._issues.values():
-                if (
-                    issue.source is IssueSource.LOG
-                    and issue.active
-                    and issue.state is not IssueState.REMEDIATING
-                    and issue.pattern_id == pattern_id
-                    and issue.captures == dict(captures)
-                    and issue.last_seen <= before
-                ):
-                    self._resolve(issue, now, reason)
-                    self._sightings.forget(issue.fingerprint)
-                    resolved.append(_copy(issue))
-            if resolved:
-                self._changes += 1
-        return resolved
+        return self._resolve_where(
+            lambda issue: (
+                issue.source is IssueSource.LOG
+                and issue.active
+                and issue.state is not IssueState.REMEDIATING
+                and issue.pattern_id == pattern_id
+                and issue.captures == dict(captures)
+                and issue.last_seen <= before
+            ),
+            reason,
+        )
 
     def retire(self, service: str, reason: str) -> list[Issue]:
         """A service a reload took out of the declaration: its active issues are resolved
         with ``reason`` (an orphan drift, about what still runs undeclared, stays)."""
+        return self._resolve_where(
+            lambda i: i.service == service and i.active and i.kind is not DriftKind.ORPHAN,
+            reason,
+        )
+
+    def _resolve_where(self, which: Callable[[Issue], bool], reason: str) -> list[Issue]:
+        """Resolve every issue ``which`` picks with ``reason``; copies of them."""
         resolved: list[Issue] = []
         now = to_datetime(self._clock())
         with self._lock:
             for issue in self._issues.values():
-                if issue.service == service and issue.active and issue.kind is not DriftKind.ORPHAN:
+                if which(issue):
                     self._resolve(issue, now, reason)
                     self._sightings.forget(issue.fingerprint)
                     resolved.append(_copy(issue))
