@@ -78,7 +78,7 @@ class Deference:
                     f"a docker/compose operation on {service} looks abandoned ({operation}); "
                     "the controller leaves it to a person"
                 )
-                self._escalate(service, fingerprints, reason)
+                self.escalate(service, fingerprints, reason)
                 return Done("a person's operation, abandoned")
             text = f"waits: a person's docker/compose operation is in progress ({operation})"
             if self._records.intend(service, fingerprints, text):
@@ -93,7 +93,7 @@ class Deference:
                 f"{service} was {verb} by a person: the controller leaves it alone "
                 f"(declare services.{service}.enforce: true to have it brought back)"
             )
-            self._escalate(service, fingerprints, reason, prefix="left alone: ")
+            self.escalate(service, fingerprints, reason, prefix="left alone: ")
             return Done("stopped by a person")
         return None
 
@@ -130,7 +130,7 @@ class Deference:
                 f"Docker's restart policy ({spec.restart}) restarted {service} {done} times "
                 f"and it keeps failing ({plan.why}): needs a human"
             )
-            self._escalate(service, plan.addresses, reason)
+            self.escalate(service, plan.addresses, reason)
             return Done("Docker's loop did not converge")
         text = (
             f"Docker's restart policy ({spec.restart}) is restarting it ({done} restart(s) "
@@ -141,7 +141,7 @@ class Deference:
             logger.info("{}: {}", service, text)
         return RequeueAfter(WATCH_DOCKER, "Docker's restart policy is at work")
 
-    def _escalate(
+    def escalate(
         self, service: str, fingerprints: Sequence[str], reason: str, prefix: str = ""
     ) -> None:
         if self._store.escalate(fingerprints, reason):

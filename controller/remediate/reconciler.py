@@ -242,11 +242,7 @@ class Reconciler:
         return self._take_step(spec, plan, containers)
 
     def _hand_over(self, service: str, fingerprints: Sequence[str], reason: str) -> Result:
-        if self._store.escalate(fingerprints, reason):
-            of_fault(service, fingerprints, self._store.get).warning(
-                "{}: needs a human: {}", service, reason
-            )
-            self._on_change(True)
+        self._deference.escalate(service, fingerprints, reason, prefix="needs a human: ")
         return Done("needs a human")
 
     def _cut_short(self, spec: ServiceSpec, step: StepRecord, observed: ObservedState) -> bool:
