@@ -1195,6 +1195,7 @@ class Activity(BaseModel):
     stopped: str = ""  # "stop" or "pause": a person did that; theirs until a start
     stopping: int | None = None  # a signal a person's kill sent; its death follows
     stopped_at: float | None = None  # epoch s of a person's stop; a restart's start may follow
+    stop_began_at: float | None = None  # epoch s a person's stop signal was sent (its fault)
     operation_seen_at: float | None = None  # epoch s a person's operation was first seen
     left_by_us: list[str] = Field(default_factory=list)  # containers our command left half-done
     command_started: float | None = None  # epoch s the controller's newest command began

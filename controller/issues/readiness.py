@@ -51,6 +51,11 @@ class Readiness:
             del self._since[name]
         return changed
 
+    def since(self, service: str) -> datetime | None:
+        """When ``service`` became ready, as the passes can vouch (None: not ready)."""
+        since = self._since.get(service)
+        return None if since is None else since[0]
+
     def is_ready(self, service: str) -> bool:
         return service in self._since
 

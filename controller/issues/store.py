@@ -280,6 +280,12 @@ class IssueStore:
                 }
             )
 
+    def ready_since(self, service: str) -> float | None:
+        """Epoch seconds ``service`` became ready, as the passes saw it (None: not ready)."""
+        with self._lock:
+            since = self._readiness.since(service)
+        return None if since is None else since.timestamp()
+
     def services_ready_for(self) -> list[tuple[ServiceStatus, float]]:
         """Each service's status with the seconds it has been ready without a restart, as
         the newest pass saw it (0 when not ready): the evidence that a service stays up,

@@ -11,11 +11,13 @@ The controller must not fight a person. Two things make a service a person's:
   that the engine still shows after ``operation_timeout`` seconds is called abandoned.
 - **A stop or a pause on purpose**: a ``stop`` or ``pause`` event the controller did not
   cause, or a signal other than SIGKILL followed by the container's death (``docker
-  stop``, ``docker compose stop``). The service stays the person's until any container
-  of it starts again. A bare ``die`` (a crash) or a SIGKILL (``docker kill``) is not.
+  stop``, ``docker compose stop``, also when the process outlives the stop's timeout and
+  the engine's SIGKILL ends it). The service stays the person's until any container of it
+  starts again. A bare ``die`` (a crash) or a SIGKILL alone (``docker kill``) is not.
   ``docker restart`` and ``docker compose restart`` are a stop and a start in one call
   (the engine says kill, die, stop, start): for ``RESTART_GRACE`` seconds after a
-  person's stop the operation counts as in progress, so a restart is never taken for
+  person's stop (from when the controller read it: events come late on a busy machine)
+  the operation counts as in progress, so a restart is never taken for
   a stop (or a crash) in the moment between its stop and its start.
 
 Events caused by the controller's own fixes are not people: the span of each command the
@@ -83,27 +85,44 @@ def caused_by_us(activity: Activity, at: float | None) -> bool:
 
 
 def after_event(
-    activity: Activity, action: str, at: float | None, signal: int | None
+    activity: Activity, action: str, at: float | None, signal: int | None, now: float
 ) -> tuple[Activity, bool]:
-    """What an engine event says (``at``: its engine time stamp; ``signal``: a kill's) and
-    whether it was the controller's own doing."""
+    """What an engine event says (``at``: its engine time stamp; ``signal``: a kill's;
+    ``now``: when the controller read it) and whether it was the controller's own doing."""
     ours = caused_by_us(activity, at)
     after = activity.model_copy()
     if action in STARTS:
         after.stopped, after.stopping, after.stopped_at = "", None, None
+        after.stop_began_at = None
     if ours:
         return after, True
+    # the grace of a restart counts from when the controller learned of the stop: on a busy
+    # machine events arrive late, and the start may already be on its way
+    learned = now if at is None else max(at, now)
     if action == "kill" and signal is not None:
-        after.stopping = signal
+        if after.stopping is None or after.stopping == SIGKILL:
+            after.stopping, after.stop_began_at = signal, learned if at is None else at
+        # else: the SIGKILL that ends a stop's timeout; still the person's stop
     elif action == "die" and after.stopping is not None:
         if after.stopping != SIGKILL:
-            after.stopped, after.stopped_at = "stop", at  # a signal for someone, then death
+            after.stopped, after.stopped_at = "stop", learned  # a signal for someone, death
         after.stopping = None
     elif action in PERSON_STOPS:
         after.stopping, after.stopped = None, action
         if action == "stop":
-            after.stopped_at = at
+            after.stopped_at = learned
     return after, False
+
+
+def being_stopped(activity: Activity) -> bool:
+    """A person's signal (not SIGKILL alone: that ends it at once) is stopping it."""
+    return activity.stopping is not None and activity.stopping != SIGKILL
+
+
+def stop_began(activity: Activity) -> float | None:
+    """Epoch s a person's stop of the service began (its signal), while it is theirs: from
+    then it served no more (PostgreSQL refuses new clients while it shuts down)."""
+    return activity.stop_began_at if activity.stopped == "stop" else None
 
 
 def restart_left(activity: Activity, now: float) -> float:

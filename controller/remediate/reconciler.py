@@ -21,7 +21,8 @@ One call, in order:
    (``rollback: auto``, after its dependencies' own rollbacks), held back without a step
    (its image never existed), or handed to a person with the command that reverts it.
    While a change is still under watch its verdict decides: no other step is taken.
-4. Dependencies not ready: wait for them.
+4. Dependencies not ready (or being stopped by a person): wait for them. A health verdict
+   taken before a dependency was ready again waits for the next check (``dependents``).
 5. The plan (``plan.make_plan``): only log errors that explain a crash are blamed
    (``blame.explains``); a runbook that already ran for its cause is not a step; while
    Docker's restart policy restarts the service the controller adds no restart.
@@ -68,6 +69,7 @@ from controller.observe.gateway import EngineError
 from controller.remediate.blame import explains
 from controller.remediate.crashes import crash_runs
 from controller.remediate.deference import Deference, docker_restarting
+from controller.remediate.dependents import judged_before
 from controller.remediate.lastgood import LastGood, bad_change, identity_of, target
 from controller.remediate.plan import CRASHES, Plan, change_plan, make_plan
 from controller.remediate.proving import Prover
@@ -204,6 +206,13 @@ class Reconciler:
             if self._records.intend(service, fingerprints, text, waiting_for=waiting):
                 logger.info("{}: waiting for {} before fixing it", service, ", ".join(waiting))
             return Done("waiting for dependencies")
+        back_at = {d: t for d in spec.depends_on if (t := self._store.ready_since(d)) is not None}
+        if (stale := judged_before(drifts, containers, back_at, self._clock())) is not None:
+            dep, wait = stale
+            text = f"waits for its next healthcheck: {dep} was ready again only after its last"
+            if self._records.intend(service, [d.fingerprint for d in drifts], text):
+                logger.info("{}: {}", service, text)
+            return RequeueAfter(wait, "a health verdict older than a dependency's return")
         crashed = [c for c in containers if c.status.down]
         if any(d.kind in CRASHES for d in drifts) and crashed:
             exits = {instance(c): c.exit_code for c in crashed if c.exit_code is not None}
@@ -370,7 +379,8 @@ class Reconciler:
     def _unready_dependencies(
         self, service: str, observed: ObservedState, *, rolling_back: bool = False
     ) -> list[str]:
-        """Required dependencies not ready, or whose own fix is still being proven; when
+        """Required dependencies not ready, being stopped by a person (it serves no more),
+        or whose own fix is still being proven; when
         ``rolling_back``, also those with a bad change of their own not yet rolled back
         (dependencies first)."""
         specs = self._desired.services  # one read (a reload may swap it meanwhile)
@@ -382,6 +392,7 @@ class Reconciler:
             and (specs[dep].required or rolling_back)
             and (
                 not ready_in(specs[dep], observed)
+                or self._records.being_stopped(dep)
                 or self._records.step(dep) is not None
                 or (rolling_back and self._rolling_back(dep))
             )

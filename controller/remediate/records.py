@@ -387,7 +387,9 @@ class Records:
         controller's own command."""
 
         def seen(record: ServiceRecord) -> bool:
-            record.activity, ours = people.after_event(record.activity, action, at, signal)
+            record.activity, ours = people.after_event(
+                record.activity, action, at, signal, self._clock()
+            )
             return ours
 
         return self._change(service, seen)
@@ -408,6 +410,14 @@ class Records:
     def abandoned(self, service: str, timeout: float) -> float:
         """Seconds the person's operation has been seen past ``timeout`` (<= 0: not yet)."""
         return self.read(service, lambda r: people.abandoned(r.activity, self._clock(), timeout))
+
+    def being_stopped(self, service: str) -> bool:
+        """A person's signal is stopping ``service`` (it has not died yet)."""
+        return self.read(service, lambda r: people.being_stopped(r.activity))
+
+    def stop_began(self, service: str) -> float | None:
+        """Epoch s a person's stop of ``service`` began, while it is stopped by them."""
+        return self.read(service, lambda r: people.stop_began(r.activity))
 
     def stopped_by_person(self, service: str) -> str:
         """``"stop"`` or ``"pause"`` when a person did that last, else ""."""

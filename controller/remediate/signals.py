@@ -10,11 +10,19 @@ throttle's reset, the end of an incident, which runs were ever ready).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from loguru import logger
 
 from controller.issues.store import IssueStore
-from controller.model import DesiredState, ObservedState, ServiceCondition, ServiceStatus
+from controller.model import (
+    DesiredState,
+    Drift,
+    DriftKind,
+    ObservedState,
+    ServiceCondition,
+    ServiceStatus,
+)
 from controller.remediate.pool import WorkerPool
 from controller.remediate.reconciler import stable_after
 from controller.remediate.records import Records
@@ -74,6 +82,20 @@ class Signals:
                 and self._records.abandoned(name, timeout) <= 0
             )
         }
+
+    def dated(self, drifts: Sequence[Drift]) -> list[Drift]:
+        """``drifts`` with a person's stop dated from its signal, not the death: a service
+        being stopped serves no more (its dependents' faults that began meanwhile are its
+        doing, ``causes``)."""
+        dated = []
+        for drift in drifts:
+            began = None
+            if drift.kind is DriftKind.EXITED:
+                began = self._records.stop_began(drift.service)
+            if began is not None and (drift.since is None or began < drift.since):
+                drift = replace(drift, since=began)
+            dated.append(drift)
+        return dated
 
     def pass_seen(self, statuses: Sequence[ServiceStatus], observed: ObservedState) -> None:
         """Every pass: each declared service ready or not, in which container runs."""

@@ -224,6 +224,7 @@ class Controller:
         """One observation into the store and the records; True when an issue came, went
         or was linked."""
         drifts = self._remediation.changes.declared_as(diff(self.desired, observed))
+        drifts = self._remediation.signals.dated(drifts)
         statuses = [service_status(spec, observed) for spec in self.desired.services.values()]
         holds = {name: self.hold(name) for name in self.desired.services}
         frozen = self._remediation.signals.frozen(observed)

@@ -33,12 +33,28 @@ STACKS = Path(__file__).parent / "stacks"
 CONTROLLER = str(Path(sys.executable).parent / "controller")
 
 pytestmark = pytest.mark.e2e
+LOG_TAIL = 80  # lines of each controller's log a failed test's report carries
+STACKS_OF: pytest.StashKey[list[Stack]] = pytest.StashKey()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test's report carries the end of each of its controllers' logs: on a busy
+    CI machine the run is gone by the time anyone reads why it failed."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    for stack in item.stash.get(STACKS_OF, []):
+        lines = stack.log().splitlines()[-LOG_TAIL:]
+        if lines:
+            report.sections.append((f"controller log of {stack.root.name}", "\n".join(lines)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -359,8 +375,9 @@ def http_get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+def make_stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
     stacks: list[Stack] = []
+    request.node.stash[STACKS_OF] = stacks
     procs: list[subprocess.Popen[str]] = []
 
     def make(

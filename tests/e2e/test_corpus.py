@@ -185,6 +185,7 @@ def run(*argv: str, timeout: float = 180, user: int | None = None) -> str:
         argv,
         capture_output=True,
         text=True,
+        errors="replace",  # what software prints need not be UTF-8 (the controller reads it so)
         timeout=timeout,
         check=False,
         user=user,

@@ -78,3 +78,45 @@ def test_an_error_naming_a_host_that_is_no_service_is_not_linked_and_one_naming_
     assert described.returncode == 0, described.stderr
     assert f"Caused by:    {web['id']} (web: " in described.stdout and why in described.stdout
     assert "is caused by an upstream issue (" + web["id"] + ": " + why in stack.log()
+
+
+def test_a_dependency_a_person_stops_slowly_is_the_cause_and_its_dependent_is_not_restarted(
+    make_stack,
+):
+    # issue 18's short soak: `docker stop db` while PostgreSQL waits for its clients. db
+    # stops serving at the signal and dies seconds later; api's healthcheck fails from the
+    # signal on. api waits for db, is linked to db's stop (db's fault began at the signal,
+    # before api's), and when a person starts db again api is judged by its next check,
+    # not restarted for the one that failed while db was down
+    stack = make_stack(STACKS / "slowstop.yaml", {"STOP_SECONDS": "4"})
+    stack.up()
+    base = stack.serve("--interval-active", "1", "--interval-quiet", "2")
+    wait_for(lambda: stack.issues()["converged"], 90, "the stack to converge")
+
+    stack.docker("stop", "--time", "20", stack.inspect("db")["Id"])  # returns once db died
+    db = wait_for(
+        lambda: (i := stack.issue("drift:db:exited")) and i["state"] == "needs-human" and i,
+        60,
+        "db's stop to be left to the person",
+    )
+    assert "stopped by a person" in db["resolution"]
+    api = wait_for(
+        lambda: (i := stack.issue("drift:api:unhealthy")) and i["caused_by"] and i,
+        60,
+        "api's failing healthcheck to be linked to db's stop",
+    )
+    assert api["caused_by"] == [db["id"]], api
+    assert "db's fault began" in api["cause_evidence"][db["id"]]
+
+    stack.docker("start", stack.inspect("db")["Id"])  # the person brings it back
+    wait_for(
+        lambda: (i := stack.issue("drift:api:unhealthy")) and i["state"] == "resolved",
+        90,
+        "api to recover on its own once db serves again",
+    )
+    seen = passes(base)
+    wait_for(lambda: passes(base) >= seen + 2, 60, "two more passes")
+    api = stack.issue("drift:api:unhealthy")
+    assert api is not None and api["attempts"] == [], api  # never restarted
+    assert stack.inspect("api")["RestartCount"] == 0
+    assert "api: restart" not in stack.log()

@@ -106,7 +106,7 @@ class Rig:
         observed = self.observer.observe()
         statuses = [service_status(s, observed) for s in self.state.services.values()]
         self.store.sync_drifts(
-            diff(self.state, observed),
+            self.signals.dated(diff(self.state, observed)),
             statuses,
             self.signals.frozen(observed),
             holds={n: stable_after(s) for n, s in self.state.services.items()},
@@ -603,6 +603,71 @@ def test_a_dependent_waits_for_its_dependency_to_be_ready():
     assert world.actions == [("restart", "demo-db-1"), ("up", "web")]
 
 
+def test_a_dependents_health_verdict_from_before_its_dependency_came_back_waits_a_check():
+    # db was down; api's healthcheck failed meanwhile. db is ready again: api's verdict
+    # is its next check, not the one that failed while db was down
+    world = FakeWorld()
+    world.healthchecked.update({"db", "api"})
+    world.run("db", status="exited", exit_code=0)
+    checked = dict(health_interval=5.0, health_timeout=1.0)
+    world.run("api", health="unhealthy", last_check_at=1.0, **checked)
+    rig = Rig(world, desired(spec("db"), spec("api", depends_on=("db",), check_health=True)))
+    world.set("api", last_check_at=rig.clock())
+    rig.sync()  # db not ready: api waits for it
+    rig.clock.advance(1.0)
+    world.set("db", status="running", health="healthy")
+    rig.sync()
+    result = rig.fix("api", horizon=1.0)
+    assert isinstance(result, RequeueAfter) and 0 < result.seconds <= 6.0 + 1.0
+    assert world.actions == []
+    assert (
+        "waits for its next healthcheck: db was ready again"
+        in rig.intended("drift:api:unhealthy").plan
+    )
+    rig.clock.advance(3.0)
+    world.set("api", last_check_at=rig.clock())  # its next check: still failing
+    rig.fix("api")
+    assert world.actions == [("restart", "demo-api-1")]
+
+
+def test_a_verdict_newer_than_the_dependencys_return_is_acted_on_at_once():
+    world = FakeWorld()
+    world.healthchecked.update({"db", "api"})
+    world.run("db")
+    rig = Rig(world, desired(spec("db"), spec("api", depends_on=("db",), check_health=True)))
+    rig.sync()  # db ready since long before api's check
+    rig.clock.advance(1.0)
+    world.run("api", health="unhealthy", last_check_at=rig.clock(), health_interval=5.0)
+    rig.fix("api")
+    assert world.actions == [("restart", "demo-api-1")]
+
+
+def test_a_dependent_waits_while_a_person_stops_its_dependency_and_is_linked_to_that_stop():
+    # docker stop db: PostgreSQL refuses clients for its whole stop timeout; api's check
+    # fails from the signal on; db's fault began at the signal, not at its death
+    world = FakeWorld()
+    world.healthchecked.update({"db", "api"})
+    world.run("db")
+    world.run("api")
+    rig = Rig(world, desired(spec("db"), spec("api", depends_on=("db",), check_health=True)))
+    rig.sync()
+    signalled = rig.clock()
+    rig.signals.event("db", "kill", signalled, 15)
+    rig.clock.advance(2.0)
+    world.set("api", health="unhealthy", failing_streak=3, last_check_at=rig.clock())
+    rig.fix("api")
+    assert world.actions == []
+    assert rig.intended("drift:api:unhealthy").waiting_for == ["db"]
+    rig.clock.advance(8.0)
+    world.set("db", status="exited", exit_code=137, finished_at=stamp(rig.clock()))
+    for action in ("kill", "die", "stop"):
+        rig.signals.event("db", action, rig.clock(), 9 if action == "kill" else None)
+    rig.clock.advance(RESTART_GRACE)
+    rig.sync()
+    db = rig.issue("drift:db:exited")
+    assert db.fault_since is not None and db.fault_since.timestamp() == pytest.approx(signalled)
+
+
 def test_dry_run_changes_nothing_and_records_the_plan():
     world = FakeWorld()
     world.run("web", status="exited", exit_code=1)
@@ -718,6 +783,49 @@ def test_a_persons_restart_is_never_taken_for_a_stop_in_the_moment_between():
     assert rig.records.stopped_by_person("web") == "" and rig.records.restart_left("web") == 0
     rig.fix("web")
     assert world.actions == [] and rig.store.issues() == []
+
+
+def test_a_restart_whose_stop_timed_out_is_still_a_persons_restart():
+    # under load the process outlives the stop's timeout: the engine says kill 15, kill 9,
+    # die, stop, start; the die after the timeout's SIGKILL triggers a pass at once, before
+    # the stop event is read: it must find the service in the person's operation
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=137)
+    rig = Rig(world, desired(spec("web")))
+    rig.signals.event("web", "kill", rig.clock(), 15)
+    rig.signals.event("web", "kill", rig.clock(), 9)
+    rig.signals.event("web", "die", rig.clock())
+    assert rig.records.stopped_by_person("web") == "stop"
+    rig.sync()  # the pass the death requested
+    assert rig.store.issues() == []
+    rig.signals.event("web", "stop", rig.clock())
+    world.set("web", status="running")
+    rig.signals.event("web", "start", rig.clock())
+    rig.fix("web")
+    assert world.actions == [] and rig.store.issues() == []
+
+
+def test_a_persons_kill_alone_is_not_a_stop():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=137)
+    rig = Rig(world, desired(spec("web")))
+    rig.signals.event("web", "kill", rig.clock(), 9)
+    rig.signals.event("web", "die", rig.clock())
+    assert rig.records.stopped_by_person("web") == ""
+
+
+def test_the_grace_of_a_restart_counts_from_when_its_stop_was_read():
+    # a busy machine delivers the stop event 2 s after the engine stamped it
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=0)
+    rig = Rig(world, desired(spec("web")))
+    stamped = rig.clock()
+    rig.clock.advance(2.0)
+    for action in ("kill", "die", "stop"):
+        rig.signals.event("web", action, stamped, 15 if action == "kill" else None)
+    assert rig.records.restart_left("web") == pytest.approx(RESTART_GRACE)
+    rig.sync()
+    assert rig.store.issues() == []
 
 
 def test_a_persons_stop_that_no_start_follows_is_theirs_after_the_grace():

@@ -7,7 +7,9 @@ label bash-command-not-found; bash -c 'migrate-db --up' 2>&1
 label dash-not-found; sh -c 'gunicorn app:app' 2>&1
 printf '#!/usr/bin/python4\nprint(1)\n' > /tmp/start.py; chmod +x /tmp/start.py
 label bash-bad-interpreter; bash -c /tmp/start.py 2>&1
-head -c 64 /dev/urandom | tr -d '\0' > /tmp/server; printf '\0\1\2' >> /tmp/server; chmod +x /tmp/server
+# an x86-64 ELF header cut short: the same bytes every run (random bytes could hold a
+# newline before the first NUL, and bash would run them as a script and print them)
+printf '\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\2\0' > /tmp/server; chmod +x /tmp/server
 label bash-exec-format; bash -c /tmp/server 2>&1
 label bash-permission-denied; bash -c /etc/hostname 2>&1
 label dash-permission-denied; sh -c /etc/hostname 2>&1
