@@ -150,6 +150,9 @@ class FakeWorld:
         self.project = project
         self.containers: dict[str, ContainerSnapshot] = {}
         self.healthchecked: set[str] = set()  # services whose containers report health
+        # the state the list call shows instead, by container id: the engine lists a
+        # container being restarted as exited until its start is done; inspect waits for it
+        self.listed: dict[str, str] = {}
         self.crashing: set[str] = set()  # services that exit 1 right after every start
         self.sick: set[str] = set()  # services whose healthcheck fails after every start
         self.reachable = True
@@ -307,7 +310,7 @@ class FakeWorld:
         return [
             ContainerSummary(
                 c.id,
-                c.status,
+                self.listed.get(c.id, c.status),
                 f"({c.health})" if self.coarse_summaries else repr(c),
             )
             for c in self.list_containers(project)

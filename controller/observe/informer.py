@@ -5,11 +5,15 @@ now and then. Inspecting every container on every pass made a pass cost 1 ms of 
 container (0.6 s at 500). Here a read makes one list call (the engine's summaries, which
 say each container's state and health) and inspects only containers that are new, whose
 summary changed, or that an event touched since the last read (a start, a death, a health
-change, a failed exec). A full relist, every container inspected, comes on the first read
-after the event stream connects (events may have been missed before) and every ``resync``
-seconds, so a missed event is never wrong for long. While no event stream flows (not yet
-connected, broken, or none at all, as in the CI gate), every read inspects every container:
-without events, only that sees a restart between two reads.
+change, a failed exec), and again at every read for ``SETTLE_SECONDS`` after such an event
+(the list may show a state the engine is about to end: between the stop and the start of a
+``docker restart`` it lists the container exited, while an inspect waits for the start
+under the container's lock and sees it running). A full relist, every container
+inspected, comes on the first read after the event stream connects (events may have been
+missed before) and every ``resync`` seconds, so a missed event is never wrong for long.
+While no event stream flows (not yet connected, broken, or none at all, as in the CI
+gate), every read inspects every container: without events, only that sees a restart
+between two reads.
 
 A healthcheck that passes is an ``exec_die`` event with exit code 0 every few seconds per
 container: it changes nothing worth an inspect, but it is the engine saying a check just
@@ -31,6 +35,10 @@ from controller.observe.events import ACTIONS
 from controller.observe.gateway import ContainerGone, ContainerSummary, EngineGateway
 
 RESYNC_SECONDS = 600.0
+# seconds after an event touched a container during which every read inspects it afresh:
+# the engine's list may show a state its own next step is about to end (``docker restart``
+# starts the container again under its lock, and an inspect waits for that start)
+SETTLE_SECONDS = 5.0
 # events after which a container's inspect may say something new: those worth a pass,
 # and exec_die (a healthcheck ran)
 TOUCHING = ACTIONS | {"exec_die"}
@@ -59,6 +67,7 @@ class ContainerCache:
         self._snapshots: dict[str, ContainerSnapshot] = {}
         self._signatures: dict[str, tuple[str, str]] = {}
         self._touched: set[str] = set()
+        self._touched_at: dict[str, float] = {}  # container -> its newest touch (clock)
         self._watching = False  # events flow: a read may skip what no event touched
         self._relisted_at: float | None = None  # None: relist fully at the next read
         self._connection = 0  # counts connects and breaks of the event stream
@@ -83,6 +92,7 @@ class ContainerCache:
                         self._snapshots[container_id] = replace(known, last_check_at=at)
                     return
             self._touched.add(container_id)
+            self._touched_at[container_id] = self._clock()
 
     def watching(self, up: bool) -> None:
         """The event stream connected (True) or broke (False): relist fully at the next
@@ -111,6 +121,10 @@ class ContainerCache:
             wall = self._wall()
             with self._lock:
                 touched, self._touched = self._touched, set()
+                self._touched_at = {
+                    cid: at for cid, at in self._touched_at.items() if now - at < SETTLE_SECONDS
+                }
+                touched |= set(self._touched_at)  # still settling: read afresh
                 known = self._snapshots
                 stale = [
                     s

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.observe.informer import ContainerCache
+from controller.observe.informer import SETTLE_SECONDS, ContainerCache
 from tests.fakes import FakeClock, FakeWorld
 
 
@@ -38,7 +38,8 @@ def test_the_first_read_inspects_everything_then_a_quiet_read_is_one_list_call()
 
 def test_an_event_or_a_changed_summary_brings_a_fresh_inspect_of_that_container_only():
     world = world_of(3)
-    cache = watched(world, clock=FakeClock(0.0))
+    clock = FakeClock(0.0)
+    cache = watched(world, clock=clock)
     cache.containers()
     inspects(world)
     world.set("svc1", restart_count=4, started_at="2026-01-01T00:01:00Z")  # invisible in a list
@@ -46,9 +47,32 @@ def test_an_event_or_a_changed_summary_brings_a_fresh_inspect_of_that_container_
     cache.event("svc1-1-id", "start", {})
     assert cache.containers()[1].restart_count == 4
     assert inspects(world) == ["svc1-1-id"]
+    clock.advance(SETTLE_SECONDS)
     world.set("svc2", status="exited", exit_code=1)  # the list shows this one
     assert cache.containers()[2].status == "exited"
     assert inspects(world) == ["svc2-1-id"]
+
+
+def test_a_container_an_event_touched_is_read_afresh_until_it_settles():
+    # docker restart: the list shows the container exited between its stop and its start,
+    # and a cached inspect from the death would too; the engine's inspect waits for the
+    # start and tells the truth, so a read inspects it again until the burst settles
+    world = world_of(1)
+    clock = FakeClock(0.0)
+    cache = watched(world, clock=clock)
+    cache.containers()
+    world.set("svc0", status="exited", exit_code=0)
+    cache.event("svc0-1-id", "die", {})
+    assert cache.containers()[0].status == "exited"
+    inspects(world)
+    world.set("svc0", status="running")  # the start, under way: inspect waits for it
+    world.listed["svc0-1-id"] = "exited"  # the list does not
+    clock.advance(1.5)
+    assert cache.containers()[0].status == "running"
+    assert inspects(world) == ["svc0-1-id"]
+    clock.advance(SETTLE_SECONDS)
+    cache.containers()
+    assert inspects(world) == []  # settled: one list call again
 
 
 def test_a_passing_healthcheck_matters_only_while_checks_were_failing():
