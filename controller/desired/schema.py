@@ -625,7 +625,7 @@ class PredictDeclaration(_Strict):
         allow_inf_nan=False,
         description=(
             "Seconds between samples of a quiet container: not new, under half of its "
-            "limits, not moved by 1 % of a limit since the sample before, no rising "
+            "limits, not moved by 1 % of a limit over the last sample_seconds, no rising "
             "trend (those are sampled every sample_seconds). The engine's disk usage "
             "comes every sample_seconds when a service declares a size to forecast "
             "against (predict.limits), else at this cadence."

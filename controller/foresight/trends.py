@@ -110,10 +110,11 @@ class Trends:
                 for key, service, series in self._rings.series()
             ]
             self._watched = {}
+            settings = self._desired.predict
             for key, _, series, t in found:
                 if series.resource == WRITABLE and len(series.samples) < 2:
                     continue  # sized on disk rounds only: its first says nothing yet
-                self._watched[key] = self._watched.get(key, False) or watched(series, t)
+                self._watched[key] = self._watched.get(key, False) or watched(series, t, settings)
             worst = _worst((service, series, t) for _, service, series, t in found)
             self._views = [
                 self._view(service, series, t)
@@ -145,7 +146,7 @@ class Trends:
                 service=container.service,
                 name=container.name,
                 run=container.started_at,
-                at=sampled.at,
+                at=one.at,  # when it was measured, not when the round began
                 measures=measures,
             )
         for key in [k for k in self._sampled if k not in running]:

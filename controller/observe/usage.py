@@ -38,6 +38,7 @@ WORKERS = 8  # stats calls in flight at once
 class Sampled:
     container: ContainerSnapshot  # who (service, name, which run), as the pass saw it
     usage: ContainerUsage
+    at: float  # epoch seconds the engine answered (a busy engine answers late in a round)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ class UsageSampler:
         except EngineError as exc:
             logger.debug("{}: usage not sampled: {}", container.name, exc)
             return None, "failed"
-        return Sampled(container, usage), time.thread_time() - started
+        return Sampled(container, usage, self._clock()), time.thread_time() - started
 
     def _loop(self) -> None:
         while not self._stop.is_set():
