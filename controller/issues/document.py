@@ -84,6 +84,7 @@ def build_document(
     is_converged: bool,
     observed_at: float | None = None,
     engine: str = "",
+    waiting_on: Sequence[str] = (),
     log_cursors: Mapping[str, int] | None = None,
     remediation: Mapping[str, ServiceRecord] | None = None,
     rollback: Mapping[str, RollbackRecord] | None = None,
@@ -93,6 +94,7 @@ def build_document(
     """The document; ``is_converged`` is the controller's verdict (it needs evidence the
     issues alone do not carry), ``observed_at`` when the newest completed pass began
     (None: never observed), ``engine`` why the engine is unreachable ("" when it answers),
+    ``waiting_on`` what else keeps it from converged (a step at work, a change under watch),
     ``trends`` each service's resources as last sampled, ``learned`` the precursors learned
     from history (``foresight``)."""
     states = Counter(str(i.state) for i in issues)
@@ -108,6 +110,7 @@ def build_document(
         "engine": {"reachable": not engine, "detail": engine},
         "dry_run": dry_run,
         "converged": is_converged,
+        "waiting_on": list(waiting_on),
         "summary": {
             "active": len(active),
             "by_state": {str(s): states.get(str(s), 0) for s in IssueState},

@@ -49,7 +49,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"Project `{doc['project']}`, generated {_time(doc['generated_at'])} UTC by "
         f"{doc['generator']}." + (" **Dry run: nothing was changed.**" if doc["dry_run"] else ""),
         "",
-        f"**Converged: {'yes' if doc['converged'] else 'no'}.** "
+        f"**Converged: {'yes' if doc['converged'] else 'no'}"
+        + (f" ({'; '.join(doc['waiting_on'])})" if doc.get("waiting_on") else "")
+        + ".** "
         f"{len(active)} active issue(s), {len(resolved)} resolved.",
         "",
         *_evidence(doc),

@@ -163,7 +163,20 @@ class Controller:
             self.parts.notifier.observe(issues)  # transitions -> its own thread
 
     def evidence(self, issues: list[Issue] | None = None) -> Evidence:
-        return Evidence(self.converged(issues), self._observed_at, self._engine_error)
+        converged = self.converged(issues)
+        waiting = () if converged else tuple(self.waiting_on())
+        return Evidence(converged, self._observed_at, self._engine_error, waiting)
+
+    def waiting_on(self) -> list[str]:
+        """What keeps the verdict from "converged" though no issue says so: a step at work,
+        a change under watch, a service not yet ready for its hold (words that change
+        only when the reason does: the files are written again on news only)."""
+        reasons = [f"{s}: a fix step is at work" for s in sorted(self.in_flight())]
+        reasons += [f"{s}: its new change is under watch" for s in sorted(self.verdicts_pending())]
+        reasons += [
+            f"{s}: must stay ready for {self.hold(s):g} s" for s in sorted(self.unsettled())
+        ]
+        return reasons
 
     # --- one pass -----------------------------------------------------------------------
 

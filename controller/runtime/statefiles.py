@@ -77,6 +77,8 @@ class Evidence:
     converged: bool
     observed_at: float | None  # when the newest completed pass began
     engine: str  # why the engine does not answer ("" when it does)
+    # what the verdict waits on though nothing is wrong ("web: a fix step is being proven")
+    waiting_on: tuple[str, ...] = ()
 
 
 class StateFiles:
@@ -102,7 +104,7 @@ class StateFiles:
         self._cursors, self._evidence, self._clock = cursors, evidence, clock
         self._outlook = outlook
         self._lock = threading.Lock()
-        self._saved: tuple[int, int, int, int, bool, str] | None = None
+        self._saved: tuple[int, int, int, int, bool, str, tuple[str, ...]] | None = None
         self.set_aside: SetAside | None = None
 
     def load(self) -> SavedState:
@@ -132,6 +134,7 @@ class StateFiles:
             is_converged=evidence.converged,
             observed_at=evidence.observed_at,
             engine=evidence.engine,
+            waiting_on=evidence.waiting_on,
             log_cursors=self._cursors(),
             remediation=self._records.snapshot(),
             rollback=self._lastgood.snapshot(),
@@ -153,6 +156,7 @@ class StateFiles:
                 self._outlook.rounds(),
                 evidence.converged,
                 evidence.engine,
+                evidence.waiting_on,
             )
             if changes == self._saved and not force:
                 return None

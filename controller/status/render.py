@@ -83,7 +83,11 @@ def next_action(doc: Doc, service: str, now: datetime) -> tuple[str, str]:
         if issue.get("state") == "remediating":
             running = [a for a in issue.get("attempts", []) if not a.get("finished_at")]
             step = running[-1] if running else None
-            label = f"{step['action']} (attempt {step['attempt']})" if step else "fixing"
+            if step is None:
+                return "fixing", "now"
+            label = f"{step['action']} (attempt {step['attempt']})"
+            if step.get("acted_at"):  # its command returned: proven by the deadline or failed
+                return f"proving {label}", until(issue.get("verifying_until"), now)
             return label, "now"
     if any(i.get("state") == "needs-human" for i in issues):
         return "needs a human", "-"
@@ -132,6 +136,8 @@ def _grid(rows: list[list[str]], plain: list[list[str]]) -> list[str]:
 def header(doc: Doc, now: datetime, paint: Paint) -> str:
     engine = doc.get("engine") or {}
     verdict = paint("converged", "32") if doc.get("converged") else paint("not converged", "31")
+    if waiting := doc.get("waiting_on"):
+        verdict += f" ({'; '.join(waiting)})"
     active = (doc.get("summary") or {}).get("active", 0)
     line = (
         f"{doc.get('project', '?')} (env {doc.get('env', '?')}): {verdict}, "

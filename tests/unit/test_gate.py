@@ -179,11 +179,14 @@ def test_a_service_counts_only_once_it_stayed_ready_for_its_hold(tmp_path):
     assert controller.run_pass()
     assert controller.converged() is False  # up this very moment: no evidence it stays up
     assert controller.unsettled() == {"web": 5.0}
+    doc = controller.document()  # says why, though no issue does
+    assert doc["converged"] is False and doc["waiting_on"] == ["web: must stay ready for 5 s"]
     clock.advance(4.0)
     assert controller.run_pass() and controller.converged() is False
     clock.advance(1.0)
     assert controller.run_pass() and controller.converged() is True
     assert controller.document()["converged"] is True
+    assert controller.document()["waiting_on"] == []
 
 
 def test_a_stack_up_for_hours_is_settled_at_the_first_pass(tmp_path):

@@ -185,6 +185,31 @@ def test_one_row_per_service_with_condition_containers_issues_and_next_action(st
     assert "\x1b[" not in text  # not a terminal: no colour
 
 
+def test_a_step_whose_command_returned_is_shown_being_proven_until_its_deadline(tmp_path):
+    doc = json.loads(json.dumps(DOC))
+    worker = next(i for i in doc["issues"] if i["service"] == "worker")
+    worker["attempts"][0]["acted_at"] = "2026-11-28T04:44:56+00:00"
+    worker["verifying_until"] = "2026-11-28T04:45:12+00:00"
+    path = tmp_path / "docker_issues_dev.json"
+    path.write_text(json.dumps(doc))
+    code, text = run("--file", str(path))
+    assert code == 0
+    row = next(" ".join(r.split()) for r in text.splitlines() if r.startswith("worker"))
+    assert row.endswith("proving restart (attempt 1) in 12s")
+
+
+def test_the_header_says_what_a_verdict_waits_on_that_no_issue_says(tmp_path):
+    doc = json.loads(json.dumps(DOC))
+    doc["waiting_on"] = ["api: its new change is under watch"]
+    path = tmp_path / "docker_issues_dev.json"
+    path.write_text(json.dumps(doc))
+    code, text = run("--file", str(path))
+    assert code == 0
+    assert text.splitlines()[0].startswith(
+        "demo-dev (env dev): not converged (api: its new change is under watch), 2 active"
+    )
+
+
 def test_one_service_in_full_with_attempts_backoff_and_history(status_file):
     code, text = run("backend", "--file", str(status_file))
     assert code == 0
