@@ -562,9 +562,16 @@ def check(argv: list[str]) -> int:
             f"{desired.source}: ok: project {desired.project}, {len(desired.services)} service(s)"
         )
         for name, spec in desired.services.items():  # the evidence root causes need
-            known = ", ".join(str(a) for a in spec.addresses)
-            compose = f"{desired.project}-{name}-N (compose container name)"
-            print(f"  {name} is reached at: {known}, {compose}")
+            known = [str(a) for a in spec.addresses]
+            if any(a.source == "service name" for a in spec.addresses):  # on a network
+                known.append(f"{desired.project}-{name}-N (compose container name)")
+            if known:
+                print(f"  {name} is reached at: {', '.join(known)}")
+            else:
+                print(
+                    f"  {name} is reached at nothing a client's error could name "
+                    f"(declare services.{name}.addresses if clients reach it)"
+                )
     if failed:
         print(f"controller check: {failed} problem(s)", file=sys.stderr)
     return EXIT_BAD_INPUT if failed else EXIT_OK

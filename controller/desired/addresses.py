@@ -4,9 +4,10 @@ Root causes are linked on evidence (``reconcile.root_causes``): a dependent's co
 error is the dependency's fault when it names one of these. They come from:
 
 - the compose model: the service name, ``container_name``, ``hostname``, network
-  ``aliases``, the alias another service's ``links`` give it, ``ports`` (published and
-  target) and ``expose`` (compose's own ``<project>-<service>-<n>`` container names are
-  matched by ``reconcile``, which knows the project);
+  ``aliases``, the alias another service's ``links`` give it (only for a service on a
+  Compose network: under a ``network_mode`` no client resolves them), ``ports``
+  (published and target) and ``expose`` (compose's own ``<project>-<service>-<n>``
+  container names are matched by ``reconcile``, which knows the project);
 - the service's own checks, which talk to the service itself: the port of a ``localhost``
   URL or ``127.0.0.1:PORT`` in its healthcheck or an exec probe, their ``-p``/``--port``
   flags and a number from 1024 to 65535 on its own (``healthcheck.py 18080``); the host
@@ -68,16 +69,18 @@ def service_addresses(
     declared: Sequence[ServiceAddress],
 ) -> tuple[ServiceAddress, ...]:
     """Every way ``name`` is reached, each once, the first source that told it kept."""
-    found: list[ServiceAddress] = [ServiceAddress(Endpoint(name.lower()), "service name")]
-    found += _names(compose_service.get("container_name"), "container_name")
-    found += _names(compose_service.get("hostname"), "hostname")
-    for network in (compose_service.get("networks") or {}).values():
-        found += _names((network or {}).get("aliases"), "network alias")
-    for other, spec in sorted(compose_services.items()):
-        for link in (spec or {}).get("links") or []:
-            target, _, alias = str(link).partition(":")
-            if target == name and alias:
-                found += _names(alias, f"its alias in {other}'s links")
+    found: list[ServiceAddress] = []
+    if named_on_a_network(compose_service):
+        found.append(ServiceAddress(Endpoint(name.lower()), "service name"))
+        found += _names(compose_service.get("container_name"), "container_name")
+        found += _names(compose_service.get("hostname"), "hostname")
+        for network in (compose_service.get("networks") or {}).values():
+            found += _names((network or {}).get("aliases"), "network alias")
+        for other, spec in sorted(compose_services.items()):
+            for link in (spec or {}).get("links") or []:
+                target, _, alias = str(link).partition(":")
+                if target == name and alias:
+                    found += _names(alias, f"its alias in {other}'s links")
     found += _compose_ports(compose_service)
     healthcheck = compose_service.get("healthcheck") or {}
     if not healthcheck.get("disable"):
@@ -90,6 +93,14 @@ def service_addresses(
     for address in found:
         unique.setdefault(address.endpoint, address)
     return tuple(unique.values())
+
+
+def named_on_a_network(compose_service: Mapping[str, Any]) -> bool:
+    """Whether clients can reach the service by a name: it is on a Compose network. Under
+    ``network_mode: host`` it listens on the host's loopback (reached by port), under
+    ``none`` it is reached by nothing, and under ``service:X``/``container:X`` by X's names.
+    """
+    return not str(compose_service.get("network_mode") or "")
 
 
 def _names(value: object, source: str) -> list[ServiceAddress]:

@@ -23,11 +23,14 @@ def load(directory: Path):  # type: ignore[no-untyped-def]
     return load_desired("dev", directory, loader, environ={})
 
 
-def write(tmp_path: Path, text: str, env: str = "dev") -> Path:
-    (tmp_path / "compose.yaml").write_text(
-        "services:\n  db: {image: cc-busybox:1, network_mode: none}\n"
-        "  web: {image: cc-busybox:1, network_mode: none}\n"
-    )
+NO_NETWORK = (
+    "services:\n  db: {image: cc-busybox:1, network_mode: none}\n"
+    "  web: {image: cc-busybox:1, network_mode: none}\n"
+)
+
+
+def write(tmp_path: Path, text: str, env: str = "dev", compose: str = NO_NETWORK) -> Path:
+    (tmp_path / "compose.yaml").write_text(compose)
     path = tmp_path / f"{env}.yaml"
     path.write_text(text)
     return path
@@ -73,17 +76,34 @@ def test_check_prints_how_each_service_is_reached_and_refuses_a_bad_address(tmp_
     )
     assert main(["check", "--env", "dev", "--desired-state-dir", str(tmp_path)]) == EXIT_OK
     out = capsys.readouterr().out
+    # network_mode: none: no client resolves a service or container name
+    assert "  db is reached at: 127.0.0.1:5432 (declared), db.internal (declared)\n" in out
     assert (
-        "  db is reached at: db (service name), 127.0.0.1:5432 (declared), db.internal "
-        "(declared), demo-db-N (compose container name)"
+        "  web is reached at nothing a client's error could name "
+        "(declare services.web.addresses if clients reach it)"
     ) in out
-    assert "  web is reached at: web (service name), demo-web-N (compose container name)" in out
     path.write_text(path.read_text().replace("db.internal", "'db internal'"))
     assert main(["check", "--env", "dev", "--desired-state-dir", str(tmp_path)]) == EXIT_BAD_INPUT
     assert capsys.readouterr().out.strip() == (
         f"{path}:3: services.db.addresses.1: 'db internal' is not HOST, HOST:PORT or :PORT "
         "(a host name or IP address, a port from 1 to 65535)"
     )
+
+
+def test_a_service_on_a_compose_network_is_reached_by_its_names_one_on_the_host_by_port(
+    tmp_path, capsys
+):
+    compose = (
+        "services:\n  db: {image: cc-busybox:1, ports: ['5432:5432']}\n"
+        "  web: {image: cc-busybox:1, network_mode: host, expose: ['8080']}\n"
+    )
+    write(tmp_path, "project: demo\ncompose_files: [compose.yaml]\n", compose=compose)
+    assert main(["check", "--env", "dev", "--desired-state-dir", str(tmp_path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "  db is reached at: db (service name), " in out
+    assert "demo-db-N (compose container name)" in out
+    web = next(line for line in out.splitlines() if line.startswith("  web "))
+    assert web.startswith("  web is reached at: :8080") and "web (service name)" not in web
 
 
 def test_check_of_an_unknown_env_lists_the_environments_that_exist(tmp_path, capsys):
