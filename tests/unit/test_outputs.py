@@ -117,6 +117,7 @@ def test_the_document_has_the_documented_top_level_shape():
         "engine",
         "dry_run",
         "converged",
+        "waiting_on",
         "summary",
         "services",
         "issues",
