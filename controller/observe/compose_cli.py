@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +30,24 @@ from controller.model import ComposeProject
 from controller.observe.gateway import ComposeError
 
 DEFAULT_COMMAND: tuple[str, ...] = ("docker", "compose")
+STANDALONE_COMMAND: tuple[str, ...] = ("docker-compose",)
+COMMAND_VARIABLE = "CONTROLLER_COMPOSE_COMMAND"
+
+
+def compose_command(
+    environ: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> tuple[str, ...]:
+    """How Compose is run: ``CONTROLLER_COMPOSE_COMMAND`` when set (split as a shell
+    would, e.g. ``docker-compose``), else ``docker compose`` where a ``docker`` CLI is on
+    the PATH, else the standalone ``docker-compose`` binary where that is (the image
+    carries Compose alone, no docker CLI), else ``docker compose`` (its error names it)."""
+    said = (os.environ if environ is None else environ).get(COMMAND_VARIABLE, "").strip()
+    if said:
+        return tuple(shlex.split(said))
+    if which("docker") is None and which("docker-compose") is not None:
+        return STANDALONE_COMMAND
+    return DEFAULT_COMMAND
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +64,9 @@ def _last_line(text: str) -> str:
 
 
 class ComposeCli:
-    def __init__(self, project: ComposeProject, command: Sequence[str] = DEFAULT_COMMAND) -> None:
+    def __init__(self, project: ComposeProject, command: Sequence[str] | None = None) -> None:
         self.project = project
-        self._command = tuple(command)
+        self._command = compose_command() if command is None else tuple(command)
 
     def _base_argv(self, files: Sequence[str] | None = None) -> list[str]:
         """The project's argv; ``files`` instead of its compose files (a rendered document

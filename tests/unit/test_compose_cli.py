@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from controller.model import ComposeProject
-from controller.observe.compose_cli import ComposeCli
+from controller.observe.compose_cli import ComposeCli, compose_command
 from controller.observe.gateway import ComposeError
 
 FAKE = """
@@ -95,3 +95,51 @@ def test_config_hashes_are_those_of_the_rendered_model(compose):  # type: ignore
     render, hashed = argvs()
     assert render[-3:] == ["config", "--format", "json"] and "--env-file" in render
     assert hashed[:4] == ["--project-name", "shop", "--file", "-"] and "--env-file" not in hashed
+
+
+def on_path(*names: str):  # type: ignore[no-untyped-def]
+    return lambda name: f"/usr/bin/{name}" if name in names else None
+
+
+@pytest.mark.parametrize(
+    ("found", "expected"),
+    [
+        (("docker", "docker-compose"), ("docker", "compose")),  # the docker CLI wins
+        (("docker-compose",), ("docker-compose",)),  # the image: Compose alone
+        ((), ("docker", "compose")),  # neither: the error names docker
+    ],
+)
+def test_compose_is_run_as_the_path_offers_it(found, expected):  # type: ignore[no-untyped-def]
+    assert compose_command({}, on_path(*found)) == expected
+
+
+def test_the_variable_names_the_compose_command(tmp_path):  # type: ignore[no-untyped-def]
+    environ = {"CONTROLLER_COMPOSE_COMMAND": "/opt/bin/docker-compose --ansi never"}
+    found = on_path("docker", "docker-compose")
+    assert compose_command(environ, found) == ("/opt/bin/docker-compose", "--ansi", "never")
+    assert compose_command({"CONTROLLER_COMPOSE_COMMAND": " "}, found) == ("docker", "compose")
+
+
+def test_the_standalone_binary_gets_the_same_argv_after_its_name(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The image's case, for real: no ``docker`` on the PATH, a ``docker-compose`` there."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fake = bin_dir / "docker-compose"
+    fake.write_text(f"#!{sys.executable}\n{FAKE}")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("CALLS", str(calls))
+    monkeypatch.delenv("CONTROLLER_COMPOSE_COMMAND", raising=False)
+    cli = ComposeCli(ComposeProject(name="shop", files=(tmp_path / "c.yaml",), workdir=tmp_path))
+    assert cli.config()["name"] == "shop"
+    (argv,) = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert argv == [
+        "--project-name",
+        "shop",
+        "--file",
+        str(tmp_path / "c.yaml"),
+        "config",
+        "--format",
+        "json",
+    ]
