@@ -114,11 +114,6 @@ def after_event(
     return after, False
 
 
-def being_stopped(activity: Activity) -> bool:
-    """A person's signal (not SIGKILL alone: that ends it at once) is stopping it."""
-    return activity.stopping is not None and activity.stopping != SIGKILL
-
-
 def stop_began(activity: Activity) -> float | None:
     """Epoch s a person's stop of the service began (its signal), while it is theirs: from
     then it served no more (PostgreSQL refuses new clients while it shuts down)."""

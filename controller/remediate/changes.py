@@ -140,6 +140,18 @@ class ChangeWatch:
                 news |= self._service(spec, observed, ready_for.get(name, 0.0), now)
             except EngineError as exc:
                 of_service(name).warning("{}: changes not read this pass: {}", name, exc)
+        if self._desired.rollback.scope is RollbackScope.STACK:
+            news |= self._operations_swept()
+        return news
+
+    def _operations_swept(self) -> bool:
+        """``scope: stack``: a change of an operation seen in the same pass as the change
+        of it judged bad, or later (a pass goes by name, not by time), is bad with it."""
+        news = False
+        for name in self._desired.services:
+            change = self._lastgood.read(name, lambda r: r.change)
+            if change is not None and change.verdict is ChangeVerdict.BAD:
+                news |= self._whole_operation(name, change, change.reason)
         return news
 
     def declared_as(self, drifts: list[Drift]) -> list[Drift]:

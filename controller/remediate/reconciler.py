@@ -21,7 +21,7 @@ One call, in order:
    (``rollback: auto``, after its dependencies' own rollbacks), held back without a step
    (its image never existed), or handed to a person with the command that reverts it.
    While a change is still under watch its verdict decides: no other step is taken.
-4. Dependencies not ready (or being stopped by a person): wait for them. A health verdict
+4. Dependencies not ready (or in a person's operation): wait for them. A health verdict
    taken before a dependency was ready again waits for the next check (``dependents``).
 5. The plan (``plan.make_plan``): only log errors that explain a crash are blamed
    (``blame.explains``); a runbook that already ran for its cause is not a step; while
@@ -379,8 +379,9 @@ class Reconciler:
     def _unready_dependencies(
         self, service: str, observed: ObservedState, *, rolling_back: bool = False
     ) -> list[str]:
-        """Required dependencies not ready, being stopped by a person (it serves no more),
-        or whose own fix is still being proven; when
+        """Required dependencies not ready, in a person's operation (being stopped, it
+        serves no more; being recreated, its change not seen yet), or whose own fix is still
+        being proven; when
         ``rolling_back``, also those with a bad change of their own not yet rolled back
         (dependencies first)."""
         specs = self._desired.services  # one read (a reload may swap it meanwhile)
@@ -392,7 +393,7 @@ class Reconciler:
             and (specs[dep].required or rolling_back)
             and (
                 not ready_in(specs[dep], observed)
-                or self._records.being_stopped(dep)
+                or self._records.operation(dep, observed.of(dep))
                 or self._records.step(dep) is not None
                 or (rolling_back and self._rolling_back(dep))
             )

@@ -411,10 +411,6 @@ class Records:
         """Seconds the person's operation has been seen past ``timeout`` (<= 0: not yet)."""
         return self.read(service, lambda r: people.abandoned(r.activity, self._clock(), timeout))
 
-    def being_stopped(self, service: str) -> bool:
-        """A person's signal is stopping ``service`` (it has not died yet)."""
-        return self.read(service, lambda r: people.being_stopped(r.activity))
-
     def stop_began(self, service: str) -> float | None:
         """Epoch s a person's stop of ``service`` began, while it is stopped by them."""
         return self.read(service, lambda r: people.stop_began(r.activity))

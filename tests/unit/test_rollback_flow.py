@@ -276,6 +276,32 @@ def test_scope_stack_rolls_back_the_whole_operation_dependencies_first():
         assert issue.resolution.startswith("rolled back from "), issue.resolution
 
 
+def test_scope_stack_a_change_of_the_operation_seen_after_the_bad_one_is_bad_with_it():
+    # a pass goes by name: app's crash was judged before db's change of the same
+    # `compose up` was seen (CI, under load); db's change is bad with it all the same
+    db = spec("db", rollback=RollbackPolicy(mode=RollbackMode.AUTO, window=30.0))
+    app = spec(
+        "app", depends_on=("db",), rollback=RollbackPolicy(mode=RollbackMode.AUTO, window=30.0)
+    )
+    world, rig = scene(db, app, scope=RollbackScope.STACK)
+    rig.settle()
+    world.add_image("sha256:db2", "db:2")
+    world.add_image("sha256:bad", "app:2")
+    deploy(world, "app", "app:2", "sha256:bad", status="exited", exit_code=1)
+    rig.sync()
+    assert rig.record("app").change.verdict is ChangeVerdict.BAD
+    rig.clock.advance(0.5)
+    deploy(world, "db", "db:2", "sha256:db2")  # the same operation, seen a pass later
+    rig.sync()
+    assert rig.record("app").change.operation == rig.record("db").change.operation
+    assert rig.record("db").change.verdict is ChangeVerdict.BAD
+    assert rig.record("db").change.reason.startswith("changed by the same operation as app")
+    rig.fix("db")
+    rig.fix("app")
+    reverts = [a for a in world.actions if a[0] == "revert"]
+    assert reverts == [("revert", "db"), ("revert", "app")]
+
+
 def test_a_change_whose_image_does_not_exist_is_held_back_without_a_step():
     world, rig = scene(web(recreate_outdated=True))
     rig.settle()
