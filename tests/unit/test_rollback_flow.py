@@ -250,7 +250,8 @@ def test_a_change_that_never_got_ready_is_bad_at_its_deadline_and_rolled_back():
     assert "not ready 20 s after the change" in bad.resolution
 
 
-def test_scope_stack_rolls_back_the_whole_operation_dependencies_first():
+def stack_scene():  # type: ignore[no-untyped-def]
+    """db and app under ``scope: stack``, settled, with db:2 (good) and app:2 (bad) built."""
     db = spec("db", rollback=RollbackPolicy(mode=RollbackMode.AUTO, window=30.0))
     app = spec(
         "app", depends_on=("db",), rollback=RollbackPolicy(mode=RollbackMode.AUTO, window=30.0)
@@ -259,6 +260,11 @@ def test_scope_stack_rolls_back_the_whole_operation_dependencies_first():
     rig.settle()
     world.add_image("sha256:db2", "db:2")
     world.add_image("sha256:bad", "app:2")
+    return world, rig
+
+
+def test_scope_stack_rolls_back_the_whole_operation_dependencies_first():
+    world, rig = stack_scene()
     deploy(world, "db", "db:2", "sha256:db2")  # good on its own
     deploy(world, "app", "app:2", "sha256:bad", status="exited", exit_code=1)
     rig.sync()
@@ -279,14 +285,7 @@ def test_scope_stack_rolls_back_the_whole_operation_dependencies_first():
 def test_scope_stack_a_change_of_the_operation_seen_after_the_bad_one_is_bad_with_it():
     # a pass goes by name: app's crash was judged before db's change of the same
     # `compose up` was seen (CI, under load); db's change is bad with it all the same
-    db = spec("db", rollback=RollbackPolicy(mode=RollbackMode.AUTO, window=30.0))
-    app = spec(
-        "app", depends_on=("db",), rollback=RollbackPolicy(mode=RollbackMode.AUTO, window=30.0)
-    )
-    world, rig = scene(db, app, scope=RollbackScope.STACK)
-    rig.settle()
-    world.add_image("sha256:db2", "db:2")
-    world.add_image("sha256:bad", "app:2")
+    world, rig = stack_scene()
     deploy(world, "app", "app:2", "sha256:bad", status="exited", exit_code=1)
     rig.sync()
     assert rig.record("app").change.verdict is ChangeVerdict.BAD
