@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from loguru import logger
 
@@ -59,7 +60,11 @@ class LogPipeline:
         self._on_findings = on_findings
         self._on_sightings = on_sightings
         self.reader = LogReader(gateway, self._detect, cursors, on_lines=metrics.log_lines_read)
-        self.detector = Detector(settings)
+        # the patterns compile on a thread while the controller starts (the first read
+        # waits for them): a CI gate's first step need not wait a compile
+        compiler = ThreadPoolExecutor(1, thread_name_prefix="patterns")
+        self.detector = Detector(settings, compiler)
+        compiler.shutdown(wait=False)  # the compile runs to its end, then its thread goes
         self._lock = threading.Lock()  # the detector, and recording what it found
         self._records_open = threading.Condition(self._lock)
         self._stopping = False

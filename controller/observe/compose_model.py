@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,6 +82,12 @@ class ConfigHashes:
         self._shared: dict[str, dict[str, str]] = {}
         self._resolved_for: tuple[tuple[str, str, str], ...] | None = None
         self._resolved: dict[str, str] = {}
+        self._lock = threading.Lock()  # one reading of the files at a time
+
+    def warm(self) -> None:
+        """Read the model and its hashes now, on a thread of their own (two runs of
+        Compose), while the controller starts: its first step reads them ready."""
+        threading.Thread(target=self._refresh, name="compose-model", daemon=True).start()
 
     def _stat(self) -> tuple[tuple[int, int], ...]:
         out = []
@@ -94,6 +101,10 @@ class ConfigHashes:
         return tuple(out)
 
     def _refresh(self) -> None:
+        with self._lock:
+            self._read()
+
+    def _read(self) -> None:
         signature = self._stat()
         if signature == self._signature:
             return
@@ -123,6 +134,8 @@ class ConfigHashes:
         """Service -> the config hash Compose would label its container with now, given
         the containers that run (see the module's docstring); a service sharing the
         namespace of one that has no single container has none."""
+        if not containers:  # nothing to compare: Compose renders it once one exists
+            return {}
         hashes = self.current()
         if not self._shared:
             return hashes
