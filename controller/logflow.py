@@ -59,7 +59,9 @@ class LogPipeline:
         self._metrics = metrics
         self._on_findings = on_findings
         self._on_sightings = on_sightings
-        self.reader = LogReader(gateway, self._detect, cursors, on_lines=metrics.log_lines_read)
+        self.reader = LogReader(
+            gateway, self._detect, cursors, on_lines=metrics.log_lines_read, on_end=self._ended
+        )
         # the patterns compile on a thread while the controller starts (the first read
         # waits for them): a CI gate's first step need not wait a compile
         compiler = ThreadPoolExecutor(1, thread_name_prefix="patterns")
@@ -126,6 +128,12 @@ class LogPipeline:
             if self._closer_asleep and self.detector.pending():
                 self._closer_asleep = False
                 self._records_open.notify()
+
+    def _ended(self, container: str) -> None:
+        """A run read to its end: its open record is closed now (a crash's last lines are
+        judged at once, not after the idle flush)."""
+        with self._lock:
+            self._record(self.detector.close(container))
 
     def _close_quiet(self) -> None:
         """Close records whose container printed nothing for ``IDLE_FLUSH`` seconds."""

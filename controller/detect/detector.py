@@ -121,6 +121,12 @@ class Detector:
                 records.extend(assembler.flush())
         return self.detect(records)
 
+    def close(self, container: str) -> list[Finding]:
+        """Close the open record of a container whose run ended (read to its end): no line
+        can continue it, so it need not wait out the idle flush."""
+        assembler = self._assemblers.get(container)
+        return self.detect(assembler.flush() if assembler is not None else [])
+
     def forget(self, containers: Iterable[str]) -> list[Finding]:
         """Close and drop the records of containers that are gone."""
         records: list[Record] = []
