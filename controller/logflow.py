@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from loguru import logger
 
@@ -58,8 +59,14 @@ class LogPipeline:
         self._metrics = metrics
         self._on_findings = on_findings
         self._on_sightings = on_sightings
-        self.reader = LogReader(gateway, self._detect, cursors, on_lines=metrics.log_lines_read)
-        self.detector = Detector(settings)
+        self.reader = LogReader(
+            gateway, self._detect, cursors, on_lines=metrics.log_lines_read, on_end=self._ended
+        )
+        # the patterns compile on a thread while the controller starts (the first read
+        # waits for them): a CI gate's first step need not wait a compile
+        compiler = ThreadPoolExecutor(1, thread_name_prefix="patterns")
+        self.detector = Detector(settings, compiler)
+        compiler.shutdown(wait=False)  # the compile runs to its end, then its thread goes
         self._lock = threading.Lock()  # the detector, and recording what it found
         self._records_open = threading.Condition(self._lock)
         self._stopping = False
@@ -121,6 +128,12 @@ class LogPipeline:
             if self._closer_asleep and self.detector.pending():
                 self._closer_asleep = False
                 self._records_open.notify()
+
+    def _ended(self, container: str) -> None:
+        """A run read to its end: its open record is closed now (a crash's last lines are
+        judged at once, not after the idle flush)."""
+        with self._lock:
+            self._record(self.detector.close(container))
 
     def _close_quiet(self) -> None:
         """Close records whose container printed nothing for ``IDLE_FLUSH`` seconds."""

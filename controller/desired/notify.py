@@ -8,8 +8,6 @@ the rest masked).
 
 from __future__ import annotations
 
-import apprise
-
 from controller.desired.errors import Problems
 from controller.desired.schema import NotifyDeclaration
 from controller.detect.urlmask import mask_apprise_log, masked_url
@@ -20,6 +18,7 @@ def notify_settings(declared: NotifyDeclaration, problems: Problems) -> NotifySe
     """The section as settings; every URL Apprise does not know is a problem."""
     if declared.urls:
         mask_apprise_log()  # Apprise logs a URL it cannot parse, whole
+        import apprise  # here, not at the top: only with URLs (a tenth of a second at start)
     for i, url in enumerate(declared.urls):
         if apprise.Apprise.instantiate(url) is None:
             problems.add(

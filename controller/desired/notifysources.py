@@ -19,8 +19,6 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import apprise
-
 from controller.desired.errors import DesiredStateError, Problem
 from controller.detect.urlmask import mask_apprise_log, masked_url
 
@@ -47,6 +45,8 @@ def urls_from_environment(environ: Mapping[str, str]) -> list[str] | None:
     if not text:
         return None
     urls = [part.strip(" ,") for part in _SPLIT.split(text) if part.strip(" ,")]
+    import apprise  # here, not at the top: only with URLs (a tenth of a second at start)
+
     mask_apprise_log()  # Apprise logs a URL it cannot parse, whole
     problems = [
         Problem(
@@ -83,6 +83,8 @@ def urls_from_apprise_files(paths: Sequence[Path]) -> tuple[list[str], list[Path
     for path in paths:
         if not path.is_file():
             continue
+        import apprise  # here, not at the top: only with a file (a tenth of a second)
+
         config = apprise.AppriseConfig()
         services = config.services() if config.add(str(path)) else []
         if not services:

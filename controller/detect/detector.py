@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 
 from controller.detect.discovery import ERRORISH_HINTS, Discovery, looks_like_error
 from controller.detect.fingerprint import fingerprint
@@ -67,12 +68,14 @@ def _bounded(text: str, limit: int) -> str:
 
 
 class Detector:
-    def __init__(self, settings: DetectionSettings) -> None:
+    def __init__(self, settings: DetectionSettings, compiler: Executor | None = None) -> None:
+        """``compiler``: where the patterns are compiled (``Matcher``; inline without)."""
         self.settings = settings
         self.matcher = Matcher(
             settings.patterns,
             [Extra(regex) for regex in STRUCTURAL]
             + [Extra(regex, caseless) for regex, caseless in ERRORISH_HINTS],
+            compiler,
         )
         self._structural = frozenset(
             range(len(settings.patterns), len(settings.patterns) + len(STRUCTURAL))
@@ -117,6 +120,12 @@ class Detector:
             if assembler.pending and now - self._last_line_at.get(container, 0.0) >= idle:
                 records.extend(assembler.flush())
         return self.detect(records)
+
+    def close(self, container: str) -> list[Finding]:
+        """Close the open record of a container whose run ended (read to its end): no line
+        can continue it, so it need not wait out the idle flush."""
+        assembler = self._assemblers.get(container)
+        return self.detect(assembler.flush() if assembler is not None else [])
 
     def forget(self, containers: Iterable[str]) -> list[Finding]:
         """Close and drop the records of containers that are gone."""

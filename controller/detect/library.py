@@ -33,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controller.model import Category, PatternDef, Severity
 
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when PyYAML has it
+
 Remediation = Literal["restart", "recreate", "runbook", "none"]
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 # the descriptions of the fields a pattern and an override share (the JSON Schema's)
@@ -211,7 +213,7 @@ def library_packs() -> dict[str, list[PatternSpec]]:
     for pack in PACKS:
         where = f"packs/{pack}.yaml"
         text = resources.files("controller.detect").joinpath(where).read_text("utf-8")
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=SafeLoader)  # a safe loader (C when available)
         if not isinstance(raw, dict) or not isinstance(raw.get("software"), str):
             raise PatternError(f"{where}: expected software: and patterns:")
         specs = parse_specs(raw.get("patterns"), where)

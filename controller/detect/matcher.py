@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -54,25 +55,51 @@ class Extra:
     caseless: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Built:
+    db: Any  # the Hyperscan database (None: everything through ``re``)
+    fallback: tuple[int, ...]  # the expressions Hyperscan refused
+    block_regexes: dict[int, re.Pattern[str]]  # those, for whole blocks
+
+
 class Matcher:
-    def __init__(self, patterns: Sequence[PatternDef], extras: Sequence[Extra] = ()) -> None:
+    """Compiled where the caller says: inline, or by an ``executor`` (Hyperscan lets go
+    of the GIL while it compiles, so a start goes on meanwhile); the first scan waits for
+    it, and raises what the compile raised."""
+
+    def __init__(
+        self,
+        patterns: Sequence[PatternDef],
+        extras: Sequence[Extra] = (),
+        executor: Executor | None = None,
+    ) -> None:
         self.patterns = tuple(patterns)
         self.extras = tuple(extras)
         self.regexes = tuple(compile_python(p.regex) for p in self.patterns)
-        self.fallback: tuple[int, ...] = ()
-        self._db: Any = None
         expressions = [(p.regex, True) for p in self.patterns]
         expressions += [(e.regex, e.caseless) for e in self.extras]
-        if hyperscan is not None and expressions:
-            self._db, self.fallback = _compile(expressions)
+        if executor is not None:
+            self._future = executor.submit(_build, expressions)
         else:
-            self.fallback = tuple(range(len(expressions)))
-        # the refused ones, for whole blocks: ``re`` over many lines at once
-        self._block_regexes = {
-            i: re.compile(regex, re.MULTILINE | (re.IGNORECASE if caseless else 0))
-            for i, (regex, caseless) in enumerate(expressions)
-            if i in self.fallback
-        }
+            self._future = Future()
+            self._future.set_result(_build(expressions))
+
+    @property
+    def _built(self) -> _Built:
+        return self._future.result()
+
+    @property
+    def _db(self) -> Any:
+        return self._built.db
+
+    @property
+    def fallback(self) -> tuple[int, ...]:
+        """The expressions Hyperscan refused (matched with ``re``)."""
+        return self._built.fallback
+
+    @property
+    def _block_regexes(self) -> dict[int, re.Pattern[str]]:
+        return self._built.block_regexes
 
     @property
     def engine(self) -> str:
@@ -162,34 +189,59 @@ class Matcher:
         return matches
 
 
+def _build(expressions: Sequence[tuple[str, bool]]) -> _Built:
+    db: Any = None
+    if hyperscan is not None and expressions:
+        db, fallback = _compile(expressions)
+    else:
+        fallback = tuple(range(len(expressions)))
+    # the refused ones, for whole blocks: ``re`` over many lines at once
+    block_regexes = {
+        i: re.compile(regex, re.MULTILINE | (re.IGNORECASE if caseless else 0))
+        for i, (regex, caseless) in enumerate(expressions)
+        if i in fallback
+    }
+    return _Built(db, fallback, block_regexes)
+
+
 def _compile(expressions: Sequence[tuple[str, bool]]) -> tuple[Any, tuple[int, ...]]:
     """One Hyperscan database of every expression it accepts (regex, caseless); the others
-    fall back to ``re``."""
-    accepted: list[int] = []
-    refused: list[int] = []
+    fall back to ``re``. All at once first (the library always compiles: one compile, not
+    one per expression); only when Hyperscan refuses the whole is each one tried alone."""
     flags = [
         _HS_FLAGS if caseless else hyperscan.HS_FLAG_MULTILINE for _regex, caseless in expressions
     ]
-    for index, (regex, _caseless) in enumerate(expressions):
-        probe = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    everything = list(range(len(expressions)))
+    try:
+        return _database(expressions, everything, flags), ()
+    except hyperscan.error:
+        pass
+    accepted: list[int] = []
+    refused: list[int] = []
+    for index in everything:
         try:
-            probe.compile(
-                expressions=[regex.encode()], ids=[index], elements=1, flags=[flags[index]]
-            )
+            _database(expressions, [index], flags)
         except hyperscan.error:
             refused.append(index)
         else:
             accepted.append(index)
     if not accepted:
         return None, tuple(refused)
+    return _database(expressions, accepted, flags), tuple(refused)
+
+
+def _database(
+    expressions: Sequence[tuple[str, bool]], chosen: Sequence[int], flags: Sequence[int]
+) -> Any:
+    """The block-mode database of the ``chosen`` expressions (ids: their indexes)."""
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     db.compile(
-        expressions=[expressions[i][0].encode() for i in accepted],
-        ids=accepted,
-        elements=len(accepted),
-        flags=[flags[i] for i in accepted],
+        expressions=[expressions[i][0].encode() for i in chosen],
+        ids=list(chosen),
+        elements=len(chosen),
+        flags=[flags[i] for i in chosen],
     )
-    return db, tuple(refused)
+    return db
 
 
 def _scan_text(regexes: dict[int, re.Pattern[str]], data: bytes) -> Iterator[tuple[int, int, int]]:

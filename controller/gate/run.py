@@ -13,6 +13,11 @@ reason says which change was reverted and why. Each has its own exit code.
 
 In ``--once`` the backoff is skipped (a CI job should not sit out minutes); the budget is
 not. Drifts younger than ``--blip-seconds`` are left to heal on their own first.
+
+A round pauses (``ROUND_PAUSE_SECONDS``) only to give what is under way time to change:
+a round whose last pass found an issue no reconcile has seen yet (a crash that ended a
+step's proof opens the next one) goes on at once, and so does one with nothing left to
+act on or to wait for (a service handed to a human: the next round ends the gate).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from controller.runtime import Controller
 
 ENGINE_RETRY_SECONDS = 1.0
 ROUND_PAUSE_SECONDS = 0.5
-WAIT_STEP_SECONDS = 0.2
+WAIT_STEP_SECONDS = 0.05  # a step's end is seen this soon (a look at counters, no I/O)
 
 
 class Verdict(IntEnum):
@@ -79,7 +84,7 @@ def run_gate(
                 continue
             reached = True
             on_progress()
-            submitted = set(controller.store.actionable())
+            submitted = _actionable(controller)
             _wait_for_fixes(controller, deadline, on_progress)
             if not controller.run_pass(submit=False):
                 continue
@@ -90,19 +95,29 @@ def run_gate(
                 break
             # work appeared this round that no reconcile has seen yet (a dependent freed
             # when its dependency's issue resolved): the next round's pass submits it
-            fresh = set(controller.store.actionable()) - submitted
-            progressing = (
-                controller.steps_taken != steps_before or bool(fresh) or _settling(controller)
-            )
+            fresh = _actionable(controller) - submitted
+            settling = _settling(controller)
+            progressing = controller.steps_taken != steps_before or bool(fresh) or settling
             if not progressing or time.monotonic() >= deadline:
                 break
-            sleep(ROUND_PAUSE_SECONDS)
+            if not fresh and (settling or controller.store.actionable()):
+                sleep(ROUND_PAUSE_SECONDS)  # give what is under way time to change
     finally:
         controller.close_once()
         on_progress()
     timed_out = time.monotonic() >= deadline
     result = _verdict(controller, progressing and timed_out, timeout)
     return replace(result, started=began, ended=time.time())
+
+
+def _actionable(controller: Controller) -> set[tuple[str, str]]:
+    """The actionable issues as (service, fingerprint): a new fault of a service already
+    submitted (its step's proof failed on a crash) is work no reconcile has seen yet."""
+    return {
+        (service, issue.fingerprint)
+        for service, issues in controller.store.actionable().items()
+        for issue in issues
+    }
 
 
 def _wait_for_fixes(

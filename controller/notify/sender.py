@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import apprise
-
 from controller.detect.urlmask import mask_apprise_log, masked_url
 from controller.notify.message import Message
 
@@ -37,7 +35,10 @@ class Sender(Protocol):
 
 class AppriseSender:
     def __init__(self, urls: Sequence[str], timeout: float) -> None:
+        import apprise  # here, not at the top: only with URLs (a tenth of a second at start)
+
         mask_apprise_log()
+        self._notify_type = apprise.NotifyType
         self._plugins = []
         self._names = [endpoint_name(i, url) for i, url in enumerate(urls)]
         for url in urls:
@@ -56,7 +57,7 @@ class AppriseSender:
                     plugin.notify(
                         body=message.body,
                         title=message.title,
-                        notify_type=apprise.NotifyType(message.kind),
+                        notify_type=self._notify_type(message.kind),
                     )
                 )
             except Exception:  # a plugin's own bug must not end the delivery thread

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +31,7 @@ from controller.model import ComposeProject
 from controller.observe.gateway import ComposeError
 
 DEFAULT_COMMAND: tuple[str, ...] = ("docker", "compose")
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when PyYAML has it
 STANDALONE_COMMAND: tuple[str, ...] = ("docker-compose",)
 COMMAND_VARIABLE = "CONTROLLER_COMPOSE_COMMAND"
 
@@ -144,10 +146,14 @@ class ComposeCli:
     def declared(self, timeout: float = 60.0) -> dict[str, Any]:
         """The resolved model with each service's ``x-`` extensions (``x-controller``):
         ``config --format json`` leaves a service's extensions out (Compose 2.40), its YAML
-        form keeps them."""
-        model = self.config(timeout)
+        form keeps them. Both forms are asked for at once (two Composes side by side: a
+        start waits for one, not two)."""
+        with ThreadPoolExecutor(2, thread_name_prefix="compose-config") as pool:
+            as_yaml = pool.submit(self.run, ["config"], timeout)
+            model = self.config(timeout)
+            text = as_yaml.result().stdout
         try:
-            rendered = yaml.safe_load(self.run(["config"], timeout).stdout)
+            rendered = yaml.load(text, Loader=SafeLoader)  # a safe loader (C when available)
         except yaml.YAMLError as exc:
             raise ComposeError(f"compose config printed invalid YAML: {exc}") from exc
         services = rendered.get("services") if isinstance(rendered, dict) else None

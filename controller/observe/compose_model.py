@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,7 +36,7 @@ SHARED = ("network_mode", "ipc", "pid")  # ``service:X`` here is hashed as X's c
 
 
 class HashSource(Protocol):
-    def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]: ...
+    def config(self, timeout: float = 60.0) -> dict[str, Any]: ...
 
     def hashes_of(self, document: Mapping[str, Any], timeout: float = 60.0) -> dict[str, str]: ...
 
@@ -81,6 +82,15 @@ class ConfigHashes:
         self._shared: dict[str, dict[str, str]] = {}
         self._resolved_for: tuple[tuple[str, str, str], ...] | None = None
         self._resolved: dict[str, str] = {}
+        self._hashed: tuple[tuple[int, int], ...] | None = None  # files the hashes are of
+        self._model_lock = threading.Lock()  # one reading of the model at a time
+        self._hash_lock = threading.Lock()  # ... and of its hashes (taken first)
+
+    def warm(self) -> None:
+        """Read the model and then its hashes now, on a thread of their own (two runs of
+        Compose), while the controller starts: its first step (a start asks which image
+        the model declares) waits at most for the model, never for the hashes."""
+        threading.Thread(target=self.current, name="compose-model", daemon=True).start()
 
     def _stat(self) -> tuple[tuple[int, int], ...]:
         out = []
@@ -94,21 +104,37 @@ class ConfigHashes:
         return tuple(out)
 
     def _refresh(self) -> None:
-        signature = self._stat()
-        if signature == self._signature:
-            return
-        try:
-            self._model, self._hashes = self._compose.rendered()
-        except EngineError as exc:
-            logger.warning("cannot compute compose config hashes: {}", exc)
-            return
-        self._shared = shared_namespaces(self._model)
-        for service in volumes_from_services(self._model):
-            self._hashes.pop(service, None)
-        self._resolved_for = None
-        if self._signature is not None:
-            logger.info("compose model changed on disk; config hashes recomputed")
-        self._signature = signature
+        """The model as Compose renders the files now (read again when one changed)."""
+        with self._model_lock:
+            signature = self._stat()
+            if signature == self._signature:
+                return
+            try:
+                self._model = self._compose.config()
+            except EngineError as exc:
+                logger.warning("cannot read the compose model: {}", exc)
+                return
+            self._shared = shared_namespaces(self._model)
+            if self._signature is not None:
+                logger.info("compose model changed on disk; config hashes recomputed")
+            self._signature = signature
+
+    def _refresh_hashes(self) -> None:
+        """The model's config hashes, computed again when the model was read again."""
+        with self._hash_lock:
+            self._refresh()
+            with self._model_lock:
+                model, signature = self._model, self._signature
+            if signature is None or signature == self._hashed:
+                return
+            try:
+                hashes = self._compose.hashes_of(model)
+            except EngineError as exc:
+                logger.warning("cannot compute compose config hashes: {}", exc)
+                return
+            for service in volumes_from_services(model):
+                hashes.pop(service, None)
+            self._hashes, self._hashed, self._resolved_for = hashes, signature, None
 
     def changed_on_disk(self) -> bool:
         """A file changed since the model was last read (the next ``current`` reads it)."""
@@ -116,13 +142,15 @@ class ConfigHashes:
 
     def current(self) -> Mapping[str, str]:
         """Service -> the config hash Compose would give its containers now."""
-        self._refresh()
+        self._refresh_hashes()
         return self._hashes
 
     def for_containers(self, containers: Sequence[ContainerSnapshot]) -> Mapping[str, str]:
         """Service -> the config hash Compose would label its container with now, given
         the containers that run (see the module's docstring); a service sharing the
         namespace of one that has no single container has none."""
+        if not containers:  # nothing to compare: Compose renders it once one exists
+            return {}
         hashes = self.current()
         if not self._shared:
             return hashes

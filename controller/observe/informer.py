@@ -11,8 +11,8 @@ change, a failed exec), and again at every read for ``SETTLE_SECONDS`` after suc
 under the container's lock and sees it running). A full relist, every container
 inspected, comes on the first read after the event stream connects (events may have been
 missed before) and every ``resync`` seconds, so a missed event is never wrong for long.
-While no event stream flows (not yet connected, broken, or none at all, as in the CI
-gate), every read inspects every container: without events, only that sees a restart
+While no event stream flows (not yet connected, or broken), every read inspects every
+container: without events, only that sees a restart
 between two reads.
 
 A healthcheck that passes is an ``exec_die`` event with exit code 0 every few seconds per

@@ -90,10 +90,15 @@ class LogReader:
         sink: Callable[[LogBlock], None],
         cursors: Mapping[str, int] | None = None,
         on_lines: Callable[[str, int], None] = lambda service, count: None,
+        on_end: Callable[[str], None] = lambda container: None,
     ) -> None:
+        """``on_end``: a container's run was read to its end (its last block, named by the
+        container's name as blocks are, went to the ``sink`` already): nothing more can
+        continue what it printed."""
         self._gateway = gateway
         self._sink = sink
         self._on_lines = on_lines
+        self._on_end = on_end
         self._lock = threading.Lock()
         self._cursors = {cid: _Cursor(ts) for cid, ts in (cursors or {}).items()}
         self._threads: dict[str, threading.Thread] = {}
@@ -198,6 +203,7 @@ class LogReader:
         else:
             with self._lock:
                 self._drained[cid] = container.started_at
+            self._on_end(container.name)
 
     def _read(
         self, container: ContainerSnapshot, cursor: _Cursor, resume: _Resume, lines: list[bytes]

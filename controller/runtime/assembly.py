@@ -197,6 +197,7 @@ def assemble(
         hashes if hashes is not None else ComposeCli(desired.compose),
         (*desired.compose.files, *desired.compose.env_files),
     )
+    model.warm()  # while the rest is built: a first step (a start) asks for the model
     observer = Observer(
         gateway, desired.project, clock, prober.view, model.for_containers, cache=cache
     )

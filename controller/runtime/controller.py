@@ -543,17 +543,21 @@ class Controller:
 
     def open_once(self) -> None:
         """For the CI gate (``gate.run_gate``): restore and start the workers, the log
-        pipeline and the probes, but no scheduler and no event watcher: the gate drives
-        the passes itself."""
+        pipeline, the probes and the event watcher, but no scheduler: the gate drives the
+        passes itself. Events only queue a service's reconcile sooner (a death ends its
+        step's proof at once, not at the proof's next look) and keep the container cache
+        current, as they do for the controller that keeps running."""
         self.restore()
         self.parts.saver.start()
         self._remediation.pool.start()
         self.parts.logs.start()
         self.parts.prober.start()
+        self.parts.events.start()
 
     def close_once(self) -> None:
         """End of the CI gate: let running fixes finish (up to the shutdown timeout),
         record what the services logged, save, and let go of the engine."""
+        self.parts.events.stop()
         if self._remediation.pool.stop(self.settings.shutdown_timeout):
             self.run_pass(submit=False)  # report what the cut-short fixes left
         self.parts.logs.settle(2.0)  # what the services logged so far belongs in the report

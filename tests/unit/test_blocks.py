@@ -215,3 +215,18 @@ def test_redaction_that_skips_clean_text_masks_the_same_as_every_rule():
         "nothing secret here",
     ]
     assert [redact(t) for t in texts] == [full_redact(t) for t in texts]
+
+
+def test_a_record_open_when_its_run_ended_is_closed_at_once_not_after_the_idle_flush():
+    detector = Detector(settings())
+    traceback = SHAPES[1]
+    text = "".join(f"{t}\n" for t in traceback).encode()
+    block = LogBlock("web", "demo-web-1", text, len(traceback), lambda i: T0 + i)
+    assert detector.feed_block(block, 0.0) == []
+    assert detector.pending()  # a traceback may go on: it waits for the next line
+
+    (finding,) = detector.close("demo-web-1")  # the run was read to its end
+
+    assert finding.pattern_id == "python-traceback"
+    assert not detector.pending()
+    assert detector.close("demo-web-1") == [] and detector.close("never-seen") == []

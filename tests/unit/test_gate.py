@@ -534,3 +534,24 @@ def test_the_junit_times_are_real_from_the_gate_start_to_each_end(tmp_path):
     assert times["service api ready"] == pytest.approx(10.0)  # open until the verdict
     assert suite.time == pytest.approx(sum(times.values()))
     assert suite.timestamp.startswith(datetime.fromtimestamp(start, UTC).isoformat()[:19])
+
+
+def test_a_crash_that_ends_a_steps_proof_is_acted_on_in_the_next_round_without_a_pause(
+    tmp_path,
+):
+    """Started from nothing, it crashes: its new fault (exited, not missing) is the next
+    round's at once; once it is handed to a human nothing is left to wait for and the
+    gate ends, never pausing between rounds."""
+    world = FakeWorld()
+    world.crashing.add("web")
+    world.model["services"]["web"] = {}  # declared, never started: the gate starts it
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0))
+    pauses: list[float] = []
+
+    result = run_gate(controller, timeout=60, engine_timeout=5, sleep=pauses.append)
+
+    assert result.verdict is Verdict.NOT_CONVERGED
+    assert "needs a human: web" in result.reason, result.reason
+    actions = [a for a, _ in world.actions]
+    assert actions[:2] == ["up", "restart"], world.actions
+    assert pauses == []

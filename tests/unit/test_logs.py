@@ -117,3 +117,14 @@ def test_a_container_that_died_before_any_pass_is_read_to_its_end_when_asked():
     # a new run of the same container is a new end to read to
     again = replace(dead, started_at="2027-01-15T08:01:00Z")
     assert reader.read_to_end([again]) is False
+
+
+def test_a_run_read_to_its_end_is_announced_by_its_container_name_after_its_last_line():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    world.print("web-1-id", T0, b"giving up")
+    sink = Lines()
+    said: list[tuple[str, int]] = []
+    reader = LogReader(world, sink.append_block, on_end=lambda name: said.append((name, len(sink))))
+    assert read_all(reader, world, sink) == ["giving up"]
+    assert said == [("demo-web-1", 1)]  # after its last block went to the sink

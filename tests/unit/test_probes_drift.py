@@ -161,10 +161,12 @@ class _Hashes:
     def __init__(self) -> None:
         self.calls = 0
 
-    def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]:
+    def config(self, timeout: float = 60.0) -> dict[str, Any]:
         self.calls += 1
-        model = {"services": {"web": {"image": f"web:{self.calls}"}}}
-        return model, {"web": f"h{self.calls}"}
+        return {"services": {"web": {"image": f"web:{self.calls}"}}}
+
+    def hashes_of(self, document: Mapping[str, Any], timeout: float = 60.0) -> dict[str, str]:
+        return {"web": "h" + str(document["services"]["web"]["image"]).split(":")[1]}
 
 
 def test_config_hashes_are_recomputed_only_when_a_file_changes(tmp_path: Path):
@@ -186,15 +188,14 @@ class _Shared:
     def __init__(self) -> None:
         self.documents: list[dict[str, Any]] = []
 
-    def rendered(self, timeout: float = 60.0) -> tuple[dict[str, Any], dict[str, str]]:
-        model = {
+    def config(self, timeout: float = 60.0) -> dict[str, Any]:
+        return {
             "services": {
                 "edge": {"network_mode": "host"},
                 "agent": {"network_mode": "service:edge", "pid": "service:edge"},
                 "copier": {"volumes_from": ["edge:ro"]},
             }
         }
-        return model, self.hashes_of(model)
 
     def hashes_of(self, document: Mapping[str, Any], timeout: float = 60.0) -> dict[str, str]:
         self.documents.append(dict(document))
@@ -223,3 +224,35 @@ def test_a_service_sharing_a_namespace_is_hashed_with_the_container_it_shares(tm
     assert "agent" not in hashes.for_containers([])
     # the file's own hash (what a rollback compares) never depends on the containers
     assert "service:edge" in hashes.current()["agent"]
+
+
+class _SlowHashes(_Hashes):
+    """Its hashes wait until a test lets them go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hashing = threading.Event()
+        self.release = threading.Event()
+
+    def hashes_of(self, document: Mapping[str, Any], timeout: float = 60.0) -> dict[str, str]:
+        self.hashing.set()
+        self.release.wait(10)
+        return super().hashes_of(document, timeout)
+
+
+def test_the_declared_image_is_read_while_the_hashes_are_still_being_computed(tmp_path: Path):
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n")
+    source = _SlowHashes()
+    hashes = ConfigHashes(source, [compose])
+    hashes.warm()
+    assert source.hashing.wait(10)  # the model was read; its hashes are under way
+
+    images: list[str] = []
+    read = threading.Thread(target=lambda: images.append(hashes.image_of("web")))
+    read.start()
+    read.join(5)  # a start need not wait for the hashes: it ends while they are held
+    assert images == ["web:1"], "the image waited for the hashes"
+
+    source.release.set()
+    assert hashes.current() == {"web": "h1"} and source.calls == 1
