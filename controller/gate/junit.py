@@ -9,10 +9,11 @@ the issues document, so it says nothing the JSON does not, redacted as the JSON 
 XML is written by the ``junit-xml`` library, not by hand.
 
 Times are real: a service's case lasts from the gate's start (or its first issue, if
-later) until its last issue ended (resolved, or the verdict for one still open), 0 for a
-service that had none; an issue's case, from its opening to its end; the engine's, the
-whole gate. The suite's time is their sum (``junit-xml``'s rule), its timestamp the
-gate's start.
+later) until its last issue ended (resolved, or the verdict for one still open); one that
+had none, from the gate's start until it counted ready (up and for its hold: 0 for a
+service ready before the gate began), or the whole gate when it never did; an issue's
+case, from its opening to its end; the engine's, the whole gate. The suite's time is
+their sum (``junit-xml``'s rule), its timestamp the gate's start.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ def _lasted(issues: Sequence[Mapping[str, Any]], result: GateResult) -> float:
     return round(max(0.0, max(ended) - begin), 3)
 
 
+def _service_time(name: str, doc: Mapping[str, Any], result: GateResult) -> float:
+    """A service's case: its issues' time, else until it counted ready (see above)."""
+    issues = [i for i in doc["issues"] if i["service"] == name]
+    if issues:
+        return _lasted(issues, result)
+    ready = result.ready_at.get(name, result.ended)
+    return round(max(0.0, min(ready, result.ended) - result.started), 3)
+
+
 def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: GateResult) -> str:
     """The XML text; ``declared`` maps every declared service to whether it is required."""
     env = doc["env"]
@@ -74,7 +84,7 @@ def junit_report(doc: Mapping[str, Any], declared: Mapping[str, bool], result: G
         case = TestCase(
             f"service {name} ready",
             classname=f"compose-controller.{env}.services",
-            elapsed_sec=_lasted([i for i in doc["issues"] if i["service"] == name], result),
+            elapsed_sec=_service_time(name, doc, result),
         )
         status = services.get(name)
         mine = [i for i in active if i["service"] == name]

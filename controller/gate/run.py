@@ -55,6 +55,9 @@ class GateResult:
     unsettled: dict[str, float] = field(default_factory=dict)
     started: float = 0.0  # epoch s the gate began (its JUnit times count from it)
     ended: float = 0.0  # ... and reached its verdict
+    # epoch s each service counted ready at the verdict (ready, and for its hold); a
+    # service not ready then is not in it
+    ready_at: dict[str, float] = field(default_factory=dict)
 
 
 def run_gate(
@@ -107,7 +110,16 @@ def run_gate(
         on_progress()
     timed_out = time.monotonic() >= deadline
     result = _verdict(controller, progressing and timed_out, timeout)
-    return replace(result, started=began, ended=time.time())
+    return replace(result, started=began, ended=time.time(), ready_at=_ready_at(controller))
+
+
+def _ready_at(controller: Controller) -> dict[str, float]:
+    """When each service ready at the verdict counted ready: ready since, plus its hold."""
+    return {
+        name: since + controller.hold(name)
+        for name in controller.desired.services
+        if (since := controller.store.ready_since(name)) is not None
+    }
 
 
 def _actionable(controller: Controller) -> set[tuple[str, str]]:

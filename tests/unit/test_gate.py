@@ -84,6 +84,16 @@ def test_a_crashed_service_is_fixed_then_converged(tmp_path):
 
     assert result.verdict is Verdict.CONVERGED
     assert ("restart", "demo-web-1") in world.actions
+    assert set(result.ready_at) == {"web"}  # when it counted ready, for its JUnit case
+
+
+def test_a_service_never_ready_has_no_ready_time(tmp_path):
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    world.crashing.add("web")
+    controller = gate(tmp_path, world, spec("web", min_ready=0.0))
+    result = run_gate(controller, timeout=60, engine_timeout=5, sleep=no_sleep)
+    assert result.verdict is Verdict.NOT_CONVERGED and result.ready_at == {}
 
 
 def test_a_service_that_needs_a_human_is_exit_1_with_the_reason(tmp_path):
@@ -521,16 +531,24 @@ def test_the_junit_times_are_real_from_the_gate_start_to_each_end(tmp_path):
             {"name": "web", "condition": "Ready"},
             {"name": "db", "condition": "Ready"},
             {"name": "api", "condition": "Degraded"},
+            {"name": "cache", "condition": "Ready"},
+            {"name": "queue", "condition": "Progressing"},
         ],
         "issues": [issue("web", 1.0, 4.5), issue("api", 2.0, None)],
     }
-    result = GateResult(Verdict.NOT_CONVERGED, "not ready: api", started=start, ended=start + 12)
+    ready = {"web": start + 6, "db": start - 3600.0, "cache": start + 2.5}
+    result = GateResult(
+        Verdict.NOT_CONVERGED, "not ready: api", started=start, ended=start + 12, ready_at=ready
+    )
     path = tmp_path / "junit.xml"
-    path.write_text(junit_report(doc, {"web": True, "db": True, "api": True}, result))
+    declared = dict.fromkeys(("web", "db", "api", "cache", "queue"), True)
+    path.write_text(junit_report(doc, declared, result))
     suite = next(iter(JUnitXml.fromfile(str(path))))
     times = {case.name: case.time or 0.0 for case in suite}  # 0 s: junit-xml leaves it out
     assert times["service web ready"] == pytest.approx(3.5)  # opened 1 s in, fixed at 4.5
-    assert times["service db ready"] == 0.0  # nothing happened to it
+    assert times["service db ready"] == 0.0  # ready before the gate began
+    assert times["service cache ready"] == pytest.approx(2.5)  # the gate started it: ready then
+    assert times["service queue ready"] == pytest.approx(12.0)  # never ready: the whole gate
     assert times["service api ready"] == pytest.approx(10.0)  # open until the verdict
     assert suite.time == pytest.approx(sum(times.values()))
     assert suite.timestamp.startswith(datetime.fromtimestamp(start, UTC).isoformat()[:19])
