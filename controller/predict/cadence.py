@@ -2,10 +2,11 @@
 
 A sample costs the engine milliseconds (``bench/sampling.py``), so a container is sampled
 every ``PredictSettings.interval`` (30 s) only while it is *watched*: a new run (fewer
-than two samples), a resource above ``WATCH_SHARE`` of its limit, one that moved by more
-than ``MOVE_SHARE`` of its limit (of its own size, without a limit) over at least one
-interval (since the newest sample that much older: two samples a busy machine took close
-together say nothing of a slow leak), or one whose trend rises. Every other container is
+than two samples, or samples that do not span one interval yet), a resource above
+``WATCH_SHARE`` of its limit, one that moved by more than ``MOVE_SHARE`` of its limit (of
+its own size, without a limit) over at least one interval (since the newest sample that
+much older: two samples a busy machine took close together say nothing of a slow leak),
+or one whose trend rises. Every other container is
 sampled every ``quiet_interval`` (5 min): a leak moves it past ``MOVE_SHARE`` at its next
 sample, and from then on it is watched. A round takes the containers whose interval has
 (nearly) passed.
@@ -27,7 +28,9 @@ def watched(series: Series, found: Trend, settings: PredictSettings) -> bool:
         return True
     newest = samples[-1][0]
     earlier = [v for t, v in samples[:-1] if newest - t >= settings.interval]
-    now, before = samples[-1][1], earlier[-1] if earlier else samples[0][1]
+    if not earlier:
+        return True  # not one interval of history yet: as new a run as one with one sample
+    now, before = samples[-1][1], earlier[-1]
     if series.limit and now > WATCH_SHARE * series.limit:
         return True
     scale = series.limit or max(abs(now), abs(before)) or 1.0

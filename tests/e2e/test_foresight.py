@@ -55,7 +55,8 @@ def test_a_leak_is_forecast_a_minute_ahead_a_volume_before_full_and_a_saw_tooth_
     killed = wait_for(watch, 420, "the leak's OOM kill", interval=1.0)
 
     leak = first.get("predict:leaky:memory")
-    assert leak is not None, f"no forecast before the OOM kill; forecasts: {list(first)}"
+    trend = [t for t in stack.issues().get("trends", []) if t.get("service") == "leaky"]
+    assert leak is not None, f"no forecast before the OOM kill; forecasts: {list(first)}; {trend}"
     assert leak["first_seen"] < (killed.get("fault_since") or killed["first_seen"])
     forecast = leak["forecast"]
     room = (forecast["limit"] - forecast["usage"]) / MIB

@@ -49,6 +49,10 @@ def test_a_slow_leak_sampled_close_together_is_judged_over_a_whole_interval():
         tuple((1e9 + t, 20 * MIB) for t in times),
     )
     assert not watched(still, FLAT, settings)
+    # its first two samples a busy engine answered 2 s apart: no interval of history yet
+    young = Series("memory", "leaky-1", "bytes", 64 * MIB, "its limit", "OOM kill",
+                   ((1e9, 20 * MIB), (1e9 + 2.0, 20.4 * MIB)))  # fmt: skip
+    assert watched(young, FLAT, settings)
 
 
 def test_due_every_interval_of_its_kind_half_a_round_early_in_time():
