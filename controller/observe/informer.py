@@ -5,10 +5,10 @@ now and then. Inspecting every container on every pass made a pass cost 1 ms of 
 container (0.6 s at 500). Here a read makes one list call (the engine's summaries, which
 say each container's state and health) and inspects only containers that are new, whose
 summary changed, or that an event touched since the last read (a start, a death, a health
-change, a failed exec), and again at every read for ``SETTLE_SECONDS`` after such an event
-(the list may show a state the engine is about to end: between the stop and the start of a
-``docker restart`` it lists the container exited, while an inspect waits for the start
-under the container's lock and sees it running). A full relist, every container
+change, a failed exec), and again at every read for ``SETTLE_SECONDS`` after such an event:
+events come in bursts (a ``docker restart`` is kill, die, stop, start), and what the
+summary does not show (a restart count, a finish time, an exit code) may change again
+within the burst, after the read the first event asked for. A full relist, every container
 inspected, comes on the first read after the event stream connects (events may have been
 missed before) and every ``resync`` seconds, so a missed event is never wrong for long.
 While no event stream flows (not yet connected, or broken), every read inspects every
@@ -35,9 +35,8 @@ from controller.observe.events import ACTIONS
 from controller.observe.gateway import ContainerGone, ContainerSummary, EngineGateway
 
 RESYNC_SECONDS = 600.0
-# seconds after an event touched a container during which every read inspects it afresh:
-# the engine's list may show a state its own next step is about to end (``docker restart``
-# starts the container again under its lock, and an inspect waits for that start)
+# seconds after an event touched a container during which every read inspects it afresh
+# (the rest of a burst of events may change what the list's summary does not show)
 SETTLE_SECONDS = 5.0
 # events after which a container's inspect may say something new: those worth a pass,
 # and exec_die (a healthcheck ran)

@@ -54,9 +54,9 @@ def test_an_event_or_a_changed_summary_brings_a_fresh_inspect_of_that_container_
 
 
 def test_a_container_an_event_touched_is_read_afresh_until_it_settles():
-    # docker restart: the list shows the container exited between its stop and its start,
-    # and a cached inspect from the death would too; the engine's inspect waits for the
-    # start and tells the truth, so a read inspects it again until the burst settles
+    # a burst of events (docker restart: kill, die, stop, start): the read the death asked
+    # for saw it exited; what follows may change it where the list's summary does not
+    # show it (here a summary that lags), so a read inspects it again until it settles
     world = world_of(1)
     clock = FakeClock(0.0)
     cache = watched(world, clock=clock)
