@@ -12,8 +12,7 @@ within the burst, after the read the first event asked for. A full relist, every
 inspected, comes on the first read after the event stream connects (events may have been
 missed before) and every ``resync`` seconds, so a missed event is never wrong for long.
 While no event stream flows (not yet connected, or broken), every read inspects every
-container: without events, only that sees a restart
-between two reads.
+container: without events, only that sees a restart between two reads.
 
 A healthcheck that passes is an ``exec_die`` event with exit code 0 every few seconds per
 container: it changes nothing worth an inspect, but it is the engine saying a check just

@@ -103,7 +103,7 @@ def after_event(
     learned = now if at is None else max(at, now)
     if action == "kill" and signal is not None:
         if after.stopping is None or after.stopping == SIGKILL:
-            after.stopping, after.stop_began_at = signal, learned if at is None else at
+            after.stopping, after.stop_began_at = signal, now if at is None else at
         # else: the SIGKILL that ends a stop's timeout; still the person's stop
     elif action == "die" and after.stopping is not None:
         if after.stopping != SIGKILL:
