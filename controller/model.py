@@ -818,6 +818,13 @@ class ObservedState:
     containers: tuple[ContainerSnapshot, ...]
     probes: Mapping[str, ProbeView] = field(default_factory=dict)  # by service
     config_hashes: Mapping[str, str] = field(default_factory=dict)  # the compose model's
+    began_at: float = 0.0  # epoch s the reads began (0: not said; then ``observed_at``)
+
+    @property
+    def read_at(self) -> float:
+        """Epoch s the engine's reads began: an event read after it may say more than this
+        observation shows."""
+        return self.began_at or self.observed_at
 
     def of(self, service: str) -> tuple[ContainerSnapshot, ...]:
         """The service's containers, `docker compose run` one-offs excluded."""
@@ -1200,6 +1207,9 @@ class Activity(BaseModel):
     left_by_us: list[str] = Field(default_factory=list)  # containers our command left half-done
     command_started: float | None = None  # epoch s the controller's newest command began
     command_ended: float | None = None  # ... and ended (None: it runs; assumed when restored)
+    # epoch s the newest engine event about it was read: a pass that read the engine before
+    # then does not judge it (not saved: it only orders this run's reads and events)
+    event_read_at: float | None = Field(default=None, exclude=True)
 
 
 class ServiceRecord(BaseModel):

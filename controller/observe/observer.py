@@ -41,6 +41,7 @@ class Observer:
 
     def observe(self) -> ObservedState:
         """Read the project now; raises ``EngineUnavailable`` when it cannot."""
+        began = self._clock()
         if self.cache is not None:
             containers = tuple(self.cache.containers())
         else:
@@ -51,4 +52,5 @@ class Observer:
             containers,
             self._probes(),
             self._config_hashes(containers),
+            began_at=began,
         )

@@ -20,6 +20,12 @@ The controller must not fight a person. Two things make a service a person's:
   the operation counts as in progress, so a restart is never taken for
   a stop (or a crash) in the moment between its stop and its start.
 
+A pass judges a service only by what it read from the engine after the newest event about
+it: the start that ends a restart's grace may be read while a pass that saw the gap runs
+(two services restarted in one call, measured: the pass read the engine before the start,
+its judgement came after). That pass leaves the service to the next one, which the event
+asked for (``event_after``).
+
 Events caused by the controller's own fixes are not people: the span of each command the
 controller runs is kept, and an event is the controller's when the engine stamped it
 inside that span or it arrives while the command runs.
@@ -92,7 +98,7 @@ def after_event(
     """What an engine event says (``at``: its engine time stamp; ``signal``: a kill's;
     ``now``: when the controller read it) and whether it was the controller's own doing."""
     ours = caused_by_us(activity, at)
-    after = activity.model_copy()
+    after = activity.model_copy(update={"event_read_at": now})
     if action in STARTS:
         after.stopped, after.stopping, after.stopped_at = "", None, None
         after.stop_began_at = None
@@ -114,6 +120,13 @@ def after_event(
         if action == "stop":
             after.stopped_at = learned
     return after, False
+
+
+def event_after(activity: Activity, read_at: float) -> bool:
+    """An event about the service was read after ``read_at`` (epoch s): what the engine
+    showed before may be outdated by it (a restart's start, read after a pass saw the
+    container exited in its gap, ends the grace that pass needed)."""
+    return activity.event_read_at is not None and activity.event_read_at > read_at
 
 
 def stop_began(activity: Activity) -> float | None:

@@ -403,6 +403,10 @@ class Records:
 
         return self._replace(service, look)
 
+    def event_after(self, service: str, read_at: float) -> bool:
+        """An engine event about ``service`` was read after ``read_at`` (epoch s)."""
+        return self.read(service, lambda r: people.event_after(r.activity, read_at))
+
     def restart_left(self, service: str) -> float:
         """Seconds a person's stop of ``service`` may still be the first half of a restart."""
         return self.read(service, lambda r: people.restart_left(r.activity, self._clock()))

@@ -70,13 +70,17 @@ class Signals:
     def frozen(self, observed: ObservedState) -> set[str]:
         """Services a pass must not record for now: a command of the controller runs on
         them, or a person's operation is in progress (what shows is that work; a stop may
-        be the first half of a restart). An operation past its timeout is recorded: it
-        looks abandoned, and its issue goes to a human."""
+        be the first half of a restart), or an event about them was read after the pass
+        read the engine (what it saw is older than what the controller knows: the start
+        of a restart ends the grace its gap needed; the event asked for the next pass). An
+        operation past its timeout is recorded: it looks abandoned, and its issue goes to a
+        human."""
         timeout = self._desired.remediation.operation_timeout
         return {
             name
             for name in self._desired.services
             if self._records.command_left(name) > 0
+            or self._records.event_after(name, observed.read_at)
             or (
                 self._records.operation(name, observed.of(name))
                 and self._records.abandoned(name, timeout) <= 0

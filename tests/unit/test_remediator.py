@@ -785,6 +785,27 @@ def test_a_persons_restart_is_never_taken_for_a_stop_in_the_moment_between():
     assert world.actions == [] and rig.store.issues() == []
 
 
+def test_a_pass_that_read_a_restarts_gap_before_its_start_was_read_records_nothing():
+    # compose restart of two services: the events of one ask for a pass, which reads the
+    # other exited in its gap; that other's start is read before the pass judges (it ends
+    # the grace); the pass must not take what it read for a stop or a crash
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=0)
+    rig = Rig(world, desired(spec("web")))
+    for action in ("kill", "die", "stop"):
+        rig.signals.event("web", action, rig.clock(), 15 if action == "kill" else None)
+    observed = rig.observer.observe()  # the gap
+    rig.clock.advance(0.05)
+    world.set("web", status="running")
+    rig.signals.event("web", "start", rig.clock())
+    assert rig.records.restart_left("web") == 0  # the start ended the grace
+    assert "web" in rig.signals.frozen(observed)
+    rig.clock.advance(0.05)
+    assert "web" not in rig.signals.frozen(rig.observer.observe())  # the pass after: fresh
+    rig.fix("web")
+    assert world.actions == [] and rig.store.issues() == []
+
+
 def test_a_restart_whose_stop_timed_out_is_still_a_persons_restart():
     # under load the process outlives the stop's timeout: the engine says kill 15, kill 9,
     # die, stop, start; the die after the timeout's SIGKILL triggers a pass at once, before
