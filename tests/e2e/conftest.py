@@ -72,15 +72,18 @@ def wait_for(
     timeout: float = 120.0,
     what: str = "condition",
     interval: float = 0.25,
+    seen: Callable[[], Any] | None = None,
 ) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s,
+    saying what ``seen`` returns then (what the test was looking at)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            shown = "" if seen is None else f"; saw {seen()!r:.2000}"
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{shown}")
         time.sleep(interval)
 
 

@@ -83,13 +83,20 @@ def test_a_restored_step_shows_one_plan_and_one_deadline_everywhere(make_stack):
     assert record["step"]["until"].replace("Z", "+00:00")[:19] == until.replace("Z", "+00:00")[:19]
 
 
+# healthy while /tmp/ok exists (made at each start); deaf to SIGTERM, so a restart of
+# its running container takes the whole 12 s stop grace period
 STUBBORN = """
 services:
   stubborn:
     image: cc-busybox:1
     network_mode: none
     stop_grace_period: 12s
-    command: ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
+    command: ["sh", "-c", "touch /tmp/ok; trap '' TERM; while :; do sleep 1; done"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ok"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
 """
 
 
@@ -104,12 +111,13 @@ def test_a_step_killed_mid_command_is_restored_with_one_deadline_everywhere(make
         90,
         "stubborn to be ready",
     )
-    stack.crash("stubborn")
-    fingerprint = "drift:stubborn:exited"
+    stack.compose("exec", "-T", "stubborn", "rm", "/tmp/ok")  # unhealthy, still running
+    fingerprint = "drift:stubborn:unhealthy"
     wait_for(
         lambda: (i := _issue(_served(base), fingerprint)) and i["plan"] == "running: restart",
         60,
         "the restart to be running (it takes the 12 s stop grace period)",
+        seen=lambda: (_served(base).get("issues"), _served(base).get("remediation")),
     )
     (first,) = [p for p in stack.started if p.poll() is None]
     first.send_signal(signal.SIGKILL)  # while `docker restart` waits for the grace period
