@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.swarm import swarm1, swarm3  # noqa: F401 (fixtures, for every e2e test)
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo" / "compose.yaml"
 STACKS = Path(__file__).parent / "stacks"
