@@ -151,6 +151,8 @@ class StatusServer:
         assert isinstance(server, TcpWSGIServer)  # one address: one socket
         self._server = server
         self._stopping = threading.Event()
+        self._closing = threading.Lock()  # the trigger is pulled only while it is open
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
 
     @property
@@ -164,7 +166,9 @@ class StatusServer:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread.is_alive():
-            self._server.pull_trigger()  # wake the loop now
+            with self._closing:  # the loop may have seen the flag and closed the trigger:
+                if not self._closed:  # its descriptor number may be another file's by now
+                    self._server.pull_trigger()  # wake the loop now
             self._thread.join(10)
         else:  # never started: close here
             self._close()
@@ -175,7 +179,11 @@ class StatusServer:
         self._close()
 
     def _close(self) -> None:
-        wasyncore.close_all(self._map, ignore_all=True)
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            wasyncore.close_all(self._map, ignore_all=True)
         self._server.task_dispatcher.shutdown(timeout=5)
 
 

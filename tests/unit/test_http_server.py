@@ -126,3 +126,22 @@ def test_stop_ends_the_server_with_clients_still_connected():
         get(port, timeout=5)
     for sock in held:
         sock.close()
+
+
+def test_a_stop_that_races_the_loops_own_close_never_writes_to_a_closed_descriptor():
+    """The serving loop wakes every second on its own; when it sees the stop flag before
+    ``stop`` pulls the wake-up trigger, it closes the trigger first. Pulling it then wrote
+    to a closed descriptor (EBADF in CI), or to whatever file took its number since. Here
+    the pull is held until the loop has had time to close everything."""
+    server = StatusServer("127.0.0.1", 0, CollectorRegistry(), lambda: True, lambda: {})
+    server.start()
+    pull = server._server.pull_trigger
+    serving = server._thread
+
+    def late_pull() -> None:
+        serving.join(timeout=2.5)  # the loop's one-second wake-up comes first
+        pull()
+
+    server._server.pull_trigger = late_pull  # type: ignore[method-assign]
+    server.stop()
+    assert not serving.is_alive()
