@@ -185,6 +185,42 @@ class IssueStore:
                     self._changes += 1
             return [_copy(i) for i in linked]
 
+    def resolve_with_causes(self) -> list[Issue]:
+        """Resolve the log issues whose every upstream cause has recovered (its issue
+        resolved and its service has no active drift) and that were not seen since it
+        did: "could not connect to db" ends with db's incident, not 300 s of quiet later.
+        One seen after its cause recovered stays open (and is its own problem now)."""
+        now = to_datetime(self._clock())
+        resolved: list[Issue] = []
+        with self._lock:
+            by_id = {i.id: i for i in self._issues.values()}
+            drifting = {
+                i.service
+                for i in self._issues.values()
+                if i.active and i.source is IssueSource.DRIFT
+            }
+            for issue in self._issues.values():
+                if issue.source is not IssueSource.LOG or not issue.caused_by:
+                    continue
+                if not issue.active or issue.state is IssueState.REMEDIATING:
+                    continue
+                causes = [by_id.get(cause) for cause in issue.caused_by]
+                if not all(
+                    c is not None
+                    and c.resolved_at is not None
+                    and c.service not in drifting
+                    and issue.last_seen <= c.resolved_at
+                    for c in causes
+                ):
+                    continue
+                names = ", ".join(sorted({c.service for c in causes if c is not None}))
+                self._resolve(issue, now, f"its cause recovered ({names})")
+                self._sightings.forget(issue.fingerprint)
+                resolved.append(_copy(issue))
+            if resolved:
+                self._changes += 1
+        return resolved
+
     def release(self, service: str) -> list[Issue]:
         """A person acted on the service: issues that waited for a human may be fixed again."""
         released: list[Issue] = []
@@ -415,6 +451,8 @@ class IssueStore:
             self._sightings.first(finding.fingerprint, at, settings)
             return
         if issue.state is IssueState.RESOLVED:
+            if issue.resolved_at is not None and at <= issue.resolved_at:
+                return  # logged before it ended, read late: part of what ended
             self._reopen(issue, at)
             issue.named = []  # what this occurrence's errors name
             issue.severity = finding.severity

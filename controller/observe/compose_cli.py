@@ -19,6 +19,8 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,26 +134,50 @@ class ComposeCli:
             )
         return result
 
+    def _reads(self) -> tuple[tuple[int, int], ...]:
+        """Size and modification time of the files Compose reads to render the project
+        (its ``.env`` when no env file is named)."""
+        paths = [*self.project.files, *self.project.env_files]
+        if not self.project.env_files:
+            paths.append(Path(self.project.workdir) / ".env")
+        out = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                out.append((-1, -1))
+            else:
+                out.append((st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+    def _handoff_key(self) -> tuple[object, ...]:
+        return (
+            tuple(self._base_argv()),
+            tuple(sorted(self.project.environment.items())),
+            str(self.project.workdir),
+        )
+
     def config(self, timeout: float = 60.0) -> dict[str, Any]:
-        """The resolved compose model, as `docker compose config --format json` prints it."""
-        out = self.run(["config", "--format", "json"], timeout).stdout
-        try:
-            model = json.loads(out)
-        except json.JSONDecodeError as exc:
-            raise ComposeError(f"compose config printed invalid JSON: {exc}") from exc
-        if not isinstance(model, dict):
-            raise ComposeError("compose config printed JSON that is not an object")
-        return model
+        """The resolved compose model, as `docker compose config --format json` prints it
+        (the rendering ``declared`` just made when it is handed over)."""
+        text = _HANDOFF.take(self._handoff_key(), self._reads())
+        if text is None:
+            text = self.run(["config", "--format", "json"], timeout).stdout
+        return _json_model(text)
 
     def declared(self, timeout: float = 60.0) -> dict[str, Any]:
         """The resolved model with each service's ``x-`` extensions (``x-controller``):
         ``config --format json`` leaves a service's extensions out (Compose 2.40), its YAML
         form keeps them. Both forms are asked for at once (two Composes side by side: a
-        start waits for one, not two)."""
+        start waits for one, not two). Always read anew (a reload); the JSON form is then
+        handed to the next ``config`` of the same files (``Handoff``)."""
+        reads = self._reads()
         with ThreadPoolExecutor(2, thread_name_prefix="compose-config") as pool:
             as_yaml = pool.submit(self.run, ["config"], timeout)
-            model = self.config(timeout)
+            rendered_json = self.run(["config", "--format", "json"], timeout).stdout
             text = as_yaml.result().stdout
+        model = _json_model(rendered_json)
+        _HANDOFF.put(self._handoff_key(), reads, rendered_json)
         try:
             rendered = yaml.load(text, Loader=SafeLoader)  # a safe loader (C when available)
         except yaml.YAMLError as exc:
@@ -227,6 +253,45 @@ class ComposeCli:
 
 
 BUILD_TIMEOUT = 900.0
+HANDOFF_SECONDS = 30.0
+
+
+class Handoff:
+    """One rendering of a project's model, passed from the reader that had to run Compose
+    (the desired state's load, ``declared``) to the next that asks for the same model
+    (the config hashes, as the controller starts): a start runs Compose's ``config`` once,
+    not twice, before its first step. Taken once, within ``HANDOFF_SECONDS``, and only
+    while the files Compose read are as they were when it began."""
+
+    def __init__(self, seconds: float = HANDOFF_SECONDS) -> None:
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self._held: dict[tuple[object, ...], tuple[tuple[tuple[int, int], ...], float, str]] = {}
+
+    def put(self, key: tuple[object, ...], reads: tuple[tuple[int, int], ...], text: str) -> None:
+        with self._lock:
+            self._held[key] = (reads, time.monotonic(), text)
+
+    def take(self, key: tuple[object, ...], reads: tuple[tuple[int, int], ...]) -> str | None:
+        with self._lock:
+            held = self._held.pop(key, None)
+        if held is None:
+            return None
+        then, at, text = held
+        return text if then == reads and time.monotonic() - at < self._seconds else None
+
+
+_HANDOFF = Handoff()
+
+
+def _json_model(text: str) -> dict[str, Any]:
+    try:
+        model = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ComposeError(f"compose config printed invalid JSON: {exc}") from exc
+    if not isinstance(model, dict):
+        raise ComposeError("compose config printed JSON that is not an object")
+    return model
 
 
 def _read(handle: IO[bytes]) -> str:

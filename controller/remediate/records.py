@@ -15,6 +15,7 @@ A class of many methods on purpose: each is one named change of a record, so tha
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -255,8 +256,10 @@ class Records:
 
     def hold(self, service: str, stable_after: float, restart_policy: bool) -> float:
         """Seconds the service must stay ready for its incident to be over: ``stable_after``
-        and long enough to outlive its crash pattern."""
-        return max(stable_after, self.read(service, lambda r: self._outlive(r, restart_policy)))
+        and long enough to outlive its crash pattern (rounded up to a tenth: it is said to
+        people, "ready for 41.4 s", never "41.3379 s")."""
+        outlive = self.read(service, lambda r: self._outlive(r, restart_policy))
+        return max(stable_after, math.ceil(outlive * 10) / 10)
 
     def same_way(self, service: str) -> str:
         """Why the service's newest crashes were one failure repeating ("" if not)."""

@@ -244,6 +244,10 @@ class Controller:
         synced = self.store.sync_drifts(drifts, statuses, frozen, holds)
         log_drifts(synced)
         time_detection(self.metrics, synced, observed, self._clock())
+        for issue in (freed := self.store.resolve_with_causes()):
+            of_issue(issue).info(
+                "{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id
+            )
         active = self.store.active()
         crashes = explained_crashes(active, observed, self._records.never_ready)
         for issue in (linked := self.store.link_causes(root_causes(self.desired, active, crashes))):
@@ -265,7 +269,13 @@ class Controller:
                 "{}: log error stopped: {} issue {}", issue.service, issue.title, issue.id
             )
         return bool(
-            synced.opened or synced.reopened or synced.recovered or linked or expired or changed
+            synced.opened
+            or synced.reopened
+            or synced.recovered
+            or linked
+            or freed
+            or expired
+            or changed
         )
 
     def _count_restarts(self, observed: ObservedState) -> None:

@@ -107,6 +107,12 @@ def test_a_dependency_a_person_stops_slowly_is_the_cause_and_its_dependent_is_no
     )
     assert api["caused_by"] == [db["id"]], api
     assert "db's fault began" in api["cause_evidence"][db["id"]]
+    said = wait_for(
+        lambda: (i := log_issue(stack, "api")) and i["caused_by"] and i,
+        60,
+        "api's connection error to be linked to db's stop",
+        seen=lambda: (log_issue(stack, "api"), stack.issue("drift:db:exited")),
+    )
 
     stack.docker("start", stack.inspect("db")["Id"])  # the person brings it back
     wait_for(
@@ -114,8 +120,17 @@ def test_a_dependency_a_person_stops_slowly_is_the_cause_and_its_dependent_is_no
         90,
         "api to recover on its own once db serves again",
     )
+    # its error ends with db's incident (not after 300 s of quiet), and never reopens
+    ended = wait_for(
+        lambda: (i := stack.issue(said["fingerprint"])) and i["state"] == "resolved" and i,
+        90,
+        "api's connection error to end with db's incident",
+        seen=lambda: stack.issue(said["fingerprint"]),
+    )
+    assert ended["resolution"] == "its cause recovered (db)", ended
     seen = passes(base)
     wait_for(lambda: passes(base) >= seen + 2, 60, "two more passes")
+    assert stack.issue(said["fingerprint"])["state"] == "resolved"  # type: ignore[index]
     api = stack.issue("drift:api:unhealthy")
     assert api is not None and api["attempts"] == [], api  # never restarted
     assert stack.inspect("api")["RestartCount"] == 0

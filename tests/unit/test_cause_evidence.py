@@ -17,6 +17,7 @@ from controller.model import (
     Drift,
     DriftKind,
     Finding,
+    Issue,
     IssueSource,
     IssueState,
     LogLine,
@@ -291,3 +292,64 @@ def test_schema_documents_addresses():
 
     field = json_schema()["$defs"]["ServiceDeclaration"]["properties"]["addresses"]
     assert "HOST:PORT" in field["description"] and field["type"] == "array"
+
+
+def _db_down(resolved_at: float | None) -> Issue:
+    stamp = datetime.fromtimestamp(T, UTC)
+    return Issue(
+        id="db-id",
+        fingerprint="drift:db:exited",
+        env="dev",
+        service="db",
+        kind="exited",
+        category="health",
+        severity="high",
+        title="db exited with code 1",
+        first_seen=stamp,
+        last_seen=stamp,
+        opened_at=stamp,
+        state=IssueState.OPEN if resolved_at is None else IssueState.RESOLVED,
+        resolved_at=None if resolved_at is None else datetime.fromtimestamp(resolved_at, UTC),
+    )
+
+
+def test_a_dependents_error_ends_with_its_causes_incident_unless_seen_after_it():
+    """A new user saw "could not connect to db" open 300 s after db recovered, under a
+    header that said converged: it ends with db's incident now, unless it was logged
+    after db recovered (then it is the dependent's own problem and stays open)."""
+    why = "names db:5432, a name of db (service name)"
+    for last_error, resolved_at, db_down_again, ends in (
+        (T + 5, T + 10, False, True),  # quiet since db recovered: ends with it
+        (T + 12, T + 10, False, False),  # logged after db recovered: its own problem
+        (T + 5, None, False, False),  # db still down: still its cause
+        (T + 5, T + 10, True, False),  # db recovered, then broke another way
+    ):
+        clock = FakeClock(T + 20)
+        store = IssueStore("dev", clock)
+        db = [_db_down(resolved_at)]
+        if db_down_again:
+            db.append(_db_down(None).model_copy(update={"id": "db-2", "fingerprint": "f2"}))
+        store.restore(db)
+        store.record_findings([_finding(last_error, "db:5432")], DetectionSettings())
+        (error,) = [i for i in store.issues() if i.service == "api"]
+        store.link_causes({error.fingerprint: {"db-id": why}})
+        freed = store.resolve_with_causes()
+        assert [i.id for i in freed] == ([error.id] if ends else []), (last_error, resolved_at)
+        after = store.get(error.fingerprint)
+        assert after is not None and after.active is not ends
+        if ends:
+            assert after.resolution == "its cause recovered (db)"
+
+
+def test_a_line_logged_before_its_issue_ended_but_read_later_does_not_reopen_it():
+    clock = FakeClock(T + 20)
+    store = IssueStore("dev", clock)
+    store.restore([_db_down(T + 10)])
+    store.record_findings([_finding(T + 5, "db:5432")], DetectionSettings())
+    (error,) = [i for i in store.issues() if i.service == "api"]
+    store.link_causes({error.fingerprint: {"db-id": "names db:5432"}})
+    assert store.resolve_with_causes()
+    late = store.record_findings([_finding(T + 9, "db:5432")], DetectionSettings())
+    assert late.reopened == [] and not store.get(error.fingerprint).active  # type: ignore[union-attr]
+    again = store.record_findings([_finding(T + 21, "db:5432")], DetectionSettings())
+    assert [i.id for i in again.reopened] == [error.id]  # logged after it ended: back

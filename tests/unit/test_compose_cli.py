@@ -97,6 +97,33 @@ def test_config_hashes_are_those_of_the_rendered_model(compose):  # type: ignore
     assert hashed[:4] == ["--project-name", "shop", "--file", "-"] and "--env-file" not in hashed
 
 
+def renders(argvs) -> int:  # type: ignore[no-untyped-def]
+    return sum(argv[-3:] == ["config", "--format", "json"] for argv in argvs())
+
+
+def test_the_loads_rendering_is_handed_once_to_the_next_reader_of_unchanged_files(
+    compose, tmp_path
+):  # type: ignore[no-untyped-def]
+    """A start renders the model for the desired state (``declared``) and then for the
+    config hashes (``config``): Compose runs once for both while the files are as they
+    were; a second reader, or a reader after an edit, runs it again."""
+    cli, argvs = compose
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text("services: {web: {image: web:1}}\n")
+    cli.declared()
+    assert renders(argvs) == 1
+    again = ComposeCli(cli.project, command=cli._command)  # assembly's own instance
+    assert again.config()["services"]["web"]["image"] == "web:1"
+    assert renders(argvs) == 1  # handed over
+    again.config()
+    assert renders(argvs) == 2  # taken once
+    cli.declared()  # a reload always renders anew
+    assert renders(argvs) == 3
+    compose_file.write_text("services: {web: {image: web:2}}  # edited\n")
+    again.config()
+    assert renders(argvs) == 4  # the file changed since: not handed over
+
+
 def on_path(*names: str):  # type: ignore[no-untyped-def]
     return lambda name: f"/usr/bin/{name}" if name in names else None
 

@@ -137,3 +137,12 @@ def test_a_crash_that_repeats_the_same_way_is_said_once_it_happened_twice():
     assert same_way(later) == ""  # much later after its start: not the same failure
     unknown = with_crash(CrashPattern(), "e@5", 3.0, STABLE)
     assert unknown.shapes == []  # no exit code known: nothing to compare
+
+
+def test_the_hold_people_read_is_rounded_up_to_a_tenth():
+    """'ready for 41.4 s', never '41.3379 s' (a new user read the gate's line)."""
+    records = Records(lambda: ThrottleRules(backoff_reset=STABLE), FakeClock(T0))
+    records.crashed("web", [("a@1", 27.5586)])  # the engine's clock: odd fractions
+    hold = records.hold("web", 2.0, restart_policy=False)
+    assert hold == 41.4 and f"{hold:g}" == "41.4"
+    assert hold >= outlive(records.get("web").crashes, False, STABLE)  # never shorter
