@@ -45,20 +45,42 @@ def explains(
     never_ready: Callable[[ContainerSnapshot], bool],
 ) -> bool:
     """True when ``issue`` (a log issue) explains the death of one of ``crashed``."""
+    return not why_not(issue, crashed, never_ready)
+
+
+def why_not(
+    issue: Issue,
+    crashed: Sequence[ContainerSnapshot],
+    never_ready: Callable[[ContainerSnapshot], bool],
+) -> str:
+    """Why ``issue`` explains none of the deaths of ``crashed``, in words ("" when it
+    explains one): what a person reads when a service is restarted despite an error
+    that a restart cannot fix."""
     slack = timedelta(seconds=SLACK)
+    reasons: list[str] = []
     for container in crashed:
         if not issue.container or issue.container != container.name:
+            reasons.append(f"last seen in {issue.container or 'no container'}")
             continue
         started, finished = _when(container.started_at), _when(container.finished_at)
         if started is None or finished is None or finished < started:
+            reasons.append(f"{container.name} has no start and end times")
             continue
         seen = issue.last_seen
-        during_run = started - slack <= seen <= finished + slack
-        shortly_before = (finished - seen).total_seconds() <= WINDOW
-        short = (finished - started).total_seconds() <= STARTUP
-        if during_run and shortly_before and short and never_ready(container):
-            return True
-    return False
+        if not started - slack <= seen <= finished + slack:
+            reasons.append(
+                f"last seen at {seen:%H:%M:%S.%f}, outside the run that died "
+                f"({started:%H:%M:%S.%f} to {finished:%H:%M:%S.%f})"
+            )
+        elif (finished - seen).total_seconds() > WINDOW:
+            reasons.append(f"last seen more than {WINDOW:g} s before it died")
+        elif (finished - started).total_seconds() > STARTUP:
+            reasons.append(f"the run lasted more than {STARTUP:g} s")
+        elif not never_ready(container):
+            reasons.append("the run was ready once")
+        else:
+            return ""
+    return "; ".join(reasons) or "no container died"
 
 
 _CRASH_KINDS = frozenset(

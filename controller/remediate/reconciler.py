@@ -66,12 +66,18 @@ from controller.model import (
     to_datetime,
 )
 from controller.observe.gateway import EngineError
-from controller.remediate.blame import explains
+from controller.remediate.blame import explains, why_not
 from controller.remediate.crashes import crash_runs
 from controller.remediate.deference import Deference, docker_restarting
 from controller.remediate.dependents import judged_before
 from controller.remediate.lastgood import LastGood, bad_change, identity_of, target
-from controller.remediate.plan import CRASHES, Plan, change_plan, make_plan
+from controller.remediate.plan import (
+    CRASHES,
+    RESTART_CANNOT_FIX,
+    Plan,
+    change_plan,
+    make_plan,
+)
 from controller.remediate.proving import Prover
 from controller.remediate.records import Records
 from controller.remediate.results import Done, Failed, RequeueAfter, Result
@@ -144,6 +150,7 @@ class Reconciler:
         self._dry_run = dry_run
         self._blip = blip
         self._settle_logs = settle_logs
+        self._unexplained: dict[str, tuple[str, ...]] = {}  # what was said, by service
         self._on_change = on_change
 
     @property
@@ -424,6 +431,19 @@ class Reconciler:
         docker_restarting: bool,
     ) -> Plan:
         causes = [i for i in logs if explains(i, crashed, self._records.never_ready)]
+        for issue in logs:
+            if not crashed or issue.category not in RESTART_CANNOT_FIX or issue in causes:
+                continue
+            said = (issue.fingerprint, *sorted(instance(c) for c in crashed))
+            if self._unexplained.get(spec.name) != said:  # once per crash, not per pass
+                self._unexplained[spec.name] = said
+                logger.info(
+                    "{}: its {} error ({}) does not explain the crash: {}",
+                    spec.name,
+                    issue.category,
+                    issue.title,
+                    why_not(issue, crashed, self._records.never_ready),
+                )
         runbooks = tuple(
             rb
             for rb in self._settings.runbooks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from controller.remediate.crashes import ONE_OFF_HOLD
 from tests.e2e.conftest import STACKS, free_ports, http_get, wait_for
 
 TRIO = STACKS / "trio.yaml"
@@ -119,5 +120,12 @@ def test_restarting_the_engine_leaves_the_controller_running_reconnected_and_idl
         doc["observed_at"],
     )
     stack.crash("beta")  # and the event stream is back: a crash is seen and fixed
-    stack.wait_issue("drift:beta:exited", "resolved", timeout=60)
+    wait_for(
+        lambda: (i := stack.issue("drift:beta:exited")) and i["attempts"],
+        60,
+        "beta's crash to be fixed",
+    )
+    # proven once beta outlived the crash: as long again as it had run, half that more,
+    # at most a minute (a busy machine that took long to converge makes that minute)
+    stack.wait_issue("drift:beta:exited", "resolved", timeout=ONE_OFF_HOLD + 60)
     assert "engine unreachable" in stack.log() and "engine reachable" in stack.log()

@@ -14,7 +14,7 @@ from controller.model import (
     StepRecord,
     to_datetime,
 )
-from controller.remediate.blame import explains
+from controller.remediate.blame import explains, why_not
 from controller.remediate.verify import deadline, instance, prove
 from tests.fakes import container, spec
 
@@ -139,6 +139,23 @@ def test_an_error_long_before_the_death_or_before_the_run_or_of_another_containe
 
 def test_a_long_run_was_not_failing_to_start_even_if_never_seen_ready():
     assert not explains(log_issue("demo-web-1", 2, Category.AUTH), [crashed(600)], lambda c: True)
+
+
+def test_why_an_error_does_not_explain_a_crash_is_said_in_words():
+    never = lambda c: True  # noqa: E731
+    assert why_not(log_issue("demo-web-1", 2, Category.AUTH), [crashed(5)], never) == ""
+    assert "the run was ready once" in why_not(
+        log_issue("demo-web-1", 2, Category.AUTH), [crashed(5)], lambda c: False
+    )
+    assert "outside the run that died" in why_not(
+        log_issue("demo-web-1", 20, Category.AUTH), [crashed(5)], never
+    )
+    assert "last seen in demo-web-2" in why_not(
+        log_issue("demo-web-2", 2, Category.AUTH), [crashed(5)], never
+    )
+    assert "more than 120 s" in why_not(
+        log_issue("demo-web-1", 2, Category.AUTH), [crashed(600)], never
+    )
 
 
 def test_an_image_healthcheck_gets_the_time_of_its_first_verdict():
