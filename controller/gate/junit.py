@@ -24,7 +24,8 @@ from typing import Any
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string  # type: ignore[import-untyped]
 
-from controller.gate.run import GateResult, Verdict
+from controller.gate.run import GateResult
+from controller.gate.verdict import Verdict
 
 
 def _issue_text(issue: Mapping[str, Any]) -> str:

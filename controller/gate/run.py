@@ -25,26 +25,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from enum import IntEnum
 
+from controller.gate.verdict import Verdict
 from controller.model import IssueState, ServiceCondition
 from controller.remediate.lastgood import rolled_back_text
-from controller.runtime import Controller
+from controller.runtime.controller import Controller
 
 ENGINE_RETRY_SECONDS = 1.0
 ROUND_PAUSE_SECONDS = 0.5
-WAIT_STEP_SECONDS = 0.05  # a step's end is seen this soon (a look at counters, no I/O)
-
-
-class Verdict(IntEnum):
-    """What the gate concluded; the value is the process's exit code."""
-
-    CONVERGED = 0
-    NOT_CONVERGED = 1
-    BAD_INPUT = 2
-    ENGINE_UNREACHABLE = 3
-    TIMED_OUT = 4
-    ROLLED_BACK = 5
+WAIT_STEP_SECONDS = 0.01  # a step's end is seen this soon (a look at counters, no I/O)
 
 
 @dataclass(frozen=True, slots=True)

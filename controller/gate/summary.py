@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from controller.gate.run import GateResult, Verdict
+from controller.gate.run import GateResult
+from controller.gate.verdict import Verdict
 from controller.issues.report import cell
 
 VARIABLE = "GITHUB_STEP_SUMMARY"

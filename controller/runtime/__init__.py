@@ -11,9 +11,30 @@
 - ``journal``: one log line per decision, and the time to detect a fault.
 """
 
-from controller.runtime.assembly import assemble
-from controller.runtime.controller import Controller
-from controller.runtime.journal import fault_started
-from controller.runtime.settings import Settings, load
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from controller.runtime.assembly import assemble
+    from controller.runtime.controller import Controller
+    from controller.runtime.journal import fault_started
+    from controller.runtime.settings import Settings, load
 
 __all__ = ["Controller", "Settings", "assemble", "fault_started", "load"]
+_HOME = {
+    "assemble": "assembly",
+    "Controller": "controller",
+    "fault_started": "journal",
+    "Settings": "settings",
+    "load": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Each part imported on first use: the CLI reads the desired state
+    (``runtime.settings``) while the rest of the controller is still being imported."""
+    if name in _HOME:
+        return getattr(importlib.import_module(f"controller.runtime.{_HOME[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
