@@ -773,6 +773,8 @@ class ContainerSnapshot:
     image_id: str = ""  # the image it runs (``sha256:...``)
     image: str = ""  # the image it was created from, as named (``app:1``)
     created_at: str = ""  # when it was created (RFC 3339)
+    node: str = ""  # the swarm node it runs on (its host name); "" on a single engine
+    error: str = ""  # what the engine said went wrong, a swarm task's ``Status.Err``
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, ContainerState):  # the engine's text

@@ -37,6 +37,7 @@ from controller.observe.gateway import (
     EngineError,
     EngineIdentity,
     EngineUnavailable,
+    EventStream,
     ImageInfo,
     LogStream,
 )
@@ -336,7 +337,7 @@ class DockerEngine:
             _Stream(self._call(what, lambda api: api.logs(container_id, **options)), what)
         )
 
-    def events(self, project: str) -> _Stream:
+    def events(self, project: str) -> EventStream:
         filters = {"type": "container", "label": [f"{PROJECT_LABEL}={project}"]}
         what = "events"
         return _Stream(self._call(what, lambda api: api.events(decode=True, filters=filters)), what)
