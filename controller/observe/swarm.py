@@ -76,23 +76,20 @@ class SwarmEngine(DockerEngine):
 
     # --- reading the stack ---------------------------------------------------------------
 
-    def _services(self, project: str) -> list[dict[str, Any]]:
-        services: list[dict[str, Any]] = self._call(
-            "list services",
-            lambda api: api.services(  # type: ignore[no-untyped-call]
-                filters={"label": f"{STACK_LABEL}={project}"}
-            ),
+    def _stack(self, what: str, project: str) -> list[dict[str, Any]]:
+        """The stack's services or tasks (``what``), by the stack's label."""
+        filters = {"label": f"{STACK_LABEL}={project}"}
+        found: list[dict[str, Any]] = self._call(
+            f"list {what}",
+            lambda api: getattr(api, what)(filters=filters),
         )
-        return services
+        return found
+
+    def _services(self, project: str) -> list[dict[str, Any]]:
+        return self._stack("services", project)
 
     def _tasks(self, project: str) -> list[dict[str, Any]]:
-        tasks: list[dict[str, Any]] = self._call(
-            "list tasks",
-            lambda api: api.tasks(  # type: ignore[no-untyped-call]
-                filters={"label": f"{STACK_LABEL}={project}"}
-            ),
-        )
-        return tasks
+        return self._stack("tasks", project)
 
     def _nodes(self) -> dict[str, str]:
         nodes: list[dict[str, Any]] = self._call("list nodes", lambda api: api.nodes())

@@ -47,7 +47,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.model import ContainerSnapshot, ContainerState, Health, engine_ns
+from controller.model import (
+    ContainerSnapshot,
+    ContainerState,
+    Health,
+    engine_ns,
+    healthcheck_timing,
+)
 
 STACK_LABEL = "com.docker.stack.namespace"
 HASH_LABEL = "com.docker.compose.config-hash"  # as Compose names it (observe.engine)
@@ -59,10 +65,6 @@ TAKEN = frozenset({"shutdown", "remove"})  # swarm stopped it on purpose
 LIVE = frozenset({"running", "ready"})  # desired states of a task swarm means to run
 UNHEALTHY_ERR = "unhealthy container"
 _EXIT = re.compile(r"non-zero exit \((-?\d+)\)")
-
-# Docker's defaults for a healthcheck that does not set them (nanoseconds in the API)
-_DEFAULT_INTERVAL = _DEFAULT_TIMEOUT = 30.0
-_DEFAULT_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,18 +133,11 @@ def _container_spec(task: Mapping[str, Any]) -> Mapping[str, Any]:
     return spec
 
 
-def healthcheck_timing(task: Mapping[str, Any]) -> tuple[float, float, float, int]:
+def task_healthcheck(task: Mapping[str, Any]) -> tuple[float, float, float, int]:
     """(interval, timeout, start period) in seconds and the retries of the task's
     healthcheck; zeros if it declares none (an image's own is not in the task's spec)."""
     check = _container_spec(task).get("Healthcheck") or {}
-    test = check.get("Test") or []
-    if not test or test[:1] == ["NONE"]:
-        return 0.0, 0.0, 0.0, 0
-    interval = int(check.get("Interval") or 0) / 1e9 or _DEFAULT_INTERVAL
-    timeout = int(check.get("Timeout") or 0) / 1e9 or _DEFAULT_TIMEOUT
-    start_period = int(check.get("StartPeriod") or 0) / 1e9
-    retries = int(check.get("Retries") or 0) or _DEFAULT_RETRIES
-    return interval, timeout, start_period, retries
+    return healthcheck_timing(check) if check.get("Test") else (0.0, 0.0, 0.0, 0)
 
 
 def _health(task: Mapping[str, Any], checked: bool) -> Health | None:
@@ -214,7 +209,7 @@ def snapshot(
     status = _status(task)
     spec = _container_spec(task)
     labels: Mapping[str, str] = spec.get("Labels") or {}
-    interval, timeout, start_period, retries = healthcheck_timing(task)
+    interval, timeout, start_period, retries = task_healthcheck(task)
     state = state_of(task)
     stamp = str(status.get("Timestamp") or "")
     ended = state in ENDED or state in TAKEN
@@ -345,7 +340,7 @@ def _action(task: Mapping[str, Any], before: tuple[str, str] | None) -> str | No
     if state in ("starting", "running"):
         return (
             "start"
-            if state == "starting" or not healthcheck_timing(task)[0]
+            if state == "starting" or not task_healthcheck(task)[0]
             else "health_status: healthy"
         )
     if UNHEALTHY_ERR in str(_status(task).get("Err") or ""):
