@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -773,6 +773,8 @@ class ContainerSnapshot:
     image_id: str = ""  # the image it runs (``sha256:...``)
     image: str = ""  # the image it was created from, as named (``app:1``)
     created_at: str = ""  # when it was created (RFC 3339)
+    node: str = ""  # the swarm node it runs on (its host name); "" on a single engine
+    error: str = ""  # what the engine said went wrong, a swarm task's ``Status.Err``
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, ContainerState):  # the engine's text
@@ -801,6 +803,24 @@ class ContainerSnapshot:
 # never reaches a verdict.
 STALL_INTERVALS = 3
 STALL_FLOOR = 30.0
+
+# Docker's defaults for a healthcheck that does not set them (nanoseconds in the API)
+_DEFAULT_INTERVAL = _DEFAULT_TIMEOUT = 30.0
+_DEFAULT_RETRIES = 3
+
+
+def healthcheck_timing(check: Mapping[str, Any]) -> tuple[float, float, float, int]:
+    """(interval, timeout, start period) in seconds and the retries of a healthcheck as
+    the engine's API writes it (a container's ``Config.Healthcheck``, a swarm task's
+    ``ContainerSpec.Healthcheck``), Docker's defaults where unset; zeros for ``NONE``."""
+    test = check.get("Test") or []
+    if test[:1] == ["NONE"]:
+        return 0.0, 0.0, 0.0, 0
+    interval = int(check.get("Interval") or 0) / 1e9 or _DEFAULT_INTERVAL
+    timeout = int(check.get("Timeout") or 0) / 1e9 or _DEFAULT_TIMEOUT
+    start_period = int(check.get("StartPeriod") or 0) / 1e9
+    retries = int(check.get("Retries") or 0) or _DEFAULT_RETRIES
+    return interval, timeout, start_period, retries
 
 
 @dataclass(frozen=True, slots=True)

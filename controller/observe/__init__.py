@@ -8,4 +8,6 @@
 - ``events``: the engine's event stream, each event a hint.
 - ``observer``: one ``ObservedState`` of the project; ``probes``: declared probes.
 - ``logwire``, ``lines``, ``logs``: following every container's log, a read at a time.
+- ``swarm``: a swarm stack's tasks behind the same gateway (read only), through a manager;
+  ``swarmtasks``: what a task becomes (pure).
 """

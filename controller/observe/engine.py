@@ -30,6 +30,7 @@ from controller.model import (
     Health,
     VolumeUsage,
     engine_time,
+    healthcheck_timing,
 )
 from controller.observe.gateway import (
     ContainerGone,
@@ -37,6 +38,7 @@ from controller.observe.gateway import (
     EngineError,
     EngineIdentity,
     EngineUnavailable,
+    EventStream,
     ImageInfo,
     LogStream,
 )
@@ -158,23 +160,10 @@ def disk_from_df(project: str, data: dict[str, Any]) -> DiskUsage:
     return DiskUsage(writable, tuple(sorted(volumes, key=lambda v: v.name)))
 
 
-# Docker's defaults for a healthcheck that does not set them (nanoseconds in the API)
-_DEFAULT_INTERVAL = _DEFAULT_TIMEOUT = 30.0
-_DEFAULT_RETRIES = 3
-
-
 def _healthcheck_timing(data: dict[str, Any]) -> tuple[float, float, float, int]:
     """(interval, timeout, start period) in seconds and the retries of the container's
     healthcheck (compose's or the image's: the engine merges them); zeros if none."""
-    check = (data.get("Config") or {}).get("Healthcheck") or {}
-    test = check.get("Test") or []
-    if test[:1] == ["NONE"]:
-        return 0.0, 0.0, 0.0, 0
-    interval = int(check.get("Interval") or 0) / 1e9 or _DEFAULT_INTERVAL
-    timeout = int(check.get("Timeout") or 0) / 1e9 or _DEFAULT_TIMEOUT
-    start_period = int(check.get("StartPeriod") or 0) / 1e9
-    retries = int(check.get("Retries") or 0) or _DEFAULT_RETRIES
-    return interval, timeout, start_period, retries
+    return healthcheck_timing((data.get("Config") or {}).get("Healthcheck") or {})
 
 
 def _epoch(text: str) -> float:
@@ -336,7 +325,7 @@ class DockerEngine:
             _Stream(self._call(what, lambda api: api.logs(container_id, **options)), what)
         )
 
-    def events(self, project: str) -> _Stream:
+    def events(self, project: str) -> EventStream:
         filters = {"type": "container", "label": [f"{PROJECT_LABEL}={project}"]}
         what = "events"
         return _Stream(self._call(what, lambda api: api.events(decode=True, filters=filters)), what)

@@ -21,8 +21,9 @@ reads again without blocking; a block goes out when it is full, when nothing mor
 come, or ``LINGER_SECONDS`` after its first byte. A quiet log's line is still read the
 moment it comes and handed on a few milliseconds later.
 
-Only engine.py uses this module (the rest of the controller sees ``LogStream``); it needs
-no docker SDK: engine.py hands it the socket address and the API version.
+Only engine.py and swarm.py use this module (the rest of the controller sees
+``LogStream``); it needs no docker SDK: they hand it the socket address and the API
+version. swarm.py reads a service's log with it (``service=True``), every task's lines.
 """
 
 from __future__ import annotations
@@ -153,11 +154,23 @@ def _one_line_frames(pieces: list[bytes], limit: int) -> list[bytes] | None:
     return [piece[8:] for piece in pieces]
 
 
-def _request(container_id: str, version: str, since: float | None) -> bytes:
-    query = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1"}
+def _request(
+    container_id: str,
+    version: str,
+    since: float | None,
+    *,
+    service: bool = False,
+    follow: bool = True,
+) -> bytes:
+    """The request of a container's log, or of a swarm service's (every task's lines, with
+    the details that name each line's node, service and task before its text)."""
+    query = {"follow": "1" if follow else "0", "stdout": "1", "stderr": "1", "timestamps": "1"}
     if since is not None and since > 0:
         query["since"] = str(since)  # seconds with a fraction, as the SDK sends it
-    path = f"/v{version}/containers/{quote(container_id, safe='')}/logs?{urlencode(query)}"
+    if service:
+        query["details"] = "1"
+    kind = "services" if service else "containers"
+    path = f"/v{version}/{kind}/{quote(container_id, safe='')}/logs?{urlencode(query)}"
     return (
         f"GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: compose-controller\r\n\r\n"
     ).encode("ascii")
@@ -176,9 +189,13 @@ class WireLog:
         timeout: float = 30.0,
         engine_alive: Callable[[], bool] = lambda: True,
         coalesce: float = COALESCE_SECONDS,
+        service: bool = False,
+        follow: bool = True,
     ) -> None:
         """Connect and read the response head; raises our errors (the container is gone,
-        the engine refused, it cannot be reached)."""
+        the engine refused, it cannot be reached). ``service``: ``container_id`` names a
+        swarm service, whose log comes with details (``_request``); ``follow``: False
+        reads the log to its end now and ends."""
         self._what = f"logs {container_id[:12]}"
         self._engine_alive = engine_alive
         self._coalesce = coalesce
@@ -188,7 +205,9 @@ class WireLog:
         try:
             self._sock.settimeout(timeout)
             self._sock.connect(where)
-            self._sock.sendall(_request(container_id, version, since))
+            self._sock.sendall(
+                _request(container_id, version, since, service=service, follow=follow)
+            )
             self._first = self._read_head()
             self._sock.settimeout(None)  # a followed log may stay quiet for days
         except OSError as exc:

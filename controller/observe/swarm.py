@@ -1,0 +1,421 @@
+"""A swarm stack read through a manager's API: ``EngineGateway``'s read side for Swarm.
+
+``SwarmEngine`` is a ``DockerEngine`` on a swarm manager's socket whose "containers" are
+the stack's tasks (the stack is the gateway's ``project``: its services are labelled
+``com.docker.stack.namespace=<project>``). It makes no call of the docker SDK of its own:
+it hands its calls to ``DockerEngine._call`` (engine.py stays the one importer of
+``docker``). What a task becomes is pure and tested alone (``observe.swarmtasks``).
+
+- **Listing**: the stack's services, their tasks (one call, by label) and the nodes' host
+  names; each slot's newest task is its container. The restart count and the start time
+  of a task that ended are carried from one listing to the next (the cluster keeps only
+  the last few tasks of a slot).
+- **Events**: a manager's own events are its own engine's containers only; swarm-wide come
+  the service and node events, which pass through as hints, and Docker 20.10 has no task
+  events: a poll of the stack's tasks every ``poll`` seconds (one call) turns each task's
+  change into the container event it is most like (``swarmtasks.task_events``).
+- **Logs**: the manager serves every node's task logs, by service (``service_logs``, with
+  the details that name each line's task); a task's lines are picked from its service's.
+  A followed service log does not end when one task dies: a watch of the task ends the
+  stream, and a last read to the end of the log (not followed) takes what was still on
+  its way.
+- **What a swarm does not do through its manager** raises ``EngineError`` naming the
+  limitation: usage and disk usage (a task's stats are on its node's engine), exec and
+  restart (a runbook or a forced update is the remediation half's: issue 24), unpause,
+  and images (each node has its own).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, engine_ns
+from controller.observe.engine import DockerEngine, _Lines, _Stream
+from controller.observe.gateway import (
+    ContainerGone,
+    ContainerSummary,
+    EngineError,
+    EngineIdentity,
+    EventStream,
+    ImageInfo,
+    LogStream,
+)
+from controller.observe.logwire import WireLog
+from controller.observe.swarmtasks import (
+    PRE_RUN,
+    STACK_LABEL,
+    SlotCount,
+    service_event,
+    slot_snapshots,
+    state_of,
+    task_events,
+)
+
+POLL_SECONDS = 0.5  # how often the event stream polls the stack's tasks
+WATCH_SECONDS = 1.0  # how often a followed task's log checks that the task still runs
+
+
+def _unsupported(what: str, why: str) -> EngineError:
+    return EngineError(f"{what}: not available on a swarm through its manager ({why})")
+
+
+class SwarmEngine(DockerEngine):
+    """``EngineGateway`` over a swarm manager: a stack's tasks as containers (read only)."""
+
+    def __init__(
+        self, base_url: str | None = None, timeout: float = 30.0, poll: float = POLL_SECONDS
+    ) -> None:
+        super().__init__(base_url, timeout)
+        self._poll = poll
+        self._lock = threading.Lock()
+        self._counts: dict[str, SlotCount] = {}
+        self._starts: dict[str, str] = {}
+
+    # --- reading the stack ---------------------------------------------------------------
+
+    def _stack(self, what: str, project: str) -> list[dict[str, Any]]:
+        """The stack's services or tasks (``what``), by the stack's label."""
+        filters = {"label": f"{STACK_LABEL}={project}"}
+        found: list[dict[str, Any]] = self._call(
+            f"list {what}",
+            lambda api: getattr(api, what)(filters=filters),
+        )
+        return found
+
+    def _services(self, project: str) -> list[dict[str, Any]]:
+        return self._stack("services", project)
+
+    def _tasks(self, project: str) -> list[dict[str, Any]]:
+        return self._stack("tasks", project)
+
+    def _nodes(self) -> dict[str, str]:
+        nodes: list[dict[str, Any]] = self._call("list nodes", lambda api: api.nodes())
+        return {
+            str(n.get("ID")): str((n.get("Description") or {}).get("Hostname") or n.get("ID"))
+            for n in nodes
+        }
+
+    def _listing(self, project: str, only: str | None = None) -> list[ContainerSnapshot]:
+        services = self._services(project)
+        if only is not None:
+            services = [s for s in services if s.get("ID") == only]
+            tasks: list[dict[str, Any]] = self._call(
+                "list tasks",
+                lambda api: api.tasks(  # type: ignore[no-untyped-call]
+                    filters={"service": only}
+                ),
+            )
+        else:
+            tasks = self._tasks(project)
+        nodes = self._nodes()
+        with self._lock:
+            listing = slot_snapshots(project, services, tasks, nodes, self._counts, self._starts)
+            if only is None:
+                self._counts, self._starts = listing.counts, listing.starts
+            else:
+                self._counts.update(listing.counts)
+                self._starts.update(listing.starts)
+        return listing.snapshots
+
+    def identity(self) -> EngineIdentity:
+        found = super().identity()
+        info: dict[str, Any] = self._call("info", lambda api: api.info())
+        swarm = info.get("Swarm") or {}
+        if not swarm.get("ControlAvailable"):
+            state = swarm.get("LocalNodeState") or "inactive"
+            raise EngineError(f"{found.host} is not a swarm manager (swarm state {state})")
+        return found
+
+    def list_containers(self, project: str) -> list[ContainerSnapshot]:
+        return self._listing(project)
+
+    def list_summaries(self, project: str) -> list[ContainerSummary]:
+        return [
+            ContainerSummary(
+                id=c.id,
+                state=str(c.status),
+                marks=f"({c.health}) ({c.exit_code}) restarts {c.restart_count} on {c.node}",
+            )
+            for c in self._listing(project)
+        ]
+
+    def inspect(self, container_id: str) -> ContainerSnapshot:
+        task = self._task(container_id)
+        service_id = str(task.get("ServiceID") or "")
+        labels = (task.get("Spec") or {}).get("ContainerSpec", {}).get("Labels") or {}
+        project = str(labels.get(STACK_LABEL) or "")
+        for found in self._listing(project, only=service_id):
+            if found.id == container_id:
+                return found
+        # no longer its slot's container (a newer task took the slot, or swarm took it)
+        raise ContainerGone(f"inspect {container_id[:12]}: no longer a current task")
+
+    def _task(self, task_id: str) -> dict[str, Any]:
+        task: dict[str, Any] = self._call(
+            f"inspect task {task_id[:12]}",
+            lambda api: api.inspect_task(task_id),  # type: ignore[no-untyped-call]
+        )
+        return task
+
+    # --- events and logs -----------------------------------------------------------------
+
+    def events(self, project: str) -> EventStream:
+        what = "events"
+        filters = {"type": ["service", "node"]}
+        stream = _Stream(
+            self._call(what, lambda api: api.events(decode=True, filters=filters)), what
+        )
+        return _SwarmEvents(self, project, stream, self._poll)
+
+    def poll_tasks(self, project: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """The stack's service names by ID and its tasks (for the event stream's poll)."""
+        services = self._services(project)
+        names = {str(s.get("ID")): str((s.get("Spec") or {}).get("Name") or "") for s in services}
+        return names, self._tasks(project)
+
+    def follow_logs(self, container_id: str, since: float | None) -> LogStream:
+        task = self._task(container_id)
+        return _TaskLog(self, str(task.get("ServiceID") or ""), container_id, since)
+
+    def service_log(self, service_id: str, since: float | None, *, follow: bool) -> LogStream:
+        """A service's log: every task's lines, each its time stamp, the details that name
+        its node, service and task, and its text. Read off the socket (``logwire``) where
+        the engine's is local or plain TCP; through the SDK otherwise (TLS, ssh), whose
+        stream a close ends only at its next line."""
+        address = self._log_address()
+        if address is not None:
+            version = str(self._call("version", lambda api: api.api_version))
+            return WireLog(
+                address,
+                version,
+                service_id,
+                since,
+                timeout=self._timeout,
+                engine_alive=self.ping,
+                service=True,
+                follow=follow,
+            )
+        what = f"service logs {service_id[:12]}"
+        options: dict[str, Any] = {
+            "details": True,
+            "follow": follow,
+            "stdout": True,
+            "stderr": True,
+            "timestamps": True,
+            "since": f"{since:.9f}" if since else 0,
+        }
+        return _Lines(
+            _Stream(self._call(what, lambda api: api.service_logs(service_id, **options)), what)
+        )
+
+    def task_running(self, task_id: str) -> bool:
+        """The task may still print: it has not ended (nor been taken away)."""
+        try:
+            state = state_of(self._task(task_id))
+        except ContainerGone:
+            return False
+        return state in PRE_RUN or state in ("starting", "running")
+
+    # --- what a manager cannot do --------------------------------------------------------
+
+    def usage(self, container_id: str) -> ContainerUsage:
+        raise _unsupported(f"stats {container_id[:12]}", "a task's stats are on its node")
+
+    def disk_usage(self, project: str) -> DiskUsage:
+        raise _unsupported("disk usage", "each node has its own layers and volumes")
+
+    def exec(
+        self,
+        container_id: str,
+        argv: Sequence[str],
+        *,
+        user: str = "",
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, bytes]:
+        raise _unsupported(
+            f"exec in {container_id[:12]}", "a task's container is on its node's engine"
+        )
+
+    def restart(self, container_id: str, timeout: float) -> None:
+        raise _unsupported(
+            f"restart {container_id[:12]}", "swarm replaces tasks; a forced update is not here yet"
+        )
+
+    def unpause(self, container_id: str) -> None:
+        raise _unsupported(f"unpause {container_id[:12]}", "a task is paused on its node")
+
+    def image(self, ref: str) -> ImageInfo | None:
+        raise _unsupported(f"inspect image {ref[:80]}", "each node has its own images")
+
+    def tag_image(self, image_id: str, repository: str, tag: str) -> None:
+        raise _unsupported(f"tag {repository}:{tag}", "each node has its own images")
+
+    def untag_image(self, ref: str) -> None:
+        raise _unsupported(f"untag {ref[:80]}", "each node has its own images")
+
+
+_END = object()
+
+
+class _SwarmEvents:
+    """The manager's service and node events and the stack's task changes, merged into
+    one ``EventStream``. It breaks (raises) when either source does, as an engine's
+    event stream breaks, so the watcher reconnects and the cache relists."""
+
+    def __init__(self, engine: SwarmEngine, project: str, stream: _Stream, poll: float) -> None:
+        self._engine = engine
+        self._project = project
+        self._stream = stream
+        self._poll = poll
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._closed = threading.Event()
+        # the first poll is the baseline: a stream says what happens from now on
+        self._names, tasks = engine.poll_tasks(project)
+        _, self._signatures = task_events(project, self._names, {}, tasks)
+        self._threads = [
+            threading.Thread(target=self._read, name="swarm-events", daemon=True),
+            threading.Thread(target=self._poll_tasks, name="swarm-tasks", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._stream:
+                hint = service_event(self._project, event)
+                if hint is not None:
+                    self._queue.put(hint)
+        except EngineError as exc:
+            self._queue.put(exc)
+        self._queue.put(_END)
+
+    def _poll_tasks(self) -> None:
+        while not self._closed.wait(self._poll):
+            try:
+                self._names, tasks = self._engine.poll_tasks(self._project)
+            except EngineError as exc:
+                self._queue.put(exc)
+                return
+            events, self._signatures = task_events(
+                self._project, self._names, self._signatures, tasks
+            )
+            for event in events:
+                self._queue.put(event)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            item = self._queue.get()
+            if item is _END or self._closed.is_set():
+                self.close()
+                return
+            if isinstance(item, EngineError):
+                self.close()
+                raise item
+            yield item
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._stream.close()
+        self._queue.put(_END)
+
+
+class _TaskLog:
+    """One task's log (``LogStream``): its lines picked out of its service's log, with
+    their time stamps, without the details. Followed while the task runs; once it has
+    ended, read to the end of the log, and ended."""
+
+    def __init__(
+        self, engine: SwarmEngine, service_id: str, task_id: str, since: float | None
+    ) -> None:
+        self._engine = engine
+        self._service = service_id
+        self._task = task_id
+        self._mark = f"com.docker.swarm.task.id={task_id}".encode()
+        self._since = since
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._stream: LogStream | None = None
+        self._last = b""  # the newest time stamp handed on
+        self._at_last: set[bytes] = set()  # the lines handed on at exactly that stamp
+        self._resuming = False  # a read began where the last one stopped: skip what it read
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        follow = self._engine.task_running(self._task)
+        while not self._closed.is_set():
+            nanos = engine_ns(self._last) if self._last else None
+            since = (nanos - 1000) / 1e9 if nanos else self._since  # a microsecond early
+            resume = (self._last, frozenset(self._at_last))
+            self._resuming = bool(self._last)
+            stream = self._engine.service_log(self._service, since, follow=follow)
+            with self._lock:
+                self._stream = stream
+            if follow:
+                threading.Thread(
+                    target=self._watch, args=(stream,), name="swarm-log-watch", daemon=True
+                ).start()
+            try:
+                for lines in stream:
+                    picked = self._pick(lines, resume)
+                    if picked:
+                        yield picked
+            except EngineError:
+                if self._closed.is_set():
+                    return
+                if not follow:
+                    raise
+                # a followed stream cut: the next look at the task says whether it ended
+            finally:
+                stream.close()
+            if not follow:
+                return  # read to its end: the task had ended before this read began
+            follow = self._engine.task_running(self._task)
+
+    def _watch(self, stream: LogStream) -> None:
+        """End a followed stream once its task has ended (the last read comes after)."""
+        while not self._closed.wait(WATCH_SECONDS):
+            with self._lock:
+                if self._stream is not stream:
+                    return
+            try:
+                running = self._engine.task_running(self._task)
+            except EngineError:
+                continue
+            if not running:
+                stream.close()
+                return
+
+    def _pick(self, lines: list[bytes], resume: tuple[bytes, frozenset[bytes]]) -> list[bytes]:
+        """This task's lines as ``<stamp> <text>``. A read that resumes where the last one
+        stopped skips what that one handed on, at its start only: within one read the
+        engine repeats no line, and stdout and stderr are stamped apart (slightly out of
+        order), so a later line is never dropped for its stamp."""
+        picked = []
+        for line in lines:
+            stamp, _, rest = line.partition(b" ")
+            details, _, text = rest.partition(b" ")
+            if self._mark not in details:
+                continue
+            if self._resuming:
+                at, seen = resume
+                if stamp < at or (stamp == at and text in seen):
+                    continue
+                self._resuming = False
+            if stamp > self._last:
+                self._last, self._at_last = stamp, set()
+            if stamp == self._last:
+                self._at_last.add(text)
+            picked.append(stamp + b" " + text)
+        return picked
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()

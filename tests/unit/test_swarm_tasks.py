@@ -1,0 +1,253 @@
+"""A swarm stack's tasks as our snapshots, on tasks recorded from a real three-node swarm
+(tests/unit/swarm-tasks/: the stack in stack.yaml, deployed by scripts/swarm-up's swarm;
+the manager's ``api.tasks`` at four moments): pure functions, no engine."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.model import ContainerSnapshot, ContainerState, Health
+from controller.observe.gateway import EngineError
+from controller.observe.swarm import SwarmEngine, _TaskLog
+from controller.observe.swarmtasks import (
+    SERVICE_LABEL,
+    SlotCount,
+    carry,
+    exit_code,
+    service_event,
+    slot_snapshots,
+    task_events,
+)
+from tests.fakes import FakeStream
+
+DATA = Path(__file__).parent / "swarm-tasks"
+NODES: dict[str, str] = json.loads((DATA / "nodes.json").read_text())
+SICK = "twk2z2jqcd5bmbc6c4xny7vcl"  # obs_sick's service ID
+
+
+def services(ticker_replicas: int = 2) -> list[dict[str, Any]]:
+    """The stack's services as recorded last (the ticker scaled to 1 then); the moments
+    before the scale down had 2 replicas of it."""
+    found: list[dict[str, Any]] = json.loads((DATA / "services.json").read_text())
+    for service in found:
+        if service["Spec"]["Name"] == "obs_ticker":
+            service["Spec"]["Mode"]["Replicated"]["Replicas"] = ticker_replicas
+    return found
+
+
+def tasks(moment: str) -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = json.loads((DATA / f"tasks-{moment}.json").read_text())
+    return loaded
+
+
+def listing(moment: str, **kwargs: Any) -> dict[tuple[str, str], ContainerSnapshot]:
+    """The snapshots of a moment by (service, node's short name) (slots for the ticker)."""
+    replicas = 1 if moment == "scaled-and-updated" else 2
+    found = slot_snapshots("obs", services(replicas), tasks(moment), NODES, **kwargs)
+    return {(c.service, c.node.rsplit("-", 1)[1]): c for c in found.snapshots}
+
+
+def by_service(moment: str) -> dict[str, list[ContainerSnapshot]]:
+    grouped: dict[str, list[ContainerSnapshot]] = {}
+    for (service, _), snap in listing(moment).items():
+        grouped.setdefault(service, []).append(snap)
+    return grouped
+
+
+def test_every_replica_and_every_global_task_is_a_container_on_its_node():
+    seen = by_service("deployed")
+    tickers = sorted(seen["ticker"], key=lambda c: c.number)
+    assert [(c.number, c.status, c.health, c.node) for c in tickers] == [
+        (1, ContainerState.RUNNING, None, "ccsw-obs-fieg-n2"),
+        (2, ContainerState.RUNNING, None, "ccsw-obs-fieg-n3"),
+    ]
+    assert all(c.restart_count == 0 and c.config_hash == "abc123" for c in tickers)
+    assert tickers[0].image == "cc-busybox:1" and tickers[0].image_id == ""  # never resolved
+    assert tickers[0].name == f"ticker.1.{tickers[0].id}"
+    assert tickers[0].started_at == "2026-12-05T07:17:53.729920361Z"
+    # a global service: one per node, its healthcheck passed (running), no slot
+    assert sorted(c.node[-2:] for c in seen["everywhere"]) == ["n1", "n2", "n3"]
+    assert {(c.number, c.health) for c in seen["everywhere"]} == {(0, Health.HEALTHY)}
+    assert seen["everywhere"][0].health_interval == 1.0
+
+
+def test_ended_tasks_are_exited_with_their_code_or_their_error():
+    seen = by_service("deployed")
+    (crasher,) = seen["crasher"]  # its restart policy gave up after 2 attempts
+    assert (crasher.status, crasher.exit_code, crasher.restart_count) == ("exited", 3, 2)
+    assert crasher.error == "task: non-zero exit (3)" and crasher.finished_at
+    (missing,) = seen["missing"]  # rejected: never ran a container
+    assert (missing.status, missing.exit_code) == ("exited", -1)
+    assert missing.error == "No such image: cc-nosuch:1"
+
+
+def test_a_task_waiting_for_its_healthcheck_is_running_and_starting():
+    (sick,) = by_service("deployed")["sick"]
+    assert (sick.status, sick.health) == (ContainerState.RUNNING, Health.STARTING)
+    assert sick.restart_count == 3  # three earlier tasks killed as unhealthy
+
+
+def test_a_task_killed_as_unhealthy_is_unhealthy_while_swarm_replaces_it():
+    moment = tasks("deployed")
+    sick = sorted(
+        (t for t in moment if t["ServiceID"] == SICK),
+        key=lambda t: t["CreatedAt"],
+    )
+    newest = sick[-1]
+    newest["Status"]["State"], newest["DesiredState"] = "ready", "ready"  # in its delay
+    found = slot_snapshots("obs", services(), moment, NODES).snapshots
+    (shown,) = [c for c in found if c.service == "sick"]
+    assert shown.id == sick[-2]["ID"]
+    assert (shown.status, shown.health, shown.exit_code) == ("restarting", "unhealthy", 143)
+    assert shown.error.endswith("dockerexec: unhealthy container")
+
+
+def test_a_killed_task_shows_its_death_then_its_replacement_with_its_restart_counted():
+    # the recording killed slot 1's task twice: after the deployment, and again here
+    deployed = slot_snapshots("obs", services(), tasks("deployed"), NODES)
+    first = next(c for c in deployed.snapshots if c.service == "ticker" and c.number == 1)
+    restarting = slot_snapshots(
+        "obs", services(), tasks("restarting"), NODES, deployed.counts, deployed.starts
+    )
+    (dying,) = [c for c in restarting.snapshots if c.service == "ticker" and c.number == 1]
+    # the replacement is made at once and waits out the restart delay: the slot is the
+    # task that died, restarting, with its exit code
+    assert dying.status == ContainerState.RESTARTING
+    assert (dying.exit_code, dying.error, dying.restart_count) == (
+        137,
+        "task: non-zero exit (137)",
+        1,
+    )
+    replaced = slot_snapshots(
+        "obs", services(), tasks("replaced"), NODES, restarting.counts, restarting.starts
+    )
+    (new,) = [c for c in replaced.snapshots if c.service == "ticker" and c.number == 1]
+    assert new.status == ContainerState.RUNNING and new.id != dying.id
+    assert new.restart_count == 2 and new.node != ""
+    # the start the engine saw of a task that died outlives its running state
+    assert restarting.starts.get(first.id) == first.started_at
+
+
+def test_a_scale_down_and_an_update_leave_no_stale_container():
+    seen = by_service("scaled-and-updated")
+    # scaled to 1: swarm deleted slot 2's running task and left its old failed one
+    assert [c.number for c in seen["ticker"]] == [1]
+    assert len(seen["everywhere"]) == 3 and all(c.status.running for c in seen["everywhere"])
+
+
+def test_the_restart_count_outlives_the_task_history_the_cluster_keeps():
+    kept = frozenset({"b", "c", "d", "e"})
+    first = carry(None, kept, bounded=False)
+    assert first == SlotCount(kept, 4)
+    later = carry(first, frozenset({"c", "d", "e", "f"}), bounded=False)
+    assert later.restarts == 5
+    # swarm replaced the task on purpose (an update): the count begins again there
+    assert carry(later, frozenset({"g"}), bounded=True).restarts == 1
+
+
+def test_exit_codes_come_from_the_container_or_the_error():
+    assert exit_code({"Status": {"State": "failed", "Err": "task: non-zero exit (137)"}}) == 137
+    assert exit_code({"Status": {"State": "complete", "ContainerStatus": {"ExitCode": 0}}}) == 0
+    assert exit_code({"Status": {"State": "rejected", "Err": "No such image: x"}}) == -1
+
+
+def test_task_changes_become_container_event_hints():
+    names = {s["ID"]: s["Spec"]["Name"] for s in services()}
+    _, before = task_events("obs", names, {}, tasks("deployed"))
+    events, now = task_events("obs", names, before, tasks("restarting"))
+    actions = {(e["Actor"]["Attributes"][SERVICE_LABEL], e["Action"]) for e in events}
+    assert ("ticker", "die") in actions and ("ticker", "create") in actions
+    die = next(e for e in events if e["Action"] == "die" and e["id"] in before)
+    assert die["Actor"]["Attributes"]["exitCode"] == "137" and die["timeNano"] > 0
+    later, _ = task_events("obs", names, now, tasks("replaced"))
+    assert ("ticker", "start") in {
+        (e["Actor"]["Attributes"][SERVICE_LABEL], e["Action"]) for e in later
+    }
+    assert task_events("obs", names, now, tasks("restarting"))[0] == []  # nothing new
+
+
+def test_service_events_of_the_stack_name_their_compose_service():
+    event = {
+        "Type": "service",
+        "Action": "update",
+        "Actor": {"ID": "s1", "Attributes": {"name": "obs_web"}},
+    }
+    hint = service_event("obs", event)
+    assert hint is not None and hint["Actor"]["Attributes"][SERVICE_LABEL] == "web"
+    other = copy.deepcopy(event)
+    other["Actor"]["Attributes"]["name"] = "elsewhere_web"
+    assert service_event("obs", other) is None
+    node = {
+        "Type": "node",
+        "Action": "update",
+        "Actor": {"ID": "n", "Attributes": {"state.new": "down"}},
+    }
+    assert service_event("obs", node) == node
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda e: e.exec("t", ["true"]),
+        lambda e: e.restart("t", 1.0),
+        lambda e: e.usage("t"),
+        lambda e: e.disk_usage("obs"),
+        lambda e: e.unpause("t"),
+        lambda e: e.image("cc-busybox:1"),
+        lambda e: e.tag_image("i", "r", "t"),
+        lambda e: e.untag_image("r:t"),
+    ],
+)
+def test_what_a_manager_cannot_do_says_so(call: Any):
+    engine = SwarmEngine("unix:///nonexistent/docker.sock")
+    with pytest.raises(EngineError, match="not available on a swarm"):
+        call(engine)
+
+
+class FakeManager:
+    """Our seam of ``_TaskLog``: the task's state and the service's log, scripted."""
+
+    def __init__(self, running: list[bool], logs: list[list[bytes]]) -> None:
+        self.running = running
+        self.logs = logs
+        self.reads: list[tuple[float | None, bool]] = []
+
+    def task_running(self, task_id: str) -> bool:
+        return self.running.pop(0)
+
+    def service_log(self, service_id: str, since: float | None, *, follow: bool) -> FakeStream:
+        self.reads.append((since, follow))
+        return FakeStream([self.logs.pop(0)])
+
+
+def line(stamp: str, task: str, text: str) -> bytes:
+    details = f"com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id={task}"
+    return f"2026-12-05T07:19:{stamp}Z {details} {text}".encode()
+
+
+def test_a_task_log_is_its_lines_of_the_service_log_read_to_the_end_once_it_ended():
+    followed = [line("38.1", "t1", "one"), line("38.2", "t2", "other"), line("38.3", "t1", "two")]
+    # the last read begins where the followed one stopped: "two" again, then the last line
+    last = [line("38.3", "t1", "two"), line("38.4", "t1", "last words")]
+    manager = FakeManager(running=[True, False], logs=[followed, last])
+    log = _TaskLog(manager, "s1", "t1", None)  # type: ignore[arg-type]
+    got = [piece for lines in log for piece in lines]
+    assert got == [
+        b"2026-12-05T07:19:38.1Z one",
+        b"2026-12-05T07:19:38.3Z two",
+        b"2026-12-05T07:19:38.4Z last words",
+    ]
+    assert [follow for _, follow in manager.reads] == [True, False]
+    assert manager.reads[1][0] is not None  # resumed from the newest stamp read
+
+
+def test_lines_slightly_out_of_order_within_one_read_are_all_kept():
+    lines = [line("38.3", "t1", "stdout"), line("38.2", "t1", "stderr, stamped first")]
+    manager = FakeManager(running=[False], logs=[lines])
+    got = [piece for read in _TaskLog(manager, "s1", "t1", None) for piece in read]  # type: ignore[arg-type]
+    assert len(got) == 2
