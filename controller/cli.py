@@ -393,6 +393,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.max_agents,
         mode,
     )
+    from controller.detect.matcher import UNAVAILABLE
+
+    if UNAVAILABLE:
+        logger.warning(
+            "log patterns are matched with Python's re, several times slower: Hyperscan "
+            "cannot be loaded ({}); it needs the C++ runtime, libstdc++6",
+            UNAVAILABLE,
+        )
     if settings.once:
         return _gate(controller, args)
     return _serve(controller, args.metrics_host, args.metrics_port)

@@ -28,10 +28,12 @@ from controller.detect.library import compile_python, to_ere
 from controller.model import PatternDef
 
 hyperscan: Any
+UNAVAILABLE = ""  # why Hyperscan could not be loaded ("" when it was)
 try:  # Hyperscan is a dependency; without it (an unusual platform) everything uses `re`
     import hyperscan
-except ImportError:  # pragma: no cover - exercised only where the wheel is missing
-    hyperscan = None
+except ImportError as exc:  # pragma: no cover - exercised only where it cannot load
+    hyperscan = None  # its wheel needs the C++ runtime (libstdc++.so.6), which apt brings
+    UNAVAILABLE = str(exc)
 _HS_FLAGS = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE if hyperscan else 0
 
 CHUNK_BYTES = 8 << 20
