@@ -282,6 +282,17 @@ def test_the_controller_in_its_container_heals_a_killed_demo_service(
     assert whoami.stdout.strip() == USER  # not root
     assert (state_dir / f"docker_issues_{stack.env}.json").stat().st_uid == int(USER)
     assert "managing the engine at unix:///var/run/docker.sock (engine id " in logs()
+    # Hyperscan needs the C++ runtime, which python:3.12-slim has (apt brings it) and the
+    # tests' minimal base may not: where it cannot load, the controller says so
+    loads = subprocess.run(
+        ["docker", "exec", container, "python", "-c", "import hyperscan"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    said = "Hyperscan cannot be loaded" in logs()
+    assert said == (loads.returncode != 0), (loads.stderr, logs())
 
     stack.kill("backend")
     issue = stack.wait_issue("drift:backend:exited", "resolved", 180)
