@@ -140,15 +140,7 @@ class ComposeCli:
         paths = [*self.project.files, *self.project.env_files]
         if not self.project.env_files:
             paths.append(Path(self.project.workdir) / ".env")
-        out = []
-        for path in paths:
-            try:
-                st = os.stat(path)
-            except OSError:
-                out.append((-1, -1))
-            else:
-                out.append((st.st_mtime_ns, st.st_size))
-        return tuple(out)
+        return signature(paths)
 
     def _handoff_key(self) -> tuple[object, ...]:
         return (
@@ -282,6 +274,19 @@ class Handoff:
 
 
 _HANDOFF = Handoff()
+
+
+def signature(paths: Sequence[Path]) -> tuple[tuple[int, int], ...]:
+    """Modification time and size of each file ((-1, -1): missing): what changed since."""
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append((-1, -1))
+        else:
+            out.append((st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def _json_model(text: str) -> dict[str, Any]:

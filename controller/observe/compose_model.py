@@ -21,7 +21,6 @@ containers are never called outdated (a missed report, never a false one).
 from __future__ import annotations
 
 import copy
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 from loguru import logger
 
 from controller.model import ContainerSnapshot
+from controller.observe.compose_cli import signature
 from controller.observe.gateway import EngineError
 
 SHARED = ("network_mode", "ipc", "pid")  # ``service:X`` here is hashed as X's container
@@ -93,15 +93,7 @@ class ConfigHashes:
         threading.Thread(target=self.current, name="compose-model", daemon=True).start()
 
     def _stat(self) -> tuple[tuple[int, int], ...]:
-        out = []
-        for path in self._files:
-            try:
-                st = os.stat(path)
-            except OSError:
-                out.append((-1, -1))
-            else:
-                out.append((st.st_mtime_ns, st.st_size))
-        return tuple(out)
+        return signature(self._files)
 
     def _refresh(self) -> None:
         """The model as Compose renders the files now (read again when one changed)."""
