@@ -235,6 +235,15 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="report what would be done; change nothing"
     )
     p.add_argument(
+        "--engine",
+        choices=["compose", "swarm"],
+        default="compose",
+        help=(
+            "compose (default): the project's containers on this engine; swarm: the project "
+            "is a stack deployed on the swarm this engine manages (docs/swarm.md)"
+        ),
+    )
+    p.add_argument(
         "--metrics-host",
         type=flagvalues.host,
         default="127.0.0.1",
@@ -355,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         once=args.once,
         shutdown_timeout=args.shutdown_timeout,
         blip_seconds=args.blip_seconds,
+        engine=args.engine,
     )
     with ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
         loading = loader.submit(load, settings)  # Compose renders the model meanwhile

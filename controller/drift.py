@@ -13,6 +13,7 @@ with the engine's record of when its fault began (``Drift.since``), the evidence
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -251,13 +252,21 @@ def _running_drifts(
             "no container of this service exists",
         )
         return
-    stopped = [c for c in containers if c.status.stopped]
+    # a swarm task killed for failing its healthcheck is unhealthy, not a crash (Swarm
+    # says so in the task's error; a container on one engine keeps running unhealthy)
+    killed = [
+        c for c in containers if not c.status.running and c.health is Health.UNHEALTHY and c.error
+    ]
+    killed = [c for c in killed if checks_health(spec, c)]
+    stopped = [c for c in containers if c.status.stopped and c not in killed]
     if stopped:
         yield _exited(spec, stopped)
     if dead := [c for c in containers if c.status is ContainerState.DEAD]:
         since = _earliest(c.finished_at for c in dead)
         yield _drift(spec, DriftKind.DEAD, f"{spec.name} is dead", dead, "state dead", since)
-    if restarting := [c for c in containers if c.status is ContainerState.RESTARTING]:
+    if restarting := [
+        c for c in containers if c.status is ContainerState.RESTARTING and c not in killed
+    ]:
         worst = max(c.restart_count for c in restarting)
         yield _drift(
             spec,
@@ -271,7 +280,9 @@ def _running_drifts(
         yield _drift(spec, DriftKind.PAUSED, f"{spec.name} is paused", paused, "state paused")
     judged = [c for c in containers if checks_health(spec, c)]
     if judged:
-        unhealthy = [c for c in judged if c.status.running and c.health is Health.UNHEALTHY]
+        unhealthy = [
+            c for c in judged if (c.status.running or c in killed) and c.health is Health.UNHEALTHY
+        ]
         if unhealthy:
             yield _drift(
                 spec,
@@ -382,11 +393,23 @@ def _drift(
         severity=_SEVERITY[kind],
         category=Category.CONFIG if kind is DriftKind.OUTDATED else Category.HEALTH,
         title=title,
-        detail=detail,
+        detail=detail + _where(containers),
         containers=tuple(c.name for c in containers),
         blocking=kind not in _NOT_BLOCKING,
         since=since,
     )
+
+
+_PLAIN_EXIT = re.compile(r"task: non-zero exit \(-?\d+\)$")  # the exit code says it all
+
+
+def _where(containers: Sequence[ContainerSnapshot]) -> str:
+    """On a swarm, the nodes the tasks ran on and what Swarm said of them beyond the
+    exit code (a task rejected for an image its node lacks, killed as unhealthy ...)."""
+    nodes = sorted({c.node for c in containers if c.node})
+    errors = sorted({c.error for c in containers if c.error and not _PLAIN_EXIT.match(c.error)})
+    where = f"; on node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)}" if nodes else ""
+    return where + "".join(f"; Swarm: {error}" for error in errors)
 
 
 def _earliest(stamps: Iterable[str]) -> float | None:

@@ -180,6 +180,8 @@ class RestartPolicy:
 
     name: str = "no"  # no | always | unless-stopped | on-failure
     max_retries: int | None = None  # on-failure:N
+    by: str = "Docker"  # whose policy: Docker's, or Swarm's (a stack's restart_policy)
+    said: str = ""  # how the user wrote it, where not in Docker's words
 
     @classmethod
     def of(cls, text: str) -> RestartPolicy:
@@ -196,7 +198,22 @@ class RestartPolicy:
         """Docker restarts a container only when it exits non-zero."""
         return self.name == "on-failure"
 
+    @classmethod
+    def of_swarm(cls, policy: object) -> RestartPolicy:
+        """A stack's ``deploy.restart_policy`` in Docker's words: Swarm replaces a task that
+        ended on ``condition: any`` (its default) as ``always`` restarts a container, on
+        ``on-failure`` after a non-zero exit (``max_attempts`` times), on ``none`` never."""
+        found = policy if isinstance(policy, Mapping) else {}
+        condition = str(found.get("condition") or "any")
+        attempts = found.get("max_attempts")
+        retries = int(attempts) if isinstance(attempts, int) and attempts > 0 else None
+        said = f"condition {condition}" + (f", max_attempts {retries}" if retries else "")
+        name = {"on-failure": "on-failure", "none": "no"}.get(condition, "always")
+        return cls(name, retries, "Swarm", said)
+
     def __str__(self) -> str:
+        if self.said:
+            return self.said
         return self.name if self.max_retries is None else f"{self.name}:{self.max_retries}"
 
 
@@ -633,6 +650,10 @@ class ServiceSpec:
     depends_on: tuple[str, ...] = ()
     has_build: bool = False  # compose can build its image (a rebuild is possible)
     restart: RestartPolicy = field(default_factory=RestartPolicy)  # compose's restart
+    # what Swarm does when a task ends (deploy.restart_policy): ``restart`` on a swarm
+    swarm_restart: RestartPolicy = field(
+        default_factory=lambda: RestartPolicy("always", None, "Swarm", "condition any")
+    )
     recreate_outdated: bool = False  # recreate it when its config hash is outdated
     stop_timeout: float = 10.0  # compose's stop_grace_period: a restart waits this long
     probes: tuple[ProbeSpec, ...] = ()

@@ -35,6 +35,7 @@ from controller.observe.gateway import (
     ComposeError,
     ContainerGone,
     ContainerSummary,
+    EngineError,
     EngineIdentity,
     EngineUnavailable,
     ImageInfo,
@@ -460,8 +461,42 @@ class FakeWorld:
         return None
 
 
+class FakeStack:
+    """Our ``StackControl`` (a swarm manager's updates) over a ``FakeWorld``: a forced
+    update replaces every container of the service, a scale sets its replicas."""
+
+    def __init__(self, world: FakeWorld, replicas: Mapping[str, int] | None = None) -> None:
+        self.world = world
+        self.replicas = dict(replicas or {})  # what Swarm keeps, by compose service
+        self.missing: set[str] = set()  # services the stack does not deploy
+
+    def _name(self, project: str, service: str) -> str:
+        if service in self.missing:
+            raise EngineError(f"service {project}_{service} is not deployed (fake)")
+        return f"{project}_{service}"
+
+    def force_update(self, project: str, service: str) -> str:
+        name = self._name(project, service)
+        self.world.actions.append(("service update --force", name))
+        replicas = self.replicas.get(service, 1)
+        self.world.up(service, force_recreate=True, replicas=replicas)
+        self.world.actions.pop(-1)  # the world's own record of it: this one says it
+        return name
+
+    def scale(self, project: str, service: str, replicas: int) -> tuple[str, int | None]:
+        name = self._name(project, service)
+        before = self.replicas.get(service, 1)
+        self.replicas[service] = replicas
+        self.world.actions.append(("service scale", f"{name}={replicas}"))
+        if before != replicas:
+            self.world.up(service, replicas=replicas)
+            self.world.actions.pop(-1)
+        return name, before
+
+
 __all__ = [
     "FakeClock",
+    "FakeStack",
     "FakeWorld",
     "ServiceRunState",
     "container",

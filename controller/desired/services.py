@@ -228,6 +228,9 @@ def _spec(
         depends_on=tuple(depends_on),
         has_build=bool(compose_service.get("build")),
         restart=RestartPolicy.of(str(compose_service.get("restart") or "no")),
+        swarm_restart=RestartPolicy.of_swarm(
+            (compose_service.get("deploy") or {}).get("restart_policy")
+        ),
         stop_timeout=stop_timeout,
         verify_timeout=verify_timeout,
         min_ready=decl.min_ready_seconds,

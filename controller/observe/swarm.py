@@ -19,10 +19,15 @@ it hands its calls to ``DockerEngine._call`` (engine.py stays the one importer o
   A followed service log does not end when one task dies: a watch of the task ends the
   stream, and a last read to the end of the log (not followed) takes what was still on
   its way.
+- **Acting on the stack** (``StackControl``, what ``remediate.swarmsteps`` asks): a forced
+  update of a service (``docker service update --force``: Swarm replaces its tasks, one
+  at a time as its update config says) and a scale of a replicated one. An exec in a
+  task's container goes to the engine of the task's node: the manager's own for its own
+  tasks, a node's engine where one was given (``node_engines``, by host name).
 - **What a swarm does not do through its manager** raises ``EngineError`` naming the
-  limitation: usage and disk usage (a task's stats are on its node's engine), exec and
-  restart (a runbook or a forced update is the remediation half's: issue 24), unpause,
-  and images (each node has its own).
+  limitation: usage and disk usage (a task's stats are on its node's engine), a restart
+  of one task (Swarm replaces tasks; the remediation updates the service), unpause, and
+  images (each node has its own).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from controller.observe.swarmtasks import (
     service_event,
     slot_snapshots,
     state_of,
+    status_of,
     task_events,
 )
 
@@ -66,13 +72,19 @@ class SwarmEngine(DockerEngine):
     """``EngineGateway`` over a swarm manager: a stack's tasks as containers (read only)."""
 
     def __init__(
-        self, base_url: str | None = None, timeout: float = 30.0, poll: float = POLL_SECONDS
+        self,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        poll: float = POLL_SECONDS,
+        node_engines: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(base_url, timeout)
         self._poll = poll
         self._lock = threading.Lock()
         self._counts: dict[str, SlotCount] = {}
         self._starts: dict[str, str] = {}
+        self._node_urls = dict(node_engines or {})  # a node's host name -> its DOCKER_HOST
+        self._node_engines: dict[str, DockerEngine] = {}
 
     # --- reading the stack ---------------------------------------------------------------
 
@@ -227,6 +239,61 @@ class SwarmEngine(DockerEngine):
     def disk_usage(self, project: str) -> DiskUsage:
         raise _unsupported("disk usage", "each node has its own layers and volumes")
 
+    def restart(self, container_id: str, timeout: float) -> None:
+        raise _unsupported(
+            f"restart {container_id[:12]}",
+            "Swarm replaces tasks: the controller updates their service (service update --force)",
+        )
+
+    # --- acting on the stack -------------------------------------------------------------
+
+    def _service(self, project: str, service: str) -> dict[str, Any]:
+        """The stack's swarm service of a compose service (``<stack>_<service>``)."""
+        name = f"{project}_{service}"
+        found: list[dict[str, Any]] = self._call(
+            f"find service {name}",
+            lambda api: api.services(filters={"name": name}),  # type: ignore[no-untyped-call]
+        )
+        exact = [s for s in found if (s.get("Spec") or {}).get("Name") == name]
+        if not exact:
+            raise EngineError(
+                f"service {name} is not deployed in stack {project} (docker stack deploy "
+                f"deploys it)"
+            )
+        return exact[0]
+
+    def _update(self, service: dict[str, Any], what: str, **changes: Any) -> None:
+        service_id = str(service["ID"])
+        version = int((service.get("Version") or {}).get("Index") or 0)
+        self._call(
+            what,
+            lambda api: api.update_service(service_id, version, fetch_current_spec=True, **changes),
+        )
+
+    def force_update(self, project: str, service: str) -> str:
+        """``docker service update --force``: Swarm replaces every task of the service, as
+        its update config says (one at a time by default). Its name."""
+        found = self._service(project, service)
+        name = str(found["Spec"]["Name"])
+        template = dict(found["Spec"].get("TaskTemplate") or {})
+        template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+        self._update(found, f"service update --force {name}", task_template=template)
+        return name
+
+    def scale(self, project: str, service: str, replicas: int) -> tuple[str, int | None]:
+        """``docker service scale <service>=<replicas>`` of a replicated service: its name
+        and the replicas Swarm kept before (None: a global service, not scaled)."""
+        found = self._service(project, service)
+        name = str(found["Spec"]["Name"])
+        replicated = (found["Spec"].get("Mode") or {}).get("Replicated")
+        if replicated is None:
+            return name, None
+        before = int(replicated.get("Replicas") or 0)
+        if before != replicas:
+            mode = {"Replicated": {"Replicas": replicas}}
+            self._update(found, f"service scale {name}={replicas}", mode=mode)
+        return name, before
+
     def exec(
         self,
         container_id: str,
@@ -236,14 +303,39 @@ class SwarmEngine(DockerEngine):
         env: Mapping[str, str] | None = None,
         timeout: float = 60.0,
     ) -> tuple[int, bytes]:
-        raise _unsupported(
-            f"exec in {container_id[:12]}", "a task's container is on its node's engine"
-        )
+        """``argv`` in a task's container, through the engine of the task's node."""
+        task = self._task(container_id)
+        container = str(status_of(task).get("ContainerStatus", {}).get("ContainerID") or "")
+        if not container:
+            raise EngineError(f"exec in task {container_id[:12]}: it has no container yet")
+        engine = self._engine_of(str(task.get("NodeID") or ""))
+        if engine is None:  # the manager's own engine runs the task
+            return super().exec(container, argv, user=user, env=env, timeout=timeout)
+        return engine.exec(container, argv, user=user, env=env, timeout=timeout)
 
-    def restart(self, container_id: str, timeout: float) -> None:
-        raise _unsupported(
-            f"restart {container_id[:12]}", "swarm replaces tasks; a forced update is not here yet"
-        )
+    def _engine_of(self, node_id: str) -> DockerEngine | None:
+        """The engine of a node that is not the manager's own (None: the manager's)."""
+        info: dict[str, Any] = self._call("info", lambda api: api.info())
+        if node_id == str((info.get("Swarm") or {}).get("NodeID") or ""):
+            return None
+        host = self._nodes().get(node_id, node_id)
+        url = self._node_urls.get(host)
+        if url is None:
+            raise EngineError(
+                f"the task runs on node {host}, whose engine the controller does not reach "
+                "(it reaches the manager's own; --node-engine HOST=URL adds one)"
+            )
+        with self._lock:
+            if host not in self._node_engines:
+                self._node_engines[host] = DockerEngine(url, self._timeout)
+            return self._node_engines[host]
+
+    def close(self) -> None:
+        with self._lock:
+            engines, self._node_engines = list(self._node_engines.values()), {}
+        for engine in engines:
+            engine.close()
+        super().close()
 
     def unpause(self, container_id: str) -> None:
         raise _unsupported(f"unpause {container_id[:12]}", "a task is paused on its node")

@@ -35,9 +35,10 @@ shutdown, remove (and not desired running)             no container: swarm took 
 - The image is ``Spec.ContainerSpec.Image`` as the stack named it; a digest pinned by
   ``stack deploy`` (``app:1@sha256:...``, without ``--resolve-image never``) is the
   snapshot's ``image_id`` (the registry's digest, not the engine's image id).
-- A start time is the task's ``Status.Timestamp`` while it is starting or running (when
-  it turned running: its first healthy check, for a task with a healthcheck); once it
-  ended, the start the engine saw earlier, or the task's creation.
+- A start time is the task's ``Status.Timestamp`` when the engine first saw it starting
+  or running (kept from one listing to the next: a task that turns running after its
+  first healthy check is the same run, not a restart); once it ended, that start, or the
+  task's creation where none was seen.
 """
 
 from __future__ import annotations
@@ -101,13 +102,13 @@ def slot_key(task: Mapping[str, Any]) -> str:
     )
 
 
-def _status(task: Mapping[str, Any]) -> Mapping[str, Any]:
+def status_of(task: Mapping[str, Any]) -> Mapping[str, Any]:
     status: Mapping[str, Any] = task.get("Status") or {}
     return status
 
 
 def state_of(task: Mapping[str, Any]) -> str:
-    return str(_status(task).get("State") or "")
+    return str(status_of(task).get("State") or "")
 
 
 def _order(task: Mapping[str, Any]) -> tuple[int, int]:
@@ -118,7 +119,7 @@ def _order(task: Mapping[str, Any]) -> tuple[int, int]:
 def exit_code(task: Mapping[str, Any]) -> int:
     """The exit code of a task that ended: the container's, else the one its error names;
     -1 when it never ran a container (rejected) and its error names none."""
-    status = _status(task)
+    status = status_of(task)
     code = int((status.get("ContainerStatus") or {}).get("ExitCode") or 0)
     if code or state_of(task) == "complete":
         return code
@@ -142,7 +143,7 @@ def task_healthcheck(task: Mapping[str, Any]) -> tuple[float, float, float, int]
 
 def _health(task: Mapping[str, Any], checked: bool) -> Health | None:
     state = state_of(task)
-    if UNHEALTHY_ERR in str(_status(task).get("Err") or ""):
+    if UNHEALTHY_ERR in str(status_of(task).get("Err") or ""):
         return Health.UNHEALTHY
     if state == "starting":
         return Health.STARTING
@@ -206,7 +207,7 @@ def snapshot(
     service_labels: Mapping[str, str] | None = None,
 ) -> ContainerSnapshot:
     """Our snapshot of one task (``service``: its compose name)."""
-    status = _status(task)
+    status = status_of(task)
     spec = _container_spec(task)
     labels: Mapping[str, str] = spec.get("Labels") or {}
     interval, timeout, start_period, retries = task_healthcheck(task)
@@ -226,7 +227,8 @@ def snapshot(
         exit_code=exit_code(task) if ended else 0,
         oom_killed=False,  # a task does not say
         restart_count=restarts,
-        started_at=stamp if state in ("starting", "running") else started,
+        # one run, one start: a task that turns from starting to running is not restarted
+        started_at=started or (stamp if state in ("starting", "running") else ""),
         config_hash=labels.get(HASH_LABEL) or (service_labels or {}).get(HASH_LABEL),
         finished_at=stamp if ended else "",
         health_interval=interval,
@@ -291,7 +293,7 @@ def slot_snapshots(
         for task in history:
             task_id = str(task.get("ID"))
             if state_of(task) in ("starting", "running"):
-                seen_starts.setdefault(task_id, str(_status(task).get("Timestamp") or ""))
+                seen_starts.setdefault(task_id, str(status_of(task).get("Timestamp") or ""))
             if task_id in seen_starts:
                 kept[task_id] = seen_starts[task_id]
         index, restarting = _shown(history)
@@ -343,7 +345,7 @@ def _action(task: Mapping[str, Any], before: tuple[str, str] | None) -> str | No
             if state == "starting" or not task_healthcheck(task)[0]
             else "health_status: healthy"
         )
-    if UNHEALTHY_ERR in str(_status(task).get("Err") or ""):
+    if UNHEALTHY_ERR in str(status_of(task).get("Err") or ""):
         return "health_status: unhealthy"
     if state in ENDED:
         return "die"
@@ -384,7 +386,7 @@ def task_events(
         }
         if action == "die":
             attributes["exitCode"] = str(exit_code(task))
-        nanos = engine_ns(str(_status(task).get("Timestamp") or "")) or 0
+        nanos = engine_ns(str(status_of(task).get("Timestamp") or "")) or 0
         events.append(
             {
                 "Type": "container",

@@ -123,23 +123,24 @@ class Deference:
         """Docker's restart policy is looping the service: count its restarts against the
         budget, say so, and hand it to a human when the loop does not converge."""
         service = spec.name
+        policy = f"{spec.restart.by}'s restart policy ({spec.restart})"
         restarts = max((c.restart_count for c in containers), default=0)
         done = restarts - self._records.docker_loop_base(service, restarts)
         if done >= budget:
             reason = (
-                f"Docker's restart policy ({spec.restart}) restarted {service} {done} times "
+                f"{policy} restarted {service} {done} times "
                 f"and it keeps failing ({plan.why}): needs a human"
             )
             self.escalate(service, plan.addresses, reason)
-            return Done("Docker's loop did not converge")
+            return Done(f"{spec.restart.by}'s loop did not converge")
         text = (
-            f"Docker's restart policy ({spec.restart}) is restarting it ({done} restart(s) "
+            f"{policy} is restarting it ({done} restart(s) "
             f"so far); the controller adds no restart of its own and hands it to a human "
             f"after {budget}"
         )
         if self._records.intend(service, plan.addresses, text):
             logger.info("{}: {}", service, text)
-        return RequeueAfter(WATCH_DOCKER, "Docker's restart policy is at work")
+        return RequeueAfter(WATCH_DOCKER, f"{spec.restart.by}'s restart policy is at work")
 
     def escalate(
         self, service: str, fingerprints: Sequence[str], reason: str, prefix: str = ""

@@ -64,8 +64,10 @@ RESTART_CANNOT_FIX = frozenset({Category.CONFIG, Category.IMPORT, Category.AUTH}
 # drifts of a service that runs well, reported and never handed to a person (no page):
 # a config edited and not yet applied (``recreate_outdated`` lets the controller apply it)
 REPORTED = frozenset({DriftKind.OUTDATED})
-# drifts Docker's own restart policy answers (it does nothing about unhealthy containers)
-DOCKER_RESTARTS = frozenset({DriftKind.EXITED, DriftKind.RESTARTING})
+# drifts a restart policy answers while it restarts the service (a container in its
+# restart delay): Docker does nothing about a container that runs unhealthy, but Swarm
+# kills an unhealthy task and replaces it (its drift is unhealthy, its task restarting)
+DOCKER_RESTARTS = frozenset({DriftKind.EXITED, DriftKind.RESTARTING, DriftKind.UNHEALTHY})
 CRASHES = frozenset(
     {
         DriftKind.EXITED,
@@ -276,7 +278,7 @@ def _docker_plan(spec: ServiceSpec, drifts: Sequence[Drift], plan: Plan) -> Plan
     )
     if outdated and not any(s.action is Action.RECREATE for s in steps):
         steps = (*steps, Rung(Action.RECREATE))
-    why = f"{plan.why}; Docker's restart policy ({spec.restart}) is restarting it"
+    why = f"{plan.why}; {spec.restart.by}'s restart policy ({spec.restart}) is restarting it"
     if plan.hand_over:  # a config, import or auth error: Docker's restarts cannot fix it
         return Plan(
             why=why,

@@ -82,13 +82,14 @@ from controller.remediate.proving import Prover
 from controller.remediate.records import Records
 from controller.remediate.results import Done, Failed, RequeueAfter, Result
 from controller.remediate.revert import Reverter
-from controller.remediate.runner import StepRunner
+from controller.remediate.runner import RUNBOOK_BUSY, StepRunner
 from controller.remediate.verify import instance
 
 if TYPE_CHECKING:
     from loguru import Logger
 
 BLIP_PLAN = "left to heal on its own first (--blip-seconds)"
+RUNBOOK_WAIT = 0.5  # a look again at a service whose runbook another step is running
 LOG_SETTLE_SECONDS = 2.0  # the most a reconcile waits for a crashed run's last log lines
 # a busy engine may take longer: the reconcile is then queued again, until this many seconds
 # after the death, and only then acts without them (a restart that no error forbids)
@@ -509,6 +510,8 @@ class Reconciler:
         if rung.action is Action.ROLLBACK:
             self._lastgood.reverting(service, rung.change)  # saved with the step, before it
         recheck = self._runner.run(spec, plan, rung, containers, fault, hold)
+        if recheck == RUNBOOK_BUSY:  # it ran (or failed) for the cause by the next look
+            return RequeueAfter(RUNBOOK_WAIT, f"{rung.label} runs for the same cause elsewhere")
         if recheck <= 0:
             return RequeueAfter(0.0, "the step failed; decide anew")
         return RequeueAfter(recheck, "verifying")

@@ -47,6 +47,7 @@ class Records:
         self._rules = rules  # from the desired state in force (a reload may change them)
         self._clock = clock
         self._lock = threading.Lock()
+        self._runbooks_running: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         self._records: dict[str, ServiceRecord] = {}
         self.changes = 0  # moves whenever a record changed (the runtime saves then)
 
@@ -292,6 +293,20 @@ class Records:
             record.runbooks = [*others, run]
 
         self._change(service, ran)
+
+    def claim_runbook(self, runbook: str, captures: Mapping[str, str]) -> bool:
+        """Run ``runbook`` for this cause now, unless another step runs it (two services
+        that log one missing database, reconciled at once, create it once)."""
+        key = (runbook, tuple(sorted(captures.items())))
+        with self._lock:
+            if key in self._runbooks_running:
+                return False
+            self._runbooks_running.add(key)
+            return True
+
+    def release_runbook(self, runbook: str, captures: Mapping[str, str]) -> None:
+        with self._lock:
+            self._runbooks_running.discard((runbook, tuple(sorted(captures.items()))))
 
     def runbook_last_ran(self, runbook: str, captures: Mapping[str, str]) -> datetime | None:
         """When ``runbook`` last ran for this cause, for any service (a cause two services

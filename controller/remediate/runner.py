@@ -53,6 +53,9 @@ STARTS = frozenset(
     }
 )
 
+# what ``run`` returns when the runbook is running for the same cause on another worker
+RUNBOOK_BUSY = -1.0
+
 
 class StepRunner:
     def __init__(
@@ -93,7 +96,28 @@ class StepRunner:
         hold: float,
     ) -> float:
         """Take ``rung`` of ``plan`` on ``spec``'s service; seconds until its proof is
-        worth a look (0: the command failed, decide anew)."""
+        worth a look (0: the command failed, decide anew; ``RUNBOOK_BUSY``: another
+        service's step runs the same runbook for the same cause now, nothing was done)."""
+        if rung.runbook is None:
+            return self._run(spec, plan, rung, containers, fault, hold)
+        issue = self._issue_for(rung, spec.name, plan)
+        cause = (rung.runbook.name, dict(issue.captures) if issue is not None else {})
+        if not self._records.claim_runbook(*cause):
+            return RUNBOOK_BUSY
+        try:
+            return self._run(spec, plan, rung, containers, fault, hold)
+        finally:
+            self._records.release_runbook(*cause)
+
+    def _run(
+        self,
+        spec: ServiceSpec,
+        plan: Plan,
+        rung: Rung,
+        containers: Sequence[ContainerSnapshot],
+        fault: str,
+        hold: float,
+    ) -> float:
         service = spec.name
         started = to_datetime(self._clock())
         step = StepRecord(

@@ -33,6 +33,7 @@ from controller.observe.gateway import EngineGateway
 from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
+from controller.observe.swarm import SwarmEngine
 from controller.observe.usage import UsageSampler
 from controller.remediate.changes import ChangeWatch
 from controller.remediate.deference import Deference
@@ -48,6 +49,7 @@ from controller.remediate.revert import DeclaredModel, RevertCompose, Reverter
 from controller.remediate.runner import StepRunner
 from controller.remediate.signals import Signals
 from controller.remediate.strategies import Actuator, ComposeActions
+from controller.remediate.swarmsteps import StackControl, SwarmActuator
 from controller.remediate.throttle import ThrottleRules
 from controller.runtime.controller import Controller
 from controller.runtime.declared import Declared
@@ -81,10 +83,11 @@ def build_remediation(
     save_now: Callable[[], None],
     on_change: Callable[[bool], None],
     settle_logs: Callable[[Sequence[ContainerSnapshot], float], bool],
+    stack: StackControl | None = None,
 ) -> Remediation:
     """The remediation side of one controller; ``desired``: the desired state in force
     (``Declared.current``), read at each use; ``snapshots``: where last-good snapshots are
-    kept."""
+    kept; ``stack``: the swarm manager, where the project is a stack (``--engine swarm``)."""
     records = Records(rules, clock)
     lastgood = LastGood(clock)
     reverter = Reverter(
@@ -95,13 +98,16 @@ def build_remediation(
         metrics=metrics,
         clock=clock,
     )
-    actuator = Actuator(
+    parts = (
         gateway,
         compose,
         lambda: desired().services,
         observe,
         lambda: desired().remediation.hook,
         reverter,
+    )
+    actuator = (
+        Actuator(*parts) if stack is None else SwarmActuator(stack, desired().project, *parts)
     )
     runner = StepRunner(
         store=store,
@@ -182,7 +188,8 @@ def assemble(
     reload reads the desired state from (``settings.load``) are the real ones unless given
     (tests give fakes of our own gateway and Compose)."""
     registry = registry if registry is not None else CollectorRegistry()
-    gateway = gateway if gateway is not None else DockerEngine()
+    swarm = SwarmEngine() if gateway is None and settings.engine == "swarm" else None
+    gateway = gateway if gateway is not None else swarm or DockerEngine()
     compose_cli = compose if compose is not None else ComposeCli(desired.compose)
     declared = Declared(desired)  # what a reload swaps; the parts that decide read it
     request_pass: Wire[[], None] = Wire("request a pass")
@@ -248,6 +255,7 @@ def assemble(
         save_now=lambda: save(True),
         on_change=changed,
         settle_logs=logs.settle_containers,
+        stack=swarm,
     )
     metrics.declare(desired.services, desired.detection.patterns)
     notifier = Notifier(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from controller.desired import load_desired, load_zero_config, zero_config_applies
@@ -26,6 +26,7 @@ class Settings:
     compose_files: tuple[Path, ...] = ()
     project_name: str | None = None
     desired_dir_given: bool = False
+    engine: str = "compose"  # compose | swarm: the project is a swarm stack of that name
 
 
 def _compose_model(project: ComposeProject) -> dict[str, object]:
@@ -34,15 +35,27 @@ def _compose_model(project: ComposeProject) -> dict[str, object]:
 
 def load(settings: Settings) -> DesiredState:
     """The declared state of ``settings.env`` (raises ``DesiredStateError``): its
-    desired-state file, or without one the compose project of the current directory."""
+    desired-state file, or without one the compose project of the current directory; on
+    a swarm, as the stack runs it (``on_swarm``)."""
     if zero_config_applies(settings.desired_dir, settings.env, settings.desired_dir_given):
-        return load_zero_config(
+        found = load_zero_config(
             settings.env, Path.cwd(), settings.compose_files, settings.project_name, _compose_model
         )
-    return load_desired(
-        settings.env,
-        settings.desired_dir,
-        _compose_model,
-        files=settings.compose_files,
-        project_name=settings.project_name,
-    )
+    else:
+        found = load_desired(
+            settings.env,
+            settings.desired_dir,
+            _compose_model,
+            files=settings.compose_files,
+            project_name=settings.project_name,
+        )
+    return on_swarm(found) if settings.engine == "swarm" else found
+
+
+def on_swarm(desired: DesiredState) -> DesiredState:
+    """The same declaration for a stack: what brings a task back is Swarm's restart policy
+    (``deploy.restart_policy``), which Compose's ``restart`` does not set there."""
+    services = {
+        name: replace(spec, restart=spec.swarm_restart) for name, spec in desired.services.items()
+    }
+    return replace(desired, services=services)

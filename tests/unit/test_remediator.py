@@ -37,6 +37,7 @@ from controller.remediate.activity import RESTART_GRACE
 from controller.remediate.reconciler import stable_after
 from controller.remediate.results import Failed, RequeueAfter
 from controller.remediate.revert import DeclaredModel
+from controller.remediate.swarmsteps import StackControl
 from controller.remediate.throttle import ThrottleRules
 from controller.runtime.assembly import build_remediation
 from tests.fakes import FakeClock, FakeWorld, container, desired, spec
@@ -59,6 +60,7 @@ class Rig:
         settle_logs: object = None,
         backoff_enabled: bool = True,
         hashes: dict[str, str] | None = None,
+        stack: StackControl | None = None,
     ) -> None:
         self.world, self.state = world, state
         self.clock = FakeClock()
@@ -93,6 +95,7 @@ class Rig:
             save_now=self._saved,
             on_change=self.changes.append,
             settle_logs=settle_logs or (lambda containers, timeout: True),  # type: ignore[arg-type]
+            stack=stack,
         )
         self.records = self.remediation.records
         self.pool = self.remediation.pool
@@ -998,6 +1001,44 @@ def test_a_runbook_runs_once_for_a_cause_several_services_report():
     assert worker.attempts == []  # not a step of its own: the cause is gone, fixed with it
     assert worker.state is IssueState.RESOLVED
     assert worker.resolution == "fixed by runbook create-db (run for web)"
+
+
+def test_two_services_reconciled_at_once_run_a_runbook_for_one_cause_once():
+    world = FakeWorld()
+    for name in ("db", "web", "worker"):
+        world.run(name)
+    state = desired(
+        spec("db"),
+        spec("web"),
+        spec("worker"),
+        remediation=RemediationSettings(runbooks=(RUNBOOK,), log_quiet=0),
+    )
+    rig = Rig(world, state)
+    for service in ("web", "worker"):
+        rig.log(service, "pg-database-missing", Category.DATABASE, captures={"database": "orders"})
+    rig.sync()
+    inside, release = threading.Event(), threading.Event()
+    original = world.exec
+
+    def slow_exec(*args, **kw):  # type: ignore[no-untyped-def]
+        inside.set()
+        assert release.wait(10)
+        return original(*args, **kw)
+
+    world.exec = slow_exec  # type: ignore[method-assign]
+    first = threading.Thread(target=rig.reconcile, args=("web",))
+    first.start()
+    assert inside.wait(10)
+    busy = rig.reconcile("worker")  # while web's step runs the runbook
+    assert isinstance(busy, RequeueAfter) and "runs for the same cause elsewhere" in busy.why
+    release.set()
+    first.join(10)
+    rig.clock.advance(1)
+    rig.fix("worker")
+    assert [a for a in world.actions if a[0] == "exec"] == [
+        ("exec", "demo-db-1: createdb -U postgres orders")
+    ]
+    assert rig.issue("log:worker:pg-database-missing:x").attempts == []
 
 
 # --- level-triggered: nothing waits, every fault counts at once -----------------------------

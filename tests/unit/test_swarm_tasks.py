@@ -92,6 +92,22 @@ def test_a_task_waiting_for_its_healthcheck_is_running_and_starting():
     assert sick.restart_count == 3  # three earlier tasks killed as unhealthy
 
 
+def test_a_task_that_turns_running_after_its_first_healthy_check_keeps_its_start():
+    # one run: the start the engine saw first stays, or a proof would take the turn to
+    # running for a death and a start again
+    first = slot_snapshots("obs", services(), tasks("deployed"), NODES)
+    (starting,) = [c for c in first.snapshots if c.service == "sick"]
+    later = copy.deepcopy(tasks("deployed"))
+    for task in later:
+        if task["ID"] == starting.id:
+            task["Status"]["State"] = "running"
+            task["Status"]["Timestamp"] = "2099-01-01T00:00:00.000000000Z"
+    second = slot_snapshots("obs", services(), later, NODES, first.counts, first.starts)
+    (running,) = [c for c in second.snapshots if c.service == "sick"]
+    assert (running.id, running.health) == (starting.id, Health.HEALTHY)
+    assert running.started_at == starting.started_at != ""
+
+
 def test_a_task_killed_as_unhealthy_is_unhealthy_while_swarm_replaces_it():
     moment = tasks("deployed")
     sick = sorted(
@@ -193,7 +209,6 @@ def test_service_events_of_the_stack_name_their_compose_service():
 @pytest.mark.parametrize(
     "call",
     [
-        lambda e: e.exec("t", ["true"]),
         lambda e: e.restart("t", 1.0),
         lambda e: e.usage("t"),
         lambda e: e.disk_usage("obs"),

@@ -1,0 +1,100 @@
+"""A fix step in Swarm's terms: what the actuator does when the project is a stack.
+
+Swarm keeps a service's replicas and replaces a task that ended (its restart policy, read
+as the service's ``restart``: ``deference`` leaves those to it, as it leaves a container
+to Docker's restart policy). What Swarm does not do, the controller adds, each one call
+to the manager:
+
+- **restart, recreate**: ``docker service update --force``: Swarm replaces every task of
+  the service as its update config says (a task cannot be restarted where it runs).
+- **start**: ``docker service scale`` to the declared replicas where someone scaled it
+  down; where Swarm already wants them, it is still placing them (a node that fits, an
+  image a node lacks: the task's error says) and the step says so and changes nothing.
+- **runbooks and the hook** as on one engine; an ``exec`` runs in a task's container
+  through its node's engine.
+
+Refused with the reason, as a failed step (the budget hands it to a human): a rebuild (a
+swarm runs images from a registry: build, push, then ``docker stack deploy``), an
+unpause (a task is paused on its node's engine) and a rollback to a last-good snapshot
+(not built for a swarm yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from controller.model import (
+    Action,
+    ContainerSnapshot,
+    Issue,
+    ObservedState,
+    Runbook,
+    RunbookStep,
+    ServiceSpec,
+)
+from controller.observe.gateway import EngineGateway
+from controller.remediate.strategies import Actuator, ComposeActions, Rollbacks, StepFailed
+
+
+class StackControl(Protocol):
+    """What a step asks of a swarm manager (``observe.swarm.SwarmEngine``)."""
+
+    def force_update(self, project: str, service: str) -> str: ...
+
+    def scale(self, project: str, service: str, replicas: int) -> tuple[str, int | None]: ...
+
+
+REFUSED = {
+    Action.REBUILD: (
+        "a swarm runs images from a registry, it does not build them: build and push the "
+        "image, then docker stack deploy"
+    ),
+    Action.UNPAUSE: "a task is paused on its node's engine: docker unpause it there",
+    Action.ROLLBACK: "a rollback to a last-good snapshot is not built for a swarm yet",
+}
+
+
+class SwarmActuator(Actuator):
+    """``Actuator`` for a stack on a swarm (``project``: the stack's name)."""
+
+    def __init__(
+        self,
+        stack: StackControl,
+        project: str,
+        gateway: EngineGateway,
+        compose: ComposeActions,
+        specs: Callable[[], Mapping[str, ServiceSpec]],
+        observe: Callable[[], ObservedState],
+        hook: Callable[[], RunbookStep | None],
+        rollbacks: Rollbacks,
+    ) -> None:
+        super().__init__(gateway, compose, specs, observe, hook, rollbacks)
+        self._stack = stack
+        self._project = project
+
+    def run(
+        self,
+        action: Action,
+        spec: ServiceSpec,
+        targets: Sequence[ContainerSnapshot],
+        *,
+        runbook: Runbook | None = None,
+        issue: Issue | None = None,
+    ) -> str:
+        if action in REFUSED:
+            raise StepFailed(REFUSED[action])
+        if action in (Action.RESTART, Action.RECREATE):
+            name = self._stack.force_update(self._project, spec.name)
+            return f"docker service update --force {name} (Swarm replaces its tasks)"
+        if action is Action.START:
+            name, before = self._stack.scale(self._project, spec.name, spec.replicas)
+            if before is None:
+                return f"{name} is global: Swarm runs a task on every node it fits"
+            if before != spec.replicas:
+                return f"docker service scale {name}={spec.replicas} (it was {before})"
+            return (
+                f"Swarm already keeps {spec.replicas} replica(s) of {name} and is placing "
+                "them; nothing changed"
+            )
+        return super().run(action, spec, targets, runbook=runbook, issue=issue)

@@ -1,0 +1,227 @@
+"""Remediation in Swarm's terms, on a fake engine and a fake manager (``FakeStack``):
+what Swarm's restart policy replaces is left to it, what it does not is a forced update or
+a scale, what a swarm cannot do is refused with its reason, runbooks run as on one
+engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.drift import service_drifts
+from controller.model import (
+    Action,
+    Category,
+    DriftKind,
+    IssueState,
+    RemediationSettings,
+    RestartPolicy,
+    ServiceSpec,
+)
+from controller.remediate.results import RequeueAfter
+from controller.remediate.strategies import StepFailed
+from controller.remediate.swarmsteps import SwarmActuator
+from controller.runtime.settings import on_swarm
+from tests.fakes import FakeStack, FakeWorld, container, desired, spec
+from tests.unit.test_remediator import RUNBOOK, Rig
+
+
+@pytest.mark.parametrize(
+    ("policy", "docker", "said"),
+    [
+        (None, ("always", None), "condition any"),  # Swarm's default condition is any
+        ({"condition": "any"}, ("always", None), "condition any"),
+        (
+            {"condition": "on-failure", "max_attempts": 3},
+            ("on-failure", 3),
+            "condition on-failure, max_attempts 3",
+        ),
+        ({"condition": "on-failure"}, ("on-failure", None), "condition on-failure"),
+        ({"condition": "none"}, ("no", None), "condition none"),
+    ],
+)
+def test_a_stacks_restart_policy_reads_as_dockers(
+    policy: object, docker: tuple[str, int | None], said: str
+):
+    found = RestartPolicy.of_swarm(policy)
+    assert (found.name, found.max_retries) == docker
+    assert (found.by, str(found)) == ("Swarm", said)
+    assert found.restarts is (docker[0] != "no")
+
+
+def test_on_a_swarm_the_restart_policy_in_force_is_swarms():
+    state = desired(
+        ServiceSpec("web", restart=RestartPolicy("no"), swarm_restart=RestartPolicy("always")),
+        ServiceSpec("job", restart=RestartPolicy("always"), swarm_restart=RestartPolicy("no")),
+    )
+    swarm = on_swarm(state)
+    assert str(swarm.services["web"].restart) == "always"
+    assert str(swarm.services["job"].restart) == "no"
+    assert str(state.services["web"].restart) == "no"  # the compose reading is untouched
+
+
+def swarm_spec(name: str, condition: str = "any", **fields: object) -> ServiceSpec:
+    return spec(name, restart=RestartPolicy.of_swarm({"condition": condition}), **fields)
+
+
+def test_a_task_swarm_is_replacing_gets_no_update_of_the_controllers():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("web", status="restarting", exit_code=137, restart_count=1)
+    rig = Rig(world, desired(swarm_spec("web")), stack=stack)
+    result = rig.fix("web", horizon=0)
+    assert world.actions == []  # never two actors on one task
+    assert isinstance(result, RequeueAfter)
+    plan = rig.intended("drift:web:exited").plan
+    assert "Swarm's restart policy (condition any) is restarting it" in plan
+
+
+def test_a_task_swarm_leaves_ended_is_replaced_by_a_forced_update():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("web", status="exited", exit_code=1)
+    rig = Rig(world, desired(swarm_spec("web", condition="none")), stack=stack)
+    rig.fix("web")
+    assert world.actions == [("service update --force", "demo_web")]
+    issue = rig.issue("drift:web:exited")
+    assert issue.state is IssueState.RESOLVED
+    assert "docker service update --force demo_web" in issue.attempts[0].detail
+
+
+def test_replicas_a_person_scaled_away_are_scaled_back():
+    world = FakeWorld()
+    stack = FakeStack(world, replicas={"web": 1})
+    world.run("web")
+    rig = Rig(world, desired(swarm_spec("web", replicas=2)), stack=stack)
+    rig.fix("web")
+    assert world.actions == [("service scale", "demo_web=2")]
+    assert len([c for c in world.list_containers("demo") if c.status.running]) == 2
+    (attempt,) = rig.issue("drift:web:replicas").attempts
+    assert attempt.detail.startswith("docker service scale demo_web=2 (it was 1)")
+
+
+def test_replicas_swarm_already_wants_are_left_to_swarm_and_said_so():
+    world = FakeWorld()
+    stack = FakeStack(world, replicas={"web": 2})
+    world.run("web")  # one of two: Swarm cannot place the other
+    rig = Rig(world, desired(swarm_spec("web", replicas=2)), stack=stack)
+    rig.fix("web", horizon=0)
+    assert world.actions == [("service scale", "demo_web=2")]
+    assert stack.replicas == {"web": 2}
+    (attempt,) = rig.issue("drift:web:replicas").attempts
+    assert "Swarm already keeps 2 replica(s) of demo_web" in attempt.detail
+
+
+def test_a_service_not_in_the_stack_fails_the_step_with_the_reason():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    stack.missing.add("web")
+    rig = Rig(world, desired(swarm_spec("web")), stack=stack)
+    rig.fix("web", horizon=0)
+    issue = rig.issue("drift:web:missing")
+    assert issue.state is IssueState.FAILED
+    assert "demo_web is not deployed" in issue.attempts[0].detail
+
+
+def test_a_runbook_runs_in_a_task_as_in_a_container():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("db")
+    world.run("web")
+    state = desired(
+        swarm_spec("db"),
+        swarm_spec("web"),
+        remediation=RemediationSettings(runbooks=(RUNBOOK,), log_quiet=0),
+    )
+    rig = Rig(world, state, stack=stack)
+    rig.log("web", "pg-database-missing", Category.DATABASE, captures={"database": "orders"})
+    rig.fix("web")
+    assert world.actions == [("exec", "demo-db-1: createdb -U postgres orders")]
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        (Action.REBUILD, "build and push the image, then docker stack deploy"),
+        (Action.UNPAUSE, "docker unpause it there"),
+        (Action.ROLLBACK, "not built for a swarm yet"),
+    ],
+)
+def test_what_a_swarm_cannot_do_is_refused_with_its_reason(action: Action, reason: str):
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("web")
+    actuator = SwarmActuator(
+        stack,
+        "demo",
+        world,
+        world,
+        lambda: {"web": spec("web")},
+        lambda: None,  # type: ignore[arg-type,return-value]
+        lambda: None,
+        None,  # type: ignore[arg-type]
+    )
+    with pytest.raises(StepFailed, match=reason):
+        actuator.run(action, spec("web"), world.list_containers("demo"))
+    assert world.actions == []
+
+
+UNHEALTHY_KILL = "task: non-zero exit (137): dockerexec: unhealthy container"
+
+
+def test_a_task_swarm_killed_as_unhealthy_is_unhealthy_not_a_crash():
+    killed = container(
+        "web",
+        status="restarting",
+        health="unhealthy",
+        exit_code=137,
+        node="n2",
+        error=UNHEALTHY_KILL,
+    )
+    (drift,) = service_drifts(swarm_spec("web", check_health=True), [killed])
+    assert (drift.kind, drift.title) == (DriftKind.UNHEALTHY, "web is unhealthy")
+    assert drift.detail.endswith(f"; on node n2; Swarm: {UNHEALTHY_KILL}")
+    # declared not to be judged by its health: a death like any other
+    (drift,) = service_drifts(swarm_spec("web", check_health=False), [killed])
+    assert drift.kind is DriftKind.RESTARTING
+
+
+def test_a_drift_of_tasks_names_their_nodes_and_what_swarm_said_beyond_the_exit_code():
+    tasks = [
+        container(
+            "web", 1, status="exited", exit_code=1, node="n3", error="task: non-zero exit (1)"
+        ),
+        container("web", 2, status="exited", exit_code=-1, node="n2", error="No such image: app:2"),
+    ]
+    (drift,) = service_drifts(swarm_spec("web", replicas=2), tasks)
+    assert drift.kind is DriftKind.EXITED
+    assert drift.detail.endswith("; on nodes n2, n3; Swarm: No such image: app:2")
+    # on one engine, nothing is added
+    (drift,) = service_drifts(spec("web"), [container("web", status="exited", exit_code=1)])
+    assert drift.detail == "exit code 1, restart count 0"
+
+
+def test_a_task_swarm_killed_as_unhealthy_is_left_to_swarm_to_replace():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.healthchecked.add("web")
+    world.run("web", status="restarting", health="unhealthy", exit_code=137, error=UNHEALTHY_KILL)
+    rig = Rig(world, desired(swarm_spec("web", check_health=True)), stack=stack)
+    result = rig.fix("web", horizon=0)
+    assert world.actions == [] and isinstance(result, RequeueAfter)
+    plan = rig.intended("drift:web:unhealthy").plan
+    assert "Swarm's restart policy (condition any) is restarting it" in plan
+    # Swarm's replacement runs healthy: recovered, and the controller never acted
+    world.set("web", status="running", health="healthy", exit_code=0, error="", restart_count=1)
+    rig.clock.advance(120)
+    rig.fix("web")
+    assert world.actions == []
+    assert rig.issue("drift:web:unhealthy").state is IssueState.RESOLVED
+
+
+def test_an_unhealthy_container_on_one_engine_is_still_restarted_by_the_controller():
+    world = FakeWorld()
+    world.healthchecked.add("web")
+    world.run("web", health="unhealthy")  # Docker leaves it running unhealthy
+    rig = Rig(world, desired(spec("web", check_health=True, restart="always")))
+    rig.fix("web")
+    assert world.actions == [("restart", "demo-web-1")]
