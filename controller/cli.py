@@ -244,6 +244,16 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument(
+        "--node-engine",
+        type=flagvalues.node_engines,
+        default={},
+        metavar="NODE=URL[,...]",
+        help=(
+            "with --engine swarm: the engine of a swarm node by its host name, for a "
+            "runbook's exec in a task on that node (the manager's own tasks need none)"
+        ),
+    )
+    p.add_argument(
         "--metrics-host",
         type=flagvalues.host,
         default="127.0.0.1",
@@ -365,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutdown_timeout=args.shutdown_timeout,
         blip_seconds=args.blip_seconds,
         engine=args.engine,
+        node_engines=args.node_engine,
     )
     with ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
         loading = loader.submit(load, settings)  # Compose renders the model meanwhile

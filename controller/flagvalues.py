@@ -111,6 +111,23 @@ def project_name(value: str) -> str:
     return value
 
 
+_ENGINE_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
+
+
+def node_engines(value: str) -> dict[str, str]:
+    """``NODE=DOCKER_HOST[,NODE=DOCKER_HOST ...]``: a swarm node's engine by its host name
+    (``docker node ls``), each address as ``DOCKER_HOST`` says one."""
+    found: dict[str, str] = {}
+    for item in _given(value).split(","):
+        node, sep, url = item.strip().partition("=")
+        if not sep or not node or not url.startswith(_ENGINE_SCHEMES):
+            raise argparse.ArgumentTypeError(
+                f"expected NODE=unix://... or NODE=tcp://... (comma-separated), got {item!r}"
+            )
+        found[node] = url
+    return found
+
+
 def host(value: str) -> str:
     """An address or a DNS name: an IP address (IPv6 with or without brackets), or at
     most 253 characters of labels of letters, digits and ``-`` (at most 63 each)."""

@@ -188,7 +188,11 @@ def assemble(
     reload reads the desired state from (``settings.load``) are the real ones unless given
     (tests give fakes of our own gateway and Compose)."""
     registry = registry if registry is not None else CollectorRegistry()
-    swarm = SwarmEngine() if gateway is None and settings.engine == "swarm" else None
+    swarm = (
+        SwarmEngine(node_engines=settings.node_engines)
+        if gateway is None and settings.engine == "swarm"
+        else None
+    )
     gateway = gateway if gateway is not None else swarm or DockerEngine()
     compose_cli = compose if compose is not None else ComposeCli(desired.compose)
     declared = Declared(desired)  # what a reload swaps; the parts that decide read it

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from controller.desired import load_desired, load_zero_config, zero_config_applies
@@ -27,6 +28,7 @@ class Settings:
     project_name: str | None = None
     desired_dir_given: bool = False
     engine: str = "compose"  # compose | swarm: the project is a swarm stack of that name
+    node_engines: Mapping[str, str] = field(default_factory=dict)  # swarm node -> its engine
 
 
 def _compose_model(project: ComposeProject) -> dict[str, object]:

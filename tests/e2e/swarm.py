@@ -77,11 +77,23 @@ class Swarm:
         self._clients.clear()
 
     def docker(
-        self, *args: str, node: SwarmNode | None = None, check: bool = True, timeout: float = 60
+        self,
+        *args: str,
+        node: SwarmNode | None = None,
+        check: bool = True,
+        timeout: float = 60,
+        environment: dict[str, str] | None = None,
     ) -> str:
         """The docker CLI on a node's engine (the manager's by default); its stdout."""
         argv = ["docker", "-H", (node or self.manager).host, *args]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, **(environment or {})},
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} failed: {done.stderr[-2000:]}")
         return done.stdout
@@ -118,13 +130,28 @@ class Swarm:
         )
 
     @contextmanager
-    def stack(self, compose_file: Path, name: str | None = None) -> Iterator[str]:
-        """``docker stack deploy`` of ``compose_file`` as ``name`` (a fresh one by default);
-        removed on the way out, waiting until no node has a container of it."""
+    def stack(
+        self,
+        compose_file: Path,
+        name: str | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> Iterator[str]:
+        """``docker stack deploy`` of ``compose_file`` as ``name`` (a fresh one by default),
+        ``environment`` added to the CLI's for the file's ``${VARIABLES}``; removed on the
+        way out, waiting until no node has a container of it."""
         name = name or f"t{uuid.uuid4().hex[:8]}"
         # --resolve-image never: the images are local; asking a registry for their digest
         # is a lookup that may hang on a machine without one
-        self.docker("stack", "deploy", "--resolve-image", "never", "-c", str(compose_file), name)
+        self.docker(
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            str(compose_file),
+            name,
+            environment=environment,
+        )
         try:
             yield name
         finally:
@@ -148,7 +175,7 @@ class Swarm:
         raise AssertionError(f"stack {stack} still has {left} after {timeout:g} s")
 
 
-def _swarm(nodes: int) -> Iterator[Swarm]:
+def _swarm(nodes: int, images: str = "cc-busybox:1") -> Iterator[Swarm]:
     """A swarm of ``nodes`` nodes for the session; skipped where this machine cannot."""
     if os.geteuid() != 0:
         pytest.skip("a private swarm needs root: scripts/swarm-up starts dockerd processes")
@@ -158,7 +185,7 @@ def _swarm(nodes: int) -> Iterator[Swarm]:
     swarm: Swarm | None = None
     try:
         done = subprocess.run(
-            [str(SWARM_UP), "--nodes", str(nodes), str(root)],
+            [str(SWARM_UP), "--nodes", str(nodes), "--images", images, str(root)],
             capture_output=True,
             text=True,
             timeout=180,
@@ -182,8 +209,8 @@ def _swarm(nodes: int) -> Iterator[Swarm]:
 
 @pytest.fixture(scope="session")
 def swarm1() -> Iterator[Swarm]:
-    """A one-node swarm: its manager runs the tasks."""
-    yield from _swarm(1)
+    """A one-node swarm: its manager runs the tasks (the demo's images too)."""
+    yield from _swarm(1, "cc-busybox:1 cc-pg15:1")
 
 
 @pytest.fixture(scope="session")

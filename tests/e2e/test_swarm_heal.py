@@ -1,0 +1,169 @@
+"""The controller on a stack (``--engine swarm``): the demo deployed on a one-node swarm
+(tests/e2e/swarm.py) with examples/demo/stack.yaml and desired_state/dev.yaml, unchanged
+but for its compose file and the stack's name. Its missing database is created by the
+runbook (an exec in the database's task, through the manager's engine); a task killed
+and a task that hangs (its healthcheck fails, Swarm kills it) are replaced by Swarm, and
+the controller diagnoses both with their node and never acts on its own: never two
+actors on one task."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import CONTROLLER, free_ports, http_get, wait_for
+from tests.e2e.swarm import Swarm
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_FILE = ROOT / "examples" / "demo" / "stack.yaml"
+# the stack's ports live in the swarm's own network namespace: the demo's own are free
+PORTS = {"DB_PORT": "18432", "BACKEND_PORT": "18080", "FRONTEND_PORT": "18081"}
+
+
+class Controller:
+    """``controller --env dev --engine swarm`` on a stack, its files in ``root``."""
+
+    def __init__(self, swarm: Swarm, stack: str, root: Path) -> None:
+        self.root = root
+        self.file = root / "docker_issues_dev.json"
+        (port,) = free_ports(1)
+        self.base = f"http://127.0.0.1:{port}"
+        argv = [
+            CONTROLLER,
+            "--env",
+            "dev",
+            "--engine",
+            "swarm",
+            "--desired-state-dir",
+            str(ROOT / "desired_state"),
+            "-f",
+            str(STACK_FILE),
+            "-p",
+            stack,
+            "--state-dir",
+            str(root),
+            "--metrics-port",
+            str(port),
+            "--interval-active",
+            "1",
+        ]
+        environment = {**os.environ, "DOCKER_HOST": swarm.manager.host}
+        with open(root / "controller.log", "w") as log:
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=root
+            )
+        wait_for(lambda: http_get(self.base + "/readyz")[0] == 200, 60, "the controller")
+
+    def log(self) -> str:
+        return (self.root / "controller.log").read_text()
+
+    def issues(self) -> list[dict[str, Any]]:
+        try:
+            found: list[dict[str, Any]] = json.loads(self.file.read_text())["issues"]
+        except (OSError, ValueError):  # not written yet, or being replaced
+            return []
+        return found
+
+    def issue(self, fingerprint: str) -> dict[str, Any] | None:
+        """The issue of ``fingerprint`` (a log issue's: up to its pattern)."""
+        return next((i for i in self.issues() if i["fingerprint"].startswith(fingerprint)), None)
+
+    def seen(self) -> list[tuple[str, str, str, str]]:
+        return [(i["fingerprint"], i["state"], i["detail"], i["resolution"]) for i in self.issues()]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def demo(swarm1: Swarm, tmp_path: Path) -> Iterator[tuple[str, Controller]]:
+    """The demo, deployed as a stack whose backend asks for a database that does not
+    exist (``orders``), and the controller on it."""
+    deploy_env = {**PORTS, "APP_DB_NAME": "orders"}
+    with swarm1.stack(STACK_FILE, environment=deploy_env) as stack:
+        controller = Controller(swarm1, stack, tmp_path)
+        try:
+            yield stack, controller
+        finally:
+            controller.stop()
+
+
+def resolved(controller: Controller, fingerprint: str, after: str = "") -> dict[str, Any] | None:
+    issue = controller.issue(fingerprint)
+    if issue and issue["state"] == "resolved" and issue["resolved_at"] > after:
+        return issue
+    return None
+
+
+def backend_container(swarm: Swarm, stack: str) -> str:
+    """The container of the backend's running task, on the manager's engine."""
+    (task,) = swarm.running(f"{stack}_backend")
+    return str(task["Status"]["ContainerStatus"]["ContainerID"])
+
+
+def test_the_demo_as_a_stack_gets_its_database_and_its_dead_and_hung_tasks_diagnosed(
+    swarm1: Swarm, demo: tuple[str, Controller]
+):
+    stack, controller = demo
+    node = swarm1.manager.hostname
+
+    # the missing database: the runbook creates it in the db task, the backend recovers
+    runbook = wait_for(
+        lambda: resolved(controller, "log:backend:pg-database-missing:"),
+        240,
+        "the missing database to be created by the runbook",
+        1,
+        controller.seen,
+    )
+    assert runbook["resolution"].startswith("fixed by runbook create-missing-database")
+    created = [a for i in controller.issues() for a in i["attempts"] if "createdb" in a["detail"]]
+    assert len(created) == 1, created  # once, though the backend and the worker log it
+    wait_for(
+        lambda: json.loads(controller.file.read_text())["converged"],
+        180,
+        "the stack to converge",
+        1,
+        controller.seen,
+    )
+
+    # a killed task: Swarm replaces it; the controller says where, and adds nothing
+    mark = max(i["last_seen"] for i in controller.issues())
+    swarm1.docker("kill", backend_container(swarm1, stack))
+    killed = wait_for(
+        lambda: resolved(controller, "drift:backend:exited", mark),
+        180,
+        "the killed task's issue to end",
+        1,
+        controller.seen,
+    )
+    assert f"on node {node}" in killed["detail"], killed
+    assert killed["attempts"] == [], killed  # Swarm's restart policy did it
+    assert "Swarm's restart policy (condition any) is restarting it" in controller.log()
+
+    # a hung task: its healthcheck fails, Swarm kills it as unhealthy and replaces it
+    mark = max(i["last_seen"] for i in controller.issues())
+    pid = swarm1.docker("inspect", "-f", "{{.State.Pid}}", backend_container(swarm1, stack))
+    os.kill(int(pid.strip()), signal.SIGSTOP)
+    hung = wait_for(
+        lambda: resolved(controller, "drift:backend:unhealthy", mark),
+        240,
+        "the hung task's issue to end",
+        1,
+        controller.seen,
+    )
+    assert "unhealthy container" in hung["detail"] and f"on node {node}" in hung["detail"]
+    assert hung["attempts"] == [], hung
+    forced = [a for i in controller.issues() for a in i["attempts"] if "--force" in a["detail"]]
+    assert forced == []  # never a forced update while Swarm replaced the tasks
