@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, engine_ns
 from controller.observe.engine import DockerEngine, _Lines, _Stream
@@ -44,6 +44,7 @@ from controller.observe.gateway import (
     ContainerSummary,
     EngineError,
     EngineIdentity,
+    EngineUnavailable,
     EventStream,
     ImageInfo,
     LogStream,
@@ -60,6 +61,13 @@ from controller.observe.swarmtasks import (
     task_events,
 )
 
+# what a manager says when it cannot speak for the swarm (Docker 20.10 to 28)
+NO_CONTROL = (
+    "does not have a leader",
+    "This node is not a swarm manager",
+    "This node is not part of a swarm",
+)
+T = TypeVar("T")
 POLL_SECONDS = 0.5  # how often the event stream polls the stack's tasks
 WATCH_SECONDS = 1.0  # how often a followed task's log checks that the task still runs
 
@@ -85,6 +93,19 @@ class SwarmEngine(DockerEngine):
         self._starts: dict[str, str] = {}
         self._node_urls = dict(node_engines or {})  # a node's host name -> its DOCKER_HOST
         self._node_engines: dict[str, DockerEngine] = {}
+
+    def _call(self, what: str, fn: Callable[[Any], T]) -> T:
+        """As ``DockerEngine._call``; a manager that answers but cannot speak for the
+        swarm (no leader: too few managers online; demoted; left the swarm) is an engine
+        that is not there: nothing it says of the stack can be trusted until it can."""
+        try:
+            return super()._call(what, fn)
+        except EngineUnavailable:
+            raise
+        except EngineError as exc:
+            if any(mark in str(exc) for mark in NO_CONTROL):
+                raise EngineUnavailable(f"{exc} (the swarm cannot be read here)") from exc
+            raise
 
     # --- reading the stack ---------------------------------------------------------------
 
@@ -116,9 +137,7 @@ class SwarmEngine(DockerEngine):
             services = [s for s in services if s.get("ID") == only]
             tasks: list[dict[str, Any]] = self._call(
                 "list tasks",
-                lambda api: api.tasks(  # type: ignore[no-untyped-call]
-                    filters={"service": only}
-                ),
+                lambda api: api.tasks(filters={"service": only}),
             )
         else:
             tasks = self._tasks(project)
@@ -168,7 +187,7 @@ class SwarmEngine(DockerEngine):
     def _task(self, task_id: str) -> dict[str, Any]:
         task: dict[str, Any] = self._call(
             f"inspect task {task_id[:12]}",
-            lambda api: api.inspect_task(task_id),  # type: ignore[no-untyped-call]
+            lambda api: api.inspect_task(task_id),
         )
         return task
 
@@ -252,7 +271,7 @@ class SwarmEngine(DockerEngine):
         name = f"{project}_{service}"
         found: list[dict[str, Any]] = self._call(
             f"find service {name}",
-            lambda api: api.services(filters={"name": name}),  # type: ignore[no-untyped-call]
+            lambda api: api.services(filters={"name": name}),
         )
         exact = [s for s in found if (s.get("Spec") or {}).get("Name") == name]
         if not exact:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -98,6 +99,11 @@ class Swarm:
             raise AssertionError(f"{' '.join(argv)} failed: {done.stderr[-2000:]}")
         return done.stdout
 
+    def stop_node(self, node: SwarmNode) -> None:
+        """Stop a node's dockerd (SIGTERM), as a machine that goes down; swarm-down copes."""
+        pid = int((self.root / node.name / "pid").read_text())
+        os.kill(pid, signal.SIGTERM)
+
     def in_netns(self, *argv: str) -> list[str]:
         """``argv`` run in the swarm's network namespace, where host-networked tasks listen."""
         return ["nsenter", f"--net={self.netns}", *argv]
@@ -175,7 +181,7 @@ class Swarm:
         raise AssertionError(f"stack {stack} still has {left} after {timeout:g} s")
 
 
-def _swarm(nodes: int, images: str = "cc-busybox:1") -> Iterator[Swarm]:
+def make_swarm(nodes: int, images: str = "cc-busybox:1", managers: int = 1) -> Iterator[Swarm]:
     """A swarm of ``nodes`` nodes for the session; skipped where this machine cannot."""
     if os.geteuid() != 0:
         pytest.skip("a private swarm needs root: scripts/swarm-up starts dockerd processes")
@@ -185,7 +191,11 @@ def _swarm(nodes: int, images: str = "cc-busybox:1") -> Iterator[Swarm]:
     swarm: Swarm | None = None
     try:
         done = subprocess.run(
-            [str(SWARM_UP), "--nodes", str(nodes), "--images", images, str(root)],
+            [
+                str(SWARM_UP),
+                *("--nodes", str(nodes), "--managers", str(managers), "--images", images),
+                str(root),
+            ],
             capture_output=True,
             text=True,
             timeout=180,
@@ -210,10 +220,10 @@ def _swarm(nodes: int, images: str = "cc-busybox:1") -> Iterator[Swarm]:
 @pytest.fixture(scope="session")
 def swarm1() -> Iterator[Swarm]:
     """A one-node swarm: its manager runs the tasks (the demo's images too)."""
-    yield from _swarm(1, "cc-busybox:1 cc-pg15:1")
+    yield from make_swarm(1, "cc-busybox:1 cc-pg15:1")
 
 
 @pytest.fixture(scope="session")
 def swarm3() -> Iterator[Swarm]:
     """A three-node swarm: n1 manages (and runs tasks too), n2 and n3 are workers."""
-    yield from _swarm(3)
+    yield from make_swarm(3)

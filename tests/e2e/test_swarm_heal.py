@@ -11,80 +11,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CONTROLLER, free_ports, http_get, wait_for
+from tests.e2e.conftest import wait_for
 from tests.e2e.swarm import Swarm
+from tests.e2e.swarmctl import Controller
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_FILE = ROOT / "examples" / "demo" / "stack.yaml"
 # the stack's ports live in the swarm's own network namespace: the demo's own are free
 PORTS = {"DB_PORT": "18432", "BACKEND_PORT": "18080", "FRONTEND_PORT": "18081"}
-
-
-class Controller:
-    """``controller --env dev --engine swarm`` on a stack, its files in ``root``."""
-
-    def __init__(self, swarm: Swarm, stack: str, root: Path) -> None:
-        self.root = root
-        self.file = root / "docker_issues_dev.json"
-        (port,) = free_ports(1)
-        self.base = f"http://127.0.0.1:{port}"
-        argv = [
-            CONTROLLER,
-            "--env",
-            "dev",
-            "--engine",
-            "swarm",
-            "--desired-state-dir",
-            str(ROOT / "desired_state"),
-            "-f",
-            str(STACK_FILE),
-            "-p",
-            stack,
-            "--state-dir",
-            str(root),
-            "--metrics-port",
-            str(port),
-            "--interval-active",
-            "1",
-        ]
-        environment = {**os.environ, "DOCKER_HOST": swarm.manager.host}
-        with open(root / "controller.log", "w") as log:
-            self.process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=root
-            )
-        wait_for(lambda: http_get(self.base + "/readyz")[0] == 200, 60, "the controller")
-
-    def log(self) -> str:
-        return (self.root / "controller.log").read_text()
-
-    def issues(self) -> list[dict[str, Any]]:
-        try:
-            found: list[dict[str, Any]] = json.loads(self.file.read_text())["issues"]
-        except (OSError, ValueError):  # not written yet, or being replaced
-            return []
-        return found
-
-    def issue(self, fingerprint: str) -> dict[str, Any] | None:
-        """The issue of ``fingerprint`` (a log issue's: up to its pattern)."""
-        return next((i for i in self.issues() if i["fingerprint"].startswith(fingerprint)), None)
-
-    def seen(self) -> list[tuple[str, str, str, str]]:
-        return [(i["fingerprint"], i["state"], i["detail"], i["resolution"]) for i in self.issues()]
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
 
 
 @pytest.fixture
@@ -93,7 +33,16 @@ def demo(swarm1: Swarm, tmp_path: Path) -> Iterator[tuple[str, Controller]]:
     exist (``orders``), and the controller on it."""
     deploy_env = {**PORTS, "APP_DB_NAME": "orders"}
     with swarm1.stack(STACK_FILE, environment=deploy_env) as stack:
-        controller = Controller(swarm1, stack, tmp_path)
+        controller = Controller(
+            swarm1,
+            tmp_path,
+            "-f",
+            str(STACK_FILE),
+            "-p",
+            stack,
+            "--desired-state-dir",
+            str(ROOT / "desired_state"),
+        )
         try:
             yield stack, controller
         finally:
