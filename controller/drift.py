@@ -268,10 +268,11 @@ def _running_drifts(
         c for c in containers if c.status is ContainerState.RESTARTING and c not in killed
     ]:
         worst = max(c.restart_count for c in restarting)
+        loop = "is restarting in a loop" if worst > 1 else "died and is being restarted"
         yield _drift(
             spec,
             DriftKind.RESTARTING,
-            f"{spec.name} is restarting in a loop",
+            f"{spec.name} {loop}",
             restarting,
             f"restart count {worst}, last exit code {restarting[0].exit_code}",
             _earliest(c.finished_at for c in restarting),

@@ -77,6 +77,16 @@ def test_restarting_paused_and_dead_are_their_own_kinds():
     assert kinds(service_drifts(spec("a"), [container("a", status="dead")])) == [DriftKind.DEAD]
 
 
+def test_a_first_death_under_a_restart_policy_is_not_called_a_loop():
+    def title(restarts: int) -> str:
+        restarting = [container("a", status="restarting", restart_count=restarts)]
+        (drift,) = service_drifts(spec("a"), restarting)
+        return drift.title
+
+    assert title(0) == title(1) == "a died and is being restarted"
+    assert title(2) == "a is restarting in a loop"
+
+
 def test_too_few_and_too_many_replicas_are_replica_drift():
     one = [container("web", 1)]
     three = [container("web", n) for n in (1, 2, 3)]

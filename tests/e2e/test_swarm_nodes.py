@@ -1,0 +1,119 @@
+"""The controller on a stack spread over a three-node swarm (tests/e2e/swarm.py): its
+tasks run on the two workers, the controller talks to the manager. A runbook's exec runs
+in a task on a worker, through that worker's engine (``--node-engine``); a task killed on
+a worker is diagnosed with its node and left to Swarm; a node a person drains is a
+person's operation: Swarm moves its tasks, the controller adds nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import STACKS, free_ports, wait_for
+from tests.e2e.swarm import Swarm
+from tests.e2e.swarmctl import Controller
+
+STORE = STACKS / "swarm-store.yaml"
+
+DESIRED = """\
+project: {stack}
+compose_files: [{file}]
+environment:
+  STORE_PORT: "{port}"
+remediation:
+  runbooks:
+    - name: create-orders
+      when: {{pattern: pg-database-missing, services: [app]}}
+      exec:
+        service: store
+        argv: [touch, "/www/{{database}}"]
+services:
+  store: {{}}
+  app: {{}}
+"""
+
+
+def resolved(controller: Controller, prefix: str, after: str = "") -> dict[str, Any] | None:
+    issue = controller.issue(prefix)
+    if issue and issue["state"] == "resolved" and (issue["resolved_at"] or "") > after:
+        return issue
+    return None
+
+
+def running_on(swarm: Swarm, service: str) -> list[tuple[str, str]]:
+    """(node host name, container id) of the service's running tasks."""
+    return [
+        (swarm.node(t["NodeID"]).hostname, t["Status"]["ContainerStatus"]["ContainerID"])
+        for t in swarm.running(service)
+    ]
+
+
+def test_a_stack_on_workers_gets_its_runbook_on_a_worker_and_its_tasks_diagnosed_by_node(
+    swarm3: Swarm, tmp_path: Path
+):
+    (port,) = free_ports(1)  # in the swarm's own network namespace: free there anyway
+    workers = {node.hostname: node for node in swarm3.workers}
+    with swarm3.stack(STORE, environment={"STORE_PORT": str(port)}) as stack:
+        desired = tmp_path / "desired"
+        desired.mkdir()
+        (desired / "dev.yaml").write_text(DESIRED.format(stack=stack, file=STORE, port=port))
+        engines = ",".join(f"{n.hostname}={n.host}" for n in swarm3.workers)
+        controller = Controller(
+            swarm3, tmp_path, "--desired-state-dir", str(desired), "--node-engine", engines
+        )
+        try:
+            # the store's "orders" is missing: created in its task, on a worker
+            fixed = wait_for(
+                lambda: resolved(controller, "log:app:pg-database-missing:"),
+                180,
+                "the runbook to create orders on the store's node",
+                1,
+                controller.seen,
+            )
+            assert fixed["resolution"].startswith("fixed by runbook create-orders"), fixed
+            ((store_node, store_container),) = running_on(swarm3, f"{stack}_store")
+            assert store_node in workers
+            listing = swarm3.docker("exec", store_container, "ls", "/www", node=workers[store_node])
+            assert listing.split() == ["orders"]
+            wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
+
+            # a task killed on a worker: diagnosed with its node, left to Swarm
+            mark = max(i["last_seen"] for i in controller.issues())
+            victim_node, victim = running_on(swarm3, f"{stack}_app")[0]
+            swarm3.docker("kill", victim, node=workers[victim_node])
+            killed = wait_for(
+                lambda: resolved(controller, "drift:app:", mark),
+                180,
+                "the killed task's issue to end",
+                1,
+                controller.seen,
+            )
+            assert f"on node {victim_node}" in killed["detail"], killed
+            assert killed["attempts"] == [], killed
+
+            # a person drains the other worker: Swarm moves its tasks (the store stays, and
+            # its orders: a store moved would start empty, and the runbook run again)
+            wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
+            drained = next(n for n in workers if n != store_node)
+            swarm3.docker("node", "update", "--availability", "drain", drained)
+            wait_for(
+                lambda: (
+                    all(n != drained for n, _ in running_on(swarm3, f"{stack}_app"))
+                    and len(running_on(swarm3, f"{stack}_app")) == 2
+                ),
+                120,
+                "Swarm to move the drained node's tasks",
+                1,
+                lambda: swarm3.states(f"{stack}_app"),
+            )
+            wait_for(lambda: controller.status()["converged"], 180, "convergence", 1)
+            steps = [
+                (i["fingerprint"], a["detail"]) for i in controller.issues() for a in i["attempts"]
+            ]
+            assert steps == [(fixed["fingerprint"], fixed["attempts"][0]["detail"])], steps
+            handed = [i for i in controller.issues() if i["state"] == "needs_human"]
+            assert handed == [], handed
+        finally:
+            controller.stop()
+            for node in workers:
+                swarm3.docker("node", "update", "--availability", "active", node, check=False)
