@@ -446,6 +446,7 @@ def service_status(spec: ServiceSpec, observed: ObservedState) -> ServiceStatus:
             else None
         ),
         restarts=sum(c.restart_count for c in containers),
+        nodes=sorted({c.node for c in containers if c.node}),
         runs=" ".join(sorted(f"{c.id}@{c.started_at}#{c.restart_count}" for c in containers)),
         ready_from=_ready_from(spec, containers),
     )

@@ -406,8 +406,16 @@ class StateCollector(Collector):
             "held back), not its declared config, else 0.",
             ["env", "service"],
         )
+        nodes = _family(
+            "service_node",
+            "1 for each swarm node the service's tasks run on (--engine swarm; none on one "
+            "engine).",
+            ["env", "service", "node"],
+        )
         for status in services:
             labels = [env, status.name]
+            for node in status.nodes:
+                nodes.add_metric([env, status.name, node], 1)
             ready.add_metric(labels, 1 if status.condition is ServiceCondition.READY else 0)
             running.add_metric(labels, status.running)
             if status.healthy is not None:
@@ -428,4 +436,4 @@ class StateCollector(Collector):
             backoff.add_metric(labels, 1 if waiting else 0)
             state = rollback.get(status.name)
             reverted.add_metric(labels, 1 if state is not None and state.rolled_back else 0)
-        yield from (ready, running, healthy, human, backoff, reverted)
+        yield from (ready, running, healthy, human, backoff, reverted, nodes)

@@ -1371,6 +1371,7 @@ class ServiceStatus(BaseModel):
     running: int
     healthy: int | None  # None when health is not checked
     restarts: int
+    nodes: list[str] = Field(default_factory=list)  # on a swarm: the nodes its tasks run on
     # not in the files: which container runs these are (``id@StartedAt#RestartCount``
     # of each; a restart changes it), and the earliest they can have been ready (the
     # newest start plus the time it may take to become ready): evidence of how long

@@ -58,8 +58,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
         "## Services",
         "",
     ]
+    swarm = any(s.get("nodes") for s in doc["services"])  # a stack: where its tasks run
     out += _table(
-        ["service", "condition", "containers", "running", "healthy", "restarts"],
+        ["service", "condition", "containers", "running", "healthy", "restarts"]
+        + (["nodes"] if swarm else []),
         [
             [
                 s["name"] + ("" if s["required"] else " (optional)"),
@@ -69,6 +71,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
                 "-" if s["healthy"] is None else s["healthy"],
                 s["restarts"],
             ]
+            + ([", ".join(s.get("nodes") or []) or "-"] if swarm else [])
             for s in doc["services"]
         ],
     )

@@ -197,7 +197,8 @@ def describe(doc: Doc, service: Doc, now: datetime, paint: Paint) -> str:
         f"Required:     {'yes' if service.get('required', True) else 'no'}",
         f"Containers:   {service.get('running', 0)}/{replicas} running"
         + ("" if healthy is None else f", {healthy}/{replicas} healthy"),
-        f"Restarts:     {service.get('restarts', 0)} (by Docker's restart policy)",
+        f"Restarts:     {service.get('restarts', 0)} (by its restart policy)",
+        *([f"Nodes:        {', '.join(nodes)}"] if (nodes := service.get("nodes")) else []),
         f"Next:         {action}" + ("" if when in ("-", "") else f" ({when})"),
         f"Backoff:      {_backoff(throttle, now)}",
         *rollback_lines(((doc.get("rollback") or {}).get(name)) or {}, now),

@@ -5,14 +5,20 @@ engine."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
+from pathlib import Path
 
-from controller.drift import service_drifts
+import pytest
+from prometheus_client import CollectorRegistry
+
+from controller.drift import service_drifts, service_status
+from controller.issues.report import render_markdown
 from controller.model import (
     Action,
     Category,
     DriftKind,
     IssueState,
+    ObservedState,
     RemediationSettings,
     RestartPolicy,
     ServiceSpec,
@@ -20,8 +26,10 @@ from controller.model import (
 from controller.remediate.results import RequeueAfter
 from controller.remediate.strategies import StepFailed
 from controller.remediate.swarmsteps import SwarmActuator
+from controller.runtime import Settings, assemble
 from controller.runtime.settings import on_swarm
-from tests.fakes import FakeStack, FakeWorld, container, desired, spec
+from controller.status.render import Paint, describe
+from tests.fakes import FakeClock, FakeStack, FakeWorld, container, desired, spec
 from tests.unit.test_remediator import RUNBOOK, Rig
 
 
@@ -225,3 +233,57 @@ def test_an_unhealthy_container_on_one_engine_is_still_restarted_by_the_controll
     rig = Rig(world, desired(spec("web", check_health=True, restart="always")))
     rig.fix("web")
     assert world.actions == [("restart", "demo-web-1")]
+
+
+def test_a_stacks_services_name_their_nodes_in_the_document_report_and_status():
+    observed = ObservedState(
+        "demo",
+        0.0,
+        (container("web", 1, node="n2"), container("web", 2, node="n3")),
+    )
+    status = service_status(swarm_spec("web", replicas=2), observed)
+    assert status.nodes == ["n2", "n3"]
+    one_host = service_status(spec("web"), ObservedState("demo", 0.0, (container("web"),)))
+    assert one_host.nodes == []
+    doc = {
+        "env": "dev",
+        "project": "demo",
+        "generator": "test",
+        "generated_at": "2026-12-05T00:00:00Z",
+        "observed_at": "2026-12-05T00:00:00Z",
+        "converged": True,
+        "dry_run": False,
+        "engine": {"reachable": True, "detail": ""},
+        "summary": {"active": 0},
+        "services": [status.model_dump(mode="json")],
+        "issues": [],
+    }
+    report = render_markdown(doc)
+    assert "| service | condition | containers | running | healthy | restarts | nodes |" in report
+    assert "| 2 | - | 0 | n2, n3 |" in report
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    assert "Nodes:        n2, n3" in describe(doc, doc["services"][0], now, Paint(False))
+
+
+@pytest.mark.parametrize("node", ["n2", ""])
+def test_the_nodes_of_a_service_are_a_metric_on_a_swarm_only(tmp_path: Path, node: str):
+    world = FakeWorld()
+    world.run("web", node=node)
+    registry = CollectorRegistry()
+    controller = assemble(
+        Settings(env="dev", state_dir=tmp_path, shutdown_timeout=5.0),
+        desired(spec("web")),
+        gateway=world,
+        compose=world,
+        hashes=world,
+        registry=registry,
+        clock=FakeClock(),
+    )
+    controller.run_pass(submit=False)
+    samples = [
+        s.labels
+        for metric in registry.collect()
+        if metric.name == "compose_controller_service_node"
+        for s in metric.samples
+    ]
+    assert samples == ([{"env": "dev", "service": "web", "node": "n2"}] if node else [])
