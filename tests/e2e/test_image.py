@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,7 @@ from tests.e2e.conftest import (
     http_get,
     wait_for,
 )
+from tests.e2e.swarm import Swarm
 
 BASE = os.environ.get("CC_IMAGE_BASE", "cc-python-slim:2")
 IMAGE = os.environ.get("CC_IMAGE_TAG", "cc-controller:e2e")  # another, beside a CI run
@@ -354,3 +356,80 @@ def test_its_healthcheck_turns_unhealthy_when_the_engine_goes_away(
         assert "engine unreachable" in logs.stderr + logs.stdout
     finally:
         run("docker", "rm", "-f", name)
+
+
+def test_the_controller_as_a_swarm_service_looks_after_a_stack_on_its_manager(
+    controller_image: str, swarm1: Swarm, project_dir: Path
+):
+    """deploy/stack.yaml: the image on the manager, the controller deployed as a service
+    pinned to it with its socket, looking after a stack deployed from the same directory:
+    it sees the stack converge and a killed task, with its node."""
+    manager = swarm1.manager
+    archive = project_dir / "image.tar"  # the manager's own images: a copy of ours
+    saved = run("docker", "save", "-o", str(archive), controller_image, timeout=300)
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    saved = run("docker", "-H", manager.host, "load", "-q", "-i", str(archive), timeout=300)
+    archive.unlink()
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    shutil.copy2(STACKS / "swarm-ticker.yaml", project_dir / "stack.yaml")
+    (project_dir / "desired_state").mkdir()
+    stack = f"t{uuid.uuid4().hex[:8]}"
+    (project_dir / "desired_state" / "dev.yaml").write_text(
+        f"project: {stack}\ncompose_files: [../stack.yaml]\nservices:\n  ticker: {{}}\n"
+    )
+    os.chown(project_dir, int(USER), int(USER))  # its files are written there
+    socket = manager.host.removeprefix("unix://")
+    env = {
+        "CONTROLLER_IMAGE": controller_image,
+        "DOCKER_SOCKET": socket,
+        "DOCKER_GID": socket_group(socket),
+        "PROJECT_DIR": str(project_dir),
+        "STACK": stack,
+        "STACK_FILE": "stack.yaml",
+        "MANAGER": manager.hostname,
+        "CONTROLLER_METRICS_PORT": str(free_ports(1)[0]),
+    }
+    issues = project_dir / "docker_issues_dev.json"
+
+    def document() -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = json.loads(issues.read_text())
+        except (OSError, ValueError):
+            return None
+        return found
+
+    def logs() -> str:
+        return swarm1.docker("service", "logs", f"{stack}-ctl_controller", check=False)
+
+    with (
+        swarm1.stack(project_dir / "stack.yaml", name=stack),
+        swarm1.stack(ROOT / "deploy" / "stack.yaml", name=f"{stack}-ctl", environment=env),
+    ):
+        wait_for(
+            lambda: (d := document()) and d["converged"] and d["services"][0]["running"] == 2,
+            180,
+            "the controller's service to see the stack converged",
+            1,
+            logs,
+        )
+        ((_, container),) = [
+            (t["NodeID"], t["Status"]["ContainerStatus"]["ContainerID"])
+            for t in swarm1.running(f"{stack}_ticker")
+        ][:1]
+        swarm1.docker("kill", container)
+        dead = wait_for(
+            lambda: next(
+                (i for i in (document() or {}).get("issues", []) if i["service"] == "ticker"),
+                None,
+            ),
+            60,
+            "the killed task's issue",
+            1,
+            logs,
+        )
+        assert f"on node {manager.hostname}" in dead["detail"], dead
+        # on its manager (starting until its healthcheck's first pass, 30 s in)
+        tasks = swarm1.tasks(f"{stack}-ctl_controller")
+        assert [t["NodeID"] for t in tasks] == [manager.node_id], swarm1.states(
+            f"{stack}-ctl_controller"
+        )
