@@ -48,6 +48,13 @@ class Controller:
         """The issue of ``fingerprint`` (a log issue's: up to its pattern)."""
         return next((i for i in self.issues() if i["fingerprint"].startswith(fingerprint)), None)
 
+    def resolved(self, prefix: str, after: str = "") -> dict[str, Any] | None:
+        """The issue of ``prefix`` once it resolved later than ``after`` (an ISO time)."""
+        issue = self.issue(prefix)
+        if issue and issue["state"] == "resolved" and (issue["resolved_at"] or "") > after:
+            return issue
+        return None
+
     def seen(self) -> list[tuple[str, str, str, str]]:
         return [(i["fingerprint"], i["state"], i["detail"], i["resolution"]) for i in self.issues()]
 

@@ -13,7 +13,6 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -49,13 +48,6 @@ def demo(swarm1: Swarm, tmp_path: Path) -> Iterator[tuple[str, Controller]]:
             controller.stop()
 
 
-def resolved(controller: Controller, fingerprint: str, after: str = "") -> dict[str, Any] | None:
-    issue = controller.issue(fingerprint)
-    if issue and issue["state"] == "resolved" and issue["resolved_at"] > after:
-        return issue
-    return None
-
-
 def backend_container(swarm: Swarm, stack: str) -> str:
     """The container of the backend's running task, on the manager's engine."""
     (task,) = swarm.running(f"{stack}_backend")
@@ -70,7 +62,7 @@ def test_the_demo_as_a_stack_gets_its_database_and_its_dead_and_hung_tasks_diagn
 
     # the missing database: the runbook creates it in the db task, the backend recovers
     runbook = wait_for(
-        lambda: resolved(controller, "log:backend:pg-database-missing:"),
+        lambda: controller.resolved("log:backend:pg-database-missing:"),
         240,
         "the missing database to be created by the runbook",
         1,
@@ -91,7 +83,7 @@ def test_the_demo_as_a_stack_gets_its_database_and_its_dead_and_hung_tasks_diagn
     mark = max(i["last_seen"] for i in controller.issues())
     swarm1.docker("kill", backend_container(swarm1, stack))
     killed = wait_for(
-        lambda: resolved(controller, "drift:backend:exited", mark),
+        lambda: controller.resolved("drift:backend:exited", mark),
         180,
         "the killed task's issue to end",
         1,
@@ -106,7 +98,7 @@ def test_the_demo_as_a_stack_gets_its_database_and_its_dead_and_hung_tasks_diagn
     pid = swarm1.docker("inspect", "-f", "{{.State.Pid}}", backend_container(swarm1, stack))
     os.kill(int(pid.strip()), signal.SIGSTOP)
     hung = wait_for(
-        lambda: resolved(controller, "drift:backend:unhealthy", mark),
+        lambda: controller.resolved("drift:backend:unhealthy", mark),
         240,
         "the hung task's issue to end",
         1,

@@ -7,7 +7,6 @@ person's operation: Swarm moves its tasks, the controller adds nothing."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from tests.e2e.conftest import STACKS, free_ports, wait_for
 from tests.e2e.swarm import Swarm
@@ -31,13 +30,6 @@ services:
   store: {{}}
   app: {{}}
 """
-
-
-def resolved(controller: Controller, prefix: str, after: str = "") -> dict[str, Any] | None:
-    issue = controller.issue(prefix)
-    if issue and issue["state"] == "resolved" and (issue["resolved_at"] or "") > after:
-        return issue
-    return None
 
 
 def running_on(swarm: Swarm, service: str) -> list[tuple[str, str]]:
@@ -64,7 +56,7 @@ def test_a_stack_on_workers_gets_its_runbook_on_a_worker_and_its_tasks_diagnosed
         try:
             # the store's "orders" is missing: created in its task, on a worker
             fixed = wait_for(
-                lambda: resolved(controller, "log:app:pg-database-missing:"),
+                lambda: controller.resolved("log:app:pg-database-missing:"),
                 180,
                 "the runbook to create orders on the store's node",
                 1,
@@ -82,7 +74,7 @@ def test_a_stack_on_workers_gets_its_runbook_on_a_worker_and_its_tasks_diagnosed
             victim_node, victim = running_on(swarm3, f"{stack}_app")[0]
             swarm3.docker("kill", victim, node=workers[victim_node])
             killed = wait_for(
-                lambda: resolved(controller, "drift:app:", mark),
+                lambda: controller.resolved("drift:app:", mark),
                 180,
                 "the killed task's issue to end",
                 1,
