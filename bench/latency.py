@@ -44,6 +44,7 @@ starts is torn down at the end, also on failure or Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -64,7 +65,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -82,6 +83,8 @@ SERVICE = {"crash": "crash", "healthcheck": "sick", "error line": "noisy"}
 CONTENDERS = ("ours", "autoheal", "docker")
 LABEL = {"ours": "ours", "autoheal": "autoheal (5 s)", "docker": "docker on-failure"}
 ACTIVE = {"open", "remediating", "failed", "needs-human"}
+UNHEALTHY = "health_status: unhealthy"  # engine events
+DIE = "die"
 
 STATUS_EVERY = 0.02  # s between GET /status polls
 INSPECT_EVERY = 0.05  # s between docker inspect polls
@@ -272,12 +275,17 @@ class Project:
 
 
 class Verdicts:
-    """When the engine itself declared a container unhealthy (its health_status events)."""
+    """When an engine itself declared a container unhealthy, or saw it die: its
+    ``health_status: unhealthy`` and ``die`` events, by the container's labels (those of
+    ``labels``: a compose project and service by default)."""
 
-    def __init__(self) -> None:
-        self._client = docker.from_env()
+    def __init__(
+        self, base_url: str | None = None, labels: tuple[str, str] = (PROJECT_LABEL, SERVICE_LABEL)
+    ) -> None:
+        self._client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+        self._labels = labels
         self._events = self._client.events(decode=True, filters={"type": "container"})
-        self._seen: dict[tuple[str, str], list[float]] = {}
+        self._seen: dict[tuple[str, str, str], list[float]] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._read, name="verdicts", daemon=True)
         self._thread.start()
@@ -285,18 +293,22 @@ class Verdicts:
     def _read(self) -> None:
         try:
             for event in self._events:
-                if event.get("Action") != "health_status: unhealthy":
+                action = event.get("Action")
+                if action not in (UNHEALTHY, DIE):
                     continue
                 labels = (event.get("Actor") or {}).get("Attributes") or {}
-                key = (labels.get(PROJECT_LABEL, ""), labels.get(SERVICE_LABEL, ""))
+                key = (action, labels.get(self._labels[0], ""), labels.get(self._labels[1], ""))
                 with self._lock:
                     self._seen.setdefault(key, []).append(int(event["timeNano"]) / 1e9)
         except Exception:  # the stream is closed at teardown
             pass
 
-    def first_after(self, project: str, service: str, t0: float) -> float | None:
+    def first_after(
+        self, project: str, service: str, t0: float, action: str = UNHEALTHY
+    ) -> float | None:
         with self._lock:
-            return min((t for t in self._seen.get((project, service), []) if t >= t0), default=None)
+            seen = self._seen.get((action, project, service), [])
+            return min((t for t in seen if t >= t0), default=None)
 
     def stop(self) -> None:
         self._events.close()
@@ -307,11 +319,22 @@ class Verdicts:
 
 
 class Ours:
-    """The controller, on its own project, with its /status."""
+    """The controller, on its own project, with its /status. ``engine_args`` and
+    ``environment`` are added to its command line and environment (another backend)."""
 
-    def __init__(self, project: Project, workdir: Path) -> None:
+    def __init__(
+        self,
+        project: Project,
+        workdir: Path,
+        compose_file: Path = STACK,
+        engine_args: tuple[str, ...] = (),
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.project = project
         self.workdir = workdir
+        self.compose_file = compose_file
+        self.engine_args = engine_args
+        self.environment = {**os.environ, **(environment or {})}
         self.log = workdir / "controller.log"
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -321,7 +344,7 @@ class Ours:
         desired.mkdir()
         (desired / "bench.yaml").write_text(
             f"project: {self.project.name}\n"
-            f"compose_files: [{STACK}]\n"
+            f"compose_files: [{self.compose_file}]\n"
             "environment: {RESTART_POLICY: 'no'}\n"
             "remediation:\n"
             "  budget: 100\n"
@@ -345,10 +368,16 @@ class Ours:
             "50",
             "--shutdown-timeout",
             "5",
+            *self.engine_args,
         ]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=self.environment,
+                start_new_session=True,
             )
         wait_for(
             lambda: self._alive() and self._get("/readyz") is not None,
@@ -415,6 +444,12 @@ class Ours:
                 return True
         return False
 
+    def detector(self, service: str, fault: str) -> Callable[[float], float | None]:
+        """A poll for ``measure``: the time the issue appeared, reopened or counted up in
+        /status since now (None: not yet)."""
+        before = self.snapshot(service, fault)
+        return lambda t0: time.time() if self.detected(service, fault, before) else None
+
     def stop(self) -> None:
         stop_process(self.proc, 15)
 
@@ -458,11 +493,28 @@ class Autoheal:
                     times.append(at)
         return times
 
+    def first_notice(self, service: str, since: float) -> float | None:
+        return next(iter(self.notices(service, since)), None)
+
     def stop(self) -> None:
         stop_process(self.proc, 10)
 
 
 # --- the trials --------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One fault and what followed it, in epoch seconds (None: not seen in time)."""
+
+    t0: float
+    detect: float | None = None
+    recover: float | None = None
+    timed_out: bool = False
+
+    def shown(self) -> str:
+        pairs = (("detect", self.detect), ("recover", self.recover))
+        return " ".join(f"{k} {v - self.t0:.3f} s" for k, v in pairs if v)
 
 
 @dataclass
@@ -472,6 +524,75 @@ class Series:
     verdict: list[float] = field(default_factory=list)  # engine said unhealthy, from the fault
     after_verdict: list[float] = field(default_factory=list)  # detection after that verdict
     notes: list[str] = field(default_factory=list)
+
+    def record(self, trial: int, outcome: Outcome, verdict: float | None) -> None:
+        """A trial's times, from its fault; ``verdict``: the engine's unhealthy verdict."""
+        if outcome.timed_out:
+            self.notes.append(f"trial {trial}: timed out after {TRIAL_TIMEOUT:g} s")
+        if outcome.detect is not None:
+            self.detect.append(outcome.detect - outcome.t0)
+        if outcome.recover is not None:
+            self.recover.append(outcome.recover - outcome.t0)
+        if verdict is not None:
+            self.verdict.append(verdict - outcome.t0)
+            if outcome.detect is not None:
+                self.after_verdict.append(outcome.detect - verdict)
+
+    def summary(self, fault: str, detect: dict[str, Any]) -> dict[str, Any]:
+        """The series as a row of the report; ``detect``: its detection's stats (or why
+        there are none)."""
+        entry = {
+            "detect": detect,
+            "recover": stats(
+                self.recover,
+                fault != "error line",
+                "nothing to repair: conn-refused is reported, not fixed",
+            ),
+            "notes": self.notes,
+        }
+        if fault == "healthcheck":
+            entry["engine_unhealthy"] = stats(self.verdict)
+            entry["detect_after_engine"] = stats(self.after_verdict)
+        return entry
+
+
+def settle(checks: list[tuple[str, Callable[[], bool]]]) -> str:
+    """Wait until each check holds in turn; a note if one did not in time ("": all did)."""
+    for what, check in checks:
+        try:
+            wait_for(check, SETTLE_TIMEOUT, what, 0.1)
+        except TimeoutError as err:
+            return str(err)
+    return ""
+
+
+def measure(
+    project: Project,
+    service: str,
+    fault: str,
+    detected: Callable[[float], float | None] | None,
+    want_recover: bool,
+) -> Outcome:
+    """Inject ``fault`` into the service, then poll ``detected(t0)`` (when it was noticed,
+    None: not yet; every STATUS_EVERY) and, with ``want_recover``, the engine for the service
+    running and healthy in a new run (every INSPECT_EVERY), until both or TRIAL_TIMEOUT."""
+    start = project.started_at(service)
+    outcome = Outcome(project.inject(service, fault))
+    next_status = next_inspect = time.time()
+    while (detected and outcome.detect is None) or (want_recover and outcome.recover is None):
+        now = time.time()
+        if now - outcome.t0 > TRIAL_TIMEOUT:
+            outcome.timed_out = True
+            break
+        if detected and outcome.detect is None and now >= next_status:
+            outcome.detect = detected(outcome.t0)
+            next_status = now + STATUS_EVERY
+        if want_recover and outcome.recover is None and now >= next_inspect:
+            if project.ready(service, not_start=start):
+                outcome.recover = time.time()
+            next_inspect = now + INSPECT_EVERY
+        time.sleep(max(0.002, min(next_status, next_inspect) - time.time()))
+    return outcome
 
 
 class Bench:
@@ -513,6 +634,9 @@ class Bench:
             thread.join(120)
         self.client.close()
 
+    def logs(self) -> list[Path]:
+        return [self.ours.log]
+
     def run(self) -> None:
         for trial in range(1, self.trials + 1):
             for fault in FAULTS:
@@ -528,20 +652,18 @@ class Bench:
         """Wait until the contender is steady; a note if it was not in time."""
         project, service = self.projects[contender], SERVICE[fault]
         checks: list[tuple[str, Callable[[], bool]]] = [
-            ("running and healthy", lambda: project.ready(service))
+            (f"{contender}/{service} running and healthy", lambda: project.ready(service))
         ]
         if contender == "ours":
-            checks.append(("steady in /status", lambda: self.ours.steady(service)))
+            checks.append((f"ours/{service} steady in /status", lambda: self.ours.steady(service)))
         if contender == "docker":
             checks.append(
-                ("its restart delay reset", lambda: project.running_for(service) >= DOCKER_RESET)
+                (
+                    f"docker/{service} its restart delay reset",
+                    lambda: project.running_for(service) >= DOCKER_RESET,
+                )
             )
-        for what, check in checks:
-            try:
-                wait_for(check, SETTLE_TIMEOUT, f"{contender}/{service} {what}", 0.1)
-            except TimeoutError as err:
-                return str(err)
-        return ""
+        return settle(checks)
 
     def _trial(self, trial: int, fault: str, contender: str) -> None:
         series = self.results[fault][contender]
@@ -553,48 +675,21 @@ class Bench:
             # the trials' own rhythm would meet the poller's fixed 5 s cadence at much the
             # same phase every time: a random offset makes the phase uniform, as in life
             time.sleep(random.uniform(0.0, AUTOHEAL_INTERVAL))
-        start = project.started_at(service)
-        before = self.ours.snapshot(service, fault) if contender == "ours" else {}
-        t0 = project.inject(service, fault)
-
-        def detected() -> float | None:
-            if contender == "ours":
-                return time.time() if self.ours.detected(service, fault, before) else None
-            seen = self.autoheal.notices(service, t0)
-            return seen[0] if seen else None
-
-        want_detect = contender != "docker"
-        want_recover = fault != "error line"
-        detect = recover = None
-        next_status = next_inspect = time.time()
-        while (want_detect and detect is None) or (want_recover and recover is None):
-            now = time.time()
-            if now - t0 > TRIAL_TIMEOUT:
-                series.notes.append(f"trial {trial}: timed out after {TRIAL_TIMEOUT:g} s")
-                break
-            if want_detect and detect is None and now >= next_status:
-                detect = detected()
-                next_status = now + STATUS_EVERY
-            if want_recover and recover is None and now >= next_inspect:
-                if project.ready(service, not_start=start):
-                    recover = time.time()
-                next_inspect = now + INSPECT_EVERY
-            time.sleep(max(0.002, min(next_status, next_inspect) - time.time()))
-        if detect is not None:
-            series.detect.append(detect - t0)
-        if recover is not None:
-            series.recover.append(recover - t0)
+        detected: Callable[[float], float | None] | None = None
+        if contender == "ours":
+            detected = self.ours.detector(service, fault)
+        elif contender == "autoheal":
+            detected = functools.partial(self.autoheal.first_notice, service)
+        outcome = measure(project, service, fault, detected, fault != "error line")
         verdict = None
         if fault == "healthcheck" and self.verdicts is not None:
-            verdict = self.verdicts.first_after(project.name, service, t0)
-        if verdict is not None:
-            series.verdict.append(verdict - t0)
-            if detect is not None:
-                series.after_verdict.append(detect - verdict)
-        shown = " ".join(
-            f"{k} {v - t0:.3f} s" for k, v in (("detect", detect), ("recover", recover)) if v
+            verdict = self.verdicts.first_after(project.name, service, outcome.t0)
+        series.record(trial, outcome, verdict)
+        print(
+            f"trial {trial} {fault:<11} {contender:<8} {outcome.shown()}",
+            file=sys.stderr,
+            flush=True,
         )
-        print(f"trial {trial} {fault:<11} {contender:<8} {shown}", file=sys.stderr, flush=True)
 
     def _show_autoheal_an_error_line(self) -> None:
         """The same line for the poller; it cannot see it (checked in the report)."""
@@ -611,17 +706,6 @@ class Bench:
         """The table as data: p50/p95 per case and contender, ratios and goals."""
         since = self.unseen_since
         noticed = len(self.autoheal.notices(SERVICE["error line"], since)) if since else 0
-
-        def stats(values: list[float], applies: bool, why: str) -> dict[str, Any]:
-            if not applies:
-                return {"p50": None, "p95": None, "n": 0, "samples": [], "na": why}
-            return {
-                "p50": percentile(values, 0.5),
-                "p95": percentile(values, 0.95),
-                "n": len(values),
-                "samples": [round(v, 4) for v in values],
-            }
-
         cases: dict[str, dict[str, Any]] = {}
         for fault in FAULTS:
             cases[fault] = {}
@@ -630,25 +714,14 @@ class Bench:
                     continue
                 s = self.results[fault][contender]
                 blind = contender == "autoheal" and fault == "error line"
-                entry = {
-                    "detect": stats(
-                        s.detect,
-                        contender != "docker" and not blind,
-                        "restart policy: no detection step"
-                        if contender == "docker"
-                        else f"cannot read logs (noticed {noticed} of {self.unseen_lines} lines)",
-                    ),
-                    "recover": stats(
-                        s.recover,
-                        fault != "error line",
-                        "nothing to repair: conn-refused is reported, not fixed",
-                    ),
-                    "notes": s.notes,
-                }
-                if fault == "healthcheck":
-                    entry["engine_unhealthy"] = stats(s.verdict, True, "")
-                    entry["detect_after_engine"] = stats(s.after_verdict, True, "")
-                cases[fault][contender] = entry
+                detect = stats(
+                    s.detect,
+                    contender != "docker" and not blind,
+                    "restart policy: no detection step"
+                    if contender == "docker"
+                    else f"cannot read logs (noticed {noticed} of {self.unseen_lines} lines)",
+                )
+                cases[fault][contender] = s.summary(fault, detect)
 
         def ratio(fault: str, kind: str, other: str, q: str) -> float | None:
             ours = cases[fault]["ours"][kind][q]
@@ -663,67 +736,62 @@ class Bench:
         for q in ("p50", "p95"):
             ratios[f"crash recover {q} ours/docker"] = ratio("crash", "recover", "docker", q)
 
-        goals: list[dict[str, Any]] = []
-
-        def goal(text: str, value: float | None, limit: float, unit: str) -> None:
-            met = None if value is None else value <= limit
-            goals.append({"goal": text, "value": value, "limit": limit, "unit": unit, "met": met})
-
-        for fault in FAULTS:
+        goals = [
             goal(f"our {fault} detection p95 <= 1 s", cases[fault]["ours"]["detect"]["p95"], 1, "s")
+            for fault in FAULTS
+        ]
         for kind in ("crash detect", "healthcheck detect"):
             for q in ("p50", "p95"):
-                goal(
-                    f"{kind.replace('detect', 'detection')} {q}: ours <= 0.2x autoheal's",
-                    ratios[f"{kind} {q} ours/autoheal"],
-                    0.2,
-                    "x",
-                )
+                text = f"{kind.replace('detect', 'detection')} {q}: ours <= 0.2x autoheal's"
+                goals.append(goal(text, ratios[f"{kind} {q} ours/autoheal"], 0.2, "x"))
         for q in ("p50", "p95"):
-            goal(
-                f"crash recovery {q}: ours <= 1.5x Docker's policy",
-                ratios[f"crash recover {q} ours/docker"],
-                1.5,
-                "x",
-            )
-        return {
-            "trials": self.trials,
-            "unit": "seconds from the fault",
-            "cases": cases,
-            "ratios": ratios,
-            "goals": goals,
-            "workdir": str(self.workdir),
-            "controller_log": str(self.ours.log),
-        }
+            text = f"crash recovery {q}: ours <= 1.5x Docker's policy"
+            goals.append(goal(text, ratios[f"crash recover {q} ours/docker"], 1.5, "x"))
+        table = report_table(self.trials, cases, ratios, goals, self.workdir)
+        return {**table, "controller_log": str(self.ours.log)}
 
 
-def render(table: dict[str, Any]) -> str:
-    def cell(stat: dict[str, Any], q: str) -> str:
-        return "n/a" if stat.get("na") or stat[q] is None else f"{stat[q]:.2f}"
+def stats(values: list[float], applies: bool = True, why: str = "") -> dict[str, Any]:
+    """p50, p95 and the samples; with ``applies`` false, "n/a" and why."""
+    if not applies:
+        return {"p50": None, "p95": None, "n": 0, "samples": [], "na": why}
+    return {
+        "p50": percentile(values, 0.5),
+        "p95": percentile(values, 0.95),
+        "n": len(values),
+        "samples": [round(v, 4) for v in values],
+    }
 
-    out = [
-        f"latency, {table['trials']} trial(s) per case, seconds from the fault",
-        "",
-        f"{'fault':<12} {'contender':<18} {'detect p50':>10} {'p95':>6} "
-        f"{'recover p50':>11} {'p95':>6}  notes",
-    ]
-    for fault, by in table["cases"].items():
-        for contender, entry in by.items():
-            why = [s["na"] for s in (entry["detect"], entry["recover"]) if s.get("na")]
-            out.append(
-                f"{fault:<12} {LABEL[contender]:<18} {cell(entry['detect'], 'p50'):>10} "
-                f"{cell(entry['detect'], 'p95'):>6} {cell(entry['recover'], 'p50'):>11} "
-                f"{cell(entry['recover'], 'p95'):>6}  {'; '.join(why + entry['notes'])}"
-            )
-    out.append("")
-    for contender, entry in table["cases"]["healthcheck"].items():
-        verdict, after = entry["engine_unhealthy"], entry["detect_after_engine"]
-        out.append(
-            f"healthcheck, {LABEL[contender]}: engine said unhealthy after p50 "
-            f"{cell(verdict, 'p50')} / p95 {cell(verdict, 'p95')}; detection relative to "
-            f"that p50 {cell(after, 'p50')} / p95 {cell(after, 'p95')} (negative: before it)"
-        )
-    out += ["", "ratios:"]
+
+def report_table(
+    trials: int,
+    cases: dict[str, dict[str, Any]],
+    ratios: dict[str, float | None],
+    goals: list[dict[str, Any]],
+    workdir: Path,
+) -> dict[str, Any]:
+    return {
+        "trials": trials,
+        "unit": "seconds from the fault",
+        "cases": cases,
+        "ratios": ratios,
+        "goals": goals,
+        "workdir": str(workdir),
+    }
+
+
+def goal(text: str, value: float | None, limit: float, unit: str) -> dict[str, Any]:
+    """A goal of the report: met when ``value`` is at most ``limit`` (None: no value)."""
+    met = None if value is None else value <= limit
+    return {"goal": text, "value": value, "limit": limit, "unit": unit, "met": met}
+
+
+def cell(stat: dict[str, Any], q: str) -> str:
+    return "n/a" if stat.get("na") or stat[q] is None else f"{stat[q]:.2f}"
+
+
+def render_ratios_and_goals(table: dict[str, Any]) -> list[str]:
+    out = ["", "ratios:"]
     for name, value in table["ratios"].items():
         out.append(f"  {name:<50} {'n/a' if value is None else f'{value:.2f}x':>7}")
     out += ["", "goals (not asserted):"]
@@ -735,6 +803,49 @@ def render(table: dict[str, Any]) -> str:
         )
         verdict = {True: "met", False: "MISSED", None: "n/a"}[g["met"]]
         out.append(f"  {g['goal']:<66} {value:>8}  {verdict}")
+    return out
+
+
+def render_cases(table: dict[str, Any]) -> list[str]:
+    """The table's rows (p50/p95 per case and contender) and the engine's verdicts."""
+    out = [
+        f"latency, {table['trials']} trial(s) per case, seconds from the fault",
+        "",
+        f"{'fault':<12} {'contender':<18} {'detect p50':>10} {'p95':>6} "
+        f"{'recover p50':>11} {'p95':>6}  notes",
+    ]
+    for fault, by in table["cases"].items():
+        for contender, entry in by.items():
+            why = [s["na"] for s in (entry["detect"], entry["recover"]) if s.get("na")]
+            out.append(
+                f"{fault:<12} {LABEL.get(contender, contender):<18} "
+                f"{cell(entry['detect'], 'p50'):>10} "
+                f"{cell(entry['detect'], 'p95'):>6} {cell(entry['recover'], 'p50'):>11} "
+                f"{cell(entry['recover'], 'p95'):>6}  {'; '.join(why + entry['notes'])}"
+            )
+    out.append("")
+    for contender, entry in table["cases"]["healthcheck"].items():
+        out.append(
+            render_moment(
+                f"healthcheck, {LABEL.get(contender, contender)}: engine said unhealthy",
+                entry["engine_unhealthy"],
+                entry["detect_after_engine"],
+            )
+        )
+    return out
+
+
+def render_moment(what: str, moment: dict[str, Any], after: dict[str, Any]) -> str:
+    """When something happened after the fault, and detection relative to it."""
+    return (
+        f"{what} after p50 {cell(moment, 'p50')} / p95 {cell(moment, 'p95')}; detection "
+        f"relative to that p50 {cell(after, 'p50')} / p95 {cell(after, 'p95')} "
+        "(negative: before it)"
+    )
+
+
+def render(table: dict[str, Any]) -> str:
+    out = render_cases(table) + render_ratios_and_goals(table)
     out += ["", f"controller log: {table['controller_log']}", f"files: {table['workdir']}"]
     return "\n".join(out)
 
@@ -743,22 +854,31 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(f"signal {signum}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--trials", type=int, default=5, help="trials per fault (default 5)")
-    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
-    args = parser.parse_args()
-    if args.trials < 1:
-        parser.error("--trials must be at least 1")
-    for argv in (["docker", "info"], ["docker", "compose", "version"]):
-        if subprocess.run(argv, capture_output=True, check=False).returncode != 0:
-            print(f"`{' '.join(argv)}` fails: a Docker engine and Compose v2 are needed")
-            return 2
+class Runnable(Protocol):
+    """What ``run_bench`` runs: a Bench of this file or another's."""
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    print(f"files and logs: {workdir}", file=sys.stderr, flush=True)
+    def setup(self) -> None: ...
+    def run(self) -> None: ...
+    def report(self) -> dict[str, Any]: ...
+    def teardown(self) -> None: ...
+    def logs(self) -> list[Path]: ...
+
+
+def missing(*argvs: list[str]) -> str:
+    """The first of the commands that fails, as a message ("": all work)."""
+    for argv in argvs:
+        if subprocess.run(argv, capture_output=True, check=False).returncode != 0:
+            return f"`{' '.join(argv)}` fails"
+    return ""
+
+
+def run_bench(
+    bench: Runnable, render: Callable[[dict[str, Any]], str], json_path: Path | None
+) -> int:
+    """Set up, run and report ``bench``; tear it down whatever happens (also on Ctrl-C or
+    SIGTERM). Prints the table, then its JSON as the last line of stdout (also to
+    ``json_path``); on a failure, the traceback and the last lines of its logs."""
     signal.signal(signal.SIGTERM, _interrupt)
-    bench = Bench(args.trials, workdir)
     failed = ""
     try:
         bench.setup()
@@ -775,16 +895,43 @@ def main() -> int:
         bench.teardown()
     if failed:
         print(failed, file=sys.stderr)
-        if bench.ours.log.exists():
-            tail = bench.ours.log.read_text(errors="replace").splitlines()[-40:]
-            print(f"--- last lines of {bench.ours.log}:", *tail, sep="\n", file=sys.stderr)
+        for log in bench.logs():
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-40:]
+                print(f"--- last lines of {log}:", *tail, sep="\n", file=sys.stderr)
         return 130 if failed == "interrupted" else 1
     print(render(table))
     line = json.dumps(table, separators=(",", ":"))
-    if args.json:
-        args.json.write_text(line + "\n")
+    if json_path:
+        json_path.write_text(line + "\n")
     print(line)
     return 0
+
+
+def bench_args(doc: str) -> argparse.Namespace:
+    """--trials and --json, as every latency benchmark takes them; exits 2 where there is
+    no Docker engine or no Compose v2."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    parser.add_argument("--trials", type=int, default=5, help="trials per fault (default 5)")
+    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    args = parser.parse_args()
+    if args.trials < 1:
+        parser.error("--trials must be at least 1")
+    problem = missing(["docker", "info"], ["docker", "compose", "version"])
+    if problem:
+        parser.exit(2, f"{problem}: a Docker engine and Compose v2 are needed\n")
+    return args
+
+
+def make_workdir(prefix: str) -> Path:
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    print(f"files and logs: {workdir}", file=sys.stderr, flush=True)
+    return workdir
+
+
+def main() -> int:
+    args = bench_args(__doc__)
+    return run_bench(Bench(args.trials, make_workdir("bench-latency-")), render, args.json)
 
 
 if __name__ == "__main__":
