@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, engine_ns
@@ -53,6 +55,7 @@ from controller.observe.logwire import WireLog
 from controller.observe.swarmtasks import (
     PRE_RUN,
     STACK_LABEL,
+    Made,
     SlotCount,
     service_event,
     slot_snapshots,
@@ -93,6 +96,7 @@ class SwarmEngine(DockerEngine):
         self._starts: dict[str, str] = {}
         self._node_urls = dict(node_engines or {})  # a node's host name -> its DOCKER_HOST
         self._node_engines: dict[str, DockerEngine] = {}
+        self._made = Made()  # what our own updates and scales asked swarm for
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
         """As ``DockerEngine._call``; a manager that answers but cannot speak for the
@@ -201,6 +205,11 @@ class SwarmEngine(DockerEngine):
         )
         return _SwarmEvents(self, project, stream, self._poll)
 
+    def made(self) -> Made:
+        """What the controller's own updates and scales asked swarm for so far."""
+        with self._lock:
+            return self._made
+
     def poll_tasks(self, project: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """The stack's service names by ID and its tasks (for the event stream's poll)."""
         services = self._services(project)
@@ -296,6 +305,9 @@ class SwarmEngine(DockerEngine):
         name = str(found["Spec"]["Name"])
         template = dict(found["Spec"].get("TaskTemplate") or {})
         template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+        with self._lock:
+            forced = self._made.forced | {(str(found["ID"]), template["ForceUpdate"])}
+            self._made = replace(self._made, forced=forced)
         self._update(found, f"service update --force {name}", task_template=template)
         return name
 
@@ -309,6 +321,12 @@ class SwarmEngine(DockerEngine):
             return name, None
         before = int(replicated.get("Replicas") or 0)
         if before != replicas:
+            # the tasks swarm creates for the slots this adds are ours (not a person's);
+            # a second of slack for the manager's clock
+            when = time.time_ns() - 1_000_000_000
+            added = {(str(found["ID"]), slot): when for slot in range(before + 1, replicas + 1)}
+            with self._lock:
+                self._made = replace(self._made, added={**self._made.added, **added})
             mode = {"Replicated": {"Replicas": replicas}}
             self._update(found, f"service scale {name}={replicas}", mode=mode)
         return name, before
@@ -412,7 +430,7 @@ class _SwarmEvents:
                 self._queue.put(exc)
                 return
             events, self._signatures = task_events(
-                self._project, self._names, self._signatures, tasks
+                self._project, self._names, self._signatures, tasks, self._engine.made()
             )
             for event in events:
                 self._queue.put(event)

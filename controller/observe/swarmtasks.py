@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from controller.model import (
@@ -332,26 +332,81 @@ def task_signature(task: Mapping[str, Any]) -> tuple[str, str]:
     return state_of(task), str(task.get("DesiredState") or "")
 
 
-def _action(task: Mapping[str, Any], before: tuple[str, str] | None) -> str | None:
-    """The container event a task's change is most like, None when it is nothing new."""
+@dataclass(frozen=True, slots=True)
+class Made:
+    """What the controller's own commands asked swarm for, so that the tasks swarm makes
+    for them are not read as a person's: the ``ForceUpdate`` counters its forced updates
+    set (service ID, counter), and the slots its scales added (service ID, slot) with
+    when (ns)."""
+
+    forced: frozenset[tuple[str, int]] = frozenset()
+    added: Mapping[tuple[str, int], int] = field(default_factory=dict)
+
+
+def _force_count(task: Mapping[str, Any] | None) -> int:
+    return int(((task or {}).get("Spec") or {}).get("ForceUpdate") or 0)
+
+
+def _made_by(task: Mapping[str, Any], previous: Mapping[str, Any] | None, made: Made) -> str:
+    """Who made a task swarm created: ``"swarm"`` (it replaces one that ended on its own:
+    the restart policy at work, as Docker restarts a container), ``"controller"`` (the
+    controller's forced update or scale), or ``"person"`` (a scale, an update, a deploy
+    or a drain of someone else's: the slot had no task, or its task was shut down)."""
+    if previous is not None and state_of(previous) in ENDED:
+        return "swarm"
+    if previous is None and task.get("DesiredState") not in LIVE:
+        return "swarm"  # an old task, its predecessor cut from the history swarm keeps
+    service = str(task.get("ServiceID"))
+    forced = _force_count(task)
+    if forced > _force_count(previous) and (service, forced) in made.forced:
+        return "controller"  # the counter moved from the slot's last task: our update's
+    when = made.added.get((service, int(task.get("Slot") or 0)))
+    created = engine_ns(str(task.get("CreatedAt") or "")) or 0
+    if when is not None and created >= when:
+        return "controller"
+    return "person"
+
+
+def _makers(tasks: Iterable[Mapping[str, Any]], made: Made) -> dict[str, str]:
+    """``_made_by`` of every task, by its id."""
+    slots: dict[str, list[Mapping[str, Any]]] = {}
+    for task in tasks:
+        slots.setdefault(slot_key(task), []).append(task)
+    makers: dict[str, str] = {}
+    for history in slots.values():
+        history.sort(key=_order)
+        previous: Mapping[str, Any] | None = None
+        for task in history:
+            makers[str(task.get("ID"))] = _made_by(task, previous, made)
+            previous = task
+    return makers
+
+
+def _actions(task: Mapping[str, Any], before: tuple[str, str] | None, maker: str) -> list[str]:
+    """The container events a task's change is most like ([] when it is nothing new).
+
+    A task new to the poll made by a person is a ``create`` first (a person's scale,
+    update or deploy: a fresh start, seen even when the task was already running when
+    polled); one swarm made to replace a task that ended is not: Docker restarting a
+    container creates nothing, and a crash loop must not look like a person bringing the
+    service back after every crash (that would renew its budget forever); nor one the
+    controller's own command made."""
     state = state_of(task)
     if before is not None and before[0] == state:
-        return None  # only its desired state moved: what it runs did not change yet
+        return []  # only its desired state moved: what it runs did not change yet
+    created = ["create"] if before is None and maker == "person" else []
     if state in PRE_RUN:
-        return "create" if before is None else None
+        return created
     if state in ("starting", "running"):
-        return (
-            "start"
-            if state == "starting" or not task_healthcheck(task)[0]
-            else "health_status: healthy"
-        )
+        healthy = state == "running" and task_healthcheck(task)[0]
+        return [*created, "health_status: healthy" if healthy else "start"]
     if UNHEALTHY_ERR in str(status_of(task).get("Err") or ""):
-        return "health_status: unhealthy"
+        return [*created, "health_status: unhealthy"]
     if state in ENDED:
-        return "die"
+        return [*created, "die"]
     if state in TAKEN:
-        return "destroy"
-    return None
+        return [*created, "destroy"]
+    return created
 
 
 def task_events(
@@ -359,24 +414,24 @@ def task_events(
     names: Mapping[str, str],
     before: Mapping[str, tuple[str, str]],
     tasks: Iterable[Mapping[str, Any]],
+    made: Made | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str]]]:
     """The changes of a stack's tasks since ``before`` (each task's signature at the last
     poll) as the engine's container events would say them, and the signatures now.
 
-    ``names``: the swarm service names by service ID (tasks of others are left out). An
-    event is a hint only (observe.events): it makes a pass come sooner, nothing more."""
+    ``names``: the swarm service names by service ID (tasks of others are left out);
+    ``made``: what the controller's own commands asked for (``_made_by``). An event is a
+    hint (observe.events): it makes a pass come sooner; a ``create`` also says a person
+    brought the service back (``remediate.signals``)."""
     events: list[dict[str, Any]] = []
     now: dict[str, tuple[str, str]] = {}
-    for task in tasks:
-        name = names.get(str(task.get("ServiceID")))
-        if name is None:
-            continue
+    ours = [task for task in tasks if str(task.get("ServiceID")) in names]
+    makers = _makers(ours, made or Made())
+    for task in ours:
+        name = names[str(task.get("ServiceID"))]
         task_id = str(task.get("ID"))
         now[task_id] = signature = task_signature(task)
         if before.get(task_id) == signature:
-            continue
-        action = _action(task, before.get(task_id))
-        if action is None:
             continue
         attributes = {
             SERVICE_LABEL: compose_name(stack, name),
@@ -384,21 +439,30 @@ def task_events(
             "com.docker.swarm.task.id": task_id,
             "com.docker.swarm.node.id": str(task.get("NodeID") or ""),
         }
-        if action == "die":
-            attributes["exitCode"] = str(exit_code(task))
-        nanos = engine_ns(str(status_of(task).get("Timestamp") or "")) or 0
-        events.append(
-            {
-                "Type": "container",
-                "Action": action,
-                "id": task_id,
-                "Actor": {"ID": task_id, "Attributes": attributes},
-                "scope": "swarm",
-                "time": nanos // 1_000_000_000,
-                "timeNano": nanos,
-            }
-        )
+        for action in _actions(task, before.get(task_id), makers[task_id]):
+            stamp = (
+                task.get("CreatedAt") if action == "create" else status_of(task).get("Timestamp")
+            )
+            events.append(_event(task_id, action, attributes, task, str(stamp or "")))
     return events, now
+
+
+def _event(
+    task_id: str, action: str, attributes: Mapping[str, str], task: Mapping[str, Any], stamp: str
+) -> dict[str, Any]:
+    said = dict(attributes)
+    if action == "die":
+        said["exitCode"] = str(exit_code(task))
+    nanos = engine_ns(stamp) or 0
+    return {
+        "Type": "container",
+        "Action": action,
+        "id": task_id,
+        "Actor": {"ID": task_id, "Attributes": said},
+        "scope": "swarm",
+        "time": nanos // 1_000_000_000,
+        "timeNano": nanos,
+    }
 
 
 def service_event(stack: str, event: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from controller.observe.gateway import EngineError
 from controller.observe.swarm import SwarmEngine, _TaskLog
 from controller.observe.swarmtasks import (
     SERVICE_LABEL,
+    Made,
     SlotCount,
     carry,
     exit_code,
@@ -177,7 +178,9 @@ def test_task_changes_become_container_event_hints():
     _, before = task_events("obs", names, {}, tasks("deployed"))
     events, now = task_events("obs", names, before, tasks("restarting"))
     actions = {(e["Actor"]["Attributes"][SERVICE_LABEL], e["Action"]) for e in events}
-    assert ("ticker", "die") in actions and ("ticker", "create") in actions
+    assert ("ticker", "die") in actions and ("ticker", "start") in actions
+    # swarm's replacements of tasks that ended are not a person's create (a fresh budget)
+    assert not [a for a in actions if a[1] == "create"]
     die = next(e for e in events if e["Action"] == "die" and e["id"] in before)
     assert die["Actor"]["Attributes"]["exitCode"] == "137" and die["timeNano"] > 0
     later, _ = task_events("obs", names, now, tasks("replaced"))
@@ -266,3 +269,47 @@ def test_lines_slightly_out_of_order_within_one_read_are_all_kept():
     manager = FakeManager(running=[False], logs=[lines])
     got = [piece for read in _TaskLog(manager, "s1", "t1", None) for piece in read]  # type: ignore[arg-type]
     assert len(got) == 2
+
+
+def _slot(*states: tuple[str, str, int]) -> list[dict[str, Any]]:
+    """One slot's tasks, oldest first: (state, desired state, ForceUpdate) each."""
+    return [
+        {
+            "ID": f"t{n}",
+            "ServiceID": "s1",
+            "Slot": 1,
+            "CreatedAt": f"2026-12-05T10:00:0{n}.000000000Z",
+            "DesiredState": desired,
+            "Spec": {"ForceUpdate": force},
+            "Status": {"State": state, "Timestamp": f"2026-12-05T10:00:0{n}.500000000Z"},
+        }
+        for n, (state, desired, force) in enumerate(states)
+    ]
+
+
+def _creates(history: list[dict[str, Any]], made: Made | None = None) -> list[str]:
+    names = {"s1": "app_web"}
+    _, before = task_events("app", names, {}, history[:-1])
+    events, _ = task_events("app", names, before, history, made)
+    return [e["id"] for e in events if e["Action"] == "create"]
+
+
+def test_a_task_is_a_persons_create_unless_swarm_or_the_controller_made_it():
+    crashed = _slot(("failed", "shutdown", 0), ("ready", "running", 0))
+    assert _creates(crashed) == []  # swarm's restart policy at work: no fresh budget
+    # a person's update (the slot's task shut down on purpose), seen already running
+    updated = _slot(("shutdown", "shutdown", 0), ("running", "running", 1))
+    assert _creates(updated) == ["t1"]
+    # the same forced update made by the controller
+    assert _creates(updated, Made(forced=frozenset({("s1", 1)}))) == []
+    # a person's deploy after the controller's forced update keeps its counter
+    redeployed = _slot(("shutdown", "shutdown", 1), ("new", "running", 1))
+    assert _creates(redeployed, Made(forced=frozenset({("s1", 1)}))) == ["t1"]
+    # a slot the controller's scale added (created after it) and one a person's added
+    scaled = _slot(("assigned", "running", 0))
+    at = 1_796_464_800_000_000_000  # 2026-12-05T10:00:00Z
+    assert _creates([{"ID": "x", "ServiceID": "s1", "Slot": 2}, *scaled]) == ["t0"]
+    ours = Made(added={("s1", 1): at})
+    assert _creates([{"ID": "x", "ServiceID": "s1", "Slot": 2}, *scaled], ours) == []
+    later = Made(added={("s1", 1): at + 10**10})
+    assert _creates([{"ID": "x", "ServiceID": "s1", "Slot": 2}, *scaled], later) == ["t0"]
