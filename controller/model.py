@@ -198,6 +198,12 @@ class RestartPolicy:
         """Docker restarts a container only when it exits non-zero."""
         return self.name == "on-failure"
 
+    @property
+    def kills_unhealthy(self) -> bool:
+        """An unhealthy container is ended by its runner: Swarm kills an unhealthy task
+        (and replaces it as its policy says); Docker leaves one running."""
+        return self.by == "Swarm"
+
     @classmethod
     def of_swarm(cls, policy: object) -> RestartPolicy:
         """A stack's ``deploy.restart_policy`` in Docker's words: Swarm replaces a task that

@@ -13,7 +13,10 @@ it hands its calls to ``DockerEngine._call`` (engine.py stays the one importer o
 - **Events**: a manager's own events are its own engine's containers only; swarm-wide come
   the service and node events, which pass through as hints, and Docker 20.10 has no task
   events: a poll of the stack's tasks every ``poll`` seconds (one call) turns each task's
-  change into the container event it is most like (``swarmtasks.task_events``).
+  change into the container event it is most like (``swarmtasks.task_events``). The
+  manager's own engine's container events of the stack's tasks come too: a death there is
+  seen at once (the task's state follows about 0.1 s later), an OOM kill and a
+  healthcheck's verdict only there; the listing shows them (``swarmtasks.seen_on_node``).
 - **Logs**: the manager serves every node's task logs, by service (``service_logs``, with
   the details that name each line's task); a task's lines are picked from its service's.
   A followed service log does not end when one task dies: a watch of the task ends the
@@ -55,9 +58,14 @@ from controller.observe.logwire import WireLog
 from controller.observe.swarmtasks import (
     PRE_RUN,
     STACK_LABEL,
+    TASK_LABEL,
     Made,
+    Sighting,
     SlotCount,
+    local_hint,
+    needs_health,
     service_event,
+    sighted,
     slot_snapshots,
     state_of,
     status_of,
@@ -73,6 +81,12 @@ NO_CONTROL = (
 T = TypeVar("T")
 POLL_SECONDS = 0.5  # how often the event stream polls the stack's tasks
 WATCH_SECONDS = 1.0  # how often a followed task's log checks that the task still runs
+
+
+# reading a check's result right after its exec died: this often, at most this many times
+HEALTH_WAIT = 0.02
+HEALTH_READS = 10
+CLOCK_SLACK = 0.05  # seconds: the event's time and the health log's, both the engine's
 
 
 def _unsupported(what: str, why: str) -> EngineError:
@@ -97,6 +111,7 @@ class SwarmEngine(DockerEngine):
         self._node_urls = dict(node_engines or {})  # a node's host name -> its DOCKER_HOST
         self._node_engines: dict[str, DockerEngine] = {}
         self._made = Made()  # what our own updates and scales asked swarm for
+        self._sightings: dict[str, Sighting] = {}  # by task id: what its node's engine said
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
         """As ``DockerEngine._call``; a manager that answers but cannot speak for the
@@ -147,9 +162,13 @@ class SwarmEngine(DockerEngine):
             tasks = self._tasks(project)
         nodes = self._nodes()
         with self._lock:
-            listing = slot_snapshots(project, services, tasks, nodes, self._counts, self._starts)
+            listing = slot_snapshots(
+                project, services, tasks, nodes, self._counts, self._starts, self._sightings
+            )
             if only is None:
                 self._counts, self._starts = listing.counts, listing.starts
+                listed = {str(t.get("ID")) for t in tasks}
+                self._sightings = {k: v for k, v in self._sightings.items() if k in listed}
             else:
                 self._counts.update(listing.counts)
                 self._starts.update(listing.starts)
@@ -203,7 +222,47 @@ class SwarmEngine(DockerEngine):
         stream = _Stream(
             self._call(what, lambda api: api.events(decode=True, filters=filters)), what
         )
-        return _SwarmEvents(self, project, stream, self._poll)
+        local = self.local_events(project)
+        return _SwarmEvents(self, project, stream, self._poll, local)
+
+    def local_events(self, project: str) -> _Stream:
+        """The container events of the stack's tasks on this manager's own engine: a
+        death, an OOM kill, a healthcheck's verdict, seen as they happen (the manager's
+        task state follows about 0.1 s after a death, and never says the others)."""
+        what = "the manager's container events"
+        filters = {"type": ["container"], "label": [f"{STACK_LABEL}={project}"]}
+        return _Stream(self._call(what, lambda api: api.events(decode=True, filters=filters)), what)
+
+    def sight(self, event: Mapping[str, Any]) -> bool:
+        """Keep what a task's container event says (``swarmtasks.sighted``); True when
+        it said something of the task's run."""
+        task_id = str(((event.get("Actor") or {}).get("Attributes") or {}).get(TASK_LABEL) or "")
+        with self._lock:
+            before = self._sightings.get(task_id)
+        health = None
+        if needs_health(event, before):
+            try:
+                health = self._health_after(str(event.get("id") or ""), event)
+            except EngineError:
+                return False  # gone already: its death says the rest
+        with self._lock:
+            found = sighted(event, self._sightings.get(task_id), health)
+            if found is not None:
+                self._sightings[task_id] = found
+        return found is not None
+
+    def _health_after(self, container_id: str, event: Mapping[str, Any]) -> ContainerSnapshot:
+        """The container's health as this engine keeps it, once it holds the check that
+        ended with ``event``: the engine says an exec died a moment before it writes the
+        check's result (read at once, a first failure is not there yet)."""
+        ended = int(event.get("timeNano") or 0) / 1e9
+        found = DockerEngine.inspect(self, container_id)
+        for _ in range(HEALTH_READS):
+            if not ended or found.last_check_at >= ended - CLOCK_SLACK:
+                break
+            time.sleep(HEALTH_WAIT)
+            found = DockerEngine.inspect(self, container_id)
+        return found
 
     def made(self) -> Made:
         """What the controller's own updates and scales asked swarm for so far."""
@@ -395,10 +454,18 @@ class _SwarmEvents:
     one ``EventStream``. It breaks (raises) when either source does, as an engine's
     event stream breaks, so the watcher reconnects and the cache relists."""
 
-    def __init__(self, engine: SwarmEngine, project: str, stream: _Stream, poll: float) -> None:
+    def __init__(
+        self,
+        engine: SwarmEngine,
+        project: str,
+        stream: _Stream,
+        poll: float,
+        local: _Stream | None = None,
+    ) -> None:
         self._engine = engine
         self._project = project
         self._stream = stream
+        self._local = local
         self._poll = poll
         self._queue: queue.Queue[Any] = queue.Queue()
         self._closed = threading.Event()
@@ -409,6 +476,10 @@ class _SwarmEvents:
             threading.Thread(target=self._read, name="swarm-events", daemon=True),
             threading.Thread(target=self._poll_tasks, name="swarm-tasks", daemon=True),
         ]
+        if local is not None:
+            self._threads.append(
+                threading.Thread(target=self._read_local, name="swarm-local", daemon=True)
+            )
         for thread in self._threads:
             thread.start()
 
@@ -418,6 +489,20 @@ class _SwarmEvents:
                 hint = service_event(self._project, event)
                 if hint is not None:
                     self._queue.put(hint)
+        except EngineError as exc:
+            self._queue.put(exc)
+        self._queue.put(_END)
+
+    def _read_local(self) -> None:
+        """The manager's own containers' events: a task's death, OOM kill or health
+        verdict kept for the listing (``SwarmEngine.sight``) and passed on as a hint."""
+        assert self._local is not None
+        try:
+            for event in self._local:
+                if self._engine.sight(event):
+                    hint = local_hint(self._project, event)
+                    if hint is not None:
+                        self._queue.put(hint)
         except EngineError as exc:
             self._queue.put(exc)
         self._queue.put(_END)
@@ -451,6 +536,8 @@ class _SwarmEvents:
             return
         self._closed.set()
         self._stream.close()
+        if self._local is not None:
+            self._local.close()
         self._queue.put(_END)
 
 

@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from controller.model import (
@@ -59,12 +60,14 @@ from controller.model import (
 STACK_LABEL = "com.docker.stack.namespace"
 HASH_LABEL = "com.docker.compose.config-hash"  # as Compose names it (observe.engine)
 SERVICE_LABEL = "com.docker.compose.service"  # what an event hint names its service by
+TASK_LABEL = "com.docker.swarm.task.id"  # a task's container's, as swarm labels it
 
 PRE_RUN = frozenset({"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready"})
 ENDED = frozenset({"complete", "failed", "rejected", "orphaned"})
 TAKEN = frozenset({"shutdown", "remove"})  # swarm stopped it on purpose
 LIVE = frozenset({"running", "ready"})  # desired states of a task swarm means to run
 UNHEALTHY_ERR = "unhealthy container"
+UNHEALTHY_DEATH = f"{UNHEALTHY_ERR}: it died after its node's engine called it unhealthy"
 _EXIT = re.compile(r"non-zero exit \((-?\d+)\)")
 
 
@@ -85,6 +88,115 @@ class Listing:
     snapshots: list[ContainerSnapshot]
     counts: dict[str, SlotCount]
     starts: dict[str, str]  # task id -> when it was seen starting or running
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """What a node's own engine said of a task's container, which the manager learns a
+    moment later (about 0.1 s after a death) or never (an OOM kill, failed checks and
+    the healthcheck's verdict before swarm kills the task)."""
+
+    died_at: str = ""  # when it died (RFC 3339); "" while it runs
+    exit_code: int = 0
+    oom: bool = False
+    health: Health | None = None  # the container's, as its engine inspected it; None: not read
+    failing_streak: int = 0
+    failing_since: str = ""
+    health_output: str = ""
+
+
+# a node engine's container events that say something of a task's run
+SIGHTED = frozenset({"die", "oom", "health_status", "exec_die"})
+
+
+def needs_health(event: Mapping[str, Any], before: Sighting | None) -> bool:
+    """Whether a container event asks for its engine's health reading: a health verdict,
+    a failed exec (a healthcheck's first failure looks so), or any exec while checks are
+    failing (a passing one ends the streak)."""
+    action = str(event.get("Action") or event.get("status") or "").split(":", 1)[0]
+    if action == "health_status":
+        return True
+    if action != "exec_die":
+        return False
+    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+    failed = str(attributes.get("exitCode") or "0") != "0"
+    return failed or (before is not None and before.failing_streak > 0)
+
+
+def sighted(
+    event: Mapping[str, Any], before: Sighting | None, health: ContainerSnapshot | None = None
+) -> Sighting | None:
+    """A task's sighting after one of its container's events (None: not a task's, or an
+    event that says nothing new of its run); ``health``: its engine's inspect, where
+    ``needs_health`` asked for one."""
+    action = str(event.get("Action") or event.get("status") or "").split(":", 1)[0]
+    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+    if action not in SIGHTED or not attributes.get(TASK_LABEL):
+        return None
+    known = before or Sighting()
+    if action == "oom":
+        return replace(known, oom=True)
+    if action == "die":
+        nanos = int(event.get("timeNano") or 0) or int(event.get("time") or 0) * 1_000_000_000
+        code = str(attributes.get("exitCode") or "0")
+        died = datetime.fromtimestamp(nanos / 1e9, UTC).isoformat() if nanos else "now"
+        return replace(
+            known, died_at=died, exit_code=int(code) if code.lstrip("-").isdigit() else 0
+        )
+    if health is None:
+        return None
+    return replace(
+        known,
+        health=health.health,
+        failing_streak=health.failing_streak,
+        failing_since=health.failing_since,
+        health_output=health.health_output,
+    )
+
+
+def seen_on_node(found: ContainerSnapshot, sighting: Sighting | None) -> ContainerSnapshot:
+    """A task's snapshot with what its node's engine said and the manager does not say
+    yet: a running task whose container died is exited; one whose checks fail is failing
+    (or unhealthy); an OOM kill is one (a task never says so). A task that is not running
+    keeps the manager's word, but for the OOM kill."""
+    if sighting is None:
+        return found
+    if found.status is not ContainerState.RUNNING:
+        return replace(found, oom_killed=sighting.oom) if sighting.oom else found
+    if sighting.died_at:
+        died = replace(
+            found,
+            status=ContainerState.EXITED,
+            exit_code=sighting.exit_code,
+            finished_at=sighting.died_at,
+            oom_killed=sighting.oom,
+        )
+        if sighting.health is not Health.UNHEALTHY:
+            return died
+        # Swarm kills a task its node called unhealthy: what the manager says a moment later
+        return replace(died, health=Health.UNHEALTHY, error=found.error or UNHEALTHY_DEATH)
+    if sighting.health is None or found.health is None:
+        return found
+    return replace(
+        found,
+        health=sighting.health,
+        failing_streak=sighting.failing_streak,
+        failing_since=sighting.failing_since,
+        health_output=sighting.health_output,
+    )
+
+
+def local_hint(stack: str, event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A node engine's container event of a task of the stack as a hint about that task
+    (its id the task's, as the snapshots name it); None for any other."""
+    actor = event.get("Actor") or {}
+    attributes = dict(actor.get("Attributes") or {})
+    task_id = str(attributes.get(TASK_LABEL) or "")
+    name = str(attributes.get("com.docker.swarm.service.name") or "")
+    if not task_id or attributes.get(STACK_LABEL) != stack:
+        return None
+    attributes[SERVICE_LABEL] = compose_name(stack, name)
+    return {**event, "id": task_id, "Actor": {"ID": task_id, "Attributes": attributes}}
 
 
 def compose_name(stack: str, service_name: str) -> str:
@@ -266,12 +378,14 @@ def slot_snapshots(
     nodes: Mapping[str, str],
     counts: Mapping[str, SlotCount] | None = None,
     starts: Mapping[str, str] | None = None,
+    sightings: Mapping[str, Sighting] | None = None,
 ) -> Listing:
     """The stack's containers: a snapshot per slot (or node) of each of its services.
 
     ``services`` and ``tasks`` as the manager's API returns them (tasks of other
     services are left out), ``nodes`` a node's host name by its ID, ``counts`` and
-    ``starts`` what the previous listing carried (``Listing``)."""
+    ``starts`` what the previous listing carried (``Listing``), ``sightings`` what the
+    nodes' engines said of tasks' containers (``seen_on_node``) by task id."""
     by_id = {
         str(s.get("ID")): s
         for s in services
@@ -314,6 +428,12 @@ def slot_snapshots(
             started=kept.get(task_id) or str(task.get("CreatedAt") or ""),
             service_labels=spec.get("Labels") or {},
         )
+        sighting = (sightings or {}).get(task_id)
+        if sighting is not None and task.get("DesiredState") not in LIVE:
+            # swarm is stopping it on purpose (its desired state moved before the kill):
+            # its death is not news, an OOM kill is
+            sighting = Sighting(oom=sighting.oom)
+        found = seen_on_node(found, sighting)
         if restarting or task.get("DesiredState") in LIVE:
             snapshots.append(found)
             live[service_id] = live.get(service_id, 0) + 1
@@ -390,7 +510,7 @@ def _actions(task: Mapping[str, Any], before: tuple[str, str] | None, maker: str
     polled); one swarm made to replace a task that ended is not: Docker restarting a
     container creates nothing, and a crash loop must not look like a person bringing the
     service back after every crash (that would renew its budget forever); nor one the
-    controller's own command made."""
+    controller's own command made, whose start is a ``restart``."""
     state = state_of(task)
     if before is not None and before[0] == state:
         return []  # only its desired state moved: what it runs did not change yet
@@ -399,7 +519,10 @@ def _actions(task: Mapping[str, Any], before: tuple[str, str] | None, maker: str
         return created
     if state in ("starting", "running"):
         healthy = state == "running" and task_healthcheck(task)[0]
-        return [*created, "health_status: healthy" if healthy else "start"]
+        # Docker's word for a container started again by other than a person's start:
+        # a ``start`` of a service without a restart policy is a person's (signals)
+        began = "start" if maker == "person" else "restart"
+        return [*created, "health_status: healthy" if healthy else began]
     if UNHEALTHY_ERR in str(status_of(task).get("Err") or ""):
         return [*created, "health_status: unhealthy"]
     if state in ENDED:

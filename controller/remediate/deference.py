@@ -28,6 +28,7 @@ from controller.model import (
     ContainerState,
     Drift,
     DriftKind,
+    Health,
     ServiceSpec,
     engine_time,
 )
@@ -43,8 +44,13 @@ _PERSON_KINDS = frozenset({DriftKind.EXITED, DriftKind.MISSING, DriftKind.PAUSED
 
 def docker_restarting(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> bool:
     """Docker's restart policy is restarting the service now (a container of it is in
-    its restart delay), so the controller adds no restart of its own."""
-    return spec.restart.restarts and any(c.status is ContainerState.RESTARTING for c in containers)
+    its restart delay; on a swarm also a task its node calls unhealthy, which Swarm is
+    about to kill and replace), so the controller adds no restart of its own."""
+    return spec.restart.restarts and any(
+        c.status is ContainerState.RESTARTING
+        or (spec.restart.kills_unhealthy and c.status.running and c.health is Health.UNHEALTHY)
+        for c in containers
+    )
 
 
 class Deference:

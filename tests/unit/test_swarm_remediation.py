@@ -226,6 +226,18 @@ def test_a_task_swarm_killed_as_unhealthy_is_left_to_swarm_to_replace():
     assert rig.issue("drift:web:unhealthy").state is IssueState.RESOLVED
 
 
+def test_a_running_task_its_node_calls_unhealthy_is_left_to_swarm_to_kill():
+    # the node's engine says unhealthy before Swarm has killed the task: Swarm will
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.healthchecked.add("web")
+    world.run("web", health="unhealthy")
+    rig = Rig(world, desired(swarm_spec("web", check_health=True)), stack=stack)
+    result = rig.fix("web", horizon=0)
+    assert world.actions == [] and isinstance(result, RequeueAfter)
+    assert rig.issue("drift:web:unhealthy").state is IssueState.OPEN
+
+
 def test_an_unhealthy_container_on_one_engine_is_still_restarted_by_the_controller():
     world = FakeWorld()
     world.healthchecked.add("web")

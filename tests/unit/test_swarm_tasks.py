@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controller.model import ContainerSnapshot, ContainerState, Health
+from controller.model import ContainerSnapshot, ContainerState, Health, engine_ns
 from controller.observe.gateway import EngineError
 from controller.observe.swarm import SwarmEngine, _TaskLog
 from controller.observe.swarmtasks import (
     SERVICE_LABEL,
     Made,
+    Sighting,
     SlotCount,
     carry,
     exit_code,
+    local_hint,
+    needs_health,
+    seen_on_node,
     service_event,
+    sighted,
     slot_snapshots,
     task_events,
 )
@@ -178,13 +184,14 @@ def test_task_changes_become_container_event_hints():
     _, before = task_events("obs", names, {}, tasks("deployed"))
     events, now = task_events("obs", names, before, tasks("restarting"))
     actions = {(e["Actor"]["Attributes"][SERVICE_LABEL], e["Action"]) for e in events}
-    assert ("ticker", "die") in actions and ("ticker", "start") in actions
-    # swarm's replacements of tasks that ended are not a person's create (a fresh budget)
-    assert not [a for a in actions if a[1] == "create"]
+    assert ("ticker", "die") in actions and ("ticker", "restart") in actions
+    # swarm's replacements of tasks that ended are not a person's create or start (a
+    # fresh budget; on a service without a restart policy a start is a person's)
+    assert not [a for a in actions if a[1] in ("create", "start")]
     die = next(e for e in events if e["Action"] == "die" and e["id"] in before)
     assert die["Actor"]["Attributes"]["exitCode"] == "137" and die["timeNano"] > 0
     later, _ = task_events("obs", names, now, tasks("replaced"))
-    assert ("ticker", "start") in {
+    assert ("ticker", "restart") in {
         (e["Actor"]["Attributes"][SERVICE_LABEL], e["Action"]) for e in later
     }
     assert task_events("obs", names, now, tasks("restarting"))[0] == []  # nothing new
@@ -288,10 +295,14 @@ def _slot(*states: tuple[str, str, int]) -> list[dict[str, Any]]:
 
 
 def _creates(history: list[dict[str, Any]], made: Made | None = None) -> list[str]:
+    """The tasks a poll says a person created (and started, if it runs already)."""
     names = {"s1": "app_web"}
     _, before = task_events("app", names, {}, history[:-1])
     events, _ = task_events("app", names, before, history, made)
-    return [e["id"] for e in events if e["Action"] == "create"]
+    created = [e["id"] for e in events if e["Action"] == "create"]
+    started = [e["id"] for e in events if e["Action"] == "start"]
+    assert started in ([], created) or not created, events
+    return created
 
 
 def test_a_task_is_a_persons_create_unless_swarm_or_the_controller_made_it():
@@ -300,8 +311,12 @@ def test_a_task_is_a_persons_create_unless_swarm_or_the_controller_made_it():
     # a person's update (the slot's task shut down on purpose), seen already running
     updated = _slot(("shutdown", "shutdown", 0), ("running", "running", 1))
     assert _creates(updated) == ["t1"]
-    # the same forced update made by the controller
-    assert _creates(updated, Made(forced=frozenset({("s1", 1)}))) == []
+    # the same forced update made by the controller: its task's start is no person's
+    ours = Made(forced=frozenset({("s1", 1)}))
+    assert _creates(updated, ours) == []
+    _, before = task_events("app", {"s1": "app_web"}, {}, updated[:-1])
+    events, _ = task_events("app", {"s1": "app_web"}, before, updated, ours)
+    assert [e["Action"] for e in events] == ["restart"]
     # a person's deploy after the controller's forced update keeps its counter
     redeployed = _slot(("shutdown", "shutdown", 1), ("new", "running", 1))
     assert _creates(redeployed, Made(forced=frozenset({("s1", 1)}))) == ["t1"]
@@ -313,3 +328,83 @@ def test_a_task_is_a_persons_create_unless_swarm_or_the_controller_made_it():
     assert _creates([{"ID": "x", "ServiceID": "s1", "Slot": 2}, *scaled], ours) == []
     later = Made(added={("s1", 1): at + 10**10})
     assert _creates([{"ID": "x", "ServiceID": "s1", "Slot": 2}, *scaled], later) == ["t0"]
+
+
+def _container_event(task_id: str, action: str, **extra: str) -> dict[str, Any]:
+    """A node engine's container event of a task of the ``obs`` stack."""
+    attributes = {
+        "com.docker.stack.namespace": "obs",
+        "com.docker.swarm.service.name": "obs_ticker",
+        "com.docker.swarm.task.id": task_id,
+        **extra,
+    }
+    return {
+        "Type": "container",
+        "Action": action,
+        "id": "c0ffee",
+        "Actor": {"ID": "c0ffee", "Attributes": attributes},
+        "timeNano": 1_796_464_800_500_000_000,
+    }
+
+
+def test_a_death_the_node_saw_first_shows_before_the_manager_knows_it():
+    (ticker, _) = sorted(by_service("deployed")["ticker"], key=lambda c: c.number)
+    died = sighted(_container_event(ticker.id, "die", exitCode="137"), None)
+    assert died == Sighting(died_at="2026-12-05T10:00:00.500000+00:00", exit_code=137)
+    found = slot_snapshots("obs", services(), tasks("deployed"), NODES, sightings={ticker.id: died})
+    (seen,) = [c for c in found.snapshots if c.id == ticker.id]
+    assert (seen.status, seen.exit_code) == (ContainerState.EXITED, 137)
+    assert engine_ns(seen.finished_at) == 1_796_464_800_500_000_000
+    # an OOM kill, which a task never says, stays once the manager knows of the death
+    oom = sighted(_container_event(ticker.id, "oom"), died)
+    assert oom is not None and oom.oom
+    assert seen_on_node(replace(seen, status=ContainerState.EXITED), oom).oom_killed
+
+
+def test_a_task_swarm_is_stopping_on_purpose_is_not_read_dead_from_its_node():
+    (ticker, _) = sorted(by_service("deployed")["ticker"], key=lambda c: c.number)
+    moment = tasks("deployed")
+    for task in moment:
+        if task["ID"] == ticker.id:
+            task["DesiredState"] = "shutdown"  # a scale down or an update's old task
+    died = Sighting(died_at="2026-12-05T10:00:00+00:00", exit_code=143)
+    found = slot_snapshots("obs", services(), moment, NODES, sightings={ticker.id: died})
+    assert all(c.exit_code != 143 for c in found.snapshots)
+
+
+def test_failed_checks_the_node_saw_show_on_a_running_task_until_a_check_passes():
+    everywhere = by_service("deployed")["everywhere"][0]
+    failed = _container_event(everywhere.id, "exec_die", exitCode="1")
+    assert needs_health(failed, None)
+    # the node engine's own inspect: one check failed, not yet its verdict
+    failing = replace(everywhere, failing_streak=1, failing_since="2026-12-05T10:00:00Z")
+    sighting = sighted(failed, None, failing)
+    assert sighting is not None
+    seen = seen_on_node(everywhere, sighting)
+    assert (seen.health, seen.failing_streak) == (Health.HEALTHY, 1)
+    # the verdict, then a passing check (asked for only while checks were failing)
+    unhealthy = replace(failing, health=Health.UNHEALTHY, failing_streak=3)
+    verdict = sighted(
+        _container_event(everywhere.id, "health_status: unhealthy"), sighting, unhealthy
+    )
+    assert verdict is not None and seen_on_node(everywhere, verdict).health is Health.UNHEALTHY
+    passed = _container_event(everywhere.id, "exec_die", exitCode="0")
+    assert needs_health(passed, verdict) and not needs_health(passed, None)
+    # Swarm kills it: its death reads unhealthy, as the manager will say, not a crash
+    killed = sighted(_container_event(everywhere.id, "die", exitCode="143"), verdict)
+    assert killed is not None
+    dead = seen_on_node(everywhere, killed)
+    assert (dead.status, dead.health, dead.exit_code) == ("exited", Health.UNHEALTHY, 143)
+    assert "unhealthy container" in dead.error
+    healed = sighted(passed, verdict, everywhere)
+    assert healed is not None and seen_on_node(everywhere, healed).failing_streak == 0
+    # what says nothing of a task's run is no sighting, nor a container of no task
+    assert sighted(_container_event(everywhere.id, "exec_start"), None) is None
+    assert sighted(_container_event("", "die"), None) is None
+
+
+def test_a_node_engines_container_event_is_a_hint_about_its_task():
+    hint = local_hint("obs", _container_event("t1", "die", exitCode="1"))
+    assert hint is not None and hint["id"] == "t1" and hint["Actor"]["ID"] == "t1"
+    assert hint["Actor"]["Attributes"][SERVICE_LABEL] == "ticker"
+    assert local_hint("other", _container_event("t1", "die")) is None
