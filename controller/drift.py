@@ -352,7 +352,7 @@ def _running_drifts(
 
 
 NO_NODE = "no suitable node"  # what Swarm's scheduler says of a task it cannot place
-_ON_NODES = re.compile(r" on (\d+) nodes?\)")
+_ON_NODES = re.compile(r" on (\d+) nodes?[;)]")
 
 
 def unplaceable(container: ContainerSnapshot) -> bool:
@@ -363,8 +363,9 @@ def unplaceable(container: ContainerSnapshot) -> bool:
 
 def _unplaceable(spec: ServiceSpec, tasks: Sequence[ContainerSnapshot]) -> Drift:
     said = sorted({c.error for c in tasks})
-    nodes = _ON_NODES.search(said[0])
-    among = f" (the swarm has {nodes.group(1)} node(s) and none fits)" if nodes else ""
+    # Swarm counts the nodes each reason ruled out ("... on 1 node; ... on 2 nodes)")
+    nodes = sum(int(n) for n in _ON_NODES.findall(said[0]))
+    among = f" (the swarm has {nodes} node(s) and none fits)" if nodes else ""
     return _drift(
         spec,
         DriftKind.UNPLACEABLE,
@@ -391,7 +392,7 @@ def _scaled_down(spec: ServiceSpec, containers: Sequence[ContainerSnapshot], kep
         f"{spec.name} was scaled to {kept} of {spec.replicas} replicas",
         containers,
         f"its swarm service keeps {kept} replica(s), {spec.replicas} declared: a person "
-        "scaled it (the controller never scales down)",
+        "scaled it (the controller never scales below the declaration)",
     )
 
 

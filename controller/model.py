@@ -97,7 +97,7 @@ class DriftKind(StrEnum):
     OUTDATED = "outdated"  # runs a config older than the compose model (file or env edited)
     ORPHAN = "orphan"  # a container of the project whose service is no longer declared
     # on a swarm: a person scaled the service below its declared replicas (``docker
-    # service scale``); the controller never scales down
+    # service scale``); the controller never scales below the declaration
     SCALED_DOWN = "scaled-down"
     UNPLACEABLE = "unplaceable"  # on a swarm: a task Swarm finds no node for (pending)
     UNDEPLOYED = "undeployed"  # on a swarm: the stack has no such service (service rm)

@@ -456,8 +456,8 @@ class Records:
     def scaled(self, service: str, below: bool) -> bool:
         """A pass saw the swarm service scaled below its declared replicas (``below``) or
         not. True when a person scaled it back up: it was below when the controller last
-        looked, and no step of the controller's is under way (it never scales down, and
-        what it scales up is its own)."""
+        looked, and no step of the controller's is under way (it never scales below the
+        declaration, and what it scales up is its own)."""
 
         def seen(record: ServiceRecord) -> bool:
             if record.step is not None or people.command_running(record.activity):

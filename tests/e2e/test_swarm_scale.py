@@ -114,3 +114,41 @@ def test_a_task_no_node_can_take_goes_to_a_human_at_once_in_swarms_words(
             assert "service update --force" not in controller.log()
         finally:
             controller.stop()
+
+
+def test_a_removed_service_goes_to_a_human_at_once_with_the_command_that_deploys_it(
+    swarm1: Swarm, tmp_path: Path
+):
+    with swarm1.stack(TICKER) as stack:
+        controller = Controller(swarm1, tmp_path, "-f", str(TICKER), "-p", stack)
+        try:
+            wait_for(lambda: controller.status()["converged"], 120, "the ticker to run", 0.5)
+            swarm1.docker("service", "rm", f"{stack}_ticker")
+            handed = wait_for(
+                lambda: (
+                    (i := controller.issue("drift:ticker:undeployed"))
+                    and i["state"] == "needs-human"
+                    and i
+                ),
+                120,
+                "the removed service to be handed to a human",
+                0.5,
+                controller.seen,
+            )
+            assert handed["resolution"] == (
+                f"service {stack}_ticker is not deployed: run docker stack deploy -c "
+                f"{TICKER} {stack}"
+            ), handed
+            assert handed["attempts"] == [], handed  # no scale of a service that is gone
+            assert controller.issue("drift:ticker:missing") is None
+            swarm1.docker("stack", "deploy", "--resolve-image", "never", "-c", str(TICKER), stack)
+            done = wait_for(
+                lambda: controller.resolved("drift:ticker:undeployed"),
+                180,
+                "the issue to resolve once the stack is deployed again",
+                1,
+                controller.seen,
+            )
+            assert done["attempts"] == [], done
+        finally:
+            controller.stop()

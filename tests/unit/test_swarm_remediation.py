@@ -433,3 +433,24 @@ def test_the_nodes_of_a_service_are_a_metric_on_a_swarm_only(tmp_path: Path, nod
         for s in metric.samples
     ]
     assert samples == ([{"env": "dev", "service": "web", "node": "n2"}] if node else [])
+
+
+@pytest.mark.parametrize(
+    ("error", "among"),
+    [
+        (NO_NODE, " (the swarm has 1 node(s) and none fits)"),
+        (
+            "no suitable node (scheduling constraints not satisfied on 1 node; "
+            "insufficient resources on 2 nodes)",
+            " (the swarm has 3 node(s) and none fits)",
+        ),
+        ("no suitable node (1 node not available for new tasks)", ""),
+    ],
+)
+def test_a_task_no_node_fits_names_the_nodes_swarm_ruled_out(error: str, among: str):
+    pending = container("web", status="created", pending="pending", error=error)
+    (drift,) = service_drifts(swarm_spec("web"), [pending])
+    assert drift.kind is DriftKind.UNPLACEABLE
+    assert drift.detail == f"1 task(s) pending, placed on no node{among}; Swarm: {error}"
+    # a task pending for another reason (no error yet) is Swarm's work in progress
+    assert service_drifts(swarm_spec("web"), [replace(pending, error="")]) == []
