@@ -152,3 +152,48 @@ def test_a_removed_service_goes_to_a_human_at_once_with_the_command_that_deploys
             assert done["attempts"] == [], done
         finally:
             controller.stop()
+
+
+ENFORCED = """\
+project: {stack}
+compose_files: [{file}]
+services:
+  ticker: {{enforce: true}}
+"""
+
+
+def test_an_enforced_service_a_person_scaled_to_0_is_scaled_back_and_its_new_tasks_left_be(
+    swarm1: Swarm, tmp_path: Path
+):
+    with swarm1.stack(TICKER) as stack:
+        desired = tmp_path / "desired"
+        desired.mkdir()
+        (desired / "dev.yaml").write_text(ENFORCED.format(stack=stack, file=TICKER))
+        controller = Controller(
+            swarm1, tmp_path, "--engine", "swarm", "--desired-state-dir", str(desired)
+        )
+        try:
+            wait_for(lambda: controller.status()["converged"], 120, "the ticker to run", 0.5)
+            swarm1.docker("service", "scale", "--detach", f"{stack}_ticker=0")
+            fixed = wait_for(
+                lambda: controller.resolved("drift:ticker:scaled-down"),
+                180,
+                "the controller to scale it back and prove it",
+                1,
+                controller.seen,
+            )
+            assert [a["detail"].split(" (")[0] for a in fixed["attempts"]] == [
+                f"docker service scale {stack}_ticker=2"
+            ], fixed
+            # resolved, never left remediating: the new tasks' first sighting reads as a
+            # "create" (swarmtasks.task_events), which a person's start cuts the step short
+            # on; "fixed by start" once those are not read as a person's
+            assert fixed["state"] == "resolved", fixed
+            wait_for(lambda: controller.status()["converged"], 120, "convergence", 0.5)
+            # the tasks Swarm then placed and started were never "created but never
+            # started": no forced update of them
+            assert "service update --force" not in controller.log()
+            assert controller.issue("drift:ticker:exited") is None
+            assert replicas(swarm1, f"{stack}_ticker") == 2
+        finally:
+            controller.stop()
