@@ -459,14 +459,17 @@ class Records:
         looked, and no step of the controller's is under way (it never scales below the
         declaration, and what it scales up is its own)."""
 
-        def seen(record: ServiceRecord) -> bool:
-            if record.step is not None or people.command_running(record.activity):
-                record.activity.scaled_down = False  # the controller's own work
-                return False
-            was, record.activity.scaled_down = record.activity.scaled_down, below
-            return was and not below
+        def seen(record: ServiceRecord) -> tuple[bool, dict[str, Any]]:
+            was, now = record.activity.scaled_down, below
+            ours = record.step is not None or people.command_running(record.activity)
+            if ours:
+                now = False  # the controller's own work
+            if was == now:  # every pass asks; most change nothing (no copy, no save)
+                return False, {}
+            activity = record.activity.model_copy(update={"scaled_down": now})
+            return was and not ours, {"activity": activity}
 
-        return self._change(service, seen)
+        return self._replace(service, seen)
 
     def person_acted(self, service: str) -> StepRecord | None:
         """A person started or recreated the service: a fresh start, a fresh budget; the
