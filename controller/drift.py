@@ -33,6 +33,7 @@ from controller.model import (
     ServiceSpec,
     ServiceStatus,
     Severity,
+    StackView,
     engine_time,
     to_datetime,
 )
@@ -52,7 +53,13 @@ _SEVERITY = {
     DriftKind.PROBE_FAILED: Severity.HIGH,
     DriftKind.OUTDATED: Severity.LOW,
     DriftKind.ORPHAN: Severity.LOW,
+    # a person's own scale: said, never paged (the controller leaves it alone)
+    DriftKind.SCALED_DOWN: Severity.LOW,
+    DriftKind.UNPLACEABLE: Severity.HIGH,
+    DriftKind.UNDEPLOYED: Severity.HIGH,
 }
+# drifts a change of the configuration mends, not of the containers
+_CONFIG = frozenset({DriftKind.OUTDATED, DriftKind.UNDEPLOYED, DriftKind.UNPLACEABLE})
 # drifts that are reported but never fail convergence
 _NOT_BLOCKING = frozenset({DriftKind.OUTDATED, DriftKind.ORPHAN, DriftKind.HEALTHCHECK_STALLED})
 # drifts that leave a service ready: its config is older, or its healthcheck stopped
@@ -93,6 +100,7 @@ def drifts_of(spec: ServiceSpec, observed: ObservedState) -> list[Drift]:
         observed.probes.get(spec.name),
         observed.config_hashes.get(spec.name),
         now=observed.observed_at,
+        stack=observed.stack,
     )
 
 
@@ -108,14 +116,16 @@ def service_drifts(
     probe: ProbeView | None = None,
     config_hash: str | None = None,
     now: float | None = None,
+    stack: StackView | None = None,
 ) -> list[Drift]:
     """The drifts of one service, given its (non one-off) containers, what its probes say,
-    the config hash the compose model has for it now, and when it was observed (without
-    ``now`` no healthcheck counts as stopped)."""
+    the config hash the compose model has for it now, when it was observed (without
+    ``now`` no healthcheck counts as stopped) and, on a swarm, what the manager keeps of
+    the stack's services."""
     if spec.state is ServiceRunState.COMPLETED:
         found = list(_completed_drifts(spec, containers))
     else:
-        found = list(_running_drifts(spec, containers, now))
+        found = list(_running_drifts(spec, containers, now, stack))
         running = [c for c in containers if c.status.running]
         if spec.probes and running and probe is not None and probe.ok is False:
             found.append(
@@ -163,6 +173,8 @@ def service_ready(
         return False
     if spec.state is ServiceRunState.COMPLETED:
         return all(c.status is ContainerState.EXITED for c in containers) and bool(containers)
+    if any(c.pending for c in containers):  # a task Swarm has not started yet
+        return False
     if spec.probes and (probe is None or probe.ok is not True):
         return False
     return all(c.health is Health.HEALTHY for c in containers if checks_health(spec, c))
@@ -231,7 +243,10 @@ def _stalled_drift(spec: ServiceSpec, stopped: Sequence[ContainerSnapshot]) -> D
 
 
 def _running_drifts(
-    spec: ServiceSpec, containers: Sequence[ContainerSnapshot], now: float | None = None
+    spec: ServiceSpec,
+    containers: Sequence[ContainerSnapshot],
+    now: float | None = None,
+    stack: StackView | None = None,
 ) -> Iterator[Drift]:
     if spec.replicas == 0:
         if running := [c for c in containers if c.status.up]:
@@ -243,6 +258,19 @@ def _running_drifts(
                 f"{len(running)} running, 0 declared",
             )
         return
+    counted = True  # whether the number of containers is a drift of its own
+    if stack is not None:
+        if spec.name not in stack.replicas:
+            yield _undeployed(spec, stack)
+            return
+        kept = stack.replicas[spec.name]
+        if kept is not None and kept < spec.replicas:
+            yield _scaled_down(spec, containers, kept)
+            counted = False
+            if not containers:
+                return
+    if unplaced := [c for c in containers if c.pending and unplaceable(c)]:
+        yield _unplaceable(spec, unplaced)
     if not containers:
         yield _drift(
             spec,
@@ -258,7 +286,8 @@ def _running_drifts(
         c for c in containers if not c.status.running and c.health is Health.UNHEALTHY and c.error
     ]
     killed = [c for c in killed if checks_health(spec, c)]
-    stopped = [c for c in containers if c.status.stopped and c not in killed]
+    # a task Swarm is still placing or preparing is its work in progress: not stopped
+    stopped = [c for c in containers if c.status.stopped and not c.pending and c not in killed]
     if stopped:
         yield _exited(spec, stopped)
     if dead := [c for c in containers if c.status is ContainerState.DEAD]:
@@ -312,7 +341,7 @@ def _running_drifts(
             )
         elif frozen and not unhealthy:
             yield _stalled_drift(spec, frozen)
-    if len(containers) != spec.replicas:
+    if counted and len(containers) != spec.replicas:
         yield _drift(
             spec,
             DriftKind.REPLICAS,
@@ -320,6 +349,51 @@ def _running_drifts(
             containers,
             f"{len(containers)} containers, {spec.replicas} declared",
         )
+
+
+NO_NODE = "no suitable node"  # what Swarm's scheduler says of a task it cannot place
+_ON_NODES = re.compile(r" on (\d+) nodes?[;)]")
+
+
+def unplaceable(container: ContainerSnapshot) -> bool:
+    """A swarm task Swarm cannot place: pending, and its scheduler found no node that fits
+    (a placement constraint no node meets, resources no node has)."""
+    return container.pending == "pending" and NO_NODE in container.error
+
+
+def _unplaceable(spec: ServiceSpec, tasks: Sequence[ContainerSnapshot]) -> Drift:
+    said = sorted({c.error for c in tasks})
+    # Swarm counts the nodes each reason ruled out ("... on 1 node; ... on 2 nodes)")
+    nodes = sum(int(n) for n in _ON_NODES.findall(said[0]))
+    among = f" (the swarm has {nodes} node(s) and none fits)" if nodes else ""
+    return _drift(
+        spec,
+        DriftKind.UNPLACEABLE,
+        f"Swarm cannot place {len(tasks)} task(s) of {spec.name}",
+        tasks,
+        f"{len(tasks)} task(s) pending, placed on no node{among}",
+    )
+
+
+def _undeployed(spec: ServiceSpec, stack: StackView) -> Drift:
+    return _drift(
+        spec,
+        DriftKind.UNDEPLOYED,
+        f"{spec.name} is not deployed",
+        (),
+        f"service {stack.name}_{spec.name} is not deployed: run {stack.deploy}",
+    )
+
+
+def _scaled_down(spec: ServiceSpec, containers: Sequence[ContainerSnapshot], kept: int) -> Drift:
+    return _drift(
+        spec,
+        DriftKind.SCALED_DOWN,
+        f"{spec.name} was scaled to {kept} of {spec.replicas} replicas",
+        containers,
+        f"its swarm service keeps {kept} replica(s), {spec.replicas} declared: a person "
+        "scaled it (the controller never scales below the declaration)",
+    )
 
 
 def _exited(spec: ServiceSpec, stopped: Sequence[ContainerSnapshot]) -> Drift:
@@ -392,7 +466,7 @@ def _drift(
         service=spec.name,
         kind=kind,
         severity=_SEVERITY[kind],
-        category=Category.CONFIG if kind is DriftKind.OUTDATED else Category.HEALTH,
+        category=Category.CONFIG if kind in _CONFIG else Category.HEALTH,
         title=title,
         detail=detail + _where(containers),
         containers=tuple(c.name for c in containers),

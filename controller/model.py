@@ -96,6 +96,11 @@ class DriftKind(StrEnum):
     PROBE_FAILED = "probe-failed"  # a probe the declaration adds fails
     OUTDATED = "outdated"  # runs a config older than the compose model (file or env edited)
     ORPHAN = "orphan"  # a container of the project whose service is no longer declared
+    # on a swarm: a person scaled the service below its declared replicas (``docker
+    # service scale``); the controller never scales below the declaration
+    SCALED_DOWN = "scaled-down"
+    UNPLACEABLE = "unplaceable"  # on a swarm: a task Swarm finds no node for (pending)
+    UNDEPLOYED = "undeployed"  # on a swarm: the stack has no such service (service rm)
 
 
 class FindingKind(StrEnum):
@@ -802,6 +807,9 @@ class ContainerSnapshot:
     created_at: str = ""  # when it was created (RFC 3339)
     node: str = ""  # the swarm node it runs on (its host name); "" on a single engine
     error: str = ""  # what the engine said went wrong, a swarm task's ``Status.Err``
+    # a swarm task Swarm has not started yet: its state (pending, preparing, ready ...),
+    # Swarm's work in progress, never a container a person left created; "" otherwise
+    pending: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, ContainerState):  # the engine's text
@@ -859,6 +867,18 @@ class ProbeView:
 
 
 @dataclass(frozen=True, slots=True)
+class StackView:
+    """What a swarm manager keeps of a stack beside its tasks: each service's replicas as
+    its spec says (by compose name; None: a global service), and the command that deploys
+    the stack (``docker stack deploy -c <file> <stack>``). A declared service it does not
+    list is not deployed."""
+
+    name: str  # the stack's name (the project)
+    replicas: Mapping[str, int | None]
+    deploy: str  # the command that deploys it, as a person runs it
+
+
+@dataclass(frozen=True, slots=True)
 class ObservedState:
     project: str
     observed_at: float
@@ -866,6 +886,7 @@ class ObservedState:
     probes: Mapping[str, ProbeView] = field(default_factory=dict)  # by service
     config_hashes: Mapping[str, str] = field(default_factory=dict)  # the compose model's
     began_at: float = 0.0  # epoch s the reads began (0: not said; then ``observed_at``)
+    stack: StackView | None = None  # on a swarm: the stack's services; None on one engine
 
     @property
     def read_at(self) -> float:
@@ -1250,6 +1271,7 @@ class Activity(BaseModel):
     stopping: int | None = None  # a signal a person's kill sent; its death follows
     stopped_at: float | None = None  # epoch s of a person's stop; a restart's start may follow
     stop_began_at: float | None = None  # epoch s a person's stop signal was sent (its fault)
+    scaled_down: bool = False  # on a swarm: a person scaled it below its declared replicas
     operation_seen_at: float | None = None  # epoch s a person's operation was first seen
     left_by_us: list[str] = Field(default_factory=list)  # containers our command left half-done
     command_started: float | None = None  # epoch s the controller's newest command began

@@ -29,6 +29,7 @@ from controller.model import (
     ServiceRecord,
     ServiceRunState,
     ServiceSpec,
+    StackView,
     VolumeUsage,
 )
 from controller.observe.gateway import (
@@ -469,6 +470,17 @@ class FakeStack:
         self.world = world
         self.replicas = dict(replicas or {})  # what Swarm keeps, by compose service
         self.missing: set[str] = set()  # services the stack does not deploy
+
+    def view(self) -> StackView:
+        """What the manager keeps of the stack (the observer's ``stack``): every service
+        the world knows or Swarm keeps replicas of, but those not deployed."""
+        known = {c.service for c in self.world.containers.values()}
+        known |= set(self.replicas) | set(self.world.model["services"])
+        return StackView(
+            "demo",
+            {s: self.replicas.get(s, 1) for s in sorted(known - self.missing)},
+            "docker stack deploy -c /srv/demo/stack.yaml demo",
+        )
 
     def _name(self, project: str, service: str) -> str:
         if service in self.missing:

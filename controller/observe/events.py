@@ -19,7 +19,8 @@ from loguru import logger
 from controller.observe.engine import SERVICE_LABEL
 from controller.observe.gateway import EngineError, EngineGateway, EventStream
 
-# container actions worth a pass; most exec_* events are noise (every healthcheck is one)
+# container actions worth a pass (and a swarm manager's service actions: create, update,
+# remove); most exec_* events are noise (every healthcheck is one)
 ACTIONS = frozenset(
     {
         "create",
@@ -35,6 +36,7 @@ ACTIONS = frozenset(
         "health_status",
         "rename",
         "update",
+        "remove",  # a swarm manager's service event: `docker service rm`, `docker stack rm`
     }
 )
 

@@ -64,6 +64,7 @@ from controller.observe.swarmtasks import (
     SlotCount,
     local_hint,
     needs_health,
+    replicas_of,
     service_event,
     sighted,
     slot_snapshots,
@@ -182,6 +183,11 @@ class SwarmEngine(DockerEngine):
             state = swarm.get("LocalNodeState") or "inactive"
             raise EngineError(f"{found.host} is not a swarm manager (swarm state {state})")
         return found
+
+    def stack_replicas(self, project: str) -> dict[str, int | None]:
+        """The stack's services by compose name, each its spec's replicas (None: global):
+        what Swarm keeps, which a person may have scaled, and what is deployed at all."""
+        return replicas_of(project, self._services(project))
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:
         return self._listing(project)

@@ -18,6 +18,10 @@ failed, rejected, orphaned                             exited with the exit code
 shutdown, remove (and not desired running)             no container: swarm took it
 =====================================================  ===========================
 
+- A task Swarm has not started yet (placing it on a node, preparing it, ready to start)
+  is ``created`` with its state as ``pending``: Swarm's work in progress, never a
+  container someone created and left (``remediate.activity``); one Swarm cannot place
+  says why in its error (``no suitable node (...)``).
 - While a replacement waits out the restart delay (swarm creates it at once, ``ready``,
   and starts it after ``restart_policy.delay``), the slot is still the task that ended,
   ``restarting`` (Docker's word for a container dead in its restart delay) with that
@@ -44,6 +48,7 @@ shutdown, remove (and not desired running)             no container: swarm took 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -199,6 +204,27 @@ def local_hint(stack: str, event: Mapping[str, Any]) -> dict[str, Any] | None:
     return {**event, "id": task_id, "Actor": {"ID": task_id, "Attributes": attributes}}
 
 
+def replicas_of(stack: str, services: Iterable[Mapping[str, Any]]) -> dict[str, int | None]:
+    """Each service of the stack (by compose name): the replicas its spec keeps, None for
+    a global one."""
+    kept: dict[str, int | None] = {}
+    for service in services:
+        spec = service.get("Spec") or {}
+        if (spec.get("Labels") or {}).get(STACK_LABEL) != stack:
+            continue
+        replicated = (spec.get("Mode") or {}).get("Replicated")
+        name = compose_name(stack, str(spec.get("Name") or ""))
+        kept[name] = None if replicated is None else int(replicated.get("Replicas") or 0)
+    return kept
+
+
+def deploy_command(stack: str, files: Sequence[object]) -> str:
+    """The command that deploys the stack from its files, for a person to run."""
+    return shlex.join(
+        ["docker", "stack", "deploy", *(a for f in files for a in ("-c", str(f))), stack]
+    )
+
+
 def compose_name(stack: str, service_name: str) -> str:
     """The compose service of a stack's swarm service (``<stack>_<service>``)."""
     return service_name.removeprefix(f"{stack}_")
@@ -352,6 +378,7 @@ def snapshot(
         created_at=str(task.get("CreatedAt") or ""),
         node=node,
         error=str(status.get("Err") or ""),
+        pending=state if state in PRE_RUN and not restarting else "",
     )
 
 

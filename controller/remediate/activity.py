@@ -7,8 +7,10 @@ The controller must not fight a person. Two things make a service a person's:
   ``<id>_`` name (both are what ``docker compose up`` shows while it recreates a
   container), or is being stopped (the engine sent it a signal for someone, and it has
   not died yet: a process that ignores SIGTERM keeps ``docker compose up`` busy for its
-  whole stop timeout). The operation is over when the engine shows none of this. One
-  that the engine still shows after ``operation_timeout`` seconds is called abandoned.
+  whole stop timeout). A swarm task Swarm has not started yet is Swarm's work, not a
+  person's (``ContainerSnapshot.pending``). The operation is over when the engine shows
+  none of this. One that the engine still shows after ``operation_timeout`` seconds is
+  called abandoned.
 - **A stop or a pause on purpose**: a ``stop`` or ``pause`` event the controller did not
   cause, or a signal other than SIGKILL followed by the container's death (``docker
   stop``, ``docker compose stop``, also when the process outlives the stop's timeout and
@@ -55,7 +57,9 @@ COMPOSE_TEMPORARY = re.compile(r"^[0-9a-f]{12}_")
 def operation_in(containers: Sequence[ContainerSnapshot], ours: Set[str] = frozenset()) -> str:
     """What in the engine's state says an operation is in progress ("" when none);
     containers in ``ours`` were left so by the controller's own command, not a person's."""
-    theirs = [c for c in containers if c.id not in ours]
+    # a swarm task not started yet is Swarm placing, preparing or starting it (or waiting
+    # out its restart delay): Swarm's work, never a person's half-done recreate
+    theirs = [c for c in containers if c.id not in ours and not c.pending]
     for c in theirs:
         if COMPOSE_TEMPORARY.match(c.name):
             return f"container {c.name} carries Compose's temporary name (a recreate)"
@@ -173,7 +177,11 @@ def abandoned(activity: Activity, now: float, timeout: float) -> float:
 def left_half_done(containers: Iterable[ContainerSnapshot]) -> list[str]:
     """Containers a command left created or under a temporary name (a ``compose up``
     that failed half-way): the controller's, not a person's operation."""
-    return [c.id for c in containers if c.status is ContainerState.CREATED or _temporary(c)]
+    return [
+        c.id
+        for c in containers
+        if (c.status is ContainerState.CREATED and not c.pending) or _temporary(c)
+    ]
 
 
 def _temporary(container: ContainerSnapshot) -> bool:

@@ -6,6 +6,11 @@ The controller never fights a person or the engine:
   holds the service: the reconcile waits, and hands it to a human if it looks abandoned.
 - **A person's stop or pause** leaves the service to them until it starts again, unless
   it is declared ``enforce: true``.
+- **Swarm at work**: a task Swarm is placing, preparing or starting (or holding for its
+  restart delay) is Swarm's work in progress, not a person's: the reconcile waits and
+  says what Swarm is doing, for up to ``operation_timeout`` seconds from the task's
+  creation, then hands the service to a human. A task Swarm cannot place (no node fits)
+  is not waited for: its own drift hands it over at once.
 - **Docker's restart policy** restarting the service: the controller adds no restart of
   its own; it gives Docker a moment to begin a restart after a death, counts Docker's
   restarts against the budget, and hands a loop that does not converge to a human.
@@ -20,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from loguru import logger
 
+from controller.drift import unplaceable
 from controller.issues.store import IssueStore
 from controller.logfields import of_fault
 from controller.model import (
@@ -40,6 +46,31 @@ from controller.remediate.strategies import primary
 DOCKER_GRACE = 2.0  # seconds Docker gets to begin restarting a container its policy covers
 WATCH_DOCKER = 10.0  # look at a crash loop Docker handles at least this often
 _PERSON_KINDS = frozenset({DriftKind.EXITED, DriftKind.MISSING, DriftKind.PAUSED})
+# what Swarm does with a task in each state before it runs
+SWARM_DOING = {
+    "new": "placing",
+    "allocated": "placing",
+    "pending": "placing",
+    "assigned": "preparing",
+    "accepted": "preparing",
+    "preparing": "preparing",
+    "ready": "starting",
+}
+WATCH_SWARM = 5.0  # look at Swarm's work in progress at least this often
+# drifts that say what is wrong beside Swarm's work: decided at once, never waited for
+_NOT_SWARMS = frozenset({DriftKind.UNDEPLOYED, DriftKind.UNPLACEABLE, DriftKind.SCALED_DOWN})
+
+
+def swarm_at_work(containers: Sequence[ContainerSnapshot]) -> list[ContainerSnapshot]:
+    """The service's tasks Swarm has not started yet and can place."""
+    return [c for c in containers if c.pending and not unplaceable(c)]
+
+
+def swarm_doing(task: ContainerSnapshot) -> str:
+    """What Swarm is doing with a task it has not started, in a person's words."""
+    where = f" on node {task.node}" if task.node else ""
+    doing = SWARM_DOING.get(task.pending, task.pending)
+    return f"Swarm is {doing} task {task.name}{where} (state {task.pending})"
 
 
 def docker_restarting(spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> bool:
@@ -102,6 +133,33 @@ class Deference:
             self.escalate(service, fingerprints, reason, prefix="left alone: ")
             return Done("stopped by a person")
         return None
+
+    def to_swarm(
+        self, spec: ServiceSpec, drifts: Sequence[Drift], containers: Sequence[ContainerSnapshot]
+    ) -> Result | None:
+        """Swarm is placing, preparing or starting a task of the service: the controller
+        waits and says so (never two actors on one task), until ``operation_timeout``
+        seconds after the task was created; then a human. None when Swarm is not at it."""
+        tasks = swarm_at_work(containers)
+        if not tasks or any(d.kind in _NOT_SWARMS for d in drifts):
+            return None
+        service, fingerprints = spec.name, [d.fingerprint for d in drifts]
+        oldest = min(tasks, key=lambda c: c.created_at)
+        created = engine_time(oldest.created_at)
+        taken = 0.0 if created is None else max(0.0, self._clock() - created.timestamp())
+        left = self._operation_timeout() - taken
+        doing = swarm_doing(oldest) + (f"; Swarm: {oldest.error}" if oldest.error else "")
+        if left <= 0:
+            reason = (
+                f"{doing} for {taken:.0f} s and has not started it: the controller leaves it "
+                "to a person"
+            )
+            self.escalate(service, fingerprints, reason)
+            return Done("Swarm's work in progress, overdue")
+        text = f"waits: {doing}"
+        if self._records.intend(service, fingerprints, text):
+            logger.info("{}: {}; not touching it", service, text)
+        return RequeueAfter(min(left, WATCH_SWARM), "Swarm's work in progress")
 
     def to_docker(
         self, spec: ServiceSpec, containers: Sequence[ContainerSnapshot]

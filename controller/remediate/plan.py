@@ -63,7 +63,8 @@ from controller.remediate.strategies import WATCHED, ladder, left_alone_reason, 
 RESTART_CANNOT_FIX = frozenset({Category.CONFIG, Category.IMPORT, Category.AUTH})
 # drifts of a service that runs well, reported and never handed to a person (no page):
 # a config edited and not yet applied (``recreate_outdated`` lets the controller apply it)
-REPORTED = frozenset({DriftKind.OUTDATED})
+# and a swarm service a person scaled down (theirs, like a stop: said, left alone)
+REPORTED = frozenset({DriftKind.OUTDATED, DriftKind.SCALED_DOWN})
 # drifts a restart policy answers while it restarts the service (a container in its
 # restart delay): Docker does nothing about a container that runs unhealthy, but Swarm
 # kills an unhealthy task and replaces it (its drift is unhealthy, its task restarting)

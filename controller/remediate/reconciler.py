@@ -16,7 +16,8 @@ One call, in order:
    Failed (the service died again, turned unhealthy, the error came back, the deadline
    passed): recorded at once, and what is wrong now decides the next step below.
 2. What is wrong now: the drifts still true and the log errors still recurring.
-3. A person's operation or stop: hands off, reported (``Deference``).
+3. A person's operation or stop: hands off, reported (``Deference``); so is a task Swarm
+   is placing or starting (its work in progress, for ``operation_timeout`` at most).
 3a. A change judged bad (``changes``, ``plan.change_plan``): rolled back as one step
    (``rollback: auto``, after its dependencies' own rollbacks), held back without a step
    (its image never existed), or handed to a person with the command that reverts it.
@@ -191,6 +192,8 @@ class Reconciler:
             return Done()
         containers = observed.of(service)
         held = self._deference.to_people(spec, drifts, containers)
+        if held is None:
+            held = self._deference.to_swarm(spec, drifts, containers)
         if held is not None:
             return held
         if bad is not None:

@@ -161,6 +161,7 @@ class Records:
                 record.ladder.tried = []
             record.step = step
             record.intent = Intent()
+            record.activity.scaled_down = False  # what it scales now is the controller's
 
         self._change(service, start)
 
@@ -452,16 +453,37 @@ class Records:
         if ours:
             self._change(service, keep)
 
-    def person_acted(self, service: str) -> None:
-        """A person started or recreated the service: a fresh start, a fresh budget; the
-        step being proven, the rungs tried and the crash pattern are theirs now."""
+    def scaled(self, service: str, below: bool) -> bool:
+        """A pass saw the swarm service scaled below its declared replicas (``below``) or
+        not. True when a person scaled it back up: it was below when the controller last
+        looked, and no step of the controller's is under way (it never scales below the
+        declaration, and what it scales up is its own)."""
 
-        def fresh(record: ServiceRecord) -> None:
+        def seen(record: ServiceRecord) -> tuple[bool, dict[str, Any]]:
+            was, now = record.activity.scaled_down, below
+            ours = record.step is not None or people.command_running(record.activity)
+            if ours:
+                now = False  # the controller's own work
+            if was == now:  # every pass asks; most change nothing (no copy, no save)
+                return False, {}
+            activity = record.activity.model_copy(update={"scaled_down": now})
+            return was and not ours, {"activity": activity}
+
+        return self._replace(service, seen)
+
+    def person_acted(self, service: str) -> StepRecord | None:
+        """A person started or recreated the service: a fresh start, a fresh budget; the
+        step being proven, the rungs tried and the crash pattern are theirs now. The step
+        it was proving, if one (its issues are no longer the controller's to prove)."""
+
+        def fresh(record: ServiceRecord) -> StepRecord | None:
+            dropped = record.step
             record.throttle = self.rules.person_acted(record.throttle)
             record.ladder.tried = []
             record.step = None
             record.docker_loop_from = None
             record.crashes = record.crashes.model_copy(update={"longest": 0.0, "count": 0})
             record.intent = Intent()
+            return dropped
 
-        self._change(service, fresh)
+        return self._change(service, fresh)

@@ -19,7 +19,9 @@ from controller.model import (
     DesiredState,
     Drift,
     DriftKind,
+    IssueState,
     ObservedState,
+    Outcome,
     ServiceCondition,
     ServiceStatus,
 )
@@ -63,9 +65,22 @@ class Signals:
         if ours:
             return
         if action in _PERSON_STARTS or (action == "start" and not spec.restart.restarts):
-            self._records.person_acted(service)
-            if self._store.release(service):
-                logger.info("{}: a person acted on it; the controller may fix it again", service)
+            self._person_acted(service, "a person acted on it")
+
+    def _person_acted(self, service: str, what: str) -> None:
+        """A person started, recreated or scaled up the service: a fresh budget; issues
+        handed to a human may be fixed again, and a step the controller was proving is
+        theirs now: its issues are open again (else nothing would ever prove them)."""
+        dropped = self._records.person_acted(service)
+        if dropped is not None:
+            self._store.finish(
+                dropped.addresses,
+                Outcome.CANCELLED,
+                f"cut short: {what}",
+                next_state=IssueState.OPEN,
+            )
+        if self._store.release(service) or dropped is not None:
+            logger.info("{}: {}; the controller may fix it again", service, what)
 
     def frozen(self, observed: ObservedState) -> set[str]:
         """Services a pass must not record for now: a command of the controller runs on
@@ -102,11 +117,18 @@ class Signals:
         return dated
 
     def pass_seen(self, statuses: Sequence[ServiceStatus], observed: ObservedState) -> None:
-        """Every pass: each declared service ready or not, in which container runs."""
+        """Every pass: each declared service ready or not, in which container runs; on a
+        swarm, whether a person scaled it below its declared replicas, or back up (a
+        person's start: a fresh budget)."""
         for status in statuses:
             spec = self._desired.services.get(status.name)
             if spec is None:
                 continue
+            if observed.stack is not None and status.name in observed.stack.replicas:
+                kept = observed.stack.replicas[status.name]
+                below = kept is not None and kept < spec.replicas
+                if self._records.scaled(status.name, below):
+                    self._person_acted(status.name, "a person scaled it back up")
             self._records.observe(
                 status.name,
                 status.condition is ServiceCondition.READY,

@@ -46,16 +46,22 @@ LADDERS: dict[DriftKind, tuple[Action, ...]] = {
     DriftKind.PROBE_FAILED: (Action.RESTART, Action.RECREATE),
     DriftKind.OUTDATED: (Action.RECREATE,),
     DriftKind.ORPHAN: (),
+    DriftKind.SCALED_DOWN: (Action.START,),  # only with enforce: a person scaled it
+    DriftKind.UNPLACEABLE: (),  # where Swarm places a task is not the controller's to change
+    DriftKind.UNDEPLOYED: (),  # a scale cannot bring back a service that does not exist
 }
 
 # When a service has several drifts, the first kind here decides the action.
 PRECEDENCE: tuple[DriftKind, ...] = (
+    DriftKind.UNDEPLOYED,
+    DriftKind.UNPLACEABLE,
     DriftKind.MISSING,
     DriftKind.DEAD,
     DriftKind.EXITED,
     DriftKind.RESTARTING,
     DriftKind.UNHEALTHY,
     DriftKind.PROBE_FAILED,
+    DriftKind.SCALED_DOWN,
     DriftKind.REPLICAS,
     DriftKind.JOB_FAILED,
     DriftKind.PAUSED,
@@ -74,7 +80,7 @@ def primary(drifts: Sequence[Drift]) -> Drift:
 
 
 def ladder(drift: Drift, spec: ServiceSpec) -> tuple[Action, ...]:
-    if drift.kind is DriftKind.PAUSED and not spec.enforce:
+    if drift.kind in (DriftKind.PAUSED, DriftKind.SCALED_DOWN) and not spec.enforce:
         return ()
     if drift.kind is DriftKind.OUTDATED and not spec.recreate_outdated:
         return ()
@@ -89,6 +95,19 @@ def left_alone_reason(drift: Drift, spec: ServiceSpec) -> str:
             f"{spec.name} was paused, which a person does on purpose: the controller leaves "
             f"it alone (declare services.{spec.name}.enforce: true to unpause it)"
         )
+    if drift.kind is DriftKind.SCALED_DOWN:
+        return (
+            f"{drift.title} by a person: the controller leaves it alone (declare "
+            f"services.{spec.name}.enforce: true to have it brought back)"
+        )
+    if drift.kind is DriftKind.UNPLACEABLE:
+        return (
+            f"{drift.title} ({drift.detail}): the controller cannot change where Swarm "
+            "places tasks; a person relaxes the service's placement constraints or resource "
+            "reservations (then docker stack deploy), or adds a node that fits"
+        )
+    if drift.kind is DriftKind.UNDEPLOYED:
+        return drift.detail  # service S is not deployed: run docker stack deploy ...
     if drift.kind is DriftKind.OUTDATED:
         return (
             f"{spec.name} runs a config older than the compose model: `docker compose up -d "

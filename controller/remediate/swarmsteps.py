@@ -7,9 +7,11 @@ to the manager:
 
 - **restart, recreate**: ``docker service update --force``: Swarm replaces every task of
   the service as its update config says (a task cannot be restarted where it runs).
-- **start**: ``docker service scale`` to the declared replicas where someone scaled it
-  down; where Swarm already wants them, it is still placing them (a node that fits, an
-  image a node lacks: the task's error says) and the step says so and changes nothing.
+- **start**: ``docker service scale`` to the declared replicas where a person scaled it
+  down and the service is declared ``enforce: true`` (otherwise a person's scale down is
+  theirs: ``drift`` calls it ``scaled-down``, reported and left alone); where Swarm
+  already wants them, the step says so and changes nothing. A service the stack does
+  not deploy and a task Swarm cannot place have no step: they go to a human at once.
 - **runbooks and the hook** as on one engine; an ``exec`` runs in a task's container
   through its node's engine.
 

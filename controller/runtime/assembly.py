@@ -23,7 +23,14 @@ from controller.issues.saver import DebouncedSaver
 from controller.issues.store import IssueStore, SyncResult
 from controller.logflow import LogPipeline
 from controller.metrics import Metrics, StateCollector, StateView
-from controller.model import Clock, ContainerSnapshot, DesiredState, ObservedState
+from controller.model import (
+    Clock,
+    ComposeProject,
+    ContainerSnapshot,
+    DesiredState,
+    ObservedState,
+    StackView,
+)
 from controller.notify import Notifier
 from controller.observe.compose_cli import ComposeCli
 from controller.observe.compose_model import ConfigHashes, HashSource
@@ -34,6 +41,7 @@ from controller.observe.informer import ContainerCache
 from controller.observe.observer import Observer
 from controller.observe.probes import Prober
 from controller.observe.swarm import SwarmEngine
+from controller.observe.swarmtasks import deploy_command
 from controller.observe.usage import UsageSampler
 from controller.remediate.changes import ChangeWatch
 from controller.remediate.deference import Deference
@@ -173,6 +181,12 @@ def build_remediation(
     return Remediation(records, lastgood, pool, reconciler, runner, signals, changes)
 
 
+def _stack_view(swarm: SwarmEngine, compose: ComposeProject) -> Callable[[], StackView]:
+    """What the manager keeps of the stack, read at each observation (one call)."""
+    deploy = deploy_command(compose.name, compose.files)
+    return lambda: StackView(compose.name, swarm.stack_replicas(compose.name), deploy)
+
+
 def assemble(
     settings: Settings,
     desired: DesiredState,
@@ -210,7 +224,13 @@ def assemble(
     )
     model.warm()  # while the rest is built: a first step (a start) asks for the model
     observer = Observer(
-        gateway, desired.project, clock, prober.view, model.for_containers, cache=cache
+        gateway,
+        desired.project,
+        clock,
+        prober.view,
+        model.for_containers,
+        cache=cache,
+        stack=None if swarm is None else _stack_view(swarm, desired.compose),
     )
     learning = Learning(
         detection=desired.detection, store=store, clock=clock, on_change=on_findings

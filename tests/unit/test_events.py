@@ -97,3 +97,14 @@ def test_a_kill_carries_the_signal_it_sent():
     assert done.wait(10)
     watcher.stop()
     assert seen == [("kill", 15), ("kill", 9), ("die", None)]
+
+
+def test_a_swarm_managers_service_removal_makes_a_pass_come_at_once():
+    removed = {
+        "Type": "service",
+        "Action": "remove",
+        "Actor": {"ID": "s1", "Attributes": {"name": "demo_web", SERVICE_LABEL: "web"}},
+        "time": 1_800_000_000,
+        "timeNano": 1_800_000_000_000_000_000,
+    }
+    assert hints(removed) == [("web", "remove")]

@@ -40,7 +40,7 @@ from controller.remediate.revert import DeclaredModel
 from controller.remediate.swarmsteps import StackControl
 from controller.remediate.throttle import ThrottleRules
 from controller.runtime.assembly import build_remediation
-from tests.fakes import FakeClock, FakeWorld, container, desired, spec
+from tests.fakes import FakeClock, FakeStack, FakeWorld, container, desired, spec
 
 
 class Rig:
@@ -67,7 +67,11 @@ class Rig:
         self.store = IssueStore(state.env, self.clock)
         self.registry = CollectorRegistry()
         self.observer = Observer(
-            world, "demo", self.clock, config_hashes=lambda containers: dict(hashes or {})
+            world,
+            "demo",
+            self.clock,
+            config_hashes=lambda containers: dict(hashes or {}),
+            stack=stack.view if isinstance(stack, FakeStack) else None,
         )
         self.saves = 0
         self.changes: list[bool] = []

@@ -5,13 +5,14 @@ engine."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from controller.drift import service_drifts, service_status
+from controller.drift import service_drifts, service_ready, service_status
 from controller.issues.report import render_markdown
 from controller.model import (
     Action,
@@ -19,10 +20,14 @@ from controller.model import (
     DriftKind,
     IssueState,
     ObservedState,
+    Outcome,
     RemediationSettings,
     RestartPolicy,
     ServiceSpec,
+    Severity,
+    StepRecord,
 )
+from controller.remediate.activity import left_half_done, operation_in
 from controller.remediate.results import RequeueAfter
 from controller.remediate.strategies import StepFailed
 from controller.remediate.swarmsteps import SwarmActuator
@@ -30,7 +35,7 @@ from controller.runtime import Settings, assemble
 from controller.runtime.settings import on_swarm
 from controller.status.render import Paint, describe
 from tests.fakes import FakeClock, FakeStack, FakeWorld, container, desired, spec
-from tests.unit.test_remediator import RUNBOOK, Rig
+from tests.unit.test_remediator import RUNBOOK, Rig, stamp
 
 
 @pytest.mark.parametrize(
@@ -95,16 +100,64 @@ def test_a_task_swarm_leaves_ended_is_replaced_by_a_forced_update():
     assert "docker service update --force demo_web" in issue.attempts[0].detail
 
 
-def test_replicas_a_person_scaled_away_are_scaled_back():
+LEFT_ALONE = (
+    "web was scaled to 0 of 2 replicas by a person: the controller leaves it alone "
+    "(declare services.web.enforce: true to have it brought back)"
+)
+
+
+def test_a_persons_scale_down_is_left_alone_said_and_never_paged():
+    world = FakeWorld()
+    stack = FakeStack(world, replicas={"web": 0})  # docker service scale demo_web=0
+    rig = Rig(world, desired(swarm_spec("web", replicas=2)), stack=stack)
+    rig.fix("web", horizon=0)
+    assert world.actions == []  # the controller never scales it back on its own
+    issue = rig.issue("drift:web:scaled-down")
+    assert issue.state is IssueState.OPEN  # said, not handed to a human: no page
+    assert issue.severity is Severity.LOW and issue.blocking
+    assert issue.title == "web was scaled to 0 of 2 replicas"
+    assert rig.intended("drift:web:scaled-down").plan == f"reported: {LEFT_ALONE}"
+    assert rig.store.get("drift:web:missing") is None
+
+
+def test_a_person_who_scales_it_back_up_gets_a_fresh_budget_and_the_issue_resolves():
     world = FakeWorld()
     stack = FakeStack(world, replicas={"web": 1})
     world.run("web")
     rig = Rig(world, desired(swarm_spec("web", replicas=2)), stack=stack)
+    rig.records.permit("web", "drift:web:exited")  # an earlier fix spent some budget
+    rig.records.step_started("web", _step(rig), "drift:web:exited")
+    rig.records.step_ended("web", fixed=True)
+    assert rig.records.budget_left("web") < rig.state.remediation.budget
+    rig.fix("web", horizon=0)
+    assert rig.issue("drift:web:scaled-down").title == "web was scaled to 1 of 2 replicas"
+    assert rig.records.budget_left("web") < rig.state.remediation.budget
+    stack.replicas["web"] = 2  # docker service scale demo_web=2, by a person
+    world.run("web", replicas=2)
+    rig.clock.advance(30)
+    rig.fix("web")
+    assert world.actions == []
+    assert rig.records.budget_left("web") == rig.state.remediation.budget
+    assert rig.issue("drift:web:scaled-down").state is IssueState.RESOLVED
+
+
+def _step(rig: Rig) -> StepRecord:
+    at = datetime.fromtimestamp(rig.clock(), UTC)
+    return StepRecord(action=Action.START, label="start", started_at=at, finished_at=at, until=at)
+
+
+def test_an_enforced_service_a_person_scaled_down_is_scaled_back():
+    world = FakeWorld()
+    stack = FakeStack(world, replicas={"web": 1})
+    world.run("web")
+    rig = Rig(world, desired(swarm_spec("web", replicas=2, enforce=True)), stack=stack)
     rig.fix("web")
     assert world.actions == [("service scale", "demo_web=2")]
     assert len([c for c in world.list_containers("demo") if c.status.running]) == 2
-    (attempt,) = rig.issue("drift:web:replicas").attempts
-    assert attempt.detail.startswith("docker service scale demo_web=2 (it was 1)")
+    issue = rig.issue("drift:web:scaled-down")
+    assert issue.state is IssueState.RESOLVED
+    assert issue.attempts[0].detail.startswith("docker service scale demo_web=2 (it was 1)")
+    assert not rig.records.get("web").activity.scaled_down  # its own scale, not a person's
 
 
 def test_replicas_swarm_already_wants_are_left_to_swarm_and_said_so():
@@ -119,15 +172,108 @@ def test_replicas_swarm_already_wants_are_left_to_swarm_and_said_so():
     assert "Swarm already keeps 2 replica(s) of demo_web" in attempt.detail
 
 
-def test_a_service_not_in_the_stack_fails_the_step_with_the_reason():
+def test_a_service_not_deployed_goes_to_a_human_at_once_with_the_command_that_deploys_it():
     world = FakeWorld()
     stack = FakeStack(world)
-    stack.missing.add("web")
+    stack.missing.add("web")  # docker service rm demo_web
     rig = Rig(world, desired(swarm_spec("web")), stack=stack)
     rig.fix("web", horizon=0)
-    issue = rig.issue("drift:web:missing")
-    assert issue.state is IssueState.FAILED
-    assert "demo_web is not deployed" in issue.attempts[0].detail
+    assert world.actions == []  # a scale cannot bring back a service that does not exist
+    issue = rig.issue("drift:web:undeployed")
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert issue.resolution == (
+        "service demo_web is not deployed: run docker stack deploy -c /srv/demo/stack.yaml demo"
+    )
+    assert rig.store.get("drift:web:missing") is None
+    # docker stack deploy again: a person's start, and the service runs
+    stack.missing.clear()
+    world.run("web")
+    rig.signals.event("web", "create")
+    rig.clock.advance(30)
+    rig.fix("web")
+    assert world.actions == []
+    assert rig.issue("drift:web:undeployed").state is IssueState.RESOLVED
+
+
+NO_NODE = "no suitable node (scheduling constraints not satisfied on 1 node)"
+
+
+def test_a_task_swarm_cannot_place_goes_to_a_human_at_once_in_swarms_words():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("web", status="created", pending="pending", error=NO_NODE, started_at="")
+    rig = Rig(world, desired(swarm_spec("web")), stack=stack)
+    rig.fix("web", horizon=0)
+    assert world.actions == []
+    issue = rig.issue("drift:web:unplaceable")
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert issue.title == "Swarm cannot place 1 task(s) of web"
+    assert issue.detail == (
+        f"1 task(s) pending, placed on no node (the swarm has 1 node(s) and none fits); "
+        f"Swarm: {NO_NODE}"
+    )
+    assert "the controller cannot change where Swarm places tasks" in issue.resolution
+    assert NO_NODE in issue.resolution
+    assert rig.store.get("drift:web:exited") is None  # never "created but never started"
+    # placed (the constraint relaxed) and running: the issue resolves
+    world.set("web", status="running", pending="", error="", started_at="2026-01-01T00:00:09Z")
+    rig.clock.advance(30)
+    rig.fix("web")
+    assert world.actions == []
+    assert rig.issue("drift:web:unplaceable").state is IssueState.RESOLVED
+
+
+def test_a_task_swarm_is_preparing_is_its_work_not_a_persons_half_done_recreate():
+    preparing = container(
+        "web", status="created", pending="preparing", node="n1", started_at="", created_at=""
+    )
+    assert service_drifts(swarm_spec("web"), [preparing]) == []  # not "never started"
+    assert not service_ready(swarm_spec("web"), [preparing])  # nor ready
+    assert operation_in([preparing]) == ""  # nor a person's operation
+    assert left_half_done([preparing]) == []
+    # a container created and not started on one engine is still both
+    created = container("web", status="created")
+    assert service_drifts(spec("web"), [created])[0].title == "web was created but never started"
+    assert operation_in([created]) == "container demo-web-1 is created but not started"
+
+
+def test_the_controller_waits_for_swarms_work_in_progress_and_says_so_within_a_limit():
+    world = FakeWorld()
+    stack = FakeStack(world, replicas={"web": 2})
+    world.run("web", replicas=2, status="exited", exit_code=1)
+    rig = Rig(world, desired(swarm_spec("web", condition="none", replicas=2)), stack=stack)
+    created = stamp(rig.clock())
+    world.set("web", created_at=created)
+    world.containers["web-2-id"] = replace(
+        world.containers["web-2-id"], status="created", pending="preparing", node="n1", exit_code=0
+    )
+    result = rig.fix("web", horizon=0)
+    assert world.actions == [] and isinstance(result, RequeueAfter)  # never two actors
+    plan = rig.intended("drift:web:exited").plan
+    assert plan == "waits: Swarm is preparing task demo-web-2 on node n1 (state preparing)"
+    assert rig.issue("drift:web:exited").state is IssueState.OPEN
+    rig.clock.advance(301)  # past operation_timeout: Swarm never started it
+    rig.fix("web", horizon=0)
+    assert world.actions == []
+    issue = rig.issue("drift:web:exited")
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert issue.resolution.startswith(
+        "Swarm is preparing task demo-web-2 on node n1 (state preparing) for 301 s"
+    )
+
+
+def test_a_persons_start_while_a_step_is_proven_opens_its_issues_again():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1)
+    rig = Rig(world, desired(spec("web", min_ready=60)))
+    rig.fix("web", horizon=0)
+    assert rig.issue("drift:web:exited").state is IssueState.REMEDIATING
+    rig.clock.advance(1)
+    rig.signals.event("web", "create")  # docker compose up --force-recreate, by a person
+    issue = rig.issue("drift:web:exited")
+    assert issue.state is IssueState.OPEN  # not left remediating with no step to prove it
+    assert issue.attempts[-1].outcome is Outcome.CANCELLED
+    assert rig.records.step("web") is None
 
 
 def test_a_runbook_runs_in_a_task_as_in_a_container():
@@ -299,3 +445,24 @@ def test_the_nodes_of_a_service_are_a_metric_on_a_swarm_only(tmp_path: Path, nod
         for s in metric.samples
     ]
     assert samples == ([{"env": "dev", "service": "web", "node": "n2"}] if node else [])
+
+
+@pytest.mark.parametrize(
+    ("error", "among"),
+    [
+        (NO_NODE, " (the swarm has 1 node(s) and none fits)"),
+        (
+            "no suitable node (scheduling constraints not satisfied on 1 node; "
+            "insufficient resources on 2 nodes)",
+            " (the swarm has 3 node(s) and none fits)",
+        ),
+        ("no suitable node (1 node not available for new tasks)", ""),
+    ],
+)
+def test_a_task_no_node_fits_names_the_nodes_swarm_ruled_out(error: str, among: str):
+    pending = container("web", status="created", pending="pending", error=error)
+    (drift,) = service_drifts(swarm_spec("web"), [pending])
+    assert drift.kind is DriftKind.UNPLACEABLE
+    assert drift.detail == f"1 task(s) pending, placed on no node{among}; Swarm: {error}"
+    # a task pending for another reason (no error yet) is Swarm's work in progress
+    assert service_drifts(swarm_spec("web"), [replace(pending, error="")]) == []

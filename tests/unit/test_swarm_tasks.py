@@ -21,9 +21,11 @@ from controller.observe.swarmtasks import (
     Sighting,
     SlotCount,
     carry,
+    deploy_command,
     exit_code,
     local_hint,
     needs_health,
+    replicas_of,
     seen_on_node,
     service_event,
     sighted,
@@ -408,3 +410,36 @@ def test_a_node_engines_container_event_is_a_hint_about_its_task():
     assert hint is not None and hint["id"] == "t1" and hint["Actor"]["ID"] == "t1"
     assert hint["Actor"]["Attributes"][SERVICE_LABEL] == "ticker"
     assert local_hint("other", _container_event("t1", "die")) is None
+
+
+NO_NODE = "no suitable node (scheduling constraints not satisfied on 1 node)"
+
+
+@pytest.mark.parametrize("state", ["new", "pending", "assigned", "preparing", "ready"])
+def test_a_task_swarm_has_not_started_is_its_work_in_progress_with_its_state(state: str):
+    task = copy.deepcopy(next(t for t in tasks("replaced") if t["Status"]["State"] == "running"))
+    task["Status"] = {"State": state, "Err": NO_NODE if state == "pending" else ""}
+    task["DesiredState"] = "running"
+    (found,) = slot_snapshots("obs", services(), [task], NODES).snapshots
+    assert (found.status, found.pending) == (ContainerState.CREATED, state)
+    assert found.error == (NO_NODE if state == "pending" else "")
+
+
+def test_a_slot_waiting_out_its_restart_delay_shows_the_death_not_swarms_work():
+    restarting = slot_snapshots("obs", services(), tasks("restarting"), NODES).snapshots
+    assert [c.pending for c in restarting] == [""] * len(restarting)
+    assert any(c.status == ContainerState.RESTARTING for c in restarting)
+
+
+def test_the_replicas_each_service_of_the_stack_keeps_and_how_to_deploy_it():
+    assert replicas_of("obs", services(ticker_replicas=0)) == {
+        "missing": 1,
+        "crasher": 1,
+        "everywhere": None,  # global
+        "sick": 1,
+        "ticker": 0,  # docker service scale obs_ticker=0
+    }
+    assert replicas_of("elsewhere", services()) == {}
+    assert deploy_command("obs", [Path("/srv/my stack/stack.yaml")]) == (
+        "docker stack deploy -c '/srv/my stack/stack.yaml' obs"
+    )
