@@ -452,7 +452,9 @@ def slot_snapshots(
             restarts=count.restarts,
             restarting=restarting,
             node=nodes.get(str(task.get("NodeID") or ""), str(task.get("NodeID") or "")),
-            started=kept.get(task_id) or str(task.get("CreatedAt") or ""),
+            # a task swarm has not started has no start (its first one is not a restart)
+            started=kept.get(task_id)
+            or ("" if state_of(task) in PRE_RUN else str(task.get("CreatedAt") or "")),
             service_labels=spec.get("Labels") or {},
         )
         sighting = (sightings or {}).get(task_id)

@@ -60,7 +60,7 @@ def new_fault(verification: StepRecord, containers: Sequence[ContainerSnapshot])
             return f"{c.name} was OOM-killed after the fix"
         if c.status.down:
             return f"{c.name} exited with code {c.exit_code} after the fix"
-        if instance(c) not in left:
+        if instance(c) not in left and f"{c.id}@" not in left:  # not its first start
             return f"{c.name} died and was started again after the fix ({c.restart_count} restarts)"
         if c.health is Health.UNHEALTHY:
             return f"{c.name} turned unhealthy after the fix"

@@ -7,12 +7,20 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controller.model import ContainerSnapshot, ContainerState, Health, engine_ns
+from controller.model import (
+    Action,
+    ContainerSnapshot,
+    ContainerState,
+    Health,
+    StepRecord,
+    engine_ns,
+)
 from controller.observe.gateway import EngineError
 from controller.observe.swarm import SwarmEngine, _TaskLog
 from controller.observe.swarmtasks import (
@@ -32,6 +40,7 @@ from controller.observe.swarmtasks import (
     slot_snapshots,
     task_events,
 )
+from controller.remediate.verify import instance, new_fault
 from tests.fakes import FakeStream
 
 DATA = Path(__file__).parent / "swarm-tasks"
@@ -443,3 +452,28 @@ def test_the_replicas_each_service_of_the_stack_keeps_and_how_to_deploy_it():
     assert deploy_command("obs", [Path("/srv/my stack/stack.yaml")]) == (
         "docker stack deploy -c '/srv/my stack/stack.yaml' obs"
     )
+
+
+def test_a_task_swarm_has_not_started_has_no_start_and_its_first_is_not_a_restart():
+    # a scale's new task, seen before it starts, then running: the same run (a proof
+    # that recorded it waiting must not read its first start as a death and a restart)
+    moment = tasks("replaced")
+    task = copy.deepcopy(next(t for t in moment if t["Status"]["State"] == "running"))
+    task["Status"], task["DesiredState"] = {"State": "assigned"}, "running"
+    (waiting,) = slot_snapshots("obs", services(), [task], NODES).snapshots
+    assert waiting.started_at == ""
+    task["Status"] = {"State": "running", "Timestamp": "2026-12-05T10:00:01.000000000Z"}
+    (running,) = slot_snapshots("obs", services(), [task], NODES).snapshots
+    began = datetime(2026, 12, 5, 10, tzinfo=UTC)
+    step = StepRecord(
+        action=Action.START,
+        label="start",
+        started_at=began,
+        until=began,
+        instances=[instance(waiting)],
+    )
+    assert new_fault(step, [running]) is None
+    # a later start of the same task's container is a restart
+    restarted = replace(running, started_at="2026-12-05T10:00:09.000000000Z")
+    step = step.model_copy(update={"instances": [instance(running)]})
+    assert new_fault(step, [restarted]) is not None
