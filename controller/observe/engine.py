@@ -236,6 +236,10 @@ class DockerEngine:
         with _translated(what):
             return fn(self._client())
 
+    def reach(self) -> None:
+        """Raises ``EngineUnavailable`` (with why) unless the engine answers a ping."""
+        self._call("ping", lambda api: api.ping())
+
     def ping(self) -> bool:
         try:
             return bool(self._call("ping", lambda api: api.ping()))

@@ -23,6 +23,7 @@ from controller.model import (
     RestartPolicy,
     ServiceSpec,
 )
+from controller.observe.gateway import EngineError, NodeUnreachable
 from controller.remediate.results import RequeueAfter
 from controller.remediate.strategies import StepFailed
 from controller.remediate.swarmsteps import SwarmActuator
@@ -287,3 +288,62 @@ def test_the_nodes_of_a_service_are_a_metric_on_a_swarm_only(tmp_path: Path, nod
         for s in metric.samples
     ]
     assert samples == ([{"env": "dev", "service": "web", "node": "n2"}] if node else [])
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "cannot reach node n2's engine at tcp://n2:2375: ping: engine unreachable",
+        "no engine known for node n2, where the task runs: pass --node-engine n2=URL",
+    ],
+)
+def test_a_runbook_whose_node_cannot_be_reached_goes_to_a_person_at_once(said: str):
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("db", node="n2")
+    world.run("web")
+    state = desired(
+        swarm_spec("db"),
+        swarm_spec("web"),
+        remediation=RemediationSettings(runbooks=(RUNBOOK,), log_quiet=0),
+    )
+
+    def unreachable(container_id: str, argv: object, **_: object) -> tuple[int, bytes]:
+        world.actions.append(("exec", container_id))
+        raise NodeUnreachable(said)
+
+    world.exec = unreachable  # type: ignore[method-assign]
+    rig = Rig(world, state, stack=stack)
+    rig.log("web", "pg-database-missing", Category.DATABASE, captures={"database": "orders"})
+    rig.fix("web", horizon=3600)
+    issue = rig.issue("log:web:pg-database-missing:x")
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert issue.resolution == f"runbook create-db cannot run: {said}"
+    assert len(world.actions) == 1  # no retry: none would reach the node
+    for _ in range(3):  # nor a later pass
+        rig.clock.advance(600)
+        rig.fix("web", horizon=3600)
+    assert len(world.actions) == 1
+
+
+def test_a_runbook_whose_exec_fails_otherwise_is_tried_again_after_its_backoff():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("db", node="n2")
+    world.run("web")
+    state = desired(
+        swarm_spec("db"),
+        swarm_spec("web"),
+        remediation=RemediationSettings(runbooks=(RUNBOOK,), log_quiet=0),
+    )
+
+    def refused(container_id: str, argv: object, **_: object) -> tuple[int, bytes]:
+        world.actions.append(("exec", container_id))
+        raise EngineError("exec in abc: container is restarting")
+
+    world.exec = refused  # type: ignore[method-assign]
+    rig = Rig(world, state, stack=stack)
+    rig.log("web", "pg-database-missing", Category.DATABASE, captures={"database": "orders"})
+    rig.fix("web", horizon=3600)
+    assert rig.issue("log:web:pg-database-missing:x").state is not IssueState.NEEDS_HUMAN
+    assert len(world.actions) > 1
