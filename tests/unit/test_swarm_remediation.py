@@ -84,6 +84,25 @@ def test_a_task_swarm_is_replacing_gets_no_update_of_the_controllers():
     assert "Swarm's restart policy (condition any) is restarting it" in plan
 
 
+def test_the_plan_says_the_restart_count_controller_status_shows():
+    """A loop the controller began to watch late (its count was 32 by then): the plan
+    says the 32 `controller status` shows, and the loop's own count the budget is about,
+    not "0 restart(s)" beside a status of 32."""
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("web", status="restarting", exit_code=1, restart_count=32)
+    rig = Rig(world, desired(swarm_spec("web")), stack=stack)
+    rig.fix("web", horizon=0)
+    status = service_status(swarm_spec("web"), rig.observer.observe())
+    assert status.restarts == 32
+    plan = rig.intended("drift:web:exited").plan
+    assert f"({status.restarts} restart(s) so far, 0 in this loop)" in plan, plan
+    world.set("web", restart_count=34)  # two more of Swarm's restarts
+    rig.fix("web", horizon=0)
+    plan = rig.intended("drift:web:exited").plan
+    assert "(34 restart(s) so far, 2 in this loop)" in plan, plan
+
+
 def test_a_task_swarm_leaves_ended_is_replaced_by_a_forced_update():
     world = FakeWorld()
     stack = FakeStack(world)
