@@ -237,15 +237,21 @@ class DockerEngine:
             return fn(self._client())
 
     def reach(self) -> None:
-        """Raises ``EngineUnavailable`` (with why) unless the engine answers a ping."""
-        self._call("ping", lambda api: api.ping())
+        """Raises ``EngineError`` (``EngineUnavailable`` when it is not there, with why)
+        unless the engine answers a ping."""
+        try:
+            if not self._call("ping", lambda api: api.ping()):
+                raise EngineUnavailable("ping: the engine did not answer OK")
+        except EngineError:
+            self._api = None  # reconnect (and renegotiate the API version) next time
+            raise
 
     def ping(self) -> bool:
         try:
-            return bool(self._call("ping", lambda api: api.ping()))
+            self.reach()
         except EngineError:
-            self._api = None  # reconnect (and renegotiate the API version) next time
             return False
+        return True
 
     def identity(self) -> EngineIdentity:
         info: dict[str, Any] = self._call("info", lambda api: api.info())
