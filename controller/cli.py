@@ -14,7 +14,9 @@ input (a flag, a desired-state file, a state directory it cannot write), one lin
 problem on stderr; 3 the engine could not be reached (``--once``); 4 timed out while
 still progressing (``--once``); 5 rolled back (``--once``): every required service ready,
 but a bad change was rolled back (or held back) to a last-good snapshot, so the stack is
-not what its compose files declare.
+not what its compose files declare. 141 (128 + SIGPIPE, as a shell reports a tool SIGPIPE
+ended): the reader of the output went away (``controller status | head -1``); the command
+ends quietly.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import gc
 import json
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -68,6 +71,7 @@ EXIT_BAD_INPUT = int(Verdict.BAD_INPUT)
 EXIT_ENGINE_UNREACHABLE = int(Verdict.ENGINE_UNREACHABLE)
 EXIT_TIMED_OUT = int(Verdict.TIMED_OUT)
 EXIT_ROLLED_BACK = int(Verdict.ROLLED_BACK)
+EXIT_READER_GONE = 128 + signal.SIGPIPE  # 141: what a shell says of a tool SIGPIPE ended
 
 EXIT_CODES = """exit codes:
   0  converged (--once), a clean shutdown, or `check` found no problem
@@ -77,6 +81,7 @@ EXIT_CODES = """exit codes:
   4  timed out while still progressing (--once)
   5  rolled back (--once): ready, but on a last-good snapshot: a bad change was rolled back
      (or never ran: its image does not exist); the reason says which and why
+  141 the reader of the output went away (`controller status | head -1`), nothing said
 
 commands:
   controller check [--env NAME]   validate desired state and compose model (no engine)
@@ -341,12 +346,42 @@ def entry() -> None:
     """The console script: ``main``, then the process ends at once. Every output is
     written and flushed by then (state files atomically, the report, JUnit, stdout and
     stderr), and every thread that works is stopped; what is left is the interpreter's
-    teardown of some 600 modules, a tenth of a second of every CI gate."""
-    code = main()
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    teardown of some 600 modules, a tenth of a second of every CI gate.
+
+    A reader of the output that went away (``controller status | head -1``) ends the
+    command quietly with ``EXIT_READER_GONE``, as a shell reports a tool SIGPIPE killed:
+    Python ignores SIGPIPE, so the write raises instead, and its traceback would say
+    nothing a person needs."""
+    try:
+        code = main()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        if not _quiet_if_gone():
+            raise  # not our output (a socket): a real error, with its traceback
+        code = EXIT_READER_GONE
     os._exit(code)
+
+
+def _quiet_if_gone() -> bool:
+    """Points stdout and stderr whose reader went away at /dev/null (what is left in
+    their buffers is dropped there, not raised again); whether either had. On Linux the
+    write end of a pipe, or a socket, whose reader closed polls as an error."""
+    gone = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # replaced, or closed
+            continue
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0)):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            gone = True
+    return gone
 
 
 def main(argv: Sequence[str] | None = None) -> int:

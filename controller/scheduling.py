@@ -1,12 +1,14 @@
 """APScheduler driving the reconcile pass: a resync interval that adapts, and requests.
 
-The pass runs every ``active`` seconds while anything is wrong and every ``quiet``
-seconds when all is well, with up to 10 % jitter (at most 1 s) so that many controllers
-do not poll in step; ``adapt`` switches at the end of the pass that sees the change.
-``request`` (an event, a probe change, a finished fix) makes the next pass come at once;
-requests during a pass are coalesced into one more pass, never lost, never run twice at the
-same time. ``request_soon`` (log findings) brings a pass within ``SOON`` seconds: a flood of
-errors opening issues by the hundred brings a few passes, not one per batch of findings.
+The pass runs every ``active`` seconds while anything wants attention (an issue open, a
+service not ready or still settling, a change under watch: ``adapt`` is told which, and
+the log says it) and every ``quiet`` seconds when all is well, with up to 10 % jitter (at
+most 1 s) so that many controllers do not poll in step; ``adapt`` switches at the end of
+the pass that sees the change. ``request`` (an event, a probe change, a finished fix)
+makes the next pass come at once; requests during a pass are coalesced into one more
+pass, never lost, never run twice at the same time. ``request_soon`` (log findings)
+brings a pass within ``SOON`` seconds: a flood of errors opening issues by the hundred
+brings a few passes, not one per batch of findings.
 A second job looks every ``FILES_SECONDS`` whether the compose or env files changed on
 disk (a few ``stat`` calls) and requests a pass when they did: an edit that nothing
 applied yet (a declared image that does not exist, a rollback whose files moved on)
@@ -50,6 +52,7 @@ class PassScheduler:
         self._gate = threading.Lock()
         self._again = False
         self._active = True
+        self._reason: str | None = "starting"  # what the active interval is for
         self._soon: threading.Timer | None = None
         self._soon_lock = threading.Lock()
 
@@ -118,15 +121,22 @@ class PassScheduler:
             except Exception:  # the scheduler is shutting down
                 logger.debug("pass request dropped: scheduler stopping")
 
-    def adapt(self, attention: bool) -> None:
-        """The interval for what the last pass saw: active while anything is wrong."""
-        if attention == self._active or not self.running:
-            self._active = attention
+    def adapt(self, attention: str | None) -> None:
+        """The interval for what the last pass saw: active while anything wants attention,
+        ``attention`` saying what (the log line says it: an issue open is not the only
+        reason, a service settling after Swarm moved it is another). Said again when the
+        reason changes while the interval stays."""
+        active = attention is not None
+        if active == self._active and attention == self._reason:
             return
-        self._active = attention
-        seconds = self._active_seconds if attention else self._quiet_seconds
-        self._scheduler.reschedule_job(JOB_ID, trigger=_trigger(seconds))
-        logger.info("polling every {:g} s ({})", seconds, "issues open" if attention else "quiet")
+        switched = active != self._active
+        self._active, self._reason = active, attention
+        if not self.running:
+            return
+        seconds = self._active_seconds if active else self._quiet_seconds
+        if switched:
+            self._scheduler.reschedule_job(JOB_ID, trigger=_trigger(seconds))
+        logger.info("polling every {:g} s ({})", seconds, attention or "quiet")
 
     def _look_at_files(self) -> None:
         if self._files_changed():

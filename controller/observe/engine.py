@@ -236,12 +236,22 @@ class DockerEngine:
         with _translated(what):
             return fn(self._client())
 
-    def ping(self) -> bool:
+    def reach(self) -> None:
+        """Raises ``EngineError`` (``EngineUnavailable`` when it is not there, with why)
+        unless the engine answers a ping."""
         try:
-            return bool(self._call("ping", lambda api: api.ping()))
+            if not self._call("ping", lambda api: api.ping()):
+                raise EngineUnavailable("ping: the engine did not answer OK")
         except EngineError:
             self._api = None  # reconnect (and renegotiate the API version) next time
+            raise
+
+    def ping(self) -> bool:
+        try:
+            self.reach()
+        except EngineError:
             return False
+        return True
 
     def identity(self) -> EngineIdentity:
         info: dict[str, Any] = self._call("info", lambda api: api.info())

@@ -29,6 +29,12 @@ class EngineUnavailable(EngineError):
     """The engine could not be reached; nothing was observed or changed."""
 
 
+class NodeUnreachable(EngineError):
+    """A step that must run on one node of a swarm (a runbook's exec in a task there)
+    cannot reach that node's engine: none is known, or the one given does not answer. No
+    retry reaches it: a person must (``--node-engine``, or the node brought back)."""
+
+
 class ContainerGone(EngineError):
     """The container was removed between observation and action."""
 

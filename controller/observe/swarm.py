@@ -53,6 +53,7 @@ from controller.observe.gateway import (
     EventStream,
     ImageInfo,
     LogStream,
+    NodeUnreachable,
 )
 from controller.observe.logwire import WireLog
 from controller.observe.swarmtasks import (
@@ -405,7 +406,9 @@ class SwarmEngine(DockerEngine):
         env: Mapping[str, str] | None = None,
         timeout: float = 60.0,
     ) -> tuple[int, bytes]:
-        """``argv`` in a task's container, through the engine of the task's node."""
+        """``argv`` in a task's container, through the engine of the task's node. A node
+        whose engine is not known, or does not answer, raises ``NodeUnreachable``: the
+        step goes to a person at once, as no retry would reach it."""
         task = self._task(container_id)
         container = str(status_of(task).get("ContainerStatus", {}).get("ContainerID") or "")
         if not container:
@@ -416,21 +419,27 @@ class SwarmEngine(DockerEngine):
         return engine.exec(container, argv, user=user, env=env, timeout=timeout)
 
     def _engine_of(self, node_id: str) -> DockerEngine | None:
-        """The engine of a node that is not the manager's own (None: the manager's)."""
+        """The engine of a node that is not the manager's own (None: the manager's), once
+        it answered a ping: what fails after that is the exec's own failure."""
         info: dict[str, Any] = self._call("info", lambda api: api.info())
         if node_id == str((info.get("Swarm") or {}).get("NodeID") or ""):
             return None
         host = self._nodes().get(node_id, node_id)
         url = self._node_urls.get(host)
         if url is None:
-            raise EngineError(
-                f"the task runs on node {host}, whose engine the controller does not reach "
-                "(it reaches the manager's own; --node-engine HOST=URL adds one)"
+            raise NodeUnreachable(
+                f"no engine known for node {host}, where the task runs (the controller "
+                f"reaches the manager's own): pass --node-engine {host}=URL"
             )
         with self._lock:
             if host not in self._node_engines:
                 self._node_engines[host] = DockerEngine(url, self._timeout)
-            return self._node_engines[host]
+            engine = self._node_engines[host]
+        try:
+            engine.reach()
+        except EngineUnavailable as exc:
+            raise NodeUnreachable(f"cannot reach node {host}'s engine at {url}: {exc}") from exc
+        return engine
 
     def close(self) -> None:
         with self._lock:

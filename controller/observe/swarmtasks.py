@@ -31,8 +31,10 @@ shutdown, remove (and not desired running)             no container: swarm took 
   ``dockerexec: unhealthy container``): that task's health is unhealthy.
 - The restart count is how many earlier tasks of the slot ended on their own since swarm
   last replaced one on purpose (an update or a scale: a ``shutdown`` task), as a recreate
-  begins a new count in Compose. The history is cut at the task history limit, so the
-  engine carries the count from one listing to the next (``SlotCount``).
+  begins a new count in Compose; a slot ``restarting`` counts the task that ended too (its
+  replacement exists), as Docker counts a restart once the container is restarting. The
+  history is cut at the task history limit, so the engine carries the count from one
+  listing to the next (``SlotCount``).
 - The exit code is ``Status.ContainerStatus.ExitCode``, else the one ``Status.Err`` names
   (``task: non-zero exit (137)``); a task that never ran a container (rejected: ``No such
   image``) has -1 and its ``Status.Err`` as its error.
@@ -439,7 +441,10 @@ def slot_snapshots(
                 kept[task_id] = seen_starts[task_id]
         index, restarting = _shown(history)
         task = history[index]
-        counted, bounded = restart_count(history, index)
+        # a slot restarting counts the death its replacement answers, as Docker's count
+        # does from the moment a container is restarting (the same count the replacement
+        # shows next: not one less while the plan reads it)
+        counted, bounded = restart_count(history, index + 1 if restarting else index)
         carried[key] = count = carry(counts.get(key), counted, bounded)
         if state_of(task) in TAKEN and str(task.get("DesiredState")) != "running":
             continue  # swarm took this slot's task away (a scale down, an update's old)

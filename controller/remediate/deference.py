@@ -190,6 +190,9 @@ class Deference:
         policy = f"{spec.restart.by}'s restart policy ({spec.restart})"
         restarts = max((c.restart_count for c in containers), default=0)
         done = restarts - self._records.docker_loop_base(service, restarts)
+        # the service's count as `controller status` shows it (its containers' sum): the
+        # loop's own count, which the budget is about, may begin well after it
+        total = sum(c.restart_count for c in containers)
         if done >= budget:
             reason = (
                 f"{policy} restarted {service} {done} times "
@@ -198,9 +201,9 @@ class Deference:
             self.escalate(service, plan.addresses, reason)
             return Done(f"{spec.restart.by}'s loop did not converge")
         text = (
-            f"{policy} is restarting it ({done} restart(s) "
-            f"so far); the controller adds no restart of its own and hands it to a human "
-            f"after {budget}"
+            f"{policy} is restarting it ({total} restart(s) so far, {done} in this loop); "
+            f"the controller adds no restart of its own and hands it to a human after "
+            f"{budget} in one loop"
         )
         if self._records.intend(service, plan.addresses, text):
             logger.info("{}: {}", service, text)

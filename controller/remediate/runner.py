@@ -5,8 +5,9 @@ before its command runs (a controller killed mid-step keeps its backoff and, res
 proves the step instead of repeating it); the command runs inside the record's command
 span (what the engine does meanwhile is the controller's, not a person's); then the step
 is left to be proven against the containers it left running, until its deadline. A
-command that fails ends the step at once (``errored``). A worker is busy here only while
-the command runs.
+command that fails ends the step at once (``errored``); one that cannot reach the node it
+must run on (``NodeUnreachable``) also hands its issues to a person at once. A worker is
+busy here only while the command runs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from controller.model import (
     StepRecord,
     to_datetime,
 )
-from controller.observe.gateway import EngineError
+from controller.observe.gateway import EngineError, NodeUnreachable
 from controller.remediate.plan import Plan, Rung
 from controller.remediate.records import Records
 from controller.remediate.results import RequeueAfter, Result
@@ -153,6 +154,11 @@ class StepRunner:
                     captures = issue.captures if issue is not None else {}
                     self._records.runbook_ran(service, rung.runbook.name, captures)
             after = self._observe().of(service)
+        except NodeUnreachable as exc:  # no retry reaches the node: a person at once
+            self._adopt_leftovers(service)
+            self.errored(spec, step, str(exc))
+            self._hand_over(service, step, str(exc))
+            return 0.0
         except (EngineError, StepFailed) as exc:
             self._adopt_leftovers(service)
             self.errored(spec, step, str(exc))
@@ -226,6 +232,15 @@ class StepRunner:
         self._metrics.remediation_done(service, step.action, Outcome.ERROR, seconds)
         about(service, action=step.action).warning("{}: {} failed: {}", service, step.label, error)
         self._on_change(True)
+
+    def _hand_over(self, service: str, step: StepRecord, error: str) -> None:
+        """A step that cannot run where it must (a node whose engine the controller does
+        not reach): its issues go to a person now, not after a backoff and a budget of
+        retries that would all fail the same way."""
+        reason = f"{step.label} cannot run: {error}"
+        if self._store.escalate(step.addresses, reason):
+            about(service, action=step.action).warning("{}: needs a human: {}", service, reason)
+            self._on_change(True)
 
     def _adopt_leftovers(self, service: str) -> None:
         """A command that failed may have left a container created, never started."""

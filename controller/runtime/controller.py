@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from loguru import logger
@@ -222,7 +223,7 @@ class Controller:
             self.passes_completed += 1
             self.parts.foresight.maybe_save()
             self.metrics.pass_done("ok", time.monotonic() - started)
-            self.parts.scheduler.adapt(self.needs_attention())
+            self.parts.scheduler.adapt(self.attention())
             if unsettled := self.unsettled():  # the verdict turns when the first hold ends
                 self.parts.scheduler.request_in(min(unsettled.values()), key="hold")
             # a person's stop that no start followed (not a restart) is recorded then
@@ -389,14 +390,21 @@ class Controller:
 
     # --- the verdict --------------------------------------------------------------------
 
-    def needs_attention(self) -> bool:
-        """Anything wrong or not yet settled: the fast interval applies."""
-        return (
-            bool(self.store.active())
-            or any(s.condition is not ServiceCondition.READY for s in self.store.services())
-            or bool(self.unsettled())
-            or bool(self.verdicts_pending())
-        )
+    def attention(self) -> str | None:
+        """What is wrong or not yet settled, in a few words (the fast interval applies,
+        and its log line says why), or None. A node drained on a swarm opens no issue:
+        its moved tasks are services not ready, then settling for their hold."""
+        if active := self.store.active():
+            return f"issues open: {_names(i.service for i in active)}"
+        if waiting := [
+            s.name for s in self.store.services() if s.condition is not ServiceCondition.READY
+        ]:
+            return f"not ready: {_names(waiting)}"
+        if unsettled := self.unsettled():
+            return f"settling (ready, not yet for its hold): {_names(unsettled)}"
+        if pending := self.verdicts_pending():
+            return f"a change under watch: {_names(pending)}"
+        return None
 
     def unsettled(self) -> dict[str, float]:
         """Required services that are ready but not yet for their hold (``min_ready``; at
@@ -577,3 +585,8 @@ class Controller:
         self._final_save()
         self.parts.notifier.close(self.settings.shutdown_timeout)
         self.parts.gateway.close()
+
+
+def _names(services: Iterable[str]) -> str:
+    """Services named once each, in order, for a log line."""
+    return ", ".join(sorted(set(services)))

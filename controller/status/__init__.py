@@ -10,7 +10,8 @@ only on a terminal, never with ``NO_COLOR`` set.
 ``--ready`` asks ``/readyz`` instead, for the image's healthcheck: exit 0 when ready.
 
 Exit codes: 0 printed (ready); 1 no document could be read (not ready); 2 bad input (a
-flag, no such service).
+flag, no such service); 141 the reader of the output went away (``| head -1``, see
+``cli.entry``).
 """
 
 from __future__ import annotations

@@ -103,9 +103,48 @@ def test_a_stack_on_workers_gets_its_runbook_on_a_worker_and_its_tasks_diagnosed
                 (i["fingerprint"], a["detail"]) for i in controller.issues() for a in i["attempts"]
             ]
             assert steps == [(fixed["fingerprint"], fixed["attempts"][0]["detail"])], steps
-            handed = [i for i in controller.issues() if i["state"] == "needs_human"]
+            handed = [i for i in controller.issues() if i["state"] == "needs-human"]
             assert handed == [], handed
         finally:
             controller.stop()
             for node in workers:
                 swarm3.docker("node", "update", "--availability", "active", node, check=False)
+
+
+def test_a_runbook_on_a_node_whose_engine_does_not_answer_goes_to_a_person_at_once(
+    swarm3: Swarm, tmp_path: Path
+):
+    """``--node-engine`` names an engine that does not answer (a port nothing listens
+    on): the runbook's exec cannot reach the store's node, and no retry would; the issue
+    goes to a person at once, saying which node and where it was looked for."""
+    port, closed = free_ports(2)
+    with swarm3.stack(STORE, environment={"STORE_PORT": str(port)}) as stack:
+        desired = tmp_path / "desired"
+        desired.mkdir()
+        (desired / "dev.yaml").write_text(DESIRED.format(stack=stack, file=STORE, port=port))
+        engines = ",".join(f"{n.hostname}=tcp://127.0.0.1:{closed}" for n in swarm3.workers)
+        controller = Controller(
+            swarm3, tmp_path, "--desired-state-dir", str(desired), "--node-engine", engines
+        )
+        try:
+            handed = wait_for(
+                lambda: next(
+                    (
+                        i
+                        for i in controller.issues()
+                        if i["fingerprint"].startswith("log:app:pg-database-missing:")
+                        and i["state"] == "needs-human"
+                    ),
+                    None,
+                ),
+                180,
+                "the runbook's issue to go to a person",
+                1,
+                controller.seen,
+            )
+            ((store_node, _),) = running_on(swarm3, f"{stack}_store")
+            said = f"cannot reach node {store_node}'s engine at tcp://127.0.0.1:{closed}: "
+            assert handed["resolution"].startswith(f"runbook create-orders cannot run: {said}")
+            assert len(handed["attempts"]) == 1, handed  # not tried again
+        finally:
+            controller.stop()

@@ -113,8 +113,8 @@ def test_the_largest_intervals_run_the_scheduler_without_overflow():
     scheduler = PassScheduler(lambda: passes.append(1), 3600.0, 86400.0, lambda: False)
     scheduler.start()
     try:
-        scheduler.adapt(True)
-        scheduler.adapt(False)
+        scheduler.adapt("issues open: web")
+        scheduler.adapt(None)
         scheduler.request()
     finally:
         scheduler.stop()

@@ -1,9 +1,16 @@
 """The pass scheduler: requests during a pass are coalesced, never lost, never parallel."""
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
+from loguru import logger
+from prometheus_client import CollectorRegistry
+
+from controller.runtime import Controller, Settings, assemble
 from controller.scheduling import PassScheduler
+from tests.fakes import FakeClock, FakeWorld, desired, spec
 
 
 def test_requests_during_a_pass_make_exactly_one_more_pass_and_never_a_parallel_one():
@@ -39,11 +46,11 @@ def test_the_interval_follows_what_the_last_pass_saw():
     try:
         job = scheduler._scheduler.get_job("reconcile")
         assert job.trigger.interval.total_seconds() == 5
-        scheduler.adapt(attention=False)
+        scheduler.adapt(attention=None)
         job = scheduler._scheduler.get_job("reconcile")
         assert job.trigger.interval.total_seconds() == 50
         assert job.trigger.jitter == 1.0
-        scheduler.adapt(attention=True)
+        scheduler.adapt(attention="issues open: web")
         assert scheduler._scheduler.get_job("reconcile").trigger.interval.total_seconds() == 5
     finally:
         scheduler.stop()
@@ -106,3 +113,63 @@ def test_an_edit_of_the_compose_files_brings_a_pass_without_any_event():
         assert len(passes) == 2
     finally:
         scheduler.stop()
+
+
+@pytest.fixture
+def said() -> Iterator[list[str]]:
+    """The scheduler's log lines."""
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO")
+    yield lines
+    logger.remove(sink)
+
+
+def test_the_fast_interval_says_what_it_is_for_and_again_when_that_changes(said):
+    scheduler = PassScheduler(lambda: None, active=5, quiet=50, files_changed=lambda: False)
+    scheduler.start()
+    try:
+        scheduler.adapt(None)
+        scheduler.adapt("not ready: web")  # a drained node's task moving: no issue open
+        scheduler.adapt("not ready: web")  # said once
+        scheduler.adapt("settling (ready, not yet for its hold): web")
+        trigger = scheduler._scheduler.get_job("reconcile").trigger
+        assert trigger.interval.total_seconds() == 5
+        scheduler.adapt(None)
+    finally:
+        scheduler.stop()
+    polling = [line for line in said if line.startswith("polling")]
+    assert polling == [
+        "polling every 50 s (quiet)",
+        "polling every 5 s (not ready: web)",
+        "polling every 5 s (settling (ready, not yet for its hold): web)",
+        "polling every 50 s (quiet)",
+    ]
+
+
+def one_pass(state_dir: Path, world: FakeWorld, **fields: object) -> Controller:
+    controller = assemble(
+        Settings(env="dev", state_dir=state_dir, shutdown_timeout=5.0),
+        desired(spec("web", restart="always", **fields)),
+        gateway=world,
+        compose=world,
+        hashes=world,
+        registry=CollectorRegistry(),
+        clock=FakeClock(),
+    )
+    controller.run_pass(submit=False)
+    return controller
+
+
+def test_the_reason_for_the_fast_interval_is_an_issue_only_when_one_is_open(tmp_path: Path):
+    starting = FakeWorld()
+    starting.healthchecked.add("web")
+    starting.run("web", health="starting")  # not ready, nothing wrong yet
+    controller = one_pass(tmp_path / "starting", starting, check_health=True)
+    assert controller.store.active() == []
+    assert controller.attention() == "not ready: web"
+    crashed = FakeWorld()
+    crashed.run("web", status="exited", exit_code=1)
+    assert one_pass(tmp_path / "crashed", crashed).attention() == "issues open: web"
+    fine = FakeWorld()
+    fine.run("web")
+    assert one_pass(tmp_path / "fine", fine).attention() is None

@@ -27,6 +27,7 @@ from controller.model import (
     Severity,
     StepRecord,
 )
+from controller.observe.gateway import EngineError, NodeUnreachable
 from controller.remediate.activity import left_half_done, operation_in
 from controller.remediate.results import RequeueAfter
 from controller.remediate.strategies import StepFailed
@@ -86,6 +87,25 @@ def test_a_task_swarm_is_replacing_gets_no_update_of_the_controllers():
     assert isinstance(result, RequeueAfter)
     plan = rig.intended("drift:web:exited").plan
     assert "Swarm's restart policy (condition any) is restarting it" in plan
+
+
+def test_the_plan_says_the_restart_count_controller_status_shows():
+    """A loop the controller began to watch late (its count was 32 by then): the plan
+    says the 32 `controller status` shows, and the loop's own count the budget is about,
+    not "0 restart(s)" beside a status of 32."""
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("web", status="restarting", exit_code=1, restart_count=32)
+    rig = Rig(world, desired(swarm_spec("web")), stack=stack)
+    rig.fix("web", horizon=0)
+    status = service_status(swarm_spec("web"), rig.observer.observe())
+    assert status.restarts == 32
+    plan = rig.intended("drift:web:exited").plan
+    assert f"({status.restarts} restart(s) so far, 0 in this loop)" in plan, plan
+    world.set("web", restart_count=34)  # two more of Swarm's restarts
+    rig.fix("web", horizon=0)
+    plan = rig.intended("drift:web:exited").plan
+    assert "(34 restart(s) so far, 2 in this loop)" in plan, plan
 
 
 def test_a_task_swarm_leaves_ended_is_replaced_by_a_forced_update():
@@ -466,3 +486,62 @@ def test_a_task_no_node_fits_names_the_nodes_swarm_ruled_out(error: str, among: 
     assert drift.detail == f"1 task(s) pending, placed on no node{among}; Swarm: {error}"
     # a task pending for another reason (no error yet) is Swarm's work in progress
     assert service_drifts(swarm_spec("web"), [replace(pending, error="")]) == []
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "cannot reach node n2's engine at tcp://n2:2375: ping: engine unreachable",
+        "no engine known for node n2, where the task runs: pass --node-engine n2=URL",
+    ],
+)
+def test_a_runbook_whose_node_cannot_be_reached_goes_to_a_person_at_once(said: str):
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("db", node="n2")
+    world.run("web")
+    state = desired(
+        swarm_spec("db"),
+        swarm_spec("web"),
+        remediation=RemediationSettings(runbooks=(RUNBOOK,), log_quiet=0),
+    )
+
+    def unreachable(container_id: str, argv: object, **_: object) -> tuple[int, bytes]:
+        world.actions.append(("exec", container_id))
+        raise NodeUnreachable(said)
+
+    world.exec = unreachable  # type: ignore[method-assign]
+    rig = Rig(world, state, stack=stack)
+    rig.log("web", "pg-database-missing", Category.DATABASE, captures={"database": "orders"})
+    rig.fix("web", horizon=3600)
+    issue = rig.issue("log:web:pg-database-missing:x")
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert issue.resolution == f"runbook create-db cannot run: {said}"
+    assert len(world.actions) == 1  # no retry: none would reach the node
+    for _ in range(3):  # nor a later pass
+        rig.clock.advance(600)
+        rig.fix("web", horizon=3600)
+    assert len(world.actions) == 1
+
+
+def test_a_runbook_whose_exec_fails_otherwise_is_tried_again_after_its_backoff():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("db", node="n2")
+    world.run("web")
+    state = desired(
+        swarm_spec("db"),
+        swarm_spec("web"),
+        remediation=RemediationSettings(runbooks=(RUNBOOK,), log_quiet=0),
+    )
+
+    def refused(container_id: str, argv: object, **_: object) -> tuple[int, bytes]:
+        world.actions.append(("exec", container_id))
+        raise EngineError("exec in abc: container is restarting")
+
+    world.exec = refused  # type: ignore[method-assign]
+    rig = Rig(world, state, stack=stack)
+    rig.log("web", "pg-database-missing", Category.DATABASE, captures={"database": "orders"})
+    rig.fix("web", horizon=3600)
+    assert rig.issue("log:web:pg-database-missing:x").state is not IssueState.NEEDS_HUMAN
+    assert len(world.actions) > 1

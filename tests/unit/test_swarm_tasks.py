@@ -150,12 +150,13 @@ def test_a_killed_task_shows_its_death_then_its_replacement_with_its_restart_cou
     )
     (dying,) = [c for c in restarting.snapshots if c.service == "ticker" and c.number == 1]
     # the replacement is made at once and waits out the restart delay: the slot is the
-    # task that died, restarting, with its exit code
+    # task that died, restarting, with its exit code; its death counted already, as
+    # Docker counts a container restarting (the count the replacement shows next)
     assert dying.status == ContainerState.RESTARTING
     assert (dying.exit_code, dying.error, dying.restart_count) == (
         137,
         "task: non-zero exit (137)",
-        1,
+        2,
     )
     replaced = slot_snapshots(
         "obs", services(), tasks("replaced"), NODES, restarting.counts, restarting.starts
@@ -477,3 +478,80 @@ def test_a_task_swarm_has_not_started_has_no_start_and_its_first_is_not_a_restar
     restarted = replace(running, started_at="2026-12-05T10:00:09.000000000Z")
     step = step.model_copy(update={"instances": [instance(running)]})
     assert new_fault(step, [restarted]) is not None
+
+
+SERVICE = {
+    "ID": "svc1",
+    "Spec": {
+        "Name": "obs_crash",
+        "Labels": {"com.docker.stack.namespace": "obs"},
+        "Mode": {"Replicated": {"Replicas": 1}},
+    },
+}
+
+
+def task(n: int, state: str, desired: str, code: int | None = None) -> dict[str, Any]:
+    """A task of slot 1 of ``obs_crash`` as the manager's ``api.tasks`` returns it (the
+    fields the listing reads), created ``n`` seconds into the minute."""
+    status: dict[str, Any] = {
+        "Timestamp": f"2026-12-05T17:30:{n:02d}.5Z",
+        "State": state,
+        "Message": state,
+    }
+    if code is not None:
+        status["ContainerStatus"] = {"ContainerID": f"c{n}", "PID": 0, "ExitCode": code}
+    if code:
+        status["Err"] = f"task: non-zero exit ({code})"
+    return {
+        "ID": f"t{n:02d}",
+        "Version": {"Index": n},
+        "CreatedAt": f"2026-12-05T17:30:{n:02d}Z",
+        "ServiceID": "svc1",
+        "Slot": 1,
+        "NodeID": "node1",
+        "Spec": {"ContainerSpec": {"Image": "cc-busybox:1", "Labels": {}}},
+        "Status": status,
+        "DesiredState": desired,
+    }
+
+
+def test_the_count_begins_again_after_a_persons_forced_update_and_carries_on_from_there():
+    """A crash loop (``sh -c 'sleep 1; exit 3'``, condition any) and a person's
+    ``docker service update --force`` in its restart delay, as a one-node swarm recorded
+    it: the task waiting to start is shut down (``ready`` while its desired state is
+    ``shutdown``, then ``shutdown``), the new task loops on."""
+    failed = [task(n, "failed", "shutdown", 3) for n in range(1, 4)]
+    moments = [
+        [*failed, task(4, "ready", "ready")],  # restarting: 3 deaths
+        [*failed, task(4, "ready", "shutdown"), task(5, "pending", "ready")],  # the update
+        [*failed, task(4, "shutdown", "shutdown", 0), task(5, "running", "running", 0)],
+        # the new task died; the oldest task fell out of the history (5 kept)
+        [
+            *failed[1:],
+            task(4, "shutdown", "shutdown", 0),
+            task(5, "failed", "shutdown", 3),
+            task(6, "ready", "ready"),
+        ],
+        # and again, a bit later: the shutdown task fell out too; the count carries on
+        [
+            task(5, "failed", "shutdown", 3),
+            task(6, "failed", "shutdown", 3),
+            task(7, "failed", "shutdown", 3),
+            task(8, "failed", "shutdown", 3),
+            task(9, "running", "running", 0),
+        ],
+    ]
+    counts: dict[str, SlotCount] = {}
+    seen = []
+    for tasks_now in moments:
+        found = slot_snapshots("obs", [SERVICE], tasks_now, {"node1": "n1"}, counts)
+        counts = found.counts
+        ((slot,),) = [found.snapshots]
+        seen.append((slot.id, slot.status, slot.restart_count))
+    assert seen == [
+        ("t03", ContainerState.RESTARTING, 3),
+        ("t05", ContainerState.CREATED, 3),  # the old task not shut down yet: unchanged
+        ("t05", ContainerState.RUNNING, 0),  # the update began a new count
+        ("t05", ContainerState.RESTARTING, 1),
+        ("t09", ContainerState.RUNNING, 4),  # the bound gone: the update's 1, 3 new
+    ]
