@@ -169,7 +169,12 @@ def seen_on_node(found: ContainerSnapshot, sighting: Sighting | None) -> Contain
     if sighting is None:
         return found
     if found.status is not ContainerState.RUNNING:
-        return replace(found, oom_killed=sighting.oom) if sighting.oom else found
+        ended = replace(found, oom_killed=sighting.oom) if sighting.oom else found
+        if sighting.died_at and sighting.health is Health.UNHEALTHY:
+            # Swarm killed it as unhealthy; a process that exits 0 on SIGTERM leaves the
+            # task ``complete`` without a word of it: only its node knows
+            return replace(ended, health=Health.UNHEALTHY, error=found.error or UNHEALTHY_DEATH)
+        return ended
     if sighting.died_at:
         died = replace(
             found,
@@ -464,9 +469,12 @@ def slot_snapshots(
         )
         sighting = (sightings or {}).get(task_id)
         if sighting is not None and task.get("DesiredState") not in LIVE:
-            # swarm is stopping it on purpose (its desired state moved before the kill):
-            # its death is not news, an OOM kill is
-            sighting = Sighting(oom=sighting.oom)
+            if state_of(task) not in ENDED:
+                # swarm is stopping it on purpose (its desired state moved before the
+                # kill): its death is not news, an OOM kill is
+                sighting = Sighting(oom=sighting.oom)
+            elif not sighting.died_at:
+                sighting = Sighting(oom=sighting.oom)  # no verdict of its last moments
         found = seen_on_node(found, sighting)
         if restarting or task.get("DesiredState") in LIVE:
             snapshots.append(found)

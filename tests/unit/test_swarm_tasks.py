@@ -555,3 +555,20 @@ def test_the_count_begins_again_after_a_persons_forced_update_and_carries_on_fro
         ("t05", ContainerState.RESTARTING, 1),
         ("t09", ContainerState.RUNNING, 4),  # the bound gone: the update's 1, 3 new
     ]
+
+
+def test_a_task_killed_as_unhealthy_that_exited_0_is_unhealthy_by_its_nodes_word():
+    # Swarm stopped it with SIGTERM after its node called it unhealthy; the process
+    # exited 0, and the task ends ``complete`` with no error: only the node knows
+    ended = task(10, "complete", "shutdown", 0)
+    replacement = task(12, "ready", "running")
+    verdict = Sighting(health=Health.UNHEALTHY, failing_streak=3)
+    died = sighted(_container_event("t10", "die", exitCode="0"), verdict)
+    assert died is not None
+    found = slot_snapshots("obs", [SERVICE], [ended, replacement], {}, sightings={"t10": died})
+    (shown,) = found.snapshots
+    assert (shown.id, shown.health) == ("t10", Health.UNHEALTHY)
+    assert "unhealthy container" in shown.error
+    # without the node's word it is a death like any other
+    (plain,) = slot_snapshots("obs", [SERVICE], [ended, replacement], {}).snapshots
+    assert plain.health is None and plain.error == ""
