@@ -796,6 +796,11 @@ class ContainerSnapshot:
     created_at: str = ""  # when it was created (RFC 3339)
     node: str = ""  # the swarm node it runs on (its host name); "" on a single engine
     error: str = ""  # what the engine said went wrong, a swarm task's ``Status.Err``
+    # Swarm's update of the task's service (its ``UpdateStatus``): its state ("updating",
+    # "paused", "rollback_started", "completed", ...) and when it began (RFC 3339); ""
+    # on a single engine and for a service never updated
+    update: str = ""
+    update_started: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, ContainerState):  # the engine's text

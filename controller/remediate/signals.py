@@ -23,6 +23,7 @@ from controller.model import (
     ServiceCondition,
     ServiceStatus,
 )
+from controller.remediate.activity import by_swarm
 from controller.remediate.pool import WorkerPool
 from controller.remediate.reconciler import stable_after
 from controller.remediate.records import Records
@@ -44,6 +45,7 @@ class Signals:
         self._records = records
         self._store = store
         self._pool = pool
+        self._swarm_said: dict[str, str] = {}  # by service: Swarm's operation last logged
 
     @property
     def _desired(self) -> DesiredState:
@@ -81,11 +83,21 @@ class Signals:
             for name in self._desired.services
             if self._records.command_left(name) > 0
             or self._records.event_after(name, observed.read_at)
-            or (
-                self._records.operation(name, observed.of(name))
-                and self._records.abandoned(name, timeout) <= 0
-            )
+            or (self._operation(name, observed) and self._records.abandoned(name, timeout) <= 0)
         }
+
+    def _operation(self, service: str, observed: ObservedState) -> str:
+        """Why an operation holds ``service`` ("" none); Swarm's update or rollback is
+        logged once as it begins to hold it (its drifts are not recorded meanwhile)."""
+        why = self._records.operation(service, observed.of(service))
+        swarm = why if by_swarm(why) else ""
+        if swarm != self._swarm_said.get(service, ""):
+            self._swarm_said[service] = swarm
+            if swarm:
+                logger.info(
+                    "{}: {}: the controller waits and takes no step of its own", service, swarm
+                )
+        return why
 
     def dated(self, drifts: Sequence[Drift]) -> list[Drift]:
         """``drifts`` with a person's stop dated from its signal, not the death: a service
