@@ -21,12 +21,14 @@ from controller.model import (
     DriftKind,
     ObservedState,
     ServiceCondition,
+    ServiceSpec,
     ServiceStatus,
 )
 from controller.remediate.activity import by_swarm
 from controller.remediate.pool import WorkerPool
 from controller.remediate.reconciler import stable_after
 from controller.remediate.records import Records
+from controller.remediate.verify import FORCED_UPDATES
 
 # events that mean a person (or their tooling) brought the service back on purpose
 _PERSON_STARTS = frozenset({"create", "unpause"})
@@ -65,9 +67,20 @@ class Signals:
         if ours:
             return
         if action in _PERSON_STARTS or (action == "start" and not spec.restart.restarts):
+            if self._swarm_carries_out_step(spec):
+                return  # the tasks of the controller's own forced update: its doing
             self._records.person_acted(service)
             if self._store.release(service):
                 logger.info("{}: a person acted on it; the controller may fix it again", service)
+
+    def _swarm_carries_out_step(self, spec: ServiceSpec) -> bool:
+        """On a swarm, the controller's forced update is carried out by Swarm after its
+        command returned: the tasks Swarm creates and starts while the step is proven are
+        the step's (``verify`` waits for them), not a person's create or start."""
+        if spec.restart.by != "Swarm":
+            return False
+        step = self._records.step(spec.name)
+        return step is not None and step.action in FORCED_UPDATES and step.finished_at is not None
 
     def frozen(self, observed: ObservedState) -> set[str]:
         """Services a pass must not record for now: a command of the controller runs on

@@ -190,3 +190,18 @@ def test_a_task_the_forced_update_started_that_ends_fails_the_step():
     # Swarm never began the update: judged at the proof's deadline as any step
     late = prove(record, swarm_spec("web"), [old], None, to_datetime(BEGAN + 31))
     assert late.failed.startswith(f"{old.name} exited with code 1")
+
+
+def test_the_tasks_swarm_creates_for_the_controllers_forced_update_are_not_a_persons():
+    world = FakeWorld()
+    world.run("web", status="exited", exit_code=1, node="n1")
+    rig = Rig(world, desired(swarm_spec("web", condition="none")), stack=FakeStack(world))
+    rig.sync()
+    rig.reconcile("web")
+    assert world.actions == [("service update --force", "demo_web")]
+    assert rig.records.step("web") is not None  # proven once Swarm has carried it out
+    # Swarm creates and starts the update's task after the command returned
+    rig.signals.event("web", "create", rig.clock() + 2)
+    rig.signals.event("web", "start", rig.clock() + 3)
+    step = rig.records.step("web")
+    assert step is not None and step.label == "restart"  # still the controller's step
