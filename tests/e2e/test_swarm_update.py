@@ -80,6 +80,15 @@ def test_the_controller_takes_no_step_while_swarm_carries_out_a_bad_stack_deploy
                 return first is not None and (seen[-1][1] != first[1] or seen[-1][2] != "updating")
 
             wait_for(deploy_over, 240, "Swarm's update to end", 0.25, lambda: seen[-5:])
+            # Swarm carried the deploy out to every slot before anything else changed the
+            # service (a forced update meanwhile would have left a slot without one)
+            deployed = {
+                t["Slot"]
+                for t in swarm1.tasks(service)
+                if "MODE=bad" in (t["Spec"]["ContainerSpec"].get("Env") or [])
+                and int(t["Spec"].get("ForceUpdate") or 0) == before
+            }
+            assert deployed == {1, 2}, swarm1.states(service)
             deploy = next(s[1] for s in seen if s[2] == "updating")
             during = [s for s in seen if s[1] == deploy and s[2] == "updating"]
             assert {s[3] for s in during} == {before}, seen  # no forced update meanwhile
