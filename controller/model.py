@@ -810,6 +810,11 @@ class ContainerSnapshot:
     # a swarm task Swarm has not started yet: its state (pending, preparing, ready ...),
     # Swarm's work in progress, never a container a person left created; "" otherwise
     pending: str = ""
+    # Swarm's update of the task's service (its ``UpdateStatus``): its state ("updating",
+    # "paused", "rollback_started", "completed", ...) and when it began (RFC 3339); ""
+    # on a single engine and for a service never updated
+    update: str = ""
+    update_started: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, ContainerState):  # the engine's text

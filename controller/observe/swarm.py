@@ -194,11 +194,16 @@ class SwarmEngine(DockerEngine):
         return self._listing(project)
 
     def list_summaries(self, project: str) -> list[ContainerSummary]:
+        """Each task's summary; its marks change with Swarm's update of its service too
+        (the cache reads the task afresh when Swarm's update begins or ends)."""
         return [
             ContainerSummary(
                 id=c.id,
                 state=str(c.status),
-                marks=f"({c.health}) ({c.exit_code}) restarts {c.restart_count} on {c.node}",
+                marks=(
+                    f"({c.health}) ({c.exit_code}) restarts {c.restart_count} on {c.node}"
+                    f" update {c.update} {c.update_started}"
+                ),
             )
             for c in self._listing(project)
         ]

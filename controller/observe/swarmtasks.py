@@ -41,6 +41,9 @@ shutdown, remove (and not desired running)             no container: swarm took 
 - The image is ``Spec.ContainerSpec.Image`` as the stack named it; a digest pinned by
   ``stack deploy`` (``app:1@sha256:...``, without ``--resolve-image never``) is the
   snapshot's ``image_id`` (the registry's digest, not the engine's image id).
+- Swarm's update of the task's service (its ``UpdateStatus``: state and start) is on
+  each of its snapshots (``update``, ``update_started``): remediation takes no step while
+  Swarm carries one out (``remediate.activity``).
 - A start time is the task's ``Status.Timestamp`` when the engine first saw it starting
   or running (kept from one listing to the next: a task that turns running after its
   first healthy check is the same run, not a restart); once it ended, that start, or the
@@ -247,6 +250,14 @@ def slot_key(task: Mapping[str, Any]) -> str:
     )
 
 
+def update_status(service: Mapping[str, Any]) -> tuple[str, str]:
+    """Swarm's update of a service (``UpdateStatus``: a stack deploy, a service update or
+    rollback, ours or a person's): its state and when it began; ("", "") for a service
+    never updated."""
+    status: Mapping[str, Any] = service.get("UpdateStatus") or {}
+    return str(status.get("State") or ""), str(status.get("StartedAt") or "")
+
+
 def status_of(task: Mapping[str, Any]) -> Mapping[str, Any]:
     status: Mapping[str, Any] = task.get("Status") or {}
     return status
@@ -350,8 +361,10 @@ def snapshot(
     node: str = "",
     started: str = "",
     service_labels: Mapping[str, str] | None = None,
+    update: tuple[str, str] = ("", ""),
 ) -> ContainerSnapshot:
-    """Our snapshot of one task (``service``: its compose name)."""
+    """Our snapshot of one task (``service``: its compose name; ``update``: its swarm
+    service's, ``update_status``)."""
     status = status_of(task)
     spec = _container_spec(task)
     labels: Mapping[str, str] = spec.get("Labels") or {}
@@ -386,6 +399,8 @@ def snapshot(
         node=node,
         error=str(status.get("Err") or ""),
         pending=state if state in PRE_RUN and not restarting else "",
+        update=update[0],
+        update_started=update[1],
     )
 
 
@@ -466,6 +481,7 @@ def slot_snapshots(
             started=kept.get(task_id)
             or ("" if state_of(task) in PRE_RUN else str(task.get("CreatedAt") or "")),
             service_labels=spec.get("Labels") or {},
+            update=update_status(by_id[service_id]),
         )
         sighting = (sightings or {}).get(task_id)
         if sighting is not None and task.get("DesiredState") not in LIVE:

@@ -22,6 +22,16 @@ The controller must not fight a person. Two things make a service a person's:
   the operation counts as in progress, so a restart is never taken for
   a stop (or a crash) in the moment between its stop and its start.
 
+On a swarm, **Swarm carrying out an update or a rollback** of the service (its
+``UpdateStatus`` says ``updating`` or ``rollback_started``: a ``docker stack deploy``, a
+``docker service update`` or ``rollback``) is an operation in progress too: Swarm replaces
+the tasks one after the other as the service's update config says, and a step of the
+controller then (a forced update) would override Swarm's half-done update and be judged
+against a task the update had already rejected. An update that began inside the span of
+the controller's own command (or within ``OWN_UPDATE_SLACK`` after it: Swarm begins it
+once the manager has stored the new spec) is the controller's own step at work, proven as
+any step, not held.
+
 A pass judges a service only by what it read from the engine after the newest event about
 it: the start that ends a restart's grace may be read while a pass that saw the gap runs
 (two services restarted in one call, measured: the pass read the engine before the start,
@@ -39,9 +49,10 @@ Pure: every function reads an ``Activity`` (kept in the service's record by
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence, Set
 
-from controller.model import Activity, ContainerSnapshot, ContainerState
+from controller.model import Activity, ContainerSnapshot, ContainerState, engine_ns
 
 PERSON_STOPS = frozenset({"stop", "pause"})
 STARTS = frozenset({"start", "unpause"})
@@ -52,6 +63,13 @@ SIGKILL = 9
 # took between 1.5 and 3.6 s. A person's stop that no start follows is theirs after this.
 RESTART_GRACE = 4.0
 COMPOSE_TEMPORARY = re.compile(r"^[0-9a-f]{12}_")
+# what Swarm's UpdateStatus.State says it is carrying out (paused, completed: nothing)
+SWARM_AT_WORK = {"updating": "updating", "rollback_started": "rolling back"}
+SWARM_SAYS = "Swarm is "  # how a reason of Swarm's own work begins
+# seconds after the controller's command ends in which Swarm may begin the update that
+# command asked for, and before it began (the manager's clock against the controller's)
+OWN_UPDATE_SLACK = 5.0
+CLOCK_SLACK = 1.0
 
 
 def operation_in(containers: Sequence[ContainerSnapshot], ours: Set[str] = frozenset()) -> str:
@@ -67,6 +85,35 @@ def operation_in(containers: Sequence[ContainerSnapshot], ours: Set[str] = froze
         if c.status is ContainerState.CREATED:
             return f"container {c.name} is created but not started"
     return ""
+
+
+def swarm_at_work(containers: Sequence[ContainerSnapshot], activity: Activity) -> str:
+    """Why Swarm carrying out an update or a rollback of the service holds it ("" when
+    it carries out none, or the one the controller's own command asked for)."""
+    for c in containers:
+        verb = SWARM_AT_WORK.get(c.update)
+        if verb is None:
+            continue
+        nanos = engine_ns(c.update_started)
+        at = nanos / 1e9 if nanos is not None else None
+        if _own_update(activity, at):
+            return ""
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(at)) if at is not None else "?"
+        return f"{SWARM_SAYS}{verb} the service (started {when})"
+    return ""
+
+
+def by_swarm(why: str) -> bool:
+    """The operation that holds the service is Swarm's own (``swarm_at_work``)."""
+    return why.startswith(SWARM_SAYS)
+
+
+def _own_update(activity: Activity, at: float | None) -> bool:
+    start, end = activity.command_started, activity.command_ended
+    if start is None or at is None:
+        return False
+    last = float("inf") if end is None else end + OWN_UPDATE_SLACK
+    return start - CLOCK_SLACK <= at <= last
 
 
 def command_left(activity: Activity, now: float) -> float:
@@ -154,7 +201,9 @@ def after_look(
     with when it was first seen (for ``abandoned``)."""
     if command_running(activity):
         return activity, ""  # our own command: not a person's
-    why = operation_in(containers, frozenset(activity.left_by_us))
+    why = swarm_at_work(containers, activity) or operation_in(
+        containers, frozenset(activity.left_by_us)
+    )
     if not why and activity.stopping is not None:
         why = f"a person's signal {activity.stopping} is stopping it"
     if not why and restart_left(activity, now) > 0:

@@ -4,6 +4,8 @@ The controller never fights a person or the engine:
 
 - **A person's operation** the engine shows in progress (a recreate, a stop under way)
   holds the service: the reconcile waits, and hands it to a human if it looks abandoned.
+  On a swarm, Swarm carrying out an update or a rollback (a ``docker stack deploy``)
+  holds it the same way: never two actors on one service.
 - **A person's stop or pause** leaves the service to them until it starts again, unless
   it is declared ``enforce: true``.
 - **Swarm at work**: a task Swarm is placing, preparing or starting (or holding for its
@@ -38,6 +40,7 @@ from controller.model import (
     ServiceSpec,
     engine_time,
 )
+from controller.remediate import activity as people
 from controller.remediate.plan import Plan
 from controller.remediate.records import Records
 from controller.remediate.results import Done, RequeueAfter, Result
@@ -110,14 +113,22 @@ class Deference:
         operation = self._records.operation(service, containers)
         if operation:
             overdue = self._records.abandoned(service, self._operation_timeout())
+            swarm = people.by_swarm(operation)
             if overdue > 0:
                 reason = (
                     f"a docker/compose operation on {service} looks abandoned ({operation}); "
                     "the controller leaves it to a person"
                 )
+                if swarm:
+                    reason = (
+                        f"{operation} for longer than the operation timeout: it looks stuck; "
+                        f"the controller leaves {service} to a person"
+                    )
                 self.escalate(service, fingerprints, reason)
                 return Done("a person's operation, abandoned")
             text = f"waits: a person's docker/compose operation is in progress ({operation})"
+            if swarm:
+                text = f"{operation}: the controller waits and takes no step of its own"
             if self._records.intend(service, fingerprints, text):
                 logger.info("{}: {}; not touching it", service, text)
             # events requeue it sooner; a stop that no start follows is final soon

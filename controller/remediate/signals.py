@@ -23,11 +23,14 @@ from controller.model import (
     ObservedState,
     Outcome,
     ServiceCondition,
+    ServiceSpec,
     ServiceStatus,
 )
+from controller.remediate.activity import by_swarm
 from controller.remediate.pool import WorkerPool
 from controller.remediate.reconciler import stable_after
 from controller.remediate.records import Records
+from controller.remediate.verify import FORCED_UPDATES
 
 # events that mean a person (or their tooling) brought the service back on purpose
 _PERSON_STARTS = frozenset({"create", "unpause"})
@@ -46,6 +49,7 @@ class Signals:
         self._records = records
         self._store = store
         self._pool = pool
+        self._swarm_said: dict[str, str] = {}  # by service: Swarm's operation last logged
 
     @property
     def _desired(self) -> DesiredState:
@@ -65,6 +69,8 @@ class Signals:
         if ours:
             return
         if action in _PERSON_STARTS or (action == "start" and not spec.restart.restarts):
+            if self._swarm_carries_out_step(spec):
+                return  # the tasks of the controller's own forced update: its doing
             self._person_acted(service, "a person acted on it")
 
     def _person_acted(self, service: str, what: str) -> None:
@@ -82,6 +88,15 @@ class Signals:
         if self._store.release(service) or dropped is not None:
             logger.info("{}: {}; the controller may fix it again", service, what)
 
+    def _swarm_carries_out_step(self, spec: ServiceSpec) -> bool:
+        """On a swarm, the controller's forced update is carried out by Swarm after its
+        command returned: the tasks Swarm creates and starts while the step is proven are
+        the step's (``verify`` waits for them), not a person's create or start."""
+        if spec.restart.by != "Swarm":
+            return False
+        step = self._records.step(spec.name)
+        return step is not None and step.action in FORCED_UPDATES and step.finished_at is not None
+
     def frozen(self, observed: ObservedState) -> set[str]:
         """Services a pass must not record for now: a command of the controller runs on
         them, or a person's operation is in progress (what shows is that work; a stop may
@@ -96,11 +111,21 @@ class Signals:
             for name in self._desired.services
             if self._records.command_left(name) > 0
             or self._records.event_after(name, observed.read_at)
-            or (
-                self._records.operation(name, observed.of(name))
-                and self._records.abandoned(name, timeout) <= 0
-            )
+            or (self._operation(name, observed) and self._records.abandoned(name, timeout) <= 0)
         }
+
+    def _operation(self, service: str, observed: ObservedState) -> str:
+        """Why an operation holds ``service`` ("" none); Swarm's update or rollback is
+        logged once as it begins to hold it (its drifts are not recorded meanwhile)."""
+        why = self._records.operation(service, observed.of(service))
+        swarm = why if by_swarm(why) else ""
+        if swarm != self._swarm_said.get(service, ""):
+            self._swarm_said[service] = swarm
+            if swarm:
+                logger.info(
+                    "{}: {}: the controller waits and takes no step of its own", service, swarm
+                )
+        return why
 
     def dated(self, drifts: Sequence[Drift]) -> list[Drift]:
         """``drifts`` with a person's stop dated from its signal, not the death: a service

@@ -4,6 +4,12 @@ Pure: the step's record (``StepRecord``), what the engine shows now and the time
 ``Proof`` out. Nothing waits here; every pass and every event about the service asks
 again, so a new fault during the proof fails the step at once, not at its deadline.
 
+On a swarm, a forced update (the step of a restart or a recreate) is carried out by Swarm
+after the command returned, one task after the other as the service's update config
+says: until Swarm has begun it and while it carries it out, the step is not judged (the
+tasks shown are still the old ones, the one that failed too); once it is over, a task it
+started that ended is the step's failure, as a container the step left running that dies.
+
 A step is proven when the service is ready as declared (``reconcile.service_ready``:
 running, the declared replicas, healthy where checked, probes passing) for ``hold``
 seconds in a row, the same containers all along, and the error that triggered it has not
@@ -20,15 +26,22 @@ from datetime import datetime, timedelta
 
 from controller.drift import service_drifts, service_ready, startup_allowance
 from controller.model import (
+    Action,
     ContainerSnapshot,
     Health,
     ProbeView,
     ServiceRunState,
     ServiceSpec,
     StepRecord,
+    engine_ns,
 )
+from controller.remediate.activity import CLOCK_SLACK, SWARM_AT_WORK
 
 RECHECK_SECONDS = 1.0  # while waiting to become ready, look again at least this often
+# seconds past the proof's deadline Swarm may still be carrying out a step's forced update
+# (a slow update config: a delay between tasks); after that the step is judged anyway
+SWARM_UPDATE_GRACE = 300.0
+FORCED_UPDATES = frozenset({Action.RESTART, Action.RECREATE})  # a forced update on a swarm
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +68,8 @@ def new_fault(verification: StepRecord, containers: Sequence[ContainerSnapshot])
     ids = {i.split("@", 1)[0] for i in left}
     for c in containers:
         if c.id not in ids:
+            if c.status.down and _started_by(verification, c):
+                return f"{c.name} exited with code {c.exit_code} after the fix"
             continue
         if c.oom_killed and not c.status.running:
             return f"{c.name} was OOM-killed after the fix"
@@ -65,6 +80,33 @@ def new_fault(verification: StepRecord, containers: Sequence[ContainerSnapshot])
         if c.health is Health.UNHEALTHY:
             return f"{c.name} turned unhealthy after the fix"
     return None
+
+
+def swarm_at_work(
+    verification: StepRecord, containers: Sequence[ContainerSnapshot], now: datetime
+) -> bool:
+    """Swarm has yet to begin, or is carrying out, the forced update the step asked for
+    (its ``UpdateStatus`` began before the step, or says it is at work); not past the
+    proof's deadline (not begun) or that and ``SWARM_UPDATE_GRACE`` (at work)."""
+    tasks = [c for c in containers if c.node]  # a swarm's tasks name their node
+    if verification.action not in FORCED_UPDATES or not tasks:
+        return False
+    began = verification.started_at.timestamp() - CLOCK_SLACK
+    for c in tasks:
+        if c.update in SWARM_AT_WORK:
+            return now < verification.until + timedelta(seconds=SWARM_UPDATE_GRACE)
+        nanos = engine_ns(c.update_started)
+        if nanos is None or nanos / 1e9 < began:
+            return now < verification.until
+    return False
+
+
+def _started_by(verification: StepRecord, container: ContainerSnapshot) -> bool:
+    """A swarm's task the step's forced update started (created after the step began)."""
+    if verification.action not in FORCED_UPDATES or not container.node:
+        return False
+    nanos = engine_ns(container.created_at)
+    return nanos is not None and nanos / 1e9 >= verification.started_at.timestamp() - CLOCK_SLACK
 
 
 def prove(
@@ -79,6 +121,8 @@ def prove(
     after the command returned."""
     if verification.finished_at is None:  # the controller stopped while the command ran
         return Proof(recheck=0.0)
+    if swarm_at_work(verification, containers, now):
+        return Proof(recheck=RECHECK_SECONDS)
     if recurred:
         return Proof(failed=f"the error came back: {recurred}")
     done = spec.state is ServiceRunState.COMPLETED  # a job: exiting 0 is the goal
