@@ -503,29 +503,31 @@ class _SwarmEvents:
         for thread in self._threads:
             thread.start()
 
-    def _read(self) -> None:
+    def _pump(
+        self, stream: _Stream, hint: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> None:
+        """Each event of ``stream`` as its ``hint`` (None: none) into the queue, until the
+        stream ends or breaks."""
         try:
-            for event in self._stream:
-                hint = service_event(self._project, event)
-                if hint is not None:
-                    self._queue.put(hint)
+            for event in stream:
+                found = hint(event)
+                if found is not None:
+                    self._queue.put(found)
         except EngineError as exc:
             self._queue.put(exc)
         self._queue.put(_END)
+
+    def _read(self) -> None:
+        self._pump(self._stream, lambda event: service_event(self._project, event))
 
     def _read_local(self) -> None:
         """The manager's own containers' events: a task's death, OOM kill or health
         verdict kept for the listing (``SwarmEngine.sight``) and passed on as a hint."""
         assert self._local is not None
-        try:
-            for event in self._local:
-                if self._engine.sight(event):
-                    hint = local_hint(self._project, event)
-                    if hint is not None:
-                        self._queue.put(hint)
-        except EngineError as exc:
-            self._queue.put(exc)
-        self._queue.put(_END)
+        self._pump(
+            self._local,
+            lambda e: local_hint(self._project, e) if self._engine.sight(e) else None,
+        )
 
     def _poll_tasks(self) -> None:
         while not self._closed.wait(self._poll):

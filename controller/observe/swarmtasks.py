@@ -57,7 +57,7 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.model import (
     ContainerSnapshot,
@@ -115,6 +115,8 @@ class Sighting:
     health_output: str = ""
 
 
+T = TypeVar("T", "Sighting", ContainerSnapshot)
+
 # a node engine's container events that say something of a task's run
 SIGHTED = frozenset({"die", "oom", "health_status", "exec_die"})
 
@@ -153,15 +155,7 @@ def sighted(
         return replace(
             known, died_at=died, exit_code=int(code) if code.lstrip("-").isdigit() else 0
         )
-    if health is None:
-        return None
-    return replace(
-        known,
-        health=health.health,
-        failing_streak=health.failing_streak,
-        failing_since=health.failing_since,
-        health_output=health.health_output,
-    )
+    return None if health is None else _with_health(known, health)
 
 
 def seen_on_node(found: ContainerSnapshot, sighting: Sighting | None) -> ContainerSnapshot:
@@ -192,13 +186,15 @@ def seen_on_node(found: ContainerSnapshot, sighting: Sighting | None) -> Contain
         return replace(died, health=Health.UNHEALTHY, error=found.error or UNHEALTHY_DEATH)
     if sighting.health is None or found.health is None:
         return found
-    return replace(
-        found,
-        health=sighting.health,
-        failing_streak=sighting.failing_streak,
-        failing_since=sighting.failing_since,
-        health_output=sighting.health_output,
-    )
+    return _with_health(found, sighting)
+
+
+_HEALTH = ("health", "failing_streak", "failing_since", "health_output")
+
+
+def _with_health(target: T, source: Sighting | ContainerSnapshot) -> T:
+    """``target`` with the health reading of ``source``."""
+    return replace(target, **{name: getattr(source, name) for name in _HEALTH})
 
 
 def local_hint(stack: str, event: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,20 @@ class Controller:
         assert code == 200, (code, body[:500])
         found: dict[str, Any] = json.loads(body)
         return found
+
+
+@contextmanager
+def controlling(
+    swarm: Swarm, stack_file: Path, desired: str, root: Path, *flags: str
+) -> Iterator[tuple[str, Controller]]:
+    """``stack_file`` deployed on ``swarm``, and the controller on it with the desired
+    state ``desired`` (``{stack}`` and ``{file}`` filled in); both gone on the way out."""
+    with swarm.stack(stack_file) as stack:
+        directory = root / "desired"
+        directory.mkdir()
+        (directory / "dev.yaml").write_text(desired.format(stack=stack, file=stack_file))
+        controller = Controller(swarm, root, "--desired-state-dir", str(directory), *flags)
+        try:
+            yield stack, controller
+        finally:
+            controller.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import STACKS, wait_for
 from tests.e2e.swarm import Swarm
-from tests.e2e.swarmctl import Controller
+from tests.e2e.swarmctl import controlling
 
 LOOP = STACKS / "swarm-loop.yaml"
 
@@ -28,28 +28,21 @@ services:
 def test_swarms_endless_replacements_of_a_crashing_task_go_to_a_human(
     swarm1: Swarm, tmp_path: Path
 ):
-    with swarm1.stack(LOOP) as stack:
-        desired = tmp_path / "desired"
-        desired.mkdir()
-        (desired / "dev.yaml").write_text(DESIRED.format(stack=stack, file=LOOP))
-        controller = Controller(swarm1, tmp_path, "--desired-state-dir", str(desired))
-        try:
-            handed = wait_for(
-                lambda: next(
-                    (
-                        i
-                        for i in controller.issues()
-                        if i["service"] == "crasher" and i["state"] == "needs-human"
-                    ),
-                    None,
+    with controlling(swarm1, LOOP, DESIRED, tmp_path) as (_, controller):
+        handed = wait_for(
+            lambda: next(
+                (
+                    i
+                    for i in controller.issues()
+                    if i["service"] == "crasher" and i["state"] == "needs-human"
                 ),
-                240,
-                "the crash loop to be handed to a human",
-                1,
-                controller.seen,
-            )
-            assert "Swarm's restart policy" in handed["resolution"], handed
-            assert handed["attempts"] == [], handed  # Swarm's replacements, no step of ours
-            assert "a person acted on it" not in controller.log()
-        finally:
-            controller.stop()
+                None,
+            ),
+            240,
+            "the crash loop to be handed to a human",
+            1,
+            controller.seen,
+        )
+        assert "Swarm's restart policy" in handed["resolution"], handed
+        assert handed["attempts"] == [], handed  # Swarm's replacements, no step of ours
+        assert "a person acted on it" not in controller.log()

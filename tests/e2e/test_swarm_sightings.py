@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import STACKS, wait_for
 from tests.e2e.swarm import Swarm
-from tests.e2e.swarmctl import Controller
+from tests.e2e.swarmctl import controlling
 
 SIGHTINGS = STACKS / "swarm-sightings.yaml"
 
@@ -27,60 +27,52 @@ services:
 def test_an_oom_kill_and_failing_checks_are_read_from_the_nodes_engine(
     swarm1: Swarm, tmp_path: Path
 ):
-    with swarm1.stack(SIGHTINGS) as stack:
-        desired = tmp_path / "desired"
-        desired.mkdir()
-        (desired / "dev.yaml").write_text(DESIRED.format(stack=stack, file=SIGHTINGS))
-        controller = Controller(swarm1, tmp_path, "--desired-state-dir", str(desired))
-        try:
-            oom = wait_for(
-                lambda: next(
-                    (
-                        i
-                        for i in controller.issues()
-                        if i["service"] == "hog" and "exceeding its memory" in i["detail"]
-                    ),
-                    None,
+    with controlling(swarm1, SIGHTINGS, DESIRED, tmp_path) as (stack, controller):
+        oom = wait_for(
+            lambda: next(
+                (
+                    i
+                    for i in controller.issues()
+                    if i["service"] == "hog" and "exceeding its memory" in i["detail"]
                 ),
-                120,
-                "the OOM kill of hog's task",
-                1,
-                controller.seen,
-            )
-            assert oom["severity"] == "critical", oom
-            # the first failed checks, reported before Swarm's verdict (one issue, which
-            # turns unhealthy at the engine's verdict)
-            wait_for(
-                lambda: (
-                    "flaky is failing its healthcheck [medium failing-healthcheck]"
-                    in controller.log()
-                ),
-                120,
-                "flaky's failing checks, before Swarm's verdict",
-                1,
-                controller.seen,
-            )
-            # Swarm's verdict: it kills the task and replaces it; the controller adds nothing
-            wait_for(
-                lambda: (
-                    "unhealthy container"
-                    in swarm1.docker(
-                        "service", "ps", "--no-trunc", "--format", "{{.Error}}", f"{stack}_flaky"
-                    )
-                ),
-                120,
-                "Swarm to kill flaky's task as unhealthy",
-                1,
-            )
-            forced = [
-                a
-                for i in controller.issues()
-                if i["service"] == "flaky"
-                for a in i["attempts"]
-                if "--force" in a["detail"]
-            ]
-            assert forced == [], forced
-            # killed as unhealthy, not a crash: its death never reads as an exit of its own
-            assert controller.issue("drift:flaky:exited") is None, controller.seen()
-        finally:
-            controller.stop()
+                None,
+            ),
+            120,
+            "the OOM kill of hog's task",
+            1,
+            controller.seen,
+        )
+        assert oom["severity"] == "critical", oom
+        # the first failed checks, reported before Swarm's verdict (one issue, which
+        # turns unhealthy at the engine's verdict)
+        wait_for(
+            lambda: (
+                "flaky is failing its healthcheck [medium failing-healthcheck]" in controller.log()
+            ),
+            120,
+            "flaky's failing checks, before Swarm's verdict",
+            1,
+            controller.seen,
+        )
+        # Swarm's verdict: it kills the task and replaces it; the controller adds nothing
+        wait_for(
+            lambda: (
+                "unhealthy container"
+                in swarm1.docker(
+                    "service", "ps", "--no-trunc", "--format", "{{.Error}}", f"{stack}_flaky"
+                )
+            ),
+            120,
+            "Swarm to kill flaky's task as unhealthy",
+            1,
+        )
+        forced = [
+            a
+            for i in controller.issues()
+            if i["service"] == "flaky"
+            for a in i["attempts"]
+            if "--force" in a["detail"]
+        ]
+        assert forced == [], forced
+        # killed as unhealthy, not a crash: its death never reads as an exit of its own
+        assert controller.issue("drift:flaky:exited") is None, controller.seen()
