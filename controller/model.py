@@ -884,6 +884,24 @@ class StackView:
 
 
 @dataclass(frozen=True, slots=True)
+class SwarmPause:
+    """A swarm service whose update Swarm itself paused (``UpdateStatus.State`` paused:
+    tasks of the new spec failed and its ``update_config.failure_action`` is pause; or
+    rollback_paused: a rollback that failed) and what the update changed, as named."""
+
+    name: str  # the swarm service (``<stack>_<service>``)
+    state: str  # "paused" or "rollback_paused"
+    message: str  # Swarm's ``UpdateStatus.Message``
+    image: str  # the image its spec asks for (the change)
+    previous: str  # the image its ``PreviousSpec`` asked for ("" when it has none)
+
+    @property
+    def command(self) -> str:
+        """What a person runs to revert it."""
+        return f"docker service rollback {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class ObservedState:
     project: str
     observed_at: float

@@ -30,6 +30,7 @@ from controller.model import (
     ServiceRunState,
     ServiceSpec,
     StackView,
+    SwarmPause,
     VolumeUsage,
 )
 from controller.observe.gateway import (
@@ -470,6 +471,32 @@ class FakeStack:
         self.world = world
         self.replicas = dict(replicas or {})  # what Swarm keeps, by compose service
         self.missing: set[str] = set()  # services the stack does not deploy
+        self.pauses: dict[str, SwarmPause] = {}  # updates Swarm paused, by compose service
+
+    def pause(self, service: str, image: str, previous: str, message: str) -> None:
+        """Swarm paused the update of ``service`` from ``previous`` to ``image``: its
+        tasks (of the new spec) crash and say the update is paused."""
+        self.pauses[service] = SwarmPause(
+            f"demo_{service}", "paused", message, image=image, previous=previous
+        )
+        self.world.crashing.add(service)
+        self.world.set(service, update="paused", status="exited", exit_code=1, image=image)
+
+    def paused(self, project: str, service: str) -> SwarmPause | None:
+        self._name(project, service)
+        return self.pauses.get(service)
+
+    def rollback(self, project: str, service: str) -> SwarmPause | None:
+        """Swarm puts the previous spec back: fresh tasks of the old image that run."""
+        name = self._name(project, service)
+        self.world.actions.append(("service rollback", name))
+        pause = self.pauses.pop(service, None)
+        self.world.crashing.discard(service)
+        self.world.up(service, force_recreate=True, replicas=self.replicas.get(service, 1))
+        self.world.actions.pop(-1)
+        previous = pause.previous if pause is not None else ""
+        self.world.set(service, update="rollback_completed", image=previous)
+        return pause
 
     def view(self) -> StackView:
         """What the manager keeps of the stack (the observer's ``stack``): every service

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, engine_ns
+from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, SwarmPause, engine_ns
 from controller.observe.engine import DockerEngine, _Lines, _Stream
 from controller.observe.gateway import (
     ContainerGone,
@@ -65,6 +65,7 @@ from controller.observe.swarmtasks import (
     SlotCount,
     local_hint,
     needs_health,
+    paused_update,
     replicas_of,
     service_event,
     sighted,
@@ -381,6 +382,30 @@ class SwarmEngine(DockerEngine):
             self._made = replace(self._made, forced=forced)
         self._update(found, f"service update --force {name}", task_template=template)
         return name
+
+    def paused(self, project: str, service: str) -> SwarmPause | None:
+        """The update of the service Swarm paused (its new tasks failed), with what it
+        changed; None when it paused none."""
+        return paused_update(self._service(project, service))
+
+    def rollback(self, project: str, service: str) -> SwarmPause | None:
+        """``docker service rollback``: Swarm puts the service back on its
+        ``PreviousSpec`` (as its rollback config says). What was paused before it (None:
+        nothing was). The SDK has no call for it: it is the CLI's request, an update with
+        ``rollback=previous`` and the current spec as its body."""
+        found = self._service(project, service)
+        name = str(found["Spec"]["Name"])
+        version = int((found.get("Version") or {}).get("Index") or 0)
+        path = "/services/{0}/update"
+        params = {"version": version, "rollback": "previous"}
+        self._call(
+            f"service rollback {name}",
+            lambda api: api._result(
+                api._post_json(api._url(path, found["ID"]), data=found["Spec"], params=params),
+                json=True,
+            ),
+        )
+        return paused_update(found)
 
     def scale(self, project: str, service: str, replicas: int) -> tuple[str, int | None]:
         """``docker service scale <service>=<replicas>`` of a replicated service: its name

@@ -63,6 +63,7 @@ from controller.model import (
     ContainerSnapshot,
     ContainerState,
     Health,
+    SwarmPause,
     engine_ns,
     healthcheck_timing,
 )
@@ -252,6 +253,29 @@ def update_status(service: Mapping[str, Any]) -> tuple[str, str]:
     never updated."""
     status: Mapping[str, Any] = service.get("UpdateStatus") or {}
     return str(status.get("State") or ""), str(status.get("StartedAt") or "")
+
+
+def paused_update(service: Mapping[str, Any]) -> SwarmPause | None:
+    """The update Swarm paused of ``service`` (an inspect of it), with the image of its
+    spec and of its ``PreviousSpec``; None when its update is not paused."""
+    state, _ = update_status(service)
+    if state not in ("paused", "rollback_paused"):
+        return None
+    status: Mapping[str, Any] = service.get("UpdateStatus") or {}
+    spec: Mapping[str, Any] = service.get("Spec") or {}
+    return SwarmPause(
+        name=str(spec.get("Name") or service.get("ID") or ""),
+        state=state,
+        message=str(status.get("Message") or ""),
+        image=_image_of(spec),
+        previous=_image_of(service.get("PreviousSpec") or {}),
+    )
+
+
+def _image_of(spec: Mapping[str, Any]) -> str:
+    """A service spec's image as named (the digest a deploy pinned it to left out)."""
+    image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image") or "")
+    return image.split("@", 1)[0]
 
 
 def status_of(task: Mapping[str, Any]) -> Mapping[str, Any]:

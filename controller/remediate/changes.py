@@ -52,6 +52,7 @@ from controller.model import (
     ServiceRunState,
     ServiceSpec,
     Severity,
+    SwarmPause,
     at_utc,
     engine_time,
     to_datetime,
@@ -69,6 +70,7 @@ from controller.remediate.lastgood import (
 from controller.remediate.reconciler import stable_after
 from controller.remediate.records import Records
 from controller.remediate.revert import DeclaredModel, Reverter
+from controller.remediate.swarmchanges import PAUSED, paused_text
 from controller.remediate.verdict import Judgement, judge, judge_missing, telling
 
 OPERATION_SECONDS = 60.0  # changes by the same hand this close together: one operation
@@ -89,8 +91,10 @@ class ChangeWatch:
         metrics: Metrics,
         clock: Clock,
         dry_run: bool,
+        swarm: Callable[[str], SwarmPause | None] | None = None,
     ) -> None:
         self._in_force = desired
+        self._swarm = swarm  # on a swarm: the update Swarm paused of a service, if any
         self._lastgood = lastgood
         self._records = records
         self._store = store
@@ -184,6 +188,8 @@ class ChangeWatch:
     ) -> bool:
         service = spec.name
         containers = observed.of(service)
+        if self._swarm is not None:
+            return self._swarm_service(spec, containers)
         identity = identity_of(containers)
         news = self._files_moved(service)
         record = self._lastgood.get(service)
@@ -449,15 +455,44 @@ class ChangeWatch:
                 f"{snapshot.image or '?'}, taken {at_utc(snapshot.taken_at)}); it is rolled "
                 f"back with `{self._reverter.command(snapshot, service)}`"
             )
+        return self._raise_bad(spec, change.reason, f"{what}; {change.reason}; {back}")
+
+    def _raise_bad(self, spec: ServiceSpec, reason: str, detail: str) -> bool:
+        """The service's bad-change issue: the one issue of a bad change, on one host
+        and on a swarm."""
         return self._store.raise_change(
-            bad_change(service),
-            service,
+            bad_change(spec.name),
+            spec.name,
             FindingKind.BAD_CHANGE,
             severity=Severity.HIGH if spec.required else Severity.LOW,
             blocking=spec.required,
-            title=f"a change made {service} worse: {change.reason}",
-            detail=f"{what}; {change.reason}; {back}",
+            title=f"a change made {spec.name} worse: {reason}",
+            detail=detail,
         )
+
+    # --- on a swarm: the update Swarm paused ---------------------------------------------
+
+    def _swarm_service(self, spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> bool:
+        """A swarm's change is bad when Swarm judged it so: it paused the update (tasks
+        of the new spec failed). Its issue lasts while the update stays paused."""
+        assert self._swarm is not None
+        service = spec.name
+        if not any(c.update in PAUSED for c in containers):
+            now = next((c.update for c in containers if c.update), "")
+            said = f" ({now})" if now else ""
+            return self._store.settle(
+                bad_change(service), f"Swarm's update of it is no longer paused{said}"
+            )
+        pause = self._swarm(service)
+        if pause is None:
+            return False
+        reason, detail = paused_text(pause)
+        news = self._raise_bad(spec, reason, detail)
+        if news:
+            of_service(service).warning("{}: {}", service, reason)
+            self._metrics.change_judged(service, ChangeVerdict.BAD)
+            self._bad.append((service, self._clock()))
+        return news
 
     # --- a declared image that does not exist ---------------------------------------------
 

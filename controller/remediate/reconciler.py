@@ -62,6 +62,7 @@ from controller.model import (
     ServiceSpec,
     Severity,
     StepRecord,
+    SwarmPause,
     at_utc,
     engine_time,
     to_datetime,
@@ -84,6 +85,7 @@ from controller.remediate.records import Records
 from controller.remediate.results import Done, Failed, RequeueAfter, Result
 from controller.remediate.revert import Reverter
 from controller.remediate.runner import RUNBOOK_BUSY, StepRunner
+from controller.remediate.swarmchanges import PAUSED, swarm_plan
 from controller.remediate.verify import instance
 
 if TYPE_CHECKING:
@@ -138,8 +140,10 @@ class Reconciler:
         blip: float,
         settle_logs: Callable[[Sequence[ContainerSnapshot], float], bool],
         on_change: Callable[[bool], None],
+        paused: Callable[[str], SwarmPause | None] | None = None,
     ) -> None:
         self._declared = desired
+        self._paused = paused  # on a swarm: the update Swarm paused of a service, if any
         self._store = store
         self._records = records
         self._lastgood = lastgood
@@ -196,6 +200,8 @@ class Reconciler:
             held = self._deference.to_swarm(spec, drifts, containers)
         if held is not None:
             return held
+        if self._paused is not None and any(c.update in PAUSED for c in containers):
+            return self._swarm_paused(spec, bad, drifts, containers)
         if bad is not None:
             return self._roll_back(spec, bad, drifts, containers, observed)
         if self._under_watch(spec):
@@ -343,6 +349,37 @@ class Reconciler:
             if self._records.intend(service, plan.addresses, text, waiting_for=waiting):
                 logger.info("{}: {} (dependencies first)", service, text)
             return Done("waiting for dependencies")
+        return self._take_step(spec, plan, containers)
+
+    def _swarm_paused(
+        self,
+        spec: ServiceSpec,
+        bad: Issue | None,
+        drifts: Sequence[Drift],
+        containers: Sequence[ContainerSnapshot],
+    ) -> Result:
+        """On a swarm, an update Swarm paused: its bad-change issue decides (a rollback
+        with ``rollback: auto``, else a person told the command). No other step: a forced
+        update would carry the update Swarm paused on."""
+        assert self._paused is not None
+        service = spec.name
+        if bad is None:
+            text = "Swarm paused its update: a person's (docker service rollback, or a new deploy)"
+            if self._records.intend(service, [d.fingerprint for d in drifts], text):
+                logger.info("{}: {}", service, text)
+            return Done("Swarm paused its update")
+        try:
+            pause = self._paused(service)
+        except EngineError as exc:
+            return Failed(f"cannot read its update: {exc}")
+        if pause is None:
+            return RequeueAfter(0.5, "its update is no longer paused")
+        plan = swarm_plan(spec, bad, drifts, pause)
+        if plan.hand_over:
+            return self._hand_over(service, plan.hand_over_fingerprints, plan.hand_over)
+        if self._dry_run:
+            self._note_dry_run(service, plan)
+            return Done("dry run")
         return self._take_step(spec, plan, containers)
 
     def _before_exhaustion(

@@ -132,6 +132,9 @@ class Reverter:
         """The rollback step was proven (the service runs the snapshot now) or failed."""
         record = self._lastgood.get(service)
         change = record.change
+        if proven and change is None:  # a swarm's: Swarm put back its previous spec
+            self._metrics.rollback_done(service, "rolled_back")
+            return
         if not proven or change is None:
             self._lastgood.revert_failed(service)
             self._metrics.rollback_done(service, "failed")

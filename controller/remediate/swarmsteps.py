@@ -15,10 +15,12 @@ to the manager:
 - **runbooks and the hook** as on one engine; an ``exec`` runs in a task's container
   through its node's engine.
 
+- **rollback** (``rollback: auto``, an update Swarm paused: ``swarmchanges``):
+  ``docker service rollback``: Swarm puts the service back on its ``PreviousSpec``.
+
 Refused with the reason, as a failed step (the budget hands it to a human): a rebuild (a
-swarm runs images from a registry: build, push, then ``docker stack deploy``), an
-unpause (a task is paused on its node's engine) and a rollback to a last-good snapshot
-(not built for a swarm yet).
+swarm runs images from a registry: build, push, then ``docker stack deploy``) and an
+unpause (a task is paused on its node's engine).
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from controller.model import (
     Runbook,
     RunbookStep,
     ServiceSpec,
+    SwarmPause,
 )
 from controller.observe.gateway import EngineGateway
 from controller.remediate.strategies import Actuator, ComposeActions, Rollbacks, StepFailed
+from controller.remediate.swarmchanges import rolled_back_from
 
 
 class StackControl(Protocol):
@@ -46,6 +50,10 @@ class StackControl(Protocol):
 
     def scale(self, project: str, service: str, replicas: int) -> tuple[str, int | None]: ...
 
+    def paused(self, project: str, service: str) -> SwarmPause | None: ...
+
+    def rollback(self, project: str, service: str) -> SwarmPause | None: ...
+
 
 REFUSED = {
     Action.REBUILD: (
@@ -53,7 +61,6 @@ REFUSED = {
         "image, then docker stack deploy"
     ),
     Action.UNPAUSE: "a task is paused on its node's engine: docker unpause it there",
-    Action.ROLLBACK: "a rollback to a last-good snapshot is not built for a swarm yet",
 }
 
 
@@ -89,6 +96,11 @@ class SwarmActuator(Actuator):
         if action in (Action.RESTART, Action.RECREATE):
             name = self._stack.force_update(self._project, spec.name)
             return f"docker service update --force {name} (Swarm replaces its tasks)"
+        if action is Action.ROLLBACK:
+            pause = self._stack.rollback(self._project, spec.name)
+            if pause is None:
+                return f"docker service rollback {self._project}_{spec.name}"
+            return rolled_back_from(pause)
         if action is Action.START:
             name, before = self._stack.scale(self._project, spec.name, spec.replicas)
             if before is None:

@@ -41,7 +41,8 @@ RECHECK_SECONDS = 1.0  # while waiting to become ready, look again at least this
 # seconds past the proof's deadline Swarm may still be carrying out a step's forced update
 # (a slow update config: a delay between tasks); after that the step is judged anyway
 SWARM_UPDATE_GRACE = 300.0
-FORCED_UPDATES = frozenset({Action.RESTART, Action.RECREATE})  # a forced update on a swarm
+# a step Swarm carries out on a swarm: a forced update, a rollback to the previous spec
+FORCED_UPDATES = frozenset({Action.RESTART, Action.RECREATE, Action.ROLLBACK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,10 @@ def swarm_at_work(
     if verification.action not in FORCED_UPDATES or not tasks:
         return False
     began = verification.started_at.timestamp() - CLOCK_SLACK
+    if verification.action is Action.ROLLBACK and any(_before(c, began) for c in tasks):
+        # Swarm calls a rollback completed at once where the bad spec's tasks had ended
+        # already, and replaces them after: the rollback is judged on its own tasks
+        return now < verification.until
     for c in tasks:
         if c.update in SWARM_AT_WORK:
             return now < verification.until + timedelta(seconds=SWARM_UPDATE_GRACE)
@@ -99,6 +104,12 @@ def swarm_at_work(
         if nanos is None or nanos / 1e9 < began:
             return now < verification.until
     return False
+
+
+def _before(container: ContainerSnapshot, began: float) -> bool:
+    """A task created before ``began`` (epoch s)."""
+    nanos = engine_ns(container.created_at)
+    return nanos is None or nanos / 1e9 < began
 
 
 def _started_by(verification: StepRecord, container: ContainerSnapshot) -> bool:

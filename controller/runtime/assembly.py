@@ -30,6 +30,7 @@ from controller.model import (
     DesiredState,
     ObservedState,
     StackView,
+    SwarmPause,
 )
 from controller.notify import Notifier
 from controller.observe.compose_cli import ComposeCli
@@ -117,6 +118,7 @@ def build_remediation(
     actuator = (
         Actuator(*parts) if stack is None else SwarmActuator(stack, desired().project, *parts)
     )
+    paused = None if stack is None else _paused(stack, desired)
     runner = StepRunner(
         store=store,
         records=records,
@@ -157,6 +159,7 @@ def build_remediation(
         blip=blip,
         settle_logs=settle_logs,
         on_change=on_change,
+        paused=paused,
     )
     pool = WorkerPool(reconciler, WorkQueue(FailureBackoff()), max_agents)
     signals = Signals(desired=desired, records=records, store=store, pool=pool)
@@ -177,8 +180,16 @@ def build_remediation(
         metrics=metrics,
         clock=clock,
         dry_run=dry_run,
+        swarm=paused,
     )
     return Remediation(records, lastgood, pool, reconciler, runner, signals, changes)
+
+
+def _paused(
+    stack: StackControl, desired: Callable[[], DesiredState]
+) -> Callable[[str], SwarmPause | None]:
+    """The update Swarm paused of a service of the stack, read from the manager."""
+    return lambda service: stack.paused(desired().project, service)
 
 
 def _stack_view(swarm: SwarmEngine, compose: ComposeProject) -> Callable[[], StackView]:

@@ -317,7 +317,6 @@ def test_a_runbook_runs_in_a_task_as_in_a_container():
     [
         (Action.REBUILD, "build and push the image, then docker stack deploy"),
         (Action.UNPAUSE, "docker unpause it there"),
-        (Action.ROLLBACK, "not built for a swarm yet"),
     ],
 )
 def test_what_a_swarm_cannot_do_is_refused_with_its_reason(action: Action, reason: str):

@@ -72,8 +72,9 @@ def test_while_swarm_updates_a_service_the_controller_takes_no_step(state: str, 
         f"Swarm is {verb} the service (started {when}): the controller waits and takes no "
         "step of its own"
     )
-    # Swarm is done (paused, or completed with the task still ended): the controller acts
-    world.set("web", update="paused")
+    # Swarm is done (completed with the task still ended): the controller acts (an update
+    # Swarm paused is a bad change, never carried on: tests/unit/test_swarm_rollback.py)
+    world.set("web", update="completed")
     rig.fix("web")
     assert world.actions == [("service update --force", "demo_web")]
 
@@ -205,3 +206,21 @@ def test_the_tasks_swarm_creates_for_the_controllers_forced_update_are_not_a_per
     rig.signals.event("web", "start", rig.clock() + 3)
     step = rig.records.step("web")
     assert step is not None and step.label == "restart"  # still the controller's step
+
+
+def test_a_rollback_swarm_calls_completed_at_once_is_judged_on_the_tasks_it_started():
+    # the bad spec's task had ended: Swarm calls the rollback completed at once, and the
+    # slot still shows that task until Swarm replaces it
+    bad = task(1, status="exited", exit_code=1, created_at=stamp(BEGAN - 5))
+    record = forced_step(bad).model_copy(update={"action": Action.ROLLBACK})
+    done = replace(bad, update="rollback_completed", update_started=stamp(BEGAN + 0.2))
+    assert prove(record, swarm_spec("web"), [done], None, to_datetime(BEGAN + 2)).pending
+    # the task of the previous spec the rollback started runs: proven after its hold
+    back = task(1, id="back", update="rollback_completed", update_started=stamp(BEGAN + 0.2))
+    back = replace(back, created_at=stamp(BEGAN + 1))
+    ready = prove(record, swarm_spec("web"), [back], None, to_datetime(BEGAN + 3))
+    assert ready.pending and ready.ready_since is not None
+    later = record.model_copy(update={"ready_since": ready.ready_since})
+    assert prove(later, swarm_spec("web"), [back], None, to_datetime(BEGAN + 6)).proven
+    # never replaced: judged at the proof's deadline
+    assert prove(record, swarm_spec("web"), [done], None, to_datetime(BEGAN + 31)).failed

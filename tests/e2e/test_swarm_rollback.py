@@ -1,0 +1,115 @@
+"""A bad ``docker stack deploy`` Swarm paused, on the one-node private swarm
+(tests/e2e/swarm.py): its new task exits 1, Swarm pauses the update and keeps the
+previous spec. ``rollback: auto``: the controller rolls it back through Swarm and says
+from what to what; ``notify``: its issue names the command, and nothing is rolled back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import STACKS, wait_for
+from tests.e2e.swarm import Swarm
+from tests.e2e.swarmctl import Controller
+
+STACK_FILE = STACKS / "swarm-rollback.yaml"
+GOOD = {"MODE": "good", "IMAGE": "cc-busybox:1"}
+BAD = {"MODE": "bad", "IMAGE": "cc-busybox:2"}
+
+DESIRED = """\
+project: {stack}
+compose_files: [{file}]
+environment:
+  MODE: good
+  IMAGE: cc-busybox:1
+rollback: {mode}
+services:
+  app: {{}}
+"""
+
+
+def inspect(swarm: Swarm, service: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(swarm.docker("service", "inspect", service))[0]
+    return found
+
+
+def spec_of(swarm: Swarm, service: str) -> tuple[str, str, str]:
+    """The service's image and MODE as its spec says, and its update's state."""
+    found = inspect(swarm, service)
+    container = found["Spec"]["TaskTemplate"]["ContainerSpec"]
+    env = [e for e in container.get("Env") or [] if e.startswith("MODE=")]
+    state = (found.get("UpdateStatus") or {}).get("State", "")
+    return container["Image"].split("@", 1)[0], ",".join(env), state
+
+
+def deploy_bad(swarm: Swarm, stack: str) -> None:
+    swarm.docker("tag", "cc-busybox:1", "cc-busybox:2")  # the "new" image, on the node
+    swarm.docker(
+        "stack", "deploy", "--resolve-image", "never", "-c", str(STACK_FILE), stack,
+        environment=BAD,
+    )  # fmt: skip
+
+
+def running(swarm: Swarm, service: str) -> bool:
+    return bool(swarm.running(service))
+
+
+@pytest.mark.timeout(600)
+def test_auto_rolls_back_an_update_swarm_paused(swarm1: Swarm, tmp_path: Path):
+    with swarm1.stack(STACK_FILE, environment=GOOD) as stack:
+        desired = tmp_path / "desired"
+        desired.mkdir()
+        (desired / "dev.yaml").write_text(DESIRED.format(stack=stack, file=STACK_FILE, mode="auto"))
+        controller = Controller(swarm1, tmp_path, "--desired-state-dir", str(desired))
+        service = f"{stack}_app"
+        try:
+            wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
+            deploy_bad(swarm1, stack)
+            issue = wait_for(
+                lambda: controller.resolved("change:app:bad-change"),
+                300,
+                "the rollback",
+                1,
+                lambda: (controller.seen(), spec_of(swarm1, service)),
+            )
+            assert issue["resolution"].startswith(
+                "rolled back from cc-busybox:2 to cc-busybox:1 because Swarm paused its update"
+            ), issue
+            assert "docker service rollback" in issue["attempts"][0]["detail"], issue
+            # Swarm runs the old spec again (the manager's word), and its task runs
+            assert spec_of(swarm1, service) == ("cc-busybox:1", "MODE=good", "rollback_completed")
+            wait_for(lambda: running(swarm1, service), 60, "the old spec's task", 1)
+        finally:
+            controller.stop()
+
+
+@pytest.mark.timeout(600)
+def test_notify_names_the_command_and_rolls_nothing_back(swarm1: Swarm, tmp_path: Path):
+    with swarm1.stack(STACK_FILE, environment=GOOD) as stack:
+        desired = tmp_path / "desired"
+        desired.mkdir()
+        (desired / "dev.yaml").write_text(
+            DESIRED.format(stack=stack, file=STACK_FILE, mode="notify")
+        )
+        controller = Controller(swarm1, tmp_path, "--desired-state-dir", str(desired))
+        service = f"{stack}_app"
+        try:
+            wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
+            deploy_bad(swarm1, stack)
+
+            def handed_over() -> dict[str, Any] | None:
+                issue = controller.issue("change:app:bad-change")
+                return issue if issue and issue["state"] == "needs-human" else None
+
+            issue = wait_for(handed_over, 300, "the bad-change issue", 1, controller.seen)
+            assert "Swarm paused its update" in issue["title"], issue
+            assert "from cc-busybox:1 to cc-busybox:2" in issue["detail"], issue
+            assert f"`docker service rollback {service}`" in issue["resolution"], issue
+            steps = [a["detail"] for i in controller.issues() for a in i["attempts"]]
+            assert not [s for s in steps if "docker service" in s], steps  # no step of ours
+            assert spec_of(swarm1, service) == ("cc-busybox:2", "MODE=bad", "paused")
+        finally:
+            controller.stop()
