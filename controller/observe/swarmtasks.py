@@ -56,7 +56,6 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from controller.model import (
@@ -66,6 +65,7 @@ from controller.model import (
     SwarmPause,
     engine_ns,
     healthcheck_timing,
+    to_datetime,
 )
 
 STACK_LABEL = "com.docker.stack.namespace"
@@ -152,7 +152,7 @@ def sighted(
     if action == "die":
         nanos = int(event.get("timeNano") or 0) or int(event.get("time") or 0) * 1_000_000_000
         code = str(attributes.get("exitCode") or "0")
-        died = datetime.fromtimestamp(nanos / 1e9, UTC).isoformat() if nanos else "now"
+        died = to_datetime(nanos / 1e9).isoformat() if nanos else "now"
         return replace(
             known, died_at=died, exit_code=int(code) if code.lstrip("-").isdigit() else 0
         )

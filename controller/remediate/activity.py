@@ -49,10 +49,16 @@ Pure: every function reads an ``Activity`` (kept in the service's record by
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Sequence, Set
 
-from controller.model import Activity, ContainerSnapshot, ContainerState, engine_ns
+from controller.model import (
+    Activity,
+    ContainerSnapshot,
+    ContainerState,
+    at_utc,
+    engine_ns,
+    to_datetime,
+)
 
 PERSON_STOPS = frozenset({"stop", "pause"})
 STARTS = frozenset({"start", "unpause"})
@@ -98,7 +104,7 @@ def swarm_at_work(containers: Sequence[ContainerSnapshot], activity: Activity) -
         at = nanos / 1e9 if nanos is not None else None
         if _own_update(activity, at):
             return ""
-        when = time.strftime("%H:%M:%S UTC", time.gmtime(at)) if at is not None else "?"
+        when = at_utc(to_datetime(at)) if at is not None else "?"
         return f"{SWARM_SAYS}{verb} the service (started {when})"
     return ""
 
