@@ -225,7 +225,7 @@ class Project:
     def ready(self, service: str, not_start: str | None = None) -> bool:
         """Running and healthy (and, with ``not_start``, in a different run than that)."""
         data = self.inspect(service)
-        if data is None or not data["State"]["Running"]:
+        if data is None or data["State"]["Status"] != "running":
             return False
         if (data["State"].get("Health") or {}).get("Status") != "healthy":
             return False
@@ -233,14 +233,14 @@ class Project:
 
     def running_for(self, service: str) -> float:
         data = self.inspect(service)
-        if data is None or not data["State"]["Running"]:
+        if data is None or data["State"]["Status"] != "running":
             return 0.0
         return time.time() - parse_time(data["State"]["StartedAt"])
 
     def inject(self, service: str, fault: str) -> float:
         """Cause ``fault`` in the service's container; the time it happened."""
         data = self.inspect(service)
-        if data is None or not data["State"]["Running"]:
+        if data is None or data["State"]["Status"] != "running":
             raise RuntimeError(f"{self.name}/{service} is not running")
         if fault == "crash":
             t0 = time.time()

@@ -116,6 +116,6 @@ def run_baseline(
 
 def _running_for(engine: Engine, service: str) -> float:
     data = engine.inspect(service)
-    if data is None or not data["State"]["Running"]:
+    if data is None or data["State"]["Status"] != "running":
         return 0.0
     return time.time() - parse_time(data["State"]["StartedAt"])

@@ -87,7 +87,7 @@ class Injector:
 
     def _running(self, service: str) -> dict[str, object]:
         data = self.engine.inspect(service)
-        if data is None or not data["State"]["Running"] or not data["State"]["Pid"]:
+        if data is None or data["State"]["Status"] != "running" or not data["State"]["Pid"]:
             raise InjectionError(f"{service} is not running")
         return data
 

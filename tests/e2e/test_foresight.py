@@ -109,7 +109,7 @@ def test_a_line_before_three_crashes_is_learned_and_warns_before_the_fourth(make
             lambda: (
                 (d := stack.inspect("moody"))
                 and d["RestartCount"] == restarts
-                and d["State"]["Running"]
+                and d["State"]["Status"] == "running"  # Running is true while restarting too
                 and d
             ),
             60,
