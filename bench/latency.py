@@ -85,6 +85,7 @@ LABEL = {"ours": "ours", "autoheal": "autoheal (5 s)", "docker": "docker on-fail
 ACTIVE = {"open", "remediating", "failed", "needs-human"}
 UNHEALTHY = "health_status: unhealthy"  # engine events
 DIE = "die"
+FAILED_CHECK = "exec_die"  # an exec ended non-zero: a failing health probe (ours exit 0)
 
 STATUS_EVERY = 0.02  # s between GET /status polls
 INSPECT_EVERY = 0.05  # s between docker inspect polls
@@ -294,9 +295,11 @@ class Verdicts:
         try:
             for event in self._events:
                 action = event.get("Action")
-                if action not in (UNHEALTHY, DIE):
-                    continue
                 labels = (event.get("Actor") or {}).get("Attributes") or {}
+                if action == FAILED_CHECK and str(labels.get("exitCode", "0")) == "0":
+                    continue
+                if action not in (UNHEALTHY, DIE, FAILED_CHECK):
+                    continue
                 key = (action, labels.get(self._labels[0], ""), labels.get(self._labels[1], ""))
                 with self._lock:
                     self._seen.setdefault(key, []).append(int(event["timeNano"]) / 1e9)

@@ -17,6 +17,10 @@ it hands its calls to ``DockerEngine._call`` (engine.py stays the one importer o
   manager's own engine's container events of the stack's tasks come too: a death there is
   seen at once (the task's state follows about 0.1 s later), an OOM kill and a
   healthcheck's verdict only there; the listing shows them (``swarmtasks.seen_on_node``).
+  So do the events of every other node whose engine was given (``node_engines``), each
+  followed on its own: a node's engine that does not answer, or whose stream breaks, is
+  tried again every ``NODE_RETRY_SECONDS`` and costs nothing but the speed of what it
+  would have said first (its tasks' states still come through the manager).
 - **Logs**: the manager serves every node's task logs, by service (``service_logs``, with
   the details that name each line's task); a task's lines are picked from its service's.
   A followed service log does not end when one task dies: a watch of the task ends the
@@ -41,6 +45,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
+
+from loguru import logger
 
 from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, SwarmPause, engine_ns
 from controller.observe.engine import DockerEngine, _Lines, _Stream
@@ -84,6 +90,7 @@ NO_CONTROL = (
 T = TypeVar("T")
 POLL_SECONDS = 0.5  # how often the event stream polls the stack's tasks
 WATCH_SECONDS = 1.0  # how often a followed task's log checks that the task still runs
+NODE_RETRY_SECONDS = 5.0  # a node's engine whose events could not be read: tried again
 
 
 # reading a check's result right after its exec died: this often, at most this many times
@@ -236,26 +243,41 @@ class SwarmEngine(DockerEngine):
             self._call(what, lambda api: api.events(decode=True, filters=filters)), what
         )
         local = self.local_events(project)
-        return _SwarmEvents(self, project, stream, self._poll, local)
+        return _SwarmEvents(self, project, stream, self._poll, local, self.other_nodes())
 
-    def local_events(self, project: str) -> _Stream:
-        """The container events of the stack's tasks on this manager's own engine: a
-        death, an OOM kill, a healthcheck's verdict, seen as they happen (the manager's
-        task state follows about 0.1 s after a death, and never says the others)."""
-        what = "the manager's container events"
+    def local_events(self, project: str, node: str | None = None) -> _Stream:
+        """The container events of the stack's tasks on this manager's own engine (or on
+        ``node``'s, as given in ``node_engines``): a death, an OOM kill, a healthcheck's
+        verdict, seen as they happen (the manager's task state follows about 0.1 s after a
+        death, and never says the others)."""
+        engine: DockerEngine = self if node is None else self._node_engine(node)
+        what = f"{'the manager' if node is None else node}'s container events"
         filters = {"type": ["container"], "label": [f"{STACK_LABEL}={project}"]}
-        return _Stream(self._call(what, lambda api: api.events(decode=True, filters=filters)), what)
+        return _Stream(
+            DockerEngine._call(engine, what, lambda api: api.events(decode=True, filters=filters)),
+            what,
+        )
 
-    def sight(self, event: Mapping[str, Any]) -> bool:
-        """Keep what a task's container event says (``swarmtasks.sighted``); True when
-        it said something of the task's run."""
+    def other_nodes(self) -> list[str]:
+        """The nodes given in ``node_engines`` but the manager's own (its engine's events
+        are read already), by host name."""
+        if not self._node_urls:
+            return []
+        info: dict[str, Any] = self._call("info", lambda api: api.info())
+        own = self._nodes().get(str((info.get("Swarm") or {}).get("NodeID") or ""))
+        return sorted(host for host in self._node_urls if host != own)
+
+    def sight(self, event: Mapping[str, Any], node: str | None = None) -> bool:
+        """Keep what a task's container event says (``swarmtasks.sighted``), read on the
+        manager's own engine (or ``node``'s); True when it said something of the task's run."""
         task_id = str(((event.get("Actor") or {}).get("Attributes") or {}).get(TASK_LABEL) or "")
         with self._lock:
             before = self._sightings.get(task_id)
         health = None
         if needs_health(event, before):
+            engine: DockerEngine = self if node is None else self._node_engine(node)
             try:
-                health = self._health_after(str(event.get("id") or ""), event)
+                health = _health_after(engine, str(event.get("id") or ""), event)
             except EngineError:
                 return False  # gone already: its death says the rest
         with self._lock:
@@ -263,19 +285,6 @@ class SwarmEngine(DockerEngine):
             if found is not None:
                 self._sightings[task_id] = found
         return found is not None
-
-    def _health_after(self, container_id: str, event: Mapping[str, Any]) -> ContainerSnapshot:
-        """The container's health as this engine keeps it, once it holds the check that
-        ended with ``event``: the engine says an exec died a moment before it writes the
-        check's result (read at once, a first failure is not there yet)."""
-        ended = int(event.get("timeNano") or 0) / 1e9
-        found = DockerEngine.inspect(self, container_id)
-        for _ in range(HEALTH_READS):
-            if not ended or found.last_check_at >= ended - CLOCK_SLACK:
-                break
-            time.sleep(HEALTH_WAIT)
-            found = DockerEngine.inspect(self, container_id)
-        return found
 
     def made(self) -> Made:
         """What the controller's own updates and scales asked swarm for so far."""
@@ -455,21 +464,25 @@ class SwarmEngine(DockerEngine):
         if node_id == str((info.get("Swarm") or {}).get("NodeID") or ""):
             return None
         host = self._nodes().get(node_id, node_id)
-        url = self._node_urls.get(host)
-        if url is None:
+        if host not in self._node_urls:
             raise NodeUnreachable(
                 f"no engine known for node {host}, where the task runs (the controller "
                 f"reaches the manager's own): pass --node-engine {host}=URL"
             )
-        with self._lock:
-            if host not in self._node_engines:
-                self._node_engines[host] = DockerEngine(url, self._timeout)
-            engine = self._node_engines[host]
+        engine = self._node_engine(host)
         try:
             engine.reach()
         except EngineUnavailable as exc:
+            url = self._node_urls[host]
             raise NodeUnreachable(f"cannot reach node {host}'s engine at {url}: {exc}") from exc
         return engine
+
+    def _node_engine(self, host: str) -> DockerEngine:
+        """The engine given for node ``host`` (one client per node, made at first use)."""
+        with self._lock:
+            if host not in self._node_engines:
+                self._node_engines[host] = DockerEngine(self._node_urls[host], self._timeout)
+            return self._node_engines[host]
 
     def close(self) -> None:
         with self._lock:
@@ -491,6 +504,23 @@ class SwarmEngine(DockerEngine):
         raise _unsupported(f"untag {ref[:80]}", "each node has its own images")
 
 
+def _health_after(
+    engine: DockerEngine, container_id: str, event: Mapping[str, Any]
+) -> ContainerSnapshot:
+    """The container's health as its node's ``engine`` keeps it, once it holds the check
+    that ended with ``event``: the engine says an exec died a moment before it writes the
+    check's result (read at once, a first failure is not there yet). The plain engine's
+    inspect, also on the manager: a ``SwarmEngine`` inspects tasks, not containers."""
+    ended = int(event.get("timeNano") or 0) / 1e9
+    found = DockerEngine.inspect(engine, container_id)
+    for _ in range(HEALTH_READS):
+        if not ended or found.last_check_at >= ended - CLOCK_SLACK:
+            break
+        time.sleep(HEALTH_WAIT)
+        found = DockerEngine.inspect(engine, container_id)
+    return found
+
+
 _END = object()
 
 
@@ -506,12 +536,15 @@ class _SwarmEvents:
         stream: _Stream,
         poll: float,
         local: _Stream | None = None,
+        nodes: Sequence[str] = (),
     ) -> None:
         self._engine = engine
         self._project = project
         self._stream = stream
         self._local = local
         self._poll = poll
+        self._following: dict[str, _Stream] = {}  # the other nodes' streams now read
+        self._follow_lock = threading.Lock()
         self._queue: queue.Queue[Any] = queue.Queue()
         self._closed = threading.Event()
         # the first poll is the baseline: a stream says what happens from now on
@@ -524,6 +557,12 @@ class _SwarmEvents:
         if local is not None:
             self._threads.append(
                 threading.Thread(target=self._read_local, name="swarm-local", daemon=True)
+            )
+        for node in nodes:
+            self._threads.append(
+                threading.Thread(
+                    target=self._follow_node, args=(node,), name=f"swarm-node-{node}", daemon=True
+                )
             )
         for thread in self._threads:
             thread.start()
@@ -553,6 +592,44 @@ class _SwarmEvents:
             self._local,
             lambda e: local_hint(self._project, e) if self._engine.sight(e) else None,
         )
+
+    def _follow_node(self, node: str) -> None:
+        """Another node's tasks' container events, as ``_read_local``'s, for as long as
+        the stream lasts. Unlike the manager's streams, a node's that cannot be read
+        breaks nothing (the manager's task states say the same, a moment later, without
+        an OOM kill or a check's result): said once, tried again every
+        ``NODE_RETRY_SECONDS``, said again once it flows."""
+        lost = False
+        while not self._closed.is_set():
+            try:
+                stream = self._engine.local_events(self._project, node)
+            except EngineError as exc:
+                if not lost:
+                    logger.warning("node {}: its engine's events cannot be read: {}", node, exc)
+                lost = True
+                self._closed.wait(NODE_RETRY_SECONDS)
+                continue
+            with self._follow_lock:
+                if self._closed.is_set():
+                    stream.close()
+                    return
+                self._following[node] = stream
+            if lost:
+                logger.info("node {}: its engine's events are read again", node)
+            lost = False
+            try:
+                for event in stream:
+                    if self._engine.sight(event, node):
+                        found = local_hint(self._project, event)
+                        if found is not None:
+                            self._queue.put(found)
+            except EngineError as exc:
+                if not self._closed.is_set():
+                    logger.warning("node {}: its engine's events broke off: {}", node, exc)
+                    lost = True
+            with self._follow_lock:
+                self._following.pop(node, None)
+            self._closed.wait(NODE_RETRY_SECONDS)
 
     def _poll_tasks(self) -> None:
         while not self._closed.wait(self._poll):
@@ -585,6 +662,10 @@ class _SwarmEvents:
         self._stream.close()
         if self._local is not None:
             self._local.close()
+        with self._follow_lock:
+            following, self._following = list(self._following.values()), {}
+        for stream in following:
+            stream.close()
         self._queue.put(_END)
 
 

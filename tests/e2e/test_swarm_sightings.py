@@ -7,6 +7,9 @@ the first failure, left to Swarm (never a forced update of the controller's)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from tests.e2e.conftest import STACKS, wait_for
 from tests.e2e.swarm import Swarm
@@ -27,7 +30,29 @@ services:
 def test_an_oom_kill_and_failing_checks_are_read_from_the_nodes_engine(
     swarm1: Swarm, tmp_path: Path
 ):
-    with controlling(swarm1, SIGHTINGS, DESIRED, tmp_path) as (stack, controller):
+    oom = read_from_the_node(swarm1, SIGHTINGS, tmp_path)
+    assert f"on node {swarm1.manager.hostname}" in oom["detail"], oom
+
+
+def test_on_workers_they_are_read_from_the_engine_given_for_each_worker(
+    swarm3: Swarm, tmp_path: Path
+):
+    """The same on a three-node swarm whose tasks run on the workers: the manager's own
+    engine sees none of it; each worker's engine, given with ``--node-engine``, does."""
+    model = yaml.safe_load(SIGHTINGS.read_text())
+    for spec in model["services"].values():
+        spec["deploy"]["placement"] = {"constraints": ["node.role == worker"]}
+    on_workers = tmp_path / "swarm-sightings-workers.yaml"
+    on_workers.write_text(yaml.safe_dump(model, sort_keys=False))
+    engines = ",".join(f"{n.hostname}={n.host}" for n in swarm3.workers)
+    oom = read_from_the_node(swarm3, on_workers, tmp_path, "--node-engine", engines)
+    assert any(f"on node {n.hostname}" in oom["detail"] for n in swarm3.workers), oom
+
+
+def read_from_the_node(swarm: Swarm, stack_file: Path, root: Path, *flags: str) -> dict[str, Any]:
+    """hog's OOM kill is critical and said, flaky's failing checks are reported before
+    Swarm's verdict and left to Swarm; hog's OOM issue."""
+    with controlling(swarm, stack_file, DESIRED, root, *flags) as (stack, controller):
         oom = wait_for(
             lambda: next(
                 (
@@ -58,7 +83,7 @@ def test_an_oom_kill_and_failing_checks_are_read_from_the_nodes_engine(
         wait_for(
             lambda: (
                 "unhealthy container"
-                in swarm1.docker(
+                in swarm.docker(
                     "service", "ps", "--no-trunc", "--format", "{{.Error}}", f"{stack}_flaky"
                 )
             ),
@@ -76,3 +101,4 @@ def test_an_oom_kill_and_failing_checks_are_read_from_the_nodes_engine(
         assert forced == [], forced
         # killed as unhealthy, not a crash: its death never reads as an exit of its own
         assert controller.issue("drift:flaky:exited") is None, controller.seen()
+        return oom

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import controller.observe.swarm as swarm_module
 from controller.model import (
     Action,
     ContainerSnapshot,
@@ -22,7 +24,7 @@ from controller.model import (
     engine_ns,
 )
 from controller.observe.gateway import EngineError
-from controller.observe.swarm import SwarmEngine, _TaskLog
+from controller.observe.swarm import SwarmEngine, _SwarmEvents, _TaskLog
 from controller.observe.swarmtasks import (
     SERVICE_LABEL,
     Made,
@@ -260,6 +262,86 @@ class FakeManager:
     def service_log(self, service_id: str, since: float | None, *, follow: bool) -> FakeStream:
         self.reads.append((since, follow))
         return FakeStream([self.logs.pop(0)])
+
+
+class FakeNodes:
+    """Our seam of ``_SwarmEvents``: a stack with no task changes, whose manager stream
+    stays open, and another node whose engine first cannot be reached, then says a death,
+    then breaks."""
+
+    def __init__(self, node_streams: list[FakeStream | EngineError]) -> None:
+        self.node_streams = node_streams
+        self.opened: list[str | None] = []
+
+    def poll_tasks(self, project: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        return {}, []
+
+    def made(self) -> Any:
+        return None
+
+    def local_events(self, project: str, node: str | None = None) -> FakeStream:
+        self.opened.append(node)
+        if not self.node_streams:
+            raise EngineError("still unreachable")
+        found = self.node_streams.pop(0)
+        if isinstance(found, EngineError):
+            raise found
+        return found
+
+    def sight(self, event: dict[str, Any], node: str | None = None) -> bool:
+        return node == "n2"
+
+
+class Broken(FakeStream):
+    def __iter__(self) -> Any:
+        yield from super().__iter__()
+        raise EngineError("n2's stream broke")
+
+
+class Open(FakeStream):
+    """A stream that stays open until closed (the manager's)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self._shut = threading.Event()
+
+    def __iter__(self) -> Any:
+        self._shut.wait()
+        return iter(())
+
+    def close(self) -> None:
+        super().close()
+        self._shut.set()
+
+
+@pytest.mark.timeout(20)
+def test_another_nodes_events_come_through_and_its_failures_break_nothing(monkeypatch):
+    monkeypatch.setattr(swarm_module, "NODE_RETRY_SECONDS", 0.01)
+    died = {
+        "Type": "container",
+        "Action": "die",
+        "id": "c1",
+        "timeNano": 1,
+        "Actor": {
+            "ID": "c1",
+            "Attributes": {
+                "com.docker.stack.namespace": "obs",
+                "com.docker.swarm.task.id": "t1",
+                "com.docker.swarm.service.name": "obs_web",
+                "exitCode": "137",
+            },
+        },
+    }
+    engine = FakeNodes([EngineError("n2: connection refused"), Broken([died]), Broken([died])])
+    manager = Open()
+    events = _SwarmEvents(engine, "obs", manager, 60.0, None, ["n2"])  # type: ignore[arg-type]
+    seen = iter(events)
+    first, second = next(seen), next(seen)  # the stream of n2, twice: it broke in between
+    events.close()
+    assert first["id"] == second["id"] == "t1" and first["Action"] == "die"
+    assert first["Actor"]["Attributes"]["com.docker.compose.service"] == "web"
+    assert engine.opened[:3] == ["n2", "n2", "n2"]
+    assert manager.closed
 
 
 def line(stamp: str, task: str, text: str) -> bytes:
