@@ -35,6 +35,16 @@ never wait on each other.
 2. otherwise (no error explains it, or it is unhealthy, not dead) when the dependency's
    fault began at or before its own: a dependent that broke first broke on its own.
 
+**A dependency still starting** explains a connection or database error without an
+issue of its own (``while_starting``): Swarm starts a stack's services together
+(``depends_on`` is not honoured), and so does Compose for ``depends_on`` without a
+condition, so a dependent's first connections fail while the database comes up. An error
+logged while a dependency it names (or, naming nothing specific, any dependency) was not
+yet ready, or ready for less than ``STARTING_GRACE`` seconds, and that has no active drift
+(a dependency that crashed or turned unhealthy is an issue, and links as above), is
+expected: the store opens it low, resolves it once the dependencies have been ready for
+the grace without a new line, and raises it to its own severity if it is logged after.
+
 Each link carries its evidence in words ("names db:5432, a name of db (network alias)",
 "names 127.0.0.1:18432, port 18432 of db (its healthcheck)", "names no host or port, and
 db's fault began 3 s before it", "db's fault began 2 s before it"), which the
@@ -48,6 +58,7 @@ from collections.abc import Mapping, Sequence
 
 from controller.model import (
     LINKED_CATEGORIES,
+    Category,
     DesiredState,
     Endpoint,
     Issue,
@@ -55,6 +66,36 @@ from controller.model import (
 )
 
 Links = dict[str, dict[str, str]]  # fingerprint -> upstream issue id -> evidence
+
+
+# seconds after a dependency became ready during which a dependent's connection error is
+# still its start's: a client retries after a pause, and a pass sees readiness a moment late
+STARTING_GRACE = 10.0
+
+
+def while_starting(
+    desired: DesiredState,
+    service: str,
+    category: Category,
+    named: Sequence[str],
+    ready_since: Mapping[str, float | None],
+    at: float,
+) -> list[str]:
+    """The dependencies of ``service`` whose start explains a connection or database error
+    it logged at ``at`` (epoch seconds), nearest first. ``ready_since``: the services
+    without an active drift, each with when it became ready (None: not yet)."""
+    if category not in LINKED_CATEGORIES or service not in desired.services:
+        return []
+    starting = [
+        dep
+        for dep in upstream(desired, service)
+        if dep in ready_since
+        and ((since := ready_since[dep]) is None or since > at - STARTING_GRACE)
+    ]
+    endpoints = [e for text in named if (e := Endpoint.parse(text)) is not None and e.specific]
+    if not endpoints:
+        return starting
+    return [d for d in starting if any(naming(desired, d, e) is not None for e in endpoints)]
 
 
 def upstream(desired: DesiredState, service: str) -> list[str]:

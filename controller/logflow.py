@@ -22,14 +22,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from loguru import logger
 
+from controller.causes import while_starting
 from controller.detect.detector import Detector
 from controller.issues.store import IssueStore, SyncResult
 from controller.metrics import Metrics
 from controller.model import (
+    LINKED_CATEGORIES,
     ContainerSnapshot,
+    DesiredState,
     DetectionSettings,
     Finding,
     LogBlock,
@@ -53,8 +57,10 @@ class LogPipeline:
         on_findings: Callable[[SyncResult], None],
         on_sightings: Callable[[Sequence[Sighting]], None],
         cursors: Mapping[str, int] | None = None,
+        desired: Callable[[], DesiredState] | None = None,
     ) -> None:
         self._store = store
+        self._desired = desired
         self._settings = settings
         self._metrics = metrics
         self._on_findings = on_findings
@@ -158,4 +164,22 @@ class LogPipeline:
             return
         for finding in findings:
             self._metrics.finding(finding.pattern_id, finding.category)
+        if self._desired is not None:
+            findings = expected(self._desired(), self._store, findings)
         self._on_findings(self._store.record_findings(findings, self._settings))
+
+
+def expected(desired: DesiredState, store: IssueStore, findings: list[Finding]) -> list[Finding]:
+    """``findings`` with the dependencies whose start explains each connection or
+    database error (``causes.while_starting``): the store opens those low."""
+    linked = [f for f in findings if f.category in LINKED_CATEGORIES]
+    if not linked:
+        return findings
+    ready_since = store.without_drift(desired.services)
+    return [
+        replace(f, while_starting=tuple(starting))
+        if f.category in LINKED_CATEGORIES
+        and (starting := while_starting(desired, f.service, f.category, f.named, ready_since, f.ts))
+        else f
+        for f in findings
+    ]

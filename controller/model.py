@@ -1017,6 +1017,9 @@ class Finding:
     # connection and database errors: the hosts and ports the line names (``Endpoint``
     # texts), the evidence of which dependency it is about
     named: tuple[str, ...] = ()
+    # connection and database errors logged while a dependency the error is about was
+    # starting (``causes.while_starting``): expected, not the service's own fault
+    while_starting: tuple[str, ...] = ()
 
 
 # --- differences and issues -------------------------------------------------------------
@@ -1183,6 +1186,9 @@ class Issue(BaseModel):
     cause_evidence: dict[str, str] = Field(default_factory=dict)
     # log issues (connection, database): the hosts and ports its recent errors name
     named: list[str] = Field(default_factory=list)
+    # log issues (connection, database) logged only while these dependencies were
+    # starting: low, and resolved once they are ready, unless it is logged after that
+    while_starting: list[str] = Field(default_factory=list)
     # when this occurrence's fault began by the engine's record (a death, the start of a
     # failing healthcheck streak), when earlier than ``opened_at``; None: ``opened_at``
     fault_since: datetime | None = None

@@ -24,15 +24,16 @@ _NEXT_SEVERITY = {
 
 def new_issue_fields(finding: Finding) -> dict[str, Any]:
     """The fields of the issue a finding opens (a log issue blocks only while critical)."""
+    # an error logged while a dependency it is about was starting is expected: low
+    severity = Severity.LOW if finding.while_starting else finding.severity
     return {
         "source": finding.source,
         "kind": finding.kind,
         "pattern_id": finding.pattern_id,
         "category": finding.category,
-        "severity": finding.severity,
+        "severity": severity,
         # a critical log error blocks convergence; what is coming (a precursor) never does
-        "blocking": finding.severity is Severity.CRITICAL
-        and finding.source is not IssueSource.PREDICT,
+        "blocking": severity is Severity.CRITICAL and finding.source is not IssueSource.PREDICT,
         "title": finding.title,
         "detail": finding.line,
         "hint": finding.hint,
@@ -41,6 +42,7 @@ def new_issue_fields(finding: Finding) -> dict[str, Any]:
         "captures": dict(finding.captures),
         "container": finding.container,
         "named": list(finding.named),
+        "while_starting": list(finding.while_starting),
     }
 
 

@@ -42,6 +42,7 @@ from typing import Any
 # drift's detail can quote container text (a failed healthcheck's output), and so can a
 # step's outcome (compose stderr, an engine error, a runbook's output); every drift passes
 # through sync_drifts and every step through acted and finish, so the store masks them.
+from controller.causes import STARTING_GRACE
 from controller.detect.redact import redact
 from controller.issues.findings import Sightings, count_repeat, new_issue_fields
 from controller.issues.readiness import Readiness
@@ -83,6 +84,7 @@ def _copy(issue: Issue) -> Issue:
             "caused_by": list(issue.caused_by),
             "cause_evidence": dict(issue.cause_evidence),
             "named": list(issue.named),
+            "while_starting": list(issue.while_starting),
             "attempts": [a.model_copy() for a in issue.attempts],
         }
     )
@@ -90,7 +92,11 @@ def _copy(issue: Issue) -> Issue:
 
 def _acted_on(issue: Issue) -> bool:
     """Whether remediation may act on the issue at all: a forecast or a precursor only
-    when its service declares what to do before exhaustion."""
+    when its service declares what to do before exhaustion; an error logged while its
+    dependencies were starting never (it ends when they are ready, or is raised to the
+    service's own problem when logged after)."""
+    if issue.while_starting:
+        return False
     return issue.source is not IssueSource.PREDICT or issue.suggested not in ("", "none")
 
 
@@ -108,6 +114,9 @@ class SyncResult:
     reopened: list[Issue] = field(default_factory=list)
     recovered: list[Issue] = field(default_factory=list)
     escalated: list[Issue] = field(default_factory=list)
+    # escalated because logged after the dependencies it waited for were ready (in
+    # ``escalated`` too)
+    outlived: list[Issue] = field(default_factory=list)
 
 
 class IssueStore:
@@ -215,6 +224,54 @@ class IssueStore:
                     continue
                 names = ", ".join(sorted({c.service for c in causes if c is not None}))
                 self._resolve(issue, now, f"its cause recovered ({names})")
+                self._sightings.forget(issue.fingerprint)
+                resolved.append(_copy(issue))
+            if resolved:
+                self._changes += 1
+        return resolved
+
+    def without_drift(self, services: Iterable[str]) -> dict[str, float | None]:
+        """Each of ``services`` with no active drift issue, with the epoch seconds it
+        became ready (None: not ready yet): those that may be starting
+        (``causes.while_starting``)."""
+        with self._lock:
+            drifting = {
+                i.service
+                for i in self._issues.values()
+                if i.active and i.source is IssueSource.DRIFT
+            }
+            found: dict[str, float | None] = {}
+            for service in services:
+                if service not in drifting:
+                    since = self._readiness.since(service)
+                    found[service] = None if since is None else since.timestamp()
+            return found
+
+    def resolve_started(self) -> list[Issue]:
+        """Resolve the log issues logged only while dependencies were starting, once each
+        of them has been ready for ``STARTING_GRACE`` seconds and nothing was logged
+        after the first of those seconds: "its dependency was starting (db, ready since
+        ...)". One logged later was raised to its own severity when it was
+        (``_upsert_finding``)."""
+        now = to_datetime(self._clock())
+        grace = timedelta(seconds=STARTING_GRACE)
+        resolved: list[Issue] = []
+        with self._lock:
+            for issue in self._issues.values():
+                if not issue.while_starting or not issue.active:
+                    continue
+                if issue.state is IssueState.REMEDIATING:
+                    continue
+                since = [self._readiness.since(d) for d in issue.while_starting]
+                if any(s is None or now - s < grace for s in since):
+                    continue
+                ready = max(s for s in since if s is not None)
+                names = ", ".join(issue.while_starting)
+                self._resolve(
+                    issue,
+                    now,
+                    f"its dependency was starting ({names}, ready since {ready:%H:%M:%S})",
+                )
                 self._sightings.forget(issue.fingerprint)
                 resolved.append(_copy(issue))
             if resolved:
@@ -455,11 +512,27 @@ class IssueStore:
                 return  # logged before it ended, read late: part of what ended
             self._reopen(issue, at)
             issue.named = []  # what this occurrence's errors name
-            issue.severity = finding.severity
+            issue.severity = new_issue_fields(finding)["severity"]
+            issue.while_starting = list(finding.while_starting)
             issue.escalated_from = None
             self._sightings.forget(finding.fingerprint)
             result.reopened.append(_copy(issue))
+        elif issue.while_starting and not finding.while_starting:
+            # logged after its dependencies were ready: the service's own problem now
+            issue.while_starting = []
+            raised = finding.severity.rank > issue.severity.rank
+            if raised:
+                issue.escalated_from = issue.severity
+            issue.severity = finding.severity
+            issue.blocking = new_issue_fields(finding)["blocking"]
+            count_repeat(issue, finding, at)
+            if raised:
+                result.escalated.append(_copy(issue))
+                result.outlived.append(_copy(issue))
+            return
         count_repeat(issue, finding, at)
+        if issue.while_starting:
+            return  # a burst while a dependency starts is no cause to escalate
         if self._sightings.escalate(issue, at, settings):
             result.escalated.append(_copy(issue))
 

@@ -261,6 +261,7 @@ def assemble(
         metrics=metrics,
         on_findings=on_findings,
         on_sightings=learning.sightings,
+        desired=declared.current,
     )
 
     def changed(finished: bool) -> None:

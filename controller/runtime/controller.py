@@ -245,7 +245,8 @@ class Controller:
         synced = self.store.sync_drifts(drifts, statuses, frozen, holds)
         log_drifts(synced)
         time_detection(self.metrics, synced, observed, self._clock())
-        for issue in (freed := self.store.resolve_with_causes()):
+        freed = self.store.resolve_with_causes() + self.store.resolve_started()
+        for issue in freed:
             of_issue(issue).info(
                 "{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id
             )

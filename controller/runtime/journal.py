@@ -75,6 +75,19 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
         if issue.source is not IssueSource.PREDICT:  # a forecast is no fault yet
             metrics.detected(issue.service, now - issue.last_seen.timestamp())
     for issue in result.opened:
+        if issue.while_starting:
+            of_issue(issue).info(
+                "{}: log: {} [{} {}] issue {}, while {} was starting (expected until it is "
+                "ready): {}",
+                issue.service,
+                issue.title,
+                issue.severity,
+                issue.category,
+                issue.id,
+                ", ".join(issue.while_starting),
+                issue.detail,
+            )
+            continue
         of_issue(issue).warning(
             "{}: {}: {} [{} {}] issue {}: {}",
             issue.service,
@@ -93,7 +106,18 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
         of_issue(issue).info(
             "{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id
         )
-    for issue in result.escalated:
+    outlived = {i.id for i in result.outlived}
+    for issue in result.outlived:
+        of_issue(issue).warning(
+            "{}: {} is logged after what it waited for was ready: its own problem, severity "
+            "{} -> {} issue {}",
+            issue.service,
+            issue.title,
+            issue.escalated_from,
+            issue.severity,
+            issue.id,
+        )
+    for issue in (i for i in result.escalated if i.id not in outlived):
         of_issue(issue).warning(
             "{}: {} repeats: severity {} -> {} issue {}",
             issue.service,

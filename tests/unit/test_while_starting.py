@@ -1,0 +1,135 @@
+"""A dependent's connection error while its dependency starts (Swarm starts a stack's
+services together; Compose does for ``depends_on`` without a condition): expected, low,
+never acted on, resolved once the dependency has been ready for the grace; logged after
+that, the service's own problem at its pattern's severity."""
+
+from __future__ import annotations
+
+from controller.causes import STARTING_GRACE, while_starting
+from controller.issues.store import IssueStore
+from controller.logflow import expected
+from controller.model import (
+    Category,
+    DetectionSettings,
+    Endpoint,
+    Finding,
+    IssueState,
+    ServiceAddress,
+    ServiceCondition,
+    ServiceStatus,
+    Severity,
+)
+from tests.fakes import FakeClock, desired, spec
+
+T = 1_800_000_000.0
+
+
+def named(service: str, *texts: str) -> tuple[ServiceAddress, ...]:
+    return tuple(ServiceAddress(e, "service name") for t in texts if (e := Endpoint.parse(t)))
+
+
+STACK = desired(
+    spec("db", addresses=named("db", "db", ":5432")),
+    spec("cache", addresses=named("cache", "cache", ":6379")),
+    spec("api", depends_on=("db", "cache")),
+)
+
+
+def error(ts: float, *named: str, category: Category = Category.CONNECTION) -> Finding:
+    return Finding(
+        service="api",
+        container="demo-api-1",
+        ts=ts,
+        kind="log",
+        pattern_id="conn-refused",
+        category=category,
+        severity=Severity.HIGH,
+        title="Connection refused by a peer service",
+        fingerprint="log:api:conn-refused:1",
+        evidence=f"evidence {ts}",
+        line="line",
+        named=named,
+    )
+
+
+def status(name: str, ready: bool) -> ServiceStatus:
+    return ServiceStatus(
+        name=name,
+        condition=ServiceCondition.READY if ready else ServiceCondition.PROGRESSING,
+        required=True,
+        replicas=1,
+        containers=1,
+        running=1,
+        healthy=None,
+        restarts=0,
+    )
+
+
+def test_the_dependencies_whose_start_explains_an_error():
+    starting = {"db": None, "cache": T - 60}  # db not ready yet, cache for a minute
+    assert while_starting(STACK, "api", Category.CONNECTION, (), starting, T) == ["db"]
+    assert while_starting(STACK, "api", Category.CONNECTION, ("db:5432",), starting, T) == ["db"]
+    # it names something else: not db's start
+    assert while_starting(STACK, "api", Category.CONNECTION, ("cache:6379",), starting, T) == []
+    assert while_starting(STACK, "api", Category.CONNECTION, ("other:1",), starting, T) == []
+    # ready within the grace: the client's retry may still be on its way
+    just = {"db": T - STARTING_GRACE / 2}
+    assert while_starting(STACK, "api", Category.CONNECTION, (), just, T) == ["db"]
+    # db has a drift of its own (absent from the map): the ordinary causes link it
+    assert while_starting(STACK, "api", Category.CONNECTION, (), {"cache": T - 60}, T) == []
+    # not a connection or database error; not a dependent
+    assert while_starting(STACK, "api", Category.CONFIG, (), starting, T) == []
+    assert while_starting(STACK, "db", Category.CONNECTION, (), {"api": None}, T) == []
+
+
+def test_an_error_while_db_starts_is_low_never_acted_on_and_ends_once_db_is_ready():
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    settings = DetectionSettings()
+    for n in range(12):  # a burst that would escalate by repetition
+        store.record_findings(expected(STACK, store, [error(T + n * 0.1, "db:5432")]), settings)
+    (issue,) = store.issues()
+    assert issue.severity is Severity.LOW and not issue.blocking
+    assert issue.while_starting == ["db"] and issue.escalated_from is None
+    assert store.actionable() == {}
+    clock.advance(5)
+    store.sync_drifts([], [status("db", True), status("cache", True), status("api", True)])
+    assert store.resolve_started() == []  # ready, not yet for the grace
+    clock.advance(STARTING_GRACE)
+    (done,) = store.resolve_started()
+    assert done.state is IssueState.RESOLVED
+    assert done.resolution.startswith("its dependency was starting (db, ready since ")
+
+
+def test_logged_after_db_was_ready_it_is_the_services_own_problem():
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    settings = DetectionSettings()
+    store.record_findings(expected(STACK, store, [error(T, "db:5432")]), settings)
+    clock.advance(1)
+    store.sync_drifts([], [status("db", True), status("cache", True), status("api", True)])
+    # within the grace: still the start's
+    late = expected(STACK, store, [error(T + 2, "db:5432")])
+    assert store.record_findings(late, settings).escalated == []
+    clock.advance(STARTING_GRACE + 5)
+    after = expected(STACK, store, [error(clock() - 1, "db:5432")])
+    assert after[0].while_starting == ()
+    result = store.record_findings(after, settings)
+    (raised,) = result.outlived
+    assert [i.id for i in result.escalated] == [raised.id]
+    assert raised.severity is Severity.HIGH and raised.escalated_from is Severity.LOW
+    assert raised.while_starting == [] and raised.state is IssueState.OPEN
+    assert list(store.actionable()) == ["api"]
+    assert store.resolve_started() == []  # its own now: the quiet time or a fix ends it
+
+
+def test_an_error_when_the_dependency_is_long_ready_is_opened_at_its_severity():
+    clock = FakeClock(T + 600)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", True), status("cache", True), status("api", True)])
+    found = expected(STACK, store, [error(T + 599, "db:5432")])
+    store.record_findings(found, DetectionSettings())
+    (issue,) = store.issues()
+    assert issue.severity is Severity.HIGH and issue.while_starting == []
