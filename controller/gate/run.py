@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from controller.gate.verdict import Verdict
-from controller.model import IssueState, ServiceCondition
+from controller.model import DriftKind, IssueState, ServiceCondition
 from controller.remediate.lastgood import rolled_back_text
 from controller.runtime.controller import Controller
 
@@ -139,10 +139,15 @@ def _settling(controller: Controller) -> bool:
     or probes not passing yet), a drift within its blip time, a fix at work, a step
     still being proven, a change still under watch (its verdict to come), a service
     ready again waiting out its issue's hold, one ready but not yet for its hold (it
-    might crash again), or a reconcile due later (Docker's own restart loop watched, a
-    person's operation)."""
+    might crash again), a reconcile due later (Docker's own restart loop watched, a
+    person's operation), or a service failing its checks before the engine's verdict
+    (unhealthy, then fixed, or the next check passes: one slow check on a busy CI
+    machine ended the gate "not converged")."""
     return (
         any(s.condition is ServiceCondition.PROGRESSING for s in controller.store.services())
+        or any(
+            i.active and i.kind is DriftKind.FAILING_HEALTHCHECK for i in controller.store.issues()
+        )
         or controller.blips_pending()
         or controller.workers_busy > 0
         or bool(controller.in_flight())

@@ -573,3 +573,18 @@ def test_a_crash_that_ends_a_steps_proof_is_acted_on_in_the_next_round_without_a
     actions = [a for a, _ in world.actions]
     assert actions[:2] == ["up", "restart"], world.actions
     assert pauses == []
+
+
+def test_a_service_failing_its_checks_before_the_engines_verdict_is_still_progressing(tmp_path):
+    """A check that failed once on a busy CI machine (a healthy backend, its streak 1):
+    the engine's verdict is to come (unhealthy, or the next check passes), so the gate
+    waits for it to its deadline; it never ended NOT converged at the first look."""
+    world = FakeWorld()
+    world.healthchecked.add("web")
+    world.run("web", failing_streak=1, last_check_at=time.time(), health_interval=3600.0)
+    controller = gate(tmp_path, world, spec("web", check_health=True))
+
+    result = run_gate(controller, timeout=1.0, engine_timeout=5, sleep=no_sleep)
+
+    assert result.verdict is Verdict.TIMED_OUT, result.reason
+    assert "web" in result.reason and "progressing" in result.reason
