@@ -887,10 +887,12 @@ class StackView:
 class SwarmPause:
     """A swarm service whose update Swarm itself paused (``UpdateStatus.State`` paused:
     tasks of the new spec failed and its ``update_config.failure_action`` is pause; or
-    rollback_paused: a rollback that failed) and what the update changed, as named."""
+    rollback_paused: a rollback that failed) and what the update changed, as named. Also
+    one Swarm rolled back (rollback_completed): then ``image`` is what it runs again and
+    ``previous`` the change rolled back (a rollback swaps the two specs)."""
 
     name: str  # the swarm service (``<stack>_<service>``)
-    state: str  # "paused" or "rollback_paused"
+    state: str  # "paused", "rollback_paused" or "rollback_completed"
     message: str  # Swarm's ``UpdateStatus.Message``
     image: str  # the image its spec asks for (the change)
     previous: str  # the image its ``PreviousSpec`` asked for ("" when it has none)

@@ -472,6 +472,8 @@ class FakeStack:
         self.replicas = dict(replicas or {})  # what Swarm keeps, by compose service
         self.missing: set[str] = set()  # services the stack does not deploy
         self.pauses: dict[str, SwarmPause] = {}  # updates Swarm paused, by compose service
+        self.rolled: dict[str, SwarmPause] = {}  # rollbacks Swarm completed, by compose service
+        self._rollbacks = 0  # rollbacks carried out (each begins at its own time)
 
     def pause(self, service: str, image: str, previous: str, message: str) -> None:
         """Swarm paused the update of ``service`` from ``previous`` to ``image``: its
@@ -486,17 +488,43 @@ class FakeStack:
         self._name(project, service)
         return self.pauses.get(service)
 
+    def rolled_back(self, project: str, service: str) -> SwarmPause | None:
+        self._name(project, service)
+        return self.rolled.get(service)
+
     def rollback(self, project: str, service: str) -> SwarmPause | None:
         """Swarm puts the previous spec back: fresh tasks of the old image that run."""
         name = self._name(project, service)
         self.world.actions.append(("service rollback", name))
         pause = self.pauses.pop(service, None)
+        self._rolled_back(service, pause.image if pause else "", pause.previous if pause else "")
+        return pause
+
+    def roll_back(self, service: str, image: str, previous: str) -> None:
+        """Swarm rolled the update of ``service`` from ``previous`` to ``image`` back by
+        itself (its ``failure_action: rollback``): fresh tasks of ``previous`` that run."""
+        self._rolled_back(service, image, previous)
+
+    def _rolled_back(self, service: str, bad: str, previous: str) -> None:
         self.world.crashing.discard(service)
         self.world.up(service, force_recreate=True, replicas=self.replicas.get(service, 1))
         self.world.actions.pop(-1)
-        previous = pause.previous if pause is not None else ""
-        self.world.set(service, update="rollback_completed", image=previous)
-        return pause
+        self.rolled[service] = SwarmPause(
+            f"demo_{service}", "rollback_completed", "rollback completed", previous, bad
+        )
+        self._rollbacks += 1
+        began = f"2026-01-01T01:00:{self._rollbacks:02d}Z"
+        self.world.set(service, update="rollback_completed", update_started=began, image=previous)
+
+    def deploy(self, service: str, image: str) -> None:
+        """A new ``docker stack deploy`` of ``service`` (``image``) that Swarm completed:
+        its update status starts afresh (a rollback is over)."""
+        self.rolled.pop(service, None)
+        self.pauses.pop(service, None)
+        self.world.crashing.discard(service)
+        self.world.up(service, force_recreate=True, replicas=self.replicas.get(service, 1))
+        self.world.actions.pop(-1)
+        self.world.set(service, update="completed", update_started="", image=image)
 
     def view(self) -> StackView:
         """What the manager keeps of the stack (the observer's ``stack``): every service
@@ -508,6 +536,9 @@ class FakeStack:
             {s: self.replicas.get(s, 1) for s in sorted(known - self.missing)},
             "docker stack deploy -c /srv/demo/stack.yaml demo",
         )
+
+    def stack_replicas(self, project: str) -> dict[str, int | None]:
+        return dict(self.view().replicas)
 
     def _name(self, project: str, service: str) -> str:
         if service in self.missing:

@@ -7,9 +7,10 @@ engine that never answered, or stopped answering, is ``ENGINE_UNREACHABLE``; a d
 reached while fixes were still running or services still starting is ``TIMED_OUT``;
 anything else that is not converged (a human is needed, a fix did not take, nothing more
 can be done) is ``NOT_CONVERGED``. A stack that converged on a last-good snapshot of some
-service (a bad change rolled back, or held back because its image does not exist) is
-``ROLLED_BACK``, never ``CONVERGED``: the compose files ask for something else, and the
-reason says which change was reverted and why. Each has its own exit code.
+service (a bad change rolled back, or held back because its image does not exist), or on
+a swarm on the previous spec Swarm rolled a service back to, is ``ROLLED_BACK``, never
+``CONVERGED``: the compose files ask for something else, and the reason says which change
+was reverted and why. Each has its own exit code.
 
 In ``--once`` the backoff is skipped (a CI job should not sit out minutes); the budget is
 not. Drifts younger than ``--blip-seconds`` are left to heal on their own first.
@@ -28,7 +29,6 @@ from dataclasses import dataclass, field, replace
 
 from controller.gate.verdict import Verdict
 from controller.model import DriftKind, IssueState, ServiceCondition
-from controller.remediate.lastgood import rolled_back_text
 from controller.runtime.controller import Controller
 
 ENGINE_RETRY_SECONDS = 1.0
@@ -164,11 +164,7 @@ def _verdict(controller: Controller, timed_out_progressing: bool, timeout: float
             Verdict.ENGINE_UNREACHABLE,
             f"the engine could not be reached: {controller.engine_error}",
         )
-    rolled = [
-        f"{name} {rolled_back_text(record.rolled_back)}"
-        for name, record in sorted(controller.rolled_back().items())
-        if record.rolled_back is not None
-    ]
+    rolled = [f"{name} {text}" for name, text in controller.not_as_declared().items()]
     if controller.converged():
         if rolled:
             return GateResult(

@@ -73,6 +73,7 @@ from controller.observe.swarmtasks import (
     needs_health,
     paused_update,
     replicas_of,
+    rolled_back_update,
     service_event,
     sighted,
     slot_snapshots,
@@ -396,6 +397,18 @@ class SwarmEngine(DockerEngine):
         """The update of the service Swarm paused (its new tasks failed), with what it
         changed; None when it paused none."""
         return paused_update(self._service(project, service))
+
+    def rolled_back(self, project: str, service: str) -> SwarmPause | None:
+        """The rollback Swarm completed of the service (it runs its previous spec again),
+        with what it runs and the change rolled back; None when it was not rolled back."""
+        found = self._service(project, service)
+        rolled = rolled_back_update(found)
+        if rolled is None or rolled.previous:
+            return rolled
+        tasks: list[dict[str, Any]] = self._call(
+            "list tasks", lambda api: api.tasks(filters={"service": found["ID"]})
+        )
+        return rolled_back_update(found, tasks)
 
     def rollback(self, project: str, service: str) -> SwarmPause | None:
         """``docker service rollback``: Swarm puts the service back on its

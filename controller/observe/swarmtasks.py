@@ -258,8 +258,39 @@ def update_status(service: Mapping[str, Any]) -> tuple[str, str]:
 def paused_update(service: Mapping[str, Any]) -> SwarmPause | None:
     """The update Swarm paused of ``service`` (an inspect of it), with the image of its
     spec and of its ``PreviousSpec``; None when its update is not paused."""
+    return _update_in(service, ("paused", "rollback_paused"))
+
+
+def rolled_back_update(
+    service: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]] = ()
+) -> SwarmPause | None:
+    """The rollback Swarm completed of ``service`` (its own ``failure_action: rollback``,
+    or a ``docker service rollback``): its spec is the previous one again, and the change
+    rolled back is its ``PreviousSpec`` (a person's rollback swaps the two). Swarm's own
+    rollback drops ``PreviousSpec`` and keeps the update's start: then the change's image
+    is that of the newest task (of ``tasks``) created since that start whose image is not
+    the spec's; when every such task has the spec's image, the change kept it. None when
+    it was not rolled back."""
+    rolled = _update_in(service, ("rollback_completed",))
+    if rolled is None or rolled.previous:
+        return rolled
+    began = engine_ns(str((service.get("UpdateStatus") or {}).get("StartedAt") or ""))
+    since = sorted(
+        (created, _image_of(task.get("Spec") or {}, task=True))
+        for task in tasks
+        if (created := engine_ns(str(task.get("CreatedAt") or ""))) is not None
+        and began is not None
+        and created >= began
+    )
+    if not since:
+        return rolled  # the update's tasks are gone from Swarm's history: not known
+    other = [image for _, image in since if image != rolled.image]
+    return replace(rolled, previous=other[-1] if other else rolled.image)
+
+
+def _update_in(service: Mapping[str, Any], states: tuple[str, ...]) -> SwarmPause | None:
     state, _ = update_status(service)
-    if state not in ("paused", "rollback_paused"):
+    if state not in states:
         return None
     status: Mapping[str, Any] = service.get("UpdateStatus") or {}
     spec: Mapping[str, Any] = service.get("Spec") or {}
@@ -272,9 +303,11 @@ def paused_update(service: Mapping[str, Any]) -> SwarmPause | None:
     )
 
 
-def _image_of(spec: Mapping[str, Any]) -> str:
-    """A service spec's image as named (the digest a deploy pinned it to left out)."""
-    image = str(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image") or "")
+def _image_of(spec: Mapping[str, Any], task: bool = False) -> str:
+    """A service spec's image as named (the digest a deploy pinned it to left out); of a
+    task's spec (its service's ``TaskTemplate``) with ``task``."""
+    template: Mapping[str, Any] = spec if task else spec.get("TaskTemplate") or {}
+    image = str((template.get("ContainerSpec") or {}).get("Image") or "")
     return image.split("@", 1)[0]
 
 

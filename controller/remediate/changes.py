@@ -52,6 +52,7 @@ from controller.model import (
     ServiceRunState,
     ServiceSpec,
     Severity,
+    StackView,
     SwarmPause,
     at_utc,
     engine_time,
@@ -70,7 +71,13 @@ from controller.remediate.lastgood import (
 from controller.remediate.reconciler import stable_after
 from controller.remediate.records import Records
 from controller.remediate.revert import DeclaredModel, Reverter
-from controller.remediate.swarmchanges import PAUSED, paused_text
+from controller.remediate.swarmchanges import (
+    PAUSED,
+    ROLLED_BACK,
+    paused_text,
+    swarm_rolled_back,
+    swarm_rolled_back_text,
+)
 from controller.remediate.verdict import Judgement, judge, judge_missing, telling
 
 OPERATION_SECONDS = 60.0  # changes by the same hand this close together: one operation
@@ -92,9 +99,13 @@ class ChangeWatch:
         clock: Clock,
         dry_run: bool,
         swarm: Callable[[str], SwarmPause | None] | None = None,
+        rolled: Callable[[str], SwarmPause | None] | None = None,
     ) -> None:
         self._in_force = desired
         self._swarm = swarm  # on a swarm: the update Swarm paused of a service, if any
+        self._rolled = rolled  # ... and the rollback Swarm completed of one, if any
+        # service -> the start of the rollback Swarm completed, and what it was (read once)
+        self._swarm_rolled: dict[str, tuple[str, SwarmPause]] = {}
         self._lastgood = lastgood
         self._records = records
         self._store = store
@@ -189,7 +200,8 @@ class ChangeWatch:
         service = spec.name
         containers = observed.of(service)
         if self._swarm is not None:
-            return self._swarm_service(spec, containers)
+            news = self._swarm_service(spec, containers)
+            return self._swarm_rolled_back(spec, containers, observed.stack) or news
         identity = identity_of(containers)
         news = self._files_moved(service)
         record = self._lastgood.get(service)
@@ -493,6 +505,65 @@ class ChangeWatch:
             self._metrics.change_judged(service, ChangeVerdict.BAD)
             self._bad.append((service, self._clock()))
         return news
+
+    def swarm_rolled_back(self) -> dict[str, str]:
+        """Declared services Swarm rolled back, as the last pass saw them: what each runs
+        and why, in words."""
+        services = self._desired.services
+        return {
+            name: swarm_rolled_back(rolled)
+            for name, (_, rolled) in sorted(self._swarm_rolled.items())
+            if name in services
+        }
+
+    def _swarm_rolled_back(
+        self, spec: ServiceSpec, containers: Sequence[ContainerSnapshot], stack: StackView | None
+    ) -> bool:
+        """A service Swarm rolled back runs its previous spec while the stack file asks for
+        the change: its rolled-back issue (as on one host), until Swarm updates it again
+        (a new deploy resets its update status)."""
+        service = spec.name
+        began = next((c.update_started for c in containers if c.update == ROLLED_BACK), None)
+        rolled = self._rolled_since(service, began)
+        if rolled is None:
+            if not containers:
+                return False  # nothing seen of it this pass: no news either way
+            now = next((c.update for c in containers if c.update), "")
+            said = f" (its update is {now})" if now else ""
+            return self._store.settle(
+                rolled_back(service),
+                f"Swarm updated it again{said}: the rollback is over, a new deploy is in force",
+            )
+        deploy = stack.deploy if stack is not None else "docker stack deploy -c FILE STACK"
+        title, detail = swarm_rolled_back_text(rolled, deploy)
+        news = self._store.raise_change(
+            rolled_back(service),
+            service,
+            FindingKind.ROLLED_BACK,
+            severity=Severity.MEDIUM,
+            blocking=False,
+            title=title,
+            detail=detail,
+        )
+        if news:
+            of_service(service).warning("{}: {}", service, title)
+        return news
+
+    def _rolled_since(self, service: str, began: str | None) -> SwarmPause | None:
+        """The rollback Swarm completed of the service that began at ``began`` (None: no
+        task says one did), read from the manager once per rollback."""
+        if began is None or self._rolled is None:
+            self._swarm_rolled.pop(service, None)
+            return None
+        known = self._swarm_rolled.get(service)
+        if known is not None and known[0] == began:
+            return known[1]
+        rolled = self._rolled(service)
+        if rolled is None:
+            self._swarm_rolled.pop(service, None)
+        else:
+            self._swarm_rolled[service] = (began, rolled)
+        return rolled
 
     # --- a declared image that does not exist ---------------------------------------------
 

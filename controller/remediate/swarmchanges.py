@@ -15,6 +15,8 @@ from controller.remediate.plan import Plan, Rung
 
 # UpdateStatus.State of an update Swarm paused: its new tasks failed, or its rollback did
 PAUSED = frozenset({"paused", "rollback_paused"})
+# ... of a service Swarm rolled back: it runs its previous spec, not the stack file's
+ROLLED_BACK = "rollback_completed"
 
 
 def paused_reason(pause: SwarmPause) -> str:
@@ -50,6 +52,31 @@ def rolled_back_from(pause: SwarmPause) -> str:
         f"rolled back from {new} to {old} because {paused_reason(pause)} "
         f"(docker service rollback {pause.name}: Swarm carries it out)"
     )
+
+
+def swarm_rolled_back(rolled: SwarmPause) -> str:
+    """What every output says of a service Swarm rolled back: "rolled back from X to Y
+    (Swarm's rollback: Z)". After a rollback its spec is the old one and its
+    ``PreviousSpec`` the change rolled back. Swarm's word is "rollback completed" whoever
+    asked for it (its ``failure_action: rollback``, a ``docker service rollback``)."""
+    bad, runs = rolled.previous or "?", rolled.image or "?"
+    if bad == runs:
+        bad, runs = f"its new spec ({bad})", "its previous spec"
+    said = f": {rolled.message}" if rolled.message else ""
+    return f"rolled back from {bad} to {runs} (Swarm's rollback{said})"
+
+
+def swarm_rolled_back_text(rolled: SwarmPause, deploy: str) -> tuple[str, str]:
+    """The title and the detail of the rolled-back issue of a service Swarm rolled back;
+    ``deploy``: the command that deploys the stack file again."""
+    detail = (
+        f"{rolled.name} runs its previous spec ({rolled.image or '?'}), not the stack file's: "
+        f"Swarm rolled back the update to {rolled.previous or 'its new spec'} (its "
+        "update_config.failure_action: rollback, the controller's rollback: auto or a "
+        "person's docker service rollback), and the stack file still asks for it: the next "
+        f"deploy of that file deploys it again. Fix the file, then `{deploy}`"
+    )
+    return f"{swarm_rolled_back(rolled)}: not at its declared config", detail
 
 
 def swarm_plan(spec: ServiceSpec, bad: Issue, drifts: Sequence[Drift], pause: SwarmPause) -> Plan:

@@ -181,6 +181,7 @@ def build_remediation(
         clock=clock,
         dry_run=dry_run,
         swarm=paused,
+        rolled=None if stack is None else _rolled(stack, desired),
     )
     return Remediation(records, lastgood, pool, reconciler, runner, signals, changes)
 
@@ -192,7 +193,21 @@ def _paused(
     return lambda service: stack.paused(desired().project, service)
 
 
-def _stack_view(swarm: SwarmEngine, compose: ComposeProject) -> Callable[[], StackView]:
+def _rolled(
+    stack: StackControl, desired: Callable[[], DesiredState]
+) -> Callable[[str], SwarmPause | None]:
+    """The rollback Swarm completed of a service of the stack, read from the manager."""
+    return lambda service: stack.rolled_back(desired().project, service)
+
+
+class Manager(StackControl, Protocol):
+    """A swarm manager: the steps it carries out, and what it keeps of a stack
+    (``SwarmEngine``; tests give a fake of it)."""
+
+    def stack_replicas(self, project: str) -> dict[str, int | None]: ...
+
+
+def _stack_view(swarm: Manager, compose: ComposeProject) -> Callable[[], StackView]:
     """What the manager keeps of the stack, read at each observation (one call)."""
     deploy = deploy_command(compose.name, compose.files)
     return lambda: StackView(compose.name, swarm.stack_replicas(compose.name), deploy)
@@ -205,20 +220,23 @@ def assemble(
     gateway: EngineGateway | None = None,
     compose: Compose | None = None,
     hashes: HashSource | None = None,
+    manager: Manager | None = None,
     registry: CollectorRegistry | None = None,
     reload_from: Callable[[], DesiredState] | None = None,
     clock: Clock,
 ) -> Controller:
-    """One controller for ``desired``; the engine, Compose, the registry and where a
-    reload reads the desired state from (``settings.load``) are the real ones unless given
-    (tests give fakes of our own gateway and Compose)."""
+    """One controller for ``desired``; the engine, Compose, the swarm manager (with
+    ``--engine swarm``), the registry and where a reload reads the desired state from
+    (``settings.load``) are the real ones unless given (tests give fakes of our own
+    gateway, Compose and manager: a ``manager`` makes the project a stack)."""
     registry = registry if registry is not None else CollectorRegistry()
-    swarm = (
+    engine = (
         SwarmEngine(node_engines=settings.node_engines)
         if gateway is None and settings.engine == "swarm"
         else None
     )
-    gateway = gateway if gateway is not None else swarm or DockerEngine()
+    gateway = gateway if gateway is not None else engine or DockerEngine()
+    swarm: Manager | None = manager if manager is not None else engine
     compose_cli = compose if compose is not None else ComposeCli(desired.compose)
     declared = Declared(desired)  # what a reload swaps; the parts that decide read it
     request_pass: Wire[[], None] = Wire("request a pass")

@@ -43,6 +43,7 @@ from controller.model import (
 from controller.observe.gateway import EngineError, EngineIdentity, EngineUnavailable
 from controller.remediate.blame import explained_crashes
 from controller.remediate.crashes import policy_crash_runs
+from controller.remediate.lastgood import rolled_back_text
 from controller.remediate.reconciler import blip_left, stable_after
 from controller.runtime.declared import Declared
 from controller.runtime.journal import log_drifts, log_findings, time_detection
@@ -466,6 +467,17 @@ class Controller:
             for name, record in self._remediation.lastgood.snapshot().items()
             if record.rolled_back is not None and name in self.desired.services
         }
+
+    def not_as_declared(self) -> dict[str, str]:
+        """Services that run something else than their declaration on purpose, each with
+        what and why in words: a last-good snapshot (``rolled_back``), or on a swarm the
+        previous spec Swarm rolled back to."""
+        found = {
+            name: rolled_back_text(record.rolled_back)
+            for name, record in self.rolled_back().items()
+            if record.rolled_back is not None
+        }
+        return dict(sorted({**self._remediation.changes.swarm_rolled_back(), **found}.items()))
 
     def in_flight(self) -> list[str]:
         """Services with a step under way: its command running, or its proof pending."""

@@ -1,17 +1,22 @@
 """A bad ``docker stack deploy`` Swarm paused, on the one-node private swarm
 (tests/e2e/swarm.py): its new task exits 1, Swarm pauses the update and keeps the
 previous spec. ``rollback: auto``: the controller rolls it back through Swarm and says
-from what to what; ``notify``: its issue names the command, and nothing is rolled back."""
+from what to what; ``notify``: its issue names the command, and nothing is rolled back.
+One Swarm rolled back by itself (``failure_action: rollback``) runs its previous spec
+while the stack file asks for the change: ``controller --once`` exits 5 until a deploy
+brings the declaration back."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import STACKS, wait_for
+from tests.e2e.conftest import CONTROLLER, STACKS, wait_for
 from tests.e2e.swarm import Swarm
 from tests.e2e.swarmctl import Controller
 
@@ -45,12 +50,16 @@ def spec_of(swarm: Swarm, service: str) -> tuple[str, str, str]:
     return container["Image"].split("@", 1)[0], ",".join(env), state
 
 
-def deploy_bad(swarm: Swarm, stack: str) -> None:
-    swarm.docker("tag", "cc-busybox:1", "cc-busybox:2")  # the "new" image, on the node
+def deploy(swarm: Swarm, stack: str, environment: dict[str, str]) -> None:
     swarm.docker(
         "stack", "deploy", "--resolve-image", "never", "-c", str(STACK_FILE), stack,
-        environment=BAD,
+        environment=environment,
     )  # fmt: skip
+
+
+def deploy_bad(swarm: Swarm, stack: str, **more: str) -> None:
+    swarm.docker("tag", "cc-busybox:1", "cc-busybox:2")  # the "new" image, on the node
+    deploy(swarm, stack, {**BAD, **more})
 
 
 def running(swarm: Swarm, service: str) -> bool:
@@ -82,6 +91,18 @@ def test_auto_rolls_back_an_update_swarm_paused(swarm1: Swarm, tmp_path: Path):
             # Swarm runs the old spec again (the manager's word), and its task runs
             assert spec_of(swarm1, service) == ("cc-busybox:1", "MODE=good", "rollback_completed")
             wait_for(lambda: running(swarm1, service), 60, "the old spec's task", 1)
+            rolled = wait_for(
+                lambda: (
+                    (i := controller.issue("change:app:rolled-back")) and i["state"] == "open" and i
+                ),
+                60,
+                "the rolled-back issue",
+                1,
+                controller.seen,
+            )
+            assert rolled["title"].startswith("rolled back from cc-busybox:2 to cc-busybox:1"), (
+                rolled
+            )
         finally:
             controller.stop()
 
@@ -113,3 +134,71 @@ def test_notify_names_the_command_and_rolls_nothing_back(swarm1: Swarm, tmp_path
             assert spec_of(swarm1, service) == ("cc-busybox:2", "MODE=bad", "paused")
         finally:
             controller.stop()
+
+
+def gate(swarm: Swarm, stack: str, root: Path) -> subprocess.CompletedProcess[str]:
+    """``controller --once`` on the stack, the stack file's variables those of the bad
+    deploy (what CI would deploy again), its state in ``root``."""
+    return subprocess.run(
+        [
+            CONTROLLER,
+            *("--env", "dev", "--engine", "swarm", "-f", str(STACK_FILE), "-p", stack),
+            *("--once", "--timeout", "120", "--state-dir", str(root)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **BAD, "DOCKER_HOST": swarm.manager.host},
+        cwd=root,
+    )
+
+
+def issue_of(root: Path, fingerprint: str) -> dict[str, Any]:
+    issues = json.loads((root / "docker_issues_dev.json").read_text())["issues"]
+    found: dict[str, Any] = next(i for i in issues if i["fingerprint"] == fingerprint)
+    return found
+
+
+@pytest.mark.timeout(600)
+def test_once_exits_5_after_swarm_rolled_back_by_itself_until_a_good_deploy(
+    swarm1: Swarm, tmp_path: Path
+):
+    itself = {"FAILURE_ACTION": "rollback"}
+    with swarm1.stack(STACK_FILE, environment={**GOOD, **itself}) as stack:
+        service = f"{stack}_app"
+        wait_for(lambda: running(swarm1, service), 120, "the first task", 1)
+        deploy_bad(swarm1, stack, **itself)
+        wait_for(
+            lambda: spec_of(swarm1, service) == ("cc-busybox:1", "MODE=good", "rollback_completed"),
+            300,
+            "Swarm's own rollback",
+            1,
+            lambda: spec_of(swarm1, service),
+        )
+        wait_for(lambda: running(swarm1, service), 60, "the old spec's task", 1)
+
+        done = gate(swarm1, stack, tmp_path)
+        out = done.stdout + done.stderr
+        assert done.returncode == 5, out[-3000:]
+        assert "ROLLED BACK" in out, out[-3000:]
+        said = "app rolled back from cc-busybox:2 to cc-busybox:1 (Swarm's rollback"
+        assert said in out, out[-3000:]
+        issue = issue_of(tmp_path, "change:app:rolled-back")
+        assert issue["state"] == "open" and not issue["blocking"], issue
+        assert f"docker stack deploy -c {STACK_FILE} {stack}" in issue["detail"], issue
+
+        deploy(swarm1, stack, {**GOOD, **itself})  # the file fixed: deployed again
+        wait_for(
+            lambda: spec_of(swarm1, service)[2] != "rollback_completed",
+            60,
+            "the new deploy",
+            1,
+            lambda: spec_of(swarm1, service),
+        )
+        done = gate(swarm1, stack, tmp_path)
+        out = done.stdout + done.stderr
+        assert done.returncode == 0, out[-3000:]
+        issue = issue_of(tmp_path, "change:app:rolled-back")
+        assert issue["state"] == "resolved", issue
+        assert issue["resolution"].startswith("Swarm updated it again"), issue

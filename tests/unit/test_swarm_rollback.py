@@ -23,6 +23,7 @@ from tests.unit.test_remediator import Rig
 from tests.unit.test_swarm_remediation import swarm_spec
 
 BAD = "change:web:bad-change"
+ROLLED = "change:web:rolled-back"
 SAID = "update paused due to failure or early termination of task abc"
 
 
@@ -72,8 +73,11 @@ def test_auto_rolls_it_back_through_swarm_and_says_from_what_to_what():
         f"rolled back from cc-busybox:2 to cc-busybox:1 because Swarm paused its update: {SAID}"
     )
     assert "fixed" not in issue.resolution
-    assert not look(rig)  # no longer paused: nothing to open again
+    assert look(rig)  # no longer paused, but on the previous spec: the rolled-back issue
     assert rig.issue(BAD).state is IssueState.RESOLVED
+    rolled = rig.issue(ROLLED)
+    assert rolled.active and not rolled.blocking
+    assert rolled.title.startswith("rolled back from cc-busybox:2 to cc-busybox:1 (Swarm's")
 
 
 def test_a_person_who_rolls_it_back_settles_the_issue():
