@@ -42,7 +42,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, SwarmPause, engine_ns
+from controller.model import (
+    ContainerSnapshot,
+    ContainerUsage,
+    DiskUsage,
+    SwarmPause,
+    SwarmUpdate,
+    engine_ns,
+)
 from controller.observe.engine import DockerEngine, _Lines, _Stream
 from controller.observe.gateway import (
     ContainerGone,
@@ -63,6 +70,8 @@ from controller.observe.swarmtasks import (
     Made,
     Sighting,
     SlotCount,
+    compose_name,
+    last_update,
     local_hint,
     needs_health,
     paused_update,
@@ -387,6 +396,15 @@ class SwarmEngine(DockerEngine):
         """The update of the service Swarm paused (its new tasks failed), with what it
         changed; None when it paused none."""
         return paused_update(self._service(project, service))
+
+    def updates(self, project: str) -> dict[str, SwarmUpdate]:
+        """The last update of each service of the stack that keeps a previous spec, by
+        compose name (one call): which services one ``docker stack deploy`` changed."""
+        return {
+            compose_name(project, found.name): found
+            for s in self._services(project)
+            if (found := last_update(s)) is not None
+        }
 
     def rollback(self, project: str, service: str) -> SwarmPause | None:
         """``docker service rollback``: Swarm puts the service back on its
