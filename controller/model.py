@@ -892,15 +892,35 @@ class SwarmPause:
     ``previous`` the change rolled back (a rollback swaps the two specs)."""
 
     name: str  # the swarm service (``<stack>_<service>``)
-    state: str  # "paused", "rollback_paused" or "rollback_completed"
-    message: str  # Swarm's ``UpdateStatus.Message``
+    # "paused", "rollback_paused" or "rollback_completed" (a stack-scope rollback's other
+    # services: "updating" or "completed", and then the message is ``because``'s)
+    state: str
+    message: str  # Swarm's ``UpdateStatus.Message`` (``because``'s, for those)
     image: str  # the image its spec asks for (the change)
     previous: str  # the image its ``PreviousSpec`` asked for ("" when it has none)
+    # ``rollback: {scope: stack}``: the service (compose name) whose paused update makes
+    # this one's bad, as the same operation updated both ("": its own update was paused)
+    because: str = ""
+    # the swarm services that operation updated, in rollback order (dependencies first);
+    # empty with ``scope: service``
+    operation: tuple[str, ...] = ()
 
     @property
     def command(self) -> str:
         """What a person runs to revert it."""
         return f"docker service rollback {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmUpdate:
+    """The last update Swarm made of a stack's service that keeps a ``PreviousSpec``:
+    which operation changed it (``started``) and what a rollback reverts."""
+
+    name: str  # the swarm service (``<stack>_<service>``)
+    state: str  # ``UpdateStatus.State``: updating, completed, paused, rollback_started ...
+    started: str  # ``UpdateStatus.StartedAt`` (an engine time stamp)
+    image: str  # the image its spec asks for
+    previous: str  # the image its ``PreviousSpec`` asked for
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from controller.model import (
     ServiceSpec,
     StackView,
     SwarmPause,
+    SwarmUpdate,
     VolumeUsage,
 )
 from controller.observe.gateway import (
@@ -463,6 +464,10 @@ class FakeWorld:
         return None
 
 
+DEPLOYED = "2026-12-05T20:00:00.5Z"  # when a fake stack deploy's updates began
+ROLLED_BACK = "2026-12-05T20:01:30Z"  # when a fake rollback began
+
+
 class FakeStack:
     """Our ``StackControl`` (a swarm manager's updates) over a ``FakeWorld``: a forced
     update replaces every container of the service, a scale sets its replicas."""
@@ -474,15 +479,27 @@ class FakeStack:
         self.pauses: dict[str, SwarmPause] = {}  # updates Swarm paused, by compose service
         self.rolled: dict[str, SwarmPause] = {}  # rollbacks Swarm completed, by compose service
         self._rollbacks = 0  # rollbacks carried out (each begins at its own time)
+        self.updated: dict[str, SwarmUpdate] = {}  # each service's last update, if any
 
-    def pause(self, service: str, image: str, previous: str, message: str) -> None:
-        """Swarm paused the update of ``service`` from ``previous`` to ``image``: its
-        tasks (of the new spec) crash and say the update is paused."""
+    def pause(
+        self, service: str, image: str, previous: str, message: str, started: str = DEPLOYED
+    ) -> None:
+        """Swarm paused the update of ``service`` from ``previous`` to ``image`` (begun at
+        ``started``): its tasks (of the new spec) crash and say the update is paused."""
         self.pauses[service] = SwarmPause(
             f"demo_{service}", "paused", message, image=image, previous=previous
         )
+        self.updated[service] = SwarmUpdate(f"demo_{service}", "paused", started, image, previous)
         self.world.crashing.add(service)
         self.world.set(service, update="paused", status="exited", exit_code=1, image=image)
+
+    def update(self, service: str, image: str, previous: str, started: str = DEPLOYED) -> None:
+        """Swarm carried out an update of ``service`` from ``previous`` to ``image`` (begun
+        at ``started``): its tasks run the new image."""
+        self.updated[service] = SwarmUpdate(
+            f"demo_{service}", "completed", started, image, previous
+        )
+        self.world.set(service, update="completed", image=image)
 
     def paused(self, project: str, service: str) -> SwarmPause | None:
         self._name(project, service)
@@ -492,12 +509,24 @@ class FakeStack:
         self._name(project, service)
         return self.rolled.get(service)
 
+    def updates(self, project: str) -> dict[str, SwarmUpdate]:
+        return {s: u for s, u in self.updated.items() if s not in self.missing}
+
     def rollback(self, project: str, service: str) -> SwarmPause | None:
         """Swarm puts the previous spec back: fresh tasks of the old image that run."""
         name = self._name(project, service)
         self.world.actions.append(("service rollback", name))
         pause = self.pauses.pop(service, None)
-        self._rolled_back(service, pause.image if pause else "", pause.previous if pause else "")
+        update = self.updated.pop(service, None)
+        if update is not None:  # the bad spec is the previous one now
+            self._rolled_back(service, update.image, update.previous)
+            self.updated[service] = SwarmUpdate(
+                name, "rollback_completed", ROLLED_BACK, update.previous, update.image
+            )
+        else:
+            self._rolled_back(
+                service, pause.image if pause else "", pause.previous if pause else ""
+            )
         return pause
 
     def roll_back(self, service: str, image: str, previous: str) -> None:
@@ -521,6 +550,7 @@ class FakeStack:
         its update status starts afresh (a rollback is over)."""
         self.rolled.pop(service, None)
         self.pauses.pop(service, None)
+        self.updated.pop(service, None)
         self.world.crashing.discard(service)
         self.world.up(service, force_recreate=True, replicas=self.replicas.get(service, 1))
         self.world.actions.pop(-1)

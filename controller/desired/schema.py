@@ -185,7 +185,8 @@ class RollbackDeclaration(ServiceRollbackDeclaration):
         description=(
             "service: a bad change rolls back its own service. stack: every service "
             "changed by the same operation (changes seen within 60 s of each other, by the "
-            "same hand) is rolled back with it, dependencies first."
+            "same hand; on a swarm: services whose update Swarm began within 60 s of the one "
+            "it paused) is rolled back with it, dependencies first."
         ),
     )
     keep: int = Field(

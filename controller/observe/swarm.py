@@ -48,7 +48,14 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, SwarmPause, engine_ns
+from controller.model import (
+    ContainerSnapshot,
+    ContainerUsage,
+    DiskUsage,
+    SwarmPause,
+    SwarmUpdate,
+    engine_ns,
+)
 from controller.observe.engine import DockerEngine, _Lines, _Stream
 from controller.observe.gateway import (
     ContainerGone,
@@ -69,6 +76,8 @@ from controller.observe.swarmtasks import (
     Made,
     Sighting,
     SlotCount,
+    compose_name,
+    last_update,
     local_hint,
     needs_health,
     paused_update,
@@ -409,6 +418,15 @@ class SwarmEngine(DockerEngine):
             "list tasks", lambda api: api.tasks(filters={"service": found["ID"]})
         )
         return rolled_back_update(found, tasks)
+
+    def updates(self, project: str) -> dict[str, SwarmUpdate]:
+        """The last update of each service of the stack that keeps a previous spec, by
+        compose name (one call): which services one ``docker stack deploy`` changed."""
+        return {
+            compose_name(project, found.name): found
+            for s in self._services(project)
+            if (found := last_update(s)) is not None
+        }
 
     def rollback(self, project: str, service: str) -> SwarmPause | None:
         """``docker service rollback``: Swarm puts the service back on its

@@ -63,6 +63,7 @@ from controller.model import (
     ContainerState,
     Health,
     SwarmPause,
+    SwarmUpdate,
     engine_ns,
     healthcheck_timing,
     to_datetime,
@@ -300,6 +301,24 @@ def _update_in(service: Mapping[str, Any], states: tuple[str, ...]) -> SwarmPaus
         message=str(status.get("Message") or ""),
         image=_image_of(spec),
         previous=_image_of(service.get("PreviousSpec") or {}),
+    )
+
+
+def last_update(service: Mapping[str, Any]) -> SwarmUpdate | None:
+    """The last update Swarm made of ``service`` (an inspect of it); None when it keeps no
+    ``PreviousSpec`` or carried out none (a deploy that left its spec as it was resets
+    its ``UpdateStatus`` and starts no update)."""
+    state, started = update_status(service)
+    previous = service.get("PreviousSpec")
+    if not previous or not state or not started:
+        return None
+    spec: Mapping[str, Any] = service.get("Spec") or {}
+    return SwarmUpdate(
+        name=str(spec.get("Name") or service.get("ID") or ""),
+        state=state,
+        started=started,
+        image=_image_of(spec),
+        previous=_image_of(previous),
     )
 
 

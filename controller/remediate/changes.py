@@ -78,6 +78,7 @@ from controller.remediate.swarmchanges import (
     swarm_rolled_back,
     swarm_rolled_back_text,
 )
+from controller.remediate.swarmops import Operations
 from controller.remediate.verdict import Judgement, judge, judge_missing, telling
 
 OPERATION_SECONDS = 60.0  # changes by the same hand this close together: one operation
@@ -98,11 +99,11 @@ class ChangeWatch:
         metrics: Metrics,
         clock: Clock,
         dry_run: bool,
-        swarm: Callable[[str], SwarmPause | None] | None = None,
+        swarm: Operations | None = None,
         rolled: Callable[[str], SwarmPause | None] | None = None,
     ) -> None:
         self._in_force = desired
-        self._swarm = swarm  # on a swarm: the update Swarm paused of a service, if any
+        self._swarm = swarm  # on a swarm: the updates Swarm paused, and their operations
         self._rolled = rolled  # ... and the rollback Swarm completed of one, if any
         # service -> the start of the rollback Swarm completed, and what it was (read once)
         self._swarm_rolled: dict[str, tuple[str, SwarmPause]] = {}
@@ -486,18 +487,38 @@ class ChangeWatch:
 
     def _swarm_service(self, spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> bool:
         """A swarm's change is bad when Swarm judged it so: it paused the update (tasks
-        of the new spec failed). Its issue lasts while the update stays paused."""
+        of the new spec failed); with ``scope: stack``, the update of every service the
+        same operation changed is bad with it. Its issue lasts while the update stays
+        paused (the others': while they run the operation's update)."""
         assert self._swarm is not None
         service = spec.name
-        if not any(c.update in PAUSED for c in containers):
+        paused = any(c.update in PAUSED for c in containers)
+        swept = self._swarm.swept(service)
+        pause = self._swarm.paused(service) if paused or swept else None
+        if pause is None:
+            if paused:
+                return False
             now = next((c.update for c in containers if c.update), "")
             said = f" ({now})" if now else ""
-            return self._store.settle(
-                bad_change(service), f"Swarm's update of it is no longer paused{said}"
+            why = (
+                "it no longer runs the update of the operation Swarm paused"
+                if swept
+                else "Swarm's update of it is no longer paused"
             )
-        pause = self._swarm(service)
-        if pause is None:
-            return False
+            return self._store.settle(bad_change(service), f"{why}{said}")
+        if (
+            self._desired.rollback.scope is RollbackScope.STACK
+            and pause.state == "paused"
+            and not pause.because
+        ):
+            watched = {n: s for n, s in self._desired.services.items() if self.watched(s)}
+            for name in self._swarm.sweep(service, pause, watched, OPERATION_SECONDS):
+                of_service(name).warning(
+                    "{}: bad with {}: the same operation updated both (rollback scope: stack)",
+                    name,
+                    service,
+                )
+            pause = self._swarm.paused(service) or pause
         reason, detail = paused_text(pause)
         news = self._raise_bad(spec, reason, detail)
         if news:

@@ -200,8 +200,10 @@ class Reconciler:
             held = self._deference.to_swarm(spec, drifts, containers)
         if held is not None:
             return held
-        if self._paused is not None and any(c.update in PAUSED for c in containers):
-            return self._swarm_paused(spec, bad, drifts, containers)
+        if self._paused is not None and (
+            bad is not None or any(c.update in PAUSED for c in containers)
+        ):
+            return self._swarm_paused(spec, bad, drifts, containers, observed)
         if bad is not None:
             return self._roll_back(spec, bad, drifts, containers, observed)
         if self._under_watch(spec):
@@ -357,9 +359,11 @@ class Reconciler:
         bad: Issue | None,
         drifts: Sequence[Drift],
         containers: Sequence[ContainerSnapshot],
+        observed: ObservedState,
     ) -> Result:
-        """On a swarm, an update Swarm paused: its bad-change issue decides (a rollback
-        with ``rollback: auto``, else a person told the command). No other step: a forced
+        """On a swarm, an update Swarm paused (or, ``scope: stack``, one the same operation
+        made): its bad-change issue decides (a rollback with ``rollback: auto``,
+        dependencies first, else a person told the command). No other step: a forced
         update would carry the update Swarm paused on."""
         assert self._paused is not None
         service = spec.name
@@ -380,6 +384,16 @@ class Reconciler:
         if self._dry_run:
             self._note_dry_run(service, plan)
             return Done("dry run")
+        waiting = (
+            self._unready_dependencies(service, observed, rolling_back=True)
+            if pause.operation
+            else []
+        )
+        if waiting:
+            text = f"rolls back after {', '.join(waiting)}"
+            if self._records.intend(service, plan.addresses, text, waiting_for=waiting):
+                logger.info("{}: {} (dependencies first)", service, text)
+            return Done("waiting for dependencies")
         return self._take_step(spec, plan, containers)
 
     def _before_exhaustion(

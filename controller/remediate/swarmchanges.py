@@ -4,26 +4,59 @@ On one host the controller judges a change (``changes``, ``verdict``); on a swar
 already does: an update whose new tasks fail is paused (``update_config.failure_action:
 pause``, Swarm's default) and the service keeps its ``PreviousSpec``. That pause is the
 verdict; ``docker service rollback`` is what reverts it.
+
+With ``rollback: {scope: stack}`` the verdict covers the whole operation: the services of
+the stack whose update Swarm began within ``OPERATION_SECONDS`` of the paused one's (a
+``docker stack deploy`` updates them one after the other: ``operation_of``), each rolled
+back with it, dependencies first, as one host rolls back the changes of one operation
+(``swarmops`` keeps them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from controller.model import Action, Drift, Issue, RollbackMode, ServiceSpec, SwarmPause
+from controller.model import (
+    Action,
+    Drift,
+    Issue,
+    RollbackMode,
+    ServiceSpec,
+    SwarmPause,
+    SwarmUpdate,
+    engine_time,
+)
 from controller.remediate.plan import Plan, Rung
 
 # UpdateStatus.State of an update Swarm paused: its new tasks failed, or its rollback did
 PAUSED = frozenset({"paused", "rollback_paused"})
 # ... of a service Swarm rolled back: it runs its previous spec, not the stack file's
 ROLLED_BACK = "rollback_completed"
+# the states of an update of the same operation as a paused one, rolled back with it (one
+# Swarm paused has its own issue; one rolled back already is left alone)
+SWEPT = frozenset({"updating", "completed"})
 
 
 def paused_reason(pause: SwarmPause) -> str:
     """Why the change is bad, as Swarm said it."""
-    what = "the rollback of its update" if pause.state == "rollback_paused" else "its update"
     said = f": {pause.message}" if pause.message else ""
+    if pause.because:
+        return f"{pause.because}'s update was paused{said}"
+    what = "the rollback of its update" if pause.state == "rollback_paused" else "its update"
     return f"Swarm paused {what}{said}"
+
+
+def in_order(pause: SwarmPause) -> str:
+    """The commands that roll back the operation of ``pause``, in order ("": it has none
+    of its own)."""
+    if len(pause.operation) < 2:
+        return ""
+    others = ", ".join(n for n in pause.operation if n != pause.name)
+    commands = ", ".join(f"`docker service rollback {n}`" for n in pause.operation)
+    return (
+        f"the same operation updated {others} (rollback scope: stack): they are rolled back "
+        f"together, dependencies first: {commands}"
+    )
 
 
 def paused_text(pause: SwarmPause) -> tuple[str, str]:
@@ -40,7 +73,8 @@ def paused_text(pause: SwarmPause) -> tuple[str, str]:
         )
     else:
         back = f"Swarm keeps its previous spec; it is rolled back with `{pause.command}`"
-    return reason, f"{what}; {reason}; {back}"
+    together = in_order(pause)
+    return reason, f"{what}; {reason}; {back}" + (f"; {together}" if together else "")
 
 
 def rolled_back_from(pause: SwarmPause) -> str:
@@ -92,12 +126,14 @@ def swarm_plan(spec: ServiceSpec, bad: Issue, drifts: Sequence[Drift], pause: Sw
             hand_over_fingerprints=fingerprints,
         )
     if spec.rollback.mode is not RollbackMode.AUTO:
+        together = in_order(pause)
         return Plan(
             why=why,
             hand_over=(
                 f"{why}; rollback: {spec.rollback.mode} leaves it to a person: "
                 f"`{pause.command}` rolls it back to {pause.previous or 'its previous spec'}"
-            ),
+            )
+            + (f"; {together}" if together else ""),
             hand_over_fingerprints=fingerprints,
         )
     rung = Rung(
@@ -106,3 +142,39 @@ def swarm_plan(spec: ServiceSpec, bad: Issue, drifts: Sequence[Drift], pause: Sw
         outcome=rolled_back_from(pause),
     )
     return Plan((rung,), fingerprints, why=why)
+
+
+def operation_of(service: str, updates: Mapping[str, SwarmUpdate], within: float) -> list[str]:
+    """The services (compose names) whose last update Swarm began within ``within``
+    seconds of ``service``'s (one operation: a ``docker stack deploy`` updates them one
+    after the other), ``service`` among them; rolled back ones left out."""
+    own = updates.get(service)
+    at = engine_time(own.started) if own is not None else None
+    if at is None:
+        return []
+    return sorted(
+        name
+        for name, update in updates.items()
+        if (update.state in SWEPT or update.state == "paused")
+        and (began := engine_time(update.started)) is not None
+        and abs((began - at).total_seconds()) <= within
+    )
+
+
+def dependencies_first(names: Iterable[str], specs: Mapping[str, ServiceSpec]) -> list[str]:
+    """``names`` with each after those of them it depends on (through any service), else
+    by name: the order a stack's rollback goes in."""
+    wanted = set(names)
+    order: list[str] = []
+
+    def visit(name: str, path: frozenset[str]) -> None:
+        if name in order or name in path:
+            return
+        own = specs.get(name)
+        for dep in sorted(own.depends_on if own is not None else ()):
+            visit(dep, path | {name})
+        order.append(name)
+
+    for name in sorted(wanted):
+        visit(name, frozenset())
+    return [n for n in order if n in wanted]

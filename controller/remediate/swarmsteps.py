@@ -37,6 +37,7 @@ from controller.model import (
     RunbookStep,
     ServiceSpec,
     SwarmPause,
+    SwarmUpdate,
 )
 from controller.observe.gateway import EngineGateway
 from controller.remediate.strategies import Actuator, ComposeActions, Rollbacks, StepFailed
@@ -55,6 +56,8 @@ class StackControl(Protocol):
     def rolled_back(self, project: str, service: str) -> SwarmPause | None: ...
 
     def rollback(self, project: str, service: str) -> SwarmPause | None: ...
+
+    def updates(self, project: str) -> Mapping[str, SwarmUpdate]: ...
 
 
 REFUSED = {

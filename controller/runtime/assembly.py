@@ -58,6 +58,7 @@ from controller.remediate.revert import DeclaredModel, RevertCompose, Reverter
 from controller.remediate.runner import StepRunner
 from controller.remediate.signals import Signals
 from controller.remediate.strategies import Actuator, ComposeActions
+from controller.remediate.swarmops import Operations
 from controller.remediate.swarmsteps import StackControl, SwarmActuator
 from controller.remediate.throttle import ThrottleRules
 from controller.runtime.controller import Controller
@@ -118,7 +119,7 @@ def build_remediation(
     actuator = (
         Actuator(*parts) if stack is None else SwarmActuator(stack, desired().project, *parts)
     )
-    paused = None if stack is None else _paused(stack, desired)
+    swarm = None if stack is None else _operations(stack, desired)
     runner = StepRunner(
         store=store,
         records=records,
@@ -159,7 +160,7 @@ def build_remediation(
         blip=blip,
         settle_logs=settle_logs,
         on_change=on_change,
-        paused=paused,
+        paused=None if swarm is None else swarm.paused,
     )
     pool = WorkerPool(reconciler, WorkQueue(FailureBackoff()), max_agents)
     signals = Signals(desired=desired, records=records, store=store, pool=pool)
@@ -180,17 +181,19 @@ def build_remediation(
         metrics=metrics,
         clock=clock,
         dry_run=dry_run,
-        swarm=paused,
+        swarm=swarm,
         rolled=None if stack is None else _rolled(stack, desired),
     )
     return Remediation(records, lastgood, pool, reconciler, runner, signals, changes)
 
 
-def _paused(
-    stack: StackControl, desired: Callable[[], DesiredState]
-) -> Callable[[str], SwarmPause | None]:
-    """The update Swarm paused of a service of the stack, read from the manager."""
-    return lambda service: stack.paused(desired().project, service)
+def _operations(stack: StackControl, desired: Callable[[], DesiredState]) -> Operations:
+    """The updates Swarm paused of the stack's services, and the operations that made them,
+    read from the manager."""
+    return Operations(
+        lambda service: stack.paused(desired().project, service),
+        lambda: stack.updates(desired().project),
+    )
 
 
 def _rolled(

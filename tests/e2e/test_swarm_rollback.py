@@ -4,7 +4,8 @@ previous spec. ``rollback: auto``: the controller rolls it back through Swarm an
 from what to what; ``notify``: its issue names the command, and nothing is rolled back.
 One Swarm rolled back by itself (``failure_action: rollback``) runs its previous spec
 while the stack file asks for the change: ``controller --once`` exits 5 until a deploy
-brings the declaration back."""
+brings the declaration back.
+With ``scope: stack`` the service the same deploy updated is rolled back with it."""
 
 from __future__ import annotations
 
@@ -50,16 +51,18 @@ def spec_of(swarm: Swarm, service: str) -> tuple[str, str, str]:
     return container["Image"].split("@", 1)[0], ",".join(env), state
 
 
-def deploy(swarm: Swarm, stack: str, environment: dict[str, str]) -> None:
+def deploy(
+    swarm: Swarm, stack: str, environment: dict[str, str], stack_file: Path = STACK_FILE
+) -> None:
     swarm.docker(
-        "stack", "deploy", "--resolve-image", "never", "-c", str(STACK_FILE), stack,
+        "stack", "deploy", "--resolve-image", "never", "-c", str(stack_file), stack,
         environment=environment,
     )  # fmt: skip
 
 
-def deploy_bad(swarm: Swarm, stack: str, **more: str) -> None:
+def deploy_bad(swarm: Swarm, stack: str, stack_file: Path = STACK_FILE, **more: str) -> None:
     swarm.docker("tag", "cc-busybox:1", "cc-busybox:2")  # the "new" image, on the node
-    deploy(swarm, stack, {**BAD, **more})
+    deploy(swarm, stack, {**BAD, **more}, stack_file)
 
 
 def running(swarm: Swarm, service: str) -> bool:
@@ -202,3 +205,73 @@ def test_once_exits_5_after_swarm_rolled_back_by_itself_until_a_good_deploy(
         issue = issue_of(tmp_path, "change:app:rolled-back")
         assert issue["state"] == "resolved", issue
         assert issue["resolution"].startswith("Swarm updated it again"), issue
+
+
+WHOLE_STACK = STACKS / "swarm-rollback-stack.yaml"
+
+STACK_DESIRED = """\
+project: {stack}
+compose_files: [{file}]
+environment:
+  MODE: good
+  IMAGE: cc-busybox:1
+rollback: {{mode: auto, scope: stack}}
+services:
+  db: {{}}
+  idle: {{}}
+  app: {{}}
+"""
+
+
+@pytest.mark.timeout(900)
+def test_scope_stack_rolls_back_every_service_the_bad_deploy_updated(swarm1: Swarm, tmp_path: Path):
+    with swarm1.stack(WHOLE_STACK, environment=GOOD) as stack:
+        desired = tmp_path / "desired"
+        desired.mkdir()
+        (desired / "dev.yaml").write_text(STACK_DESIRED.format(stack=stack, file=WHOLE_STACK))
+        controller = Controller(swarm1, tmp_path, "--desired-state-dir", str(desired))
+        db, app = f"{stack}_db", f"{stack}_app"
+        try:
+            wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
+            deploy_bad(swarm1, stack, WHOLE_STACK)  # db's new task runs, app's fails
+
+            def both() -> tuple[dict[str, Any], dict[str, Any]] | None:
+                found = (
+                    controller.resolved("change:db:bad-change"),
+                    controller.resolved("change:app:bad-change"),
+                )
+                return found if all(found) else None  # type: ignore[return-value]
+
+            issues = wait_for(
+                both,
+                600,
+                "the rollback of both",
+                1,
+                lambda: (controller.seen(), spec_of(swarm1, db), spec_of(swarm1, app)),
+            )
+            db_issue, app_issue = issues
+            assert db_issue["title"].startswith(
+                "a change made db worse: app's update was paused"
+            ), db_issue
+            assert db_issue["resolution"].startswith(
+                "rolled back from cc-busybox:2 to cc-busybox:1 because app's update was paused"
+            ), db_issue
+            assert app_issue["resolution"].startswith(
+                "rolled back from cc-busybox:2 to cc-busybox:1 because Swarm paused its update"
+            ), app_issue
+            assert "fixed" not in db_issue["resolution"] + app_issue["resolution"]
+            # both run their old spec again, as the manager says
+            assert spec_of(swarm1, db)[::2] == ("cc-busybox:1", "rollback_completed")
+            assert spec_of(swarm1, app) == ("cc-busybox:1", "MODE=good", "rollback_completed")
+            # db (app's dependency) was rolled back first
+            began = {i["service"]: i["attempts"][0]["started_at"] for i in issues}
+            assert began["db"] < began["app"], issues
+            wait_for(lambda: running(swarm1, db) and running(swarm1, app), 60, "old tasks", 1)
+            # the deploy left idle's spec as it was: no update of its, left alone
+            assert controller.issue("change:idle:bad-change") is None
+            assert spec_of(swarm1, f"{stack}_idle")[2] not in (
+                "rollback_started",
+                "rollback_completed",
+            )
+        finally:
+            controller.stop()

@@ -5,6 +5,8 @@ other step ever pushes the paused update on. On a fake engine and a fake manager
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from controller.model import (
@@ -12,11 +14,20 @@ from controller.model import (
     IssueState,
     RollbackMode,
     RollbackPolicy,
+    RollbackScope,
+    RollbackSettings,
     ServiceSpec,
     SwarmPause,
+    SwarmUpdate,
 )
-from controller.observe.swarmtasks import paused_update
-from controller.remediate.swarmchanges import paused_text, rolled_back_from
+from controller.observe.swarmtasks import last_update, paused_update
+from controller.remediate.changes import OPERATION_SECONDS
+from controller.remediate.swarmchanges import (
+    dependencies_first,
+    operation_of,
+    paused_text,
+    rolled_back_from,
+)
 from controller.remediate.swarmsteps import SwarmActuator
 from tests.fakes import FakeStack, FakeWorld, desired
 from tests.unit.test_remediator import Rig
@@ -155,3 +166,162 @@ def test_an_update_that_kept_the_image_says_its_spec_changed():
     assert rolled_back_from(same).startswith(
         "rolled back from its new spec (a:1) to its previous spec because Swarm paused"
     )
+
+
+# --- rollback scope: stack: the services one docker stack deploy updated ----------------
+
+LONG_AGO = "2026-12-05T19:00:00Z"  # an update of an earlier deploy
+
+
+def stack_rig(mode: RollbackMode, scope: RollbackScope) -> tuple[Rig, FakeWorld, FakeStack]:
+    """One deploy updated db, api (depends on db) and web (depends on api); Swarm paused
+    api's update. cache was updated by an earlier deploy, old was rolled back already."""
+    world = FakeWorld()
+    stack = FakeStack(world)
+    policy = RollbackPolicy(mode=mode)
+    specs = [
+        swarm_spec("db", rollback=policy),
+        swarm_spec("api", rollback=policy, depends_on=("db",)),
+        swarm_spec("web", rollback=policy, depends_on=("api",)),
+        swarm_spec("cache", rollback=policy),
+        swarm_spec("old", rollback=policy),
+    ]
+    for s in specs:
+        world.run(s.name)
+    state = replace(desired(*specs), rollback=RollbackSettings(scope=scope))
+    rig = Rig(world, state, stack=stack)
+    stack.update("db", image="db:2", previous="db:1")
+    stack.pause("api", image="api:2", previous="api:1", message=SAID)
+    stack.update("web", image="web:2", previous="web:1", started="2026-12-05T20:00:01.7Z")
+    stack.update("cache", image="cache:2", previous="cache:1", started=LONG_AGO)
+    stack.update("old", image="old:2", previous="old:1")
+    stack.rollback("demo", "old")
+    world.actions.clear()
+    return rig, world, stack
+
+
+def test_the_operation_is_the_services_whose_update_began_with_the_paused_ones():
+    def update(state: str, started: str) -> SwarmUpdate:
+        return SwarmUpdate("demo_x", state, started, "x:2", "x:1")
+
+    updates = {
+        "db": update("completed", "2026-12-05T20:00:00.2Z"),
+        "api": update("paused", "2026-12-05T20:00:01Z"),
+        "web": update("updating", "2026-12-05T20:00:02Z"),
+        "cache": update("completed", LONG_AGO),
+        "old": update("rollback_completed", "2026-12-05T20:00:30Z"),
+    }
+    assert operation_of("api", updates, OPERATION_SECONDS) == ["api", "db", "web"]
+    assert operation_of("cache", updates, OPERATION_SECONDS) == ["cache"]
+    assert operation_of("gone", updates, OPERATION_SECONDS) == []
+    specs = {
+        "web": swarm_spec("web", depends_on=("api",)),
+        "api": swarm_spec("api", depends_on=("db",)),
+        "db": swarm_spec("db"),
+    }
+    assert dependencies_first(["web", "db", "api"], specs) == ["db", "api", "web"]
+    assert dependencies_first(["web", "db"], specs) == ["db", "web"]  # through api
+
+
+def test_the_last_update_of_a_service_inspect():
+    inspect = {
+        "ID": "s1",
+        "Spec": {"Name": "demo_db", "TaskTemplate": {"ContainerSpec": {"Image": "db:2@sha:1"}}},
+        "PreviousSpec": {"TaskTemplate": {"ContainerSpec": {"Image": "db:1"}}},
+        "UpdateStatus": {"State": "completed", "StartedAt": "2026-12-05T20:00:00Z"},
+    }
+    assert last_update(inspect) == SwarmUpdate(
+        "demo_db", "completed", "2026-12-05T20:00:00Z", "db:2", "db:1"
+    )
+    # a deploy that left its spec as it was resets UpdateStatus: no update of that deploy
+    assert last_update({**inspect, "UpdateStatus": None}) is None
+    assert last_update({**inspect, "PreviousSpec": None}) is None
+
+
+def test_auto_with_scope_stack_rolls_back_every_service_of_the_deploy_dependencies_first():
+    rig, world, stack = stack_rig(RollbackMode.AUTO, RollbackScope.STACK)
+    look(rig)
+    look(rig)  # the services before api in the pass are seen bad in the next
+    for name in ("db", "web"):
+        issue = rig.issue(f"change:{name}:bad-change")
+        assert issue.title == f"a change made {name} worse: api's update was paused: {SAID}"
+    assert rig.store.get("change:cache:bad-change") is None  # an earlier deploy's
+    assert rig.store.get("change:old:bad-change") is None  # rolled back already
+    rig.fix("web")
+    rig.fix("api")
+    assert world.actions == []  # their dependencies first
+    assert "rolls back after api" in rig.intended("change:web:bad-change").plan
+    rig.fix("db")
+    rig.fix("api")
+    look(rig)
+    rig.fix("web")
+    rolled = [a for a in world.actions if a[0] == "service rollback"]
+    assert rolled == [
+        ("service rollback", "demo_db"),
+        ("service rollback", "demo_api"),
+        ("service rollback", "demo_web"),
+    ]
+    for name in ("db", "web"):
+        issue = rig.issue(f"change:{name}:bad-change")
+        assert issue.state is IssueState.RESOLVED, issue
+        assert issue.resolution.startswith(
+            f"rolled back from {name}:2 to {name}:1 because api's update was paused: {SAID}"
+        )
+        assert "fixed" not in issue.resolution
+        assert stack.updated[name].state == "rollback_completed"
+    assert rig.issue(BAD.replace("web", "api")).resolution.startswith(
+        "rolled back from api:2 to api:1 because Swarm paused its update"
+    )
+    assert stack.updated["cache"].state == "completed"  # untouched
+    look(rig)
+    assert all(
+        i.state is IssueState.RESOLVED for i in rig.store.issues() if "bad-change" in i.fingerprint
+    )
+
+
+def test_scope_service_rolls_back_the_paused_service_alone():
+    rig, world, _ = stack_rig(RollbackMode.AUTO, RollbackScope.SERVICE)
+    look(rig)
+    look(rig)
+    for name in ("db", "web", "cache", "old"):
+        assert rig.store.get(f"change:{name}:bad-change") is None
+    for name in ("db", "api", "web"):
+        rig.fix(name)
+    assert world.actions == [("service rollback", "demo_api")]
+    assert "same operation" not in rig.issue("change:api:bad-change").detail
+
+
+def test_notify_with_scope_stack_names_every_service_of_the_deploy_and_the_commands():
+    rig, world, _ = stack_rig(RollbackMode.NOTIFY, RollbackScope.STACK)
+    look(rig)
+    look(rig)
+    commands = (
+        "`docker service rollback demo_db`, `docker service rollback demo_api`, "
+        "`docker service rollback demo_web`"
+    )
+    issue = rig.issue("change:api:bad-change")
+    assert "the same operation updated demo_db, demo_web (rollback scope: stack)" in issue.detail
+    assert issue.detail.endswith(f"dependencies first: {commands}")
+    for name in ("db", "api", "web"):
+        rig.fix(name)
+        issue = rig.issue(f"change:{name}:bad-change")
+        assert issue.state is IssueState.NEEDS_HUMAN
+        assert f"`docker service rollback demo_{name}` rolls it back to {name}:1" in (
+            issue.resolution
+        )
+        assert issue.resolution.endswith(commands)
+    assert world.actions == []
+
+
+def test_a_person_who_rolls_back_a_service_of_the_deploy_settles_its_issue():
+    rig, _, stack = stack_rig(RollbackMode.NOTIFY, RollbackScope.STACK)
+    look(rig)
+    look(rig)
+    stack.rollback("demo", "web")  # by a person
+    look(rig)
+    issue = rig.issue("change:web:bad-change")
+    assert issue.state is IssueState.RESOLVED
+    assert issue.resolution == (
+        "it no longer runs the update of the operation Swarm paused (rollback_completed)"
+    )
+    assert rig.issue("change:db:bad-change").active

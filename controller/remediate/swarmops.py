@@ -1,0 +1,92 @@
+"""The updates Swarm paused, and with ``rollback: {scope: stack}`` the services the same
+operation updated (``swarmchanges.operation_of``): shared by the change watch, which finds
+them, and the reconciler, which rolls them back; in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from threading import Lock
+
+from controller.model import ServiceSpec, SwarmPause, SwarmUpdate
+from controller.remediate.swarmchanges import SWEPT, dependencies_first, operation_of
+
+
+class Operations:
+    """The update Swarm paused of a service and, with ``scope: stack``, the services the
+    same operation updated (``sweep``): each is bad with it while it runs that update (its
+    ``UpdateStatus.StartedAt`` the same, not rolled back), as a ``SwarmPause`` ``because``
+    of the paused one. Shared by the change watch, which sweeps, and the reconciler, which
+    rolls back; kept in memory (a restarted controller sweeps again while the update
+    stays paused)."""
+
+    def __init__(
+        self,
+        paused: Callable[[str], SwarmPause | None],
+        updates: Callable[[], Mapping[str, SwarmUpdate]],
+    ) -> None:
+        self._read = paused
+        self._updates = updates
+        self._lock = Lock()
+        self._of: dict[str, tuple[str, ...]] = {}  # paused service -> its operation, in order
+        self._swept: dict[str, tuple[SwarmPause, str]] = {}  # service -> (why, its update's start)
+
+    def paused(self, service: str) -> SwarmPause | None:
+        """The update of ``service`` Swarm paused, or one swept with a paused one and still
+        running (read afresh); None when neither."""
+        pause = self._read(service)
+        with self._lock:
+            if pause is None:
+                self._of.pop(service, None)
+                swept = self._swept.get(service)
+            else:
+                return replace(pause, operation=self._of.get(service, ()))
+        if swept is None:
+            return None
+        now = self._updates().get(service)
+        if now is not None and now.state in SWEPT and now.started == swept[1]:
+            return swept[0]
+        with self._lock:
+            if self._swept.get(service) == swept:
+                del self._swept[service]
+        return None
+
+    def swept(self, service: str) -> bool:
+        """``service`` was swept with a paused one (it may have been rolled back since)."""
+        with self._lock:
+            return service in self._swept
+
+    def sweep(
+        self, service: str, pause: SwarmPause, specs: Mapping[str, ServiceSpec], within: float
+    ) -> list[str]:
+        """``scope: stack``: the services the operation of ``service`` (its update paused
+        as ``pause`` says) updated along with it, kept as bad with it (once: the first
+        sweep of a pause decides); those newly kept."""
+        with self._lock:
+            if service in self._of:
+                return []
+        updates = self._updates()
+        names = dependencies_first(
+            (n for n in operation_of(service, updates, within) if n in specs), specs
+        )
+        operation = tuple(updates[n].name for n in names)
+        fresh: list[str] = []
+        with self._lock:
+            self._of[service] = operation
+            for name in names:
+                update = updates[name]
+                if name == service or update.state not in SWEPT or name in self._swept:
+                    continue
+                why = SwarmPause(
+                    update.name,
+                    update.state,
+                    pause.message,
+                    update.image,
+                    update.previous,
+                    because=service,
+                    operation=operation,
+                )
+                self._swept[name] = (why, update.started)
+                fresh.append(name)
+        return fresh
