@@ -38,9 +38,10 @@ never wait on each other.
 **A dependency still starting** explains a connection or database error without an
 issue of its own (``while_starting``): Swarm starts a stack's services together
 (``depends_on`` is not honoured), and so does Compose for ``depends_on`` without a
-condition, so a dependent's first connections fail while the database comes up. An error
-logged while a dependency it names (or, naming nothing specific, any dependency) was not
-yet ready, or ready for less than ``STARTING_GRACE`` seconds, and that has no active drift
+condition, so a dependent's first connections fail while the database comes up (and the
+database itself says it is starting up). An error logged while a dependency it names (or,
+naming nothing specific, any dependency, or the service itself) was not yet ready, or
+ready for less than ``STARTING_GRACE`` seconds, and that has no active drift
 (a dependency that crashed or turned unhealthy is an issue, and links as above), is
 expected: the store opens it low, resolves it once the dependencies have been ready for
 the grace without a new line, and raises it to its own severity if it is logged after.
@@ -81,14 +82,15 @@ def while_starting(
     ready_since: Mapping[str, float | None],
     at: float,
 ) -> list[str]:
-    """The dependencies of ``service`` whose start explains a connection or database error
-    it logged at ``at`` (epoch seconds), nearest first. ``ready_since``: the services
-    without an active drift, each with when it became ready (None: not yet)."""
+    """The services whose start explains a connection or database error ``service``
+    logged at ``at`` (epoch seconds): its dependencies, nearest first, and itself (a
+    database's own "the database system is starting up" while it starts). ``ready_since``:
+    the services without an active drift, each with when it became ready (None: not yet)."""
     if category not in LINKED_CATEGORIES or service not in desired.services:
         return []
     starting = [
         dep
-        for dep in upstream(desired, service)
+        for dep in [service, *upstream(desired, service)]
         if dep in ready_since
         and ((since := ready_since[dep]) is None or since > at - STARTING_GRACE)
     ]

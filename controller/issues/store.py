@@ -90,6 +90,16 @@ def _copy(issue: Issue) -> Issue:
     )
 
 
+def _started_text(issue: Issue, ready: datetime) -> str:
+    """How an issue logged while services were starting ended: "its dependency was
+    starting (db, ready since 20:53:31)", "it was starting (ready since ...)"."""
+    deps = ", ".join(s for s in issue.while_starting if s != issue.service)
+    since = f"ready since {ready:%H:%M:%S}"
+    if issue.service not in issue.while_starting:
+        return f"its dependency was starting ({deps}, {since})"
+    return f"it was starting{f' with {deps}' if deps else ''} ({since})"
+
+
 def _acted_on(issue: Issue) -> bool:
     """Whether remediation may act on the issue at all: a forecast or a precursor only
     when its service declares what to do before exhaustion; an error logged while its
@@ -266,12 +276,7 @@ class IssueStore:
                 if any(s is None or now - s < grace for s in since):
                     continue
                 ready = max(s for s in since if s is not None)
-                names = ", ".join(issue.while_starting)
-                self._resolve(
-                    issue,
-                    now,
-                    f"its dependency was starting ({names}, ready since {ready:%H:%M:%S})",
-                )
+                self._resolve(issue, now, _started_text(issue, ready))
                 self._sightings.forget(issue.fingerprint)
                 resolved.append(_copy(issue))
             if resolved:

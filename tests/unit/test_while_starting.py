@@ -5,6 +5,8 @@ that, the service's own problem at its pattern's severity."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from controller.causes import STARTING_GRACE, while_starting
 from controller.issues.store import IssueStore
 from controller.logflow import expected
@@ -133,3 +135,23 @@ def test_an_error_when_the_dependency_is_long_ready_is_opened_at_its_severity():
     store.record_findings(found, DetectionSettings())
     (issue,) = store.issues()
     assert issue.severity is Severity.HIGH and issue.while_starting == []
+
+
+def test_a_database_saying_it_is_starting_up_while_it_starts_is_expected_of_itself():
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    starting_up = replace(
+        error(T + 1, category=Category.DATABASE), service="db", fingerprint="log:db:pg-starting:1"
+    )
+    (found,) = expected(STACK, store, [starting_up])
+    assert found.while_starting == ("db",)
+    store.record_findings([found], DetectionSettings())
+    assert store.issues()[0].severity is Severity.LOW
+    clock.advance(3)
+    store.sync_drifts([], [status("db", True), status("cache", True), status("api", True)])
+    clock.advance(STARTING_GRACE)
+    (done,) = store.resolve_started()
+    assert done.resolution.startswith("it was starting (ready since ")
+    # the same line from a service long ready is its own problem
+    assert expected(STACK, store, [replace(starting_up, ts=clock())])[0].while_starting == ()
