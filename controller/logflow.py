@@ -31,7 +31,6 @@ from controller.detect.detector import Detector
 from controller.issues.store import IssueStore, SyncResult
 from controller.metrics import Metrics
 from controller.model import (
-    LINKED_CATEGORIES,
     ContainerSnapshot,
     DesiredState,
     DetectionSettings,
@@ -170,15 +169,16 @@ class LogPipeline:
 
 
 def expected(desired: DesiredState, store: IssueStore, findings: list[Finding]) -> list[Finding]:
-    """``findings`` with the dependencies whose start explains each connection or
-    database error (``causes.while_starting``): the store opens those low."""
-    linked = [f for f in findings if f.category in LINKED_CATEGORIES]
-    if not linked:
+    """``findings`` with the services whose start explains each error a client logs while
+    its peer starts (a pattern marked ``starting``: connection refused, not accepting
+    connections yet; ``causes.while_starting``): the store opens those low."""
+    kinds = {p.id for p in desired.detection.patterns if p.starting}
+    if not any(f.pattern_id in kinds for f in findings):
         return findings
     ready_since = store.without_drift(desired.services)
     return [
         replace(f, while_starting=tuple(starting))
-        if f.category in LINKED_CATEGORIES
+        if f.pattern_id in kinds
         and (starting := while_starting(desired, f.service, f.category, f.named, ready_since, f.ts))
         else f
         for f in findings

@@ -438,6 +438,8 @@ class PatternDef:
     hint: str = ""
     remediation: str = "none"  # restart | recreate | runbook | none: what it suggests
     generic: bool = False  # a catch-all (a bare traceback): only when nothing specific matches
+    # what a client logs while its peer starts (connection refused): expected then
+    starting: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from controller.model import Category, PatternDef, Severity
+from controller.model import LINKED_CATEGORIES, Category, PatternDef, Severity
 
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when PyYAML has it
 
@@ -99,6 +99,16 @@ class PatternSpec(BaseModel):
         default=False,
         description="A catch-all: any specific pattern matching the same record wins over it.",
     )
+    starting: bool = Field(
+        default=False,
+        description=(
+            "What a client logs while the peer it reaches is still starting (connection "
+            "refused, not accepting connections yet): logged while a dependency it is about "
+            "(or its own service) starts, it is expected: low, never acted on, resolved once "
+            "that is ready (docs/detection.md). Not for errors a start does not explain (a "
+            "missing database, a bad password)."
+        ),
+    )
     examples: list[str] = Field(
         default_factory=list, description="Lines it must match (checked at load)."
     )
@@ -116,6 +126,7 @@ class PatternSpec(BaseModel):
             hint=self.hint,
             remediation=self.remediation,
             generic=self.generic,
+            starting=self.starting,
         )
 
 
@@ -137,6 +148,11 @@ def compile_python(regex: str) -> re.Pattern[str]:
 
 def check_pattern(spec: PatternSpec) -> re.Pattern[str]:
     """Validate one pattern and its examples; returns its compiled ``re`` form."""
+    if spec.starting and spec.category not in LINKED_CATEGORIES:
+        raise PatternError(
+            f"pattern {spec.id}: starting: only a connection or database error is explained "
+            f"by its peer starting, not a {spec.category} one"
+        )
     for rule, why in _FORBIDDEN:
         if rule.search(spec.regex):
             raise PatternError(f"pattern {spec.id}: regex: {why}")

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from controller.causes import STARTING_GRACE, while_starting
+from controller.detect.library import library_specs
 from controller.issues.store import IssueStore
 from controller.logflow import expected
 from controller.model import (
@@ -16,6 +19,7 @@ from controller.model import (
     Endpoint,
     Finding,
     IssueState,
+    PatternDef,
     ServiceAddress,
     ServiceCondition,
     ServiceStatus,
@@ -30,14 +34,27 @@ def named(service: str, *texts: str) -> tuple[ServiceAddress, ...]:
     return tuple(ServiceAddress(e, "service name") for t in texts if (e := Endpoint.parse(t)))
 
 
+PATTERNS = (
+    PatternDef("conn-refused", "refused", Category.CONNECTION, Severity.HIGH, "r", starting=True),
+    PatternDef(
+        "pg-not-ready", "starting up", Category.DATABASE, Severity.MEDIUM, "s", starting=True
+    ),
+    PatternDef("pg-database-missing", "does not exist", Category.DATABASE, Severity.CRITICAL, "m"),
+)
 STACK = desired(
     spec("db", addresses=named("db", "db", ":5432")),
     spec("cache", addresses=named("cache", "cache", ":6379")),
     spec("api", depends_on=("db", "cache")),
+    detection=DetectionSettings(patterns=PATTERNS),
 )
 
 
-def error(ts: float, *named: str, category: Category = Category.CONNECTION) -> Finding:
+def error(
+    ts: float,
+    *named: str,
+    category: Category = Category.CONNECTION,
+    severity: Severity = Severity.HIGH,
+) -> Finding:
     return Finding(
         service="api",
         container="demo-api-1",
@@ -45,7 +62,7 @@ def error(ts: float, *named: str, category: Category = Category.CONNECTION) -> F
         kind="log",
         pattern_id="conn-refused",
         category=category,
-        severity=Severity.HIGH,
+        severity=severity,
         title="Connection refused by a peer service",
         fingerprint="log:api:conn-refused:1",
         evidence=f"evidence {ts}",
@@ -142,7 +159,10 @@ def test_a_database_saying_it_is_starting_up_while_it_starts_is_expected_of_itse
     store = IssueStore("dev", clock)
     store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
     starting_up = replace(
-        error(T + 1, category=Category.DATABASE), service="db", fingerprint="log:db:pg-starting:1"
+        error(T + 1, category=Category.DATABASE),
+        service="db",
+        pattern_id="pg-not-ready",
+        fingerprint="log:db:pg-not-ready:1",
     )
     (found,) = expected(STACK, store, [starting_up])
     assert found.while_starting == ("db",)
@@ -155,3 +175,37 @@ def test_a_database_saying_it_is_starting_up_while_it_starts_is_expected_of_itse
     assert done.resolution.startswith("it was starting (ready since ")
     # the same line from a service long ready is its own problem
     assert expected(STACK, store, [replace(starting_up, ts=clock())])[0].while_starting == ()
+
+
+def test_what_a_start_does_not_explain_is_not_expected_and_is_acted_on():
+    """A missing database while db starts is the runbook's at once, not "expected"."""
+    store = IssueStore("dev", FakeClock(T))
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    missing = replace(
+        error(T, category=Category.DATABASE, severity=Severity.CRITICAL),
+        pattern_id="pg-database-missing",
+        fingerprint="log:api:pg-database-missing:1",
+    )
+    (found,) = expected(STACK, store, [missing])
+    assert found.while_starting == ()
+    store.record_findings([found], DetectionSettings())
+    assert store.issues()[0].severity is Severity.CRITICAL
+    assert list(store.actionable()) == ["api"]
+
+
+def test_the_library_marks_what_a_peer_starting_explains_and_nothing_else():
+    marked = {s.id for s in library_specs() if s.starting}
+    assert {"conn-refused", "pg-server-unreachable", "pg-not-ready", "redis-loading"} <= marked
+    assert not marked & {"pg-database-missing", "pg-role-missing", "tls-cert-invalid"}
+    assert all(s.category in ("connection", "database") for s in library_specs() if s.starting)
+
+
+def test_a_pattern_marked_starting_outside_connection_and_database_is_refused():
+    from controller.detect.library import PatternError, PatternSpec, check_pattern
+
+    spec = PatternSpec(
+        id="disk-full", regex="no space", category="filesystem", severity="high", title="full",
+        starting=True,
+    )  # fmt: skip
+    with pytest.raises(PatternError, match="pattern disk-full: starting: only a connection"):
+        check_pattern(spec)
