@@ -30,7 +30,10 @@ from controller.model import (
     ServiceRunState,
     ServiceSpec,
     StackView,
+    SwarmNode,
     SwarmPause,
+    TaskFailure,
+    TaskRun,
     VolumeUsage,
 )
 from controller.observe.gateway import (
@@ -472,6 +475,9 @@ class FakeStack:
         self.replicas = dict(replicas or {})  # what Swarm keeps, by compose service
         self.missing: set[str] = set()  # services the stack does not deploy
         self.pauses: dict[str, SwarmPause] = {}  # updates Swarm paused, by compose service
+        self.nodes: list[SwarmNode] = []  # the swarm's nodes (docker node ls)
+        self.failures: list[TaskFailure] = []  # the stack's tasks that failed, on their node
+        self.runs: list[TaskRun] = []  # the stack's tasks that run now, on their node
 
     def pause(self, service: str, image: str, previous: str, message: str) -> None:
         """Swarm paused the update of ``service`` from ``previous`` to ``image``: its
@@ -507,6 +513,9 @@ class FakeStack:
             "demo",
             {s: self.replicas.get(s, 1) for s in sorted(known - self.missing)},
             "docker stack deploy -c /srv/demo/stack.yaml demo",
+            tuple(self.nodes),
+            tuple(self.failures),
+            tuple(self.runs),
         )
 
     def _name(self, project: str, service: str) -> str:

@@ -42,7 +42,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from controller.model import ContainerSnapshot, ContainerUsage, DiskUsage, SwarmPause, engine_ns
+from controller.model import (
+    ContainerSnapshot,
+    ContainerUsage,
+    DiskUsage,
+    SwarmNode,
+    SwarmPause,
+    TaskFailure,
+    TaskRun,
+    engine_ns,
+)
 from controller.observe.engine import DockerEngine, _Lines, _Stream
 from controller.observe.gateway import (
     ContainerGone,
@@ -56,6 +65,7 @@ from controller.observe.gateway import (
     NodeUnreachable,
 )
 from controller.observe.logwire import WireLog
+from controller.observe.swarmnodes import swarm_nodes, task_failures
 from controller.observe.swarmtasks import (
     PRE_RUN,
     STACK_LABEL,
@@ -146,11 +156,14 @@ class SwarmEngine(DockerEngine):
     def _tasks(self, project: str) -> list[dict[str, Any]]:
         return self._stack("tasks", project)
 
-    def _nodes(self) -> dict[str, str]:
+    def _node_list(self) -> list[dict[str, Any]]:
         nodes: list[dict[str, Any]] = self._call("list nodes", lambda api: api.nodes())
+        return nodes
+
+    def _nodes(self) -> dict[str, str]:
         return {
             str(n.get("ID")): str((n.get("Description") or {}).get("Hostname") or n.get("ID"))
-            for n in nodes
+            for n in self._node_list()
         }
 
     def _listing(self, project: str, only: str | None = None) -> list[ContainerSnapshot]:
@@ -190,6 +203,19 @@ class SwarmEngine(DockerEngine):
         """The stack's services by compose name, each its spec's replicas (None: global):
         what Swarm keeps, which a person may have scaled, and what is deployed at all."""
         return replicas_of(project, self._services(project))
+
+    def stack_nodes(
+        self, project: str
+    ) -> tuple[tuple[SwarmNode, ...], tuple[TaskFailure, ...], tuple[TaskRun, ...]]:
+        """The swarm's nodes, and the stack's tasks that failed and that run, each on its
+        node (``swarmnodes``): what a node's drain report is judged on."""
+        listed = self._node_list()
+        nodes = swarm_nodes(listed)
+        hosts = {str(n.get("ID")): node.name for n, node in zip(listed, nodes, strict=True)}
+        failures, runs = task_failures(
+            project, self._services(project), self._tasks(project), hosts
+        )
+        return nodes, failures, runs
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:
         return self._listing(project)

@@ -49,6 +49,7 @@ from controller.remediate.deference import Deference
 from controller.remediate.failures import FailureBackoff
 from controller.remediate.keeper import Keeper, SnapshotCompose
 from controller.remediate.lastgood import LastGood
+from controller.remediate.nodes import NodeWatch
 from controller.remediate.pool import WorkerPool
 from controller.remediate.proving import Prover
 from controller.remediate.queue import WorkQueue
@@ -182,7 +183,8 @@ def build_remediation(
         dry_run=dry_run,
         swarm=paused,
     )
-    return Remediation(records, lastgood, pool, reconciler, runner, signals, changes)
+    nodes = NodeWatch(store)
+    return Remediation(records, lastgood, pool, reconciler, runner, signals, changes, nodes)
 
 
 def _paused(
@@ -193,9 +195,16 @@ def _paused(
 
 
 def _stack_view(swarm: SwarmEngine, compose: ComposeProject) -> Callable[[], StackView]:
-    """What the manager keeps of the stack, read at each observation (one call)."""
+    """What the manager keeps of the stack, read at each observation: its services, its
+    tasks and the nodes (three calls)."""
     deploy = deploy_command(compose.name, compose.files)
-    return lambda: StackView(compose.name, swarm.stack_replicas(compose.name), deploy)
+
+    def view() -> StackView:
+        nodes, failures, runs = swarm.stack_nodes(compose.name)
+        replicas = swarm.stack_replicas(compose.name)
+        return StackView(compose.name, replicas, deploy, nodes, failures, runs)
+
+    return view
 
 
 def assemble(
