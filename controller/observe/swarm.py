@@ -46,10 +46,8 @@ from controller.model import (
     ContainerSnapshot,
     ContainerUsage,
     DiskUsage,
-    SwarmNode,
+    StackView,
     SwarmPause,
-    TaskFailure,
-    TaskRun,
     engine_ns,
 )
 from controller.observe.engine import DockerEngine, _Lines, _Stream
@@ -199,23 +197,19 @@ class SwarmEngine(DockerEngine):
             raise EngineError(f"{found.host} is not a swarm manager (swarm state {state})")
         return found
 
-    def stack_replicas(self, project: str) -> dict[str, int | None]:
-        """The stack's services by compose name, each its spec's replicas (None: global):
-        what Swarm keeps, which a person may have scaled, and what is deployed at all."""
-        return replicas_of(project, self._services(project))
-
-    def stack_nodes(
-        self, project: str
-    ) -> tuple[tuple[SwarmNode, ...], tuple[TaskFailure, ...], tuple[TaskRun, ...]]:
-        """The swarm's nodes, and the stack's tasks that failed and that run, each on its
-        node (``swarmnodes``): what a node's drain report is judged on."""
+    def stack_view(self, project: str, deploy: str) -> StackView:
+        """What the manager keeps of the stack beside its tasks' snapshots (three calls):
+        each service's replicas as its spec says (what Swarm keeps, which a person may
+        have scaled, and what is deployed at all), the swarm's nodes, and the stack's
+        tasks that failed and that run, each on its node (``swarmnodes``: what a node's
+        drain report is judged on). ``deploy``: the command that deploys the stack."""
+        services = self._services(project)
         listed = self._node_list()
         nodes = swarm_nodes(listed)
         hosts = {str(n.get("ID")): node.name for n, node in zip(listed, nodes, strict=True)}
-        failures, runs = task_failures(
-            project, self._services(project), self._tasks(project), hosts
-        )
-        return nodes, failures, runs
+        failures, runs = task_failures(project, services, self._tasks(project), hosts)
+        replicas = replicas_of(project, services)
+        return StackView(project, replicas, deploy, nodes, failures, runs)
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:
         return self._listing(project)

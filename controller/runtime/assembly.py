@@ -195,16 +195,9 @@ def _paused(
 
 
 def _stack_view(swarm: SwarmEngine, compose: ComposeProject) -> Callable[[], StackView]:
-    """What the manager keeps of the stack, read at each observation: its services, its
-    tasks and the nodes (three calls)."""
+    """What the manager keeps of the stack, read at each observation."""
     deploy = deploy_command(compose.name, compose.files)
-
-    def view() -> StackView:
-        nodes, failures, runs = swarm.stack_nodes(compose.name)
-        replicas = swarm.stack_replicas(compose.name)
-        return StackView(compose.name, replicas, deploy, nodes, failures, runs)
-
-    return view
+    return lambda: swarm.stack_view(compose.name, deploy)
 
 
 def assemble(
