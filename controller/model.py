@@ -113,6 +113,8 @@ class FindingKind(StrEnum):
     ROLLED_BACK = "rolled-back"  # it runs a last-good snapshot, not its declared config
     PREDICTED = "predicted"  # a resource's trend reaches its limit within a horizon
     PRECURSOR = "precursor"  # a log template learned to come before the service's incidents
+    # on a swarm: a node where tasks keep failing while the same services run elsewhere
+    NODE_FAILING = "node-failing"
 
 
 # what an issue is: one of the drift kinds, or one of the finding kinds
@@ -883,6 +885,40 @@ class StackView:
     name: str  # the stack's name (the project)
     replicas: Mapping[str, int | None]
     deploy: str  # the command that deploys it, as a person runs it
+    nodes: tuple[SwarmNode, ...] = ()  # the swarm's nodes
+    failures: tuple[TaskFailure, ...] = ()  # the stack's failed tasks the cluster keeps
+    runs: tuple[TaskRun, ...] = ()  # the stack's tasks that run now
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmNode:
+    """A node of the swarm as ``docker node ls`` shows it."""
+
+    name: str  # its host name
+    availability: str = "active"  # active | pause | drain: what a person set
+    state: str = "ready"  # ready | down | unknown | disconnected
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailure:
+    """A task of the stack that failed on its node (Swarm's ``failed`` or ``rejected``)."""
+
+    service: str  # its compose service
+    slot: int  # its replicated service's slot; 0: a global service's
+    task: str  # the task's id
+    node: str  # the node's host name
+    exit_code: int  # -1: it never ran a container (rejected)
+    error: str  # Swarm's ``Status.Err``
+    at: float  # epoch s it failed
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRun:
+    """A task of the stack that runs now, on its node, since when (epoch s)."""
+
+    service: str
+    node: str
+    since: float
 
 
 @dataclass(frozen=True, slots=True)

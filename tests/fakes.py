@@ -30,8 +30,11 @@ from controller.model import (
     ServiceRunState,
     ServiceSpec,
     StackView,
+    SwarmNode,
     SwarmPause,
     SwarmUpdate,
+    TaskFailure,
+    TaskRun,
     VolumeUsage,
 )
 from controller.observe.gateway import (
@@ -480,6 +483,9 @@ class FakeStack:
         self.rolled: dict[str, SwarmPause] = {}  # rollbacks Swarm completed, by compose service
         self._rollbacks = 0  # rollbacks carried out (each begins at its own time)
         self.updated: dict[str, SwarmUpdate] = {}  # each service's last update, if any
+        self.nodes: list[SwarmNode] = []  # the swarm's nodes (docker node ls)
+        self.failures: list[TaskFailure] = []  # the stack's tasks that failed, on their node
+        self.runs: list[TaskRun] = []  # the stack's tasks that run now, on their node
 
     def pause(
         self, service: str, image: str, previous: str, message: str, started: str = DEPLOYED
@@ -565,7 +571,13 @@ class FakeStack:
             "demo",
             {s: self.replicas.get(s, 1) for s in sorted(known - self.missing)},
             "docker stack deploy -c /srv/demo/stack.yaml demo",
+            tuple(self.nodes),
+            tuple(self.failures),
+            tuple(self.runs),
         )
+
+    def stack_view(self, project: str, deploy: str) -> StackView:
+        return replace(self.view(), deploy=deploy)
 
     def stack_replicas(self, project: str) -> dict[str, int | None]:
         return dict(self.view().replicas)

@@ -102,10 +102,11 @@ def _started_text(issue: Issue, ready: datetime) -> str:
 
 def _acted_on(issue: Issue) -> bool:
     """Whether remediation may act on the issue at all: a forecast or a precursor only
-    when its service declares what to do before exhaustion; an error logged while its
-    dependencies were starting never (it ends when they are ready, or is raised to the
-    service's own problem when logged after)."""
-    if issue.while_starting:
+    when its service declares what to do before exhaustion; a node's drain report never
+    (draining a node is a person's call); an error logged while its dependencies were
+    starting never (it ends when they are ready, or is raised to the service's own
+    problem when logged after)."""
+    if issue.kind is FindingKind.NODE_FAILING or issue.while_starting:
         return False
     return issue.source is not IssueSource.PREDICT or issue.suggested not in ("", "none")
 
@@ -288,7 +289,11 @@ class IssueStore:
         released: list[Issue] = []
         with self._lock:
             for issue in self._issues.values():
-                if issue.service == service and issue.state is IssueState.NEEDS_HUMAN:
+                if (
+                    issue.service == service
+                    and issue.state is IssueState.NEEDS_HUMAN
+                    and issue.kind is not FindingKind.NODE_FAILING  # the node's, not the service's
+                ):
                     issue.state = IssueState.OPEN
                     issue.resolution = ""
                     released.append(_copy(issue))
@@ -436,9 +441,12 @@ class IssueStore:
         blocking: bool,
         title: str,
         detail: str,
+        source: IssueSource = IssueSource.CHANGE,
+        category: Category = Category.CONFIG,
     ) -> bool:
-        """An issue about a change of ``service`` (a bad one, a rollback in force): opened,
-        opened again, or brought up to date. True when it (re)opened."""
+        """An issue about a change of ``service`` (a bad one, a rollback in force), or any
+        other a watch of its own raises (a node's drain report): opened, opened again, or
+        brought up to date. True when it (re)opened."""
         now = to_datetime(self._clock())
         result = SyncResult()
         with self._lock:
@@ -449,9 +457,9 @@ class IssueStore:
                     service,
                     now,
                     result,
-                    source=IssueSource.CHANGE,
+                    source=source,
                     kind=kind,
-                    category=Category.CONFIG,
+                    category=category,
                     severity=severity,
                     blocking=blocking,
                     title=redact(title),

@@ -52,6 +52,7 @@ from controller.model import (
     ContainerSnapshot,
     ContainerUsage,
     DiskUsage,
+    StackView,
     SwarmPause,
     SwarmUpdate,
     engine_ns,
@@ -69,6 +70,7 @@ from controller.observe.gateway import (
     NodeUnreachable,
 )
 from controller.observe.logwire import WireLog
+from controller.observe.swarmnodes import swarm_nodes, task_failures
 from controller.observe.swarmtasks import (
     PRE_RUN,
     STACK_LABEL,
@@ -163,11 +165,14 @@ class SwarmEngine(DockerEngine):
     def _tasks(self, project: str) -> list[dict[str, Any]]:
         return self._stack("tasks", project)
 
-    def _nodes(self) -> dict[str, str]:
+    def _node_list(self) -> list[dict[str, Any]]:
         nodes: list[dict[str, Any]] = self._call("list nodes", lambda api: api.nodes())
+        return nodes
+
+    def _nodes(self) -> dict[str, str]:
         return {
             str(n.get("ID")): str((n.get("Description") or {}).get("Hostname") or n.get("ID"))
-            for n in nodes
+            for n in self._node_list()
         }
 
     def _listing(self, project: str, only: str | None = None) -> list[ContainerSnapshot]:
@@ -203,10 +208,19 @@ class SwarmEngine(DockerEngine):
             raise EngineError(f"{found.host} is not a swarm manager (swarm state {state})")
         return found
 
-    def stack_replicas(self, project: str) -> dict[str, int | None]:
-        """The stack's services by compose name, each its spec's replicas (None: global):
-        what Swarm keeps, which a person may have scaled, and what is deployed at all."""
-        return replicas_of(project, self._services(project))
+    def stack_view(self, project: str, deploy: str) -> StackView:
+        """What the manager keeps of the stack beside its tasks' snapshots (three calls):
+        each service's replicas as its spec says (what Swarm keeps, which a person may
+        have scaled, and what is deployed at all), the swarm's nodes, and the stack's
+        tasks that failed and that run, each on its node (``swarmnodes``: what a node's
+        drain report is judged on). ``deploy``: the command that deploys the stack."""
+        services = self._services(project)
+        listed = self._node_list()
+        nodes = swarm_nodes(listed)
+        hosts = {str(n.get("ID")): node.name for n, node in zip(listed, nodes, strict=True)}
+        failures, runs = task_failures(project, services, self._tasks(project), hosts)
+        replicas = replicas_of(project, services)
+        return StackView(project, replicas, deploy, nodes, failures, runs)
 
     def list_containers(self, project: str) -> list[ContainerSnapshot]:
         return self._listing(project)

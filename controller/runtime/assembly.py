@@ -49,6 +49,7 @@ from controller.remediate.deference import Deference
 from controller.remediate.failures import FailureBackoff
 from controller.remediate.keeper import Keeper, SnapshotCompose
 from controller.remediate.lastgood import LastGood
+from controller.remediate.nodes import NodeWatch
 from controller.remediate.pool import WorkerPool
 from controller.remediate.proving import Prover
 from controller.remediate.queue import WorkQueue
@@ -184,7 +185,8 @@ def build_remediation(
         swarm=swarm,
         rolled=None if stack is None else _rolled(stack, desired),
     )
-    return Remediation(records, lastgood, pool, reconciler, runner, signals, changes)
+    nodes = NodeWatch(store)
+    return Remediation(records, lastgood, pool, reconciler, runner, signals, changes, nodes)
 
 
 def _operations(stack: StackControl, desired: Callable[[], DesiredState]) -> Operations:
@@ -207,13 +209,13 @@ class Manager(StackControl, Protocol):
     """A swarm manager: the steps it carries out, and what it keeps of a stack
     (``SwarmEngine``; tests give a fake of it)."""
 
-    def stack_replicas(self, project: str) -> dict[str, int | None]: ...
+    def stack_view(self, project: str, deploy: str) -> StackView: ...
 
 
 def _stack_view(swarm: Manager, compose: ComposeProject) -> Callable[[], StackView]:
-    """What the manager keeps of the stack, read at each observation (one call)."""
+    """What the manager keeps of the stack, read at each observation."""
     deploy = deploy_command(compose.name, compose.files)
-    return lambda: StackView(compose.name, swarm.stack_replicas(compose.name), deploy)
+    return lambda: swarm.stack_view(compose.name, deploy)
 
 
 def assemble(

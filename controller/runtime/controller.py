@@ -263,6 +263,7 @@ class Controller:
         self._remediation.signals.pass_seen(statuses, observed)
         ready_for = {status.name: secs for status, secs in self.store.services_ready_for()}
         changed = self._remediation.changes.pass_seen(observed, frozen, ready_for)
+        changed = self._remediation.nodes.pass_seen(observed) or changed
         # crashes, OOM kills, unhealthy turns, changes judged bad
         self.parts.learning.incidents(synced, (), self._remediation.changes.judged_bad())
         self.parts.learning.settle()

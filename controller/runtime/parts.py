@@ -29,6 +29,7 @@ from controller.observe.probes import Prober
 from controller.observe.usage import UsageSampler
 from controller.remediate.changes import ChangeWatch
 from controller.remediate.lastgood import LastGood
+from controller.remediate.nodes import NodeWatch
 from controller.remediate.pool import WorkerPool
 from controller.remediate.reconciler import Reconciler
 from controller.remediate.records import Records
@@ -48,6 +49,7 @@ class Remediation:
     runner: StepRunner
     signals: Signals
     changes: ChangeWatch  # what each pass does about changes, verdicts, snapshots
+    nodes: NodeWatch  # what each pass does about swarm nodes whose tasks keep failing
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,10 @@ person's operation: Swarm moves its tasks, the controller adds nothing."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from tests.e2e.conftest import STACKS, free_ports, wait_for
+from tests.e2e.conftest import CONTROLLER, STACKS, free_ports, wait_for
 from tests.e2e.swarm import Swarm
 from tests.e2e.swarmctl import Controller
 
@@ -146,5 +147,75 @@ def test_a_runbook_on_a_node_whose_engine_does_not_answer_goes_to_a_person_at_on
             said = f"cannot reach node {store_node}'s engine at tcp://127.0.0.1:{closed}: "
             assert handed["resolution"].startswith(f"runbook create-orders cannot run: {said}")
             assert len(handed["attempts"]) == 1, handed  # not tried again
+        finally:
+            controller.stop()
+
+
+BADNODE = STACKS / "swarm-badnode.yaml"
+
+
+def test_a_node_where_tasks_keep_failing_gets_a_drain_report_naming_that_node_only(
+    swarm3: Swarm, tmp_path: Path
+):
+    bad = swarm3.workers[0]
+    stack_file = tmp_path / "badnode.yaml"
+    stack_file.write_text(BADNODE.read_text().replace("BAD_NODE", bad.hostname))
+    others = sorted(n.hostname for n in swarm3.nodes if n is not bad)
+    with swarm3.stack(stack_file) as stack:
+        controller = Controller(swarm3, tmp_path, "-f", str(stack_file), "-p", stack)
+        try:
+            runs = f"flaky runs on {', '.join(others)}: the node is the likely cause"
+            # the report names each node once a task of flaky has run there for 30 s
+            report = wait_for(
+                lambda: (
+                    (i := controller.issue(f"node:{bad.hostname}:failing"))
+                    and i["state"] == "needs-human"
+                    and runs in i["detail"]
+                    and i
+                ),
+                240,
+                f"a drain report of {bad.hostname} naming {others}",
+                1,
+                controller.seen,
+            )
+            drain = f"`docker node update --availability drain {bad.hostname}`"
+            assert report["severity"] == "high" and report["service"] == "flaky", report
+            assert f"tasks keep failing on node {bad.hostname}: " in report["title"], report
+            assert "exit 7" in report["detail"] and drain in report["detail"], report
+            undo = f"`docker node update --availability active {bad.hostname}`"
+            assert undo in report["detail"], report
+            assert drain in report["resolution"], report  # why it is a person's
+            reports = [i for i in controller.issues() if i["fingerprint"].startswith("node:")]
+            assert [i["fingerprint"] for i in reports] == [f"node:{bad.hostname}:failing"]
+            assert report["attempts"] == [], report  # the controller never drains
+            markdown = (tmp_path / "docker_issues_report_dev.md").read_text()
+            assert f"tasks keep failing on node {bad.hostname}" in markdown
+            described = subprocess.run(
+                [CONTROLLER, "status", "flaky", "--file", str(controller.file), "--color", "never"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+            assert (
+                f"node-failing  high  needs-human  tasks keep failing on node {bad.hostname}"
+                in (described)
+            ), described
+            assert drain in described, described
+            # a person drains it: Swarm moves the slot away, the report resolves
+            swarm3.docker("node", "update", "--availability", "drain", bad.node_id)
+            try:
+                done = wait_for(
+                    lambda: controller.resolved(f"node:{bad.hostname}:failing"),
+                    120,
+                    "the report to resolve once the node is drained",
+                    1,
+                    controller.seen,
+                )
+                assert done["resolution"] == (
+                    f"node {bad.hostname} is drained (its availability is drain)"
+                ), done
+            finally:
+                swarm3.docker("node", "update", "--availability", "active", bad.node_id)
         finally:
             controller.stop()
