@@ -61,8 +61,18 @@ def test_the_demo_as_a_stack_gets_its_database_and_its_dead_and_hung_tasks_diagn
     node = swarm1.manager.hostname
 
     # the missing database: the runbook creates it in the db task, the backend recovers
+    # (whichever of the backend and the worker logged it first: Swarm starts them together,
+    # and the database may exist before the other one connects)
     runbook = wait_for(
-        lambda: controller.resolved("log:backend:pg-database-missing:"),
+        lambda: next(
+            (
+                issue
+                for service in ("backend", "worker")
+                if (issue := controller.resolved(f"log:{service}:pg-database-missing:"))
+                and issue["resolution"].startswith("fixed by runbook")
+            ),
+            None,
+        ),
         240,
         "the missing database to be created by the runbook",
         1,
