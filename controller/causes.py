@@ -88,16 +88,20 @@ def while_starting(
     the services without an active drift, each with when it became ready (None: not yet)."""
     if category not in LINKED_CATEGORIES or service not in desired.services:
         return []
-    starting = [
-        dep
-        for dep in [service, *upstream(desired, service)]
-        if dep in ready_since
-        and ((since := ready_since[dep]) is None or since > at - STARTING_GRACE)
-    ]
     endpoints = [e for text in named if (e := Endpoint.parse(text)) is not None and e.specific]
-    if not endpoints:
-        return starting
-    return [d for d in starting if any(naming(desired, d, e) is not None for e in endpoints)]
+
+    def explains(name: str) -> bool:
+        if name not in ready_since:
+            return False  # a drift of its own: the ordinary causes link to it
+        since = ready_since[name]
+        if since is not None and since <= at - STARTING_GRACE:
+            return False  # ready for longer than the grace: not starting
+        return not endpoints or any(naming(desired, name, e) is not None for e in endpoints)
+
+    # a dependency starting explains it; the service's own start only when none does (a
+    # client that just started and cannot reach its starting database waits on the database)
+    deps = [dep for dep in upstream(desired, service) if explains(dep)]
+    return deps or ([service] if explains(service) else [])
 
 
 def upstream(desired: DesiredState, service: str) -> list[str]:

@@ -96,6 +96,11 @@ def test_the_dependencies_whose_start_explains_an_error():
     assert while_starting(STACK, "api", Category.CONNECTION, (), just, T) == ["db"]
     # db has a drift of its own (absent from the map): the ordinary causes link it
     assert while_starting(STACK, "api", Category.CONNECTION, (), {"cache": T - 60}, T) == []
+    # the client just started too: its dependency's start explains it, not its own
+    both = {**starting, "api": None}
+    assert while_starting(STACK, "api", Category.CONNECTION, (), both, T) == ["db"]
+    alone = {"db": T - 60, "cache": T - 60, "api": None}
+    assert while_starting(STACK, "api", Category.CONNECTION, (), alone, T) == ["api"]
     # not a connection or database error; not a dependent
     assert while_starting(STACK, "api", Category.CONFIG, (), starting, T) == []
     assert while_starting(STACK, "db", Category.CONNECTION, (), {"api": None}, T) == []
