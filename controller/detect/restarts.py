@@ -31,7 +31,9 @@ def restart_findings(
             continue
         text = (
             f"{c.name}: restart count {previous} -> {c.restart_count}, last exit code "
-            f"{c.exit_code}" + (" (OOM killed)" if c.oom_killed else "")
+            f"{c.exit_code}"
+            + (" (OOM killed)" if c.oom_killed else "")
+            + (f"; on node {c.node}" if c.node else "")
         )
         findings.extend(
             Finding(

@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,16 +93,20 @@ def test_the_demo_as_a_stack_gets_its_database_and_its_dead_and_hung_tasks_diagn
     # a killed task: Swarm replaces it; the controller says where, and adds nothing
     mark = max(i["last_seen"] for i in controller.issues())
     swarm1.docker("kill", backend_container(swarm1, stack))
-    killed = wait_for(
-        lambda: controller.resolved("drift:backend:exited", mark),
-        180,
-        "the killed task's issue to end",
-        1,
-        controller.seen,
-    )
+
+    def killed_seen() -> dict[str, Any] | None:
+        """The dead task's issue once it ended; or, where Swarm's replacement ran before a
+        pass listed the dead one (a busy machine: a pass slower than the 1 s restart
+        delay), the count of Swarm's restarts that moved, as under Docker's policy."""
+        drift = controller.resolved("drift:backend:exited", mark)
+        restart = controller.issue("engine:backend:docker-restart")
+        return drift or (restart if restart and restart["last_seen"] > mark else None)
+
+    killed = wait_for(killed_seen, 180, "the killed task's issue", 1, controller.seen)
     assert f"on node {node}" in killed["detail"], killed
     assert killed["attempts"] == [], killed  # Swarm's restart policy did it
-    assert "Swarm's restart policy (condition any) is restarting it" in controller.log()
+    if killed["kind"] == "exited":
+        assert "Swarm's restart policy (condition any) is restarting it" in controller.log()
 
     # a hung task: its healthcheck fails, Swarm kills it as unhealthy and replaces it
     mark = max(i["last_seen"] for i in controller.issues())

@@ -155,6 +155,10 @@ def test_restart_count_increases_become_one_finding_per_restart():
     assert findings[0].fingerprint == "engine:web:docker-restart"
     assert "restart count 4 -> 6" in findings[0].line and findings[0].source == "engine"
     assert counts == {"web-1-id": 6}
+    assert "on node" not in findings[0].line
+    on_swarm = ObservedState("demo", 0.0, (container("web", restart_count=7, node="n2"),))
+    (moved,), _ = restart_findings(counts, on_swarm, 110.0)
+    assert moved.line.endswith("; on node n2")  # a swarm task's node, as every issue says
 
 
 class _Hashes:
