@@ -44,7 +44,8 @@ def restart_findings(
                 pattern_id=RESTART_PATTERN,
                 category=Category.HEALTH,
                 severity=Severity.MEDIUM,
-                title="Restarted by Docker's restart policy",
+                # a task with a node is a swarm's: Swarm's restart policy replaced it
+                title=f"Restarted by {'Swarm' if c.node else 'Docker'}'s restart policy",
                 fingerprint=f"engine:{c.service}:{RESTART_PATTERN}",
                 evidence=text,
                 line=text,

@@ -159,6 +159,8 @@ def test_restart_count_increases_become_one_finding_per_restart():
     on_swarm = ObservedState("demo", 0.0, (container("web", restart_count=7, node="n2"),))
     (moved,), _ = restart_findings(counts, on_swarm, 110.0)
     assert moved.line.endswith("; on node n2")  # a swarm task's node, as every issue says
+    assert moved.title == "Restarted by Swarm's restart policy"
+    assert findings[0].title == "Restarted by Docker's restart policy"
 
 
 class _Hashes:
