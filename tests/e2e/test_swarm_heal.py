@@ -107,6 +107,13 @@ def test_the_demo_as_a_stack_gets_its_database_and_its_dead_and_hung_tasks_diagn
     assert killed["attempts"] == [], killed  # Swarm's restart policy did it
     if killed["kind"] == "exited":
         assert "Swarm's restart policy (condition any) is restarting it" in controller.log()
+    wait_for(
+        lambda: swarm1.running(f"{stack}_backend") and controller.status()["converged"],
+        180,
+        "Swarm's replacement to run and the stack to converge",
+        1,
+        controller.seen,
+    )
 
     # a hung task: its healthcheck fails, Swarm kills it as unhealthy and replaces it
     mark = max(i["last_seen"] for i in controller.issues())
