@@ -38,6 +38,7 @@ from controller.model import (
     Finding,
     LogBlock,
     ObservedState,
+    Severity,
     Sighting,
 )
 from controller.observe.gateway import EngineGateway
@@ -171,15 +172,22 @@ class LogPipeline:
 
 def expected(desired: DesiredState, store: IssueStore, findings: list[Finding]) -> list[Finding]:
     """``findings`` with the dependencies whose start explains each connection or
-    database error (``causes.while_starting``): the store opens those low."""
-    linked = [f for f in findings if f.category in LINKED_CATEGORIES]
+    database error (``causes.while_starting``): the store opens those low. A critical
+    one never: a database or role that does not exist, a data file that cannot be
+    loaded, is said while the database starts, yet no start ends it."""
+    linked = [f for f in findings if _expectable(f)]
     if not linked:
         return findings
     ready_since = store.without_drift(desired.services)
     return [
         replace(f, while_starting=tuple(starting))
-        if f.category in LINKED_CATEGORIES
+        if _expectable(f)
         and (starting := while_starting(desired, f.service, f.category, f.named, ready_since, f.ts))
         else f
         for f in findings
     ]
+
+
+def _expectable(finding: Finding) -> bool:
+    """A connection or database error below critical: one a start may explain."""
+    return finding.category in LINKED_CATEGORIES and finding.severity is not Severity.CRITICAL

@@ -241,18 +241,21 @@ class IssueStore:
         return resolved
 
     def without_drift(self, services: Iterable[str]) -> dict[str, float | None]:
-        """Each of ``services`` with no active drift issue, with the epoch seconds it
-        became ready (None: not ready yet): those that may be starting
-        (``causes.while_starting``)."""
+        """Each of ``services`` with no active drift issue and no restart by Docker's
+        restart policy (a crash the engine brought back at once leaves no drift to see),
+        with the epoch seconds it became ready (None: not ready yet): those that may be
+        starting (``causes.while_starting``). One no pass reported (none ran yet: the log
+        follower may read first) is not known to be starting: its error keeps its own
+        severity rather than be hidden as expected."""
         with self._lock:
             drifting = {
                 i.service
                 for i in self._issues.values()
-                if i.active and i.source is IssueSource.DRIFT
+                if i.active and i.source in (IssueSource.DRIFT, IssueSource.ENGINE)
             }
             found: dict[str, float | None] = {}
             for service in services:
-                if service not in drifting:
+                if service not in drifting and service in self._readiness.statuses:
                     since = self._readiness.since(service)
                     found[service] = None if since is None else since.timestamp()
             return found

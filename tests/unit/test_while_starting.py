@@ -15,6 +15,8 @@ from controller.model import (
     DetectionSettings,
     Endpoint,
     Finding,
+    FindingKind,
+    IssueSource,
     IssueState,
     ServiceAddress,
     ServiceCondition,
@@ -155,3 +157,73 @@ def test_a_database_saying_it_is_starting_up_while_it_starts_is_expected_of_itse
     assert done.resolution.startswith("it was starting (ready since ")
     # the same line from a service long ready is its own problem
     assert expected(STACK, store, [replace(starting_up, ts=clock())])[0].while_starting == ()
+
+
+def restarted(service: str, ts: float) -> Finding:
+    """Docker's restart policy brought ``service`` back (``detect.restarts``)."""
+    return Finding(
+        service=service,
+        container=f"demo-{service}-1",
+        ts=ts,
+        kind=FindingKind.RESTART,
+        pattern_id="docker-restart",
+        category=Category.HEALTH,
+        severity=Severity.MEDIUM,
+        title="Restarted by Docker's restart policy",
+        fingerprint=f"engine:{service}:docker-restart",
+        evidence="restart count 0 -> 1",
+        line="restart count 0 -> 1",
+        source=IssueSource.ENGINE,
+    )
+
+
+def test_a_dependency_docker_restarted_after_a_crash_is_no_start_to_expect():
+    # db crashed and its restart policy brought it back at once: no drift is left to see,
+    # only the restart; api's errors meanwhile are the crash's, at their own severity (the
+    # restart is medium: at the default min_severity, api's high error is what pages)
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", True), status("cache", True), status("api", True)])
+    clock.advance(600)
+    store.record_findings([restarted("db", clock())], DetectionSettings())
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    (found,) = expected(STACK, store, [error(clock(), "db:5432")])
+    assert found.while_starting == ()
+    store.record_findings([found], DetectionSettings())
+    api = next(i for i in store.issues() if i.service == "api")
+    assert api.severity is Severity.HIGH and api.while_starting == []
+
+
+def test_nothing_is_known_to_be_starting_before_a_pass_reported_it():
+    # the log follower may read a line before the first pass recorded what runs (and after
+    # a restart of the controller the issues file says nothing of readiness): a service no
+    # pass reported is not known to be starting, so the error keeps its own severity
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    assert store.without_drift(STACK.services) == {}
+    (found,) = expected(STACK, store, [error(T, "db:5432")])
+    assert found.while_starting == ()
+    # a service the passes do not report (gone from the files) is not starting either
+    store.sync_drifts([], [status("cache", True), status("api", True)])
+    assert "db" not in store.without_drift(STACK.services)
+
+
+def test_a_critical_error_is_never_expected_of_a_start():
+    # 'FATAL: database "app" does not exist' (pg-database-missing), a role missing, an
+    # append-only file redis cannot load: said while the database starts, yet no start
+    # ends them; hidden as low they would resolve "it was starting" and never page
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    missing = replace(
+        error(T + 1, category=Category.DATABASE),
+        service="db",
+        pattern_id="pg-database-missing",
+        severity=Severity.CRITICAL,
+        fingerprint="log:db:pg-database-missing:1",
+    )
+    (found,) = expected(STACK, store, [missing])
+    assert found.while_starting == ()
+    store.record_findings([found], DetectionSettings())
+    (issue,) = store.issues()
+    assert issue.severity is Severity.CRITICAL and issue.blocking
