@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from prometheus_client import CollectorRegistry
+
 from controller.causes import STARTING_GRACE, while_starting
 from controller.issues.store import IssueStore
 from controller.logflow import expected
@@ -22,8 +24,10 @@ from controller.model import (
     ServiceCondition,
     ServiceStatus,
     Severity,
+    system_clock,
 )
-from tests.fakes import FakeClock, desired, spec
+from controller.runtime import Settings, assemble
+from tests.fakes import FakeClock, FakeWorld, desired, spec
 
 T = 1_800_000_000.0
 
@@ -227,3 +231,33 @@ def test_a_critical_error_is_never_expected_of_a_start():
     store.record_findings([found], DetectionSettings())
     (issue,) = store.issues()
     assert issue.severity is Severity.CRITICAL and issue.blocking
+
+
+def test_a_pass_records_what_runs_before_it_follows_a_log(tmp_path, monkeypatch):
+    # the first line read must meet readiness already known: read before the first pass
+    # recorded it, a backlog of errors would be judged with nothing known to be starting
+    # (and a burst escalated to critical: --once not converged on a fresh deploy)
+    world = FakeWorld()
+    world.run("db")
+    world.run("api")
+    controller = assemble(
+        Settings(env="dev", state_dir=tmp_path, once=True),
+        desired(spec("db"), spec("api", depends_on=("db",))),
+        gateway=world,
+        compose=world,
+        hashes=world,
+        registry=CollectorRegistry(),
+        clock=system_clock,
+    )
+    order: list[str] = []
+    follow, record = controller.parts.logs.sync, controller.store.sync_drifts
+    monkeypatch.setattr(
+        controller.parts.logs, "sync", lambda o: (order.append("follow"), follow(o))[1]
+    )
+    monkeypatch.setattr(
+        controller.store,
+        "sync_drifts",
+        lambda *a, **k: (order.append("record"), record(*a, **k))[1],
+    )
+    assert controller.run_pass(submit=False)
+    assert order == ["record", "follow"]
