@@ -6,6 +6,7 @@ that, the service's own problem at its pattern's severity."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
@@ -261,3 +262,25 @@ def test_a_pass_records_what_runs_before_it_follows_a_log(tmp_path, monkeypatch)
     )
     assert controller.run_pass(submit=False)
     assert order == ["record", "follow"]
+
+
+def test_restored_by_a_new_controller_it_ends_once_the_first_passes_vouch_for_db():
+    # the controller restarted while the issue was open: the issues file has it, its
+    # readiness is gone; db running for long, the first pass dates its readiness from
+    # db's start, and the issue ends there rather than stay low for ever
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    store.record_findings(expected(STACK, store, [error(T, "db:5432")]), DetectionSettings())
+    (saved,) = store.issues()
+    clock.advance(3600)
+    again = IssueStore("dev", clock)
+    again.restore([saved])
+    long_ready = [
+        status(s, True).model_copy(update={"ready_from": datetime.fromtimestamp(T + 30, UTC)})
+        for s in ("db", "cache", "api")
+    ]
+    again.sync_drifts([], long_ready)
+    (done,) = again.resolve_started()
+    assert done.resolution.startswith("its dependency was starting (db, ready since ")
+    assert done.severity is Severity.LOW and done.escalated_from is None
