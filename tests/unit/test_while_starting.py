@@ -8,14 +8,18 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from loguru import logger
 from prometheus_client import CollectorRegistry
 
 from controller.causes import STARTING_GRACE, while_starting
 from controller.issues.store import IssueStore
 from controller.logflow import expected
+from controller.metrics import Metrics
 from controller.model import (
     Category,
     DetectionSettings,
+    Drift,
+    DriftKind,
     Endpoint,
     Finding,
     FindingKind,
@@ -28,6 +32,7 @@ from controller.model import (
     system_clock,
 )
 from controller.runtime import Settings, assemble
+from controller.runtime.journal import log_findings
 from tests.fakes import FakeClock, FakeWorld, desired, spec
 
 T = 1_800_000_000.0
@@ -284,3 +289,42 @@ def test_restored_by_a_new_controller_it_ends_once_the_first_passes_vouch_for_db
     (done,) = again.resolve_started()
     assert done.resolution.startswith("its dependency was starting (db, ready since ")
     assert done.severity is Severity.LOW and done.escalated_from is None
+
+
+def test_raised_when_its_dependency_crashed_it_is_not_told_db_was_ready():
+    # db crashed while api's issue was low: api's next error is raised, and the journal
+    # must not send the reader to api ("logged after db was ready: its own problem")
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    store.record_findings(expected(STACK, store, [error(T, "db:5432")]), DetectionSettings())
+    clock.advance(2)
+    exited = Drift(
+        service="db",
+        kind=DriftKind.EXITED,
+        severity=Severity.HIGH,
+        category=Category.HEALTH,
+        title="db exited",
+        detail="exit code 1",
+    )
+    store.sync_drifts(
+        [exited],
+        [
+            status("db", False).model_copy(update={"condition": ServiceCondition.DEGRADED}),
+            status("cache", True),
+            status("api", True),
+        ],
+    )
+    result = store.record_findings(
+        expected(STACK, store, [error(clock(), "db:5432")]), DetectionSettings()
+    )
+    assert [i.severity for i in result.outlived] == [Severity.HIGH]
+    said: list[str] = []
+    sink = logger.add(lambda message: said.append(str(message)), level="INFO")
+    try:
+        log_findings(Metrics(CollectorRegistry(), "dev"), result, clock())
+    finally:
+        logger.remove(sink)
+    (line,) = [s for s in said if "severity low -> high" in s]
+    assert "was ready" not in line and "its own problem" not in line, line
+    assert "no longer starting" in line, line
