@@ -328,3 +328,17 @@ def test_raised_when_its_dependency_crashed_it_is_not_told_db_was_ready():
     (line,) = [s for s in said if "severity low -> high" in s]
     assert "was ready" not in line and "its own problem" not in line, line
     assert "no longer starting" in line, line
+
+
+def test_a_dependency_gone_from_the_files_does_not_keep_the_issue_open_for_ever():
+    # a reload removed db (and api's depends_on): no pass reports db any more, so it can
+    # never be "ready for the grace"; the issue ends with what is still reported
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    store.record_findings(expected(STACK, store, [error(T, "db:5432")]), DetectionSettings())
+    clock.advance(1)
+    store.sync_drifts([], [status("cache", True), status("api", True)])
+    clock.advance(STARTING_GRACE)
+    (done,) = store.resolve_started()
+    assert done.resolution.startswith("its dependency was starting (db, ")
