@@ -25,12 +25,16 @@ from controller.model import (
     FindingKind,
     IssueSource,
     IssueState,
+    NotifyEvent,
+    NotifySettings,
     ServiceAddress,
     ServiceCondition,
     ServiceStatus,
     Severity,
     system_clock,
+    to_datetime,
 )
+from controller.notify.transitions import Tracker
 from controller.runtime import Settings, assemble
 from controller.runtime.journal import log_findings
 from tests.fakes import FakeClock, FakeWorld, desired, spec
@@ -342,3 +346,20 @@ def test_a_dependency_gone_from_the_files_does_not_keep_the_issue_open_for_ever(
     clock.advance(STARTING_GRACE)
     (done,) = store.resolve_started()
     assert done.resolution.startswith("its dependency was starting (db, ")
+
+
+def test_what_pages_at_the_default_min_severity():
+    # nothing while db starts; the moment the error outlives db's start, an escalation
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    tracker = Tracker(NotifySettings(), to_datetime(T - 1))
+    tracker.update(store.issues())  # the baseline
+    store.sync_drifts([], [status("db", False), status("cache", True), status("api", True)])
+    store.record_findings(expected(STACK, store, [error(T, "db:5432")]), DetectionSettings())
+    assert tracker.update(store.issues()) == []
+    clock.advance(1)
+    store.sync_drifts([], [status("db", True), status("cache", True), status("api", True)])
+    clock.advance(STARTING_GRACE + 1)
+    store.record_findings(expected(STACK, store, [error(clock(), "db:5432")]), DetectionSettings())
+    (told,) = tracker.update(store.issues())
+    assert told.event is NotifyEvent.ESCALATED and told.severity is Severity.HIGH
