@@ -41,8 +41,11 @@ issue of its own (``while_starting``): Swarm starts a stack's services together
 condition, so a dependent's first connections fail while the database comes up (and the
 database itself says it is starting up). An error logged while a dependency it names (or,
 naming nothing specific, any dependency, or the service itself) was not yet ready, or
-ready for less than ``STARTING_GRACE`` seconds, and that has no active drift
-(a dependency that crashed or turned unhealthy is an issue, and links as above), is
+ready for less than ``STARTING_GRACE`` seconds, and that has no active drift and no
+restart by Docker's restart policy (a dependency that crashed or turned unhealthy is an
+issue, and links as above; one the engine brought back at once was a crash, not a start;
+one no pass reported yet is not known to be starting; a critical error, a database
+that does not exist, is never a start's: ``logflow.expected``), is
 expected: the store opens it low, resolves it once the dependencies have been ready for
 the grace without a new line, and raises it to its own severity if it is logged after.
 

@@ -37,6 +37,7 @@ from controller.model import (
     Finding,
     LogBlock,
     ObservedState,
+    Severity,
     Sighting,
 )
 from controller.observe.gateway import EngineGateway
@@ -171,15 +172,21 @@ class LogPipeline:
 def expected(desired: DesiredState, store: IssueStore, findings: list[Finding]) -> list[Finding]:
     """``findings`` with the services whose start explains each error a client logs while
     its peer starts (a pattern marked ``starting``: connection refused, not accepting
-    connections yet; ``causes.while_starting``): the store opens those low."""
+    connections yet; ``causes.while_starting``): the store opens those low. A critical
+    one never (a severity raised by the user's override: what they asked to hear of)."""
     kinds = {p.id for p in desired.detection.patterns if p.starting}
-    if not any(f.pattern_id in kinds for f in findings):
+    if not any(_expectable(f, kinds) for f in findings):
         return findings
     ready_since = store.without_drift(desired.services)
     return [
         replace(f, while_starting=tuple(starting))
-        if f.pattern_id in kinds
+        if _expectable(f, kinds)
         and (starting := while_starting(desired, f.service, f.category, f.named, ready_since, f.ts))
         else f
         for f in findings
     ]
+
+
+def _expectable(finding: Finding, kinds: set[str]) -> bool:
+    """An error a start may explain: its pattern is marked ``starting``, below critical."""
+    return finding.pattern_id in kinds and finding.severity is not Severity.CRITICAL

@@ -189,6 +189,13 @@ def _verdict(controller: Controller, timed_out_progressing: bool, timeout: float
         notes = [f"{', '.join(waiting)} not ready yet"] if waiting else []
         notes += [f"must stay ready: {holding}"] if holding else []
         notes += [f"a change under watch: {', '.join(watched)}"] if watched else []
+        # a check failing before the engine's verdict held the gate (``_settling``): say so
+        notes += [
+            f"{i.service} failing its healthcheck ({i.detail.split(';')[0]}), the engine's "
+            "verdict to come"
+            for i in controller.store.issues()
+            if i.active and i.kind is DriftKind.FAILING_HEALTHCHECK
+        ]
         return GateResult(
             Verdict.TIMED_OUT,
             f"timed out after {timeout:g} s while still progressing"

@@ -90,11 +90,12 @@ def _copy(issue: Issue) -> Issue:
     )
 
 
-def _started_text(issue: Issue, ready: datetime) -> str:
+def _started_text(issue: Issue, ready: datetime | None) -> str:
     """How an issue logged while services were starting ended: "its dependency was
-    starting (db, ready since 20:53:31)", "it was starting (ready since ...)"."""
+    starting (db, ready since 20:53:31)", "it was starting (ready since ...)"; ``ready``
+    None: none of them is declared any more."""
     deps = ", ".join(s for s in issue.while_starting if s != issue.service)
-    since = f"ready since {ready:%H:%M:%S}"
+    since = f"ready since {ready:%H:%M:%S}" if ready is not None else "no longer declared"
     if issue.service not in issue.while_starting:
         return f"its dependency was starting ({deps}, {since})"
     return f"it was starting{f' with {deps}' if deps else ''} ({since})"
@@ -242,18 +243,21 @@ class IssueStore:
         return resolved
 
     def without_drift(self, services: Iterable[str]) -> dict[str, float | None]:
-        """Each of ``services`` with no active drift issue, with the epoch seconds it
-        became ready (None: not ready yet): those that may be starting
-        (``causes.while_starting``)."""
+        """Each of ``services`` with no active drift issue and no restart by Docker's
+        restart policy (a crash the engine brought back at once leaves no drift to see),
+        with the epoch seconds it became ready (None: not ready yet): those that may be
+        starting (``causes.while_starting``). One no pass reported (none ran yet: the log
+        follower may read first) is not known to be starting: its error keeps its own
+        severity rather than be hidden as expected."""
         with self._lock:
             drifting = {
                 i.service
                 for i in self._issues.values()
-                if i.active and i.source is IssueSource.DRIFT
+                if i.active and i.source in (IssueSource.DRIFT, IssueSource.ENGINE)
             }
             found: dict[str, float | None] = {}
             for service in services:
-                if service not in drifting:
+                if service not in drifting and service in self._readiness.statuses:
                     since = self._readiness.since(service)
                     found[service] = None if since is None else since.timestamp()
             return found
@@ -273,10 +277,12 @@ class IssueStore:
                     continue
                 if issue.state is IssueState.REMEDIATING:
                     continue
-                since = [self._readiness.since(d) for d in issue.while_starting]
+                # one no pass reports any more (a reload removed it) is not waited for
+                reported = [d for d in issue.while_starting if d in self._readiness.statuses]
+                since = [self._readiness.since(d) for d in reported]
                 if any(s is None or now - s < grace for s in since):
                     continue
-                ready = max(s for s in since if s is not None)
+                ready = max((s for s in since if s is not None), default=None)
                 self._resolve(issue, now, _started_text(issue, ready))
                 self._sightings.forget(issue.fingerprint)
                 resolved.append(_copy(issue))

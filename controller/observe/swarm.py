@@ -273,8 +273,13 @@ class SwarmEngine(DockerEngine):
         """The container events of the stack's tasks on this manager's own engine (or on
         ``node``'s, as given in ``node_engines``): a death, an OOM kill, a healthcheck's
         verdict, seen as they happen (the manager's task state follows about 0.1 s after a
-        death, and never says the others)."""
+        death, and never says the others). A node's engine is pinged first, within the
+        timeout: the SDK waits for an event stream's answer without one, so a node whose
+        engine froze (or whose host went away without a reset) would hold its follower for
+        ever, unheard of, and one more at each reconnect of the watcher."""
         engine: DockerEngine = self if node is None else self._node_engine(node)
+        if node is not None:
+            engine.reach()
         what = f"{'the manager' if node is None else node}'s container events"
         filters = {"type": ["container"], "label": [f"{STACK_LABEL}={project}"]}
         return _Stream(

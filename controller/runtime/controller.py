@@ -202,12 +202,14 @@ class Controller:
                 self.metrics.pass_done("error", time.monotonic() - started)
                 return False
             self._engine_state(True)
-            self.parts.logs.sync(observed)
             self.parts.prober.update(observed)
             self.parts.sampler.update(observed)
             self._count_restarts(observed)
             news = self._retire()
             news = self._record(observed) or news
+            # logs followed once what runs is recorded: a line read meets readiness known
+            # (an error while a dependency starts is judged by it, ``logflow.expected``)
+            self.parts.logs.sync(observed)
             if submit:
                 for service in self._proving():
                     self._remediation.pool.submit(service)  # a proof the queue lost

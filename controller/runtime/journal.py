@@ -109,7 +109,9 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
     outlived = {i.id for i in result.outlived}
     for issue in result.outlived:
         of_issue(issue).warning(
-            "{}: {} is logged after what it waited for was ready: its own problem, severity "
+            # what it waited for is ready for the grace, or at fault (crashed, unhealthy:
+            # the issue then links to that one's): either way no start explains it now
+            "{}: {} is logged while what it waited for is no longer starting, severity "
             "{} -> {} issue {}",
             issue.service,
             issue.title,

@@ -588,3 +588,5 @@ def test_a_service_failing_its_checks_before_the_engines_verdict_is_still_progre
 
     assert result.verdict is Verdict.TIMED_OUT, result.reason
     assert "web" in result.reason and "progressing" in result.reason
+    # what it waited for, in words: not only "not ready yet"
+    assert "web failing its healthcheck (1 check(s) failed in a row" in result.reason

@@ -654,3 +654,31 @@ def test_a_task_killed_as_unhealthy_that_exited_0_is_unhealthy_by_its_nodes_word
     # without the node's word it is a death like any other
     (plain,) = slot_snapshots("obs", [SERVICE], [ended, replacement], {}).snapshots
     assert plain.health is None and plain.error == ""
+
+
+@pytest.mark.timeout(20)
+def test_closing_the_events_ends_every_node_follower(monkeypatch):
+    # the watcher reopens the events on every break: the old followers must end, the one
+    # reading an open stream, the one waiting to retry and the one still connecting
+    monkeypatch.setattr(swarm_module, "NODE_RETRY_SECONDS", 60.0)
+    connecting = threading.Event()
+    released = threading.Event()
+
+    class Nodes(FakeNodes):
+        def local_events(self, project: str, node: str | None = None) -> FakeStream:
+            if node == "n4":  # an engine slow to answer: returns after the close
+                connecting.set()
+                released.wait(10)
+                return Open()
+            return super().local_events(project, node)
+
+    streams: list[FakeStream | EngineError] = [Open(), EngineError("n3: refused")]
+    engine = Nodes(streams)
+    events = _SwarmEvents(engine, "obs", Open(), 60.0, None, ["n2", "n3", "n4"])  # type: ignore[arg-type]
+    followers = [t for t in events._threads if t.name.startswith("swarm-node-")]
+    assert connecting.wait(10)
+    events.close()
+    released.set()
+    for thread in followers:
+        thread.join(10)
+    assert [t.name for t in followers if t.is_alive()] == []
