@@ -33,12 +33,14 @@ SAME_WAY_SLACK = 2.0
 
 def crash_runs(crashed: Sequence[ContainerSnapshot]) -> list[tuple[str, float]]:
     """The runs these crashed containers ended (``id@StartedAt``) and how long each
-    lasted, by the engine's clock; one the engine gives no times for is left out."""
+    lasted, by the engine's clock; one the engine gives no times for is left out, and one
+    it stamped finished before it stamped its start (a process that exited at once) lasted
+    no time."""
     runs: list[tuple[str, float]] = []
     for c in crashed:
         started, ended = _epoch(c.started_at), _epoch(c.finished_at)
-        if started is not None and ended is not None and ended >= started:
-            runs.append((instance(c), ended - started))
+        if started is not None and ended is not None:
+            runs.append((instance(c), max(0.0, ended - started)))
     return runs
 
 
@@ -55,9 +57,9 @@ def policy_crash_runs(
         if before is None or c.restart_count <= before:
             continue
         started, ended = _epoch(start), _epoch(c.finished_at)
-        if started is None or ended is None or ended < started:
+        if started is None or ended is None:
             continue
-        lived = (ended - started) / (c.restart_count - before)
+        lived = max(0.0, ended - started) / (c.restart_count - before)
         by_service.setdefault(c.service, []).append((f"{c.id}@{start}", lived))
     return sorted(by_service.items())
 

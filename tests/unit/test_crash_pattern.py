@@ -40,6 +40,9 @@ def test_crashed_runs_are_measured_by_the_engines_clock():
     dead = container("web", status="exited", started_at=stamp(T0), finished_at=stamp(T0 + 3))
     never = container("web", 2, status="exited", started_at=stamp(T0), finished_at="")
     assert crash_runs([dead, never]) == [(f"{dead.id}@{dead.started_at}", 3.0)]
+    # stamped finished before started: a process that exited at once lasted no time
+    quick = container("web", status="exited", started_at=stamp(T0 + 1), finished_at=stamp(T0))
+    assert crash_runs([quick]) == [(f"{quick.id}@{quick.started_at}", 0.0)]
 
 
 def test_restarts_by_docker_give_the_runs_they_ended_shared_between_restarts():

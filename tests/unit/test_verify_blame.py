@@ -125,6 +125,17 @@ def test_an_error_of_the_run_that_died_at_start_explains_the_crash():
     assert explains(issue, [crashed(5)], never_ready=lambda c: True)
 
 
+def test_a_run_the_engine_stamped_finished_before_started_is_an_instant_one():
+    """A process that exits at once may be stamped finished before the engine stamps its
+    start (2 of 15 runs of `false` on this machine; an import error on a busy CI one,
+    which was then restarted in a loop): its error still explains its death."""
+    issue = log_issue("demo-web-1", 0.5, Category.IMPORT)
+    at = (NOW - timedelta(seconds=0.2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    later = (NOW - timedelta(seconds=0.1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    quick = container("web", status="exited", started_at=later, finished_at=at)
+    assert why_not(issue, [quick], never_ready=lambda c: True) == ""
+
+
 def test_an_error_of_a_run_that_was_ready_does_not():
     issue = log_issue("demo-web-1", 2, Category.AUTH)
     assert not explains(issue, [crashed(5)], never_ready=lambda c: False)
