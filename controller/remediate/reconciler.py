@@ -85,7 +85,7 @@ from controller.remediate.records import Records
 from controller.remediate.results import Done, Failed, RequeueAfter, Result
 from controller.remediate.revert import Reverter
 from controller.remediate.runner import RUNBOOK_BUSY, StepRunner
-from controller.remediate.swarmchanges import PAUSED, swarm_plan
+from controller.remediate.swarmchanges import PAUSED, SWEPT, swarm_plan
 from controller.remediate.verify import instance
 
 if TYPE_CHECKING:
@@ -386,6 +386,7 @@ class Reconciler:
             return Done("dry run")
         waiting = (
             self._unready_dependencies(service, observed, rolling_back=True)
+            + self._swept_first(spec, pause, observed)
             if pause.operation
             else []
         )
@@ -459,6 +460,20 @@ class Reconciler:
                 or self._records.step(dep) is not None
                 or (rolling_back and self._rolling_back(dep))
             )
+        ]
+
+    def _swept_first(
+        self, spec: ServiceSpec, pause: SwarmPause, observed: ObservedState
+    ) -> list[str]:
+        """``scope: stack``: the dependencies of ``spec`` the same operation updated that
+        still run its update: rolled back first, though their own bad-change issue may
+        open a pass later than the paused service's (seen: app rolled back before db)."""
+        prefix = f"{self._desired.project}_"
+        swept = {name.removeprefix(prefix) for name in pause.operation}
+        return [
+            dep
+            for dep in spec.depends_on
+            if dep in swept and any(c.update in SWEPT for c in observed.of(dep))
         ]
 
     def _rolling_back(self, service: str) -> bool:

@@ -279,6 +279,18 @@ def test_auto_with_scope_stack_rolls_back_every_service_of_the_deploy_dependenci
     )
 
 
+def test_the_paused_service_waits_for_a_dependency_swept_before_its_own_issue_opened():
+    """The first pass that sees api paused sweeps db into its operation, but db's own
+    bad-change issue opens a pass later (db comes first in the pass): api's reconcile in
+    between rolled api back before db (seen on a real swarm in CI)."""
+    rig, world, _ = stack_rig(RollbackMode.AUTO, RollbackScope.STACK)
+    look(rig)
+    assert rig.store.get("change:db:bad-change") is None  # not yet
+    rig.fix("api")
+    assert world.actions == []
+    assert "rolls back after db" in rig.intended("change:api:bad-change").plan
+
+
 def test_scope_service_rolls_back_the_paused_service_alone():
     rig, world, _ = stack_rig(RollbackMode.AUTO, RollbackScope.SERVICE)
     look(rig)
