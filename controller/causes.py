@@ -86,8 +86,8 @@ def while_starting(
     at: float,
 ) -> list[str]:
     """The services whose start explains a connection or database error ``service``
-    logged at ``at`` (epoch seconds): its dependencies, nearest first, and itself (a
-    database's own "the database system is starting up" while it starts). ``ready_since``:
+    logged at ``at`` (epoch seconds): its dependencies, nearest first; only when none
+    does, itself (a database's own "the database system is starting up"). ``ready_since``:
     the services without an active drift, each with when it became ready (None: not yet)."""
     if category not in LINKED_CATEGORIES or service not in desired.services:
         return []

@@ -68,6 +68,7 @@ from controller.model import (
     to_datetime,
 )
 from controller.observe.gateway import EngineError
+from controller.observe.swarmtasks import compose_name
 from controller.remediate.blame import explains, why_not
 from controller.remediate.crashes import crash_runs
 from controller.remediate.deference import Deference, docker_restarting
@@ -468,8 +469,7 @@ class Reconciler:
         """``scope: stack``: the dependencies of ``spec`` the same operation updated that
         still run its update: rolled back first, though their own bad-change issue may
         open a pass later than the paused service's (seen: app rolled back before db)."""
-        prefix = f"{self._desired.project}_"
-        swept = {name.removeprefix(prefix) for name in pause.operation}
+        swept = {compose_name(self._desired.project, name) for name in pause.operation}
         return [
             dep
             for dep in spec.depends_on
