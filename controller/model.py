@@ -927,13 +927,15 @@ class SwarmPause:
     tasks of the new spec failed and its ``update_config.failure_action`` is pause; or
     rollback_paused: a rollback that failed) and what the update changed, as named. Also
     one Swarm rolled back (rollback_completed): then ``image`` is what it runs again and
-    ``previous`` the change rolled back (a rollback swaps the two specs)."""
+    ``previous`` the change rolled back (a rollback swaps the two specs). Also an update
+    Swarm completed that the controller judged bad after (``judged``: ``swarmverdict``)."""
 
     name: str  # the swarm service (``<stack>_<service>``)
     # "paused", "rollback_paused" or "rollback_completed" (a stack-scope rollback's other
-    # services: "updating" or "completed", and then the message is ``because``'s)
+    # services: "updating" or "completed", and then the message is ``because``'s; one
+    # the controller judged: "completed")
     state: str
-    message: str  # Swarm's ``UpdateStatus.Message`` (``because``'s, for those)
+    message: str  # Swarm's ``UpdateStatus.Message`` (``because``'s; the controller's verdict)
     image: str  # the image its spec asks for (the change)
     previous: str  # the image its ``PreviousSpec`` asked for ("" when it has none)
     # ``rollback: {scope: stack}``: the service (compose name) whose paused update makes
@@ -942,6 +944,9 @@ class SwarmPause:
     # the swarm services that operation updated, in rollback order (dependencies first);
     # empty with ``scope: service``
     operation: tuple[str, ...] = ()
+    # the controller judged the update bad after Swarm completed it (``message``: why);
+    # of one swept with such a one: ``because``'s was
+    judged: bool = False
 
     @property
     def command(self) -> str:
@@ -959,6 +964,10 @@ class SwarmUpdate:
     started: str  # ``UpdateStatus.StartedAt`` (an engine time stamp)
     image: str  # the image its spec asks for
     previous: str  # the image its ``PreviousSpec`` asked for
+    completed: str = ""  # ``UpdateStatus.CompletedAt`` ("" while it runs, or unknown)
+    # the update changed nothing of its tasks but ``ForceUpdate``: a ``--force`` (a
+    # restart of every task, the controller's or a person's), no change to judge
+    forced: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -505,7 +505,7 @@ class FakeStack:
         self.updated[service] = SwarmUpdate(
             f"demo_{service}", "completed", started, image, previous
         )
-        self.world.set(service, update="completed", image=image)
+        self.world.set(service, update="completed", update_started=started, image=image)
 
     def paused(self, project: str, service: str) -> SwarmPause | None:
         self._name(project, service)

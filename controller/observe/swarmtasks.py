@@ -319,7 +319,17 @@ def last_update(service: Mapping[str, Any]) -> SwarmUpdate | None:
         started=started,
         image=_image_of(spec),
         previous=_image_of(previous),
+        completed=str((service.get("UpdateStatus") or {}).get("CompletedAt") or ""),
+        forced=_tasks_of(spec) == _tasks_of(previous),
     )
+
+
+def _tasks_of(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What of a service spec its tasks run (its ``TaskTemplate``) but the counter a
+    ``--force`` moves: an update that changes only that counter changes nothing."""
+    template = dict(spec.get("TaskTemplate") or {})
+    template.pop("ForceUpdate", None)
+    return template
 
 
 def _image_of(spec: Mapping[str, Any], task: bool = False) -> str:

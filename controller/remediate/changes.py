@@ -79,6 +79,7 @@ from controller.remediate.swarmchanges import (
     swarm_rolled_back_text,
 )
 from controller.remediate.swarmops import Operations
+from controller.remediate.swarmverdict import SwarmVerdicts, judged_pause
 from controller.remediate.verdict import Judgement, judge, judge_missing, telling
 
 OPERATION_SECONDS = 60.0  # changes by the same hand this close together: one operation
@@ -100,10 +101,12 @@ class ChangeWatch:
         clock: Clock,
         dry_run: bool,
         swarm: Operations | None = None,
+        verdicts: SwarmVerdicts | None = None,
         rolled: Callable[[str], SwarmPause | None] | None = None,
     ) -> None:
         self._in_force = desired
         self._swarm = swarm  # on a swarm: the updates Swarm paused, and their operations
+        self._verdicts = verdicts  # ... the controller's verdict on those Swarm completed
         self._rolled = rolled  # ... and the rollback Swarm completed of one, if any
         # service -> the start of the rollback Swarm completed, and what it was (read once)
         self._swarm_rolled: dict[str, tuple[str, SwarmPause]] = {}
@@ -134,12 +137,15 @@ class ChangeWatch:
         return [
             name
             for name, spec in self._desired.services.items()
-            if spec.required
-            and self.watched(spec)
-            and self._lastgood.read(
-                name, lambda r: r.change is not None and r.change.verdict is ChangeVerdict.PENDING
-            )
+            if spec.required and self.watched(spec) and self._pending(name)
         ]
+
+    def _pending(self, service: str) -> bool:
+        if self._verdicts is not None:
+            return self._verdicts.pending(service)
+        return self._lastgood.read(
+            service, lambda r: r.change is not None and r.change.verdict is ChangeVerdict.PENDING
+        )
 
     def pass_seen(
         self, observed: ObservedState, frozen: set[str], ready_for: Mapping[str, float]
@@ -201,7 +207,7 @@ class ChangeWatch:
         service = spec.name
         containers = observed.of(service)
         if self._swarm is not None:
-            news = self._swarm_service(spec, containers)
+            news = self._swarm_service(spec, observed, now)
             return self._swarm_rolled_back(spec, containers, observed.stack) or news
         identity = identity_of(containers)
         news = self._files_moved(service)
@@ -485,30 +491,36 @@ class ChangeWatch:
 
     # --- on a swarm: the update Swarm paused ---------------------------------------------
 
-    def _swarm_service(self, spec: ServiceSpec, containers: Sequence[ContainerSnapshot]) -> bool:
-        """A swarm's change is bad when Swarm judged it so: it paused the update (tasks
-        of the new spec failed); with ``scope: stack``, the update of every service the
-        same operation changed is bad with it. Its issue lasts while the update stays
-        paused (the others': while they run the operation's update)."""
+    def _swarm_service(self, spec: ServiceSpec, observed: ObservedState, now: datetime) -> bool:
+        """A swarm's change is bad when Swarm judged it so (it paused the update: tasks of
+        the new spec failed) or, once Swarm completed it, the controller did
+        (``swarmverdict``); with ``scope: stack``, the update of every service the same
+        operation changed is bad with it. Its issue lasts while the update stays paused
+        (the others': while they run the update kept as bad)."""
         assert self._swarm is not None
         service = spec.name
+        containers = observed.of(service)
         paused = any(c.update in PAUSED for c in containers)
-        swept = self._swarm.swept(service)
-        pause = self._swarm.paused(service) if paused or swept else None
+        if not paused and self._swarm.swept(service) is None:
+            self._swarm_verdict(spec, observed, now)
+        kept = self._swarm.swept(service)
+        pause = self._swarm.paused(service) if paused or kept else None
         if pause is None:
             if paused:
                 return False
-            now = next((c.update for c in containers if c.update), "")
-            said = f" ({now})" if now else ""
-            why = (
-                "it no longer runs the update of the operation Swarm paused"
-                if swept
-                else "Swarm's update of it is no longer paused"
-            )
+            state = next((c.update for c in containers if c.update), "")
+            said = f" ({state})" if state else ""
+            if kept is not None and kept.because:
+                judged = "judged bad" if kept.judged else "Swarm paused"
+                why = f"it no longer runs the update of the operation {judged}"
+            elif kept is not None:
+                why = "it no longer runs the update the controller judged bad"
+            else:
+                why = "Swarm's update of it is no longer paused"
             return self._store.settle(bad_change(service), f"{why}{said}")
         if (
             self._desired.rollback.scope is RollbackScope.STACK
-            and pause.state == "paused"
+            and (pause.state == "paused" or pause.judged)
             and not pause.because
         ):
             watched = {n: s for n, s in self._desired.services.items() if self.watched(s)}
@@ -526,6 +538,40 @@ class ChangeWatch:
             self._metrics.change_judged(service, ChangeVerdict.BAD)
             self._bad.append((service, self._clock()))
         return news
+
+    def _swarm_verdict(self, spec: ServiceSpec, observed: ObservedState, now: datetime) -> None:
+        """The controller's verdict on the update Swarm completed of the service, if one
+        is under watch: a bad one is kept with the paused ones (``Operations.judged``)."""
+        assert self._swarm is not None and self._verdicts is not None
+        service = spec.name
+        found = self._verdicts.look(
+            spec,
+            observed.of(service),
+            observed.probes.get(service),
+            lambda since: telling(self._store.of_service(service), spec, since),
+            now,
+            hold=self._hold(spec),
+            stopped_by_person=bool(self._records.stopped_by_person(service)),
+        )
+        if found is None:
+            return
+        update, judgement = found
+        if judgement.verdict is ChangeVerdict.PENDING:
+            recheck = max(0.05, judgement.recheck)
+            self._next = recheck if self._next is None else min(self._next, recheck)
+        elif judgement.verdict is ChangeVerdict.GOOD:
+            self._metrics.change_judged(service, judgement.verdict)
+            of_service(service).info(
+                "{}: Swarm's update to {} is good: {}", service, update.image, judgement.reason
+            )
+        else:
+            of_service(service).warning(
+                "{}: Swarm completed its update to {}, and it went bad: {}",
+                service,
+                update.image,
+                judgement.reason,
+            )
+            self._swarm.judged(service, judged_pause(update, judgement.reason), update.started)
 
     def swarm_rolled_back(self) -> dict[str, str]:
         """Declared services Swarm rolled back, as the last pass saw them: what each runs

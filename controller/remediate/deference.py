@@ -47,6 +47,10 @@ from controller.remediate.results import Done, RequeueAfter, Result
 from controller.remediate.strategies import primary
 
 DOCKER_GRACE = 2.0  # seconds Docker gets to begin restarting a container its policy covers
+# ... and Swarm: its manager learns of a death from the node's agent before it creates the
+# replacement, seconds after the node's engine said it on a busy machine (2 s was too few
+# for a task killed on a worker of a three-node test swarm beside other tests)
+SWARM_GRACE = 10.0
 WATCH_DOCKER = 10.0  # look at a crash loop Docker handles at least this often
 _PERSON_KINDS = frozenset({DriftKind.EXITED, DriftKind.MISSING, DriftKind.PAUSED})
 # what Swarm does with a task in each state before it runs
@@ -175,9 +179,9 @@ class Deference:
     def to_docker(
         self, spec: ServiceSpec, containers: Sequence[ContainerSnapshot]
     ) -> Result | None:
-        """A container that just exited under a restart policy: Docker gets a moment to
-        begin its restart before the controller decides that it will not (``docker
-        kill``, the limit of ``on-failure:N``, exit 0 under ``on-failure``)."""
+        """A container that just exited under a restart policy: Docker (or Swarm) gets a
+        moment to begin its restart before the controller decides that it will not
+        (``docker kill``, the limit of ``on-failure:N``, exit 0 under ``on-failure``)."""
         if not spec.restart.restarts or docker_restarting(spec, containers):
             return None
         now = self._clock()
@@ -188,8 +192,9 @@ class Deference:
                 continue
             ended = engine_time(c.finished_at) if c.finished_at else None
             since = None if ended is None else now - ended.timestamp()
-            if since is not None and 0 <= since < DOCKER_GRACE:
-                return RequeueAfter(DOCKER_GRACE - since, "Docker may restart it")
+            grace = SWARM_GRACE if spec.restart.by == "Swarm" else DOCKER_GRACE
+            if since is not None and 0 <= since < grace:
+                return RequeueAfter(grace - since, f"{spec.restart.by} may restart it")
         return None
 
     def watch_docker(

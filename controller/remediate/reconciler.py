@@ -142,9 +142,11 @@ class Reconciler:
         settle_logs: Callable[[Sequence[ContainerSnapshot], float], bool],
         on_change: Callable[[bool], None],
         paused: Callable[[str], SwarmPause | None] | None = None,
+        watching: Callable[[str], bool] | None = None,
     ) -> None:
         self._declared = desired
         self._paused = paused  # on a swarm: the update Swarm paused of a service, if any
+        self._watching = watching  # ... and whether its completed update is under watch
         self._store = store
         self._records = records
         self._lastgood = lastgood
@@ -305,6 +307,8 @@ class Reconciler:
         """A change of the service has no verdict yet (its drifts are the verdict's)."""
         if spec.rollback.mode is RollbackMode.OFF:
             return False
+        if self._watching is not None:
+            return self._watching(spec.name)
         return self._lastgood.read(
             spec.name,
             lambda r: r.change is not None and r.change.verdict is ChangeVerdict.PENDING,

@@ -1,9 +1,12 @@
-"""A bad change on a swarm, in words: the update Swarm itself paused.
+"""A bad change on a swarm, in words: the update Swarm itself paused, or one the
+controller judged bad after Swarm completed it.
 
 On one host the controller judges a change (``changes``, ``verdict``); on a swarm Swarm
-already does: an update whose new tasks fail is paused (``update_config.failure_action:
-pause``, Swarm's default) and the service keeps its ``PreviousSpec``. That pause is the
-verdict; ``docker service rollback`` is what reverts it.
+already does while it carries out the update: an update whose new tasks fail is paused
+(``update_config.failure_action: pause``, Swarm's default) and the service keeps its
+``PreviousSpec``. That pause is the verdict; ``docker service rollback`` is what reverts
+it. What goes wrong after Swarm completed the update the controller judges itself
+(``swarmverdict``), and a bad one reads and reverts the same way.
 
 With ``rollback: {scope: stack}`` the verdict covers the whole operation: the services of
 the stack whose update Swarm began within ``OPERATION_SECONDS`` of the paused one's (a
@@ -38,10 +41,13 @@ SWEPT = frozenset({"updating", "completed"})
 
 
 def paused_reason(pause: SwarmPause) -> str:
-    """Why the change is bad, as Swarm said it."""
+    """Why the change is bad, as Swarm said it (or the controller, for one it judged)."""
     said = f": {pause.message}" if pause.message else ""
     if pause.because:
-        return f"{pause.because}'s update was paused{said}"
+        judged = "went bad after Swarm completed it" if pause.judged else "was paused"
+        return f"{pause.because}'s update {judged}{said}"
+    if pause.judged:
+        return f"after Swarm completed its update, {pause.message}"
     what = "the rollback of its update" if pause.state == "rollback_paused" else "its update"
     return f"Swarm paused {what}{said}"
 

@@ -1,6 +1,7 @@
-"""The updates Swarm paused, and with ``rollback: {scope: stack}`` the services the same
-operation updated (``swarmchanges.operation_of``): shared by the change watch, which finds
-them, and the reconciler, which rolls them back; in memory.
+"""The updates Swarm paused, those the controller judged bad after Swarm completed them
+(``swarmverdict``), and with ``rollback: {scope: stack}`` the services the same operation
+updated (``swarmchanges.operation_of``): shared by the change watch, which finds them,
+and the reconciler, which rolls them back; in memory.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ class Operations:
     """The update Swarm paused of a service and, with ``scope: stack``, the services the
     same operation updated (``sweep``): each is bad with it while it runs that update (its
     ``UpdateStatus.StartedAt`` the same, not rolled back), as a ``SwarmPause`` ``because``
-    of the paused one. Shared by the change watch, which sweeps, and the reconciler, which
-    rolls back; kept in memory (a restarted controller sweeps again while the update
-    stays paused)."""
+    of the paused one; one the controller judged bad is kept the same way (``judged``).
+    Shared by the change watch, which sweeps, and the reconciler, which rolls back; kept
+    in memory (a restarted controller sweeps again while the update stays paused)."""
 
     def __init__(
         self,
@@ -33,29 +34,39 @@ class Operations:
         self._swept: dict[str, tuple[SwarmPause, str]] = {}  # service -> (why, its update's start)
 
     def paused(self, service: str) -> SwarmPause | None:
-        """The update of ``service`` Swarm paused, or one swept with a paused one and still
-        running (read afresh); None when neither."""
+        """The update of ``service`` Swarm paused, or one kept as bad (swept with a paused
+        one, or judged) and still running (read afresh); None when neither."""
         pause = self._read(service)
         with self._lock:
-            if pause is None:
-                self._of.pop(service, None)
-                swept = self._swept.get(service)
-            else:
+            if pause is not None:
                 return replace(pause, operation=self._of.get(service, ()))
-        if swept is None:
-            return None
+            kept = self._swept.get(service)
+            if kept is None:
+                self._of.pop(service, None)
+                return None
         now = self._updates().get(service)
-        if now is not None and now.state in SWEPT and now.started == swept[1]:
-            return swept[0]
+        if now is not None and now.state in SWEPT and now.started == kept[1]:
+            with self._lock:  # a judged one's operation, once it swept its own
+                return replace(kept[0], operation=self._of.get(service, kept[0].operation))
         with self._lock:
-            if self._swept.get(service) == swept:
+            if self._swept.get(service) == kept:
                 del self._swept[service]
+                self._of.pop(service, None)
         return None
 
-    def swept(self, service: str) -> bool:
-        """``service`` was swept with a paused one (it may have been rolled back since)."""
+    def swept(self, service: str) -> SwarmPause | None:
+        """Why ``service`` was kept as bad though Swarm did not pause it: swept with a
+        paused one, or judged by the controller (it may have been rolled back since)."""
         with self._lock:
-            return service in self._swept
+            kept = self._swept.get(service)
+        return kept[0] if kept is not None else None
+
+    def judged(self, service: str, pause: SwarmPause, started: str) -> None:
+        """The controller judged the update of ``service`` Swarm completed (begun at
+        ``started``) bad (``swarmverdict``): kept as bad while it runs that update, as one
+        swept with a paused update is."""
+        with self._lock:
+            self._swept[service] = (pause, started)
 
     def sweep(
         self, service: str, pause: SwarmPause, specs: Mapping[str, ServiceSpec], within: float
@@ -86,6 +97,7 @@ class Operations:
                     update.previous,
                     because=service,
                     operation=operation,
+                    judged=pause.judged,
                 )
                 self._swept[name] = (why, update.started)
                 fresh.append(name)

@@ -87,10 +87,12 @@ def judge(
     *,
     hold: float,
     stopped_by_person: bool,
+    restarter: str = "Docker",
 ) -> Judgement:
     """Where ``change`` stands, given the service's containers (all of the change),
     what its probes say, its ``telling`` findings, its ``hold`` and whether a person
-    stopped it (then it waits: the window runs again once it is back)."""
+    stopped it (then it waits: the window runs again once it is back); ``restarter``:
+    whose restart policy restarts a replica that died."""
     for c in containers:
         if c.oom_killed and not c.status.running:
             return _bad(f"{c.name} was OOM-killed")
@@ -98,7 +100,7 @@ def judge(
             return _bad(f"{c.name} exited with code {c.exit_code}")
         restarts = c.restart_count - change.restarts.get(c.id, 0)
         if restarts > 0:
-            return _bad(f"{c.name} died and Docker restarted it ({restarts} time(s))")
+            return _bad(f"{c.name} died and {restarter} restarted it ({restarts} time(s))")
         if c.health is Health.UNHEALTHY and c.status.running:  # the engine says a stopped
             # container is unhealthy too: its stop is judged above, by whose it was
             said = f" (its check said: {c.health_output})" if c.health_output else ""

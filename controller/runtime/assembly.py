@@ -61,6 +61,7 @@ from controller.remediate.signals import Signals
 from controller.remediate.strategies import Actuator, ComposeActions
 from controller.remediate.swarmops import Operations
 from controller.remediate.swarmsteps import StackControl, SwarmActuator
+from controller.remediate.swarmverdict import SwarmVerdicts
 from controller.remediate.throttle import ThrottleRules
 from controller.runtime.controller import Controller
 from controller.runtime.declared import Declared
@@ -121,6 +122,7 @@ def build_remediation(
         Actuator(*parts) if stack is None else SwarmActuator(stack, desired().project, *parts)
     )
     swarm = None if stack is None else _operations(stack, desired)
+    verdicts = None if stack is None else SwarmVerdicts(lambda: stack.updates(desired().project))
     runner = StepRunner(
         store=store,
         records=records,
@@ -162,6 +164,7 @@ def build_remediation(
         settle_logs=settle_logs,
         on_change=on_change,
         paused=None if swarm is None else swarm.paused,
+        watching=None if verdicts is None else verdicts.pending,
     )
     pool = WorkerPool(reconciler, WorkQueue(FailureBackoff()), max_agents)
     signals = Signals(desired=desired, records=records, store=store, pool=pool)
@@ -183,6 +186,7 @@ def build_remediation(
         clock=clock,
         dry_run=dry_run,
         swarm=swarm,
+        verdicts=verdicts,
         rolled=None if stack is None else _rolled(stack, desired),
     )
     nodes = NodeWatch(store)

@@ -2,6 +2,8 @@
 (tests/e2e/swarm.py): its new task exits 1, Swarm pauses the update and keeps the
 previous spec. ``rollback: auto``: the controller rolls it back through Swarm and says
 from what to what; ``notify``: its issue names the command, and nothing is rolled back.
+An update whose task fails only after Swarm's monitor period (Swarm completes it) is
+judged bad by the controller and rolled back the same way.
 One Swarm rolled back by itself (``failure_action: rollback``) runs its previous spec
 while the stack file asks for the change: ``controller --once`` exits 5 until a deploy
 brings the declaration back.
@@ -69,31 +71,44 @@ def running(swarm: Swarm, service: str) -> bool:
     return bool(swarm.running(service))
 
 
+def rolled_back_by(controller: Controller, swarm: Swarm, service: str) -> dict[str, Any]:
+    """The service's bad-change issue once the controller's rollback resolved it; Swarm
+    runs the old spec again (the manager's word), and its task runs."""
+    issue = wait_for(
+        lambda: controller.resolved("change:app:bad-change"),
+        300,
+        "the rollback",
+        1,
+        lambda: (controller.seen(), spec_of(swarm, service)),
+    )
+    assert spec_of(swarm, service) == ("cc-busybox:1", "MODE=good", "rollback_completed")
+    wait_for(lambda: running(swarm, service), 60, "the old spec's task", 1)
+    found: dict[str, Any] = issue
+    return found
+
+
+def controller_of(swarm: Swarm, tmp_path: Path, text: str) -> Controller:
+    """The controller on the stack, with ``text`` as its desired state."""
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "dev.yaml").write_text(text)
+    return Controller(swarm, tmp_path, "--desired-state-dir", str(desired))
+
+
 @pytest.mark.timeout(600)
 def test_auto_rolls_back_an_update_swarm_paused(swarm1: Swarm, tmp_path: Path):
     with swarm1.stack(STACK_FILE, environment=GOOD) as stack:
-        desired = tmp_path / "desired"
-        desired.mkdir()
-        (desired / "dev.yaml").write_text(DESIRED.format(stack=stack, file=STACK_FILE, mode="auto"))
-        controller = Controller(swarm1, tmp_path, "--desired-state-dir", str(desired))
+        text = DESIRED.format(stack=stack, file=STACK_FILE, mode="auto")
+        controller = controller_of(swarm1, tmp_path, text)
         service = f"{stack}_app"
         try:
             wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
             deploy_bad(swarm1, stack)
-            issue = wait_for(
-                lambda: controller.resolved("change:app:bad-change"),
-                300,
-                "the rollback",
-                1,
-                lambda: (controller.seen(), spec_of(swarm1, service)),
-            )
+            issue = rolled_back_by(controller, swarm1, service)
             assert issue["resolution"].startswith(
                 "rolled back from cc-busybox:2 to cc-busybox:1 because Swarm paused its update"
             ), issue
             assert "docker service rollback" in issue["attempts"][0]["detail"], issue
-            # Swarm runs the old spec again (the manager's word), and its task runs
-            assert spec_of(swarm1, service) == ("cc-busybox:1", "MODE=good", "rollback_completed")
-            wait_for(lambda: running(swarm1, service), 60, "the old spec's task", 1)
             rolled = wait_for(
                 lambda: (
                     (i := controller.issue("change:app:rolled-back")) and i["state"] == "open" and i
@@ -111,14 +126,39 @@ def test_auto_rolls_back_an_update_swarm_paused(swarm1: Swarm, tmp_path: Path):
 
 
 @pytest.mark.timeout(600)
+def test_auto_rolls_back_an_update_that_went_bad_after_swarm_completed_it(
+    swarm1: Swarm, tmp_path: Path
+):
+    with swarm1.stack(STACK_FILE, environment=GOOD) as stack:
+        text = DESIRED.format(stack=stack, file=STACK_FILE, mode="auto")
+        controller = controller_of(swarm1, tmp_path, text)
+        service = f"{stack}_app"
+        try:
+            wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
+            deploy_bad(swarm1, stack, MODE="late")
+            # Swarm calls the update completed: its task ran through the monitor period
+            wait_for(
+                lambda: spec_of(swarm1, service) == ("cc-busybox:2", "MODE=late", "completed"),
+                120,
+                "Swarm's completed update",
+                0.5,
+                lambda: spec_of(swarm1, service),
+            )
+            issue = rolled_back_by(controller, swarm1, service)
+            assert issue["resolution"].startswith(
+                "rolled back from cc-busybox:2 to cc-busybox:1 because after Swarm completed "
+                "its update, "
+            ), issue
+            assert "exited with code 3" in issue["resolution"], issue
+        finally:
+            controller.stop()
+
+
+@pytest.mark.timeout(600)
 def test_notify_names_the_command_and_rolls_nothing_back(swarm1: Swarm, tmp_path: Path):
     with swarm1.stack(STACK_FILE, environment=GOOD) as stack:
-        desired = tmp_path / "desired"
-        desired.mkdir()
-        (desired / "dev.yaml").write_text(
-            DESIRED.format(stack=stack, file=STACK_FILE, mode="notify")
-        )
-        controller = Controller(swarm1, tmp_path, "--desired-state-dir", str(desired))
+        text = DESIRED.format(stack=stack, file=STACK_FILE, mode="notify")
+        controller = controller_of(swarm1, tmp_path, text)
         service = f"{stack}_app"
         try:
             wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
@@ -226,10 +266,8 @@ services:
 @pytest.mark.timeout(900)
 def test_scope_stack_rolls_back_every_service_the_bad_deploy_updated(swarm1: Swarm, tmp_path: Path):
     with swarm1.stack(WHOLE_STACK, environment=GOOD) as stack:
-        desired = tmp_path / "desired"
-        desired.mkdir()
-        (desired / "dev.yaml").write_text(STACK_DESIRED.format(stack=stack, file=WHOLE_STACK))
-        controller = Controller(swarm1, tmp_path, "--desired-state-dir", str(desired))
+        text = STACK_DESIRED.format(stack=stack, file=WHOLE_STACK)
+        controller = controller_of(swarm1, tmp_path, text)
         db, app = f"{stack}_db", f"{stack}_app"
         try:
             wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)

@@ -29,6 +29,7 @@ from controller.model import (
 )
 from controller.observe.gateway import EngineError, NodeUnreachable
 from controller.remediate.activity import left_half_done, operation_in
+from controller.remediate.deference import SWARM_GRACE
 from controller.remediate.results import RequeueAfter
 from controller.remediate.strategies import StepFailed
 from controller.remediate.swarmsteps import SwarmActuator
@@ -118,6 +119,23 @@ def test_a_task_swarm_leaves_ended_is_replaced_by_a_forced_update():
     issue = rig.issue("drift:web:exited")
     assert issue.state is IssueState.RESOLVED
     assert "docker service update --force demo_web" in issue.attempts[0].detail
+
+
+def test_a_death_only_the_node_saw_gets_swarms_manager_seconds_to_replace_the_task():
+    """The node's engine says a task died; the manager, busy, has not created its
+    replacement yet: Swarm's restart policy still covers it (a forced update would make
+    two actors). Only once Swarm's grace has passed does the controller act."""
+    world = FakeWorld()
+    stack = FakeStack(world)
+    rig = Rig(world, desired(swarm_spec("web")), stack=stack)
+    world.run("web", status="exited", exit_code=137, finished_at=stamp(rig.clock() - 3))
+    result = rig.fix("web", horizon=0)
+    assert isinstance(result, RequeueAfter) and result.why == "Swarm may restart it"
+    assert 6 < result.seconds <= SWARM_GRACE - 3 + 1
+    assert world.actions == []
+    rig.clock.advance(SWARM_GRACE)
+    rig.fix("web")
+    assert world.actions == [("service update --force", "demo_web")]  # Swarm did not
 
 
 LEFT_ALONE = (

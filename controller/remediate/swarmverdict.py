@@ -1,0 +1,154 @@
+"""The controller's own verdict on a swarm update that Swarm completed.
+
+Swarm judges an update while it carries it out: a new task that fails within the update's
+``monitor`` period pauses it (``swarmchanges``). What goes wrong after Swarm called the
+update completed, Swarm never judges: a task that crashes once the monitor period is over,
+turns unhealthy later, fails a declared probe, or logs a finding of the declared severity.
+The controller judges that as on one host (``verdict.judge``): from Swarm's completion,
+bad at once when one of those happens, good once every replica has stayed ready for the
+window (``rollback.window``: the service's hold, at least 30 s).
+
+A bad verdict is a ``SwarmPause`` with ``judged`` set, kept by ``Operations`` while the
+service runs that update; from there it is what an update Swarm paused is: the bad-change
+issue, ``rollback: auto``'s ``docker service rollback`` (to its ``PreviousSpec``, the spec
+before the update), ``notify``'s command, ``scope: stack``.
+
+Not judged: an update that changed nothing of its tasks but the counter a ``--force``
+moves (the controller's forced update or a person's: a restart, not a change), a rollback
+(its state is not *completed*), and one completed longer than its window before the
+controller first saw it (a restarted controller judges again one it had under watch, from
+Swarm's completion). Task ids change as Swarm replaces tasks, but each slot's restart
+count begins at the update (it shut down every older task: ``swarmtasks``), so a change
+has no baseline of counts: a count above zero is a task of the update that died. What it
+keeps is in memory, one entry per service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from controller.model import (
+    Change,
+    ChangeVerdict,
+    ContainerSnapshot,
+    Identity,
+    Issue,
+    ProbeView,
+    ServiceSpec,
+    SwarmPause,
+    SwarmUpdate,
+    engine_time,
+)
+from controller.remediate.verdict import Judgement, judge
+
+COMPLETED = "completed"
+
+
+@dataclass(slots=True)
+class _Watch:
+    """A service's last completed update as the controller saw it: ``change`` is None
+    when it is not judged (a ``--force``, too old, not found)."""
+
+    started: str  # its ``UpdateStatus.StartedAt``: which update
+    update: SwarmUpdate | None
+    change: Change | None
+
+
+def judged_pause(update: SwarmUpdate, reason: str) -> SwarmPause:
+    """A completed update judged bad, as the paused updates are kept (``Operations``)."""
+    return SwarmPause(update.name, update.state, reason, update.image, update.previous, judged=True)
+
+
+class SwarmVerdicts:
+    """The verdict on each service's last update Swarm completed; ``updates`` reads the
+    stack's updates from the manager (once per update first seen completed)."""
+
+    def __init__(self, updates: Callable[[], Mapping[str, SwarmUpdate]]) -> None:
+        self._updates = updates
+        self._watch: dict[str, _Watch] = {}
+
+    def pending(self, service: str) -> bool:
+        """The service's completed update is under watch: no verdict yet."""
+        watch = self._watch.get(service)
+        return (
+            watch is not None
+            and watch.change is not None
+            and watch.change.verdict is ChangeVerdict.PENDING
+        )
+
+    def look(
+        self,
+        spec: ServiceSpec,
+        containers: Sequence[ContainerSnapshot],
+        probe: ProbeView | None,
+        findings: Callable[[datetime], Sequence[Issue]],
+        now: datetime,
+        *,
+        hold: float,
+        stopped_by_person: bool,
+    ) -> tuple[SwarmUpdate, Judgement] | None:
+        """Where the service's completed update stands (``findings(since)``: the log
+        issues it is judged by, ``verdict.telling``): the update and the judgement while
+        one is pending or when it turned; None when there is none to judge, or it was
+        judged already."""
+        service = spec.name
+        state, started = next(((c.update, c.update_started) for c in containers), ("", ""))
+        if state != COMPLETED:
+            self._watch.pop(service, None)  # a new update (or none): judged once completed
+            return None
+        watch = self._watch.get(service)
+        if watch is None or watch.started != started:
+            watch = self._first_sight(spec, started, containers, now, hold)
+            self._watch[service] = watch
+        change, update = watch.change, watch.update
+        if change is None or update is None or change.verdict is not ChangeVerdict.PENDING:
+            return None
+        judgement = judge(
+            change,
+            spec,
+            containers,
+            probe,
+            findings(change.started_at or change.seen_at),
+            now,
+            hold=hold,
+            stopped_by_person=stopped_by_person,
+            restarter="Swarm",
+        )
+        if judgement.verdict is ChangeVerdict.PENDING:
+            change.ready_since = judgement.ready_since
+        else:
+            change.verdict, change.reason, change.judged_at = (
+                judgement.verdict,
+                judgement.reason,
+                now,
+            )
+        return update, judgement
+
+    def _first_sight(
+        self,
+        spec: ServiceSpec,
+        started: str,
+        containers: Sequence[ContainerSnapshot],
+        now: datetime,
+        hold: float,
+    ) -> _Watch:
+        update = self._updates().get(spec.name)
+        if update is None or update.forced or update.started != started:
+            return _Watch(started, update, None)
+        done = engine_time(update.completed) or now
+        if (now - done).total_seconds() >= spec.rollback.window_for(hold):
+            return _Watch(started, update, None)  # over before the controller looked
+        starts = [t for c in containers if (t := engine_time(c.started_at)) is not None]
+        change = Change(
+            id=f"{spec.name}@{started}",
+            before=Identity(image_id=update.previous),
+            after=Identity(image_id=update.image),
+            by="a swarm update",
+            operation=update.name,
+            seen_at=engine_time(started) or now,
+            started_at=min(starts, default=None),
+            ready_since=done,  # Swarm saw its tasks run through the monitor period
+        )
+        return _Watch(started, update, change)

@@ -1,0 +1,200 @@
+"""The controller's own verdict on a swarm update Swarm completed: what goes wrong after
+Swarm's monitor period (a task that dies, a probe, a critical log line) makes the change
+bad, and it is then rolled back (``auto``) or handed to a person (``notify``) as an
+update Swarm paused is. A ``--force``, and an update completed long before the
+controller looked, are not judged. On a fake engine and a fake manager."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from controller.model import (
+    IssueState,
+    RollbackMode,
+    RollbackPolicy,
+    RollbackScope,
+    RollbackSettings,
+    SwarmUpdate,
+    to_datetime,
+)
+from controller.observe.swarmtasks import last_update
+from tests.fakes import DEPLOYED, FakeStack, FakeWorld, desired
+from tests.unit.test_remediator import Rig
+from tests.unit.test_swarm_remediation import swarm_spec
+from tests.unit.test_swarm_rollback import look
+
+BAD = "change:web:bad-change"
+ROLLED = "change:web:rolled-back"
+WINDOW = 40.0
+
+
+def updated_rig(
+    mode: RollbackMode, *, forced: bool = False, completed_ago: float | None = None
+) -> tuple[Rig, FakeWorld, FakeStack]:
+    """web runs web:2, which a stack deploy Swarm completed just now (or
+    ``completed_ago`` seconds ago) brought; its window is 40 s."""
+    world = FakeWorld()
+    stack = FakeStack(world)
+    world.run("web", node="n1")
+    web = swarm_spec("web", rollback=RollbackPolicy(mode=mode, window=WINDOW))
+    rig = Rig(world, desired(web), stack=stack)
+    stack.update("web", image="web:2", previous="web:1")
+    if completed_ago is not None or forced:
+        done = to_datetime(rig.clock() - (completed_ago or 0.0))
+        update = stack.updated["web"]
+        completed = done.isoformat().replace("+00:00", "Z")
+        stack.updated["web"] = replace(update, completed=completed, forced=forced)
+    return rig, world, stack
+
+
+def pending(rig: Rig) -> list[str]:
+    return rig.remediation.changes.pending()
+
+
+def test_a_task_that_dies_after_swarm_completed_the_update_makes_it_bad():
+    rig, world, _ = updated_rig(RollbackMode.NOTIFY)
+    assert not look(rig)  # under watch: no verdict yet
+    assert pending(rig) == ["web"]
+    rig.clock.advance(12)  # past Swarm's monitor period: Swarm never looks again
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    assert look(rig)
+    issue = rig.issue(BAD)
+    assert issue.severity.value == "high" and issue.blocking
+    assert issue.title == (
+        "a change made web worse: after Swarm completed its update, demo-web-1 exited with code 3"
+    ), issue.title
+    assert "changed its image from web:1 to web:2" in issue.detail
+    assert "`docker service rollback demo_web`" in issue.detail
+    assert pending(rig) == []
+    rig.fix("web")
+    assert world.actions == []  # notify: a person is told the command; no forced update
+    issue = rig.issue(BAD)
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert "`docker service rollback demo_web`" in issue.resolution
+
+
+def test_auto_rolls_back_an_update_that_went_bad_after_swarm_completed_it():
+    rig, world, stack = updated_rig(RollbackMode.AUTO)
+    look(rig)
+    world.set("web", status="exited", exit_code=1)
+    look(rig)
+    rig.fix("web")
+    assert world.actions == [("service rollback", "demo_web")]
+    issue = rig.issue(BAD)
+    assert issue.state is IssueState.RESOLVED
+    assert issue.resolution.startswith(
+        "rolled back from web:2 to web:1 because after Swarm completed its update, "
+    ), issue.resolution
+    assert "exited with code 1" in issue.resolution
+    assert stack.updated["web"].state == "rollback_completed"
+    assert look(rig)  # on the previous spec while the stack file asks for web:2
+    assert rig.issue(ROLLED).active
+
+
+def test_a_task_swarm_replaced_already_makes_it_bad_too():
+    rig, world, _ = updated_rig(RollbackMode.NOTIFY)
+    look(rig)
+    world.set("web", restart_count=1)  # died, and its replacement runs
+    look(rig)
+    assert rig.issue(BAD).title.endswith("demo-web-1 died and Swarm restarted it (1 time(s))")
+
+
+def test_an_update_ready_through_its_window_is_good_and_a_later_crash_is_no_change():
+    rig, world, _ = updated_rig(RollbackMode.AUTO)
+    look(rig)
+    rig.clock.advance(WINDOW / 2)
+    look(rig)
+    assert pending(rig) == ["web"]  # the CI gate waits for the verdict
+    rig.clock.advance(WINDOW / 2 + 1)
+    look(rig)
+    assert pending(rig) == []
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    assert rig.store.get(BAD) is None  # a crash, not the change's: the drift's own fix
+
+
+def test_a_forced_update_is_a_restart_not_a_change():
+    rig, world, _ = updated_rig(RollbackMode.AUTO, forced=True)
+    look(rig)
+    assert pending(rig) == []
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    assert rig.store.get(BAD) is None
+
+
+def test_an_update_completed_before_the_controller_looked_is_not_judged():
+    rig, world, _ = updated_rig(RollbackMode.AUTO, completed_ago=WINDOW + 5)
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    assert pending(rig) == [] and rig.store.get(BAD) is None
+    # one that completed within the window is judged (a restarted controller's case)
+    rig, world, _ = updated_rig(RollbackMode.AUTO, completed_ago=WINDOW - 5)
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    assert rig.issue(BAD).active
+
+
+def test_a_task_that_turns_unhealthy_under_watch_makes_it_bad():
+    rig, world, _ = updated_rig(RollbackMode.AUTO)
+    look(rig)
+    world.set("web", health="unhealthy")
+    look(rig)
+    assert "demo-web-1 turned unhealthy" in rig.issue(BAD).title
+
+
+def test_a_drift_under_watch_waits_for_the_verdict_and_is_never_force_updated():
+    rig, world, _ = updated_rig(RollbackMode.AUTO)
+    look(rig)
+    world.set("web", status="exited", exit_code=0)  # ended on its own; Swarm lets it be
+    rig.fix("web")  # before the change watch's pass: the verdict decides
+    assert world.actions == []
+    assert rig.intended("drift:web:exited").plan == (
+        "its new change is under watch: the verdict on it decides"
+    )
+    look(rig)
+    rig.fix("web")
+    assert world.actions == [("service rollback", "demo_web")]  # never a forced update
+
+
+def test_scope_stack_rolls_back_the_deploy_with_an_update_judged_bad():
+    world = FakeWorld()
+    stack = FakeStack(world)
+    policy = RollbackPolicy(mode=RollbackMode.AUTO, window=WINDOW)
+    specs = [swarm_spec("db", rollback=policy), swarm_spec("web", rollback=policy)]
+    for s in specs:
+        world.run(s.name)
+    state = replace(desired(*specs), rollback=RollbackSettings(scope=RollbackScope.STACK))
+    rig = Rig(world, state, stack=stack)
+    stack.update("db", image="db:2", previous="db:1")
+    stack.update("web", image="web:2", previous="web:1", started="2026-12-05T20:00:01.7Z")
+    look(rig)
+    world.set("web", status="exited", exit_code=1)
+    look(rig)
+    look(rig)  # db comes before web in a pass: swept with it, its issue opens next pass
+    db = rig.issue("change:db:bad-change")
+    assert db.title == (
+        "a change made db worse: web's update went bad after Swarm completed it: "
+        f"{rig.issue(BAD).title.split('after Swarm completed its update, ', 1)[1]}"
+    )
+    rig.fix("db")
+    rig.fix("web")
+    assert world.actions == [("service rollback", "demo_db"), ("service rollback", "demo_web")]
+
+
+def test_the_last_update_says_whether_it_was_only_a_force():
+    template = {"ContainerSpec": {"Image": "db:2"}}
+    inspect = {
+        "Spec": {"Name": "demo_db", "TaskTemplate": {**template, "ForceUpdate": 2}},
+        "PreviousSpec": {"TaskTemplate": {**template, "ForceUpdate": 1}},
+        "UpdateStatus": {
+            "State": "completed",
+            "StartedAt": DEPLOYED,
+            "CompletedAt": "2026-12-05T20:00:09Z",
+        },
+    }
+    assert last_update(inspect) == SwarmUpdate(
+        "demo_db", "completed", DEPLOYED, "db:2", "db:2", "2026-12-05T20:00:09Z", forced=True
+    )
+    inspect["PreviousSpec"] = {"TaskTemplate": {"ContainerSpec": {"Image": "db:1"}}}
+    found = last_update(inspect)
+    assert found is not None and not found.forced
