@@ -29,12 +29,13 @@ it hands its calls to ``DockerEngine._call`` (engine.py stays the one importer o
 - **Acting on the stack** (``StackControl``, what ``remediate.swarmsteps`` asks): a forced
   update of a service (``docker service update --force``: Swarm replaces its tasks, one
   at a time as its update config says) and a scale of a replicated one. An exec in a
-  task's container goes to the engine of the task's node: the manager's own for its own
-  tasks, a node's engine where one was given (``node_engines``, by host name).
+  task's container, and the stats of one, go to the engine of the task's node: the
+  manager's own for its own tasks, a node's engine where one was given
+  (``node_engines``, by host name).
 - **What a swarm does not do through its manager** raises ``EngineError`` naming the
-  limitation: usage and disk usage (a task's stats are on its node's engine), a restart
-  of one task (Swarm replaces tasks; the remediation updates the service), unpause, and
-  images (each node has its own).
+  limitation: disk usage (each node has its own layers and volumes), a restart of one
+  task (Swarm replaces tasks; the remediation updates the service), unpause, and images
+  (each node has its own).
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class SwarmEngine(DockerEngine):
         self._node_engines: dict[str, DockerEngine] = {}
         self._made = Made()  # what our own updates and scales asked swarm for
         self._sightings: dict[str, Sighting] = {}  # by task id: what its node's engine said
+        self._own = ""  # the manager's node ID, once read
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
         """As ``DockerEngine._call``; a manager that answers but cannot speak for the
@@ -372,7 +374,11 @@ class SwarmEngine(DockerEngine):
     # --- what a manager cannot do --------------------------------------------------------
 
     def usage(self, container_id: str) -> ContainerUsage:
-        raise _unsupported(f"stats {container_id[:12]}", "a task's stats are on its node")
+        """What a task's container uses, from the engine of its node (the manager's own,
+        or one given with ``--node-engine``), as the task's."""
+        container, engine = self._on_node(container_id, f"stats {container_id[:12]}")
+        found = super().usage(container) if engine is None else engine.usage(container)
+        return replace(found, container=container_id)
 
     def disk_usage(self, project: str) -> DiskUsage:
         raise _unsupported("disk usage", "each node has its own layers and volumes")
@@ -498,20 +504,31 @@ class SwarmEngine(DockerEngine):
         """``argv`` in a task's container, through the engine of the task's node. A node
         whose engine is not known, or does not answer, raises ``NodeUnreachable``: the
         step goes to a person at once, as no retry would reach it."""
-        task = self._task(container_id)
-        container = str(status_of(task).get("ContainerStatus", {}).get("ContainerID") or "")
-        if not container:
-            raise EngineError(f"exec in task {container_id[:12]}: it has no container yet")
-        engine = self._engine_of(str(task.get("NodeID") or ""))
+        container, engine = self._on_node(container_id, f"exec in task {container_id[:12]}")
         if engine is None:  # the manager's own engine runs the task
             return super().exec(container, argv, user=user, env=env, timeout=timeout)
         return engine.exec(container, argv, user=user, env=env, timeout=timeout)
 
+    def _on_node(self, task_id: str, what: str) -> tuple[str, DockerEngine | None]:
+        """The container of a task and the engine of its node (None: the manager's own);
+        a task without a container yet is gone for ``what``."""
+        task = self._task(task_id)
+        container = str(status_of(task).get("ContainerStatus", {}).get("ContainerID") or "")
+        if not container:
+            raise ContainerGone(f"{what}: the task has no container (yet, or any more)")
+        return container, self._engine_of(str(task.get("NodeID") or ""))
+
+    def _own_node(self) -> str:
+        """The manager's own node ID (read once: a node keeps its ID while in the swarm)."""
+        if not self._own:
+            info: dict[str, Any] = self._call("info", lambda api: api.info())
+            self._own = str((info.get("Swarm") or {}).get("NodeID") or "")
+        return self._own
+
     def _engine_of(self, node_id: str) -> DockerEngine | None:
         """The engine of a node that is not the manager's own (None: the manager's), once
-        it answered a ping: what fails after that is the exec's own failure."""
-        info: dict[str, Any] = self._call("info", lambda api: api.info())
-        if node_id == str((info.get("Swarm") or {}).get("NodeID") or ""):
+        it answered a ping: what fails after that is the call's own failure."""
+        if node_id == self._own_node():
             return None
         host = self._nodes().get(node_id, node_id)
         if host not in self._node_urls:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from controller.model import ContainerSnapshot, ContainerState, Health
+from controller.observe.gateway import NodeUnreachable
 from controller.observe.swarm import SwarmEngine
 from tests.e2e.conftest import STACKS, wait_for
 from tests.e2e.swarm import Swarm
@@ -136,3 +137,30 @@ def test_a_task_whose_healthcheck_fails_is_seen_unhealthy(swarm3: Swarm, engine:
         assert found.status in (ContainerState.RESTARTING, ContainerState.EXITED)
         # before that it was starting (waiting for its first healthy check)
         assert any(c.health is Health.STARTING and c.status.running for c in seen)
+
+
+def test_a_tasks_use_is_read_from_the_engine_of_its_node(swarm3: Swarm):
+    """Forecasts sample what each task uses: through the manager's own engine for a task
+    there, through the engine given for a worker's (``--node-engine``), as the task's; a
+    worker whose engine is not given is said to be out of reach, by name."""
+    given = {n.hostname: n.host for n in swarm3.workers[:1]}
+    engine = SwarmEngine(swarm3.manager.host, node_engines=given)
+    try:
+        with swarm3.stack(STACK) as stack:
+
+            def everywhere() -> list[ContainerSnapshot]:
+                tickers = [c for c in of(engine, stack, "ticker") if c.status.running]
+                return tickers if len({c.node for c in tickers}) == 2 else []
+
+            tickers = wait_for(everywhere, 60, "2 tickers on 2 nodes")
+            for task in tickers:
+                if task.node == swarm3.manager.hostname or task.node in given:
+                    used = engine.usage(task.id)
+                    assert used.container == task.id
+                    assert 0 < used.memory < used.memory_limit, used
+                    assert used.pids >= 1, used
+                else:
+                    with pytest.raises(NodeUnreachable, match=task.node):
+                        engine.usage(task.id)
+    finally:
+        engine.close()

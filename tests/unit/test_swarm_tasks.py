@@ -234,7 +234,6 @@ def test_service_events_of_the_stack_name_their_compose_service():
     "call",
     [
         lambda e: e.restart("t", 1.0),
-        lambda e: e.usage("t"),
         lambda e: e.disk_usage("obs"),
         lambda e: e.unpause("t"),
         lambda e: e.image("cc-busybox:1"),
