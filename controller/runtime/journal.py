@@ -88,6 +88,18 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
                 issue.detail,
             )
             continue
+        if issue.clients_left:
+            of_issue(issue).info(
+                "{}: log: {} [{} {}] issue {}, when its client {} went away (expected): {}",
+                issue.service,
+                issue.title,
+                issue.severity,
+                issue.category,
+                issue.id,
+                ", ".join(issue.clients_left),
+                issue.detail,
+            )
+            continue
         of_issue(issue).warning(
             "{}: {}: {} [{} {}] issue {}: {}",
             issue.service,
@@ -110,9 +122,10 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
     for issue in result.outlived:
         of_issue(issue).warning(
             # what it waited for is ready for the grace, or at fault (crashed, unhealthy:
-            # the issue then links to that one's): either way no start explains it now
-            "{}: {} is logged while what it waited for is no longer starting, severity "
-            "{} -> {} issue {}",
+            # the issue then links to that one's), or its client left long before: either
+            # way no start and no client leaving explains it now
+            "{}: {} is logged while what it waited for is no longer starting (nor a client "
+            "leaving), severity {} -> {} issue {}",
             issue.service,
             issue.title,
             issue.escalated_from,

@@ -1,0 +1,249 @@
+"""A server's "the peer went away" (connection reset by peer, PostgreSQL's "could not
+receive data from client") logged when a client of it (a service that depends on it,
+directly or not) stopped, died or restarted: expected, low, never acted on, resolved
+saying which client left; the same line with no client leaving near it keeps its
+pattern's severity, and logged after the grace it is the server's own problem."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from controller.causes import STARTING_GRACE, clients_left, departures, downstream
+from controller.detect.library import PatternError, PatternSpec, check_pattern, library_specs
+from controller.issues.store import IssueStore
+from controller.logflow import LEAVE_LAG, PARK_WAIT, LogPipeline, expected
+from controller.metrics import Metrics
+from controller.model import (
+    Category,
+    DetectionSettings,
+    Finding,
+    IssueState,
+    ObservedState,
+    PatternDef,
+    Severity,
+)
+from tests.fakes import FakeClock, FakeWorld, container, desired, spec
+
+T = 1_800_000_000.0
+LINE = (
+    "2026-12-05 22:03:32.064 UTC [2410] LOG:  could not receive data from client: "
+    "Connection reset by peer"
+)
+
+PATTERNS = (
+    PatternDef(
+        "conn-reset", "reset by peer", Category.CONNECTION, Severity.MEDIUM, "reset",
+        starting=True, client_gone=True,
+    ),
+    PatternDef("conn-refused", "refused", Category.CONNECTION, Severity.HIGH, "r", starting=True),
+)  # fmt: skip
+# edge -> api -> db; cache depends on nothing, and db on cache
+STACK = desired(
+    spec("cache"),
+    spec("db", depends_on=("cache",)),
+    spec("api", depends_on=("db",)),
+    spec("edge", depends_on=("api",)),
+    detection=DetectionSettings(patterns=PATTERNS),
+)
+
+
+def stamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def reset(ts: float, service: str = "db", severity: Severity = Severity.MEDIUM) -> Finding:
+    return Finding(
+        service=service,
+        container=f"demo-{service}-1",
+        ts=ts,
+        kind="log",
+        pattern_id="conn-reset",
+        category=Category.CONNECTION,
+        severity=severity,
+        title="Connection reset by the peer",
+        fingerprint=f"log:{service}:conn-reset:1",
+        evidence=f"evidence {ts}",
+        line=LINE,
+    )
+
+
+def test_the_clients_whose_leaving_explains_a_servers_reset():
+    assert downstream(STACK, "db") == ["api", "edge"]
+    assert downstream(STACK, "edge") == []
+    left = {"api": [T - 3600, T - 0.5], "cache": [T]}
+    assert clients_left(STACK, "db", Category.CONNECTION, left, T) == {"api": T - 0.5}
+    # a client of a client leaves too (edge holds db's connections through api)
+    assert clients_left(STACK, "db", Category.CONNECTION, {"edge": [T + 2]}, T) == {"edge": T + 2}
+    # long before or after the line: not its leaving
+    far = {"api": [T - STARTING_GRACE - 1, T + STARTING_GRACE + 1]}
+    assert clients_left(STACK, "db", Category.CONNECTION, far, T) == {}
+    # db's own dependency stopping is no client of db leaving; api has no client
+    assert clients_left(STACK, "db", Category.CONNECTION, {"cache": [T]}, T) == {}
+    assert clients_left(STACK, "api", Category.CONNECTION, {"db": [T]}, T) == {}
+    # not a connection or database error
+    assert clients_left(STACK, "db", Category.CONFIG, {"api": [T]}, T) == {}
+
+
+def test_the_engines_record_of_a_run_ending_and_starting_is_the_evidence():
+    observed = ObservedState(
+        "demo",
+        T,
+        (
+            container("api", started_at=stamp(T - 1), finished_at=stamp(T - 2)),
+            container("db", started_at=stamp(T - 600)),
+        ),
+    )
+    left = departures(observed)
+    assert left["api"] == pytest.approx([T - 2, T - 1])
+    assert left["db"] == pytest.approx([T - 600])
+
+
+def test_a_reset_when_its_client_restarted_is_low_never_acted_on_and_ends_saying_who_left():
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    settings = DetectionSettings()
+    left = {"api": [T - 0.2]}  # the controller restarted api: its process died then
+    for n in range(12):  # a burst that would escalate by repetition
+        found = expected(STACK, store, [reset(T + n * 0.1)], left)
+        assert found[0].clients_left == {"api": T - 0.2}
+        store.record_findings(found, settings)
+    (issue,) = store.issues()
+    assert issue.severity is Severity.LOW and not issue.blocking
+    assert list(issue.clients_left) == ["api"] and issue.escalated_from is None
+    assert store.actionable() == {}
+    clock.advance(STARTING_GRACE / 2)
+    assert store.resolve_departed() == []  # within the grace: it may go on a moment
+    clock.advance(STARTING_GRACE)
+    (done,) = store.resolve_departed()
+    assert done.state is IssueState.RESOLVED
+    at = datetime.fromtimestamp(T - 0.2, UTC)
+    assert done.resolution == f"its client api went away at {at:%H:%M:%S}"
+    assert done.severity is Severity.LOW and done.attempts == []
+
+
+def test_a_reset_with_no_client_leaving_near_it_keeps_its_severity():
+    # a real fault of the server (or of the network): never hidden as expected
+    store = IssueStore("dev", FakeClock(T))
+    found = expected(STACK, store, [reset(T)], {"api": [T - 600], "cache": [T]})
+    assert found[0].clients_left == {}
+    store.record_findings(found, DetectionSettings())
+    (issue,) = store.issues()
+    assert issue.severity is Severity.MEDIUM and issue.clients_left == {}
+    assert store.resolve_departed() == []
+
+
+def test_logged_again_long_after_its_client_left_it_is_the_servers_own_problem():
+    clock = FakeClock(T)
+    store = IssueStore("dev", clock)
+    settings = DetectionSettings()
+    left = {"api": [T]}
+    store.record_findings(expected(STACK, store, [reset(T + 1)], left), settings)
+    clock.advance(STARTING_GRACE * 3)
+    later = expected(STACK, store, [reset(clock() - 1)], left)
+    result = store.record_findings(later, settings)
+    (raised,) = result.outlived
+    assert raised.severity is Severity.MEDIUM and raised.escalated_from is Severity.LOW
+    assert raised.clients_left == {} and raised.state is IssueState.OPEN
+    assert store.resolve_departed() == []
+
+
+def test_a_critical_reset_is_never_expected():
+    # a severity the user's override raised: what they asked to hear of
+    store = IssueStore("dev", FakeClock(T))
+    found = expected(STACK, store, [reset(T, severity=Severity.CRITICAL)], {"api": [T]})
+    assert found[0].clients_left == {}
+
+
+class Pipeline:
+    """The log side alone: findings handed in as the detector would, passes as
+    ``sync`` calls."""
+
+    def __init__(self) -> None:
+        self.store = IssueStore("dev")
+        self.world = FakeWorld()
+        self.logs = LogPipeline(
+            gateway=self.world,
+            store=self.store,
+            settings=DetectionSettings(),
+            metrics=Metrics(CollectorRegistry(), "dev"),
+            on_findings=lambda result: None,
+            on_sightings=lambda sightings: None,
+            desired=lambda: STACK,
+        )
+
+    def read(self, finding: Finding) -> None:
+        with self.logs._lock:
+            self.logs._record([finding])
+
+    def observe(self, at: float, *containers: object) -> None:
+        self.logs.sync(ObservedState("demo", at, tuple(containers)))  # type: ignore[arg-type]
+
+
+def test_a_reset_read_before_any_pass_saw_its_client_die_waits_for_the_pass_that_does():
+    # the socket closes as the client's process dies: the server's line is read before
+    # the engine's record of the death reaches a pass
+    now = time.time()
+    pipe = Pipeline()
+    pipe.observe(now - 5, container("api", started_at=stamp(now - 600)))
+    pipe.read(reset(now))
+    assert pipe.store.issues() == []  # it waits for a pass's evidence
+    assert not pipe.logs.settle(0.2)  # a finding still waiting is not settled
+    died = container("api", status="exited", started_at=stamp(now - 600), finished_at=stamp(now))
+    pipe.observe(now + LEAVE_LAG, died)
+    (issue,) = pipe.store.issues()
+    assert issue.severity is Severity.LOW and list(issue.clients_left) == ["api"]
+    assert pipe.logs.settle(1.0)
+
+
+def test_a_reset_no_pass_explains_is_recorded_at_its_severity():
+    now = time.time()
+    pipe = Pipeline()
+    running = container("api", started_at=stamp(now - 600))
+    pipe.observe(now - 5, running)
+    pipe.read(reset(now))
+    pipe.observe(now + LEAVE_LAG, running)  # a pass after the line: api never stopped
+    (issue,) = pipe.store.issues()
+    assert issue.severity is Severity.MEDIUM and issue.clients_left == {}
+
+
+def test_a_waiting_reset_is_recorded_when_no_pass_comes_in_time():
+    now = time.time()
+    pipe = Pipeline()
+    pipe.read(reset(now))
+    with pipe.logs._lock:
+        pipe.logs._release(time.monotonic() + PARK_WAIT)
+    (issue,) = pipe.store.issues()
+    assert issue.severity is Severity.MEDIUM
+
+
+def test_a_server_without_clients_and_a_client_side_error_never_wait():
+    now = time.time()
+    pipe = Pipeline()
+    pipe.read(reset(now, service="edge"))  # nothing depends on edge
+    refused = replace(reset(now), pattern_id="conn-refused", fingerprint="log:db:conn-refused:1")
+    pipe.read(refused)  # a client's view, never a server's of a client leaving
+    assert sorted(i.fingerprint for i in pipe.store.issues()) == [
+        "log:db:conn-refused:1",
+        "log:edge:conn-reset:1",
+    ]
+
+
+def test_the_library_marks_what_a_client_leaving_explains_and_nothing_else():
+    marked = {s.id for s in library_specs() if s.client_gone}
+    assert {"conn-reset", "broken-pipe", "pg-client-gone", "mysql-aborted-connection"} <= marked
+    assert not marked & {"conn-refused", "dns-failure", "pg-server-unreachable", "pg-not-ready"}
+    assert all(s.category in ("connection", "database") for s in library_specs() if s.client_gone)
+
+
+def test_a_pattern_marked_client_gone_outside_connection_and_database_is_refused():
+    spec = PatternSpec(
+        id="disk-full", regex="no space", category="filesystem", severity="high", title="full",
+        client_gone=True,
+    )  # fmt: skip
+    with pytest.raises(PatternError, match="pattern disk-full: client_gone: only a connection"):
+        check_pattern(spec)
