@@ -256,19 +256,23 @@ def expected(
         if _expectable(f, gone) and (
             clients := clients_left(desired, f.service, f.category, left or {}, f.ts)
         ):
-            f = replace(f, clients_left=clients)
+            # a client that left explains a server's "the peer went away" better than
+            # the server's own start
+            own = f.while_starting == (f.service,)
+            f = replace(f, clients_left=clients, while_starting=() if own else f.while_starting)
         judged.append(f)
     return judged
 
 
 def awaits(desired: DesiredState, finding: Finding) -> bool:
     """Whether a finding waits for a pass's evidence before it is recorded: a server's
-    "the peer went away" that nothing explains yet, of a service that has clients."""
+    "the peer went away" that nothing but its own start explains yet, of a service that
+    has clients."""
     gone = {p.id for p in desired.detection.patterns if p.client_gone}
     return (
         _expectable(finding, gone)
         and not finding.clients_left
-        and not finding.while_starting
+        and finding.while_starting in ((), (finding.service,))  # a client may explain it
         and bool(downstream(desired, finding.service))
     )
 

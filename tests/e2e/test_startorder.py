@@ -93,3 +93,42 @@ def test_a_database_that_crashed_and_came_back_at_once_did_not_merely_start(make
         "api's error at its own severity",
     )
     assert issue["while_starting"] == [], issue
+
+
+RESET = "log:db:conn-reset:"
+
+
+def test_a_servers_reset_when_its_client_died_is_expected_and_one_without_is_not(make_stack):
+    # the mirror case: db (a server) logs PostgreSQL's "could not receive data from
+    # client: Connection reset by peer" when api (its client) dies mid-connection. api's
+    # crash is api's issue; db's line is expected: low, nothing done to db, ended saying
+    # who left. The same line with no client leaving near it is db's own: medium
+    stack = make_stack(STACKS / "clientgone.yaml")
+    stack.up()
+    stack.serve()
+    wait_for(lambda: stack.issues().get("converged"), 90, "a converged stack")
+
+    def current() -> dict[str, Any] | None:
+        found = (i for i in stack.issues()["issues"] if i["fingerprint"].startswith(RESET))
+        return next(found, None)
+
+    assert current() is None
+    stack.kill("api")  # a crash: the controller restarts api
+    issue = wait_for(
+        lambda: (i := current()) and i["state"] != "resolved" and i, 60, "db's reset line"
+    )
+    assert issue["severity"] == "low" and list(issue["clients_left"]) == ["api"], issue
+    assert not issue["blocking"]
+    done = stack.wait_issue(issue["fingerprint"], "resolved", timeout=90)
+    assert done["resolution"].startswith("its client api went away at "), done
+    assert done["attempts"] == [] and done["severity"] == "low", done
+    wait_for(lambda: stack.issues().get("converged"), 90, "api restarted, stack converged")
+
+    # no client leaving: db's own problem, at the pattern's severity
+    stack.compose("exec", "-T", "db", "touch", "/shared/reset")
+    again = wait_for(
+        lambda: (i := stack.issue(issue["fingerprint"])) and i["state"] != "resolved" and i,
+        60,
+        "db's reset line with api running",
+    )
+    assert again["severity"] == "medium" and again["clients_left"] == {}, again

@@ -25,6 +25,8 @@ from controller.model import (
     IssueState,
     ObservedState,
     PatternDef,
+    ServiceCondition,
+    ServiceStatus,
     Severity,
 )
 from tests.fakes import FakeClock, FakeWorld, container, desired, spec
@@ -54,6 +56,21 @@ STACK = desired(
 
 def stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def status(name: str) -> ServiceStatus:
+    """A service ready from ``T`` on."""
+    return ServiceStatus(
+        name=name,
+        condition=ServiceCondition.READY,
+        required=True,
+        replicas=1,
+        containers=1,
+        running=1,
+        healthy=None,
+        restarts=0,
+        ready_from=datetime.fromtimestamp(T - 1, UTC),
+    )
 
 
 def reset(ts: float, service: str = "db", severity: Severity = Severity.MEDIUM) -> Finding:
@@ -247,3 +264,13 @@ def test_a_pattern_marked_client_gone_outside_connection_and_database_is_refused
     )  # fmt: skip
     with pytest.raises(PatternError, match="pattern disk-full: client_gone: only a connection"):
         check_pattern(spec)
+
+
+def test_a_client_leaving_explains_a_servers_reset_better_than_its_own_start():
+    # db just started (ready for less than the grace) when api died: "it was starting"
+    # would send the reader to db; api's death is what happened
+    store = IssueStore("dev", FakeClock(T))
+    store.sync_drifts([], [status("db"), status("api"), status("edge")])  # cache: unknown
+    assert expected(STACK, store, [reset(T)], {})[0].while_starting == ("db",)
+    (found,) = expected(STACK, store, [reset(T)], {"api": [T]})
+    assert found.while_starting == () and found.clients_left == {"api": T}
