@@ -5,9 +5,12 @@ same error logged after the database is ready is the dependent's own problem."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+from controller.causes import STARTING_GRACE
+from controller.model import engine_time
 from tests.e2e.conftest import STACKS, wait_for
 
 FINGERPRINT = "log:api:pg-server-unreachable:"
@@ -113,6 +116,15 @@ def test_a_servers_reset_when_its_client_died_is_expected_and_one_without_is_not
         return next(found, None)
 
     assert current() is None
+    # past db's own start, which would explain the line too ("it was starting")
+    data = stack.inspect("db")
+    started = engine_time(data["State"]["StartedAt"]) if data else None
+    assert started is not None, data
+    wait_for(
+        lambda: time.time() > started.timestamp() + STARTING_GRACE + 3 or None,
+        60,
+        "db past its start's grace",
+    )
     stack.kill("api")  # a crash: the controller restarts api
     issue = wait_for(
         lambda: (i := current()) and i["state"] != "resolved" and i, 60, "db's reset line"
