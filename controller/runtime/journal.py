@@ -75,28 +75,20 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
         if issue.source is not IssueSource.PREDICT:  # a forecast is no fault yet
             metrics.detected(issue.service, now - issue.last_seen.timestamp())
     for issue in result.opened:
-        if issue.while_starting:
-            of_issue(issue).info(
-                "{}: log: {} [{} {}] issue {}, while {} was starting (expected until it is "
-                "ready): {}",
-                issue.service,
-                issue.title,
-                issue.severity,
-                issue.category,
-                issue.id,
-                ", ".join(issue.while_starting),
-                issue.detail,
+        if issue.while_starting or issue.clients_left:
+            why = (
+                f"while {', '.join(issue.while_starting)} was starting (expected until it is ready)"
+                if issue.while_starting
+                else f"when its client {', '.join(issue.clients_left)} went away (expected)"
             )
-            continue
-        if issue.clients_left:
             of_issue(issue).info(
-                "{}: log: {} [{} {}] issue {}, when its client {} went away (expected): {}",
+                "{}: log: {} [{} {}] issue {}, {}: {}",
                 issue.service,
                 issue.title,
                 issue.severity,
                 issue.category,
                 issue.id,
-                ", ".join(issue.clients_left),
+                why,
                 issue.detail,
             )
             continue

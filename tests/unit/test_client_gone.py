@@ -14,43 +14,42 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.causes import STARTING_GRACE, clients_left, departures, downstream
-from controller.detect.library import PatternError, PatternSpec, check_pattern, library_specs
+from controller.detect.detector import Detector
+from controller.detect.library import library_specs
+from controller.drift import service_status
 from controller.issues.store import IssueStore
 from controller.logflow import LEAVE_LAG, PARK_WAIT, LogPipeline, expected
 from controller.metrics import Metrics
 from controller.model import (
+    LINKED_CATEGORIES,
     Category,
     DetectionSettings,
     Finding,
     IssueState,
+    LogLine,
     ObservedState,
-    PatternDef,
-    ServiceCondition,
     ServiceStatus,
     Severity,
 )
 from tests.fakes import FakeClock, FakeWorld, container, desired, spec
 
 T = 1_800_000_000.0
+REFUSED = (
+    'psql: error: connection to server at "cache" (127.0.0.1), port 6379 failed: Connection refused'
+)
 LINE = (
     "2026-12-05 22:03:32.064 UTC [2410] LOG:  could not receive data from client: "
     "Connection reset by peer"
 )
 
-PATTERNS = (
-    PatternDef(
-        "conn-reset", "reset by peer", Category.CONNECTION, Severity.MEDIUM, "reset",
-        starting=True, client_gone=True,
-    ),
-    PatternDef("conn-refused", "refused", Category.CONNECTION, Severity.HIGH, "r", starting=True),
-)  # fmt: skip
+LIBRARY = DetectionSettings(patterns=tuple(s.definition() for s in library_specs()))
 # edge -> api -> db; cache depends on nothing, and db on cache
 STACK = desired(
     spec("cache"),
     spec("db", depends_on=("cache",)),
     spec("api", depends_on=("db",)),
     spec("edge", depends_on=("api",)),
-    detection=DetectionSettings(patterns=PATTERNS),
+    detection=LIBRARY,
 )
 
 
@@ -58,35 +57,21 @@ def stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def status(name: str) -> ServiceStatus:
-    """A service ready from ``T`` on."""
-    return ServiceStatus(
-        name=name,
-        condition=ServiceCondition.READY,
-        required=True,
-        replicas=1,
-        containers=1,
-        running=1,
-        healthy=None,
-        restarts=0,
-        ready_from=datetime.fromtimestamp(T - 1, UTC),
-    )
+def reset(ts: float, service: str = "db", line: str = LINE) -> Finding:
+    """The line in ``service``'s log, as the detector finds it with the library."""
+    detector = Detector(LIBRARY)
+    name = f"demo-{service}-1"
+    detector.feed([LogLine(service, name, int(ts * 1e9), line)], ts)
+    (found,) = detector.close(name)  # its run ended: the record is whole
+    return found
 
 
-def reset(ts: float, service: str = "db", severity: Severity = Severity.MEDIUM) -> Finding:
-    return Finding(
-        service=service,
-        container=f"demo-{service}-1",
-        ts=ts,
-        kind="log",
-        pattern_id="conn-reset",
-        category=Category.CONNECTION,
-        severity=severity,
-        title="Connection reset by the peer",
-        fingerprint=f"log:{service}:conn-reset:1",
-        evidence=f"evidence {ts}",
-        line=LINE,
+def statuses(started: float, *names: str) -> list[ServiceStatus]:
+    """The services as a pass sees them, each running since ``started``."""
+    observed = ObservedState(
+        "demo", started + 1, tuple(container(n, started_at=stamp(started)) for n in names)
     )
+    return [service_status(STACK.services[n], observed) for n in names]
 
 
 def test_the_clients_whose_leaving_explains_a_servers_reset():
@@ -172,7 +157,8 @@ def test_logged_again_long_after_its_client_left_it_is_the_servers_own_problem()
 def test_a_critical_reset_is_never_expected():
     # a severity the user's override raised: what they asked to hear of
     store = IssueStore("dev", FakeClock(T))
-    found = expected(STACK, store, [reset(T, severity=Severity.CRITICAL)], {"api": [T]})
+    critical = replace(reset(T), severity=Severity.CRITICAL)
+    found = expected(STACK, store, [critical], {"api": [T]})
     assert found[0].clients_left == {}
 
 
@@ -242,35 +228,14 @@ def test_a_server_without_clients_and_a_client_side_error_never_wait():
     now = time.time()
     pipe = Pipeline()
     pipe.read(reset(now, service="edge"))  # nothing depends on edge
-    refused = replace(reset(now), pattern_id="conn-refused", fingerprint="log:db:conn-refused:1")
-    pipe.read(refused)  # a client's view, never a server's of a client leaving
-    assert sorted(i.fingerprint for i in pipe.store.issues()) == [
-        "log:db:conn-refused:1",
-        "log:edge:conn-reset:1",
-    ]
+    pipe.read(reset(now, line=REFUSED))  # a client's view, never a server's of one leaving
+    found = sorted((i.service, i.pattern_id) for i in pipe.store.issues())
+    assert found == [("db", "conn-refused"), ("edge", "conn-reset")]
 
 
 def test_the_library_marks_what_a_client_leaving_explains_and_nothing_else():
-    marked = {s.id for s in library_specs() if s.client_gone}
-    assert {"conn-reset", "broken-pipe", "pg-client-gone", "mysql-aborted-connection"} <= marked
-    assert not marked & {"conn-refused", "dns-failure", "pg-server-unreachable", "pg-not-ready"}
-    assert all(s.category in ("connection", "database") for s in library_specs() if s.client_gone)
-
-
-def test_a_pattern_marked_client_gone_outside_connection_and_database_is_refused():
-    spec = PatternSpec(
-        id="disk-full", regex="no space", category="filesystem", severity="high", title="full",
-        client_gone=True,
-    )  # fmt: skip
-    with pytest.raises(PatternError, match="pattern disk-full: client_gone: only a connection"):
-        check_pattern(spec)
-
-
-def test_a_client_leaving_explains_a_servers_reset_better_than_its_own_start():
-    # db just started (ready for less than the grace) when api died: "it was starting"
-    # would send the reader to db; api's death is what happened
-    store = IssueStore("dev", FakeClock(T))
-    store.sync_drifts([], [status("db"), status("api"), status("edge")])  # cache: unknown
-    assert expected(STACK, store, [reset(T)], {})[0].while_starting == ("db",)
-    (found,) = expected(STACK, store, [reset(T)], {"api": [T]})
-    assert found.while_starting == () and found.clients_left == {"api": T}
+    by_id = {s.id: s for s in library_specs()}
+    for name in ("conn-reset", "broken-pipe", "pg-client-gone", "mysql-aborted-connection"):
+        assert by_id[name].client_gone and by_id[name].category in LINKED_CATEGORIES, name
+    for name in ("conn-refused", "dns-failure", "pg-server-unreachable", "pg-not-ready"):
+        assert not by_id[name].client_gone, name  # what only a client sees
