@@ -197,9 +197,9 @@ class LogPipeline:
                 self._parked.append((time.monotonic() + PARK_WAIT, finding))
             else:
                 kept.append(finding)
-        if len(kept) < len(findings) and self._closer_asleep:
+        if len(kept) < len(findings):
             self._closer_asleep = False
-            self._records_open.notify()  # it wakes at the deadline
+            self._records_open.notify()  # it wakes again at the deadline
         return kept
 
     def _release(self, now: float | None) -> None:
