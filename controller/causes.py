@@ -49,6 +49,15 @@ that does not exist, is never a start's: ``logflow.expected``), is
 expected: the store opens it low, resolves it once the dependencies have been ready for
 the grace without a new line, and raises it to its own severity if it is logged after.
 
+**A client leaving** explains the mirror case (``clients_left``): a server's "the peer
+went away" (connection reset by peer, broken pipe, PostgreSQL's "could not receive data
+from client"; a pattern marked ``client_gone``) logged within ``STARTING_GRACE`` of a
+service that depends on it, directly or not, stopping, dying or starting again (its
+containers' end and start times, by the engine's record) is expected the same way: its
+client's death, a restart by the controller or a person, not the server's fault. A reset
+with no client leaving near it keeps its pattern's severity. "Connection refused" and a
+name that does not resolve are never a server's view of a client leaving.
+
 Each link carries its evidence in words ("names db:5432, a name of db (network alias)",
 "names 127.0.0.1:18432, port 18432 of db (its healthcheck)", "names no host or port, and
 db's fault began 3 s before it", "db's fault began 2 s before it"), which the
@@ -67,6 +76,8 @@ from controller.model import (
     Endpoint,
     Issue,
     IssueSource,
+    ObservedState,
+    engine_time,
 )
 
 Links = dict[str, dict[str, str]]  # fingerprint -> upstream issue id -> evidence
@@ -105,6 +116,49 @@ def while_starting(
     # client that just started and cannot reach its starting database waits on the database)
     deps = [dep for dep in upstream(desired, service) if explains(dep)]
     return deps or ([service] if explains(service) else [])
+
+
+def clients_left(
+    desired: DesiredState,
+    service: str,
+    category: Category,
+    left: Mapping[str, Sequence[float]],
+    at: float,
+) -> dict[str, float]:
+    """The clients whose leaving explains a "the peer went away" error ``service`` (a
+    server) logged at ``at`` (epoch seconds): the services that depend on it, directly or
+    not, that stopped, died or started again within ``STARTING_GRACE`` of the line, each
+    with the moment nearest to it. ``left``: each service's moments of that kind, by the
+    engine's record (``departures``). A client that crashed for real leaves the same way:
+    its own issue carries that fault, not the server's line."""
+    if category not in LINKED_CATEGORIES or service not in desired.services:
+        return {}
+    found: dict[str, float] = {}
+    for client in downstream(desired, service):
+        near = [t for t in left.get(client, ()) if abs(t - at) <= STARTING_GRACE]
+        if near:
+            found[client] = min(near, key=lambda t: abs(t - at))
+    return found
+
+
+def departures(observed: ObservedState) -> dict[str, list[float]]:
+    """Each service's moments of a run ending or a new one starting (epoch seconds), by
+    the engine's record of its containers: what tells that a client of a server left."""
+    found: dict[str, list[float]] = {}
+    for container in observed.containers:
+        for stamp in (container.finished_at, container.started_at):
+            if stamp and (moment := engine_time(stamp)) is not None:
+                found.setdefault(container.service, []).append(moment.timestamp())
+    return found
+
+
+def downstream(desired: DesiredState, service: str) -> list[str]:
+    """Every service that depends on ``service``, directly or not, by name: its clients."""
+    return [
+        other
+        for other in sorted(desired.services)
+        if other != service and service in upstream(desired, other)
+    ]
 
 
 def upstream(desired: DesiredState, service: str) -> list[str]:

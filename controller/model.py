@@ -442,6 +442,9 @@ class PatternDef:
     generic: bool = False  # a catch-all (a bare traceback): only when nothing specific matches
     # what a client logs while its peer starts (connection refused): expected then
     starting: bool = False
+    # what a server logs when a client of it went away (connection reset by peer):
+    # expected when one just stopped
+    client_gone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1089,6 +1092,10 @@ class Finding:
     # connection and database errors logged while a dependency the error is about was
     # starting (``causes.while_starting``): expected, not the service's own fault
     while_starting: tuple[str, ...] = ()
+    # a server's "the peer went away" logged when these clients of it (services that
+    # depend on it) stopped, died or restarted, each with when (epoch seconds;
+    # ``causes.clients_left``): expected, not the server's own fault
+    clients_left: Mapping[str, float] = field(default_factory=dict)
 
 
 # --- differences and issues -------------------------------------------------------------
@@ -1258,6 +1265,10 @@ class Issue(BaseModel):
     # log issues (connection, database) logged only while these dependencies were
     # starting: low, and resolved once they are ready, unless it is logged after that
     while_starting: list[str] = Field(default_factory=list)
+    # log issues (a server's "the peer went away") logged only when these clients of it
+    # stopped, died or restarted (when each did): low, and resolved once the grace after
+    # that passed without a new line, unless it is logged after that
+    clients_left: dict[str, datetime] = Field(default_factory=dict)
     # when this occurrence's fault began by the engine's record (a death, the start of a
     # failing healthcheck streak), when earlier than ``opened_at``; None: ``opened_at``
     fault_since: datetime | None = None

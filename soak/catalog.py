@@ -58,6 +58,12 @@ Where the docs are silent or unclear, the choices (also in ``Spec.why``):
 - Collateral issues of a dependency's outage (the api failing its healthcheck, the worker's
   "connection refused") may open; they must be linked to the dependency's issue and left
   alone. A page about them is backed by the outage.
+- A service whose process stops (a crash, a restart by the controller or a person) leaves
+  its dependencies' connections open: PostgreSQL logs "could not receive data from
+  client: Connection reset by peer". The controller opens that low, expected of a client
+  leaving (docs/detection.md); the soak allows it, low only, on the dependencies of the
+  service of any such fault. At its own severity it is still an issue with no fault
+  behind it.
 - An error naming a host that is no service of the stack (``payments.internal``) is never
   linked to a dependency, even during that dependency's outage: the operator would chase the
   wrong service (issue 18's rule: evidence, not the graph alone).
@@ -65,7 +71,7 @@ Where the docs are silent or unclear, the choices (also in ``Spec.why``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from soak.journal import Expectation, IssueExpect
 from soak.stack import SERVICES, dependencies, dependents
@@ -286,8 +292,48 @@ def _own_restart_logs(service: str) -> tuple[IssueExpect, ...]:
     )
 
 
+# faults whose service's process stops (dies, is restarted or recreated) while clients of
+# its dependencies may hold connections to them
+STOPS = frozenset(
+    {
+        "crash",
+        "crash-loop",
+        "crash-policy",
+        "oom",
+        "slow-start",
+        "health-hang",
+        "probe-fail",
+        "job-fail",
+        "person-stop",
+        "person-restart",
+        "person-up",
+    }
+)
+
+
+def _clients_leaving(service: str) -> tuple[IssueExpect, ...]:
+    """What the services ``service`` depends on may log when its process stops with
+    their connections open (PostgreSQL's "could not receive data from client: Connection
+    reset by peer"): low, expected of a client leaving (docs/detection.md), linked to
+    nothing. The same line at its own severity is a fault no restart explains."""
+    return tuple(
+        IssueExpect(dep, f"log:{dep}:", False, ("connection",), low=True)
+        for dep in dependencies(service)
+    )
+
+
 def spec(kind: str, service: str, params: dict[str, object]) -> Spec:
-    """The expectation of one fault; see the module's table for the rules."""
+    """The expectation of one fault; see the module's table for the rules, and a client
+    leaving (``_clients_leaving``) for every fault that stops its service."""
+    found = _spec(kind, service, params)
+    if kind not in STOPS or not (leaving := _clients_leaving(service)):
+        return found
+    expect = replace(found.expect, issues=(*found.expect.issues, *leaving))
+    return replace(found, expect=expect)
+
+
+def _spec(kind: str, service: str, params: dict[str, object]) -> Spec:
+    """The expectation of one fault, but for its clients leaving."""
     near = tuple(dict.fromkeys([*dependencies(service), *dependents(service)]))
     if kind in ("crash", "oom", "slow-start"):
         cause = f"drift:{service}:"

@@ -35,7 +35,10 @@ class IssueExpect:
     collateral. ``cause`` is the fingerprint prefix of the upstream issue it must be
     linked to ("" means it must not be linked at all). ``human``: a correct controller
     hands it to a person (needs-human). ``text``, when set, must appear in the issue's
-    title or detail (two errors of one pattern are told apart by what they name)."""
+    title or detail (two errors of one pattern are told apart by what they name).
+    ``low``: only a low issue matches (one the controller opens as expected, as a server's
+    "the peer went away" when a client of it left: the same line at its own severity is a
+    fault no restart explains)."""
 
     service: str
     prefix: str
@@ -45,11 +48,20 @@ class IssueExpect:
     human: bool = False
     text: str = ""
     kinds: tuple[str, ...] = ()  # when set, the issue's kind must be one of these
+    low: bool = False
 
     def matches(
-        self, service: str, fingerprint: str, category: str = "", detail: str = "", kind: str = ""
+        self,
+        service: str,
+        fingerprint: str,
+        category: str = "",
+        detail: str = "",
+        kind: str = "",
+        severity: str = "",  # "": not known where it is asked (no filter then)
     ) -> bool:
         if service != self.service or (self.text and self.text not in detail):
+            return False
+        if self.low and severity and severity != "low":
             return False
         if self.kinds and kind not in self.kinds:
             return False

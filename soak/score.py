@@ -204,13 +204,20 @@ class Scorer:
         return low <= at <= high
 
     def attribute(
-        self, service: str, fingerprint: str, category: str, detail: str, at: float, kind: str = ""
+        self,
+        service: str,
+        fingerprint: str,
+        category: str,
+        detail: str,
+        at: float,
+        kind: str = "",
+        severity: str = "",
     ) -> tuple[Fault, IssueExpect] | None:
         for fault in self.faults:
             if not self.in_window(fault, at):
                 continue
             for expected in fault.expect.issues:
-                if expected.matches(service, fingerprint, category, detail, kind):
+                if expected.matches(service, fingerprint, category, detail, kind, severity):
                     return fault, expected
         return None
 
@@ -283,7 +290,9 @@ class Scorer:
         s = self.score
         for o in self._openings:
             s.issues_opened += 1
-            found = self.attribute(o.service, o.fingerprint, o.category, o.detail, o.at, o.kind)
+            found = self.attribute(
+                o.service, o.fingerprint, o.category, o.detail, o.at, o.kind, o.severity
+            )
             if found is None:
                 self.problem(
                     "issue with no fault behind it",

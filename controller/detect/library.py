@@ -109,6 +109,16 @@ class PatternSpec(BaseModel):
             "missing database, a bad password)."
         ),
     )
+    client_gone: bool = Field(
+        default=False,
+        description=(
+            "What a server logs when a client of it went away (connection reset by peer, "
+            "broken pipe, a client's unexpected EOF): logged when a service that depends on "
+            "it stopped, died or restarted, it is expected: low, never acted on, resolved "
+            "once that is past (docs/detection.md). Not for what only a client logs "
+            "(connection refused, a name that does not resolve)."
+        ),
+    )
     examples: list[str] = Field(
         default_factory=list, description="Lines it must match (checked at load)."
     )
@@ -127,6 +137,7 @@ class PatternSpec(BaseModel):
             remediation=self.remediation,
             generic=self.generic,
             starting=self.starting,
+            client_gone=self.client_gone,
         )
 
 
@@ -152,6 +163,11 @@ def check_pattern(spec: PatternSpec) -> re.Pattern[str]:
         raise PatternError(
             f"pattern {spec.id}: starting: only a connection or database error is explained "
             f"by its peer starting, not a {spec.category} one"
+        )
+    if spec.client_gone and spec.category not in LINKED_CATEGORIES:
+        raise PatternError(
+            f"pattern {spec.id}: client_gone: only a connection or database error is explained "
+            f"by a client going away, not a {spec.category} one"
         )
     for rule, why in _FORBIDDEN:
         if rule.search(spec.regex):

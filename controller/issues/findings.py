@@ -11,7 +11,14 @@ from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
-from controller.model import DetectionSettings, Finding, Issue, IssueSource, Severity
+from controller.model import (
+    DetectionSettings,
+    Finding,
+    Issue,
+    IssueSource,
+    Severity,
+    to_datetime,
+)
 
 KEEP_SAMPLES = 3  # distinct evidence samples kept per log issue
 KEEP_NAMED = 8  # distinct hosts and ports its errors named, newest last
@@ -24,8 +31,9 @@ _NEXT_SEVERITY = {
 
 def new_issue_fields(finding: Finding) -> dict[str, Any]:
     """The fields of the issue a finding opens (a log issue blocks only while critical)."""
-    # an error logged while a dependency it is about was starting is expected: low
-    severity = Severity.LOW if finding.while_starting else finding.severity
+    # an error logged while a dependency it is about was starting, or when a client of it
+    # left, is expected: low
+    severity = Severity.LOW if expected(finding) else finding.severity
     return {
         "source": finding.source,
         "kind": finding.kind,
@@ -43,7 +51,18 @@ def new_issue_fields(finding: Finding) -> dict[str, Any]:
         "container": finding.container,
         "named": list(finding.named),
         "while_starting": list(finding.while_starting),
+        "clients_left": left_at(finding),
     }
+
+
+def expected(finding: Finding) -> bool:
+    """Whether a start or a client leaving explains the finding's error."""
+    return bool(finding.while_starting or finding.clients_left)
+
+
+def left_at(finding: Finding) -> dict[str, datetime]:
+    """When each client whose leaving explains the finding left."""
+    return {client: to_datetime(at) for client, at in finding.clients_left.items()}
 
 
 def count_repeat(issue: Issue, finding: Finding, at: datetime) -> None:

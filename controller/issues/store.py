@@ -44,7 +44,13 @@ from typing import Any
 # through sync_drifts and every step through acted and finish, so the store masks them.
 from controller.causes import STARTING_GRACE
 from controller.detect.redact import redact
-from controller.issues.findings import Sightings, count_repeat, new_issue_fields
+from controller.issues.findings import (
+    Sightings,
+    count_repeat,
+    expected,
+    left_at,
+    new_issue_fields,
+)
 from controller.issues.readiness import Readiness
 from controller.model import (
     Action,
@@ -85,6 +91,7 @@ def _copy(issue: Issue) -> Issue:
             "cause_evidence": dict(issue.cause_evidence),
             "named": list(issue.named),
             "while_starting": list(issue.while_starting),
+            "clients_left": dict(issue.clients_left),
             "attempts": [a.model_copy() for a in issue.attempts],
         }
     )
@@ -105,11 +112,27 @@ def _acted_on(issue: Issue) -> bool:
     """Whether remediation may act on the issue at all: a forecast or a precursor only
     when its service declares what to do before exhaustion; a node's drain report never
     (draining a node is a person's call); an error logged while its dependencies were
-    starting never (it ends when they are ready, or is raised to the service's own
-    problem when logged after)."""
-    if issue.kind is FindingKind.NODE_FAILING or issue.while_starting:
+    starting, or when a client of it left, never (it ends when they are ready or the
+    client's leaving is past, or is raised to the service's own problem when logged
+    after)."""
+    if issue.kind is FindingKind.NODE_FAILING or _expected(issue):
         return False
     return issue.source is not IssueSource.PREDICT or issue.suggested not in ("", "none")
+
+
+def _expected(issue: Issue) -> bool:
+    """Whether a start or a client leaving explains the issue (it is low for that)."""
+    return bool(issue.while_starting or issue.clients_left)
+
+
+def _left_text(issue: Issue) -> str:
+    """How an issue logged when clients of its service left ended: "its client api went
+    away at 22:03:31", "its clients went away (api at ..., worker at ...)"."""
+    left = sorted(issue.clients_left.items(), key=lambda item: item[1])
+    if len(left) == 1:
+        ((client, at),) = left
+        return f"its client {client} went away at {at:%H:%M:%S}"
+    return "its clients went away (" + ", ".join(f"{c} at {t:%H:%M:%S}" for c, t in left) + ")"
 
 
 def _since(drift: Drift, now: datetime) -> datetime | None:
@@ -284,6 +307,29 @@ class IssueStore:
                     continue
                 ready = max((s for s in since if s is not None), default=None)
                 self._resolve(issue, now, _started_text(issue, ready))
+                self._sightings.forget(issue.fingerprint)
+                resolved.append(_copy(issue))
+            if resolved:
+                self._changes += 1
+        return resolved
+
+    def resolve_departed(self) -> list[Issue]:
+        """Resolve the log issues a server logged only when clients of it left, once
+        ``STARTING_GRACE`` seconds passed after the last line and after each client left
+        with nothing logged: "its client api went away at 22:03:31". One logged later was
+        raised to its own severity when it was (``_upsert_finding``)."""
+        now = to_datetime(self._clock())
+        grace = timedelta(seconds=STARTING_GRACE)
+        resolved: list[Issue] = []
+        with self._lock:
+            for issue in self._issues.values():
+                if not issue.clients_left or issue.while_starting or not issue.active:
+                    continue  # one a start explains too ends with the start
+                if issue.state is IssueState.REMEDIATING:
+                    continue
+                if now - max(issue.last_seen, *issue.clients_left.values()) < grace:
+                    continue
+                self._resolve(issue, now, _left_text(issue))
                 self._sightings.forget(issue.fingerprint)
                 resolved.append(_copy(issue))
             if resolved:
@@ -533,12 +579,15 @@ class IssueStore:
             issue.named = []  # what this occurrence's errors name
             issue.severity = new_issue_fields(finding)["severity"]
             issue.while_starting = list(finding.while_starting)
+            issue.clients_left = left_at(finding)
             issue.escalated_from = None
             self._sightings.forget(finding.fingerprint)
             result.reopened.append(_copy(issue))
-        elif issue.while_starting and not finding.while_starting:
-            # logged after its dependencies were ready: the service's own problem now
+        elif _expected(issue) and not expected(finding):
+            # logged after its dependencies were ready, or long after its client left:
+            # the service's own problem now
             issue.while_starting = []
+            issue.clients_left = {}
             raised = finding.severity.rank > issue.severity.rank
             if raised:
                 issue.escalated_from = issue.severity
@@ -550,8 +599,9 @@ class IssueStore:
                 result.outlived.append(_copy(issue))
             return
         count_repeat(issue, finding, at)
-        if issue.while_starting:
-            return  # a burst while a dependency starts is no cause to escalate
+        if _expected(issue):
+            issue.clients_left = {**issue.clients_left, **left_at(finding)}
+            return  # a burst while a dependency starts or a client leaves is no cause
         if self._sightings.escalate(issue, at, settings):
             result.escalated.append(_copy(issue))
 

@@ -249,6 +249,7 @@ class Controller:
         log_drifts(synced)
         time_detection(self.metrics, synced, observed, self._clock())
         freed = self.store.resolve_with_causes() + self.store.resolve_started()
+        freed += self.store.resolve_departed()
         for issue in freed:
             of_issue(issue).info(
                 "{}: {}: {} issue {}", issue.service, issue.resolution, issue.title, issue.id

@@ -75,16 +75,20 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
         if issue.source is not IssueSource.PREDICT:  # a forecast is no fault yet
             metrics.detected(issue.service, now - issue.last_seen.timestamp())
     for issue in result.opened:
-        if issue.while_starting:
+        if issue.while_starting or issue.clients_left:
+            why = (
+                f"while {', '.join(issue.while_starting)} was starting (expected until it is ready)"
+                if issue.while_starting
+                else f"when its client {', '.join(issue.clients_left)} went away (expected)"
+            )
             of_issue(issue).info(
-                "{}: log: {} [{} {}] issue {}, while {} was starting (expected until it is "
-                "ready): {}",
+                "{}: log: {} [{} {}] issue {}, {}: {}",
                 issue.service,
                 issue.title,
                 issue.severity,
                 issue.category,
                 issue.id,
-                ", ".join(issue.while_starting),
+                why,
                 issue.detail,
             )
             continue
@@ -110,9 +114,10 @@ def log_findings(metrics: Metrics, result: SyncResult, now: float) -> None:
     for issue in result.outlived:
         of_issue(issue).warning(
             # what it waited for is ready for the grace, or at fault (crashed, unhealthy:
-            # the issue then links to that one's): either way no start explains it now
-            "{}: {} is logged while what it waited for is no longer starting, severity "
-            "{} -> {} issue {}",
+            # the issue then links to that one's), or its client left long before: either
+            # way no start and no client leaving explains it now
+            "{}: {} is logged while what it waited for is no longer starting (nor a client "
+            "leaving), severity {} -> {} issue {}",
             issue.service,
             issue.title,
             issue.escalated_from,

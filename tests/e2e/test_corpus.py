@@ -128,6 +128,7 @@ SERVER_LOG = {  # a line of the server's own log -> its category
     "ERROR:  permission denied for table t": "auth",
     "statement: select pg_sleep(3)": "performance",  # logged as slow (over 1 s)
     "ERROR:  deadlock detected": "database",
+    "unexpected EOF on client connection": "connection",  # a client killed (pg-client-gone)
     "FATAL:  sorry, too many clients already": "database",
 }
 SHELL = {

@@ -5,9 +5,12 @@ same error logged after the database is ready is the dependent's own problem."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+from controller.causes import STARTING_GRACE
+from controller.model import engine_time
 from tests.e2e.conftest import STACKS, wait_for
 
 FINGERPRINT = "log:api:pg-server-unreachable:"
@@ -93,3 +96,51 @@ def test_a_database_that_crashed_and_came_back_at_once_did_not_merely_start(make
         "api's error at its own severity",
     )
     assert issue["while_starting"] == [], issue
+
+
+RESET = "log:db:conn-reset:"
+
+
+def test_a_servers_reset_when_its_client_died_is_expected_and_one_without_is_not(make_stack):
+    # the mirror case: db (a server) logs PostgreSQL's "could not receive data from
+    # client: Connection reset by peer" when api (its client) dies mid-connection. api's
+    # crash is api's issue; db's line is expected: low, nothing done to db, ended saying
+    # who left. The same line with no client leaving near it is db's own: medium
+    stack = make_stack(STACKS / "clientgone.yaml")
+    stack.up()
+    stack.serve()
+    wait_for(lambda: stack.issues().get("converged"), 90, "a converged stack")
+
+    def current() -> dict[str, Any] | None:
+        found = (i for i in stack.issues()["issues"] if i["fingerprint"].startswith(RESET))
+        return next(found, None)
+
+    assert current() is None
+    # past db's own start, which would explain the line too ("it was starting")
+    data = stack.inspect("db")
+    started = engine_time(data["State"]["StartedAt"]) if data else None
+    assert started is not None, data
+    wait_for(
+        lambda: time.time() > started.timestamp() + STARTING_GRACE + 3 or None,
+        60,
+        "db past its start's grace",
+    )
+    stack.kill("api")  # a crash: the controller restarts api
+    issue = wait_for(
+        lambda: (i := current()) and i["state"] != "resolved" and i, 60, "db's reset line"
+    )
+    assert issue["severity"] == "low" and list(issue["clients_left"]) == ["api"], issue
+    assert not issue["blocking"]
+    done = stack.wait_issue(issue["fingerprint"], "resolved", timeout=90)
+    assert done["resolution"].startswith("its client api went away at "), done
+    assert done["attempts"] == [] and done["severity"] == "low", done
+    wait_for(lambda: stack.issues().get("converged"), 90, "api restarted, stack converged")
+
+    # no client leaving: db's own problem, at the pattern's severity
+    stack.compose("exec", "-T", "db", "touch", "/shared/reset")
+    again = wait_for(
+        lambda: (i := stack.issue(issue["fingerprint"])) and i["state"] != "resolved" and i,
+        60,
+        "db's reset line with api running",
+    )
+    assert again["severity"] == "medium" and again["clients_left"] == {}, again

@@ -116,6 +116,24 @@ def test_an_issue_with_no_fault_behind_it_lowers_precision():
     assert unbacked.startswith("drift:agent:outdated (low)")
 
 
+def test_a_servers_reset_when_its_client_was_restarted_is_backed_only_when_low():
+    # the controller restarts api (its probe fails): db logs "could not receive data from
+    # client: Connection reset by peer". Low (a client leaving) is what a correct
+    # controller opens; medium, a fault of db's that nothing injected
+    probe = fault("f001", "probe-fail", "api", T)
+    line = "LOG:  could not receive data from client: Connection reset by peer"
+    for severity, unbacked in (("low", 0), ("medium", 1)):
+        ev = Evidence(
+            faults=[probe],
+            snapshots=[
+                snap(T + 0.1, "drift:api:probe-failed"),
+                snap(T + 0.3, "log:db:conn-reset:1", category="connection", severity=severity,
+                     detail=line),
+            ],
+        )  # fmt: skip
+        assert len(problems(score(ev), "issue with no fault")) == unbacked, severity
+
+
 def test_an_issue_long_after_its_fault_is_not_backed_by_it():
     ev = Evidence(
         faults=[fault("f001", "crash", "api", T)],

@@ -412,12 +412,14 @@ def test_the_library_marks_what_a_peer_starting_explains_and_nothing_else():
     assert all(s.category in ("connection", "database") for s in library_specs() if s.starting)
 
 
-def test_a_pattern_marked_starting_outside_connection_and_database_is_refused():
+@pytest.mark.parametrize("flag", ["starting", "client_gone"])
+def test_a_pattern_marked_expected_outside_connection_and_database_is_refused(flag: str):
+    # a start, or a client leaving, explains only a connection or database error
     from controller.detect.library import PatternError, PatternSpec, check_pattern
 
-    spec = PatternSpec(
-        id="disk-full", regex="no space", category="filesystem", severity="high", title="full",
-        starting=True,
+    spec = PatternSpec.model_validate(
+        {"id": "disk-full", "regex": "no space", "category": "filesystem", "severity": "high",
+         "title": "full", flag: True}
     )  # fmt: skip
-    with pytest.raises(PatternError, match="pattern disk-full: starting: only a connection"):
+    with pytest.raises(PatternError, match=f"pattern disk-full: {flag}: only a connection"):
         check_pattern(spec)

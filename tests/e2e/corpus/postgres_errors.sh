@@ -38,6 +38,9 @@ conn.cursor().execute("insert into t values (2, 0)")
 PY
 label psycopg2-refused
 python3 -c "import psycopg2; psycopg2.connect('host=127.0.0.1 port=5999 user=postgres dbname=postgres connect_timeout=3')" 2>&1
+label pg-client-gone  # a client killed in an open transaction: the server's log says so
+(echo "begin;"; sleep 3) | $bin/psql -X -q -h /tmp -U postgres >/dev/null 2>&1 &
+sleep 1; kill -9 $!; wait
 su postgres -c "$bin/pg_ctl -D /tmp/pg -m fast -w stop" >/dev/null
 label pg-not-running; q -c 'select 1'
 echo "=== SERVER LOG"
