@@ -950,6 +950,9 @@ class SwarmPause:
     # the controller judged the update bad after Swarm completed it (``message``: why);
     # of one swept with such a one: ``because``'s was
     judged: bool = False
+    # the update changed nothing of its tasks but the counter a ``--force`` moves: a
+    # restart Swarm could not carry out, not a change (``SwarmUpdate.forced``)
+    forced: bool = False
 
     @property
     def command(self) -> str:

@@ -295,12 +295,14 @@ def _update_in(service: Mapping[str, Any], states: tuple[str, ...]) -> SwarmPaus
         return None
     status: Mapping[str, Any] = service.get("UpdateStatus") or {}
     spec: Mapping[str, Any] = service.get("Spec") or {}
+    previous: Mapping[str, Any] = service.get("PreviousSpec") or {}
     return SwarmPause(
         name=str(spec.get("Name") or service.get("ID") or ""),
         state=state,
         message=str(status.get("Message") or ""),
         image=_image_of(spec),
-        previous=_image_of(service.get("PreviousSpec") or {}),
+        previous=_image_of(previous),
+        forced=bool(previous) and _tasks_of(spec) == _tasks_of(previous),
     )
 
 
@@ -324,12 +326,24 @@ def last_update(service: Mapping[str, Any]) -> SwarmUpdate | None:
     )
 
 
-def _tasks_of(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+def _tasks_of(spec: Mapping[str, Any]) -> object:
     """What of a service spec its tasks run (its ``TaskTemplate``) but the counter a
-    ``--force`` moves: an update that changes only that counter changes nothing."""
+    ``--force`` moves: an update that changes only that counter changes nothing. Empty
+    values are left out: the SDK's update writes some that a deploy leaves unset
+    (``"DNSConfig": {}``), and they mean the same."""
     template = dict(spec.get("TaskTemplate") or {})
     template.pop("ForceUpdate", None)
-    return template
+    return _set(template)
+
+
+def _set(value: object) -> object:
+    """``value`` without the empty values (None, "", {}, []) in it, at any depth."""
+    if isinstance(value, Mapping):
+        kept = {k: _set(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, "", {}, [])}
+    if isinstance(value, list):
+        return [_set(v) for v in value]
+    return value
 
 
 def _image_of(spec: Mapping[str, Any], task: bool = False) -> str:

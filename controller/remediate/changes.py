@@ -505,6 +505,10 @@ class ChangeWatch:
             self._swarm_verdict(spec, observed, now)
         kept = self._swarm.swept(service)
         pause = self._swarm.paused(service) if paused or kept else None
+        if pause is not None and pause.forced:  # a restart Swarm paused, not a change
+            return self._store.settle(
+                bad_change(service), "the update Swarm paused is a forced one: not a change"
+            )
         if pause is None:
             if paused:
                 return False

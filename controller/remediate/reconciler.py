@@ -86,7 +86,7 @@ from controller.remediate.records import Records
 from controller.remediate.results import Done, Failed, RequeueAfter, Result
 from controller.remediate.revert import Reverter
 from controller.remediate.runner import RUNBOOK_BUSY, StepRunner
-from controller.remediate.swarmchanges import PAUSED, SWEPT, swarm_plan
+from controller.remediate.swarmchanges import PAUSED, SWEPT, forced_paused, swarm_plan
 from controller.remediate.verify import instance
 
 if TYPE_CHECKING:
@@ -369,18 +369,22 @@ class Reconciler:
         """On a swarm, an update Swarm paused (or, ``scope: stack``, one the same operation
         made): its bad-change issue decides (a rollback with ``rollback: auto``,
         dependencies first, else a person told the command). No other step: a forced
-        update would carry the update Swarm paused on."""
+        update would carry the update Swarm paused on. A paused forced update (a restart
+        whose new tasks failed too) is a person's at once."""
         assert self._paused is not None
         service = spec.name
-        if bad is None:
-            text = "Swarm paused its update: a person's (docker service rollback, or a new deploy)"
-            if self._records.intend(service, [d.fingerprint for d in drifts], text):
-                logger.info("{}: {}", service, text)
-            return Done("Swarm paused its update")
         try:
             pause = self._paused(service)
         except EngineError as exc:
             return Failed(f"cannot read its update: {exc}")
+        if bad is None:
+            fingerprints = [d.fingerprint for d in drifts]
+            if pause is not None and pause.forced and fingerprints:
+                return self._hand_over(service, fingerprints, forced_paused(pause))
+            text = "Swarm paused its update: a person's (docker service rollback, or a new deploy)"
+            if self._records.intend(service, fingerprints, text):
+                logger.info("{}: {}", service, text)
+            return Done("Swarm paused its update")
         if pause is None:
             return RequeueAfter(0.5, "its update is no longer paused")
         plan = swarm_plan(spec, bad, drifts, pause)

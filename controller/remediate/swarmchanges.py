@@ -52,6 +52,17 @@ def paused_reason(pause: SwarmPause) -> str:
     return f"Swarm paused {what}{said}"
 
 
+def forced_paused(pause: SwarmPause) -> str:
+    """Why a forced update Swarm paused goes to a person: it was a restart (the
+    controller's or a person's ``--force``), not a change, and its new tasks failed."""
+    said = f" ({pause.message})" if pause.message else ""
+    return (
+        f"Swarm paused the forced update of {pause.name} (docker service update --force: a "
+        f"restart, not a change): its new tasks failed as well{said}; another restart cannot "
+        f"help, a person can (`docker service ps {pause.name}` says why)"
+    )
+
+
 def in_order(pause: SwarmPause) -> str:
     """The commands that roll back the operation of ``pause``, in order ("": it has none
     of its own)."""

@@ -155,6 +155,34 @@ def test_auto_rolls_back_an_update_that_went_bad_after_swarm_completed_it(
 
 
 @pytest.mark.timeout(600)
+def test_a_restart_swarm_paused_goes_to_a_person_and_is_no_bad_change(
+    swarm1: Swarm, tmp_path: Path
+):
+    """A task that cannot start (its image is not on the node) and that Swarm does not
+    replace: the controller's forced update fails the same way and Swarm pauses it. That
+    update was a restart, not a change: no rollback is offered, a person is told why."""
+    missing = {"MODE": "good", "IMAGE": "cc-missing:1"}
+    with swarm1.stack(STACK_FILE, environment=missing) as stack:
+        text = DESIRED.format(stack=stack, file=STACK_FILE, mode="auto")
+        controller = controller_of(swarm1, tmp_path, text)
+        try:
+
+            def handed_over() -> dict[str, Any] | None:
+                issue = controller.issue("drift:app:")
+                return issue if issue and issue["state"] == "needs-human" else None
+
+            issue = wait_for(handed_over, 240, "a person's issue", 1, controller.seen)
+            assert "Swarm paused the forced update of" in issue["resolution"], (
+                issue,
+                controller.log()[-6000:],
+            )
+            assert [a["action"] for a in issue["attempts"]] == ["restart"], issue
+            assert controller.issue("change:app:bad-change") is None, controller.seen()
+        finally:
+            controller.stop()
+
+
+@pytest.mark.timeout(600)
 def test_notify_names_the_command_and_rolls_nothing_back(swarm1: Swarm, tmp_path: Path):
     with swarm1.stack(STACK_FILE, environment=GOOD) as stack:
         text = DESIRED.format(stack=stack, file=STACK_FILE, mode="notify")

@@ -133,6 +133,30 @@ def test_the_paused_update_of_a_service_inspect():
     assert paused_update(inspect) == SwarmPause("demo_web", "paused", SAID, "a:2", "a:1")
     assert paused_update({**inspect, "UpdateStatus": {"State": "completed"}}) is None
     assert paused_update({"ID": "s1", "Spec": {"Name": "demo_web"}}) is None
+    # a --force moves a counter of the task template, and changes nothing else
+    template = {"ContainerSpec": {"Image": "a:1"}}
+    forced = {
+        **inspect,
+        "Spec": {"Name": "demo_web", "TaskTemplate": {**template, "ForceUpdate": 3}},
+        "PreviousSpec": {"TaskTemplate": {**template, "ForceUpdate": 2}},
+    }
+    found = paused_update(forced)
+    assert found is not None and found.forced
+
+
+def test_a_forced_update_swarm_paused_is_no_change_and_goes_to_a_person():
+    """The controller's restart (``--force``) of a task that cannot start: Swarm pauses
+    that update too. Not a bad change (rolling a restart back changes nothing): the
+    service's issue goes to a person at once, and no step pushes the update on."""
+    rig, world, stack = paused_rig(RollbackMode.AUTO)
+    stack.pauses["web"] = replace(stack.pauses["web"], previous="cc-busybox:2", forced=True)
+    look(rig)
+    assert rig.store.get(BAD) is None
+    rig.fix("web")
+    assert world.actions == []
+    issue = rig.issue("drift:web:exited")
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert "Swarm paused the forced update of demo_web" in issue.resolution, issue.resolution
 
 
 @pytest.mark.parametrize("paused", [True, False])

@@ -183,8 +183,10 @@ def test_scope_stack_rolls_back_the_deploy_with_an_update_judged_bad():
 
 def test_the_last_update_says_whether_it_was_only_a_force():
     template = {"ContainerSpec": {"Image": "db:2"}}
+    # the SDK's update (the controller's --force) writes empty values a deploy leaves unset
+    written = {"ContainerSpec": {"Image": "db:2", "DNSConfig": {}}, "Resources": {}}
     inspect = {
-        "Spec": {"Name": "demo_db", "TaskTemplate": {**template, "ForceUpdate": 2}},
+        "Spec": {"Name": "demo_db", "TaskTemplate": {**written, "ForceUpdate": 2}},
         "PreviousSpec": {"TaskTemplate": {**template, "ForceUpdate": 1}},
         "UpdateStatus": {
             "State": "completed",
