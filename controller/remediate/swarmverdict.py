@@ -110,7 +110,7 @@ class SwarmVerdicts:
             spec,
             containers,
             probe,
-            findings(change.started_at or change.seen_at),
+            _of_update(findings(change.started_at or change.seen_at), containers),
             now,
             hold=hold,
             stopped_by_person=stopped_by_person,
@@ -152,3 +152,11 @@ class SwarmVerdicts:
             ready_since=done,  # Swarm saw its tasks run through the monitor period
         )
         return _Watch(started, update, change)
+
+
+def _of_update(findings: Sequence[Issue], containers: Sequence[ContainerSnapshot]) -> list[Issue]:
+    """The log issues a task of the update logged last: an old task Swarm's update shut
+    down after the first new one started (a rolling update of several replicas, ``order:
+    start-first``) may log a critical line on its SIGTERM, which is the old spec's."""
+    names = {c.name for c in containers}
+    return [i for i in findings if not i.container or i.container in names]

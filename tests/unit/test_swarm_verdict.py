@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from controller.model import (
+    Category,
     IssueState,
     RollbackMode,
     RollbackPolicy,
     RollbackScope,
     RollbackSettings,
+    Severity,
     SwarmUpdate,
     to_datetime,
 )
@@ -200,3 +202,24 @@ def test_the_last_update_says_whether_it_was_only_a_force():
     inspect["PreviousSpec"] = {"TaskTemplate": {"ContainerSpec": {"Image": "db:1"}}}
     found = last_update(inspect)
     assert found is not None and not found.forced
+
+
+def test_a_critical_line_of_a_task_the_update_shut_down_is_not_the_changes():
+    """An old task's last words (a critical line on the SIGTERM Swarm's update sends it,
+    after the update's first new task started: a rolling update of several replicas, or
+    ``order: start-first``) are the old spec's, not the change's; the update's own task
+    saying the same is."""
+    rig, _, _ = updated_rig(RollbackMode.AUTO)
+    web = replace(
+        rig.state.services["web"],
+        rollback=RollbackPolicy(mode=RollbackMode.AUTO, window=WINDOW, severity=Severity.HIGH),
+    )
+    rig.state = desired(web)
+    look(rig)
+    rig.log("web", "fatal-on-term", Category.CODE, container="demo-web-1.old")
+    look(rig)
+    assert rig.store.get(BAD) is None and pending(rig) == ["web"]
+    rig.clock.advance(1)
+    rig.log("web", "fatal-on-term", Category.CODE)  # the update's own task, demo-web-1
+    look(rig)
+    assert "fatal-on-term happened" in rig.issue(BAD).title
