@@ -504,6 +504,8 @@ class ChangeWatch:
         if not paused and self._swarm.swept(service) is None:
             self._swarm_verdict(spec, observed, now)
         kept = self._swarm.swept(service)
+        if kept is not None and self._verdicts is not None:
+            self._verdicts.swept(service, now)
         pause = self._swarm.paused(service) if paused or kept else None
         if pause is not None and pause.forced:  # a restart Swarm paused, not a change
             return self._store.settle(

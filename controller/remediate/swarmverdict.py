@@ -78,6 +78,15 @@ class SwarmVerdicts:
             and watch.change.verdict is ChangeVerdict.PENDING
         )
 
+    def swept(self, service: str, now: datetime) -> None:
+        """The service's completed update was kept as bad with another's (``scope:
+        stack``): that is its verdict, not one still to come (``pending`` would hold the
+        CI gate until its timeout and keep saying it is under watch)."""
+        watch = self._watch.get(service)
+        change = None if watch is None else watch.change
+        if change is not None and change.verdict is ChangeVerdict.PENDING:
+            change.verdict, change.judged_at = ChangeVerdict.BAD, now
+
     def look(
         self,
         spec: ServiceSpec,

@@ -223,3 +223,28 @@ def test_a_critical_line_of_a_task_the_update_shut_down_is_not_the_changes():
     rig.log("web", "fatal-on-term", Category.CODE)  # the update's own task, demo-web-1
     look(rig)
     assert "fatal-on-term happened" in rig.issue(BAD).title
+
+
+def test_a_service_swept_with_an_update_judged_bad_is_no_longer_under_watch():
+    """``scope: stack`` with ``notify``: db's update is bad with web's, and that is db's
+    verdict; still "under watch", it held the CI gate until its timeout."""
+    world = FakeWorld()
+    stack = FakeStack(world)
+    policy = RollbackPolicy(mode=RollbackMode.NOTIFY, window=WINDOW)
+    specs = [swarm_spec("db", rollback=policy), swarm_spec("web", rollback=policy)]
+    for s in specs:
+        world.run(s.name)
+    state = replace(desired(*specs), rollback=RollbackSettings(scope=RollbackScope.STACK))
+    rig = Rig(world, state, stack=stack)
+    stack.update("db", image="db:2", previous="db:1")
+    stack.update("web", image="web:2", previous="web:1", started="2026-12-05T20:00:01.7Z")
+    look(rig)
+    assert pending(rig) == ["db", "web"]
+    world.set("web", status="exited", exit_code=1)
+    look(rig)
+    look(rig)  # db is swept with web
+    assert rig.issue("change:db:bad-change").active
+    assert pending(rig) == []
+    rig.clock.advance(WINDOW * 2)
+    look(rig)
+    assert pending(rig) == [] and rig.issue("change:db:bad-change").active
