@@ -30,7 +30,8 @@ shutdown, remove (and not desired running)             no container: swarm took 
   healthy check, and is killed when unhealthy (``Status.Err`` ends
   ``dockerexec: unhealthy container``): that task's health is unhealthy.
 - The restart count is how many earlier tasks of the slot ended on their own since swarm
-  last replaced one on purpose (an update or a scale: a ``shutdown`` task), as a recreate
+  last replaced one on purpose (an update or a scale: a ``shutdown`` task, or a task of
+  another spec where an update replaced a slot its restart policy gave up on), as a recreate
   begins a new count in Compose; a slot ``restarting`` counts the task that ended too (its
   replacement exists), as Docker counts a restart once the container is restarting. The
   history is cut at the task history limit, so the engine carries the count from one
@@ -418,10 +419,14 @@ def _container_state(task: Mapping[str, Any]) -> ContainerState:
 def restart_count(history: Sequence[Mapping[str, Any]], shown: int) -> tuple[frozenset[str], bool]:
     """The ids of the tasks before ``history[shown]`` (oldest first) that ended on their
     own since the newest one swarm took on purpose, and whether such a one bounds them
-    (the count begins there; otherwise it may go back past the history kept)."""
+    (the count begins there; otherwise it may go back past the history kept). A task of
+    another spec than the newest's bounds them too: an update that replaced a slot whose
+    restart policy gave up shut down no task (none ran), and its task's deaths are its
+    own spec's, not the one before."""
     counted: list[str] = []
+    spec = history[min(shown, len(history) - 1)].get("Spec") if history else None
     for task in reversed(history[:shown]):
-        if state_of(task) in TAKEN:
+        if state_of(task) in TAKEN or task.get("Spec") != spec:
             return frozenset(counted), True
         if state_of(task) in ENDED:
             counted.append(str(task.get("ID")))

@@ -681,3 +681,21 @@ def test_closing_the_events_ends_every_node_follower(monkeypatch):
     for thread in followers:
         thread.join(10)
     assert [t.name for t in followers if t.is_alive()] == []
+
+
+def test_an_update_that_replaces_a_slot_swarm_gave_up_on_begins_a_new_count():
+    """A crash loop whose restart policy gave up (``max_attempts``: no task runs, so none
+    is shut down) and then a deploy of the fix, as a one-node swarm recorded it: the fixed
+    task's count is of its own spec's deaths, not the old spec's (the controller's verdict
+    on the update read them as the fix dying: a rollback to the crash)."""
+    failed = [task(n, "failed", "shutdown", 3) for n in range(1, 3)]
+    fixed = task(3, "running", "running", 0)
+    fixed["Spec"] = {"ContainerSpec": {"Image": "cc-busybox:2", "Labels": {}}}
+    counts: dict[str, SlotCount] = {}
+    seen = []
+    for tasks_now in ([*failed], [*failed, fixed]):
+        found = slot_snapshots("obs", [SERVICE], tasks_now, {"node1": "n1"}, counts)
+        counts = found.counts
+        ((slot,),) = [found.snapshots]
+        seen.append((slot.id, slot.restart_count))
+    assert seen == [("t02", 1), ("t03", 0)]
