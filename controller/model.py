@@ -953,6 +953,10 @@ class SwarmPause:
     # the update changed nothing of its tasks but the counter a ``--force`` moves: a
     # restart Swarm could not carry out, not a change (``SwarmUpdate.forced``)
     forced: bool = False
+    # one judged after Swarm reset the update's record (a deploy or a scale since that
+    # replaced none of its tasks): its ``PreviousSpec`` is no longer the spec before the
+    # change, so ``docker service rollback`` would not revert it
+    reset: bool = False
 
     @property
     def command(self) -> str:

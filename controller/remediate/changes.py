@@ -577,7 +577,8 @@ class ChangeWatch:
                 update.image,
                 judgement.reason,
             )
-            self._swarm.judged(service, judged_pause(update, judgement.reason), update.started)
+            pause = judged_pause(update, judgement.reason, reset=self._verdicts.reset(service))
+            self._swarm.judged(service, pause, update.started)
 
     def swarm_rolled_back(self) -> dict[str, str]:
         """Declared services Swarm rolled back, as the last pass saw them: what each runs

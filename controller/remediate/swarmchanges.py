@@ -83,7 +83,9 @@ def paused_text(pause: SwarmPause) -> tuple[str, str]:
         what = f"the update changed its spec, not its image ({pause.image or '?'})"
     else:
         what = f"the update changed its image from {pause.previous or '?'} to {pause.image or '?'}"
-    if pause.state == "rollback_paused":
+    if pause.reset:
+        back = reset_words(pause)
+    elif pause.state == "rollback_paused":
         back = (
             f"a rollback that failed is a person's: inspect it with `docker service ps "
             f"{pause.name}`"
@@ -92,6 +94,15 @@ def paused_text(pause: SwarmPause) -> tuple[str, str]:
         back = f"Swarm keeps its previous spec; it is rolled back with `{pause.command}`"
     together = in_order(pause)
     return reason, f"{what}; {reason}; {back}" + (f"; {together}" if together else "")
+
+
+def reset_words(pause: SwarmPause) -> str:
+    """How a person reverts a bad update whose record Swarm reset since (``reset``)."""
+    return (
+        "Swarm no longer keeps the spec before it (a deploy or a scale since reset its "
+        f"update's record; `{pause.command}` would not revert it): deploy the stack file "
+        f"that asks for {pause.previous or 'the previous spec'} again"
+    )
 
 
 def rolled_back_from(pause: SwarmPause) -> str:
@@ -141,6 +152,10 @@ def swarm_plan(spec: ServiceSpec, bad: Issue, drifts: Sequence[Drift], pause: Sw
             why=why,
             hand_over=f"{why}; a rollback that failed is not tried again by the controller",
             hand_over_fingerprints=fingerprints,
+        )
+    if pause.reset:
+        return Plan(
+            why=why, hand_over=f"{why}; {reset_words(pause)}", hand_over_fingerprints=fingerprints
         )
     if spec.rollback.mode is not RollbackMode.AUTO:
         together = in_order(pause)

@@ -45,6 +45,13 @@ class Operations:
                 self._of.pop(service, None)
                 return None
         now = self._updates().get(service)
+        if now is None and kept[0].judged:
+            # Swarm reset the update's record (a deploy of the same spec, a scale) and
+            # began no update: the same tasks run, but ``PreviousSpec`` is not the before
+            with self._lock:
+                return replace(
+                    kept[0], reset=True, operation=self._of.get(service, kept[0].operation)
+                )
         if now is not None and now.state in SWEPT and now.started == kept[1]:
             with self._lock:  # a judged one's operation, once it swept its own
                 return replace(kept[0], operation=self._of.get(service, kept[0].operation))

@@ -54,11 +54,14 @@ class _Watch:
     started: str  # its ``UpdateStatus.StartedAt``: which update
     update: SwarmUpdate | None
     change: Change | None
+    reset: bool = False  # Swarm reset the update's record since (``judged_pause``)
 
 
-def judged_pause(update: SwarmUpdate, reason: str) -> SwarmPause:
+def judged_pause(update: SwarmUpdate, reason: str, *, reset: bool = False) -> SwarmPause:
     """A completed update judged bad, as the paused updates are kept (``Operations``)."""
-    return SwarmPause(update.name, update.state, reason, update.image, update.previous, judged=True)
+    return SwarmPause(
+        update.name, update.state, reason, update.image, update.previous, judged=True, reset=reset
+    )
 
 
 class SwarmVerdicts:
@@ -77,6 +80,11 @@ class SwarmVerdicts:
             and watch.change is not None
             and watch.change.verdict is ChangeVerdict.PENDING
         )
+
+    def reset(self, service: str) -> bool:
+        """Swarm reset the record of the service's update under watch since it completed."""
+        watch = self._watch.get(service)
+        return watch is not None and watch.reset
 
     def swept(self, service: str, now: datetime) -> None:
         """The service's completed update was kept as bad with another's (``scope:
@@ -104,11 +112,15 @@ class SwarmVerdicts:
         judged already."""
         service = spec.name
         state, started = next(((c.update, c.update_started) for c in containers), ("", ""))
-        if state != COMPLETED:
+        watch = self._watch.get(service)
+        if not state and watch is not None:
+            # a deploy of the same spec or a scale resets Swarm's record of the update
+            # (and its ``PreviousSpec``) but replaces none of its tasks: still judged
+            watch.reset = True
+        elif state != COMPLETED:
             self._watch.pop(service, None)  # a new update (or none): judged once completed
             return None
-        watch = self._watch.get(service)
-        if watch is None or watch.started != started:
+        elif watch is None or watch.started != started:
             watch = self._first_sight(spec, started, containers, now, hold)
             self._watch[service] = watch
         change, update = watch.change, watch.update

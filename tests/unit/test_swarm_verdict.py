@@ -248,3 +248,47 @@ def test_a_service_swept_with_an_update_judged_bad_is_no_longer_under_watch():
     rig.clock.advance(WINDOW * 2)
     look(rig)
     assert pending(rig) == [] and rig.issue("change:db:bad-change").active
+
+
+def reset(world: FakeWorld, stack: FakeStack, service: str = "web") -> None:
+    """A second ``docker stack deploy`` of the same file (or a ``docker service scale``):
+    Swarm resets the update's record, ``PreviousSpec`` becomes the spec it runs, and it
+    replaces no task."""
+    stack.updated.pop(service)
+    world.set(service, update="", update_started="")
+
+
+def test_a_redeploy_of_the_same_file_in_the_window_keeps_the_verdict_for_a_person():
+    """The update's tasks still run after a redeploy, so they are still judged; but
+    ``docker service rollback`` would go to the spec they run: a person's, in words."""
+    rig, world, stack = updated_rig(RollbackMode.AUTO)
+    look(rig)
+    reset(world, stack)
+    look(rig)
+    assert pending(rig) == ["web"]  # the CI gate still waits for the verdict
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    issue = rig.issue(BAD)
+    assert issue.title.endswith("demo-web-1 exited with code 3"), issue.title
+    assert "Swarm no longer keeps the spec before it" in issue.detail
+    assert "deploy the stack file that asks for web:1 again" in issue.detail
+    rig.fix("web")
+    assert world.actions == []  # not a rollback to the spec it runs
+    issue = rig.issue(BAD)
+    assert issue.state is IssueState.NEEDS_HUMAN
+    assert "deploy the stack file that asks for web:1 again" in issue.resolution
+
+
+def test_a_redeploy_after_the_bad_verdict_keeps_the_issue_open():
+    rig, world, stack = updated_rig(RollbackMode.NOTIFY)
+    look(rig)
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    assert rig.issue(BAD).active
+    reset(world, stack)  # the same bad file deployed again: it still runs web:2
+    look(rig)
+    issue = rig.issue(BAD)
+    assert issue.active, issue.resolution
+    rig.fix("web")
+    assert world.actions == []
+    assert "deploy the stack file that asks for web:1 again" in rig.issue(BAD).resolution
