@@ -503,6 +503,8 @@ class ChangeWatch:
         paused = any(c.update in PAUSED for c in containers)
         if not paused and self._swarm.swept(service) is None:
             self._swarm_verdict(spec, observed, now)
+        elif paused and self._verdicts is not None:
+            self._verdicts.drop(service)  # Swarm's own verdict on the next update
         kept = self._swarm.swept(service)
         if kept is not None and self._verdicts is not None:
             self._verdicts.swept(service, now)

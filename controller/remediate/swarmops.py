@@ -45,9 +45,10 @@ class Operations:
                 self._of.pop(service, None)
                 return None
         now = self._updates().get(service)
-        if now is None and kept[0].judged:
+        if kept[0].judged and (now is None or (now.forced and now.state in SWEPT)):
             # Swarm reset the update's record (a deploy of the same spec, a scale) and
-            # began no update: the same tasks run, but ``PreviousSpec`` is not the before
+            # began no update, or a person's --force restarted its tasks: the same spec
+            # runs, but ``PreviousSpec`` is not the spec before it
             with self._lock:
                 return replace(
                     kept[0], reset=True, operation=self._of.get(service, kept[0].operation)

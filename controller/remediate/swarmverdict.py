@@ -17,10 +17,15 @@ Not judged: an update that changed nothing of its tasks but the counter a ``--fo
 moves (the controller's forced update or a person's: a restart, not a change), a rollback
 (its state is not *completed*), and one completed longer than its window before the
 controller first saw it (a restarted controller judges again one it had under watch, from
-Swarm's completion). Task ids change as Swarm replaces tasks, but each slot's restart
-count begins at the update (it shut down every older task: ``swarmtasks``), so a change
-has no baseline of counts: a count above zero is a task of the update that died. What it
-keeps is in memory, one entry per service.
+Swarm's completion). A deploy of the same spec or a scale in the window resets Swarm's
+record of the update and its ``PreviousSpec`` but replaces no task, and a person's
+``--force`` restarts the change's tasks: the change is still judged, but a bad one is then
+a person's (``SwarmPause.reset``: ``docker service rollback`` would not revert it).
+
+Task ids change as Swarm replaces tasks, but each slot's restart count begins at the
+update (it shut down every older task, or its task is of the new spec: ``swarmtasks``),
+so a change has no baseline of counts: a count above zero is a task of the update that
+died. What it keeps is in memory, one entry per service.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from controller.model import (
 from controller.remediate.verdict import Judgement, judge
 
 COMPLETED = "completed"
+UPDATING = "updating"
 
 
 @dataclass(slots=True)
@@ -81,6 +87,10 @@ class SwarmVerdicts:
             and watch.change.verdict is ChangeVerdict.PENDING
         )
 
+    def drop(self, service: str) -> None:
+        """Forget the service's update under watch: Swarm paused the next one."""
+        self._watch.pop(service, None)
+
     def reset(self, service: str) -> bool:
         """Swarm reset the record of the service's update under watch since it completed."""
         watch = self._watch.get(service)
@@ -117,11 +127,13 @@ class SwarmVerdicts:
             # a deploy of the same spec or a scale resets Swarm's record of the update
             # (and its ``PreviousSpec``) but replaces none of its tasks: still judged
             watch.reset = True
+        elif state == UPDATING and self.pending(service):
+            return None  # a person's --force restarts its tasks: judged on once it completes
         elif state != COMPLETED:
             self._watch.pop(service, None)  # a new update (or none): judged once completed
             return None
         elif watch is None or watch.started != started:
-            watch = self._first_sight(spec, started, containers, now, hold)
+            watch = self._first_sight(spec, started, containers, now, hold, watch)
             self._watch[service] = watch
         change, update = watch.change, watch.update
         if change is None or update is None or change.verdict is not ChangeVerdict.PENDING:
@@ -154,9 +166,20 @@ class SwarmVerdicts:
         containers: Sequence[ContainerSnapshot],
         now: datetime,
         hold: float,
+        before: _Watch | None,
     ) -> _Watch:
         update = self._updates().get(spec.name)
-        if update is None or update.forced or update.started != started:
+        if update is None or update.started != started:
+            return _Watch(started, update, None)
+        change = None if before is None else before.change
+        if update.forced and change is not None and change.verdict is ChangeVerdict.PENDING:
+            # a person's --force within the window restarted the change's tasks: it is
+            # still judged (their readiness from the restart), but ``PreviousSpec`` is the
+            # change itself now
+            done = engine_time(update.completed) or now
+            change.ready_since = max(change.ready_since or done, done)
+            return _Watch(started, before.update if before else None, change, reset=True)
+        if update.forced:
             return _Watch(started, update, None)
         done = engine_time(update.completed) or now
         if (now - done).total_seconds() >= spec.rollback.window_for(hold):

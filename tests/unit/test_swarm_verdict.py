@@ -292,3 +292,57 @@ def test_a_redeploy_after_the_bad_verdict_keeps_the_issue_open():
     rig.fix("web")
     assert world.actions == []
     assert "deploy the stack file that asks for web:1 again" in rig.issue(BAD).resolution
+
+
+FORCED = "2026-12-05T20:01:00Z"
+
+
+def test_a_persons_force_in_the_window_restarts_the_change_it_is_still_judged():
+    """``docker service update --force`` by a person right after a deploy: Swarm restarts
+    the change's tasks (a restart, not a change); the change is still judged, and a bad
+    one is a person's (``PreviousSpec`` is the change itself now)."""
+    rig, world, stack = updated_rig(RollbackMode.AUTO)
+    look(rig)
+    world.set("web", update="updating", update_started=FORCED)
+    look(rig)
+    assert pending(rig) == ["web"]  # the verdict waits for Swarm's restart
+    stack.updated["web"] = SwarmUpdate(
+        "demo_web", "completed", FORCED, "web:2", "web:2", "", forced=True
+    )
+    world.up("web", force_recreate=True)
+    world.actions.clear()
+    world.set("web", update="completed", update_started=FORCED, image="web:2")
+    look(rig)
+    assert pending(rig) == ["web"]
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    issue = rig.issue(BAD)
+    assert "changed its image from web:1 to web:2" in issue.detail
+    assert "Swarm no longer keeps the spec before it" in issue.detail
+    rig.fix("web")
+    assert world.actions == []
+    assert rig.issue(BAD).state is IssueState.NEEDS_HUMAN
+
+
+def test_a_persons_force_after_the_bad_verdict_keeps_the_issue_open():
+    rig, world, stack = updated_rig(RollbackMode.NOTIFY)
+    look(rig)
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    stack.updated["web"] = SwarmUpdate(
+        "demo_web", "completed", FORCED, "web:2", "web:2", "", forced=True
+    )
+    world.set("web", update="completed", update_started=FORCED, restart_count=0)
+    look(rig)
+    issue = rig.issue(BAD)
+    assert issue.active, issue.resolution
+
+
+def test_a_paused_update_after_the_watch_ends_it():
+    rig, world, stack = updated_rig(RollbackMode.NOTIFY)
+    look(rig)
+    world.set("web", update="updating", update_started=FORCED)
+    look(rig)
+    stack.pause("web", "web:3", "web:2", "update paused due to failure", started=FORCED)
+    look(rig)
+    assert pending(rig) == []
