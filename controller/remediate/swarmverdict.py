@@ -123,6 +123,11 @@ class SwarmVerdicts:
         service = spec.name
         state, started = next(((c.update, c.update_started) for c in containers), ("", ""))
         watch = self._watch.get(service)
+        if not state and watch is not None and len(containers) < spec.replicas:
+            # a person's scale below the declaration: theirs, as a stop is (its drift
+            # says so), not the change's failing to be ready
+            self._watch.pop(service, None)
+            return None
         if not state and watch is not None:
             # a deploy of the same spec or a scale resets Swarm's record of the update
             # (and its ``PreviousSpec``) but replaces none of its tasks: still judged

@@ -346,3 +346,17 @@ def test_a_paused_update_after_the_watch_ends_it():
     stack.pause("web", "web:3", "web:2", "update paused due to failure", started=FORCED)
     look(rig)
     assert pending(rig) == []
+
+
+def test_a_persons_scale_down_in_the_window_ends_the_watch_without_a_verdict():
+    """``docker service scale web=0`` resets the update's record too; the service then
+    has fewer replicas than declared by a person's hand, not the change's fault."""
+    rig, world, stack = updated_rig(RollbackMode.AUTO)
+    look(rig)
+    reset(world, stack)
+    world.containers.clear()
+    look(rig)
+    assert pending(rig) == []
+    rig.clock.advance(400)  # past the change's deadline
+    look(rig)
+    assert rig.store.get(BAD) is None
