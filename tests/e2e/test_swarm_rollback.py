@@ -3,7 +3,10 @@
 previous spec. ``rollback: auto``: the controller rolls it back through Swarm and says
 from what to what; ``notify``: its issue names the command, and nothing is rolled back.
 An update whose task fails only after Swarm's monitor period (Swarm completes it) is
-judged bad by the controller and rolled back the same way.
+judged bad by the controller and rolled back the same way; after a second deploy of the
+same file it is a person's (Swarm's ``PreviousSpec`` is the spec it runs then); a fix
+deployed over a task whose restart policy gave up is judged good (the old spec's death is
+not the fix's).
 One Swarm rolled back by itself (``failure_action: rollback``) runs its previous spec
 while the stack file asks for the change: ``controller --once`` exits 5 until a deploy
 brings the declaration back.
@@ -178,6 +181,80 @@ def test_a_restart_swarm_paused_goes_to_a_person_and_is_no_bad_change(
             )
             assert [a["action"] for a in issue["attempts"]] == ["restart"], issue
             assert controller.issue("change:app:bad-change") is None, controller.seen()
+        finally:
+            controller.stop()
+
+
+@pytest.mark.timeout(600)
+def test_a_second_deploy_of_the_same_file_in_the_window_leaves_a_bad_change_to_a_person(
+    swarm1: Swarm, tmp_path: Path
+):
+    """CI deploys the same file twice: Swarm resets the update's record and its
+    ``PreviousSpec`` (the spec it runs now) and replaces no task. The task of the change
+    still fails later: the controller still judges it, but does not ``docker service
+    rollback`` (that would go to the spec it runs); a person is told the way back."""
+    with swarm1.stack(STACK_FILE, environment=GOOD) as stack:
+        text = DESIRED.format(stack=stack, file=STACK_FILE, mode="auto")
+        controller = controller_of(swarm1, tmp_path, text)
+        service = f"{stack}_app"
+        try:
+            wait_for(lambda: controller.status()["converged"], 120, "convergence", 1)
+            deploy_bad(swarm1, stack, MODE="later")
+            wait_for(
+                lambda: spec_of(swarm1, service) == ("cc-busybox:2", "MODE=later", "completed"),
+                120,
+                "Swarm's completed update",
+                0.5,
+                lambda: spec_of(swarm1, service),
+            )
+            deploy(swarm1, stack, {**BAD, "MODE": "later"})
+            assert spec_of(swarm1, service) == ("cc-busybox:2", "MODE=later", "")
+
+            def handed_over() -> dict[str, Any] | None:
+                issue = controller.issue("change:app:bad-change")
+                return issue if issue and issue["state"] == "needs-human" else None
+
+            issue = wait_for(handed_over, 300, "the bad-change issue", 1, controller.seen)
+            assert "exited with code 3" in issue["title"], issue
+            assert "Swarm no longer keeps the spec before it" in issue["resolution"], issue
+            assert "asks for cc-busybox:1 again" in issue["resolution"], issue
+            steps = [a["detail"] for i in controller.issues() for a in i["attempts"]]
+            assert not [s for s in steps if "docker service" in s], steps  # no rollback
+            assert spec_of(swarm1, service) == ("cc-busybox:2", "MODE=later", "")
+        finally:
+            controller.stop()
+
+
+@pytest.mark.timeout(600)
+def test_a_fix_deployed_over_a_task_swarm_gave_up_on_is_judged_good(swarm1: Swarm, tmp_path: Path):
+    """The stack's task failed and its restart policy (``condition: none``) left it so;
+    the fix is deployed: Swarm puts a task of the new spec in the slot (no task ran, none
+    was shut down). The old spec's death is not the fix's: the fix is judged good, not
+    rolled back to the crash."""
+    with swarm1.stack(STACK_FILE, environment={**GOOD, "MODE": "bad"}) as stack:
+        service = f"{stack}_app"
+        wait_for(
+            lambda: [t for t in swarm1.tasks(service) if t["Status"]["State"] == "failed"],
+            120,
+            "the failed task",
+            0.5,
+            lambda: swarm1.states(service),
+        )
+        swarm1.docker("tag", "cc-busybox:1", "cc-busybox:2")
+        deploy(swarm1, stack, {**GOOD, "IMAGE": "cc-busybox:2"})
+        text = DESIRED.format(stack=stack, file=STACK_FILE, mode="auto")
+        controller = controller_of(swarm1, tmp_path, text.replace("busybox:1", "busybox:2"))
+        try:
+            good = "app: Swarm's update to cc-busybox:2 is good"
+            wait_for(
+                lambda: good in controller.log() or controller.issue("change:app:bad-change"),
+                240,
+                "the verdict",
+                1,
+                controller.seen,
+            )
+            assert controller.issue("change:app:bad-change") is None, controller.seen()
+            assert spec_of(swarm1, service) == ("cc-busybox:2", "MODE=good", "completed")
         finally:
             controller.stop()
 
