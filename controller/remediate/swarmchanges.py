@@ -98,10 +98,12 @@ def paused_text(pause: SwarmPause) -> tuple[str, str]:
 
 def reset_words(pause: SwarmPause) -> str:
     """How a person reverts a bad update whose record Swarm reset since (``reset``)."""
+    changed = pause.previous and pause.previous != pause.image  # else: not its image
+    before = f"that asks for {pause.previous}" if changed else "of the spec before it"
     return (
         "Swarm no longer keeps the spec before it (a deploy or a scale since reset its "
         f"update's record; `{pause.command}` would not revert it): deploy the stack file "
-        f"that asks for {pause.previous or 'the previous spec'} again"
+        f"{before} again"
     )
 
 

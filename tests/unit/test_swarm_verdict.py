@@ -360,3 +360,14 @@ def test_a_persons_scale_down_in_the_window_ends_the_watch_without_a_verdict():
     rig.clock.advance(400)  # past the change's deadline
     look(rig)
     assert rig.store.get(BAD) is None
+
+
+def test_the_way_back_of_a_change_that_kept_its_image_names_no_image():
+    rig, world, stack = updated_rig(RollbackMode.NOTIFY)
+    stack.updated["web"] = replace(stack.updated["web"], previous="web:2")  # env only
+    look(rig)
+    reset(world, stack)
+    world.set("web", status="restarting", exit_code=3, restart_count=1)
+    look(rig)
+    detail = rig.issue(BAD).detail
+    assert "deploy the stack file of the spec before it again" in detail, detail
